@@ -1,0 +1,31 @@
+# lvc — everything a fresh machine needs is installed from here.
+# libtorch comes from the pinned PyPI torch wheel in a project-local .venv.
+
+PYTHON ?= python3
+TORCH_VERSION := 2.11.0
+VENV := .venv
+LIBTORCH := $(VENV)/libtorch
+CARGO ?= cargo
+LVC := target/release/lvc
+
+.PHONY: all build test venv demo bench clean-venv
+
+all: build
+
+# The venv is created only if missing; the torch wheel is ~2.7 GB.
+$(LIBTORCH):
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)")' 2>/dev/null \
+	  || $(VENV)/bin/pip install --no-input --disable-pip-version-check torch==$(TORCH_VERSION)
+	ln -sfn "$$($(VENV)/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')" $(LIBTORCH)
+
+venv: $(LIBTORCH)
+
+build: venv
+	$(CARGO) build --release --locked --bin lvc
+
+test: venv
+	$(CARGO) test --release --locked --workspace
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,20 @@
+// Shared by the build scripts of every package whose binaries link libtorch
+// (included with `include!`). Two things rustc would otherwise get wrong:
+// * the binaries must find libtorch at run time without LD_LIBRARY_PATH, so the
+//   library folder goes into the rpath;
+// * rustc links with `--as-needed`, which drops `libtorch_cuda.so` (nothing
+//   references its symbols directly; it registers the CUDA backend from static
+//   constructors), and CUDA then silently disappears. `--no-as-needed -ltorch`
+//   keeps it.
+fn link_libtorch() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Ok(root) = std::env::var("LIBTORCH") else {
+        return;
+    };
+    let lib = std::path::Path::new(&root).join("lib");
+    let lib = lib.canonicalize().unwrap_or(lib);
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+    println!("cargo:rustc-link-arg=-ltorch");
+}

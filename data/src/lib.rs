@@ -1,0 +1,4 @@
+//! lvc-data: Sunnybrook DICOM + contour import, the dataset store, and a
+//! cardiac MRI phantom written in the same layout.
+
+pub mod sunnybrook;

@@ -1,0 +1,3 @@
+//! The Sunnybrook LV challenge layout: case names, SAX series, import.
+
+pub mod sax_map;

@@ -1,0 +1,3 @@
+//! lvc-runtime: lowering of the lvc IR to libtorch.
+
+pub use tch;
