@@ -19,7 +19,11 @@ $(LIBTORCH):
 	  || $(VENV)/bin/pip install --no-input --disable-pip-version-check torch==$(TORCH_VERSION)
 	ln -sfn "$$($(VENV)/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')" $(LIBTORCH)
 
-venv: $(LIBTORCH)
+# CMake builds CharLS (JPEG-LS decoding in lvc-data); .cargo/config.toml points CMAKE here.
+$(VENV)/bin/cmake: | $(LIBTORCH)
+	$(VENV)/bin/pip install --no-input --disable-pip-version-check 'cmake>=3.20,<5'
+
+venv: $(LIBTORCH) $(VENV)/bin/cmake
 
 build: venv
 	$(CARGO) build --release --locked --bin lvc
