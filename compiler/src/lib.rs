@@ -1,1 +1,9 @@
-//! placeholder
+//! lvc-compiler: prototxt text → typed layers with Caffe's defaults → petgraph
+//! IR → shape facts and diagnostics. Never depends on libtorch.
+
+pub mod diag;
+pub mod schema;
+pub mod source;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use source::SourceFile;
