@@ -2,6 +2,7 @@
 //! IR → shape facts and diagnostics. Never depends on libtorch.
 
 pub mod diag;
+pub mod ops;
 pub mod schema;
 pub mod source;
 

@@ -1,0 +1,104 @@
+//! Layer types. One module per op family holds, side by side, a layer's typed
+//! parameters (with Caffe's defaults), its shape rule, its learnable-parameter
+//! shapes and its diagnostics. The runtime lowers the same typed parameters
+//! in a module of the same name (`runtime/src/ops/<family>.rs`).
+
+use std::any::Any;
+use std::fmt;
+
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, Spanned};
+
+/// An N-D blob shape (Caffe's `vector<int>`), usually (N, C, H, W).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct BlobShape(pub Vec<i64>);
+
+impl BlobShape {
+    pub fn dims(&self) -> &[i64] {
+        &self.0
+    }
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    pub fn count(&self) -> i64 {
+        self.0.iter().product()
+    }
+    /// Python-style axis (negative counts from the end) → index, if valid.
+    pub fn canonical_axis(&self, axis: i64) -> Option<usize> {
+        let rank = self.rank() as i64;
+        let a = if axis < 0 { axis + rank } else { axis };
+        (0..rank).contains(&a).then_some(a as usize)
+    }
+}
+
+impl fmt::Display for BlobShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self.0.iter().map(i64::to_string).collect();
+        write!(f, "{}", dims.join("×"))
+    }
+}
+
+/// How a learnable blob is initialised: Caffe's `FillerParameter`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FillerDef {
+    /// `constant`, `gaussian`, `xavier`, `msra`, `uniform`, `bilinear`, `positive_unitball`.
+    pub kind: String,
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    pub sparse: i64,
+    /// `FAN_IN`, `FAN_OUT` or `AVERAGE`.
+    pub variance_norm: String,
+}
+
+/// One learnable (or stored-statistics) blob of a layer, in Caffe's blob order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ParamShape {
+    /// What the blob is: `weight`, `bias`, `mean`, `variance`, `moving_average_factor`, …
+    pub role: &'static str,
+    pub shape: BlobShape,
+    pub filler: Option<FillerDef>,
+}
+
+/// What a shape rule sees.
+pub struct ShapeCtx<'a> {
+    pub layer: &'a LayerDef,
+    /// Shapes of the bottoms, in order.
+    pub bottoms: &'a [BlobShape],
+    /// Findings go here; a rule reports every problem it can see.
+    pub diags: &'a mut Vec<Diagnostic>,
+}
+
+/// A layer type's typed parameters and rules. Implemented once per layer type
+/// (several types of one family may share a module).
+pub trait LayerOp: fmt::Debug + Send + Sync + 'static {
+    /// The Caffe type name (`"Convolution"`).
+    fn type_name(&self) -> &'static str;
+
+    /// Top shapes from bottom shapes; `None` when an error was reported.
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>>;
+
+    /// Learnable blobs in Caffe's order, given the bottom shapes.
+    fn param_shapes(&self, _bottoms: &[BlobShape]) -> Vec<ParamShape> {
+        Vec::new()
+    }
+
+    /// Loss weight of top `i` when the layer does not set `loss_weight`
+    /// (1 for top 0 of loss layers, else 0).
+    fn default_loss_weight(&self, _top: usize) -> f64 {
+        0.0
+    }
+
+    /// For the runtime: downcast to the concrete parameter struct.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Builds an op from its layer definition, reporting bad parameters.
+pub type OpBuilder = fn(&LayerDef, &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>>;
+
+/// A spanned value with a default, for parameters the user may leave out.
+pub fn or_default<T: Clone>(v: Option<Spanned<T>>, default: T) -> T {
+    v.map_or(default, |s| s.value)
+}
