@@ -62,6 +62,27 @@ pub struct ParamShape {
     pub filler: Option<FillerDef>,
 }
 
+/// `x_out = scale · x_in + shift` along one spatial axis, in continuous pixel
+/// coordinates. Convolution/pooling: `scale = 1/S`, `shift = -((KE-1)/2 - P)/S`;
+/// deconvolution: `scale = S`, `shift = (KE-1)/2 - P`; crop: `scale = 1`,
+/// `shift = -offset`; elementwise layers: identity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AxisMap {
+    pub scale: f64,
+    pub shift: f64,
+}
+
+impl AxisMap {
+    pub const IDENTITY: AxisMap = AxisMap { scale: 1.0, shift: 0.0 };
+    /// `self` after `first`: x ↦ self(first(x)).
+    pub fn after(self, first: AxisMap) -> AxisMap {
+        AxisMap { scale: self.scale * first.scale, shift: self.scale * first.shift + self.shift }
+    }
+    pub fn inverse(self) -> AxisMap {
+        AxisMap { scale: 1.0 / self.scale, shift: -self.shift / self.scale }
+    }
+}
+
 /// What a shape rule sees.
 pub struct ShapeCtx<'a> {
     pub layer: &'a LayerDef,
@@ -89,6 +110,13 @@ pub trait LayerOp: fmt::Debug + Send + Sync + 'static {
     /// (1 for top 0 of loss layers, else 0).
     fn default_loss_weight(&self, _top: usize) -> f64 {
         0.0
+    }
+
+    /// How this layer moves spatial coordinates (FCN's `coord_map`), one entry
+    /// per spatial axis; `None` when the layer has no spatial correspondence
+    /// (InnerProduct, Flatten, …), which ends a crop-offset search.
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        None
     }
 
     /// For the runtime: downcast to the concrete parameter struct.
