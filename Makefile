@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo bench clean-venv
+.PHONY: all build test venv demo clean-venv
 
 all: build
 
@@ -33,3 +33,16 @@ test: venv
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The main job on embedded default data: a phantom study in the Sunnybrook
+# layout, imported with a patient split, and the models checked in every stage.
+DEMO := runs/demo
+demo: build
+	$(LVC) phantom --out $(DEMO)/phantom --cases 12 --seed 1
+	$(LVC) dataset create --images $(DEMO)/phantom/challenge_training \
+	  --contours "$(DEMO)/phantom/Sunnybrook Cardiac MR Database ContoursPart3" \
+	  --out $(DEMO)/dataset --seed 1 --force
+	$(LVC) dataset inspect $(DEMO)/dataset
+	for stage in train val deploy; do \
+	  $(LVC) check --stage $$stage models/fcn_alexnet.prototxt models/fcn8s.prototxt || exit 1; \
+	done
