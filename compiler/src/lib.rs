@@ -7,4 +7,5 @@ pub mod schema;
 pub mod source;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use schema::{load_net, LoadOptions};
 pub use source::SourceFile;

@@ -1,17 +1,25 @@
 //! Typed Caffe schema: descriptors of caffe.proto messages, validation of a
 //! parse tree against them, V0/V1 upgrades and the typed net/solver views.
+//!
+//! Entry points: [`load_net`] and [`load_solver`](solver::load_solver)
+//! (parse + validate + upgrade + extract).
 
+pub mod descriptor;
 pub mod extract;
+pub mod kind;
 pub mod net;
+pub mod suggest;
+pub mod validate;
 pub mod view;
 
-use lvc_grammar::Message;
+use lvc_grammar::{Message, ParseError};
 
 pub use extract::extract_net;
 pub use net::{LayerDef, NetDef, NetFormat, NetState, NetStateRule, ParamSpec, Phase};
 pub use view::{ParamView, Spanned};
 
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::source::SourceFile;
 
 /// How strictly a file is held to BVLC caffe.proto.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,14 +29,44 @@ pub struct LoadOptions {
     pub lenient: bool,
 }
 
-/// A parsed `NetParameter` tree → typed net. Returns `None` when any error
-/// was found; warnings come back with a net.
-pub fn net_from_tree(tree: Message, _opts: &LoadOptions) -> (Option<NetDef>, Diagnostics) {
+/// Reads a `.prototxt` net: parse, validate against `NetParameter`, upgrade
+/// V0/V1 to the current format, extract the typed layers. Returns `None`
+/// when any error was found; warnings come back alongside a net.
+pub fn load_net(source: &SourceFile, opts: &LoadOptions) -> (Option<NetDef>, Diagnostics) {
+    match lvc_grammar::parse(&source.text) {
+        Ok(tree) => net_from_tree(tree, opts),
+        Err(err) => (None, parse_error_diagnostics(&err)),
+    }
+}
+
+/// The same as [`load_net`] for an already parsed tree.
+pub fn net_from_tree(mut tree: Message, opts: &LoadOptions) -> (Option<NetDef>, Diagnostics) {
     let mut diags = Diagnostics::new();
+    if let Some(diag) = kind::not_a_net(&tree) {
+        diags.push(diag);
+        return (None, diags);
+    }
+    validate::validate(&mut tree, &descriptor::NET_PARAMETER, opts, &mut diags);
     let net = extract_net(&tree, NetFormat::Current, &mut diags);
+    finish(net, diags)
+}
+
+/// `Some(value)` only when no error was reported.
+fn finish<T>(value: T, diags: Diagnostics) -> (Option<T>, Diagnostics) {
     if diags.has_errors() {
         (None, diags)
     } else {
-        (Some(net), diags)
+        (Some(value), diags)
     }
+}
+
+/// A parse error as lvc diagnostics (same code, labels and help).
+pub fn parse_error_diagnostics(err: &ParseError) -> Diagnostics {
+    let mut diag = Diagnostic::error(err.code(), err.message()).with_help(err.help());
+    for label in err.labels() {
+        diag = diag.with_label(label.span, label.text.clone());
+    }
+    let mut diags = Diagnostics::new();
+    diags.push(diag);
+    diags
 }
