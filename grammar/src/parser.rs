@@ -77,18 +77,24 @@ fn build_value(pair: Pair<'_, Rule>) -> Result<Value, ParseError> {
         }
         Rule::number => decode_number(pair.as_str(), span)?,
         Rule::special_float => ScalarKind::Float(decode_special_float(pair.as_str())),
-        Rule::string => ScalarKind::Str(decode_string(pair)?),
+        Rule::string => {
+            let (text, span) = decode_string(pair)?;
+            return Ok(Value::Scalar(Scalar { kind: ScalarKind::Str(text), span }));
+        }
         _ => ScalarKind::Ident(pair.as_str().to_string()),
     };
     Ok(Value::Scalar(Scalar { kind, span }))
 }
 
 /// Concatenates adjacent literals, decoding escapes. Bytes that are not
-/// UTF-8 (from `\xHH` or octal escapes) are kept lossily.
-fn decode_string(pair: Pair<'_, Rule>) -> Result<String, ParseError> {
+/// UTF-8 (from `\xHH` or octal escapes) are kept lossily. The span runs
+/// from the first opening quote to the last closing quote.
+fn decode_string(pair: Pair<'_, Rule>) -> Result<(String, Span), ParseError> {
     let mut bytes = Vec::new();
+    let mut span: Option<Span> = None;
     for literal in pair.into_inner() {
         let literal_span = span_of(&literal);
+        span = Some(span.map_or(literal_span, |s| s.join(literal_span)));
         let mut closed = false;
         for part in literal.into_inner().flat_map(|quoted| quoted.into_inner()) {
             match part.as_rule() {
@@ -109,7 +115,8 @@ fn decode_string(pair: Pair<'_, Rule>) -> Result<String, ParseError> {
             ));
         }
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let span = span.unwrap_or_default(); // the grammar requires one literal
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), span))
 }
 
 fn decode_special_float(text: &str) -> f64 {
@@ -139,7 +146,7 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
         let digits = body.trim_end_matches(['f', 'F']);
         return match digits.parse::<f64>() {
             Ok(v) => Ok(ScalarKind::Float(if negative { -v } else { v })),
-            Err(_) => Err(number_error(text, span, "is not a valid number", NUMBER_HELP)),
+            Err(_) => Err(number_error(text, span, "is not a valid number", "not a number", NUMBER_HELP)),
         };
     }
     let (digits, radix) = if is_hex {
@@ -154,6 +161,7 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
             text,
             span,
             "is not a valid octal number",
+            "octal, because of the leading 0",
             format!(
                 "a leading `0` makes an integer octal in the protobuf text format, so only \
                  digits 0-7 may follow; write `{}` for decimal",
@@ -178,6 +186,7 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
             text,
             span,
             "does not fit in 64 bits",
+            "out of range",
             "integers must lie between -9223372036854775808 and 18446744073709551615; \
              write a float (e.g. `1e20`) if the field is a float",
         )),
@@ -187,14 +196,8 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
 const NUMBER_HELP: &str = "numbers look like `42`, `-3`, `0x1F`, `017` (octal), `1.5`, `-1e-5`, \
                            `.5` or `1.0f`, and must be separated from a following name by a space";
 
-fn number_error(text: &str, span: Span, what: &str, help: impl Into<String>) -> ParseError {
-    ParseError::new(
-        ParseErrorKind::Number,
-        format!("`{text}` {what}"),
-        span,
-        format!("this number {what}"),
-        help,
-    )
+fn number_error(text: &str, span: Span, what: &str, label: &str, help: impl Into<String>) -> ParseError {
+    ParseError::new(ParseErrorKind::Number, format!("`{text}` {what}"), span, label, help)
 }
 
 /// Turns a pest failure into an error that says, in words, what was expected
@@ -223,7 +226,13 @@ fn syntax_error(text: &str, delimiters: &Delimiters, err: &pest::error::Error<Ru
     if has(Rule::number) || has(Rule::special_float) {
         let context = value_context(text, pos);
         if starts_like_number(&text[pos..]) {
-            return number_error(&text[found_span.start..found_span.end], found_span, "is not a valid number", NUMBER_HELP);
+            return number_error(
+                &text[found_span.start..found_span.end],
+                found_span,
+                "is not a valid number",
+                "not a number",
+                NUMBER_HELP,
+            );
         }
         return ParseError::new(
             ParseErrorKind::Syntax,
@@ -253,7 +262,10 @@ fn syntax_error(text: &str, delimiters: &Delimiters, err: &pest::error::Error<Ru
         }
     }
     let expected = join_alternatives(&expected);
-    let help = if has(Rule::comma) {
+    let after_list_start = matches!(text[..pos].trim_end().chars().last(), Some('[' | ','));
+    let help = if has(Rule::message) && after_list_start {
+        "a list written without `:` holds messages only; write `name: [1, 2]` for a list of values"
+    } else if has(Rule::comma) {
         "list elements are separated by `,` and the list ends with `]`"
     } else {
         "each entry of a message is `name: value` or `name { … }`; \
@@ -389,5 +401,15 @@ fn unclosed_error(text: &str, open: Span) -> ParseError {
         format!("this `{opener}` is never closed"),
         format!("add the missing `{partner}`; the block opened here is the innermost one left open"),
     )
-    .with_label(Span::new(text.len(), text.len()), format!("the file ends here, expected `{partner}`"))
+    .with_label(last_token_span(text), format!("the file ends here, without `{partner}`"))
+}
+
+/// The last non-whitespace character, where "the file ends" is shown (a
+/// label past the final newline would sit on a line that does not exist).
+fn last_token_span(text: &str) -> Span {
+    let trimmed = text.trim_end();
+    match trimmed.chars().last() {
+        Some(c) => Span::new(trimmed.len() - c.len_utf8(), trimmed.len()),
+        None => Span::new(text.len(), text.len()),
+    }
 }
