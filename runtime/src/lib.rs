@@ -1,3 +1,10 @@
 //! lvc-runtime: lowering of the lvc IR to libtorch.
 
+pub mod device;
+pub mod error;
+pub mod fill;
+pub mod ops;
+
 pub use tch;
+
+pub mod weights;
