@@ -1,0 +1,411 @@
+//! Reader tests on files built at test time with the writer (and, for the
+//! compressed syntaxes, re-encoded here or by the crates' encoders).
+
+use super::write::{mr_dataset, uid_2_25, with_file_meta, write_file_object, write_mr_slice, MrSlice, WriteSyntax};
+use super::*;
+use dicom_core::value::{PixelFragmentSequence, PrimitiveValue};
+use dicom_core::{DataElement, VR};
+use dicom_object::InMemDicomObject;
+use dicom_pixeldata::Transcode;
+use proptest::prelude::*;
+use std::path::PathBuf;
+
+const ROWS: u16 = 24;
+const COLS: u16 = 20;
+
+/// A gradient with a bright disc, so that every byte value class occurs.
+fn pattern(bits: u32, signed: bool) -> Vec<i32> {
+    let (lo, hi) = if signed { (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1) } else { (0, (1i32 << bits) - 1) };
+    (0..i32::from(ROWS) * i32::from(COLS))
+        .map(|i| {
+            let (r, c) = (i / i32::from(COLS), i % i32::from(COLS));
+            let disc = (r - 12).pow(2) + (c - 10).pow(2) < 30;
+            let v = if disc { hi } else { lo + (i * 9973) % (hi - lo + 1) };
+            v.clamp(lo, hi)
+        })
+        .collect()
+}
+
+fn pixels(kind: &str, bits: u16) -> StoredPixels {
+    let b = u32::from(bits);
+    match kind {
+        "u8" => StoredPixels::U8(pattern(b, false).into_iter().map(|v| v as u8).collect()),
+        "u16" => StoredPixels::U16(pattern(b, false).into_iter().map(|v| v as u16).collect()),
+        "i16" => StoredPixels::I16(pattern(b, true).into_iter().map(|v| v as i16).collect()),
+        other => unreachable!("test pixel kind {other}"),
+    }
+}
+
+fn slice(pixels: StoredPixels, bits_stored: u16) -> MrSlice {
+    MrSlice {
+        patient_name: "Phantom^Test".into(),
+        patient_id: "LVC-TEST".into(),
+        study_instance_uid: uid_2_25(1),
+        study_description: "test".into(),
+        series_instance_uid: uid_2_25(2),
+        series_description: "CINE SAX".into(),
+        series_number: 4,
+        sop_instance_uid: uid_2_25(3),
+        frame_of_reference_uid: uid_2_25(4),
+        instance_number: 21,
+        rows: ROWS,
+        columns: COLS,
+        pixel_spacing: [1.40625, 1.25],
+        slice_thickness: 8.0,
+        slice_location: -12.5,
+        image_position_patient: [-150.0, -140.5, 30.25],
+        image_orientation_patient: [0.8, 0.6, 0.0, -0.1, 0.1, -0.98],
+        trigger_time: 45.5,
+        bits_stored,
+        rescale_slope: 1.0,
+        rescale_intercept: 0.0,
+        window_center: 120.0,
+        window_width: 300.0,
+        pixels,
+    }
+}
+
+fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+#[test]
+fn uncompressed_syntaxes_round_trip_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let syntaxes = [WriteSyntax::ExplicitVrLittleEndian, WriteSyntax::ImplicitVrLittleEndian, WriteSyntax::ExplicitVrBigEndian];
+    let formats = [("u16", 16), ("u16", 12), ("i16", 16), ("i16", 12), ("u8", 8), ("u8", 6)];
+    for syntax in syntaxes {
+        for (kind, bits) in formats {
+            // 8-bit OB pixel data in implicit VR is read back as OW words; not a phantom case.
+            if kind == "u8" && syntax == WriteSyntax::ImplicitVrLittleEndian {
+                continue;
+            }
+            let path = temp_path(&dir, &format!("{syntax:?}-{kind}-{bits}.dcm"));
+            let s = slice(pixels(kind, bits), bits);
+            write_mr_slice(&path, &s, syntax).unwrap();
+            let image = read_image(&path).unwrap_or_else(|e| panic!("{syntax:?} {kind} {bits}: {e}"));
+            assert_eq!(image.pixels, s.pixels, "{syntax:?} {kind} {bits}");
+            let info = &image.info;
+            assert_eq!(info.transfer_syntax_uid, syntax.uid());
+            assert_eq!((info.rows, info.columns, info.frames), (24, 20, 1));
+            assert_eq!((info.bits_stored, info.high_bit, info.signed), (bits, bits - 1, kind == "i16"));
+            assert_eq!(info.pixel_spacing, Some([1.40625, 1.25]));
+            assert_eq!(info.image_position_patient, Some([-150.0, -140.5, 30.25]));
+            assert_eq!(info.image_orientation_patient, Some([0.8, 0.6, 0.0, -0.1, 0.1, -0.98]));
+            assert_eq!((info.series_number, info.instance_number), (Some(4), Some(21)));
+            assert_eq!(info.slice_thickness, Some(8.0));
+            assert_eq!(info.slice_location, Some(-12.5));
+            assert_eq!(info.trigger_time, Some(45.5));
+            assert_eq!(info.series_description.as_deref(), Some("CINE SAX"));
+            assert_eq!(info.sop_class_uid.as_deref(), Some(uids::MR_IMAGE_STORAGE));
+            assert_eq!(info.modality.as_deref(), Some("MR"));
+            assert_eq!(info.photometric, "MONOCHROME2");
+            assert_eq!((info.window_center, info.window_width), (Some(120.0), Some(300.0)));
+            assert_eq!(read_info(&path).unwrap(), image.info);
+        }
+    }
+}
+
+#[test]
+fn to_f32_is_exact() {
+    let image = DicomImage { info: header_only_info(), pixels: StoredPixels::I16(vec![-32768, -1, 0, 32767]) };
+    assert_eq!(image.to_f32(), vec![-32768.0, -1.0, 0.0, 32767.0]);
+}
+
+fn header_only_info() -> DicomInfo {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "h.dcm");
+    write_mr_slice(&path, &slice(pixels("u16", 12), 12), WriteSyntax::default()).unwrap();
+    read_info(&path).unwrap()
+}
+
+/// Writes a data set as built by `edit` from the standard test slice.
+fn write_edited(path: &Path, ts_uid: &str, edit: impl FnOnce(&mut InMemDicomObject)) {
+    let mut dataset = mr_dataset(&slice(pixels("u16", 16), 16));
+    edit(&mut dataset);
+    let file = with_file_meta(path, dataset, ts_uid).unwrap();
+    write_file_object(path, &file).unwrap();
+}
+
+fn put_us(obj: &mut InMemDicomObject, tag: Tag, v: u16) {
+    obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+}
+
+#[test]
+fn unused_high_bits_are_masked_and_sign_extended() {
+    let dir = tempfile::tempdir().unwrap();
+    let words: Vec<u16> = vec![0xF800, 0x0FFF, 0x1801, 0x0800].repeat(120);
+    for (representation, expected) in [
+        (0u16, StoredPixels::U16([0x0800u16, 0x0FFF, 0x0801, 0x0800].repeat(120))),
+        (1, StoredPixels::I16([-2048i16, -1, -2047, -2048].repeat(120))),
+    ] {
+        let path = temp_path(&dir, &format!("masked{representation}.dcm"));
+        write_edited(&path, uids::EXPLICIT_VR_LITTLE_ENDIAN, |obj| {
+            put_us(obj, tags::BITS_STORED, 12);
+            put_us(obj, tags::HIGH_BIT, 11);
+            put_us(obj, tags::PIXEL_REPRESENTATION, representation);
+            obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(words.iter().copied().collect())));
+        });
+        assert_eq!(read_image(&path).unwrap().pixels, expected);
+    }
+}
+
+#[test]
+fn padded_pixel_data_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "padded.dcm");
+    let mut words = match pixels("u16", 16) {
+        StoredPixels::U16(v) => v,
+        _ => unreachable!(),
+    };
+    let expected = words.clone();
+    words.extend([7u16; 33]);
+    write_edited(&path, uids::EXPLICIT_VR_LITTLE_ENDIAN, |obj| {
+        obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(words.into_iter().collect())));
+    });
+    assert_eq!(read_image(&path).unwrap().pixels, StoredPixels::U16(expected));
+}
+
+/// PackBits (DICOM PS3.5 G.3.1): replicate runs of 3+ equal bytes, literals otherwise.
+fn packbits(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        let run = data[i..].iter().take(128).take_while(|&&b| b == data[i]).count();
+        if run >= 3 {
+            out.push((1i16 - run as i16) as i8 as u8);
+            out.push(data[i]);
+            i += run;
+            continue;
+        }
+        let start = i;
+        while i < data.len() && i - start < 128 {
+            let ahead = data[i..].iter().take(3).take_while(|&&b| b == data[i]).count();
+            if ahead >= 3 {
+                break;
+            }
+            i += 1;
+        }
+        out.push((i - start - 1) as u8);
+        out.extend_from_slice(&data[start..i]);
+    }
+    out
+}
+
+/// An RLE Lossless frame of 16-bit samples: high-byte then low-byte segment.
+fn rle_frame(values: &[u16]) -> Vec<u8> {
+    let mut segments: Vec<Vec<u8>> = [8u32, 0]
+        .iter()
+        .map(|&shift| packbits(&values.iter().map(|&v| (v >> shift) as u8).collect::<Vec<_>>()))
+        .collect();
+    for s in &mut segments {
+        if s.len() % 2 == 1 {
+            s.push(0);
+        }
+    }
+    let mut header = vec![0u32; 16];
+    header[0] = segments.len() as u32;
+    let mut offset = 64u32;
+    for (k, s) in segments.iter().enumerate() {
+        header[k + 1] = offset;
+        offset += s.len() as u32;
+    }
+    let mut out: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    for s in segments {
+        out.extend(s);
+    }
+    out
+}
+
+fn encapsulate(obj: &mut InMemDicomObject, fragment: Vec<u8>) {
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        dicom_core::value::Value::PixelSequence(PixelFragmentSequence::new(vec![0u32], vec![fragment])),
+    ));
+}
+
+fn write_rle(path: &Path, kind: &str, bits: u16, corrupt: impl FnOnce(&mut Vec<u8>)) -> StoredPixels {
+    let stored = pixels(kind, bits);
+    let words: Vec<u16> = match &stored {
+        StoredPixels::U16(v) => v.clone(),
+        StoredPixels::I16(v) => v.iter().map(|&x| x as u16).collect(),
+        StoredPixels::U8(_) => unreachable!(),
+    };
+    let mut frame = rle_frame(&words);
+    corrupt(&mut frame);
+    let mut dataset = mr_dataset(&slice(stored.clone(), bits));
+    encapsulate(&mut dataset, frame);
+    let file = with_file_meta(path, dataset, uids::RLE_LOSSLESS).unwrap();
+    write_file_object(path, &file).unwrap();
+    stored
+}
+
+#[test]
+fn rle_lossless_decodes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, bits) in [("u16", 16), ("u16", 12), ("i16", 16), ("i16", 12)] {
+        let path = temp_path(&dir, &format!("rle-{kind}-{bits}.dcm"));
+        let expected = write_rle(&path, kind, bits, |_| {});
+        let image = read_image(&path).unwrap();
+        assert_eq!(image.info.transfer_syntax_name, "RLE Lossless");
+        assert_eq!(image.pixels, expected, "{kind} {bits}");
+    }
+}
+
+#[test]
+fn corrupt_rle_frames_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, fn(&mut Vec<u8>)); 4] = [
+        ("cut", |f| f.truncate(f.len() / 3)),
+        ("tiny", |f| f.truncate(40)),
+        ("segments", |f| f[0] = 5),
+        ("offset", |f| f[8..12].copy_from_slice(&900_000u32.to_le_bytes())),
+    ];
+    for (name, corrupt) in cases {
+        let path = temp_path(&dir, &format!("rle-{name}.dcm"));
+        write_rle(&path, "u16", 16, corrupt);
+        let err = read_image(&path).expect_err(name);
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(matches!(err.kind, DicomErrorKind::Decode | DicomErrorKind::DecoderPanic), "{name}: {err:?}");
+    }
+}
+
+fn transcoded(path: &Path, kind: &str, bits: u16, ts: &dicom_transfer_syntax_registry::TransferSyntax) -> StoredPixels {
+    let stored = pixels(kind, bits);
+    let mut file = with_file_meta(path, mr_dataset(&slice(stored.clone(), bits)), uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+    file.transcode(ts).unwrap();
+    write_file_object(path, &file).unwrap();
+    stored
+}
+
+#[test]
+fn jpeg_ls_lossless_decodes_exactly() {
+    use dicom_transfer_syntax_registry::entries::JPEG_LS_LOSSLESS_IMAGE_COMPRESSION;
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, bits) in [("u16", 16), ("u16", 12), ("u8", 8)] {
+        let path = temp_path(&dir, &format!("jls-{kind}-{bits}.dcm"));
+        let expected = transcoded(&path, kind, bits, &JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased());
+        let image = read_image(&path).unwrap();
+        assert_eq!(image.info.transfer_syntax_uid, "1.2.840.10008.1.2.4.80");
+        assert_eq!(image.pixels, expected, "{kind} {bits}");
+    }
+}
+
+fn assert_error(path: &Path, kind: DicomErrorKind, needle: &str) -> DicomError {
+    let err = read_image(path).expect_err("corrupt file must not decode");
+    assert_eq!(err.kind, kind, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "names the file: {text}");
+    assert!(text.contains(needle), "{text:?} should mention {needle:?}");
+    let code = miette::Diagnostic::code(&err).unwrap().to_string();
+    assert_eq!(code, format!("lvc::dicom::{}", kind.as_str()));
+    assert!(miette::Diagnostic::help(&err).is_some());
+    err
+}
+
+#[test]
+fn corrupt_headers_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, &str, Box<dyn FnOnce(&mut InMemDicomObject)>, DicomErrorKind, &str)> = vec![
+        ("bits0", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::BITS_STORED, 0)), DicomErrorKind::InvalidHeader, "Bits Stored = 0"),
+        ("bits17", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::BITS_STORED, 17)), DicomErrorKind::InvalidHeader, "Bits Stored = 17"),
+        ("rows0", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::ROWS, 0)), DicomErrorKind::InvalidHeader, "0 × 20"),
+        ("alloc32", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::BITS_ALLOCATED, 32)), DicomErrorKind::UnsupportedFormat, "Bits Allocated = 32"),
+        ("spp2", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::SAMPLES_PER_PIXEL, 2)), DicomErrorKind::InvalidHeader, "Samples per Pixel = 2"),
+        ("nopixels", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| { o.remove_element(tags::PIXEL_DATA); }), DicomErrorKind::MissingTag, "Pixel Data"),
+        ("norows", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| { o.remove_element(tags::ROWS); }), DicomErrorKind::MissingTag, "Rows"),
+        ("bigger", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::ROWS, 25)), DicomErrorKind::TruncatedPixelData, "needs 1000"),
+        ("jpeg12", uids::JPEG_EXTENDED12_BIT, Box::new(|o| { put_us(o, tags::BITS_STORED, 12); encapsulate(o, vec![0xFF, 0xD8, 0xFF, 0xD9]) }), DicomErrorKind::UnsupportedSyntax, "JPEG Extended"),
+        ("j2k-garbage", uids::JPEG2000_LOSSLESS, Box::new(|o| encapsulate(o, vec![0x42; 64])), DicomErrorKind::Decode, "JPEG 2000"),
+        ("jls-garbage", "1.2.840.10008.1.2.4.80", Box::new(|o| encapsulate(o, vec![0xFF, 0xD8, 0, 1, 2, 3])), DicomErrorKind::Decode, "JPEG-LS"),
+        ("jpegll-garbage", uids::JPEG_LOSSLESS_SV1, Box::new(|o| encapsulate(o, vec![0xFF, 0xD8, 0xFF, 0xC3, 0, 2])), DicomErrorKind::Decode, "JPEG Lossless"),
+    ];
+    for (name, ts, edit, kind, needle) in cases {
+        let path = temp_path(&dir, &format!("{name}.dcm"));
+        write_edited(&path, ts, edit);
+        assert_error(&path, kind, needle);
+    }
+}
+
+#[test]
+fn unknown_transfer_syntax_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "unknown-ts.dcm");
+    write_mr_slice(&path, &slice(pixels("u16", 16), 16), WriteSyntax::default()).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // Same length as "1.2.840.10008.1.2.1\0", so the meta group stays consistent.
+    let (from, to) = (b"1.2.840.10008.1.2.1\0".as_slice(), b"1.2.3.4.5.6.7.8.9.10".as_slice());
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    let mut patched = bytes.clone();
+    patched[at..at + from.len()].copy_from_slice(to);
+    std::fs::write(&path, patched).unwrap();
+    assert_error(&path, DicomErrorKind::UnsupportedSyntax, "1.2.3.4.5.6.7.8.9.10");
+}
+
+#[test]
+fn truncated_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = temp_path(&dir, "good.dcm");
+    write_mr_slice(&good, &slice(pixels("u16", 12), 12), WriteSyntax::default()).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    // Cut inside the pixel data: the header still reads, the image does not.
+    let cut_pixels = temp_path(&dir, "cut-pixels.dcm");
+    std::fs::write(&cut_pixels, &bytes[..bytes.len() - 100]).unwrap();
+    assert_eq!(read_info(&cut_pixels).unwrap().rows, 24);
+    assert_error(&cut_pixels, DicomErrorKind::Parse, "not a readable DICOM file");
+    // Cut inside the header.
+    let cut_header = temp_path(&dir, "cut-header.dcm");
+    std::fs::write(&cut_header, &bytes[..300]).unwrap();
+    assert!(read_info(&cut_header).is_err());
+    assert_error(&cut_header, DicomErrorKind::Parse, "not a readable DICOM file");
+    let not_dicom = temp_path(&dir, "text.dcm");
+    std::fs::write(&not_dicom, "x y\n1 2\n").unwrap();
+    assert_error(&not_dicom, DicomErrorKind::Parse, "not a readable DICOM file");
+    assert_error(&temp_path(&dir, "absent.dcm"), DicomErrorKind::Io, "cannot read file");
+}
+
+/// Byte mutations of a valid file: the reader returns, it never panics.
+fn mutated_files_never_panic(name: &str, original: Vec<u8>, cases: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, name);
+    let len = original.len();
+    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(edits in prop::collection::vec((0..len, any::<u8>()), 1..8), cut in prop::option::of(0..len))| {
+        let mut bytes = original.clone();
+        for (at, value) in edits {
+            bytes[at] = value;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.max(132));
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = read_info(&path);
+        let _ = read_image(&path);
+    });
+}
+
+#[test]
+fn fuzz_uncompressed_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "seed.dcm");
+    write_mr_slice(&path, &slice(pixels("i16", 12), 12), WriteSyntax::ExplicitVrBigEndian).unwrap();
+    mutated_files_never_panic("be.dcm", std::fs::read(&path).unwrap(), 200);
+}
+
+#[test]
+fn fuzz_rle_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "seed.dcm");
+    write_rle(&path, "u16", 16, |_| {});
+    mutated_files_never_panic("rle.dcm", std::fs::read(&path).unwrap(), 200);
+}
+
+#[test]
+fn fuzz_jpeg_ls_never_panics() {
+    use dicom_transfer_syntax_registry::entries::JPEG_LS_LOSSLESS_IMAGE_COMPRESSION;
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "seed.dcm");
+    transcoded(&path, "u16", 12, &JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased());
+    mutated_files_never_panic("jls.dcm", std::fs::read(&path).unwrap(), 150);
+}
