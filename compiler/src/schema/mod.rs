@@ -9,6 +9,7 @@ pub mod extract;
 pub mod kind;
 pub mod net;
 pub mod suggest;
+pub mod upgrade;
 pub mod validate;
 pub mod view;
 
@@ -46,8 +47,13 @@ pub fn net_from_tree(mut tree: Message, opts: &LoadOptions) -> (Option<NetDef>, 
         diags.push(diag);
         return (None, diags);
     }
+    // Validation drops what it rejects, so the later stages still run on a
+    // sound tree and every problem is reported in one go.
     validate::validate(&mut tree, &descriptor::NET_PARAMETER, opts, &mut diags);
-    let net = extract_net(&tree, NetFormat::Current, &mut diags);
+    let Some(report) = upgrade::upgrade_net(&mut tree, &mut diags) else {
+        return (None, diags);
+    };
+    let net = extract_net(&tree, report.format, &mut diags);
     finish(net, diags)
 }
 
