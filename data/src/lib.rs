@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod contour;
 pub mod dicom;
 pub mod export;
+pub mod npy;
 pub mod raster;
 pub mod store;
 pub mod sunnybrook;
