@@ -8,6 +8,7 @@ pub mod descriptor;
 pub mod extract;
 pub mod kind;
 pub mod net;
+pub mod print;
 pub mod suggest;
 pub mod upgrade;
 pub mod validate;
@@ -16,6 +17,7 @@ pub mod view;
 use lvc_grammar::{Message, ParseError};
 
 pub use extract::extract_net;
+pub use upgrade::UpgradeReport;
 pub use net::{LayerDef, NetDef, NetFormat, NetState, NetStateRule, ParamSpec, Phase};
 pub use view::{ParamView, Spanned};
 
@@ -34,27 +36,44 @@ pub struct LoadOptions {
 /// V0/V1 to the current format, extract the typed layers. Returns `None`
 /// when any error was found; warnings come back alongside a net.
 pub fn load_net(source: &SourceFile, opts: &LoadOptions) -> (Option<NetDef>, Diagnostics) {
-    match lvc_grammar::parse(&source.text) {
-        Ok(tree) => net_from_tree(tree, opts),
-        Err(err) => (None, parse_error_diagnostics(&err)),
-    }
-}
-
-/// The same as [`load_net`] for an already parsed tree.
-pub fn net_from_tree(mut tree: Message, opts: &LoadOptions) -> (Option<NetDef>, Diagnostics) {
-    let mut diags = Diagnostics::new();
-    if let Some(diag) = kind::not_a_net(&tree) {
-        diags.push(diag);
-        return (None, diags);
-    }
-    // Validation drops what it rejects, so the later stages still run on a
-    // sound tree and every problem is reported in one go.
-    validate::validate(&mut tree, &descriptor::NET_PARAMETER, opts, &mut diags);
-    let Some(report) = upgrade::upgrade_net(&mut tree, &mut diags) else {
+    let (tree, mut diags) = load_net_tree(source, opts);
+    let Some((tree, report)) = tree else {
         return (None, diags);
     };
     let net = extract_net(&tree, report.format, &mut diags);
     finish(net, diags)
+}
+
+/// Parse, validate and upgrade, stopping before extraction: the upgraded
+/// current-format tree (see [`print::to_prototxt`]) and what was upgraded.
+pub fn load_net_tree(source: &SourceFile, opts: &LoadOptions) -> (Option<(Message, UpgradeReport)>, Diagnostics) {
+    let mut diags = Diagnostics::new();
+    let tree = match lvc_grammar::parse(&source.text) {
+        Ok(tree) => tree,
+        Err(err) => return (None, parse_error_diagnostics(&err)),
+    };
+    if let Some(diag) = kind::not_a_net(&tree) {
+        diags.push(diag);
+        return (None, diags);
+    }
+    match prepare_net_tree(tree, opts, &mut diags) {
+        Some(upgraded) if !diags.has_errors() => (Some(upgraded), diags),
+        _ => (None, diags),
+    }
+}
+
+/// Validates and upgrades a `NetParameter` tree (from a file or embedded in
+/// a solver). `None` when the upgrade could not be done; validation errors
+/// are only reported, the rejected fields having been dropped, so that the
+/// later stages still run on a sound tree and every problem shows at once.
+pub(crate) fn prepare_net_tree(
+    mut tree: Message,
+    opts: &LoadOptions,
+    diags: &mut Diagnostics,
+) -> Option<(Message, UpgradeReport)> {
+    validate::validate(&mut tree, &descriptor::NET_PARAMETER, opts, diags);
+    let report = upgrade::upgrade_net(&mut tree, diags)?;
+    Some((tree, report))
 }
 
 /// `Some(value)` only when no error was reported.

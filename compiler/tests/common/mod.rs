@@ -24,6 +24,10 @@ pub struct CorpusEntry {
     pub kind: String,
     /// `current`, `V1`, `V0`, `-`.
     pub format: String,
+    /// Layer entries written in the file (before any upgrade).
+    pub n_layers: usize,
+    /// `-`, `input_dim`, `input_shape`, `Input` …
+    pub input_style: String,
     /// `ok` or the reason protobuf's strict parse failed.
     pub strict_bvlc_parse: String,
 }
@@ -34,6 +38,7 @@ pub fn corpus_manifest() -> Vec<CorpusEntry> {
     let header: Vec<&str> = lines.next().expect("manifest has a header").split('\t').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("manifest column {name}"));
     let (path, kind, format, strict) = (col("path"), col("kind"), col("format"), col("strict_bvlc_parse"));
+    let (n_layers, input_style) = (col("n_layers"), col("input_style"));
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -42,6 +47,8 @@ pub fn corpus_manifest() -> Vec<CorpusEntry> {
                 path: cells[path].to_string(),
                 kind: cells[kind].to_string(),
                 format: cells[format].to_string(),
+                n_layers: cells[n_layers].parse().unwrap_or_else(|_| panic!("n_layers in {l}")),
+                input_style: cells[input_style].to_string(),
                 strict_bvlc_parse: cells[strict].to_string(),
             }
         })
