@@ -9,6 +9,18 @@ use std::fmt;
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, Spanned};
 
+pub mod activation;
+pub mod combine;
+pub mod common;
+pub mod conv;
+pub mod crop;
+pub mod data;
+pub mod dense;
+pub mod loss;
+pub mod lrn;
+pub mod norm;
+pub mod pool;
+
 /// An N-D blob shape (Caffe's `vector<int>`), usually (N, C, H, W).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct BlobShape(pub Vec<i64>);
@@ -119,6 +131,17 @@ pub trait LayerOp: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// For layers whose tops are net inputs (Input, DummyData, the data
+    /// readers, a Python layer without bottoms): one entry per top, the shape
+    /// where the prototxt fixes it and `None` where it is known only at run
+    /// time. The IR fills `None` entries from `--input-shape NAME=…` and uses
+    /// those shapes instead of calling `infer_shapes`, which reports
+    /// `lvc::shape::unknown_input` for any top left unknown. `None` (the
+    /// default) for layers that compute their tops from their bottoms.
+    fn input_shapes(&self) -> Option<Vec<Option<BlobShape>>> {
+        None
+    }
+
     /// For the runtime: downcast to the concrete parameter struct.
     fn as_any(&self) -> &dyn Any;
 }
@@ -129,4 +152,75 @@ pub type OpBuilder = fn(&LayerDef, &mut Vec<Diagnostic>) -> Option<Box<dyn Layer
 /// A spanned value with a default, for parameters the user may leave out.
 pub fn or_default<T: Clone>(v: Option<Spanned<T>>, default: T) -> T {
     v.map_or(default, |s| s.value)
+}
+
+/// Every layer type lvc knows, with its builder.
+const REGISTRY: &[(&str, OpBuilder)] = &[
+    ("Convolution", conv::build_convolution),
+    ("Deconvolution", conv::build_deconvolution),
+    ("Pooling", pool::build),
+    ("ROIPooling", pool::build_roi),
+    ("LRN", lrn::build),
+    ("ReLU", activation::build),
+    ("Sigmoid", activation::build),
+    ("TanH", activation::build),
+    ("Power", activation::build),
+    ("Dropout", activation::build),
+    ("AbsVal", activation::build),
+    ("BNLL", activation::build),
+    ("ELU", activation::build),
+    ("Exp", activation::build),
+    ("Log", activation::build),
+    ("Threshold", activation::build),
+    ("PReLU", activation::build),
+    ("Swish", activation::build),
+    ("Clip", activation::build),
+    ("BatchNorm", norm::build),
+    ("Scale", norm::build),
+    ("Bias", norm::build),
+    ("MVN", norm::build),
+    ("Crop", crop::build),
+    ("Eltwise", combine::build),
+    ("Concat", combine::build),
+    ("Split", combine::build),
+    ("Slice", combine::build),
+    ("Silence", combine::build),
+    ("Flatten", combine::build),
+    ("Reshape", combine::build),
+    ("ArgMax", combine::build),
+    ("Tile", combine::build),
+    ("Reduction", combine::build),
+    ("Embed", combine::build),
+    ("InnerProduct", dense::build),
+    ("Softmax", loss::build),
+    ("SoftmaxWithLoss", loss::build),
+    ("Accuracy", loss::build),
+    ("SigmoidCrossEntropyLoss", loss::build),
+    ("EuclideanLoss", loss::build),
+    ("ContrastiveLoss", loss::build),
+    ("HingeLoss", loss::build),
+    ("InfogainLoss", loss::build),
+    ("MultinomialLogisticLoss", loss::build),
+    ("SmoothL1Loss", loss::build),
+    ("Dice", loss::build),
+    ("DiceLoss", loss::build),
+    ("Input", data::build),
+    ("DummyData", data::build),
+    ("Data", data::build),
+    ("ImageData", data::build),
+    ("HDF5Data", data::build),
+    ("WindowData", data::build),
+    ("MemoryData", data::build),
+    ("Python", data::build),
+    ("Augment", data::build_augment),
+];
+
+/// The builder for a layer type (case-sensitive, as Caffe's registry).
+pub fn builder_for(type_name: &str) -> Option<OpBuilder> {
+    REGISTRY.iter().find(|(name, _)| *name == type_name).map(|(_, b)| *b)
+}
+
+/// Every type name lvc builds (for "unknown layer type; did you mean …").
+pub fn known_types() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|(name, _)| *name)
 }

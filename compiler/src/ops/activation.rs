@@ -1,0 +1,167 @@
+//! Elementwise layers with one bottom and one top of the same shape: ReLU,
+//! Sigmoid, TanH, Power, Dropout, AbsVal, BNLL, ELU, Exp, Log, Threshold,
+//! PReLU, Swish, Clip (`neuron_layer.cpp` and its subclasses).
+
+use std::any::Any;
+
+use super::common::{error_count, filler, identity_map, range_error, same_shape, LayerRef};
+use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, ParamView};
+
+/// One elementwise function with its parameters (Caffe's defaults applied).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activation {
+    /// `max(x,0) + negative_slope·min(x,0)`; default slope 0.
+    ReLU { negative_slope: f64 },
+    Sigmoid,
+    TanH,
+    /// `(shift + scale·x)^power`; defaults 1, 1, 0.
+    Power { power: f64, scale: f64, shift: f64 },
+    /// Inverted dropout in TRAIN, identity in TEST; default ratio 0.5.
+    Dropout { ratio: f64 },
+    AbsVal,
+    /// `log(1 + exp(x))`.
+    BNLL,
+    /// Default alpha 1.
+    ELU { alpha: f64 },
+    /// `base^(shift + scale·x)`; base −1 means e. Defaults −1, 1, 0.
+    Exp { base: f64, scale: f64, shift: f64 },
+    /// `log_base(shift + scale·x)`; base −1 means e. Defaults −1, 1, 0.
+    Log { base: f64, scale: f64, shift: f64 },
+    /// `x > threshold ? 1 : 0`; default 0.
+    Threshold { threshold: f64 },
+    /// Learned negative slope per channel (or one shared); filler default constant 0.25.
+    PReLU { channel_shared: bool, filler: FillerDef },
+    /// `x · sigmoid(beta·x)`; default beta 1.
+    Swish { beta: f64 },
+    /// `min(max(x, min), max)`; both required.
+    Clip { min: f64, max: f64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivationOp {
+    pub layer: LayerRef,
+    pub type_name: &'static str,
+    pub function: Activation,
+}
+
+/// The Caffe type names this module builds.
+pub const TYPES: &[&str] = &[
+    "ReLU", "Sigmoid", "TanH", "Power", "Dropout", "AbsVal", "BNLL", "ELU", "Exp", "Log", "Threshold",
+    "PReLU", "Swish", "Clip",
+];
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
+    let errors_before = error_count(diags);
+    let num = |view: ParamView<'_>, name: &str, default: f64| view.float(name).map_or(default, |v| v.value);
+    let function = match type_name {
+        "ReLU" => Activation::ReLU { negative_slope: num(def.param_block("relu_param"), "negative_slope", 0.0) },
+        "Sigmoid" => Activation::Sigmoid,
+        "TanH" => Activation::TanH,
+        "Power" => {
+            let v = def.param_block("power_param");
+            Activation::Power { power: num(v, "power", 1.0), scale: num(v, "scale", 1.0), shift: num(v, "shift", 0.0) }
+        }
+        "Dropout" => {
+            let v = def.param_block("dropout_param");
+            let ratio = num(v, "dropout_ratio", 0.5);
+            if !(ratio > 0.0 && ratio < 1.0) {
+                diags.push(range_error(
+                    &op,
+                    op.anchor(v, "dropout_ratio"),
+                    format!("dropout_ratio must be in (0, 1), got {ratio}"),
+                    "use a ratio strictly between 0 and 1 (0.5 is usual), or remove the Dropout layer",
+                ));
+            }
+            Activation::Dropout { ratio }
+        }
+        "AbsVal" => Activation::AbsVal,
+        "BNLL" => Activation::BNLL,
+        "ELU" => Activation::ELU { alpha: num(def.param_block("elu_param"), "alpha", 1.0) },
+        "Exp" | "Log" => {
+            let field = if type_name == "Exp" { "exp_param" } else { "log_param" };
+            let v = def.param_block(field);
+            let (base, scale, shift) = (num(v, "base", -1.0), num(v, "scale", 1.0), num(v, "shift", 0.0));
+            if base != -1.0 && base <= 0.0 {
+                diags.push(range_error(
+                    &op,
+                    op.anchor(v, "base"),
+                    format!("base must be positive (or −1 for e), got {base}"),
+                    "use a positive base, or −1 for the natural base e",
+                ));
+            }
+            if type_name == "Exp" {
+                Activation::Exp { base, scale, shift }
+            } else {
+                Activation::Log { base, scale, shift }
+            }
+        }
+        "Threshold" => Activation::Threshold { threshold: num(def.param_block("threshold_param"), "threshold", 0.0) },
+        "PReLU" => {
+            let v = def.param_block("prelu_param");
+            let mut f = filler(&op, v.sub("filler"), diags);
+            if !v.sub("filler").is_present() {
+                f.value = 0.25;
+            }
+            Activation::PReLU { channel_shared: v.bool("channel_shared").is_some_and(|b| b.value), filler: f }
+        }
+        "Swish" => Activation::Swish { beta: num(def.param_block("swish_param"), "beta", 1.0) },
+        _ => {
+            let v = def.param_block("clip_param");
+            let (min, max) = (v.float("min"), v.float("max"));
+            for (name, value) in [("min", &min), ("max", &max)] {
+                if value.is_none() {
+                    diags.push(
+                        op.error("lvc::param::missing", format!("clip_param.{name} is required"))
+                            .with_label(op.type_span, format!("Clip without {name}"))
+                            .with_help("set `clip_param { min: A max: B }`"),
+                    );
+                }
+            }
+            Activation::Clip { min: min.map_or(0.0, |m| m.value), max: max.map_or(0.0, |m| m.value) }
+        }
+    };
+    (error_count(diags) == errors_before)
+        .then(|| Box::new(ActivationOp { layer: op, type_name, function }) as Box<dyn LayerOp>)
+}
+
+impl LayerOp for ActivationOp {
+    fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        let shapes = same_shape(&self.layer, self.type_name, ctx)?;
+        if matches!(self.function, Activation::PReLU { .. }) && shapes[0].rank() < 2 {
+            ctx.diags.push(
+                self.layer
+                    .error("lvc::shape::rank", format!("PReLU needs a bottom with at least 2 axes, got {}", shapes[0]))
+                    .with_label(ctx.layer.bottoms[0].span, format!("{}", shapes[0]))
+                    .with_help("PReLU learns one slope per channel (axis 1); feed an N×C… blob"),
+            );
+            return None;
+        }
+        Some(shapes)
+    }
+
+    fn param_shapes(&self, bottoms: &[BlobShape]) -> Vec<ParamShape> {
+        let Activation::PReLU { channel_shared, filler } = &self.function else { return Vec::new() };
+        let channels = match (channel_shared, bottoms.first().map(|b| b.dims())) {
+            (true, _) => 1,
+            (false, Some([_, c, ..])) => *c,
+            (false, _) => return Vec::new(),
+        };
+        vec![ParamShape { role: "slope", shape: BlobShape(vec![channels]), filler: Some(filler.clone()) }]
+    }
+
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        Some(identity_map(2))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,358 @@
+//! Pieces every op family needs: the layer's identity for diagnostics,
+//! bottom/top arity checks, axis canonicalisation, filler parsing and
+//! spanned parameters with defaults.
+
+use lvc_grammar::Span;
+
+use super::{BlobShape, FillerDef, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, ParamView, Spanned};
+
+/// Who a diagnostic is about: the layer's name and the span of its `type:`
+/// value (the label of last resort when the offending field is not written).
+#[derive(Debug, Clone)]
+pub struct LayerRef {
+    pub name: String,
+    pub type_span: Span,
+}
+
+impl LayerRef {
+    pub fn of(layer: &LayerDef) -> Self {
+        LayerRef { name: layer.name.value.clone(), type_span: layer.kind.span }
+    }
+    pub fn error(&self, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(code, message).in_layer(self.name.clone())
+    }
+    pub fn warning(&self, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::warning(code, message).in_layer(self.name.clone())
+    }
+    /// A written value, or the layer type's default with the `type:` span.
+    pub fn or_default<T>(&self, value: Option<Spanned<T>>, default: T) -> Spanned<T> {
+        value.unwrap_or_else(|| Spanned::new(default, self.type_span))
+    }
+    /// The span of a field's value when written, else of the layer type.
+    pub fn anchor(&self, view: ParamView<'_>, field: &str) -> Span {
+        view.value_span(field).unwrap_or(self.type_span)
+    }
+}
+
+/// How many bottoms and tops a layer type takes (Caffe's `ExactNumBottomBlobs`,
+/// `MinTopBlobs`, …). `None` as a maximum means unbounded.
+#[derive(Debug, Clone, Copy)]
+pub struct Arity {
+    pub min_bottoms: usize,
+    pub max_bottoms: Option<usize>,
+    pub min_tops: usize,
+    pub max_tops: Option<usize>,
+    /// Loss layers: missing tops up to `min_tops` are created anonymously
+    /// (Caffe's `AutoTopBlobs`), so too few listed tops is not an error.
+    pub auto_tops: bool,
+}
+
+impl Arity {
+    pub const fn exact(bottoms: usize, tops: usize) -> Self {
+        Arity {
+            min_bottoms: bottoms,
+            max_bottoms: Some(bottoms),
+            min_tops: tops,
+            max_tops: Some(tops),
+            auto_tops: false,
+        }
+    }
+    pub const fn new(bottoms: (usize, Option<usize>), tops: (usize, Option<usize>)) -> Self {
+        Arity {
+            min_bottoms: bottoms.0,
+            max_bottoms: bottoms.1,
+            min_tops: tops.0,
+            max_tops: tops.1,
+            auto_tops: false,
+        }
+    }
+    pub const fn auto_tops(mut self) -> Self {
+        self.auto_tops = true;
+        self
+    }
+
+    /// How many top shapes the layer produces: the listed tops, or `min_tops`
+    /// when Caffe creates the missing ones.
+    pub fn top_count(&self, listed: usize) -> usize {
+        if self.auto_tops {
+            listed.max(self.min_tops)
+        } else {
+            listed
+        }
+    }
+
+    /// Reports wrong bottom/top counts; `true` when both are fine.
+    pub fn check(&self, op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>) -> bool {
+        let bottoms = ctx.layer.bottoms.iter().map(|b| b.span).collect::<Vec<_>>();
+        let tops = ctx.layer.tops.iter().map(|t| t.span).collect::<Vec<_>>();
+        let min_tops = if self.auto_tops { 0 } else { self.min_tops };
+        let ok_b = count_ok(op, type_name, "bottom", &bottoms, self.min_bottoms, self.max_bottoms, ctx);
+        let ok_t = count_ok(op, type_name, "top", &tops, min_tops, self.max_tops, ctx);
+        ok_b && ok_t
+    }
+}
+
+fn count_ok(
+    op: &LayerRef,
+    type_name: &str,
+    what: &str,
+    spans: &[Span],
+    min: usize,
+    max: Option<usize>,
+    ctx: &mut ShapeCtx<'_>,
+) -> bool {
+    let n = spans.len();
+    if n >= min && max.is_none_or(|m| n <= m) {
+        return true;
+    }
+    let wanted = match max {
+        Some(m) if m == min => format!("exactly {}", plural(m, what)),
+        Some(m) if n > m => format!("at most {}", plural(m, what)),
+        _ => format!("at least {}", plural(min, what)),
+    };
+    let mut d = op.error(
+        "lvc::shape::arity",
+        format!("{type_name} takes {wanted}, but the layer lists {n}"),
+    );
+    d = match max.filter(|&m| n > m) {
+        Some(m) => spans[m..].iter().fold(d, |d, s| d.with_label(*s, format!("extra {what}"))),
+        None => d.with_label(op.type_span, format!("needs {wanted}")),
+    };
+    let help = match max.filter(|&m| n > m) {
+        Some(_) => format!("remove the extra `{what}:` lines"),
+        None => format!("add the missing `{what}:` lines"),
+    };
+    ctx.diags.push(d.with_help(help));
+    false
+}
+
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Python-style axis → index into `shape`, or an `lvc::shape::axis` error
+/// labelled on the axis value.
+pub fn canonical_axis(
+    op: &LayerRef,
+    axis: &Spanned<i64>,
+    shape: &BlobShape,
+    field: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<usize> {
+    let idx = shape.canonical_axis(axis.value);
+    if idx.is_none() {
+        let rank = shape.rank();
+        diags.push(
+            op.error(
+                "lvc::shape::axis",
+                format!("{field} {} is out of range for a {rank}-axis bottom ({shape})", axis.value),
+            )
+            .with_label(axis.span, format!("{field} {}", axis.value))
+            .with_help(format!(
+                "use a {field} in {}..{} (negative values count from the end)",
+                -(rank as i64),
+                rank as i64 - 1
+            )),
+        );
+    }
+    idx
+}
+
+pub const FILLER_TYPES: &[&str] =
+    &["constant", "gaussian", "positive_unitball", "uniform", "xavier", "msra", "bilinear"];
+
+/// A `FillerParameter` block with Caffe's defaults (an absent block is
+/// Caffe's default filler: constant 0). An unknown type is reported
+/// (Caffe dies with "Unknown filler name").
+pub fn filler(op: &LayerRef, view: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> FillerDef {
+    let kind = view.string("type");
+    if let Some(k) = &kind {
+        if !FILLER_TYPES.contains(&k.value) {
+            diags.push(
+                op.error("lvc::param::filler", format!("unknown filler type `{}`", k.value))
+                    .with_label(k.span, "not a Caffe filler")
+                    .with_help(format!("use one of: {}", FILLER_TYPES.join(", "))),
+            );
+        }
+    }
+    let num = |name: &str, default: f64| view.float(name).map_or(default, |v| v.value);
+    FillerDef {
+        kind: kind.map_or("constant", |k| k.value).to_string(),
+        value: num("value", 0.0),
+        min: num("min", 0.0),
+        max: num("max", 1.0),
+        mean: num("mean", 0.0),
+        std: num("std", 1.0),
+        sparse: view.int("sparse").map_or(-1, |v| v.value),
+        variance_norm: view.ident("variance_norm").map_or("FAN_IN", |v| v.value).to_string(),
+    }
+}
+
+/// A constant filler (for blobs Caffe initialises to a fixed value).
+pub fn constant_filler(value: f64) -> FillerDef {
+    FillerDef {
+        kind: "constant".to_string(),
+        value,
+        min: 0.0,
+        max: 1.0,
+        mean: 0.0,
+        std: 1.0,
+        sparse: -1,
+        variance_norm: "FAN_IN".to_string(),
+    }
+}
+
+/// Reports a value outside an allowed range (`lvc::param::range`).
+pub fn range_error(
+    op: &LayerRef,
+    span: Span,
+    message: impl Into<String>,
+    help: impl Into<String>,
+) -> Diagnostic {
+    op.error("lvc::param::range", message).with_label(span, "out of range").with_help(help)
+}
+
+/// `true` when every bottom has the same shape as bottom 0; otherwise one
+/// `code` error labelling every disagreeing bottom.
+pub fn bottoms_agree(
+    op: &LayerRef,
+    ctx: &mut ShapeCtx<'_>,
+    code: &'static str,
+    what: &str,
+    help: &str,
+) -> bool {
+    let Some(first) = ctx.bottoms.first() else { return true };
+    let differing: Vec<usize> = (1..ctx.bottoms.len()).filter(|&i| ctx.bottoms[i] != *first).collect();
+    if differing.is_empty() {
+        return true;
+    }
+    let list = ctx
+        .bottoms
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("bottom[{i}] {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut d = op.error(code, format!("{what}: {list}"));
+    if let Some(b0) = ctx.layer.bottoms.first() {
+        d = d.with_label(b0.span, format!("{first}"));
+    }
+    for i in differing {
+        if let Some(b) = ctx.layer.bottoms.get(i) {
+            d = d.with_label(b.span, format!("{}", ctx.bottoms[i]));
+        }
+    }
+    ctx.diags.push(d.with_help(help));
+    false
+}
+
+/// Name of a spatial axis for messages: `height (axis 2)`.
+pub fn axis_name(axis: usize, rank: usize) -> String {
+    let spatial_from_end = rank.saturating_sub(axis + 1);
+    match (rank, spatial_from_end) {
+        (4, 1) => format!("height (axis {axis})"),
+        (4, 0) => format!("width (axis {axis})"),
+        _ => format!("axis {axis}"),
+    }
+}
+
+/// One sliding window (convolution or pooling) along one axis, for the
+/// "kernel larger than the padded input" check.
+pub struct Window {
+    pub input: i64,
+    pub pad: i64,
+    /// Effective extent `D·(K−1)+1`.
+    pub extent: i64,
+    /// The output size Caffe's formula gives.
+    pub out: i64,
+    /// The kernel as written (before dilation).
+    pub kernel: i64,
+    pub dilated: bool,
+}
+
+impl Window {
+    /// `Some(out)` when the output is non-empty. A window larger than the
+    /// padded input is an error when the output is empty (Caffe dies with an
+    /// opaque `Check failed: data_`), else a warning: Caffe's rounding still
+    /// yields one output and the missing cells read as zeros.
+    pub fn check(
+        &self,
+        op: &LayerRef,
+        diags: &mut Vec<Diagnostic>,
+        where_: &str,
+        kernel_span: Span,
+    ) -> Option<i64> {
+        let Window { input, pad, extent, out, kernel, dilated } = *self;
+        let padded = input + 2 * pad;
+        if padded >= extent && out > 0 {
+            return Some(out);
+        }
+        let shown = if dilated { format!("{extent} (dilated)") } else { format!("{extent}") };
+        let message = format!(
+            "kernel {shown} is larger than the padded input along {where_}: {input} + 2·{pad} = {padded}"
+        );
+        let help = format!(
+            "use kernel_size ≤ {padded}, pad ≥ {}, or a larger input (this layer needs at least {} pixels along {where_})",
+            (extent - input + 1) / 2,
+            extent - 2 * pad
+        );
+        let label = format!("kernel {kernel}");
+        if out <= 0 {
+            diags.push(
+                op.error("lvc::shape::kernel", format!("{message}; the output would be empty"))
+                    .with_label(kernel_span, label)
+                    .with_help(help),
+            );
+            return None;
+        }
+        diags.push(
+            op.warning(
+                "lvc::shape::kernel",
+                format!("{message}; Caffe reads the missing cells as zeros and outputs {out}"),
+            )
+            .with_label(kernel_span, label)
+            .with_help(help),
+        );
+        Some(out)
+    }
+}
+
+/// The rule of every one-bottom, one-top elementwise layer: the top has the
+/// bottom's shape.
+pub fn same_shape(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+    Arity::exact(1, 1).check(op, type_name, ctx).then(|| vec![ctx.bottoms[0].clone()])
+}
+
+/// An identity coordinate map over `n` spatial axes.
+pub fn identity_map(n: usize) -> Vec<super::AxisMap> {
+    vec![super::AxisMap::IDENTITY; n]
+}
+
+/// Number of errors in `diags` (builders compare before/after to decide
+/// whether their parameters were usable).
+pub fn error_count(diags: &[Diagnostic]) -> usize {
+    diags.iter().filter(|d| d.is_error()).count()
+}
+
+/// Layers built on 2-D windows (Pooling, LRN, ROIPooling) need N×C×H×W.
+pub fn check_rank4(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>, bottom: usize) -> bool {
+    let shape = &ctx.bottoms[bottom];
+    if shape.rank() == 4 {
+        return true;
+    }
+    let mut d = op.error(
+        "lvc::shape::rank",
+        format!("{type_name} needs a 4-axis (N, C, H, W) bottom, got {} axes ({shape})", shape.rank()),
+    );
+    if let Some(b) = ctx.layer.bottoms.get(bottom) {
+        d = d.with_label(b.span, format!("{shape}"));
+    }
+    ctx.diags.push(d.with_help(format!("reshape the bottom to N×C×H×W before {type_name}")));
+    false
+}

@@ -1,0 +1,542 @@
+//! Convolution and Deconvolution (`convolution_param`): kernel/stride/pad/
+//! dilation resolution (lists broadcast over spatial axes, or the 2-D
+//! `_h`/`_w` forms), grouping, weight layouts and the output-size formulas of
+//! `conv_layer.cpp` / `deconv_layer.cpp`.
+
+use std::any::Any;
+
+use super::common::{axis_name, bottoms_agree, canonical_axis, error_count, filler, Arity, LayerRef, Window};
+use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, ParamView, Spanned};
+
+/// A per-spatial-axis hyper-parameter as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AxisParam {
+    /// `kernel_size: 3` (one value, broadcast to every spatial axis) or one
+    /// value per spatial axis; empty means the field's default.
+    List(Vec<Spanned<i64>>),
+    /// `kernel_h` / `kernel_w` (only for 2 spatial axes).
+    HeightWidth(Spanned<i64>, Spanned<i64>),
+}
+
+impl AxisParam {
+    /// Reads `list` or the `h`/`w` pair. `required`: the pair needs both
+    /// halves (kernel, stride); otherwise a missing half is 0 (pad).
+    /// `single`: `list` is a non-repeated field (pooling), so the last value wins.
+    pub(crate) fn read(
+        op: &LayerRef,
+        view: ParamView<'_>,
+        [list, h, w]: [&'static str; 3],
+        single: bool,
+        required: bool,
+        diags: &mut Vec<Diagnostic>,
+    ) -> AxisParam {
+        let values: Vec<Spanned<i64>> =
+            if single { view.int(list).into_iter().collect() } else { view.ints(list) };
+        let (hv, wv) = (view.int(h), view.int(w));
+        if hv.is_none() && wv.is_none() {
+            return AxisParam::List(values);
+        }
+        if let Some(first) = values.first() {
+            let other = hv.as_ref().or(wv.as_ref()).map_or(op.type_span, |s| s.span);
+            diags.push(
+                op.error("lvc::param::conflict", format!("both `{list}` and `{h}`/`{w}` are set"))
+                    .with_label(first.span, format!("{list}"))
+                    .with_label(other, format!("{h}/{w}"))
+                    .with_help(format!("give either `{list}` or `{h}` and `{w}`, not both")),
+            );
+        }
+        let half = |v: Option<Spanned<i64>>, name: &str, other: &str, diags: &mut Vec<Diagnostic>| {
+            v.unwrap_or_else(|| {
+                if required {
+                    diags.push(
+                        op.error("lvc::param::missing", format!("`{other}` is set but `{name}` is not"))
+                            .with_label(op.anchor(view, other), format!("{other} without {name}"))
+                            .with_help(format!("set `{name}` too (or use `{list}` for both axes)")),
+                    );
+                }
+                Spanned::new(0, op.anchor(view, other))
+            })
+        };
+        let hv2 = half(hv, h, w, diags);
+        let wv2 = half(wv, w, h, diags);
+        AxisParam::HeightWidth(hv2, wv2)
+    }
+
+    /// All written values.
+    pub fn written(&self) -> Vec<&Spanned<i64>> {
+        match self {
+            AxisParam::List(v) => v.iter().collect(),
+            AxisParam::HeightWidth(h, w) => vec![h, w],
+        }
+    }
+
+    /// The number of spatial axes the parameter itself implies, if any.
+    fn implied_axes(&self) -> Option<usize> {
+        match self {
+            AxisParam::List(v) if v.len() > 1 => Some(v.len()),
+            AxisParam::List(_) => None,
+            AxisParam::HeightWidth(..) => Some(2),
+        }
+    }
+
+    /// Values for `n` spatial axes (Caffe: 0 entries → default, 1 → broadcast,
+    /// else exactly `n`), or `None` with an error.
+    pub(crate) fn resolve(
+        &self,
+        op: &LayerRef,
+        name: &str,
+        n: usize,
+        default: i64,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<i64>> {
+        match self {
+            AxisParam::HeightWidth(h, w) => {
+                if n == 2 {
+                    return Some(vec![h.value, w.value]);
+                }
+                diags.push(
+                    op.error(
+                        "lvc::param::count",
+                        format!("`{name}_h`/`{name}_w` only apply to 2-D inputs, but this bottom has {n} spatial axes"),
+                    )
+                    .with_label(h.span, "2-D only")
+                    .with_help(format!("give `{name}` once, or once per spatial axis ({n} values)")),
+                );
+                None
+            }
+            AxisParam::List(v) => match v.len() {
+                0 => Some(vec![default; n]),
+                1 => Some(vec![v[0].value; n]),
+                len if len == n => Some(v.iter().map(|s| s.value).collect()),
+                len => {
+                    let mut d = op.error(
+                        "lvc::param::count",
+                        format!("`{name}` is given {len} times, but the bottom has {n} spatial axes"),
+                    );
+                    for s in v {
+                        d = d.with_label(s.span, "");
+                    }
+                    diags.push(d.with_help(format!("give `{name}` once (for all axes) or {n} times (one per axis)")));
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// `convolution_param` with Caffe's defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvParams {
+    pub num_output: Spanned<i64>,
+    /// Default true.
+    pub bias_term: bool,
+    pub kernel: AxisParam,
+    /// Default 1.
+    pub stride: AxisParam,
+    /// Default 0.
+    pub pad: AxisParam,
+    /// Default 1 (no `_h`/`_w` form).
+    pub dilation: AxisParam,
+    /// Default 1.
+    pub group: Spanned<i64>,
+    /// The channel axis; spatial axes are all after it. Default 1.
+    pub axis: Spanned<i64>,
+    pub weight_filler: FillerDef,
+    pub bias_filler: FillerDef,
+}
+
+/// The resolved geometry for a given bottom: one entry per spatial axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// The channel axis (canonical).
+    pub axis: usize,
+    pub channels_in: i64,
+    pub kernel: Vec<i64>,
+    pub stride: Vec<i64>,
+    pub pad: Vec<i64>,
+    pub dilation: Vec<i64>,
+}
+
+impl ConvGeometry {
+    /// `D·(K−1)+1` per axis.
+    pub fn extent(&self, i: usize) -> i64 {
+        self.dilation[i] * (self.kernel[i] - 1) + 1
+    }
+}
+
+/// A Convolution (`transposed == false`) or Deconvolution layer.
+#[derive(Debug, Clone)]
+pub struct ConvOp {
+    pub layer: LayerRef,
+    pub transposed: bool,
+    pub params: ConvParams,
+}
+
+pub fn build_convolution(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    build(def, false, diags)
+}
+
+pub fn build_deconvolution(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    build(def, true, diags)
+}
+
+fn build(def: &LayerDef, transposed: bool, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let view = def.param_block("convolution_param");
+    let errors_before = error_count(diags);
+    let num_output = match view.int("num_output") {
+        Some(n) if n.value > 0 => Some(n),
+        Some(n) => {
+            diags.push(
+                op.error("lvc::param::range", format!("num_output must be positive, got {}", n.value))
+                    .with_label(n.span, "must be > 0")
+                    .with_help("set num_output to the number of output channels"),
+            );
+            None
+        }
+        None => {
+            diags.push(
+                op.error("lvc::param::missing", "num_output is not set")
+                    .with_label(op.type_span, format!("{} without num_output", def.kind.value))
+                    .with_help(
+                        "set `convolution_param { num_output: N }`; DIGITS nets leave the last \
+                         layer's num_output empty for DIGITS to fill in with the number of classes \
+                         (2 for left-ventricle segmentation), so write that number in",
+                    ),
+            );
+            None
+        }
+    };
+    let kernel = AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], false, true, diags);
+    if kernel == AxisParam::List(Vec::new()) {
+        diags.push(
+            op.error("lvc::param::missing", "no kernel size: set `kernel_size` or `kernel_h` and `kernel_w`")
+                .with_label(op.type_span, "kernel size missing")
+                .with_help("add `kernel_size: K` to convolution_param"),
+        );
+    }
+    let stride = AxisParam::read(&op, view, ["stride", "stride_h", "stride_w"], false, true, diags);
+    let pad = AxisParam::read(&op, view, ["pad", "pad_h", "pad_w"], false, false, diags);
+    let dilation = AxisParam::List(view.ints("dilation"));
+    for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0), ("dilation", &dilation, 1)] {
+        for v in p.written().into_iter().filter(|v| v.value < min) {
+            diags.push(
+                op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
+                    .with_label(v.span, format!("must be ≥ {min}"))
+                    .with_help(format!("use a {name} of {min} or more")),
+            );
+        }
+    }
+    let group = op.or_default(view.int("group"), 1);
+    if group.value < 1 {
+        diags.push(
+            op.error("lvc::param::range", format!("group must be at least 1, got {}", group.value))
+                .with_label(group.span, "must be ≥ 1")
+                .with_help("use group: 1 for an ungrouped convolution"),
+        );
+    }
+    let weight_filler = filler(&op, view.sub("weight_filler"), diags);
+    let bias_filler = filler(&op, view.sub("bias_filler"), diags);
+    let params = ConvParams {
+        num_output: num_output?,
+        bias_term: view.bool("bias_term").is_none_or(|b| b.value),
+        kernel,
+        stride,
+        pad,
+        dilation,
+        group,
+        axis: op.or_default(view.int("axis"), 1),
+        weight_filler,
+        bias_filler,
+    };
+    if transposed {
+        warn_groupless_bilinear(&op, view, &params, diags);
+    }
+    let errors_after = error_count(diags);
+    (errors_after == errors_before).then(|| Box::new(ConvOp { layer: op, transposed, params }) as Box<dyn LayerOp>)
+}
+
+/// Caffe's bilinear filler writes the same kernel into every (in, out) slice,
+/// so without `group: num_output` every class gets the sum of all input
+/// channels: identical scores and an exactly zero gradient.
+fn warn_groupless_bilinear(op: &LayerRef, view: ParamView<'_>, p: &ConvParams, diags: &mut Vec<Diagnostic>) {
+    let n = p.num_output.value;
+    if p.weight_filler.kind != "bilinear" || n <= 1 || p.group.value == n {
+        return;
+    }
+    let filler_span = view.sub("weight_filler").value_span("type").unwrap_or(op.type_span);
+    let mut d = op
+        .warning(
+            "lvc::init::bilinear_groupless",
+            format!(
+                "bilinear Deconvolution with num_output {n} and group {}: every output channel gets \
+                 the upsampled sum of all input channels",
+                p.group.value
+            ),
+        )
+        .with_label(filler_span, "bilinear filler fills every (input, output) pair");
+    if p.group.span != op.type_span {
+        d = d.with_label(p.group.span, format!("group {}", p.group.value));
+    }
+    diags.push(d.with_help(format!(
+        "set group: {n} so each class is upsampled on its own (as DIGITS' FCN-AlexNet does); as \
+         written, all {n} class scores are identical and the gradient through this layer is exactly zero"
+    )));
+}
+
+impl ConvOp {
+    /// The kernel/stride/pad/dilation for a bottom of this shape, without
+    /// diagnostics (`None` when the parameters don't fit the bottom).
+    pub fn geometry(&self, bottom: &BlobShape) -> Option<ConvGeometry> {
+        self.resolve(bottom, &mut Vec::new())
+    }
+
+    fn resolve(&self, bottom: &BlobShape, diags: &mut Vec<Diagnostic>) -> Option<ConvGeometry> {
+        let p = &self.params;
+        let axis = canonical_axis(&self.layer, &p.axis, bottom, "axis", diags)?;
+        let n = bottom.rank() - axis - 1;
+        let op = &self.layer;
+        let kernel = p.kernel.resolve(op, "kernel_size", n, 1, diags);
+        let stride = p.stride.resolve(op, "stride", n, 1, diags);
+        let pad = p.pad.resolve(op, "pad", n, 0, diags);
+        let dilation = p.dilation.resolve(op, "dilation", n, 1, diags);
+        Some(ConvGeometry {
+            axis,
+            channels_in: bottom.dims()[axis],
+            kernel: kernel?,
+            stride: stride?,
+            pad: pad?,
+            dilation: dilation?,
+        })
+    }
+
+    fn check_groups(&self, ctx: &mut ShapeCtx<'_>, channels_in: i64) -> bool {
+        let p = &self.params;
+        let (g, n) = (p.group.value, p.num_output.value);
+        let mut ok = true;
+        if channels_in % g != 0 {
+            ok = false;
+            ctx.diags.push(
+                self.layer
+                    .error(
+                        "lvc::shape::group",
+                        format!("group {g} does not divide the {channels_in} input channels"),
+                    )
+                    .with_label(p.group.span, format!("group {g}"))
+                    .with_help(format!(
+                        "the bottom has {channels_in} channels, which is not a multiple of group {g}; {}",
+                        group_suggestion(g, channels_in, n, "or feed a bottom whose channel count is a multiple of the group")
+                    )),
+            );
+        }
+        if n % g != 0 {
+            ok = false;
+            ctx.diags.push(
+                self.layer
+                    .error("lvc::shape::group", format!("group {g} does not divide num_output {n}"))
+                    .with_label(p.group.span, format!("group {g}"))
+                    .with_label(p.num_output.span, format!("num_output {n}"))
+                    .with_help(format!(
+                        "num_output {n} is not a multiple of group {g}; {}",
+                        group_suggestion(g, channels_in, n, "or change num_output")
+                    )),
+            );
+        }
+        ok
+    }
+
+    /// Output size along spatial axis `i`, or a `lvc::shape::kernel`
+    /// diagnostic when the kernel does not fit.
+    fn output_size(&self, ctx: &mut ShapeCtx<'_>, geo: &ConvGeometry, bottom: &BlobShape, i: usize) -> Option<i64> {
+        let dim = geo.axis + 1 + i;
+        let input = bottom.dims()[dim];
+        let (k, s, p) = (geo.extent(i), geo.stride[i], geo.pad[i]);
+        let where_ = axis_name(dim, bottom.rank());
+        let kernel_span = self.kernel_span(i);
+        if self.transposed {
+            let out = s * (input - 1) + k - 2 * p;
+            if out <= 0 {
+                ctx.diags.push(
+                    self.layer
+                        .error(
+                            "lvc::shape::kernel",
+                            format!("deconvolution output along {where_} would be {out} ({s}·({input}−1) + {k} − 2·{p})"),
+                        )
+                        .with_label(self.pad_span(i), format!("pad {p}"))
+                        .with_help(format!("use a pad below {}", (s * (input - 1) + k + 1) / 2)),
+                );
+                return None;
+            }
+            return Some(out);
+        }
+        let padded = input + 2 * p;
+        // C++ integer division truncates toward zero, as Rust's does.
+        let out = (padded - k) / s + 1;
+        let window = Window { input, pad: p, extent: k, out, kernel: geo.kernel[i], dilated: geo.dilation[i] != 1 };
+        window.check(&self.layer, ctx.diags, &where_, kernel_span)
+    }
+
+    fn kernel_span(&self, i: usize) -> lvc_grammar::Span {
+        axis_span(&self.params.kernel, i).unwrap_or(self.layer.type_span)
+    }
+    fn pad_span(&self, i: usize) -> lvc_grammar::Span {
+        axis_span(&self.params.pad, i).unwrap_or(self.layer.type_span)
+    }
+
+    fn check_bilinear(&self, ctx: &mut ShapeCtx<'_>, geo: &ConvGeometry) -> bool {
+        if self.params.weight_filler.kind != "bilinear" {
+            return true;
+        }
+        let square_2d = geo.kernel.len() == 2 && geo.kernel[0] == geo.kernel[1];
+        if !square_2d {
+            let k: Vec<String> = geo.kernel.iter().map(i64::to_string).collect();
+            ctx.diags.push(
+                self.layer
+                    .error(
+                        "lvc::init::bilinear_shape",
+                        format!("the bilinear filler needs a square 2-D kernel, got {}", k.join("×")),
+                    )
+                    .with_label(self.kernel_span(0), "kernel")
+                    .with_help("use a single kernel_size on a 4-D (N, C, H, W) bottom"),
+            );
+        }
+        square_2d
+    }
+
+    /// Number of spatial axes implied by the parameters alone (2 when they
+    /// don't say: the N×C×H×W case).
+    fn implied_axes(&self) -> usize {
+        let p = &self.params;
+        [&p.kernel, &p.stride, &p.pad, &p.dilation].iter().filter_map(|a| a.implied_axes()).max().unwrap_or(2)
+    }
+}
+
+fn axis_span(p: &AxisParam, i: usize) -> Option<lvc_grammar::Span> {
+    match p {
+        AxisParam::List(v) => v.get(i).or(v.first()).map(|s| s.span),
+        AxisParam::HeightWidth(h, w) => Some(if i == 0 { h.span } else { w.span }),
+    }
+}
+
+/// "use group: 2 or 4": the nearest groups below and above `group` that
+/// divide both the input channels and num_output.
+fn group_suggestion(group: i64, channels_in: i64, num_output: i64, otherwise: &str) -> String {
+    let fits = |g: &i64| channels_in % g == 0 && num_output % g == 0;
+    let below = (1..group).rev().find(fits);
+    let above = (group + 1..=channels_in.min(num_output)).find(fits);
+    match (below, above) {
+        (Some(b), Some(a)) => format!("use group: {b} or {a}, {otherwise}"),
+        (Some(b), None) => format!("use group: {b}, {otherwise}"),
+        (None, Some(a)) => format!("use group: {a}, {otherwise}"),
+        (None, None) => otherwise.to_string(),
+    }
+}
+
+impl LayerOp for ConvOp {
+    fn type_name(&self) -> &'static str {
+        if self.transposed {
+            "Deconvolution"
+        } else {
+            "Convolution"
+        }
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        let arity = Arity::new((1, None), (1, None));
+        if !arity.check(&self.layer, self.type_name(), ctx) {
+            return None;
+        }
+        if ctx.layer.tops.len() != ctx.bottoms.len() {
+            ctx.diags.push(
+                self.layer
+                    .error(
+                        "lvc::shape::arity",
+                        format!(
+                            "{} pairs tops with bottoms one to one, but the layer lists {} bottoms and {} tops",
+                            self.type_name(),
+                            ctx.bottoms.len(),
+                            ctx.layer.tops.len()
+                        ),
+                    )
+                    .with_label(self.layer.type_span, "")
+                    .with_help("list one top per bottom"),
+            );
+            return None;
+        }
+        if !bottoms_agree(
+            &self.layer,
+            ctx,
+            "lvc::shape::mismatch",
+            "all bottoms of a convolution must have the same shape",
+            "the bottoms share one set of weights; feed blobs of one shape",
+        ) {
+            return None;
+        }
+        let bottom = ctx.bottoms[0].clone();
+        let geo = self.resolve(&bottom, ctx.diags)?;
+        let groups_ok = self.check_groups(ctx, geo.channels_in);
+        let bilinear_ok = self.check_bilinear(ctx, &geo);
+        let spatial: Vec<Option<i64>> =
+            (0..geo.kernel.len()).map(|i| self.output_size(ctx, &geo, &bottom, i)).collect();
+        if !groups_ok || !bilinear_ok {
+            return None;
+        }
+        let mut dims = bottom.dims()[..geo.axis].to_vec();
+        dims.push(self.params.num_output.value);
+        for s in spatial {
+            dims.push(s?);
+        }
+        Some(vec![BlobShape(dims); ctx.bottoms.len()])
+    }
+
+    fn param_shapes(&self, bottoms: &[BlobShape]) -> Vec<ParamShape> {
+        let Some(geo) = bottoms.first().and_then(|b| self.geometry(b)) else { return Vec::new() };
+        let p = &self.params;
+        let (g, n) = (p.group.value.max(1), p.num_output.value);
+        let mut weight = if self.transposed {
+            vec![geo.channels_in, n / g]
+        } else {
+            vec![n, geo.channels_in / g]
+        };
+        weight.extend(&geo.kernel);
+        let mut blobs = vec![ParamShape {
+            role: "weight",
+            shape: BlobShape(weight),
+            filler: Some(p.weight_filler.clone()),
+        }];
+        if p.bias_term {
+            blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![n]), filler: Some(p.bias_filler.clone()) });
+        }
+        blobs
+    }
+
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        let n = self.implied_axes();
+        let mut sink = Vec::new();
+        let p = &self.params;
+        let kernel = p.kernel.resolve(&self.layer, "kernel_size", n, 1, &mut sink)?;
+        let stride = p.stride.resolve(&self.layer, "stride", n, 1, &mut sink)?;
+        let pad = p.pad.resolve(&self.layer, "pad", n, 0, &mut sink)?;
+        let dilation = p.dilation.resolve(&self.layer, "dilation", n, 1, &mut sink)?;
+        Some(
+            (0..n)
+                .map(|i| {
+                    let extent = (dilation[i] * (kernel[i] - 1) + 1) as f64;
+                    let (s, p) = (stride[i] as f64, pad[i] as f64);
+                    let centre = (extent - 1.0) / 2.0 - p;
+                    if self.transposed {
+                        AxisMap { scale: s, shift: centre }
+                    } else {
+                        AxisMap { scale: 1.0 / s, shift: -centre / s }
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

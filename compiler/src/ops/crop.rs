@@ -1,0 +1,215 @@
+//! Crop (`crop_param`, `crop_layer.cpp`): bottom[0] cropped to bottom[1]'s
+//! shape on every axis from `axis` on, at the written offsets.
+//!
+//! A Crop without offsets crops at 0 in BVLC Caffe, whereas the older Crop
+//! of longjon/caffe (Sunnybrook FCN tutorial, HED) derived the offset from
+//! the graph. The IR computes that graph offset from the layers'
+//! [`LayerOp::coord_map`]s and passes it to
+//! [`CropOp::infer_with_graph_offset`] so diagnostics can name it.
+
+use std::any::Any;
+
+use lvc_grammar::Span;
+
+use super::common::{axis_name, canonical_axis, Arity, LayerRef};
+use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, Spanned};
+
+/// `crop_param` with Caffe's defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CropParams {
+    /// First cropped axis; default 2; negative counts from the end.
+    pub axis: Spanned<i64>,
+    /// Empty: 0 everywhere; one value: broadcast; else one per cropped axis.
+    pub offsets: Vec<Spanned<i64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CropOp {
+    pub layer: LayerRef,
+    pub params: CropParams,
+}
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let v = def.param_block("crop_param");
+    let offsets = v.ints("offset");
+    let negative: Vec<&Spanned<i64>> = offsets.iter().filter(|o| o.value < 0).collect();
+    for o in &negative {
+        diags.push(super::common::range_error(
+            &op,
+            o.span,
+            format!("crop offsets cannot be negative, got {}", o.value),
+            "use an offset of 0 or more",
+        ));
+    }
+    if !negative.is_empty() {
+        return None;
+    }
+    let params = CropParams { axis: op.or_default(v.int("axis"), 2), offsets };
+    Some(Box::new(CropOp { layer: op, params }))
+}
+
+impl CropOp {
+    /// The offsets as written (empty when the layer gives none).
+    pub fn written_offsets(&self) -> &[Spanned<i64>] {
+        &self.params.offsets
+    }
+
+    /// Offset per axis of a `rank`-axis bottom cropped from `start` (0 before it).
+    pub fn offsets_for(&self, rank: usize, start: usize) -> Vec<i64> {
+        let o = &self.params.offsets;
+        (0..rank)
+            .map(|i| match (i < start, o.len()) {
+                (true, _) | (false, 0) => 0,
+                (false, 1) => o[0].value,
+                (false, _) => o.get(i - start).map_or(0, |x| x.value),
+            })
+            .collect()
+    }
+
+    fn offset_span(&self, i: usize, start: usize) -> Span {
+        let o = &self.params.offsets;
+        match o.len() {
+            0 => self.layer.type_span,
+            1 => o[0].span,
+            _ => o.get(i - start).map_or(self.layer.type_span, |x| x.span),
+        }
+    }
+
+    /// The shape rule, with the offset the IR found by composing coordinate
+    /// maps (one per cropped axis, from `axis` on) when it found one: an
+    /// out-of-bounds crop then says which offset the graph implies.
+    pub fn infer_with_graph_offset(
+        &self,
+        ctx: &mut ShapeCtx<'_>,
+        graph_offset: Option<&[i64]>,
+    ) -> Option<Vec<BlobShape>> {
+        if !Arity::exact(2, 1).check(&self.layer, "Crop", ctx) {
+            return None;
+        }
+        let (data, reference) = (ctx.bottoms[0].clone(), ctx.bottoms[1].clone());
+        let start = canonical_axis(&self.layer, &self.params.axis, &data, "axis", ctx.diags)?;
+        let rank = data.rank();
+        let o = &self.params.offsets;
+        if o.len() > 1 && start + o.len() != rank {
+            let mut d = self.layer.error(
+                "lvc::param::count",
+                format!(
+                    "{} offsets for {} cropped axes (axes {start}..{} of {data})",
+                    o.len(),
+                    rank - start,
+                    rank - 1
+                ),
+            );
+            for x in o {
+                d = d.with_label(x.span, "");
+            }
+            ctx.diags.push(d.with_help(format!(
+                "give one offset (used for every cropped axis) or exactly {} (one per axis from axis {start})",
+                rank - start
+            )));
+            return None;
+        }
+        if reference.rank() != rank {
+            let mut d = self.layer.error(
+                "lvc::shape::crop",
+                format!("Crop needs bottoms with the same number of axes, got {data} and {reference}"),
+            );
+            for (b, s) in ctx.layer.bottoms.iter().zip([&data, &reference]) {
+                d = d.with_label(b.span, format!("{s}"));
+            }
+            ctx.diags.push(d.with_help("crop against a reference blob of the same rank (N×C×H×W)"));
+            return None;
+        }
+        let offsets = self.offsets_for(rank, start);
+        let mut problems = Vec::new();
+        for i in start..rank {
+            let (size, want, off) = (data.dims()[i], reference.dims()[i], offsets[i]);
+            if size - off < want {
+                problems.push((i, size, want, off));
+            }
+        }
+        if problems.is_empty() {
+            let dims = (0..rank).map(|i| if i < start { data.dims()[i] } else { reference.dims()[i] }).collect();
+            return Some(vec![BlobShape(dims)]);
+        }
+        ctx.diags.push(self.bounds_error(ctx, &problems, start, rank, graph_offset));
+        None
+    }
+
+    fn bounds_error(
+        &self,
+        ctx: &ShapeCtx<'_>,
+        problems: &[(usize, i64, i64, i64)],
+        start: usize,
+        rank: usize,
+        graph_offset: Option<&[i64]>,
+    ) -> Diagnostic {
+        let what: Vec<String> = problems
+            .iter()
+            .map(|&(i, size, want, off)| {
+                format!("{}: offset {off} + size {want} = {} > {size}", axis_name(i, rank), off + want)
+            })
+            .collect();
+        let mut d = self
+            .layer
+            .error("lvc::shape::crop", format!("the crop is out of bounds along {}", what.join("; ")));
+        let mut labelled = Vec::new();
+        for &(i, _, _, off) in problems {
+            let span = self.offset_span(i, start);
+            if !labelled.contains(&span) {
+                labelled.push(span);
+                d = d.with_label(span, format!("offset {off}"));
+            }
+        }
+        if let Some(b) = ctx.layer.bottoms.get(1) {
+            d = d.with_label(b.span, format!("reference {}", ctx.bottoms[1]));
+        }
+        let ranges: Vec<String> = problems
+            .iter()
+            .map(|&(i, size, want, _)| {
+                if size >= want {
+                    format!("along {} the offset must be in 0..={}", axis_name(i, rank), size - want)
+                } else {
+                    format!(
+                        "along {} the reference ({want}) is larger than the input ({size}), so no offset fits",
+                        axis_name(i, rank)
+                    )
+                }
+            })
+            .collect();
+        let mut help = ranges.join("; ");
+        if let Some(g) = graph_offset {
+            let g: Vec<String> = g.iter().map(i64::to_string).collect();
+            help.push_str(&format!(
+                "; composing the layers' coordinate maps gives offset {}, which aligns the two bottoms",
+                g.join(", ")
+            ));
+        }
+        d.with_help(help)
+    }
+}
+
+impl LayerOp for CropOp {
+    fn type_name(&self) -> &'static str {
+        "Crop"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        self.infer_with_graph_offset(ctx, None)
+    }
+
+    /// `x ↦ x − offset` on the H and W axes (assuming N×C×H×W).
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        let rank = 4;
+        let start = BlobShape(vec![0; rank]).canonical_axis(self.params.axis.value)?;
+        let offsets = self.offsets_for(rank, start);
+        Some(offsets[2..].iter().map(|&o| AxisMap { scale: 1.0, shift: -(o as f64) }).collect())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

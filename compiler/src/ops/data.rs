@@ -1,0 +1,377 @@
+//! Layers whose tops are net inputs: Input, DummyData, the database/file
+//! readers (Data, ImageData, HDF5Data, WindowData, MemoryData), Python data
+//! layers, and lvc's Augment layer (TRAIN-time augmentation of data+label).
+//!
+//! A reader's top shapes are often known only at run time (image size in a
+//! database, HDF5 datasets, Python `reshape`). Such layers answer
+//! [`LayerOp::input_shapes`] with `None` entries; the IR fills them from
+//! `--input-shape NAME=…` and otherwise reports the `lvc::shape::unknown_input`
+//! error that `infer_shapes` gives.
+
+use std::any::Any;
+
+use super::common::{plural, range_error, Arity, LayerRef};
+use super::{BlobShape, LayerOp, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, ParamView, Spanned};
+
+/// A source of net inputs and what the prototxt says about each top's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// `Input`: shapes from `input_param.shape` (0, 1 or one per top).
+    Input,
+    /// `DummyData`: constant/filler data of the given shapes.
+    DummyData,
+    /// `Data`: LMDB/LevelDB records (`data_param.source`).
+    Database { source: Option<String> },
+    /// `ImageData`: an image list file.
+    ImageList { source: Option<String> },
+    /// `HDF5Data`: datasets named like the tops in the listed HDF5 files.
+    Hdf5 { source: Option<String> },
+    /// `WindowData`: R-CNN style windows.
+    Windows { source: Option<String> },
+    /// `MemoryData`: arrays handed in by the caller.
+    Memory,
+    /// `Python` without bottoms: an external data source (`module.layer`).
+    Python { module: String, layer: String, param_str: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct DataOp {
+    pub layer: LayerRef,
+    pub type_name: &'static str,
+    pub source: Source,
+    /// The top names, for `--input-shape NAME=…` hints.
+    pub tops: Vec<String>,
+    /// Each top's shape where the prototxt determines it.
+    pub shapes: Vec<Option<BlobShape>>,
+}
+
+pub const TYPES: &[&str] =
+    &["Input", "DummyData", "Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "Python"];
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let layer = LayerRef::of(def);
+    let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
+    let tops: Vec<String> = def.tops.iter().map(|t| t.value.clone()).collect();
+    let n = tops.len();
+    let batch = |v: ParamView<'_>| v.int("batch_size").map(|b| b.value);
+    let source = |v: ParamView<'_>| v.string("source").map(|s| s.value.to_string());
+    let transform = def.param_block("transform_param");
+    let crop = transform.int("crop_size").map(|c| c.value).filter(|&c| c > 0);
+    let (src, shapes) = match type_name {
+        "Input" => (Source::Input, input_shapes(&layer, def, diags)?),
+        "DummyData" => (Source::DummyData, dummy_shapes(&layer, def, diags)?),
+        "Data" => {
+            let v = def.param_block("data_param");
+            let channels = if transform.bool("force_gray").is_some_and(|b| b.value) {
+                Some(1)
+            } else if transform.bool("force_color").is_some_and(|b| b.value) {
+                Some(3)
+            } else {
+                None
+            };
+            let data = match (batch(v), channels, crop) {
+                (Some(b), Some(c), Some(k)) => Some(BlobShape(vec![b, c, k, k])),
+                _ => None,
+            };
+            (Source::Database { source: source(v) }, reader_shapes(n, data, batch(v)))
+        }
+        "ImageData" => {
+            let v = def.param_block("image_data_param");
+            let channels = if v.bool("is_color").is_none_or(|b| b.value) { 3 } else { 1 };
+            let size = match (crop, v.int("new_height"), v.int("new_width")) {
+                (Some(k), _, _) => Some((k, k)),
+                (None, Some(h), Some(w)) if h.value > 0 && w.value > 0 => Some((h.value, w.value)),
+                _ => None,
+            };
+            let data = batch(v).zip(size).map(|(b, (h, w))| BlobShape(vec![b, channels, h, w]));
+            (Source::ImageList { source: source(v) }, reader_shapes(n, data, batch(v)))
+        }
+        "HDF5Data" => (Source::Hdf5 { source: source(def.param_block("hdf5_data_param")) }, vec![None; n]),
+        "WindowData" => {
+            let v = def.param_block("window_data_param");
+            let data = batch(v).zip(crop).map(|(b, k)| BlobShape(vec![b, 3, k, k]));
+            (Source::Windows { source: source(v) }, reader_shapes(n, data, batch(v)))
+        }
+        "MemoryData" => {
+            let v = def.param_block("memory_data_param");
+            let dims: Option<Vec<i64>> =
+                ["batch_size", "channels", "height", "width"].iter().map(|f| v.int(f).map(|x| x.value)).collect();
+            (Source::Memory, reader_shapes(n, dims.map(BlobShape), batch(v)))
+        }
+        _ => {
+            let v = def.param_block("python_param");
+            let module = v.string("module").map_or(String::new(), |m| m.value.to_string());
+            let class = v.string("layer").map_or(String::new(), |m| m.value.to_string());
+            if !def.bottoms.is_empty() {
+                diags.push(
+                    layer
+                        .error("lvc::python::unsupported", format!("Python layer `{module}.{class}` is not supported"))
+                        .with_label(layer.anchor(v, "layer"), "Python code lvc cannot run")
+                        .with_help(
+                            "lvc runs Python layers only as data sources (no bottoms; give their top shapes \
+                             with --input-shape NAME=N,C,H,W) and DIGITS' Dice / DiceLoss natively \
+                             (python_param { layer: \"Dice\" }); replace this layer with native layers",
+                        ),
+                );
+                return None;
+            }
+            let param_str = v.string("param_str").map_or(String::new(), |p| p.value.to_string());
+            (Source::Python { module, layer: class, param_str }, vec![None; n])
+        }
+    };
+    Some(Box::new(DataOp { layer, type_name, source: src, tops, shapes }))
+}
+
+/// Reader layers: top 0 is the data, top 1 (if listed) the label `[batch]`.
+fn reader_shapes(tops: usize, data: Option<BlobShape>, batch: Option<i64>) -> Vec<Option<BlobShape>> {
+    (0..tops)
+        .map(|i| match i {
+            0 => data.clone(),
+            1 => batch.map(|b| BlobShape(vec![b])),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `shape { dim… }` blocks as shapes; negative dims are reported.
+fn blob_shapes(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> Vec<BlobShape> {
+    v.subs("shape")
+        .into_iter()
+        .map(|s| {
+            let dims = s.ints("dim");
+            for d in dims.iter().filter(|d| d.value < 0) {
+                diags.push(range_error(layer, d.span, format!("dim {} is negative", d.value), "blob dims are sizes: use 0 or more"));
+            }
+            BlobShape(dims.iter().map(|d| d.value).collect())
+        })
+        .collect()
+}
+
+/// Broadcast `given` (0, 1 or one per top) over the tops, or report a count error.
+fn per_top<T: Clone>(
+    layer: &LayerRef,
+    what: &str,
+    given: Vec<T>,
+    spans: &[lvc_grammar::Span],
+    tops: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Option<T>>> {
+    match given.len() {
+        0 => Some(vec![None; tops]),
+        1 => Some(vec![given.first().cloned(); tops]),
+        k if k == tops => Some(given.into_iter().map(Some).collect()),
+        k => {
+            let mut d = layer.error("lvc::param::count", format!("{} for {}", plural(k, what), plural(tops, "top")));
+            for s in spans {
+                d = d.with_label(*s, "");
+            }
+            diags.push(d.with_help(format!("give `{what}` once (for every top), once per top ({tops}), or not at all")));
+            None
+        }
+    }
+}
+
+fn input_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Vec<Option<BlobShape>>> {
+    let v = def.param_block("input_param");
+    let spans: Vec<_> = v.subs("shape").iter().filter_map(|s| s.span()).collect();
+    let shapes = blob_shapes(layer, v, diags);
+    per_top(layer, "shape", shapes, &spans, def.tops.len(), diags)
+}
+
+fn dummy_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Vec<Option<BlobShape>>> {
+    let v = def.param_block("dummy_data_param");
+    let tops = def.tops.len();
+    let legacy: Vec<(&str, Vec<Spanned<i64>>)> =
+        ["num", "channels", "height", "width"].into_iter().map(|f| (f, v.ints(f))).collect();
+    let shape_spans: Vec<_> = v.subs("shape").iter().filter_map(|s| s.span()).collect();
+    if legacy.iter().all(|(_, vals)| vals.is_empty()) {
+        let shapes = blob_shapes(layer, v, diags);
+        return per_top(layer, "shape", shapes, &shape_spans, tops, diags);
+    }
+    if let Some(first) = shape_spans.first() {
+        diags.push(
+            layer
+                .error("lvc::param::conflict", "both `shape` and the legacy num/channels/height/width are set")
+                .with_label(*first, "shape")
+                .with_help("use either `shape { dim… }` or num/channels/height/width"),
+        );
+        return None;
+    }
+    let mut columns = Vec::new();
+    for (name, vals) in legacy {
+        let spans: Vec<_> = vals.iter().map(|x| x.span).collect();
+        // An unset legacy dim reads as 0 in Caffe's proto (and broadcasts).
+        let vals = if vals.is_empty() { vec![0] } else { vals.iter().map(|x| x.value).collect() };
+        columns.push(per_top(layer, name, vals, &spans, tops, diags)?);
+    }
+    Some((0..tops).map(|t| columns.iter().map(|c| c[t]).collect::<Option<Vec<i64>>>().map(BlobShape)).collect())
+}
+
+impl LayerOp for DataOp {
+    fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        let arity = match self.source {
+            Source::Database { .. } | Source::ImageList { .. } => Arity::new((0, Some(0)), (1, Some(2))),
+            Source::Windows { .. } | Source::Memory => Arity::exact(0, 2),
+            Source::Python { .. } => Arity::new((0, Some(0)), (0, None)),
+            _ => Arity::new((0, Some(0)), (1, None)),
+        };
+        if !arity.check(&self.layer, self.type_name, ctx) {
+            return None;
+        }
+        let unknown: Vec<&str> =
+            self.tops.iter().zip(&self.shapes).filter(|(_, s)| s.is_none()).map(|(t, _)| t.as_str()).collect();
+        if unknown.is_empty() {
+            return self.shapes.iter().cloned().collect();
+        }
+        let hint: Vec<String> = unknown.iter().map(|t| format!("--input-shape {t}=N,C,H,W")).collect();
+        let why = match self.source {
+            Source::Input => "input_param gives no shape",
+            Source::Python { .. } => "a Python data layer sets its shapes at run time",
+            Source::Hdf5 { .. } => "HDF5Data takes its shapes from the files",
+            _ => "the shape depends on the data read at run time",
+        };
+        let mut d = self.layer.error(
+            "lvc::shape::unknown_input",
+            format!("the shape of {} is unknown until run time: {why}", unknown.join(", ")),
+        );
+        for t in ctx.layer.tops.iter().filter(|t| unknown.contains(&t.value.as_str())) {
+            d = d.with_label(t.span, "shape unknown");
+        }
+        ctx.diags.push(d.with_help(format!("give it on the command line: {}", hint.join(" "))));
+        None
+    }
+
+    fn input_shapes(&self) -> Option<Vec<Option<BlobShape>>> {
+        Some(self.shapes.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// `augment_param` (lvc extension): every probability in [0, 1] (default 0,
+/// off) and the magnitudes of each transform. Applied in TRAIN only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AugmentParams {
+    pub seed: i64,
+    pub flip_prob: f64,
+    pub rot90_prob: f64,
+    pub affine_prob: f64,
+    pub max_rotation_deg: f64,
+    pub max_scale: f64,
+    pub max_shift: f64,
+    pub elastic_prob: f64,
+    pub elastic_alpha: f64,
+    pub elastic_sigma: f64,
+    pub intensity_prob: f64,
+    pub max_intensity_scale: f64,
+    pub max_intensity_shift: f64,
+    pub gamma_prob: f64,
+    pub max_gamma: f64,
+    pub contrast_prob: f64,
+    pub max_contrast: f64,
+    pub noise_prob: f64,
+    pub noise_std: f64,
+}
+
+/// Fields of `augment_param` that are probabilities.
+const PROBABILITIES: &[&str] = &[
+    "flip_prob", "rot90_prob", "affine_prob", "elastic_prob", "intensity_prob", "gamma_prob", "contrast_prob", "noise_prob",
+];
+
+/// Magnitudes and their allowed ranges (inclusive), with why.
+const MAGNITUDES: &[(&str, f64, f64, &str)] = &[
+    ("max_rotation_deg", 0.0, 180.0, "a rotation of at most ±180°"),
+    ("max_scale", 0.0, 0.99, "a zoom factor in [1 − s, 1 + s], so s < 1"),
+    ("max_shift", 0.0, 1.0, "a shift as a fraction of the image size"),
+    ("elastic_alpha", 0.0, f64::INFINITY, "a displacement strength ≥ 0"),
+    ("elastic_sigma", 0.0, f64::INFINITY, "a smoothing width ≥ 0"),
+    ("max_intensity_scale", 0.0, 0.99, "an intensity factor in [1 − s, 1 + s], so s < 1"),
+    ("max_intensity_shift", 0.0, f64::INFINITY, "an intensity offset ≥ 0"),
+    ("max_gamma", 0.0, 0.99, "a gamma in [1 − g, 1 + g], so g < 1"),
+    ("max_contrast", 0.0, 0.99, "a contrast factor in [1 − c, 1 + c], so c < 1"),
+    ("noise_std", 0.0, f64::INFINITY, "a noise standard deviation ≥ 0"),
+];
+
+#[derive(Debug, Clone)]
+pub struct AugmentOp {
+    pub layer: LayerRef,
+    pub params: AugmentParams,
+}
+
+pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let layer = LayerRef::of(def);
+    let v = def.param_block("augment_param");
+    let errors_before = super::common::error_count(diags);
+    for &name in PROBABILITIES {
+        if let Some(p) = v.float(name).filter(|p| !(0.0..=1.0).contains(&p.value)) {
+            diags.push(range_error(&layer, p.span, format!("{name} must be a probability in [0, 1], got {}", p.value), "use 0 (off) to 1 (always)"));
+        }
+    }
+    for &(name, lo, hi, why) in MAGNITUDES {
+        if let Some(x) = v.float(name).filter(|x| !(lo..=hi).contains(&x.value)) {
+            let range = if hi.is_finite() { format!("[{lo}, {hi}]") } else { format!("≥ {lo}") };
+            diags.push(range_error(&layer, x.span, format!("{name} must be {range}, got {}", x.value), format!("{name} is {why}")));
+        }
+    }
+    if super::common::error_count(diags) != errors_before {
+        return None;
+    }
+    let f = |name: &str| v.float(name).map_or(0.0, |x| x.value);
+    let params = AugmentParams {
+        seed: v.int("seed").map_or(0, |s| s.value),
+        flip_prob: f("flip_prob"),
+        rot90_prob: f("rot90_prob"),
+        affine_prob: f("affine_prob"),
+        max_rotation_deg: f("max_rotation_deg"),
+        max_scale: f("max_scale"),
+        max_shift: f("max_shift"),
+        elastic_prob: f("elastic_prob"),
+        elastic_alpha: f("elastic_alpha"),
+        elastic_sigma: f("elastic_sigma"),
+        intensity_prob: f("intensity_prob"),
+        max_intensity_scale: f("max_intensity_scale"),
+        max_intensity_shift: f("max_intensity_shift"),
+        gamma_prob: f("gamma_prob"),
+        max_gamma: f("max_gamma"),
+        contrast_prob: f("contrast_prob"),
+        max_contrast: f("max_contrast"),
+        noise_prob: f("noise_prob"),
+        noise_std: f("noise_std"),
+    };
+    Some(Box::new(AugmentOp { layer, params }))
+}
+
+impl LayerOp for AugmentOp {
+    fn type_name(&self) -> &'static str {
+        "Augment"
+    }
+
+    /// Bottoms data (and label) pass through with their shapes.
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        if !Arity::new((1, Some(2)), (1, Some(2))).check(&self.layer, "Augment", ctx) {
+            return None;
+        }
+        if ctx.layer.tops.len() != ctx.bottoms.len() {
+            ctx.diags.push(
+                self.layer
+                    .error("lvc::shape::arity", "Augment needs one top per bottom (data, and optionally label)")
+                    .with_label(self.layer.type_span, "")
+                    .with_help("list as many tops as bottoms"),
+            );
+            return None;
+        }
+        Some(ctx.bottoms.to_vec())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,106 @@
+//! InnerProduct (`inner_product_param`, `inner_product_layer.cpp`): flattens
+//! the axes from `axis` on into K and maps them to `num_output`.
+
+use std::any::Any;
+
+use super::common::{canonical_axis, filler, Arity, LayerRef};
+use super::{BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, Spanned};
+
+/// `inner_product_param` with Caffe's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InnerProductParams {
+    pub num_output: Spanned<i64>,
+    /// Default true.
+    pub bias_term: bool,
+    /// First flattened axis; default 1.
+    pub axis: Spanned<i64>,
+    /// false: weight `[num_output, K]`; true: `[K, num_output]`.
+    pub transpose: bool,
+    pub weight_filler: FillerDef,
+    pub bias_filler: FillerDef,
+}
+
+#[derive(Debug, Clone)]
+pub struct InnerProductOp {
+    pub layer: LayerRef,
+    pub params: InnerProductParams,
+}
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let layer = LayerRef::of(def);
+    let v = def.param_block("inner_product_param");
+    let num_output = match v.int("num_output") {
+        Some(n) if n.value > 0 => Some(n),
+        other => {
+            let (span, what) = match &other {
+                Some(n) => (n.span, format!("num_output must be positive, got {}", n.value)),
+                None => (layer.type_span, "num_output is not set".to_string()),
+            };
+            let code = if other.is_some() { "lvc::param::range" } else { "lvc::param::missing" };
+            diags.push(
+                layer
+                    .error(code, what)
+                    .with_label(span, "num_output")
+                    .with_help(
+                        "set `inner_product_param { num_output: N }`; DIGITS nets leave the classifier's \
+                         num_output for DIGITS to fill in with the number of classes, so write that number in",
+                    ),
+            );
+            None
+        }
+    };
+    let weight_filler = filler(&layer, v.sub("weight_filler"), diags);
+    let bias_filler = filler(&layer, v.sub("bias_filler"), diags);
+    let params = InnerProductParams {
+        num_output: num_output?,
+        bias_term: v.bool("bias_term").is_none_or(|b| b.value),
+        axis: layer.or_default(v.int("axis"), 1),
+        transpose: v.bool("transpose").is_some_and(|b| b.value),
+        weight_filler,
+        bias_filler,
+    };
+    Some(Box::new(InnerProductOp { layer, params }))
+}
+
+impl InnerProductOp {
+    /// K: the product of the bottom's axes from `axis` on.
+    pub fn fan_in(&self, bottom: &BlobShape) -> Option<i64> {
+        let axis = bottom.canonical_axis(self.params.axis.value)?;
+        Some(bottom.dims()[axis..].iter().product())
+    }
+}
+
+impl LayerOp for InnerProductOp {
+    fn type_name(&self) -> &'static str {
+        "InnerProduct"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        if !Arity::exact(1, 1).check(&self.layer, "InnerProduct", ctx) {
+            return None;
+        }
+        let bottom = &ctx.bottoms[0];
+        let axis = canonical_axis(&self.layer, &self.params.axis, bottom, "axis", ctx.diags)?;
+        let mut dims = bottom.dims()[..axis].to_vec();
+        dims.push(self.params.num_output.value);
+        Some(vec![BlobShape(dims)])
+    }
+
+    fn param_shapes(&self, bottoms: &[BlobShape]) -> Vec<ParamShape> {
+        let Some(k) = bottoms.first().and_then(|b| self.fan_in(b)) else { return Vec::new() };
+        let p = &self.params;
+        let n = p.num_output.value;
+        let weight = if p.transpose { vec![k, n] } else { vec![n, k] };
+        let mut blobs = vec![ParamShape { role: "weight", shape: BlobShape(weight), filler: Some(p.weight_filler.clone()) }];
+        if p.bias_term {
+            blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![n]), filler: Some(p.bias_filler.clone()) });
+        }
+        blobs
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,84 @@
+//! LRN (`lrn_param`): local response normalisation across channels or
+//! within a channel (`lrn_layer.cpp`). The top has the bottom's shape.
+
+use std::any::Any;
+
+use super::common::{check_rank4, identity_map, range_error, same_shape, LayerRef};
+use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::LayerDef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormRegion {
+    /// `y = x·(k + α/n·Σ x²)^(−β)` over n neighbouring channels.
+    AcrossChannels,
+    /// `y = x·(1 + α/n²·Σ x²)^(−β)` over an n×n window; k is ignored.
+    WithinChannel,
+}
+
+/// `lrn_param` with Caffe's defaults (5, 1.0, 0.75, k 1.0, ACROSS_CHANNELS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrnParams {
+    /// Odd.
+    pub local_size: i64,
+    pub alpha: f64,
+    pub beta: f64,
+    pub k: f64,
+    pub region: NormRegion,
+}
+
+#[derive(Debug, Clone)]
+pub struct LrnOp {
+    pub layer: LayerRef,
+    pub params: LrnParams,
+}
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let v = def.param_block("lrn_param");
+    let local_size = op.or_default(v.int("local_size"), 5);
+    if local_size.value < 1 || local_size.value % 2 == 0 {
+        diags.push(range_error(
+            &op,
+            local_size.span,
+            format!("local_size must be a positive odd number, got {}", local_size.value),
+            format!(
+                "LRN centres its window on each channel, so it needs an odd size; use local_size: {}",
+                (local_size.value.max(1) / 2) * 2 + 1
+            ),
+        ));
+        return None;
+    }
+    let num = |name: &str, default: f64| v.float(name).map_or(default, |x| x.value);
+    let region = match v.ident("norm_region").map(|r| r.value) {
+        Some("WITHIN_CHANNEL") => NormRegion::WithinChannel,
+        _ => NormRegion::AcrossChannels,
+    };
+    let params = LrnParams {
+        local_size: local_size.value,
+        alpha: num("alpha", 1.0),
+        beta: num("beta", 0.75),
+        k: num("k", 1.0),
+        region,
+    };
+    Some(Box::new(LrnOp { layer: op, params }))
+}
+
+impl LayerOp for LrnOp {
+    fn type_name(&self) -> &'static str {
+        "LRN"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        let shapes = same_shape(&self.layer, "LRN", ctx)?;
+        check_rank4(&self.layer, "LRN", ctx, 0).then_some(shapes)
+    }
+
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        Some(identity_map(2))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,221 @@
+//! Normalisation and affine layers: BatchNorm (stored statistics, no affine),
+//! Scale and Bias (learned or from a second bottom), MVN.
+
+use std::any::Any;
+
+use super::common::{canonical_axis, constant_filler, filler, identity_map, range_error, same_shape, Arity, LayerRef};
+use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, Spanned};
+
+/// `batch_norm_param` with Caffe's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNormParams {
+    /// Unset: true in TEST, false in TRAIN.
+    pub use_global_stats: Option<bool>,
+    /// Default 0.999.
+    pub moving_average_fraction: f64,
+    /// Default 1e-5.
+    pub eps: f64,
+}
+
+/// Where a Scale/Bias layer's factor comes from and which axes it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffineParams {
+    /// First axis the factor covers; default 1.
+    pub axis: Spanned<i64>,
+    /// Axes covered with one bottom; −1 = all remaining; default 1.
+    pub num_axes: Spanned<i64>,
+    /// Scale: the factor's filler (default constant 1). Bias: the bias filler (default constant 0).
+    pub filler: FillerDef,
+    /// Scale only: whether a learned bias follows (default false).
+    pub bias_term: bool,
+    /// Scale only: the bias filler (default constant 0).
+    pub bias_filler: FillerDef,
+}
+
+/// `mvn_param` with Caffe's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MvnParams {
+    /// Default true.
+    pub normalize_variance: bool,
+    /// Default false.
+    pub across_channels: bool,
+    /// Default 1e-9.
+    pub eps: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Norm {
+    BatchNorm(BatchNormParams),
+    Scale(AffineParams),
+    Bias(AffineParams),
+    Mvn(MvnParams),
+}
+
+#[derive(Debug, Clone)]
+pub struct NormOp {
+    pub layer: LayerRef,
+    pub norm: Norm,
+}
+
+pub const TYPES: &[&str] = &["BatchNorm", "Scale", "Bias", "MVN"];
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let layer = LayerRef::of(def);
+    let norm = match def.kind.value.as_str() {
+        "BatchNorm" => {
+            let v = def.param_block("batch_norm_param");
+            Norm::BatchNorm(BatchNormParams {
+                use_global_stats: v.bool("use_global_stats").map(|b| b.value),
+                moving_average_fraction: v.float("moving_average_fraction").map_or(0.999, |x| x.value),
+                eps: v.float("eps").map_or(1e-5, |x| x.value),
+            })
+        }
+        "Scale" | "Bias" => {
+            let is_scale = def.kind.value == "Scale";
+            let v = def.param_block(if is_scale { "scale_param" } else { "bias_param" });
+            let num_axes = layer.or_default(v.int("num_axes"), 1);
+            if num_axes.value < -1 {
+                diags.push(range_error(&layer, num_axes.span, "num_axes must be −1 or more", "use −1 (all remaining axes) or a count"));
+                return None;
+            }
+            let mut f = filler(&layer, v.sub("filler"), diags);
+            if is_scale && !v.sub("filler").is_present() {
+                // Caffe's Scale defaults to an identity (constant 1) factor.
+                f = constant_filler(1.0);
+            }
+            let params = AffineParams {
+                axis: layer.or_default(v.int("axis"), 1),
+                num_axes,
+                filler: f,
+                bias_term: is_scale && v.bool("bias_term").is_some_and(|b| b.value),
+                bias_filler: filler(&layer, v.sub("bias_filler"), diags),
+            };
+            if is_scale {
+                Norm::Scale(params)
+            } else {
+                Norm::Bias(params)
+            }
+        }
+        "MVN" => {
+            let v = def.param_block("mvn_param");
+            Norm::Mvn(MvnParams {
+                normalize_variance: v.bool("normalize_variance").is_none_or(|b| b.value),
+                across_channels: v.bool("across_channels").is_some_and(|b| b.value),
+                eps: v.float("eps").map_or(1e-9, |x| x.value),
+            })
+        }
+        _ => return None,
+    };
+    Some(Box::new(NormOp { layer, norm }))
+}
+
+impl NormOp {
+    fn type_str(&self) -> &'static str {
+        match self.norm {
+            Norm::BatchNorm(_) => "BatchNorm",
+            Norm::Scale(_) => "Scale",
+            Norm::Bias(_) => "Bias",
+            Norm::Mvn(_) => "MVN",
+        }
+    }
+
+    /// The factor's shape: bottom[1]'s shape, or the covered axes of bottom[0].
+    fn factor_shape(&self, p: &AffineParams, bottoms: &[BlobShape], diags: &mut Vec<Diagnostic>) -> Option<BlobShape> {
+        let data = bottoms.first()?;
+        // A scalar second bottom is allowed with any axis (Caffe skips the axis check).
+        if let Some(factor) = bottoms.get(1).filter(|f| f.rank() == 0) {
+            return Some(factor.clone());
+        }
+        let axis = canonical_axis(&self.layer, &p.axis, data, "axis", diags)?;
+        let d = data.dims();
+        match bottoms.get(1) {
+            Some(factor) => {
+                let end = axis + factor.rank();
+                if end > d.len() || d[axis..end] != *factor.dims() {
+                    diags.push(
+                        self.layer
+                            .error(
+                                "lvc::shape::mismatch",
+                                format!("the factor {factor} does not match axes {axis}.. of {data}"),
+                            )
+                            .with_label(p.axis.span, format!("axis {axis}"))
+                            .with_help(format!("bottom[1] must equal bottom[0]'s dims from axis {axis} on")),
+                    );
+                    return None;
+                }
+                Some(factor.clone())
+            }
+            None => {
+                let end = if p.num_axes.value == -1 { d.len() } else { axis + p.num_axes.value as usize };
+                if end > d.len() {
+                    diags.push(range_error(
+                        &self.layer,
+                        p.num_axes.span,
+                        format!("axis {axis} + num_axes {} runs past the {}-axis bottom {data}", p.num_axes.value, d.len()),
+                        format!("use num_axes ≤ {}", d.len() - axis),
+                    ));
+                    return None;
+                }
+                Some(BlobShape(d[axis..end].to_vec()))
+            }
+        }
+    }
+}
+
+impl LayerOp for NormOp {
+    fn type_name(&self) -> &'static str {
+        self.type_str()
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        match &self.norm {
+            Norm::Scale(p) | Norm::Bias(p) => {
+                if !Arity::new((1, Some(2)), (1, Some(1))).check(&self.layer, self.type_str(), ctx) {
+                    return None;
+                }
+                self.factor_shape(p, ctx.bottoms, ctx.diags)?;
+                Some(vec![ctx.bottoms[0].clone()])
+            }
+            _ => same_shape(&self.layer, self.type_str(), ctx),
+        }
+    }
+
+    fn param_shapes(&self, bottoms: &[BlobShape]) -> Vec<ParamShape> {
+        match &self.norm {
+            Norm::BatchNorm(_) => {
+                let channels = match bottoms.first().map(|b| b.dims()) {
+                    Some([_, c, ..]) => *c,
+                    _ => 1,
+                };
+                [("mean", channels), ("variance", channels), ("moving_average_factor", 1)]
+                    .into_iter()
+                    .map(|(role, n)| ParamShape { role, shape: BlobShape(vec![n]), filler: Some(constant_filler(0.0)) })
+                    .collect()
+            }
+            Norm::Scale(p) | Norm::Bias(p) => {
+                let Some(shape) = self.factor_shape(p, bottoms, &mut Vec::new()) else { return Vec::new() };
+                let is_scale = matches!(self.norm, Norm::Scale(_));
+                let mut blobs = Vec::new();
+                if bottoms.len() == 1 {
+                    let role = if is_scale { "scale" } else { "bias" };
+                    blobs.push(ParamShape { role, shape: shape.clone(), filler: Some(p.filler.clone()) });
+                }
+                if p.bias_term {
+                    blobs.push(ParamShape { role: "bias", shape, filler: Some(p.bias_filler.clone()) });
+                }
+                blobs
+            }
+            Norm::Mvn(_) => Vec::new(),
+        }
+    }
+
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        Some(identity_map(2))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

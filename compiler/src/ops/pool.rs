@@ -1,0 +1,304 @@
+//! Pooling (`pooling_param`): MAX / AVE / STOCHASTIC, global pooling, CEIL
+//! rounding with Caffe's pad-clipping rule, FLOOR rounding
+//! (`pooling_layer.cpp`).
+
+use std::any::Any;
+
+use super::common::{axis_name, check_rank4, error_count, Arity, LayerRef, Window};
+use super::conv::AxisParam;
+use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
+use crate::diag::Diagnostic;
+use crate::schema::{LayerDef, Spanned};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMethod {
+    Max,
+    Ave,
+    /// GPU-only in Caffe; test-time it is a probability-weighted average.
+    Stochastic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundMode {
+    /// Caffe's default: `ceil((I + 2P − K) / S) + 1`, then the pad-clipping rule.
+    Ceil,
+    /// `floor((I + 2P − K) / S) + 1` (the convolution formula).
+    Floor,
+}
+
+/// `pooling_param` with Caffe's defaults applied; `[height, width]` pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolParams {
+    /// Default MAX.
+    pub method: PoolMethod,
+    pub global: bool,
+    /// `None` with global pooling (the kernel is the whole H×W).
+    pub kernel: Option<[Spanned<i64>; 2]>,
+    /// Default 1.
+    pub stride: [Spanned<i64>; 2],
+    /// Default 0.
+    pub pad: [Spanned<i64>; 2],
+    /// Default CEIL.
+    pub round_mode: RoundMode,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolOp {
+    pub layer: LayerRef,
+    pub params: PoolParams,
+}
+
+/// A pair from a single value (broadcast), the `_h`/`_w` form, or a default.
+fn pair(p: AxisParam, default: Spanned<i64>) -> [Spanned<i64>; 2] {
+    match p {
+        AxisParam::HeightWidth(h, w) => [h, w],
+        AxisParam::List(v) => match v.last() {
+            Some(x) => [x.clone(), x.clone()],
+            None => [default.clone(), default],
+        },
+    }
+}
+
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let view = def.param_block("pooling_param");
+    let errors_before = error_count(diags);
+    let method = match view.ident("pool").map(|p| p.value) {
+        None | Some("MAX") => PoolMethod::Max,
+        Some("AVE") => PoolMethod::Ave,
+        Some(_) => PoolMethod::Stochastic,
+    };
+    let global = view.bool("global_pooling").is_some_and(|g| g.value);
+    let kernel = AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], true, true, diags);
+    let stride = AxisParam::read(&op, view, ["stride", "stride_h", "stride_w"], true, true, diags);
+    let pad = AxisParam::read(&op, view, ["pad", "pad_h", "pad_w"], true, false, diags);
+    let kernel_written = kernel != AxisParam::List(Vec::new());
+    for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0)] {
+        for v in p.written().into_iter().filter(|v| v.value < min) {
+            diags.push(
+                op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
+                    .with_label(v.span, format!("must be ≥ {min}"))
+                    .with_help(format!("use a {name} of {min} or more")),
+            );
+        }
+    }
+    let stride = pair(stride, Spanned::new(1, op.type_span));
+    let pad = pair(pad, Spanned::new(0, op.type_span));
+    let kernel = if global {
+        if kernel_written {
+            let span = kernel.written().first().map_or(op.type_span, |s| s.span);
+            diags.push(
+                op.error("lvc::param::conflict", "global_pooling sets the kernel to the whole input; a kernel size is also given")
+                    .with_label(span, "kernel size")
+                    .with_label(op.anchor(view, "global_pooling"), "global_pooling")
+                    .with_help("remove the kernel size, or drop `global_pooling: true`"),
+            );
+        }
+        for (v, name, want) in [(&stride[0], "stride", 1), (&stride[1], "stride", 1), (&pad[0], "pad", 0), (&pad[1], "pad", 0)] {
+            if v.value != want {
+                diags.push(
+                    op.error("lvc::param::conflict", format!("global_pooling needs {name} {want}, got {}", v.value))
+                        .with_label(v.span, format!("{name} {}", v.value))
+                        .with_help(format!("remove the {name} (global pooling uses pad 0 and stride 1)")),
+                );
+            }
+        }
+        None
+    } else if kernel_written {
+        Some(pair(kernel, Spanned::new(1, op.type_span)))
+    } else {
+        diags.push(
+            op.error("lvc::param::missing", "no kernel size: set `kernel_size`, `kernel_h` and `kernel_w`, or `global_pooling: true`")
+                .with_label(op.type_span, "kernel size missing")
+                .with_help("add `kernel_size: K` to pooling_param"),
+        );
+        None
+    };
+    if let Some(k) = &kernel {
+        for i in 0..2 {
+            if pad[i].value == 0 {
+                continue;
+            }
+            if method == PoolMethod::Stochastic {
+                diags.push(
+                    op.error("lvc::param::conflict", "padding is implemented only for MAX and AVE pooling")
+                        .with_label(pad[i].span, format!("pad {}", pad[i].value))
+                        .with_label(op.anchor(view, "pool"), "STOCHASTIC")
+                        .with_help("remove the pad, or use pool: MAX or AVE"),
+                );
+                break;
+            }
+            if pad[i].value >= k[i].value {
+                diags.push(
+                    op.error(
+                        "lvc::param::range",
+                        format!("pad {} is not smaller than the kernel {}", pad[i].value, k[i].value),
+                    )
+                    .with_label(pad[i].span, format!("pad {}", pad[i].value))
+                    .with_label(k[i].span, format!("kernel {}", k[i].value))
+                    .with_help(format!("Caffe requires pad < kernel; use pad ≤ {}", k[i].value - 1)),
+                );
+            }
+        }
+    }
+    let round_mode = match view.ident("round_mode").map(|r| r.value) {
+        Some("FLOOR") => RoundMode::Floor,
+        _ => RoundMode::Ceil,
+    };
+    let errors_after = error_count(diags);
+    if errors_after != errors_before {
+        return None;
+    }
+    let params = PoolParams { method, global, kernel, stride, pad, round_mode };
+    Some(Box::new(PoolOp { layer: op, params }))
+}
+
+impl PoolOp {
+    /// Caffe's pooled size along one axis, before the kernel-fit check.
+    pub fn pooled_size(&self, input: i64, kernel: i64, stride: i64, pad: i64, any_pad: bool) -> i64 {
+        let span = input + 2 * pad - kernel;
+        let steps = match self.params.round_mode {
+            RoundMode::Ceil => -(-span).div_euclid(stride),
+            RoundMode::Floor => span.div_euclid(stride),
+        };
+        let mut out = steps + 1;
+        // The last window must start strictly inside the image plus the
+        // leading pad; Caffe checks this whenever either axis is padded.
+        if any_pad && (out - 1) * stride >= input + pad {
+            out -= 1;
+        }
+        out
+    }
+
+    /// Kernel `[h, w]` for a bottom of this shape (the whole H×W when global).
+    pub fn kernel_for(&self, bottom: &BlobShape) -> Option<[i64; 2]> {
+        match (&self.params.kernel, bottom.dims()) {
+            (Some([h, w]), _) => Some([h.value, w.value]),
+            (None, [_, _, h, w]) => Some([*h, *w]),
+            _ => None,
+        }
+    }
+}
+
+impl LayerOp for PoolOp {
+    fn type_name(&self) -> &'static str {
+        "Pooling"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        let max_tops = if self.params.method == PoolMethod::Max { 2 } else { 1 };
+        if !Arity::new((1, Some(1)), (1, Some(max_tops))).check(&self.layer, "Pooling", ctx) {
+            return None;
+        }
+        let bottom = ctx.bottoms[0].clone();
+        if !check_rank4(&self.layer, "Pooling", ctx, 0) {
+            return None;
+        }
+        let kernel = self.kernel_for(&bottom)?;
+        let p = &self.params;
+        let any_pad = p.pad.iter().any(|x| x.value != 0);
+        let mut dims = bottom.dims()[..2].to_vec();
+        let mut ok = true;
+        for i in 0..2 {
+            let input = bottom.dims()[2 + i];
+            let (s, pad) = (p.stride[i].value, p.pad[i].value);
+            let out = self.pooled_size(input, kernel[i], s, pad, any_pad);
+            let window = Window { input, pad, extent: kernel[i], out, kernel: kernel[i], dilated: false };
+            let span = p.kernel.as_ref().map_or(self.layer.type_span, |k| k[i].span);
+            match window.check(&self.layer, ctx.diags, &axis_name(2 + i, 4), span) {
+                Some(o) => dims.push(o),
+                None => ok = false,
+            }
+        }
+        ok.then(|| vec![BlobShape(dims); ctx.layer.tops.len()])
+    }
+
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        let kernel = self.params.kernel.as_ref()?;
+        Some(
+            (0..2)
+                .map(|i| {
+                    let (k, s, p) = (
+                        kernel[i].value as f64,
+                        self.params.stride[i].value as f64,
+                        self.params.pad[i].value as f64,
+                    );
+                    AxisMap { scale: 1.0 / s, shift: -((k - 1.0) / 2.0 - p) / s }
+                })
+                .collect(),
+        )
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// `roi_pooling_param` of the Faster R-CNN fork (`caffe-fast-rcnn`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoiPoolParams {
+    pub pooled_h: i64,
+    pub pooled_w: i64,
+    /// Image → feature-map coordinates; default 1.
+    pub spatial_scale: f64,
+}
+
+/// ROIPooling: max-pools each region of interest (bottom 1, R×5 rows
+/// `batch index, x1, y1, x2, y2`) of the feature map (bottom 0) to a fixed grid.
+#[derive(Debug, Clone)]
+pub struct RoiPoolOp {
+    pub layer: LayerRef,
+    pub params: RoiPoolParams,
+}
+
+pub fn build_roi(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let v = def.param_block("roi_pooling_param");
+    let mut size = |name: &str| match v.int(name) {
+        Some(x) if x.value > 0 => Some(x.value),
+        other => {
+            diags.push(
+                op.error("lvc::param::missing", format!("roi_pooling_param.{name} must be set to a positive size"))
+                    .with_label(other.map_or(op.type_span, |x| x.span), name.to_string())
+                    .with_help(format!("set `roi_pooling_param {{ {name}: 7 }}` (py-faster-rcnn uses 7 for VGG16, 6 for ZF)")),
+            );
+            None
+        }
+    };
+    let (pooled_h, pooled_w) = (size("pooled_h"), size("pooled_w"));
+    let params = RoiPoolParams {
+        pooled_h: pooled_h?,
+        pooled_w: pooled_w?,
+        spatial_scale: v.float("spatial_scale").map_or(1.0, |s| s.value),
+    };
+    Some(Box::new(RoiPoolOp { layer: op, params }))
+}
+
+impl LayerOp for RoiPoolOp {
+    fn type_name(&self) -> &'static str {
+        "ROIPooling"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        if !Arity::exact(2, 1).check(&self.layer, "ROIPooling", ctx) || !check_rank4(&self.layer, "ROIPooling", ctx, 0) {
+            return None;
+        }
+        let rois = ctx.bottoms[1].clone();
+        let regions = rois.dims().first().copied().unwrap_or(0);
+        if regions == 0 || rois.count() != regions * 5 {
+            ctx.diags.push(
+                self.layer
+                    .error("lvc::shape::mismatch", format!("ROIPooling needs regions of 5 values each (R×5), got {rois}"))
+                    .with_label(ctx.layer.bottoms[1].span, format!("{rois}"))
+                    .with_help("bottom 1 must hold rows (batch index, x1, y1, x2, y2), e.g. from a proposal layer"),
+            );
+            return None;
+        }
+        let channels = ctx.bottoms[0].dims()[1];
+        Some(vec![BlobShape(vec![regions, channels, self.params.pooled_h, self.params.pooled_w])])
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
