@@ -1,0 +1,398 @@
+//! The dataset folder: `manifest.json` plus, per split, `images.npy`
+//! (N,C,H,W) f32 and `labels.npy` (N,1,H,W) u8.
+//!
+//! Images are stored as f32 holding the DICOM stored values exactly (every
+//! u8/u16/i16 value is an f32 integer), so a trainer reads them without a
+//! conversion and nothing is lost. Datasets are written in
+//! `.<name>.tmp-<pid>` next to the target and renamed into place, so the
+//! target is either absent, the old dataset, or the complete new one.
+
+use crate::npy::{read_npy, write_npy, NpyArray, NpyData};
+use crate::sunnybrook::import::{Channels, ContoursKind, Imported, Skipped, SourceFile, Split, SplitKind};
+use miette::Diagnostic;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Bumped when the layout or a manifest field changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_NAME: &str = "lvc-dataset";
+const MANIFEST: &str = "manifest.json";
+
+/// Class names by label value.
+pub fn class_names(kind: ContoursKind) -> Vec<String> {
+    let mut names = vec!["background".to_string(), "left ventricle".to_string()];
+    if kind == ContoursKind::Io {
+        names.push("myocardium".to_string());
+    }
+    names
+}
+
+/// RGB colour per label value: 0 black, 1 white (DIGITS' palette), 2 red.
+pub fn palette(kind: ContoursKind) -> Vec<[u8; 3]> {
+    let colours = [[0, 0, 0], [255, 255, 255], [255, 0, 0]];
+    colours[..class_names(kind).len()].to_vec()
+}
+
+/// Where the slices came from and how they were read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub images: String,
+    pub contours: String,
+    pub sax_map: Option<String>,
+    pub contours_kind: ContoursKind,
+    pub allow_outside: bool,
+    /// Checksum algorithm of the per-file checksums in `records`.
+    pub checksum: String,
+}
+
+/// How train/val were chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitRule {
+    pub kind: SplitKind,
+    pub seed: u64,
+    pub val_pct: u32,
+}
+
+/// Per-split counts and class balance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitSummary {
+    pub count: usize,
+    pub cases: Vec<String>,
+    pub images_file: String,
+    pub labels_file: String,
+    /// Pixel count per label value.
+    pub class_pixels: Vec<u64>,
+    /// Fraction of pixels per label value (sums to 1 when count > 0).
+    pub class_fraction: Vec<f64>,
+}
+
+/// One slice of the dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub split: Split,
+    /// Position in the split's tensors.
+    pub index: usize,
+    pub case: String,
+    pub image: u32,
+    pub series: u32,
+    pub dicom: SourceFile,
+    pub contours: Vec<SourceFile>,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub created_by: String,
+    pub source: SourceInfo,
+    pub channels: Channels,
+    /// (C, H, W) of one image.
+    pub image_shape: [usize; 3],
+    pub image_dtype: String,
+    pub label_dtype: String,
+    pub classes: Vec<String>,
+    pub palette: Vec<[u8; 3]>,
+    pub split: SplitRule,
+    pub splits: BTreeMap<Split, SplitSummary>,
+    pub records: Vec<Record>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum StoreError {
+    #[error("{} already exists", path.display())]
+    #[diagnostic(code(lvc::data::store::exists), help("pass --force to replace it (atomically), or choose another output folder"))]
+    Exists { path: PathBuf },
+
+    #[error("{} exists and is not an lvc dataset (no manifest.json); refusing to replace it", path.display())]
+    #[diagnostic(code(lvc::data::store::not_a_dataset), help("choose an output folder that does not exist yet"))]
+    NotReplaceable { path: PathBuf },
+
+    #[error("cannot write {}: {source}", path.display())]
+    #[diagnostic(code(lvc::data::store::io), help("check free space and permissions of the output folder"))]
+    Write { path: PathBuf, source: std::io::Error },
+
+    #[error("cannot read {}: {reason}", path.display())]
+    #[diagnostic(code(lvc::data::store::read), help("the dataset is incomplete or damaged; re-create it with `lvc dataset create`"))]
+    Read { path: PathBuf, reason: String },
+
+    #[error("{}: format {format} version {version} is not supported (this lvc reads {FORMAT_NAME} version {FORMAT_VERSION})", path.display())]
+    #[diagnostic(code(lvc::data::store::version), help("re-create the dataset with this lvc"))]
+    Version { path: PathBuf, format: String, version: u32 },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Npy(#[from] crate::npy::NpyError),
+
+    #[error("{}: no split named `{name}` (have: train, val)", path.display())]
+    #[diagnostic(code(lvc::data::store::split), help("use `train` or `val`"))]
+    NoSplit { path: PathBuf, name: String },
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Write { path: path.to_path_buf(), source }
+}
+
+/// Builds a folder with `build` in a temp folder next to `target` and moves
+/// it into place. An existing `target` is refused unless `force`, and even
+/// then only when `replaceable` says it is ours to replace. On any error the
+/// temp folder is removed and `target` is untouched.
+pub(crate) fn build_dir_atomically<E: From<StoreError>>(
+    target: &Path,
+    force: bool,
+    replaceable: impl Fn(&Path) -> bool,
+    build: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    if target.exists() {
+        if !force {
+            return Err(StoreError::Exists { path: target.to_path_buf() }.into());
+        }
+        if !replaceable(target) {
+            return Err(StoreError::NotReplaceable { path: target.to_path_buf() }.into());
+        }
+    }
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+    let temp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let result = (|| {
+        if temp.exists() {
+            std::fs::remove_dir_all(&temp).map_err(write_err(&temp))?;
+        }
+        std::fs::create_dir_all(&temp).map_err(write_err(&temp))?;
+        build(&temp)?;
+        if target.exists() {
+            // Move the old one aside first: rename cannot replace a
+            // non-empty folder. The window without `target` is two renames.
+            std::fs::rename(target, &old).map_err(write_err(target))?;
+            if let Err(e) = std::fs::rename(&temp, target) {
+                let _ = std::fs::rename(&old, target);
+                return Err(write_err(target)(e).into());
+            }
+            std::fs::remove_dir_all(&old).map_err(write_err(&old))?;
+        } else {
+            std::fs::rename(&temp, target).map_err(write_err(target))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    result
+}
+
+/// Whether `path` holds a dataset (so `--force` may replace it).
+pub fn is_dataset(path: &Path) -> bool {
+    path.join(MANIFEST).is_file()
+}
+
+fn split_dir(split: Split) -> String {
+    split.name().to_string()
+}
+
+/// Writes `imported` as a dataset at `out` (atomically; see
+/// [`build_dir_atomically`]) and returns its manifest.
+pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Manifest, StoreError> {
+    let manifest = manifest_for(imported);
+    let channels = imported.options.channels.count();
+    let (rows, columns) = (imported.rows, imported.columns);
+    build_dir_atomically(out, force, is_dataset, |temp| {
+        for split in Split::ALL {
+            let dir = temp.join(split_dir(split));
+            std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+            let slices: Vec<_> = imported.slices.iter().filter(|s| s.split == split).collect();
+            let mut images = Vec::with_capacity(slices.len() * channels * rows * columns);
+            let mut labels = Vec::with_capacity(slices.len() * rows * columns);
+            for s in &slices {
+                images.extend_from_slice(&s.pixels);
+                labels.extend_from_slice(&s.label);
+            }
+            let images = NpyArray { shape: vec![slices.len(), channels, rows, columns], data: NpyData::F32(images) };
+            write_npy(&dir.join("images.npy"), &images)?;
+            let labels = NpyArray { shape: vec![slices.len(), 1, rows, columns], data: NpyData::U8(labels) };
+            write_npy(&dir.join("labels.npy"), &labels)?;
+        }
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| write_err(temp)(e.into()))?;
+        let path = temp.join(MANIFEST);
+        std::fs::write(&path, json).map_err(write_err(&path))
+    })?;
+    Ok(manifest)
+}
+
+fn manifest_for(imported: &Imported) -> Manifest {
+    let opts = &imported.options;
+    let classes = class_names(opts.kind);
+    let mut splits = BTreeMap::new();
+    let mut records = Vec::new();
+    for split in Split::ALL {
+        let mut class_pixels = vec![0u64; classes.len()];
+        let mut cases: Vec<String> = Vec::new();
+        let mut count = 0;
+        for s in imported.slices.iter().filter(|s| s.split == split) {
+            for &v in &s.label {
+                if let Some(n) = class_pixels.get_mut(usize::from(v)) {
+                    *n += 1;
+                }
+            }
+            if cases.last() != Some(&s.case) {
+                cases.push(s.case.clone());
+            }
+            records.push(Record {
+                split,
+                index: count,
+                case: s.case.clone(),
+                image: s.image,
+                series: s.series,
+                dicom: s.dicom.clone(),
+                contours: s.contours.clone(),
+            });
+            count += 1;
+        }
+        cases.dedup();
+        let total: u64 = class_pixels.iter().sum();
+        let class_fraction = class_pixels.iter().map(|&n| if total == 0 { 0.0 } else { n as f64 / total as f64 }).collect();
+        let dir = split_dir(split);
+        splits.insert(
+            split,
+            SplitSummary {
+                count,
+                cases,
+                images_file: format!("{dir}/images.npy"),
+                labels_file: format!("{dir}/labels.npy"),
+                class_pixels,
+                class_fraction,
+            },
+        );
+    }
+    let shown = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned();
+    Manifest {
+        format: FORMAT_NAME.to_string(),
+        format_version: FORMAT_VERSION,
+        created_by: format!("lvc-data {}", env!("CARGO_PKG_VERSION")),
+        source: SourceInfo {
+            images: shown(&opts.images),
+            contours: shown(&opts.contours),
+            sax_map: opts.sax_map.as_deref().map(shown),
+            contours_kind: opts.kind,
+            allow_outside: opts.allow_outside,
+            checksum: "sha256".to_string(),
+        },
+        channels: opts.channels,
+        image_shape: [opts.channels.count(), imported.rows, imported.columns],
+        image_dtype: "f32".to_string(),
+        label_dtype: "u8".to_string(),
+        palette: palette(opts.kind),
+        classes,
+        split: SplitRule { kind: opts.split, seed: opts.seed, val_pct: opts.val_pct },
+        splits,
+        records,
+        skipped: imported.skipped.clone(),
+        warnings: imported.warnings.clone(),
+        notes: imported.notes.clone(),
+    }
+}
+
+/// An opened dataset: the manifest, tensors loaded per split on demand.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub root: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// One split's tensors and records.
+#[derive(Clone, Debug)]
+pub struct SplitData {
+    pub split: Split,
+    /// (N, C, H, W) of `images`; labels are (N, 1, H, W).
+    pub shape: [usize; 4],
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    /// Record `i` describes image `i`.
+    pub records: Vec<Record>,
+}
+
+impl SplitData {
+    pub fn len(&self) -> usize {
+        self.shape[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shape[0] == 0
+    }
+
+    /// Image `i`, C·H·W values.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.shape[1] * self.shape[2] * self.shape[3];
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// Label `i`, H·W values.
+    pub fn label(&self, i: usize) -> &[u8] {
+        let n = self.shape[2] * self.shape[3];
+        &self.labels[i * n..(i + 1) * n]
+    }
+}
+
+impl Dataset {
+    /// Reads and checks `manifest.json`.
+    pub fn open(root: &Path) -> Result<Dataset, StoreError> {
+        let path = root.join(MANIFEST);
+        let read_err = |reason: String| StoreError::Read { path: path.clone(), reason };
+        let text = std::fs::read(&path).map_err(|e| read_err(e.to_string()))?;
+        let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| read_err(e.to_string()))?;
+        let format = head.get("format").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let version = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if format != FORMAT_NAME || version != u64::from(FORMAT_VERSION) {
+            return Err(StoreError::Version { path, format, version: u32::try_from(version).unwrap_or(u32::MAX) });
+        }
+        let manifest: Manifest = serde_json::from_value(head).map_err(|e| read_err(e.to_string()))?;
+        Ok(Dataset { root: root.to_path_buf(), manifest })
+    }
+
+    /// Loads a split by name (`train` or `val`), checking the tensor shapes
+    /// against the manifest.
+    pub fn split(&self, name: &str) -> Result<SplitData, StoreError> {
+        let split = Split::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| StoreError::NoSplit { path: self.root.clone(), name: name.to_string() })?;
+        let summary = self
+            .manifest
+            .splits
+            .get(&split)
+            .ok_or_else(|| StoreError::NoSplit { path: self.root.clone(), name: name.to_string() })?;
+        let [c, h, w] = self.manifest.image_shape;
+        let want_images = [summary.count, c, h, w];
+        let want_labels = [summary.count, 1, h, w];
+        let images_path = self.root.join(&summary.images_file);
+        let labels_path = self.root.join(&summary.labels_file);
+        let images = match read_npy(&images_path)? {
+            NpyArray { shape, data: NpyData::F32(v) } if shape == want_images => v,
+            other => return Err(unexpected_tensor(&images_path, &other, "<f4", &want_images)),
+        };
+        let labels = match read_npy(&labels_path)? {
+            NpyArray { shape, data: NpyData::U8(v) } if shape == want_labels => v,
+            other => return Err(unexpected_tensor(&labels_path, &other, "|u1", &want_labels)),
+        };
+        let records = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
+        Ok(SplitData { split, shape: want_images, images, labels, records })
+    }
+}
+
+fn unexpected_tensor(path: &Path, got: &NpyArray, descr: &str, shape: &[usize]) -> StoreError {
+    StoreError::Read {
+        path: path.to_path_buf(),
+        reason: format!("holds {} {:?}, the manifest says {descr} {shape:?}", got.data.descr(), got.shape),
+    }
+}
+
+#[cfg(test)]
+mod tests;
