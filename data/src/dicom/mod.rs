@@ -11,6 +11,7 @@
 //! decoding runs inside [`guard::catch_panic`] as a second line of defence.
 
 mod error;
+pub mod export;
 mod guard;
 pub mod write;
 

@@ -409,3 +409,39 @@ fn fuzz_jpeg_ls_never_panics() {
     transcoded(&path, "u16", 12, &JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased());
     mutated_files_never_panic("jls.dcm", std::fs::read(&path).unwrap(), 150);
 }
+
+#[test]
+fn export_keeps_stored_values_exactly() {
+    use super::export::{export_image, ExportError, ExportFormat};
+    use crate::npy::{read_npy, NpyData};
+    let dir = tempfile::tempdir().unwrap();
+    let image_of = |kind: &str, bits: u16| {
+        let path = temp_path(&dir, &format!("src-{kind}-{bits}.dcm"));
+        write_mr_slice(&path, &slice(pixels(kind, bits), bits), WriteSyntax::default()).unwrap();
+        read_image(&path).unwrap()
+    };
+    let u16_image = image_of("u16", 16);
+    let npy = temp_path(&dir, "u16.npy");
+    assert_eq!(export_image(&u16_image, &npy).unwrap(), ExportFormat::Npy("<u2"));
+    let array = read_npy(&npy).unwrap();
+    assert_eq!(array.shape, vec![24, 20]);
+    assert_eq!(StoredPixels::U16(match array.data { NpyData::U16(v) => v, other => panic!("{other:?}") }), u16_image.pixels);
+
+    let png = temp_path(&dir, "u16.png");
+    assert_eq!(export_image(&u16_image, &png).unwrap(), ExportFormat::Png(16));
+    let decoded = image::open(&png).unwrap().into_luma16();
+    assert_eq!(decoded.dimensions(), (20, 24));
+    assert_eq!(StoredPixels::U16(decoded.into_raw()), u16_image.pixels);
+
+    let signed = image_of("i16", 12);
+    assert_eq!(export_image(&signed, &temp_path(&dir, "i16.npy")).unwrap(), ExportFormat::Npy("<i2"));
+    let err = export_image(&signed, &temp_path(&dir, "i16.png")).unwrap_err();
+    assert!(matches!(err, ExportError::NegativeForPng { min: -2048, .. }), "{err}");
+    assert!(miette::Diagnostic::help(&err).unwrap().to_string().contains(".npy"));
+
+    let small = image_of("u8", 8);
+    assert_eq!(export_image(&small, &temp_path(&dir, "u8.png")).unwrap(), ExportFormat::Png(8));
+    assert_eq!(StoredPixels::U8(image::open(temp_path(&dir, "u8.png")).unwrap().into_luma8().into_raw()), small.pixels);
+
+    assert!(matches!(export_image(&small, &temp_path(&dir, "x.jpg")), Err(ExportError::UnknownFormat { .. })));
+}
