@@ -6,6 +6,9 @@
 //! assert_eq!(net.fields.len(), 2);
 //! ```
 
+// pest_derive without its `std` feature names `::alloc` in generated code.
+extern crate alloc;
+
 mod delimiters;
 mod error;
 mod escape;
