@@ -2,10 +2,11 @@
 //! IR → shape facts and diagnostics. Never depends on libtorch.
 
 pub mod diag;
+pub mod ir;
 pub mod ops;
 pub mod schema;
 pub mod source;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use schema::{load_net, LoadOptions};
+pub use schema::{load_net, load_solver, LoadOptions};
 pub use source::SourceFile;

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod kind;
 pub mod net;
 pub mod print;
+pub mod solver;
 pub mod suggest;
 pub mod upgrade;
 pub mod validate;
@@ -17,6 +18,7 @@ pub mod view;
 use lvc_grammar::{Message, ParseError};
 
 pub use extract::extract_net;
+pub use solver::{load_solver, SolverDef};
 pub use upgrade::UpgradeReport;
 pub use net::{LayerDef, NetDef, NetFormat, NetState, NetStateRule, ParamSpec, Phase};
 pub use view::{ParamView, Spanned};
