@@ -277,22 +277,41 @@ pub struct Window {
 }
 
 impl Window {
-    /// `Some(out)` when the output is non-empty. A window larger than the
-    /// padded input is an error when the output is empty (Caffe dies with an
-    /// opaque `Check failed: data_`), else a warning: Caffe's rounding still
-    /// yields one output and the missing cells read as zeros.
-    pub fn check(
-        &self,
-        op: &LayerRef,
-        diags: &mut Vec<Diagnostic>,
-        where_: &str,
-        kernel_span: Span,
-    ) -> Option<i64> {
-        let Window { input, pad, extent, out, kernel, dilated } = *self;
-        let padded = input + 2 * pad;
-        if padded >= extent && out > 0 {
-            return Some(out);
+    /// Whether the window fits the padded input (and the output is non-empty).
+    pub fn fits(&self) -> bool {
+        self.input + 2 * self.pad >= self.extent && self.out > 0
+    }
+}
+
+/// One axis whose window does not fit, for [`report_windows`].
+pub struct WindowIssue {
+    /// `height (axis 2)`.
+    pub axis: String,
+    pub window: Window,
+    /// The kernel value to label.
+    pub span: Span,
+}
+
+/// Reports windows larger than the padded input, one diagnostic per group of
+/// axes with the same numbers. An empty output is an error (Caffe dies with
+/// an opaque `Check failed: data_`); otherwise a warning, since Caffe's
+/// rounding still yields an output and the missing cells read as zeros.
+pub fn report_windows(op: &LayerRef, diags: &mut Vec<Diagnostic>, issues: &[WindowIssue]) {
+    let mut groups: Vec<(&WindowIssue, Vec<&str>)> = Vec::new();
+    for issue in issues {
+        let same = |(g, _): &&mut (&WindowIssue, Vec<&str>)| {
+            let (a, b) = (&g.window, &issue.window);
+            (a.input, a.pad, a.extent, a.out, g.span) == (b.input, b.pad, b.extent, b.out, issue.span)
+        };
+        match groups.iter_mut().find(same) {
+            Some((_, axes)) => axes.push(&issue.axis),
+            None => groups.push((issue, vec![&issue.axis])),
         }
+    }
+    for (issue, axes) in groups {
+        let where_ = axes.join(" and ");
+        let Window { input, pad, extent, out, kernel, dilated } = issue.window;
+        let padded = input + 2 * pad;
         let shown = if dilated { format!("{extent} (dilated)") } else { format!("{extent}") };
         let message = format!(
             "kernel {shown} is larger than the padded input along {where_}: {input} + 2·{pad} = {padded}"
@@ -302,24 +321,15 @@ impl Window {
             (extent - input + 1) / 2,
             extent - 2 * pad
         );
-        let label = format!("kernel {kernel}");
-        if out <= 0 {
-            diags.push(
-                op.error("lvc::shape::kernel", format!("{message}; the output would be empty"))
-                    .with_label(kernel_span, label)
-                    .with_help(help),
-            );
-            return None;
-        }
-        diags.push(
+        let d = if out <= 0 {
+            op.error("lvc::shape::kernel", format!("{message}; the output would be empty"))
+        } else {
             op.warning(
                 "lvc::shape::kernel",
                 format!("{message}; Caffe reads the missing cells as zeros and outputs {out}"),
             )
-            .with_label(kernel_span, label)
-            .with_help(help),
-        );
-        Some(out)
+        };
+        diags.push(d.with_label(issue.span, format!("kernel {kernel}")).with_help(help));
     }
 }
 

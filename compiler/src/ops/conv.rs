@@ -5,7 +5,7 @@
 
 use std::any::Any;
 
-use super::common::{axis_name, bottoms_agree, canonical_axis, error_count, filler, Arity, LayerRef, Window};
+use super::common::{axis_name, bottoms_agree, canonical_axis, error_count, filler, plural, Arity, LayerRef, Window, WindowIssue, report_windows};
 use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
@@ -56,7 +56,10 @@ impl AxisParam {
                             .with_help(format!("set `{name}` too (or use `{list}` for both axes)")),
                     );
                 }
-                Spanned::new(0, op.anchor(view, other))
+                // A missing required half has been reported (the build fails),
+                // so its placeholder must not trigger range errors too; an
+                // optional half (pad) is Caffe's default 0.
+                Spanned::new(i64::from(required), op.anchor(view, other))
             })
         };
         let hv2 = half(hv, h, w, diags);
@@ -322,11 +325,12 @@ impl ConvOp {
                 self.layer
                     .error(
                         "lvc::shape::group",
-                        format!("group {g} does not divide the {channels_in} input channels"),
+                        format!("group {g} does not divide the {}", plural(channels_in as usize, "input channel")),
                     )
                     .with_label(p.group.span, format!("group {g}"))
                     .with_help(format!(
-                        "the bottom has {channels_in} channels, which is not a multiple of group {g}; {}",
+                        "the bottom has {}, which is not a multiple of group {g}; {}",
+                        plural(channels_in as usize, "channel"),
                         group_suggestion(g, channels_in, n, "or feed a bottom whose channel count is a multiple of the group")
                     )),
             );
@@ -347,14 +351,19 @@ impl ConvOp {
         ok
     }
 
-    /// Output size along spatial axis `i`, or a `lvc::shape::kernel`
-    /// diagnostic when the kernel does not fit.
-    fn output_size(&self, ctx: &mut ShapeCtx<'_>, geo: &ConvGeometry, bottom: &BlobShape, i: usize) -> Option<i64> {
+    /// Output size along spatial axis `i`; a convolution window that does
+    /// not fit goes to `issues`, a deconvolution pad too large is reported.
+    fn output_size(
+        &self,
+        ctx: &mut ShapeCtx<'_>,
+        geo: &ConvGeometry,
+        bottom: &BlobShape,
+        i: usize,
+        issues: &mut Vec<WindowIssue>,
+    ) -> Option<i64> {
         let dim = geo.axis + 1 + i;
         let input = bottom.dims()[dim];
         let (k, s, p) = (geo.extent(i), geo.stride[i], geo.pad[i]);
-        let where_ = axis_name(dim, bottom.rank());
-        let kernel_span = self.kernel_span(i);
         if self.transposed {
             let out = s * (input - 1) + k - 2 * p;
             if out <= 0 {
@@ -362,7 +371,10 @@ impl ConvOp {
                     self.layer
                         .error(
                             "lvc::shape::kernel",
-                            format!("deconvolution output along {where_} would be {out} ({s}·({input}−1) + {k} − 2·{p})"),
+                            format!(
+                                "deconvolution output along {} would be {out} ({s}·({input}−1) + {k} − 2·{p})",
+                                axis_name(dim, bottom.rank())
+                            ),
                         )
                         .with_label(self.pad_span(i), format!("pad {p}"))
                         .with_help(format!("use a pad below {}", (s * (input - 1) + k + 1) / 2)),
@@ -371,11 +383,13 @@ impl ConvOp {
             }
             return Some(out);
         }
-        let padded = input + 2 * p;
         // C++ integer division truncates toward zero, as Rust's does.
-        let out = (padded - k) / s + 1;
+        let out = (input + 2 * p - k) / s + 1;
         let window = Window { input, pad: p, extent: k, out, kernel: geo.kernel[i], dilated: geo.dilation[i] != 1 };
-        window.check(&self.layer, ctx.diags, &where_, kernel_span)
+        if !window.fits() {
+            issues.push(WindowIssue { axis: axis_name(dim, bottom.rank()), window, span: self.kernel_span(i) });
+        }
+        (out > 0).then_some(out)
     }
 
     fn kernel_span(&self, i: usize) -> lvc_grammar::Span {
@@ -478,8 +492,10 @@ impl LayerOp for ConvOp {
         let geo = self.resolve(&bottom, ctx.diags)?;
         let groups_ok = self.check_groups(ctx, geo.channels_in);
         let bilinear_ok = self.check_bilinear(ctx, &geo);
+        let mut issues = Vec::new();
         let spatial: Vec<Option<i64>> =
-            (0..geo.kernel.len()).map(|i| self.output_size(ctx, &geo, &bottom, i)).collect();
+            (0..geo.kernel.len()).map(|i| self.output_size(ctx, &geo, &bottom, i, &mut issues)).collect();
+        report_windows(&self.layer, ctx.diags, &issues);
         if !groups_ok || !bilinear_ok {
             return None;
         }
@@ -538,5 +554,180 @@ impl LayerOp for ConvOp {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::run_layer;
+
+    fn conv(params: &str) -> String {
+        format!("name: \"conv\" type: \"Convolution\" bottom: \"x\" top: \"y\"\nconvolution_param {{ {params} }}")
+    }
+    fn deconv(params: &str) -> String {
+        format!("name: \"up\" type: \"Deconvolution\" bottom: \"x\" top: \"y\"\nconvolution_param {{ {params} }}")
+    }
+
+    #[test]
+    fn convolution_uses_the_floor_formula() {
+        // FCN-AlexNet conv1 and the Sunnybrook tutorial's logged Caffe shapes.
+        let cases: [(&str, i64, i64); 4] = [
+            ("num_output: 96 kernel_size: 11 stride: 4 pad: 100", 256, 112),
+            ("num_output: 100 kernel_size: 5 stride: 2 pad: 50", 256, 176),
+            ("num_output: 200 kernel_size: 5 stride: 2", 88, 42),
+            ("num_output: 300 kernel_size: 3", 21, 19),
+        ];
+        for (params, input, out) in cases {
+            let r = run_layer(&conv(params), &[&[1, 1, input, input]]);
+            assert_eq!(r.top(0)[2..], [out, out], "{params} on {input}");
+        }
+    }
+
+    #[test]
+    fn deconvolution_upsamples() {
+        let r = run_layer(&deconv("num_output: 2 kernel_size: 63 stride: 32 bias_term: false group: 2"), &[&[1, 2, 9, 9]]);
+        assert_eq!(r.top(0), [1, 2, 319, 319]);
+        assert_eq!(r.param_dims(), [("weight", vec![2, 1, 63, 63])]);
+        let r = run_layer(&deconv("num_output: 2 kernel_size: 31 stride: 16 pad: 8"), &[&[1, 2, 17, 17]]);
+        assert_eq!(r.top(0), [1, 2, 271, 271]);
+    }
+
+    #[test]
+    fn weight_layouts_differ_between_conv_and_deconv() {
+        let r = run_layer(&conv("num_output: 6 kernel_size: 3 stride: 2 pad: 1 group: 2"), &[&[1, 4, 14, 11]]);
+        assert_eq!(r.top(0), [1, 6, 7, 6]);
+        assert_eq!(r.param_dims(), [("weight", vec![6, 2, 3, 3]), ("bias", vec![6])]);
+        // Deconvolution: (C_in, C_out/group, k, k), as in the layer probe.
+        let r = run_layer(&deconv("num_output: 3 kernel_size: 4 stride: 2 pad: 1"), &[&[1, 6, 7, 6]]);
+        assert_eq!(r.top(0), [1, 3, 14, 12]);
+        assert_eq!(r.param_dims(), [("weight", vec![6, 3, 4, 4]), ("bias", vec![3])]);
+        let r = run_layer(&deconv("num_output: 4 kernel_size: 3 stride: 2 group: 2"), &[&[1, 6, 7, 6]]);
+        assert_eq!(r.top(0), [1, 4, 15, 13]);
+        assert_eq!(r.param_dims()[0], ("weight", vec![6, 2, 3, 3]));
+    }
+
+    #[test]
+    fn fillers_get_caffe_defaults() {
+        let r = run_layer(&conv("num_output: 2 kernel_size: 1 weight_filler { type: \"gaussian\" std: 0.01 }"), &[&[1, 3, 4, 4]]);
+        let w = r.params[0].filler.as_ref().expect("weight filler");
+        assert_eq!((w.kind.as_str(), w.std, w.mean), ("gaussian", 0.01, 0.0));
+        let b = r.params[1].filler.as_ref().expect("bias filler");
+        assert_eq!((b.kind.as_str(), b.value), ("constant", 0.0));
+    }
+
+    #[test]
+    fn height_width_forms_and_broadcasting() {
+        let r = run_layer(
+            &conv("num_output: 8 kernel_h: 3 kernel_w: 5 stride_h: 1 stride_w: 2 pad_h: 1"),
+            &[&[2, 3, 10, 10]],
+        );
+        assert_eq!(r.top(0), [2, 8, 10, 3]);
+        assert_eq!(r.param_dims()[0], ("weight", vec![8, 3, 3, 5]));
+        // Per-axis lists.
+        let r = run_layer(&conv("num_output: 8 kernel_size: 3 kernel_size: 1 pad: 1 pad: 0"), &[&[1, 1, 10, 10]]);
+        assert_eq!(r.top(0), [1, 8, 10, 10]);
+    }
+
+    #[test]
+    fn n_d_convolution_dilation_and_axis() {
+        let r = run_layer(&conv("num_output: 4 kernel_size: 3"), &[&[1, 2, 8, 9, 10]]);
+        assert_eq!(r.top(0), [1, 4, 6, 7, 8]);
+        assert_eq!(r.param_dims()[0], ("weight", vec![4, 2, 3, 3, 3]));
+        let r = run_layer(&conv("num_output: 4 kernel_size: 3 dilation: 2"), &[&[1, 2, 9, 9]]);
+        assert_eq!(r.top(0), [1, 4, 5, 5]);
+        // Channel axis 2 of a 4-D blob: one spatial axis.
+        let r = run_layer(&conv("num_output: 5 kernel_size: 3 axis: 2"), &[&[2, 3, 4, 9]]);
+        assert_eq!(r.top(0), [2, 3, 5, 7]);
+    }
+
+    #[test]
+    fn several_bottoms_share_weights() {
+        let body = "name: \"c\" type: \"Convolution\" bottom: \"a\" bottom: \"b\" top: \"p\" top: \"q\"\n\
+                    convolution_param { num_output: 2 kernel_size: 3 }";
+        let r = run_layer(body, &[&[1, 1, 5, 5], &[1, 1, 5, 5]]);
+        assert_eq!(r.tops.as_ref().map(Vec::len), Some(2));
+        let r = run_layer(body, &[&[1, 1, 5, 5], &[1, 1, 6, 5]]);
+        assert_eq!(r.codes(), ["lvc::shape::mismatch"]);
+    }
+
+    #[test]
+    fn coord_maps_follow_fcn() {
+        use crate::ops::{builder_for, AxisMap};
+        let (_, def) = crate::ops::testing::layer(&conv("num_output: 1 kernel_size: 11 stride: 4 pad: 100"));
+        let op = builder_for("Convolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
+        assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 0.25, shift: 23.75 }; 2]));
+        let (_, def) = crate::ops::testing::layer(&deconv("num_output: 1 kernel_size: 63 stride: 32"));
+        let op = builder_for("Deconvolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
+        assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 32.0, shift: 31.0 }; 2]));
+    }
+
+    #[test]
+    fn group_must_divide_input_and_output() {
+        let r = run_layer(&conv("num_output: 256 kernel_size: 5 pad: 2 group: 3"), &[&[1, 97, 56, 56]]);
+        assert_eq!(r.codes(), ["lvc::shape::group", "lvc::shape::group"]);
+        insta::assert_snapshot!(r.rendered());
+    }
+
+    #[test]
+    fn missing_num_output_mentions_digits() {
+        let r = run_layer(&conv("kernel_size: 1"), &[&[1, 4096, 9, 9]]);
+        assert_eq!(r.codes(), ["lvc::param::missing"]);
+        insta::assert_snapshot!(r.rendered());
+    }
+
+    #[test]
+    fn bad_parameter_combinations_are_all_reported() {
+        let r = run_layer(&conv("num_output: 0 kernel_size: 3 kernel_h: 3 stride: 0"), &[&[1, 1, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::range", "lvc::param::conflict", "lvc::param::missing", "lvc::param::range"]);
+        insta::assert_snapshot!(r.rendered());
+    }
+
+    #[test]
+    fn parameter_counts_must_fit_the_bottom() {
+        let r = run_layer(&conv("num_output: 1 kernel_size: 3 kernel_size: 3 kernel_size: 3"), &[&[1, 1, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer(&conv("num_output: 1 kernel_h: 3 kernel_w: 3"), &[&[1, 1, 8, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer(&conv("num_output: 1 kernel_size: 3 axis: 4"), &[&[1, 1, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::shape::axis"]);
+    }
+
+    #[test]
+    fn kernel_larger_than_padded_input() {
+        // Empty output: an error (Caffe: `Check failed: data_`).
+        let r = run_layer(&conv("num_output: 512 kernel_size: 15"), &[&[1, 256, 14, 14]]);
+        assert_eq!(r.codes(), ["lvc::shape::kernel"]);
+        assert!(r.tops.is_none());
+        // Truncating division still gives 1: a warning, with Caffe's size.
+        let r = run_layer(&conv("num_output: 1 kernel_size: 4 stride: 2"), &[&[1, 1, 3, 8]]);
+        assert_eq!(r.codes(), ["lvc::shape::kernel"]);
+        assert!(!r.diags[0].is_error());
+        assert_eq!(r.top(0), [1, 1, 1, 3]);
+    }
+
+    #[test]
+    fn bilinear_deconvolution_needs_groups() {
+        let r = run_layer(
+            &deconv("num_output: 2 kernel_size: 4 stride: 2 bias_term: false weight_filler { type: \"bilinear\" }"),
+            &[&[1, 2, 9, 9]],
+        );
+        assert_eq!(r.codes(), ["lvc::init::bilinear_groupless"]);
+        assert_eq!(r.top(0), [1, 2, 20, 20]);
+        let r = run_layer(
+            &deconv("num_output: 2 group: 2 kernel_size: 4 stride: 2 weight_filler { type: \"bilinear\" }"),
+            &[&[1, 2, 9, 9]],
+        );
+        assert!(r.diags.is_empty());
+        let r = run_layer(
+            &deconv("num_output: 1 kernel_h: 4 kernel_w: 2 stride: 2 weight_filler { type: \"bilinear\" }"),
+            &[&[1, 1, 9, 9]],
+        );
+        assert_eq!(r.codes(), ["lvc::init::bilinear_shape"]);
+    }
+
+    #[test]
+    fn unknown_filler_is_an_error() {
+        let r = run_layer(&conv("num_output: 1 kernel_size: 1 weight_filler { type: \"gausian\" }"), &[&[1, 1, 2, 2]]);
+        assert_eq!(r.codes(), ["lvc::param::filler"]);
     }
 }

@@ -147,36 +147,36 @@ impl CropOp {
         rank: usize,
         graph_offset: Option<&[i64]>,
     ) -> Diagnostic {
-        let what: Vec<String> = problems
+        // Axes with the same numbers and offset token are reported together.
+        let mut groups: Vec<((i64, i64, i64, Span), Vec<String>)> = Vec::new();
+        for &(i, size, want, off) in problems {
+            let key = (size, want, off, self.offset_span(i, start));
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, axes)) => axes.push(axis_name(i, rank)),
+                None => groups.push((key, vec![axis_name(i, rank)])),
+            }
+        }
+        let what: Vec<String> = groups
             .iter()
-            .map(|&(i, size, want, off)| {
-                format!("{}: offset {off} + size {want} = {} > {size}", axis_name(i, rank), off + want)
+            .map(|((size, want, off, _), axes)| {
+                format!("along {}: offset {off} + size {want} = {} > {size}", axes.join(" and "), off + want)
             })
             .collect();
-        let mut d = self
-            .layer
-            .error("lvc::shape::crop", format!("the crop is out of bounds along {}", what.join("; ")));
-        let mut labelled = Vec::new();
-        for &(i, _, _, off) in problems {
-            let span = self.offset_span(i, start);
-            if !labelled.contains(&span) {
-                labelled.push(span);
-                d = d.with_label(span, format!("offset {off}"));
-            }
+        let mut d = self.layer.error("lvc::shape::crop", format!("the crop is out of bounds {}", what.join("; ")));
+        for ((_, _, off, span), _) in &groups {
+            d = d.with_label(*span, format!("offset {off}"));
         }
         if let Some(b) = ctx.layer.bottoms.get(1) {
             d = d.with_label(b.span, format!("reference {}", ctx.bottoms[1]));
         }
-        let ranges: Vec<String> = problems
+        let ranges: Vec<String> = groups
             .iter()
-            .map(|&(i, size, want, _)| {
+            .map(|((size, want, _, _), axes)| {
+                let axes = axes.join(" and ");
                 if size >= want {
-                    format!("along {} the offset must be in 0..={}", axis_name(i, rank), size - want)
+                    format!("along {axes} the offset must be in 0..={}", size - want)
                 } else {
-                    format!(
-                        "along {} the reference ({want}) is larger than the input ({size}), so no offset fits",
-                        axis_name(i, rank)
-                    )
+                    format!("along {axes} the reference ({want}) is larger than the input ({size}), so no offset fits")
                 }
             })
             .collect();

@@ -20,6 +20,10 @@ pub mod loss;
 pub mod lrn;
 pub mod norm;
 pub mod pool;
+#[cfg(test)]
+pub mod testing;
+#[cfg(test)]
+mod golden_tests;
 
 /// An N-D blob shape (Caffe's `vector<int>`), usually (N, C, H, W).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

@@ -4,7 +4,7 @@
 
 use std::any::Any;
 
-use super::common::{axis_name, check_rank4, error_count, Arity, LayerRef, Window};
+use super::common::{axis_name, check_rank4, error_count, Arity, LayerRef, Window, WindowIssue, report_windows};
 use super::conv::AxisParam;
 use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
@@ -198,18 +198,20 @@ impl LayerOp for PoolOp {
         let p = &self.params;
         let any_pad = p.pad.iter().any(|x| x.value != 0);
         let mut dims = bottom.dims()[..2].to_vec();
-        let mut ok = true;
+        let mut issues = Vec::new();
         for i in 0..2 {
             let input = bottom.dims()[2 + i];
             let (s, pad) = (p.stride[i].value, p.pad[i].value);
             let out = self.pooled_size(input, kernel[i], s, pad, any_pad);
             let window = Window { input, pad, extent: kernel[i], out, kernel: kernel[i], dilated: false };
-            let span = p.kernel.as_ref().map_or(self.layer.type_span, |k| k[i].span);
-            match window.check(&self.layer, ctx.diags, &axis_name(2 + i, 4), span) {
-                Some(o) => dims.push(o),
-                None => ok = false,
+            if !window.fits() {
+                let span = p.kernel.as_ref().map_or(self.layer.type_span, |k| k[i].span);
+                issues.push(WindowIssue { axis: axis_name(2 + i, 4), window, span });
             }
+            dims.push(out);
         }
+        report_windows(&self.layer, ctx.diags, &issues);
+        let ok = dims[2..].iter().all(|&d| d > 0);
         ok.then(|| vec![BlobShape(dims); ctx.layer.tops.len()])
     }
 
