@@ -1,0 +1,98 @@
+//! "Did you mean …?" for blob names, layer types and net inputs.
+
+/// The candidate closest to `word`, if any is close enough to be a likely
+/// typo: equal ignoring case, an acronym of it (`LocalResponseNorm` → `LRN`),
+/// or within a small edit distance.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    let initials = acronym(word);
+    let mut best: Option<(usize, &'a str)> = None;
+    for cand in candidates {
+        if cand == word {
+            continue;
+        }
+        let score = if cand.to_lowercase() == lower {
+            0
+        } else if initials.len() > 1 && (cand == initials || acronym(cand) == word) {
+            1
+        } else {
+            let d = edit_distance(&lower, &cand.to_lowercase());
+            // One edit per three characters, at least two: catches typos
+            // without proposing unrelated short names.
+            if d > (word.chars().count() / 3).max(2) {
+                continue;
+            }
+            d + 1
+        };
+        if best.is_none_or(|(s, _)| score < s) {
+            best = Some((score, cand));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Upper-case initials of a CamelCase name (`LocalResponseNorm` → `LRN`).
+fn acronym(word: &str) -> String {
+    word.chars().filter(char::is_ascii_uppercase).collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur.push(subst.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// `a, b, c` with at most `max` names, then `… and N more`.
+pub fn name_list<'a>(names: impl IntoIterator<Item = &'a str>, max: usize) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut out = names.iter().take(max).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > max {
+        out.push_str(&format!(" … and {} more", names.len() - max));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acronyms_case_and_typos_are_suggested() {
+        let types = ["LRN", "Convolution", "ReLU", "Crop", "Concat"];
+        assert_eq!(did_you_mean("LocalResponseNorm", types), Some("LRN"));
+        assert_eq!(did_you_mean("Convolutoin", types), Some("Convolution"));
+        assert_eq!(did_you_mean("relu", types), Some("ReLU"));
+        assert_eq!(did_you_mean("Softmax", types), None);
+    }
+
+    #[test]
+    fn blob_typos_prefer_the_closest() {
+        let blobs = ["norm1", "norm2", "pool2", "conv3"];
+        assert_eq!(did_you_mean("norm9", blobs), Some("norm1"));
+        assert_eq!(did_you_mean("pool_2", blobs), Some("pool2"));
+        assert_eq!(did_you_mean("fc7", blobs), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn long_lists_are_shortened() {
+        assert_eq!(name_list(["a", "b"], 5), "a, b");
+        assert_eq!(name_list(["a", "b", "c"], 2), "a, b … and 1 more");
+    }
+}
