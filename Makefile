@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo clean-venv
+.PHONY: all build test venv demo clean-venv bench-import crosscheck-fillpoly
 
 all: build
 
@@ -46,3 +46,15 @@ demo: build
 	for stage in train val deploy; do \
 	  $(LVC) check --stage $$stage models/fcn_alexnet.prototxt models/fcn8s.prototxt || exit 1; \
 	done
+
+# Import benchmark (not a test): `lvc dataset create` against the DIGITS path
+# in Python (pydicom + cv2.fillPoly) on a 300-image phantom, one table.
+BENCH_PY := $(VENV)/bin/python -c 'import numpy, cv2, pydicom' 2>/dev/null \
+	  || $(VENV)/bin/pip install --no-input --disable-pip-version-check numpy opencv-python-headless pydicom
+bench-import: build
+	bash benches/import/run.sh 300
+
+# The rasteriser against cv2.fillPoly on random polygons (Python, not a test).
+crosscheck-fillpoly: build
+	$(BENCH_PY)
+	$(VENV)/bin/python benches/import/crosscheck_fillpoly.py $(LVC) --count 2000

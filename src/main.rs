@@ -17,10 +17,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands are added here, one line each, in pipeline order.
+    /// Import Sunnybrook images + contours into a dataset; inspect or export it.
+    Dataset(cmd::dataset::DatasetArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code: u8 = match cli.command {};
+    let code: u8 = match cli.command {
+        Command::Dataset(a) => cmd::dataset::run(a),
+    };
     ExitCode::from(code)
 }
