@@ -19,12 +19,15 @@ enum Command {
     // Subcommands are added here, one line each, in pipeline order.
     /// Import Sunnybrook images + contours into a dataset; inspect or export it.
     Dataset(cmd::dataset::DatasetArgs),
+    /// Check pretrained weights against a net (every mismatch, with fixes); convert caffemodel ↔ safetensors.
+    Weights(cmd::weights::WeightsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code: u8 = match cli.command {
         Command::Dataset(a) => cmd::dataset::run(a),
+        Command::Weights(a) => cmd::weights::run(a),
     };
     ExitCode::from(code)
 }

@@ -192,12 +192,12 @@ fn adapt_input_channels(
             (AdaptMode::Sum | AdaptMode::Mean, 1) => fold_input_channels(weight, mode == AdaptMode::Mean),
             (AdaptMode::Replicate, _) if from == 1 => replicate_input_channel(weight, to),
             _ => {
-                let suggestion = if to == 1 { "sum` (or `mean" } else { "replicate" };
-                return Err(adapt_error(
-                    adaptation,
-                    format!("the file has {from} input channel(s) and the net {to}"),
-                    format!("use `--adapt {layer}={suggestion}` for this direction"),
-                ));
+                let help = if to == 1 {
+                    format!("use `--adapt {layer}=sum` or `--adapt {layer}=mean` for this direction")
+                } else {
+                    format!("use `--adapt {layer}=replicate` for this direction")
+                };
+                return Err(adapt_error(adaptation, format!("the file has {from} input channel(s) and the net {to}"), help));
             }
         };
         let how = match mode {

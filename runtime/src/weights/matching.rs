@@ -7,7 +7,9 @@
 //! stops at the first mismatch; this lists all of them, with the fix that
 //! applies to each.
 
+use lvc_compiler::ir::NetGraph;
 use lvc_compiler::ops::ParamShape;
+use lvc_compiler::schema::NetDef;
 use lvc_grammar::Span;
 use serde::Serialize;
 
@@ -23,6 +25,23 @@ pub struct TargetLayer {
     pub span: Option<Span>,
     /// Blobs in Caffe's order, with the filler each is initialised from.
     pub params: Vec<ParamShape>,
+}
+
+/// The net's layers in execution order, as weight targets (Caffe's inserted
+/// Split layers have no blobs and are left out). Labels point at each
+/// layer's `name` in the prototxt.
+pub fn targets_from_graph(net: &NetDef, graph: &NetGraph) -> Vec<TargetLayer> {
+    graph
+        .nodes()
+        .map(|(_, node)| node)
+        .filter(|node| !node.inserted_split)
+        .map(|node| TargetLayer {
+            name: node.name.clone(),
+            kind: node.kind.clone(),
+            span: Some(node.def_index.and_then(|i| net.layers.get(i)).map_or(node.span, |def| def.name.span)),
+            params: node.params.clone(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
