@@ -14,11 +14,17 @@ fn main() {
     let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/prototxt/");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let files: Vec<String> = if args.is_empty() {
-        DEFAULT_FILES.iter().map(|f| format!("{corpus}{f}")).collect()
+        DEFAULT_FILES
+            .iter()
+            .map(|f| format!("{corpus}{f}"))
+            .collect()
     } else {
         args
     };
-    println!("{:<40} {:>9} {:>7} {:>11} {:>11} {:>9}", "file", "bytes", "fields", "min", "median", "MB/s");
+    println!(
+        "{:<40} {:>9} {:>7} {:>11} {:>11} {:>9}",
+        "file", "bytes", "fields", "min", "median", "MB/s"
+    );
     for path in &files {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -45,7 +51,14 @@ fn main() {
             .collect();
         times.sort();
         let median = times[times.len() / 2];
-        let name = path.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
+        let name = path
+            .rsplit('/')
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("/");
         println!(
             "{:<40} {:>9} {:>7} {:>11.3?} {:>11.3?} {:>9.1}",
             name,

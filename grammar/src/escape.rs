@@ -10,7 +10,11 @@ const ESCAPE_HELP: &str = "valid escapes are \\n \\t \\r \\\\ \\' \\\" \\? \\a \
 
 /// Appends the bytes of a string literal's body (between the quotes),
 /// which starts at byte `offset` of the source, to `out`.
-pub(crate) fn decode_escapes(body: &str, offset: usize, out: &mut Vec<u8>) -> Result<(), ParseError> {
+pub(crate) fn decode_escapes(
+    body: &str,
+    offset: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     let bytes = body.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -23,7 +27,13 @@ pub(crate) fn decode_escapes(body: &str, offset: usize, out: &mut Vec<u8>) -> Re
         }
         let start = i;
         let Some(&letter) = bytes.get(i + 1) else {
-            return Err(bad_escape(body, offset, start, i + 1, "a backslash at the end of a line"));
+            return Err(bad_escape(
+                body,
+                offset,
+                start,
+                i + 1,
+                "a backslash at the end of a line",
+            ));
         };
         i += 2;
         match letter {
@@ -41,13 +51,27 @@ pub(crate) fn decode_escapes(body: &str, offset: usize, out: &mut Vec<u8>) -> Re
                 i = end;
                 match u8::try_from(code) {
                     Ok(b) => out.push(b),
-                    Err(_) => return Err(bad_escape(body, offset, start, i, "an octal escape above \\377")),
+                    Err(_) => {
+                        return Err(bad_escape(
+                            body,
+                            offset,
+                            start,
+                            i,
+                            "an octal escape above \\377",
+                        ))
+                    }
                 }
             }
             b'x' | b'X' => {
                 let end = digits_end(bytes, i, 2, |b| b.is_ascii_hexdigit());
                 if end == i {
-                    return Err(bad_escape(body, offset, start, i, "`\\x` without hex digits"));
+                    return Err(bad_escape(
+                        body,
+                        offset,
+                        start,
+                        i,
+                        "`\\x` without hex digits",
+                    ));
                 }
                 // At most two hex digits, so it fits in a byte.
                 out.push(u8::from_str_radix(&body[i..end], 16).unwrap_or(0));
@@ -55,8 +79,15 @@ pub(crate) fn decode_escapes(body: &str, offset: usize, out: &mut Vec<u8>) -> Re
             }
             b'u' | b'U' => {
                 let width = if letter == b'u' { 4 } else { 8 };
-                let code = hex_code(body, i, width)
-                    .ok_or_else(|| bad_escape(body, offset, start, i, "a unicode escape without enough hex digits"))?;
+                let code = hex_code(body, i, width).ok_or_else(|| {
+                    bad_escape(
+                        body,
+                        offset,
+                        start,
+                        i,
+                        "a unicode escape without enough hex digits",
+                    )
+                })?;
                 i += width;
                 let code = if (0xD800..0xDC00).contains(&code) {
                     // A UTF-16 surrogate pair written as two escapes.
@@ -75,14 +106,26 @@ pub(crate) fn decode_escapes(body: &str, offset: usize, out: &mut Vec<u8>) -> Re
                     code
                 };
                 let Some(c) = char::from_u32(code) else {
-                    return Err(bad_escape(body, offset, start, i, "a unicode escape that is not a character"));
+                    return Err(bad_escape(
+                        body,
+                        offset,
+                        start,
+                        i,
+                        "a unicode escape that is not a character",
+                    ));
                 };
                 let mut buf = [0; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
             }
             _ => {
                 let end = start + 1 + body[start + 1..].chars().next().map_or(0, char::len_utf8);
-                return Err(bad_escape(body, offset, start, end, "an unknown escape sequence"));
+                return Err(bad_escape(
+                    body,
+                    offset,
+                    start,
+                    end,
+                    "an unknown escape sequence",
+                ));
             }
         }
     }
@@ -113,7 +156,7 @@ fn bad_escape(body: &str, offset: usize, start: usize, end: usize, what: &str) -
         ParseErrorKind::String,
         format!("bad escape sequence `{escape}` in string"),
         Span::new(offset + start, offset + end),
-        format!("{what}"),
+        what,
         ESCAPE_HELP,
     )
 }

@@ -22,7 +22,10 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
         Ok(pairs) => pairs,
         Err(err) => return Err(syntax_error(text, &delimiters, &err)),
     };
-    let mut root = Message { fields: Vec::new(), span: Span::new(0, text.len()) };
+    let mut root = Message {
+        fields: Vec::new(),
+        span: Span::new(0, text.len()),
+    };
     if let Some(document) = pairs.next() {
         for field in document.into_inner().filter(|p| p.as_rule() == Rule::field) {
             push_field(field, &mut root.fields)?;
@@ -39,7 +42,9 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 /// Appends one field, or one per element for a list literal.
 fn push_field(pair: Pair<'_, Rule>, out: &mut Vec<Field>) -> Result<(), ParseError> {
     let mut inner = pair.into_inner();
-    let Some(name) = inner.next() else { return Ok(()) };
+    let Some(name) = inner.next() else {
+        return Ok(());
+    };
     let name_span = span_of(&name);
     let name = name.as_str().to_string();
     for part in inner {
@@ -58,18 +63,29 @@ fn push_field(pair: Pair<'_, Rule>, out: &mut Vec<Field>) -> Result<(), ParseErr
 
 fn field_with(name: &str, name_span: Span, value: Value) -> Field {
     let span = name_span.join(value.span());
-    Field { name: name.to_string(), name_span, value, span }
+    Field {
+        name: name.to_string(),
+        name_span,
+        value,
+        span,
+    }
 }
 
 fn is_value(rule: Rule) -> bool {
-    matches!(rule, Rule::message | Rule::number | Rule::special_float | Rule::string | Rule::ident)
+    matches!(
+        rule,
+        Rule::message | Rule::number | Rule::special_float | Rule::string | Rule::ident
+    )
 }
 
 fn build_value(pair: Pair<'_, Rule>) -> Result<Value, ParseError> {
     let span = span_of(&pair);
     let kind = match pair.as_rule() {
         Rule::message => {
-            let mut message = Message { fields: Vec::new(), span };
+            let mut message = Message {
+                fields: Vec::new(),
+                span,
+            };
             for field in pair.into_inner().filter(|p| p.as_rule() == Rule::field) {
                 push_field(field, &mut message.fields)?;
             }
@@ -79,7 +95,10 @@ fn build_value(pair: Pair<'_, Rule>) -> Result<Value, ParseError> {
         Rule::special_float => ScalarKind::Float(decode_special_float(pair.as_str())),
         Rule::string => {
             let (text, span) = decode_string(pair)?;
-            return Ok(Value::Scalar(Scalar { kind: ScalarKind::Str(text), span }));
+            return Ok(Value::Scalar(Scalar {
+                kind: ScalarKind::Str(text),
+                span,
+            }));
         }
         _ => ScalarKind::Ident(pair.as_str().to_string()),
     };
@@ -121,7 +140,11 @@ fn decode_string(pair: Pair<'_, Rule>) -> Result<(String, Span), ParseError> {
 
 fn decode_special_float(text: &str) -> f64 {
     let (negative, body) = split_sign(text);
-    let value = if body.eq_ignore_ascii_case("nan") { f64::NAN } else { f64::INFINITY };
+    let value = if body.eq_ignore_ascii_case("nan") {
+        f64::NAN
+    } else {
+        f64::INFINITY
+    };
     if negative {
         -value
     } else {
@@ -146,7 +169,13 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
         let digits = body.trim_end_matches(['f', 'F']);
         return match digits.parse::<f64>() {
             Ok(v) => Ok(ScalarKind::Float(if negative { -v } else { v })),
-            Err(_) => Err(number_error(text, span, "is not a valid number", "not a number", NUMBER_HELP)),
+            Err(_) => Err(number_error(
+                text,
+                span,
+                "is not a valid number",
+                "not a number",
+                NUMBER_HELP,
+            )),
         };
     }
     let (digits, radix) = if is_hex {
@@ -196,8 +225,20 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
 const NUMBER_HELP: &str = "numbers look like `42`, `-3`, `0x1F`, `017` (octal), `1.5`, `-1e-5`, \
                            `.5` or `1.0f`, and must be separated from a following name by a space";
 
-fn number_error(text: &str, span: Span, what: &str, label: &str, help: impl Into<String>) -> ParseError {
-    ParseError::new(ParseErrorKind::Number, format!("`{text}` {what}"), span, label, help)
+fn number_error(
+    text: &str,
+    span: Span,
+    what: &str,
+    label: &str,
+    help: impl Into<String>,
+) -> ParseError {
+    ParseError::new(
+        ParseErrorKind::Number,
+        format!("`{text}` {what}"),
+        span,
+        label,
+        help,
+    )
 }
 
 /// Turns a pest failure into an error that says, in words, what was expected
@@ -216,8 +257,13 @@ fn syntax_error(text: &str, delimiters: &Delimiters, err: &pest::error::Error<Ru
     if let Some(stray) = delimiters.first_stray.filter(|s| s.close.start == pos) {
         return unmatched_error(text, stray);
     }
-    let wants_closer = positives.iter().any(|r| matches!(r, Rule::rbrace | Rule::rangle | Rule::rbracket));
-    if let Some(open) = delimiters.innermost_unclosed.filter(|_| pos == text.len() && wants_closer) {
+    let wants_closer = positives
+        .iter()
+        .any(|r| matches!(r, Rule::rbrace | Rule::rangle | Rule::rbracket));
+    if let Some(open) = delimiters
+        .innermost_unclosed
+        .filter(|_| pos == text.len() && wants_closer)
+    {
         return unclosed_error(text, open);
     }
     let (found_span, found) = token_at(text, pos);
@@ -285,6 +331,9 @@ fn syntax_error(text: &str, delimiters: &Delimiters, err: &pest::error::Error<Ru
 fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::field | Rule::ident | Rule::extension_name => "a field name",
+        // The whole document fails at its start only when the first token
+        // can neither begin a field nor end the file.
+        Rule::document => "a field name or end of file",
         Rule::rbrace => "`}`",
         Rule::rangle => "`>`",
         Rule::rbracket => "`]`",
@@ -301,7 +350,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
 
 fn join_alternatives(items: &[&str]) -> String {
     match items {
-        [] => "something else".to_string(),
+        // Every failure pest reports names some rule above; this keeps the
+        // function total.
+        [] => "a different token".to_string(),
         [one] => one.to_string(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
@@ -344,7 +395,10 @@ fn token_at(text: &str, pos: usize) -> (Span, String) {
     };
     let word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.');
     let len = if word_char(first) || (first == '-' && rest.len() > 1) {
-        first.len_utf8() + rest[first.len_utf8()..].find(|c: char| !word_char(c)).unwrap_or(rest.len() - first.len_utf8())
+        first.len_utf8()
+            + rest[first.len_utf8()..]
+                .find(|c: char| !word_char(c))
+                .unwrap_or(rest.len() - first.len_utf8())
     } else if first == '"' || first == '\'' {
         rest[1..].find([first, '\n', '\r']).map_or(rest.len(), |i| {
             if rest.as_bytes()[1 + i] == first as u8 {
@@ -399,9 +453,14 @@ fn unclosed_error(text: &str, open: Span) -> ParseError {
         format!("unclosed `{opener}`"),
         open,
         format!("this `{opener}` is never closed"),
-        format!("add the missing `{partner}`; the block opened here is the innermost one left open"),
+        format!(
+            "add the missing `{partner}`; the block opened here is the innermost one left open"
+        ),
     )
-    .with_label(last_token_span(text), format!("the file ends here, without `{partner}`"))
+    .with_label(
+        last_token_span(text),
+        format!("the file ends here, without `{partner}`"),
+    )
 }
 
 /// The last non-whitespace character, where "the file ends" is shown (a

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 fn prototxt_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
@@ -22,13 +23,24 @@ fn parse_all(dir: &str, keep: impl Fn(&Path) -> bool) -> usize {
     files.sort();
     let mut failures = Vec::new();
     for path in &files {
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         match lvc_grammar::parse(&text) {
-            Ok(net) => assert!(!net.fields.is_empty(), "{} parsed to nothing", path.display()),
+            Ok(net) => assert!(
+                !net.fields.is_empty(),
+                "{} parsed to nothing",
+                path.display()
+            ),
             Err(err) => failures.push(format!("{}: {} at {:?}", path.display(), err, err.span())),
         }
     }
-    assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
     files.len()
 }
 

@@ -10,8 +10,15 @@ const FCN8S: &str = include_str!(concat!(
 ));
 
 fn check_span(text: &str, span: Span, what: &str) {
-    assert!(span.start <= span.end && span.end <= text.len(), "{what} {span:?} outside 0..{}", text.len());
-    assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end), "{what} {span:?} splits a char");
+    assert!(
+        span.start <= span.end && span.end <= text.len(),
+        "{what} {span:?} outside 0..{}",
+        text.len()
+    );
+    assert!(
+        text.is_char_boundary(span.start) && text.is_char_boundary(span.end),
+        "{what} {span:?} splits a char"
+    );
 }
 
 fn check_message(text: &str, message: &Message) {
@@ -23,7 +30,11 @@ fn check_message(text: &str, message: &Message) {
         check_span(text, value, "value");
         assert_eq!(field.span, field.name_span.join(value));
         if let Value::Message(inner) = &field.value {
-            assert!(text[inner.span.start..].starts_with(['{', '<']), "message span {:?}", inner.span);
+            assert!(
+                text[inner.span.start..].starts_with(['{', '<']),
+                "message span {:?}",
+                inner.span
+            );
             check_message(text, inner);
         }
     }
@@ -51,12 +62,41 @@ fn parse_checked(text: &str) {
 fn prototxt_soup() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
-            Just("{"), Just("}"), Just("<"), Just(">"), Just("["), Just("]"), Just(":"),
-            Just(","), Just(";"), Just("\""), Just("'"), Just("\\"), Just("#"), Just("\n"),
-            Just("\r\n"), Just(" "), Just("\t"), Just("layer"), Just("name"), Just("x"),
-            Just("0"), Just("7"), Just("0x"), Just("1.5e-3"), Just("-"), Just("."), Just("f"),
-            Just("inf"), Just("nan"), Just("\\x4"), Just("\\u12"), Just("\\377"), Just("é"),
-            Just("\u{FEFF}"), Just("∂"),
+            Just("{"),
+            Just("}"),
+            Just("<"),
+            Just(">"),
+            Just("["),
+            Just("]"),
+            Just(":"),
+            Just(","),
+            Just(";"),
+            Just("\""),
+            Just("'"),
+            Just("\\"),
+            Just("#"),
+            Just("\n"),
+            Just("\r\n"),
+            Just(" "),
+            Just("\t"),
+            Just("layer"),
+            Just("name"),
+            Just("x"),
+            Just("0"),
+            Just("7"),
+            Just("0x"),
+            Just("1.5e-3"),
+            Just("-"),
+            Just("."),
+            Just("f"),
+            Just("inf"),
+            Just("nan"),
+            Just("\\x4"),
+            Just("\\u12"),
+            Just("\\377"),
+            Just("é"),
+            Just("\u{FEFF}"),
+            Just("∂"),
         ],
         0..200,
     )
