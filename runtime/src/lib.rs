@@ -2,6 +2,7 @@
 
 pub mod device;
 pub mod error;
+pub mod exec;
 pub mod fill;
 pub mod ops;
 

@@ -1,0 +1,134 @@
+//! Where a net runs: `--device cpu|cuda[:N]`, resolved against what libtorch
+//! actually sees, and libtorch's intra-op thread count.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::RuntimeError;
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    #[default]
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = RuntimeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| RuntimeError::UnknownDevice(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// What libtorch reports about CUDA on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CudaProbe {
+    /// libtorch was built with CUDA and its CUDA backend is linked in.
+    pub built_with_cuda: bool,
+    pub device_count: usize,
+}
+
+impl CudaProbe {
+    pub fn current() -> Self {
+        CudaProbe {
+            built_with_cuda: tch::utils::has_cuda(),
+            device_count: usize::try_from(tch::Cuda::device_count()).unwrap_or(0),
+        }
+    }
+
+    /// The device for a choice, or why CUDA cannot be used.
+    pub fn resolve(&self, choice: DeviceChoice) -> Result<tch::Device, RuntimeError> {
+        match choice {
+            DeviceChoice::Cpu => Ok(tch::Device::Cpu),
+            DeviceChoice::Cuda(index) => {
+                let found = if !self.built_with_cuda {
+                    Some("this libtorch has no CUDA backend (a CPU-only build)".to_string())
+                } else if self.device_count == 0 {
+                    Some("libtorch has CUDA support but found no CUDA device (device count 0; no NVIDIA GPU or driver visible)".to_string())
+                } else if index >= self.device_count {
+                    Some(format!(
+                        "device cuda:{index} does not exist: libtorch sees {} CUDA device(s)",
+                        self.device_count
+                    ))
+                } else {
+                    None
+                };
+                match found {
+                    Some(found) => Err(RuntimeError::NoCuda { found }),
+                    None => Ok(tch::Device::Cuda(index)),
+                }
+            }
+        }
+    }
+}
+
+/// Resolves a device choice on this machine and sets libtorch's CPU thread
+/// count to the number of cores (libtorch's default can oversubscribe
+/// machines whose cgroup limits the cores).
+pub fn select(choice: DeviceChoice) -> Result<tch::Device, RuntimeError> {
+    let device = CudaProbe::current().resolve(choice)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tch::set_num_threads(i32::try_from(cores).unwrap_or(1));
+    Ok(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_names() {
+        assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
+        assert_eq!("CUDA".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(0));
+        assert_eq!("cuda:1".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(1));
+        assert!(matches!("tpu".parse::<DeviceChoice>(), Err(RuntimeError::UnknownDevice(_))));
+        assert!(matches!("cuda:x".parse::<DeviceChoice>(), Err(RuntimeError::UnknownDevice(_))));
+    }
+
+    #[test]
+    fn cuda_without_gpu_is_a_clear_error() {
+        let none = CudaProbe { built_with_cuda: true, device_count: 0 };
+        let err = none.resolve(DeviceChoice::Cuda(0)).unwrap_err();
+        assert!(matches!(&err, RuntimeError::NoCuda { found } if found.contains("found no CUDA device")));
+        let cpu_build = CudaProbe { built_with_cuda: false, device_count: 0 };
+        let err = cpu_build.resolve(DeviceChoice::Cuda(0)).unwrap_err();
+        assert!(err.to_string().contains("no CUDA backend"));
+        let one = CudaProbe { built_with_cuda: true, device_count: 1 };
+        assert_eq!(one.resolve(DeviceChoice::Cuda(0)).unwrap(), tch::Device::Cuda(0));
+        assert!(one.resolve(DeviceChoice::Cuda(1)).unwrap_err().to_string().contains("1 CUDA device"));
+        assert_eq!(none.resolve(DeviceChoice::Cpu).unwrap(), tch::Device::Cpu);
+    }
+
+    #[test]
+    fn selecting_cuda_on_this_machine_matches_what_libtorch_sees() {
+        let probe = CudaProbe::current();
+        let result = select(DeviceChoice::Cuda(0));
+        if probe.device_count == 0 {
+            let err = result.unwrap_err();
+            assert!(matches!(err, RuntimeError::NoCuda { .. }));
+        } else {
+            assert_eq!(result.unwrap(), tch::Device::Cuda(0));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(tch::get_num_threads() as usize, cores);
+    }
+}

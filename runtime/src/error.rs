@@ -1,0 +1,46 @@
+//! Errors of the runtime that are not tied to a place in a prototxt (those
+//! are compiler [`Diagnostic`](lvc_compiler::Diagnostic)s with spans).
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum RuntimeError {
+    #[error("CUDA was requested, but {found}")]
+    #[diagnostic(
+        code(lvc::runtime::no_cuda),
+        help("run with `--device cpu`, or on a machine whose libtorch sees an NVIDIA GPU")
+    )]
+    NoCuda { found: String },
+
+    #[error("unknown device '{0}'")]
+    #[diagnostic(code(lvc::runtime::device), help("use `cpu` or `cuda` (optionally `cuda:N`)"))]
+    UnknownDevice(String),
+
+    #[error("filler '{kind}' cannot fill a blob of shape {shape:?}: {reason}")]
+    #[diagnostic(code(lvc::runtime::filler), help("{help}"))]
+    Filler { kind: String, shape: Vec<i64>, reason: String, help: String },
+
+    #[error("input '{name}': {reason}")]
+    #[diagnostic(code(lvc::runtime::input), help("{help}"))]
+    Input { name: String, reason: String, help: String },
+
+    #[error("layer '{layer}' parameter {index}: {reason}")]
+    #[diagnostic(code(lvc::runtime::param), help("{help}"))]
+    Param { layer: String, index: usize, reason: String, help: String },
+
+    #[error("libtorch failed in {context}: {source}")]
+    #[diagnostic(code(lvc::runtime::torch))]
+    Torch {
+        context: String,
+        #[source]
+        source: tch::TchError,
+    },
+}
+
+impl RuntimeError {
+    pub fn torch(context: impl Into<String>) -> impl FnOnce(tch::TchError) -> RuntimeError {
+        let context = context.into();
+        move |source| RuntimeError::Torch { context, source }
+    }
+}

@@ -1,0 +1,498 @@
+//! The executor: a lowered net as a list of steps over blob slots, with its
+//! parameter tensors. Blobs live in a `Vec` indexed by blob id; in-place
+//! layers write the slot they read. Forward keeps everything on the device
+//! (no `.item()`, no host copies); backward is libtorch autograd from the
+//! weighted sum of the loss tops.
+
+use lvc_compiler::ir::NetGraph;
+use lvc_compiler::ops::FillerDef;
+use lvc_compiler::schema::{NetDef, Phase};
+use lvc_compiler::Diagnostic;
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
+
+use crate::error::RuntimeError;
+use crate::fill::{fill, FillRng};
+use crate::ops::{lower, LowerCtx, Lowered};
+use crate::weights::{match_weights, TargetLayer, WeightsFile, WeightsReport};
+
+/// One learnable (or stored-statistics) blob of a step.
+#[derive(Debug, Clone)]
+pub struct ParamInfo {
+    pub role: &'static str,
+    pub shape: Vec<i64>,
+    pub filler: Option<FillerDef>,
+    pub lr_mult: f64,
+    pub decay_mult: f64,
+}
+
+impl ParamInfo {
+    /// BatchNorm's statistics are blobs but never learnt.
+    pub fn is_statistic(&self) -> bool {
+        matches!(self.role, "mean" | "variance" | "moving_average_factor")
+    }
+}
+
+/// One layer in execution order.
+#[derive(Debug)]
+pub struct Step {
+    pub layer: String,
+    pub kind: String,
+    pub op: Box<dyn Lowered>,
+    pub bottoms: Vec<usize>,
+    pub tops: Vec<usize>,
+    /// One per top; 0 where the top is not a loss.
+    pub loss_weights: Vec<f64>,
+    /// The layer's resolved phase is TRAIN.
+    pub train: bool,
+    pub params: Vec<ParamInfo>,
+}
+
+/// A net ready to instantiate: blob names/shapes (by blob id), the input
+/// blobs (Input tops) and the steps.
+#[derive(Debug)]
+pub struct Plan {
+    pub blob_names: Vec<String>,
+    pub blob_shapes: Vec<Vec<i64>>,
+    pub inputs: Vec<usize>,
+    pub steps: Vec<Step>,
+    /// Caffe's `force_backward`: inputs and every param get gradients.
+    pub force_backward: bool,
+}
+
+/// Layer types whose tops are fed from outside (`Net::forward`'s inputs).
+const INPUT_TYPES: &[&str] = &["Input", "Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData"];
+
+impl Plan {
+    /// Lowers a checked graph. Every layer the runtime cannot run is
+    /// reported (`lvc::runtime::unsupported`, on the layer's type), not just
+    /// the first.
+    pub fn from_graph(graph: &NetGraph, net: &NetDef) -> Result<Plan, Vec<Diagnostic>> {
+        let blobs = graph.blobs();
+        let mut plan = Plan {
+            blob_names: blobs.iter().map(|b| b.name.clone()).collect(),
+            blob_shapes: blobs.iter().map(|b| b.shape.as_ref().map_or_else(Vec::new, |s| s.0.clone())).collect(),
+            inputs: Vec::new(),
+            steps: Vec::new(),
+            force_backward: net.force_backward,
+        };
+        let mut errors = Vec::new();
+        for (_, node) in graph.nodes() {
+            let def = node.def_index.and_then(|i| net.layers.get(i));
+            let unsupported = |what: String| {
+                let label_span = def.map_or(node.span, |d| d.kind.span);
+                Diagnostic::error("lvc::runtime::unsupported", format!("the runtime cannot run this layer: {what}"))
+                    .in_layer(node.name.clone())
+                    .with_label(label_span, format!("{} is not supported by `lvc forward`/`lvc train`", node.kind))
+                    .with_help("replace the layer with a supported one (see docs), or run only the part of the net before it")
+            };
+            if node.bottoms.is_empty() && INPUT_TYPES.contains(&node.kind.as_str()) {
+                plan.inputs.extend(node.tops.iter().copied());
+                continue;
+            }
+            let bottoms: Option<Vec<usize>> = node.bottoms.iter().copied().collect();
+            let bottom_shapes: Option<Vec<_>> =
+                bottoms.iter().flatten().map(|&b| blobs.get(b).and_then(|b| b.shape.clone())).collect();
+            let (Some(bottoms), Some(bottom_shapes)) = (bottoms, bottom_shapes) else {
+                errors.push(unsupported("its bottom shapes are unknown (fix the errors reported before)".to_string()));
+                continue;
+            };
+            let train = node.phase == Phase::Train;
+            let ctx = LowerCtx { node, bottoms: &bottom_shapes, train };
+            let op = match lower(&ctx) {
+                Ok(op) => op,
+                Err(what) => {
+                    errors.push(unsupported(what));
+                    continue;
+                }
+            };
+            let specs = def.map_or(&[][..], |d| d.params.as_slice());
+            plan.steps.push(Step {
+                layer: node.name.clone(),
+                kind: node.kind.clone(),
+                op,
+                bottoms,
+                tops: node.tops.clone(),
+                loss_weights: node.loss_weights.clone(),
+                train,
+                params: node
+                    .params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| ParamInfo {
+                        role: p.role,
+                        shape: p.shape.0.clone(),
+                        filler: p.filler.clone(),
+                        lr_mult: specs.get(i).map_or(1.0, |s| s.lr_mult),
+                        decay_mult: specs.get(i).map_or(1.0, |s| s.decay_mult),
+                    })
+                    .collect(),
+            });
+        }
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The blob id that holds each blob name after a whole forward pass
+    /// (the last version: in-place layers write new versions).
+    pub fn final_blobs(&self) -> Vec<(String, usize)> {
+        let mut last: Vec<(String, usize)> = Vec::new();
+        for id in self.written_blobs() {
+            let name = &self.blob_names[id];
+            match last.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = id,
+                None => last.push((name.clone(), id)),
+            }
+        }
+        last
+    }
+
+    pub fn blob_id(&self, name: &str) -> Option<usize> {
+        self.blob_names.iter().position(|n| n == name)
+    }
+    /// Every blob that some step writes (or that is an input), each once, in
+    /// the order first written.
+    pub fn written_blobs(&self) -> Vec<usize> {
+        let mut seen = vec![false; self.blob_names.len()];
+        let mut order = Vec::new();
+        for &id in self.inputs.iter().chain(self.steps.iter().flat_map(|s| s.tops.iter())) {
+            if !std::mem::replace(&mut seen[id], true) {
+                order.push(id);
+            }
+        }
+        order
+    }
+}
+
+/// The blobs after a forward pass, and the net's total loss.
+pub struct Blobs {
+    pub values: Vec<Option<Tensor>>,
+    /// Σ loss_weight · Σ top over every loss top (`None` without loss tops).
+    pub loss: Option<Tensor>,
+}
+
+impl Blobs {
+    pub fn get(&self, id: usize) -> Option<&Tensor> {
+        self.values.get(id).and_then(Option::as_ref)
+    }
+}
+
+/// d loss / d blob and d loss / d param after [`Net::backward`]; `None`
+/// where no gradient reaches (Caffe's diff would stay 0).
+pub struct Gradients {
+    pub blobs: Vec<Option<Tensor>>,
+    /// Per step, per param blob.
+    pub params: Vec<Vec<Option<Tensor>>>,
+}
+
+pub struct Net {
+    pub plan: Plan,
+    /// Per step, in Caffe's blob order.
+    pub params: Vec<Vec<Tensor>>,
+    pub device: Device,
+}
+
+impl Net {
+    /// Instantiates a plan on `device` with every parameter from its filler,
+    /// drawn in layer order from one stream seeded with `seed`.
+    pub fn new(plan: Plan, device: Device, seed: u64) -> Result<Net, RuntimeError> {
+        let mut rng = FillRng::seed_from_u64(seed);
+        let mut params = Vec::with_capacity(plan.steps.len());
+        for step in &plan.steps {
+            let mut blobs = Vec::with_capacity(step.params.len());
+            for info in &step.params {
+                let value = match &info.filler {
+                    Some(filler) => fill(filler, &info.shape, &mut rng)?,
+                    None => Tensor::zeros(info.shape.as_slice(), (Kind::Float, Device::Cpu)),
+                };
+                let learnt = !info.is_statistic() && (plan.force_backward || info.lr_mult != 0.0);
+                blobs.push(value.to_device(device).set_requires_grad(learnt));
+            }
+            params.push(blobs);
+        }
+        Ok(Net { plan, params, device })
+    }
+
+    /// The layers the weights matcher compares against.
+    pub fn targets(&self) -> Vec<TargetLayer> {
+        self.plan
+            .steps
+            .iter()
+            .map(|s| TargetLayer {
+                name: s.layer.clone(),
+                kind: s.kind.clone(),
+                span: None,
+                params: s
+                    .params
+                    .iter()
+                    .map(|p| lvc_compiler::ops::ParamShape {
+                        role: p.role,
+                        shape: lvc_compiler::ops::BlobShape(p.shape.clone()),
+                        filler: p.filler.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Caffe's `CopyTrainedLayersFrom`: layers match by name; when the report
+    /// has no fatal mismatch, every matched layer's blobs are copied in.
+    /// Layers absent from the file keep their filler values.
+    pub fn load_weights(&mut self, file: &WeightsFile) -> Result<WeightsReport, RuntimeError> {
+        let report = match_weights(&self.targets(), file);
+        if !report.loads() {
+            return Ok(report);
+        }
+        for layer_report in &report.layers {
+            let Some(source) = layer_report.source.and_then(|i| file.layers.get(i)) else { continue };
+            let Some(step) = self.plan.steps.iter().position(|s| s.layer == layer_report.layer) else { continue };
+            for (index, (param, blob)) in self.params[step].iter_mut().zip(&source.blobs).enumerate() {
+                if blob.data.len() as i64 != param.numel() as i64 {
+                    return Err(RuntimeError::Param {
+                        layer: layer_report.layer.clone(),
+                        index,
+                        reason: format!("the file holds {} values for a blob of {}", blob.data.len(), param.numel()),
+                        help: "the weights file is inconsistent; re-export it".to_string(),
+                    });
+                }
+                let value = Tensor::from_slice(&blob.data).reshape(param.size()).to_device(self.device);
+                tch::no_grad(|| param.copy_(&value));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs every step. `inputs` are (input blob name, tensor) pairs; each
+    /// must match the plan's shape for that blob. `train` overrides nothing:
+    /// each step runs in its own resolved phase.
+    pub fn forward(&self, inputs: &[(&str, Tensor)]) -> Result<Blobs, RuntimeError> {
+        let mut values: Vec<Option<Tensor>> = (0..self.plan.blob_names.len()).map(|_| None).collect();
+        for &id in &self.plan.inputs {
+            let name = &self.plan.blob_names[id];
+            let given = inputs.iter().find(|(n, _)| n == name).ok_or_else(|| RuntimeError::Input {
+                name: name.clone(),
+                reason: "no value given for this net input".to_string(),
+                help: format!("pass `--input {name}=FILE.npy`"),
+            })?;
+            let want = &self.plan.blob_shapes[id];
+            if &given.1.size() != want {
+                return Err(RuntimeError::Input {
+                    name: name.clone(),
+                    reason: format!("shape {:?} does not match the net's {:?}", given.1.size(), want),
+                    help: "reshape the input, or compile the net for this shape with `--input-shape`".to_string(),
+                });
+            }
+            let tensor = given.1.to_kind(Kind::Float).to_device(self.device);
+            values[id] = Some(if self.plan.force_backward { tensor.detach().set_requires_grad(true) } else { tensor });
+        }
+        if let Some(unknown) = inputs.iter().find(|(n, _)| !self.plan.inputs.iter().any(|&i| self.plan.blob_names[i] == *n)) {
+            return Err(RuntimeError::Input {
+                name: unknown.0.to_string(),
+                reason: "the net has no input of this name".to_string(),
+                help: format!(
+                    "the net's inputs are: {}",
+                    self.plan.inputs.iter().map(|&i| self.plan.blob_names[i].as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        let mut loss: Option<Tensor> = None;
+        for (step, params) in self.plan.steps.iter().zip(&self.params) {
+            let bottoms: Vec<Tensor> = step
+                .bottoms
+                .iter()
+                .map(|&b| values[b].as_ref().map(Tensor::shallow_clone))
+                .collect::<Option<_>>()
+                .ok_or_else(|| RuntimeError::Input {
+                    name: step.layer.clone(),
+                    reason: "a bottom of this layer has no value".to_string(),
+                    help: "the plan reads a blob no earlier layer wrote; this is a bug in lowering".to_string(),
+                })?;
+            let tops = step.op.forward(&bottoms, params, step.train);
+            for ((&id, top), &weight) in step.tops.iter().zip(tops).zip(&step.loss_weights) {
+                if weight != 0.0 {
+                    let term = top.sum(Kind::Float) * weight;
+                    loss = Some(match loss {
+                        Some(total) => total + term,
+                        None => term,
+                    });
+                }
+                values[id] = Some(top);
+            }
+        }
+        Ok(Blobs { values, loss })
+    }
+
+    /// Gradients of the total loss with respect to every blob and parameter
+    /// that takes part in it.
+    pub fn backward(&self, blobs: &Blobs) -> Gradients {
+        let blob_ids: Vec<usize> =
+            (0..blobs.values.len()).filter(|&i| blobs.get(i).is_some_and(Tensor::requires_grad)).collect();
+        let param_ids: Vec<(usize, usize)> = self
+            .params
+            .iter()
+            .enumerate()
+            .flat_map(|(s, ps)| ps.iter().enumerate().filter(|(_, p)| p.requires_grad()).map(move |(i, _)| (s, i)))
+            .collect();
+        let mut grads = Gradients {
+            blobs: (0..blobs.values.len()).map(|_| None).collect(),
+            params: self.params.iter().map(|ps| ps.iter().map(|_| None).collect()).collect(),
+        };
+        let Some(loss) = blobs.loss.as_ref().filter(|l| l.requires_grad()) else { return grads };
+        let wrt: Vec<&Tensor> = blob_ids
+            .iter()
+            .filter_map(|&i| blobs.get(i))
+            .chain(param_ids.iter().map(|&(s, i)| &self.params[s][i]))
+            .collect();
+        let computed = Tensor::run_backward(&[loss], &wrt, false, false);
+        let mut computed = computed.into_iter().map(|g| g.defined().then_some(g));
+        for &id in &blob_ids {
+            grads.blobs[id] = computed.next().flatten();
+        }
+        for &(s, i) in &param_ids {
+            grads.params[s][i] = computed.next().flatten();
+        }
+        grads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::activation::Power;
+    use crate::ops::combine::Split;
+    use crate::ops::conv::Conv;
+
+    fn constant(value: f64) -> Option<FillerDef> {
+        Some(FillerDef {
+            kind: "constant".into(),
+            value,
+            min: 0.0,
+            max: 1.0,
+            mean: 0.0,
+            std: 1.0,
+            sparse: -1,
+            variance_norm: "FAN_IN".into(),
+        })
+    }
+
+    fn step(layer: &str, op: Box<dyn Lowered>, bottoms: Vec<usize>, tops: Vec<usize>, loss: f64) -> Step {
+        Step {
+            layer: layer.into(),
+            kind: "test".into(),
+            op,
+            loss_weights: vec![loss; tops.len()],
+            bottoms,
+            tops,
+            train: false,
+            params: Vec::new(),
+        }
+    }
+
+    /// data → conv (1x1, w = 2, b = 0.5) → split → {square ×0.5 loss, relu in place}
+    fn plan() -> Plan {
+        let mut conv = step(
+            "conv",
+            Box::new(Conv { stride: vec![1, 1], pad: vec![0, 0], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true }),
+            vec![0],
+            vec![1],
+            0.0,
+        );
+        conv.params = vec![
+            ParamInfo { role: "weight", shape: vec![1, 1, 1, 1], filler: constant(2.0), lr_mult: 1.0, decay_mult: 1.0 },
+            ParamInfo { role: "bias", shape: vec![1], filler: constant(0.5), lr_mult: 0.0, decay_mult: 0.0 },
+        ];
+        Plan {
+            blob_names: ["data", "conv", "split_0", "split_1", "sq", "split_1"].map(String::from).to_vec(),
+            blob_shapes: vec![vec![1, 1, 1, 2]; 6],
+            inputs: vec![0],
+            steps: vec![
+                conv,
+                step("split", Box::new(Split { tops: 2 }), vec![1], vec![2, 3], 0.0),
+                step("sq", Box::new(Power { power: 2.0, scale: 1.0, shift: 0.0 }), vec![2], vec![4], 0.5),
+                step("relu", Box::new(crate::ops::activation::Relu { negative_slope: 0.0 }), vec![3], vec![5], 0.0),
+            ],
+            force_backward: true,
+        }
+    }
+
+    fn data(values: &[f32]) -> Tensor {
+        Tensor::from_slice(values).reshape([1, 1, 1, 2])
+    }
+
+    #[test]
+    fn forward_fills_blobs_and_sums_weighted_losses() {
+        let net = Net::new(plan(), Device::Cpu, 1).unwrap();
+        let blobs = net.forward(&[("data", data(&[1.0, -1.0]))]).unwrap();
+        let conv: Vec<f32> = Vec::try_from(blobs.get(1).unwrap().flatten(0, -1)).unwrap();
+        assert_eq!(conv, vec![2.5, -1.5]);
+        let relu: Vec<f32> = Vec::try_from(blobs.get(5).unwrap().flatten(0, -1)).unwrap();
+        assert_eq!(relu, vec![2.5, 0.0]);
+        let loss = f64::try_from(blobs.loss.as_ref().unwrap()).unwrap();
+        assert!((loss - 0.5 * (6.25 + 2.25)).abs() < 1e-6);
+        // The in-place relu's version is what "split_1" holds after the pass.
+        let finals = net.plan.final_blobs();
+        assert_eq!(finals.iter().find(|(n, _)| n == "split_1").unwrap().1, 5);
+        assert_eq!(finals.len(), 5);
+    }
+
+    #[test]
+    fn backward_gives_blob_and_param_gradients() {
+        let net = Net::new(plan(), Device::Cpu, 1).unwrap();
+        let blobs = net.forward(&[("data", data(&[1.0, -1.0]))]).unwrap();
+        let grads = net.backward(&blobs);
+        let values = |t: &Option<Tensor>| Vec::<f32>::try_from(t.as_ref().unwrap().flatten(0, -1)).unwrap();
+        // d(0.5 Σ y²)/dy = y on the loss branch only.
+        assert_eq!(values(&grads.blobs[4]), vec![0.5, 0.5]);
+        assert_eq!(values(&grads.blobs[2]), vec![2.5, -1.5]);
+        assert_eq!(values(&grads.blobs[1]), vec![2.5, -1.5]);
+        assert_eq!(values(&grads.blobs[0]), vec![5.0, -3.0]);
+        // dL/dw = Σ y·x, dL/db = Σ y; force_backward gives the lr_mult-0 bias a gradient too.
+        assert_eq!(values(&grads.params[0][0]), vec![4.0]);
+        assert_eq!(values(&grads.params[0][1]), vec![1.0]);
+    }
+
+    #[test]
+    fn parameters_are_learnt_only_with_lr_mult_unless_forced() {
+        let mut p = plan();
+        p.force_backward = false;
+        let net = Net::new(p, Device::Cpu, 1).unwrap();
+        assert!(net.params[0][0].requires_grad());
+        assert!(!net.params[0][1].requires_grad());
+        let blobs = net.forward(&[("data", data(&[1.0, 1.0]))]).unwrap();
+        let grads = net.backward(&blobs);
+        assert!(grads.blobs[0].is_none(), "inputs get no gradient without force_backward");
+        assert!(grads.params[0][1].is_none());
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let net = Net::new(plan(), Device::Cpu, 1).unwrap();
+        let missing = net.forward(&[]).err().unwrap();
+        assert!(missing.to_string().contains("no value given"), "{missing}");
+        let shape = net.forward(&[("data", Tensor::zeros([1, 1, 2, 2], (Kind::Float, Device::Cpu)))]).err().unwrap();
+        assert!(shape.to_string().contains("does not match"), "{shape}");
+        let unknown = net.forward(&[("data", data(&[0.0, 0.0])), ("label", data(&[0.0, 0.0]))]).err().unwrap();
+        assert!(unknown.to_string().contains("no input of this name"), "{unknown}");
+    }
+
+    #[test]
+    fn fillers_are_seeded() {
+        let mut p = plan();
+        p.steps[0].params[0].filler = Some(FillerDef { kind: "gaussian".into(), ..constant(0.0).unwrap() });
+        let value = |seed| f64::try_from(&Net::new(plan_with(&p), Device::Cpu, seed).unwrap().params[0][0].detach().flatten(0, -1).get(0)).unwrap();
+        assert_eq!(value(7), value(7));
+        assert_ne!(value(7), value(8));
+    }
+
+    /// A plan with the same params as `p` (plans own their ops, so rebuild).
+    fn plan_with(p: &Plan) -> Plan {
+        let mut fresh = plan();
+        for (step, source) in fresh.steps.iter_mut().zip(&p.steps) {
+            step.params = source.params.clone();
+        }
+        fresh
+    }
+}

@@ -1,0 +1,100 @@
+//! Lowered layers: one module per op family, mirroring
+//! `lvc_compiler::ops::<family>`. Each lowered op is a small struct holding the
+//! resolved Caffe parameters and computing its tops with libtorch; backward
+//! comes from libtorch's autograd, except where Caffe's gradient differs from
+//! the derivative of the forward formula (noted in each op).
+
+use std::any::Any;
+use std::fmt;
+
+use lvc_compiler::ir::LayerNode;
+use lvc_compiler::ops::BlobShape;
+use tch::Tensor;
+
+pub mod activation;
+pub mod combine;
+pub mod conv;
+pub mod crop;
+pub mod dense;
+pub mod loss;
+pub mod lrn;
+pub mod norm;
+pub mod pool;
+
+/// One layer, ready to run.
+pub trait Lowered: fmt::Debug + Send {
+    /// The tops from the bottoms and this layer's parameter blobs (in Caffe's
+    /// blob order). `train` is the layer's resolved phase (Dropout, BatchNorm).
+    /// Shapes were checked by the compiler; ops may assume them.
+    fn forward(&self, bottoms: &[Tensor], params: &[Tensor], train: bool) -> Vec<Tensor>;
+}
+
+/// What lowering one node sees.
+pub struct LowerCtx<'a> {
+    pub node: &'a LayerNode,
+    /// Bottom shapes (all known: lowering runs only on error-free graphs).
+    pub bottoms: &'a [BlobShape],
+    /// The node's phase is TRAIN.
+    pub train: bool,
+}
+
+impl LowerCtx<'_> {
+    /// The node's typed op as `T`, if it is one.
+    pub fn op<T: Any>(&self) -> Option<&T> {
+        self.node.op.as_ref().and_then(|op| op.as_any().downcast_ref::<T>())
+    }
+}
+
+/// A family's answer: `None` — not mine; `Some(Err(what))` — mine, but
+/// `what` is not implemented.
+pub(crate) type Lowering = Option<Result<Box<dyn Lowered>, String>>;
+
+/// Lowers one node (not Input: the executor feeds inputs). `Err` says what
+/// is unsupported.
+pub fn lower(ctx: &LowerCtx<'_>) -> Result<Box<dyn Lowered>, String> {
+    let families: [fn(&LowerCtx<'_>) -> Lowering; 9] = [
+        conv::lower,
+        pool::lower,
+        lrn::lower,
+        activation::lower,
+        crop::lower,
+        combine::lower,
+        dense::lower,
+        norm::lower,
+        loss::lower,
+    ];
+    families
+        .iter()
+        .find_map(|lower| lower(ctx))
+        .unwrap_or_else(|| Err(format!("layer type '{}' has no runtime implementation", ctx.node.kind)))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use tch::{Kind, Tensor};
+
+    pub fn t(values: &[f32], shape: &[i64]) -> Tensor {
+        Tensor::from_slice(values).reshape(shape)
+    }
+
+    pub fn vals(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1)).unwrap()
+    }
+
+    pub fn assert_close(got: &Tensor, want: &[f32], tol: f32) {
+        let g = vals(got);
+        assert_eq!(g.len(), want.len(), "length");
+        for (i, (a, b)) in g.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= tol * (1.0 + b.abs()), "element {i}: got {a}, want {b}\n{g:?}");
+        }
+    }
+
+    /// d(Σ y·w)/dx for the fixed upstream gradient w = sin(1), sin(2), ….
+    pub fn grad_of(x: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
+        let x = x.detach().set_requires_grad(true);
+        let y = f(&x);
+        let w = (Tensor::arange(y.numel() as i64, (Kind::Float, y.device())) + 1.0).reshape(y.size()).sin();
+        (y * w).sum(Kind::Float).backward();
+        x.grad()
+    }
+}
