@@ -70,6 +70,11 @@ pub fn upgrade_net(root: &mut Message, diags: &mut Diagnostics) -> Option<Upgrad
     let errors_before = diags.error_count();
     if format == NetFormat::V0 {
         upgrade_v0_net(root, diags);
+        // Caffe stops at the first V0 problem; lvc reports them all, then
+        // stops too, since half-upgraded layers would only add noise.
+        if diags.error_count() > errors_before {
+            return None;
+        }
     }
     if format != NetFormat::Current {
         upgrade_data_transformation(root);
@@ -599,7 +604,7 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
                 diags.push(
                     Diagnostic::error(
                         "lvc::schema::input_shape",
-                        format!("input {} has no shape: each `input` needs {what}, and there are {have} for {} inputs", i, inputs.len()),
+                        format!("input {} has no shape: each `input` needs {what}, and there are {have} for {} inputs", quoted_input(input), inputs.len()),
                     )
                     .with_label(input.value.span(), "no shape for this input")
                     .with_help("give N, C, H, W as four `input_dim:` lines (or one `input_shape { dim: … }`) per `input:`"),
@@ -612,6 +617,13 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
     let first_layer = root.fields.iter().position(|f| f.name == "layer").unwrap_or(root.fields.len());
     root.fields.insert(first_layer, field("layer", anchor, Value::Message(layer)));
     true
+}
+
+fn quoted_input(input: &Field) -> String {
+    match input.value.as_scalar().map(|s| &s.kind) {
+        Some(ScalarKind::Str(name)) => format!("`{name}`"),
+        _ => "(unnamed)".to_string(),
+    }
 }
 
 // ---------------------------------------------------------------- BatchNorm

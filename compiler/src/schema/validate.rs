@@ -78,7 +78,7 @@ impl Validator<'_> {
                 format!("{} has no field named `{}`; ignoring it", desc.name, field.name),
             )
             .with_label(field.name_span, "not in BVLC caffe.proto (a field of a forked Caffe?)")
-            .with_help(format!("{help}; this block is skipped, so whatever it configures is lost"))
+            .with_help(format!("lvc skips it, so whatever it configures is lost; if it is a typo: {help}"))
         } else {
             Diagnostic::error(
                 "lvc::schema::unknown_field",
