@@ -19,6 +19,12 @@ enum Command {
     // Subcommands are added here, one line each, in pipeline order.
     /// Import Sunnybrook images + contours into a dataset; inspect or export it.
     Dataset(cmd::dataset::DatasetArgs),
+    /// Check nets: parse, validate, wire and shape-check; report every problem at once.
+    Check(cmd::check::CheckArgs),
+    /// Print a net's checked graph: every layer with blob and parameter shapes.
+    Print(cmd::print::PrintArgs),
+    /// Write a net's checked graph as Graphviz dot.
+    Dot(cmd::dot::DotArgs),
     /// Check pretrained weights against a net (every mismatch, with fixes); convert caffemodel ↔ safetensors.
     Weights(cmd::weights::WeightsArgs),
 }
@@ -27,6 +33,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code: u8 = match cli.command {
         Command::Dataset(a) => cmd::dataset::run(a),
+        Command::Check(a) => cmd::check::run(a),
+        Command::Print(a) => cmd::print::run(a),
+        Command::Dot(a) => cmd::dot::run(a),
         Command::Weights(a) => cmd::weights::run(a),
     };
     ExitCode::from(code)

@@ -1,4 +1,8 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod dataset;
+pub mod dot;
+pub mod netargs;
+pub mod print;
 pub mod weights;

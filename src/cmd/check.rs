@@ -1,0 +1,172 @@
+//! `lvc check`: parse, validate, wire and shape-check nets; report every
+//! problem at once. Exit 0 clean (warnings allowed), 1 model errors, 2 could
+//! not run.
+
+use std::path::PathBuf;
+
+use lvc_compiler::diag::JsonDiagnostic;
+use lvc_compiler::ir::{Compiled, NetGraph};
+use lvc_compiler::{Diagnostic, SourceFile};
+use serde::Serialize;
+
+use super::netargs::{compile_file, render, NetArgs};
+
+/// `--format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  lvc check models/fcn_alexnet.prototxt
+  lvc check --phase train --input-shape data=1,3,500,500 --input-shape label=1,1,500,500 train.prototxt
+  lvc check --stage deploy deploy.prototxt
+  lvc check --format json nets/*.prototxt
+
+Exit status: 0 no errors (warnings allowed), 1 a net has errors, 2 a file could not be read or a flag is invalid.")]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Output: miette diagnostics and a summary line per file, or one JSON document.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Net prototxt files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct JsonReport {
+    files: Vec<JsonFile>,
+}
+
+#[derive(Serialize)]
+struct JsonFile {
+    path: String,
+    ok: bool,
+    diagnostics: Vec<JsonDiagnostic>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    errors: usize,
+    warnings: usize,
+    layers: usize,
+    inputs: Vec<JsonBlob>,
+    outputs: Vec<JsonBlob>,
+}
+
+#[derive(Serialize)]
+struct JsonBlob {
+    name: String,
+    /// `null` when the shape could not be inferred.
+    shape: Option<Vec<i64>>,
+}
+
+fn blobs(graph: Option<&NetGraph>, pick: fn(&NetGraph) -> &[usize]) -> Vec<JsonBlob> {
+    graph.map_or_else(Vec::new, |g| {
+        pick(g)
+            .iter()
+            .map(|&b| {
+                let blob = g.blob(b);
+                JsonBlob { name: blob.name.clone(), shape: blob.shape.as_ref().map(|s| s.0.clone()) }
+            })
+            .collect()
+    })
+}
+
+fn summary(compiled: &Compiled) -> Summary {
+    let graph = compiled.graph.as_ref();
+    Summary {
+        errors: compiled.diags.error_count(),
+        warnings: compiled.diags.warning_count(),
+        layers: graph.map_or(0, NetGraph::file_layer_count),
+        inputs: blobs(graph, NetGraph::inputs),
+        outputs: blobs(graph, NetGraph::outputs),
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn summary_line(path: &str, s: &Summary) -> String {
+    format!(
+        "{path}: {}, {}, {}",
+        plural(s.errors, "error"),
+        plural(s.warnings, "warning"),
+        plural(s.layers, "layer")
+    )
+}
+
+pub fn run(args: CheckArgs) -> u8 {
+    let opts = args.net.options();
+    let mut unreadable = false;
+    let mut errors = false;
+    let mut report = JsonReport { files: Vec::new() };
+    for path in &args.files {
+        let shown = path.display().to_string();
+        let (source, compiled) = match compile_file(path, &opts) {
+            Ok(done) => done,
+            Err(message) => {
+                unreadable = true;
+                match args.format {
+                    Format::Human => eprintln!("error[lvc::io::read]: {message}"),
+                    Format::Json => report.files.push(unreadable_file(&shown, message)),
+                }
+                continue;
+            }
+        };
+        errors |= !compiled.is_ok();
+        let summary = summary(&compiled);
+        match args.format {
+            Format::Human => {
+                for d in compiled.diags.iter() {
+                    print!("{}", render(d, &source));
+                }
+                println!("{}", summary_line(&shown, &summary));
+            }
+            Format::Json => report.files.push(JsonFile {
+                path: shown,
+                ok: compiled.is_ok(),
+                diagnostics: compiled.diags.iter().map(|d| d.to_json(&source)).collect(),
+                summary,
+            }),
+        }
+    }
+    if args.format == Format::Json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error[lvc::io::json]: cannot write the report: {e}");
+                return 2;
+            }
+        }
+    }
+    if unreadable {
+        2
+    } else if errors {
+        1
+    } else {
+        0
+    }
+}
+
+/// A JSON entry for a file that could not be read.
+fn unreadable_file(path: &str, message: String) -> JsonFile {
+    let diag = Diagnostic::error("lvc::io::read", message).with_help("check the path and the file's permissions");
+    let empty = SourceFile::new(path, "");
+    JsonFile {
+        path: path.to_string(),
+        ok: false,
+        diagnostics: vec![diag.to_json(&empty)],
+        summary: Summary { errors: 1, warnings: 0, layers: 0, inputs: Vec::new(), outputs: Vec::new() },
+    }
+}

@@ -1,0 +1,56 @@
+//! `lvc dot`: the checked graph as Graphviz.
+
+use std::path::{Path, PathBuf};
+
+use super::netargs::{compile_file, report_to_stderr, NetArgs};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  lvc dot models/fcn_alexnet.prototxt -o fcn_alexnet.dot && dot -Tsvg fcn_alexnet.dot -o fcn_alexnet.svg
+  lvc dot --stage deploy deploy.prototxt | dot -Tpng > net.png
+
+Layers are boxes (inserted splits dashed), blobs are edges labelled with name and shape
+(in-place edges bold), net outputs are ellipses. Exit 1 when the net has errors.")]
+pub struct DotArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Write the graph here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Net prototxt file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+pub fn run(args: DotArgs) -> u8 {
+    let (source, compiled) = match compile_file(&args.file, &args.net.options()) {
+        Ok(done) => done,
+        Err(message) => {
+            eprintln!("error[lvc::io::read]: {message}");
+            return 2;
+        }
+    };
+    report_to_stderr(&source, &compiled);
+    let Some(graph) = &compiled.graph else { return 1 };
+    let text = graph.to_dot();
+    match &args.output {
+        None => print!("{text}"),
+        Some(out) => {
+            if let Err(e) = write_atomically(out, &text) {
+                eprintln!("error[lvc::io::write]: cannot write {}: {e}", out.display());
+                return 2;
+            }
+        }
+    }
+    u8::from(!compiled.is_ok())
+}
+
+/// Temp file next to the target, then rename: readers never see half a file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
