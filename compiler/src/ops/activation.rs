@@ -165,3 +165,59 @@ impl LayerOp for ActivationOp {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Activation, ActivationOp, TYPES};
+    use crate::ops::testing::{layer, run_layer};
+
+    fn function(body: &str) -> Activation {
+        let (_, def) = layer(body);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        op.as_any().downcast_ref::<ActivationOp>().expect("an ActivationOp").function.clone()
+    }
+
+    #[test]
+    fn every_type_keeps_the_shape() {
+        for t in TYPES {
+            let extra = if *t == "Clip" { "clip_param { min: -1 max: 1 }" } else { "" };
+            let r = run_layer(&format!("name: \"a\" type: \"{t}\" bottom: \"x\" top: \"x\" {extra}"), &[&[2, 3, 5, 7]]);
+            assert_eq!(r.top(0), [2, 3, 5, 7], "{t}");
+        }
+    }
+
+    #[test]
+    fn parameters_and_defaults() {
+        assert_eq!(function("type: \"Power\" power_param { shift: -116.0 }"), Activation::Power { power: 1.0, scale: 1.0, shift: -116.0 });
+        assert_eq!(function("type: \"ReLU\""), Activation::ReLU { negative_slope: 0.0 });
+        assert_eq!(function("type: \"Dropout\""), Activation::Dropout { ratio: 0.5 });
+        assert_eq!(function("type: \"Exp\""), Activation::Exp { base: -1.0, scale: 1.0, shift: 0.0 });
+        assert_eq!(function("type: \"ELU\" elu_param { alpha: 0.5 }"), Activation::ELU { alpha: 0.5 });
+    }
+
+    #[test]
+    fn prelu_learns_one_slope_per_channel() {
+        let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\"", &[&[1, 16, 4, 4]]);
+        assert_eq!(r.param_dims(), [("slope", vec![16])]);
+        assert_eq!(r.params[0].filler.as_ref().map(|f| f.value), Some(0.25));
+        let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\" prelu_param { channel_shared: true }", &[&[1, 16, 4, 4]]);
+        assert_eq!(r.param_dims(), [("slope", vec![1])]);
+        let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\"", &[&[16]]);
+        assert_eq!(r.codes(), ["lvc::shape::rank"]);
+    }
+
+    #[test]
+    fn invalid_parameters() {
+        let cases = [
+            ("type: \"Dropout\" dropout_param { dropout_ratio: 1.0 }", "lvc::param::range"),
+            ("type: \"Log\" log_param { base: 0 }", "lvc::param::range"),
+            ("type: \"Clip\" clip_param { min: 0 }", "lvc::param::missing"),
+        ];
+        for (body, code) in cases {
+            let r = run_layer(&format!("name: \"a\" {body} bottom: \"x\" top: \"y\""), &[&[1, 1]]);
+            assert_eq!(r.codes(), [code], "{body}");
+        }
+        let r = run_layer("name: \"drop6\" type: \"Dropout\" bottom: \"x\" top: \"x\" dropout_param { dropout_ratio: 1.5 }", &[&[1]]);
+        insta::assert_snapshot!(r.rendered());
+    }
+}

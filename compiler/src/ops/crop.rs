@@ -213,3 +213,62 @@ impl LayerOp for CropOp {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CropOp;
+    use crate::ops::testing::{layer, run_layer};
+    use crate::ops::{AxisMap, BlobShape, ShapeCtx};
+
+    fn crop(params: &str) -> String {
+        format!("name: \"score\" type: \"Crop\" bottom: \"up\" bottom: \"ref\" top: \"score\" {params}")
+    }
+
+    #[test]
+    fn crops_to_the_reference_from_axis_2() {
+        let r = run_layer(&crop("crop_param { axis: 2 offset: 18 }"), &[&[1, 2, 319, 319], &[1, 1, 256, 256]]);
+        assert_eq!(r.top(0), [1, 2, 256, 256]);
+        // No crop_param: offset 0 (BVLC).
+        let r = run_layer(&crop(""), &[&[1, 2, 271, 271], &[1, 1, 256, 256]]);
+        assert_eq!(r.top(0), [1, 2, 256, 256]);
+        // Layer probe: axis 1, one offset per axis.
+        let r = run_layer(&crop("crop_param { axis: 1 offset: 1 offset: 0 offset: 1 }"), &[&[1, 4, 15, 13], &[1, 3, 14, 12]]);
+        assert_eq!(r.top(0), [1, 3, 14, 12]);
+    }
+
+    #[test]
+    fn offset_count_and_bounds() {
+        let r = run_layer(&crop("crop_param { offset: 1 offset: 2 offset: 3 }"), &[&[1, 2, 9, 9], &[1, 1, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer(&crop("crop_param { offset: 1 offset: 6 }"), &[&[1, 2, 9, 9], &[1, 1, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::crop"]);
+        let r = run_layer(&crop(""), &[&[1, 2, 9, 9], &[1, 1, 12, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::crop"]);
+        insta::assert_snapshot!(r.rendered());
+        let r = run_layer(&crop(""), &[&[1, 2, 9, 9], &[1, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::crop"]);
+    }
+
+    #[test]
+    fn out_of_bounds_help_names_the_graph_offset() {
+        let (source, def) = layer(&crop("crop_param { axis: 2 offset: 100 }"));
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        let crop = op.as_any().downcast_ref::<CropOp>().expect("a CropOp");
+        assert_eq!(crop.written_offsets().iter().map(|o| o.value).collect::<Vec<_>>(), [100]);
+        let bottoms = [BlobShape(vec![1, 2, 319, 319]), BlobShape(vec![1, 1, 256, 256])];
+        let mut diags = Vec::new();
+        let tops = crop.infer_with_graph_offset(&mut ShapeCtx { layer: &def, bottoms: &bottoms, diags: &mut diags }, Some(&[18, 18]));
+        assert!(tops.is_none());
+        insta::assert_snapshot!(crate::ops::testing::render(&source, &diags));
+    }
+
+    #[test]
+    fn coord_map_shifts_by_the_offset() {
+        let (_, def) = layer(&crop("crop_param { axis: 2 offset: 18 }"));
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 1.0, shift: -18.0 }; 2]));
+        let (_, def) = layer(&crop("crop_param { axis: 1 offset: 0 offset: 3 offset: 5 }"));
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 1.0, shift: -3.0 }, AxisMap { scale: 1.0, shift: -5.0 }]));
+    }
+}

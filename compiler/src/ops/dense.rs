@@ -104,3 +104,27 @@ impl LayerOp for InnerProductOp {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::run_layer;
+
+    #[test]
+    fn flattens_from_axis() {
+        let body = "name: \"fc6\" type: \"InnerProduct\" bottom: \"x\" top: \"y\" inner_product_param { num_output: 4096 }";
+        let r = run_layer(body, &[&[10, 256, 6, 6]]);
+        assert_eq!(r.top(0), [10, 4096]);
+        assert_eq!(r.param_dims(), [("weight", vec![4096, 9216]), ("bias", vec![4096])]);
+        let r = run_layer(&body.replace("4096 }", "10 axis: 2 transpose: true bias_term: false }"), &[&[2, 3, 4, 5]]);
+        assert_eq!(r.top(0), [2, 3, 10]);
+        assert_eq!(r.param_dims(), [("weight", vec![20, 10])]);
+    }
+
+    #[test]
+    fn num_output_is_required() {
+        let r = run_layer("name: \"fc8\" type: \"InnerProduct\" bottom: \"x\" top: \"y\"", &[&[1, 4096]]);
+        assert_eq!(r.codes(), ["lvc::param::missing"]);
+        let r = run_layer("name: \"fc8\" type: \"InnerProduct\" bottom: \"x\" top: \"y\" inner_product_param { num_output: 4 axis: 3 }", &[&[1, 4096]]);
+        assert_eq!(r.codes(), ["lvc::shape::axis"]);
+    }
+}

@@ -42,10 +42,14 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             &op,
             local_size.span,
             format!("local_size must be a positive odd number, got {}", local_size.value),
-            format!(
-                "LRN centres its window on each channel, so it needs an odd size; use local_size: {}",
-                (local_size.value.max(1) / 2) * 2 + 1
-            ),
+            match local_size.value {
+                n if n > 1 => format!(
+                    "LRN centres its window on each channel, so it needs an odd size; use local_size: {} or {}",
+                    n - 1,
+                    n + 1
+                ),
+                _ => "use local_size: 5 (Caffe's default) or another odd size".to_string(),
+            },
         ));
         return None;
     }
@@ -80,5 +84,37 @@ impl LayerOp for LrnOp {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LrnOp, NormRegion};
+    use crate::ops::testing::{layer, run_layer};
+
+    #[test]
+    fn keeps_the_shape_with_caffe_defaults() {
+        let body = "name: \"norm1\" type: \"LRN\" bottom: \"x\" top: \"y\"";
+        assert_eq!(run_layer(body, &[&[1, 96, 56, 56]]).top(0), [1, 96, 56, 56]);
+        let (_, def) = layer(body);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        let p = &op.as_any().downcast_ref::<LrnOp>().expect("an LrnOp").params;
+        assert_eq!((p.local_size, p.alpha, p.beta, p.k, p.region), (5, 1.0, 0.75, 1.0, NormRegion::AcrossChannels));
+    }
+
+    #[test]
+    fn within_channel_region() {
+        let (_, def) = layer("name: \"n\" type: \"LRN\" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }");
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        assert_eq!(op.as_any().downcast_ref::<LrnOp>().map(|o| o.params.region), Some(NormRegion::WithinChannel));
+    }
+
+    #[test]
+    fn even_local_size_is_rejected() {
+        let r = run_layer("name: \"n\" type: \"LRN\" bottom: \"x\" top: \"y\" lrn_param { local_size: 4 }", &[&[1, 8, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+        insta::assert_snapshot!(r.rendered());
+        let r = run_layer("name: \"n\" type: \"LRN\" bottom: \"x\" top: \"y\"", &[&[8, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::rank"]);
     }
 }

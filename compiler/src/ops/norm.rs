@@ -219,3 +219,50 @@ impl LayerOp for NormOp {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::run_layer;
+
+    #[test]
+    fn batch_norm_stores_three_statistics() {
+        let r = run_layer("name: \"bn\" type: \"BatchNorm\" bottom: \"x\" top: \"x\"", &[&[2, 64, 8, 8]]);
+        assert_eq!(r.top(0), [2, 64, 8, 8]);
+        assert_eq!(
+            r.param_dims(),
+            [("mean", vec![64]), ("variance", vec![64]), ("moving_average_factor", vec![1])]
+        );
+    }
+
+    #[test]
+    fn scale_learns_a_factor_over_the_covered_axes() {
+        let r = run_layer("name: \"s\" type: \"Scale\" bottom: \"x\" top: \"x\" scale_param { bias_term: true }", &[&[2, 64, 8, 8]]);
+        assert_eq!(r.param_dims(), [("scale", vec![64]), ("bias", vec![64])]);
+        assert_eq!(r.params[0].filler.as_ref().map(|f| f.value), Some(1.0));
+        let r = run_layer("name: \"s\" type: \"Scale\" bottom: \"x\" top: \"y\" scale_param { axis: 1 num_axes: -1 }", &[&[2, 3, 4, 5]]);
+        assert_eq!(r.param_dims(), [("scale", vec![3, 4, 5])]);
+        let r = run_layer("name: \"s\" type: \"Scale\" bottom: \"x\" top: \"y\" scale_param { num_axes: 4 }", &[&[2, 3, 4, 5]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+    }
+
+    #[test]
+    fn scale_by_a_second_bottom() {
+        let body = "name: \"s\" type: \"Scale\" bottom: \"x\" bottom: \"f\" top: \"y\"";
+        let r = run_layer(body, &[&[2, 3, 4, 5], &[3, 4]]);
+        assert_eq!(r.top(0), [2, 3, 4, 5]);
+        assert!(r.params.is_empty());
+        let r = run_layer(body, &[&[2, 3, 4, 5], &[4]]);
+        assert_eq!(r.codes(), ["lvc::shape::mismatch"]);
+        let r = run_layer(body, &[&[2, 3, 4, 5], &[]]);
+        assert_eq!(r.top(0), [2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn bias_and_mvn() {
+        let r = run_layer("name: \"b\" type: \"Bias\" bottom: \"x\" top: \"y\"", &[&[2, 3, 4, 5]]);
+        assert_eq!(r.param_dims(), [("bias", vec![3])]);
+        assert_eq!(r.params[0].filler.as_ref().map(|f| f.value), Some(0.0));
+        let r = run_layer("name: \"m\" type: \"MVN\" bottom: \"x\" top: \"y\"", &[&[2, 3, 4, 5]]);
+        assert_eq!(r.top(0), [2, 3, 4, 5]);
+    }
+}

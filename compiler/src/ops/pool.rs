@@ -116,7 +116,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
     };
     if let Some(k) = &kernel {
         for i in 0..2 {
-            if pad[i].value == 0 {
+            // A single `pad`/`kernel_size` covers both axes: report it once.
+            let repeats_h = i == 1 && pad[1].span == pad[0].span && k[1].span == k[0].span;
+            if pad[i].value == 0 || repeats_h {
                 continue;
             }
             if method == PoolMethod::Stochastic {
@@ -302,5 +304,99 @@ impl LayerOp for RoiPoolOp {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{run_fork_layer, run_layer};
+
+    fn pool(params: &str) -> String {
+        format!("name: \"pool\" type: \"Pooling\" bottom: \"x\" top: \"y\"\npooling_param {{ {params} }}")
+    }
+    fn out(params: &str, h: i64, w: i64) -> [i64; 2] {
+        let r = run_layer(&pool(params), &[&[1, 3, h, w]]);
+        let t = r.top(0);
+        [t[2], t[3]]
+    }
+
+    #[test]
+    fn ceil_rounding_by_default() {
+        assert_eq!(out("pool: MAX kernel_size: 3 stride: 2", 55, 55), [27, 27]); // AlexNet
+        assert_eq!(out("pool: MAX kernel_size: 3 stride: 2", 112, 112), [56, 56]); // GoogLeNet
+        assert_eq!(out("kernel_size: 2 stride: 2", 176, 42), [88, 21]); // Sunnybrook tutorial
+        assert_eq!(out("kernel_size: 3 stride: 2 round_mode: FLOOR", 112, 112), [55, 55]);
+        // FCN-8s at 256 (conv1 454): 227, 114, 57, 29, 15.
+        let mut size = 454;
+        for expected in [227, 114, 57, 29, 15] {
+            size = out("pool: MAX kernel_size: 2 stride: 2", size, size)[0];
+            assert_eq!(size, expected);
+        }
+    }
+
+    #[test]
+    fn pad_clipping_rule() {
+        // Layer probe: k2 s2 p1 on 14×11 → 8×6 (width clipped from 7),
+        // AVE k3 s2 p1 → 8×6, and without pad a hanging last window stays.
+        assert_eq!(out("pool: MAX kernel_size: 2 stride: 2 pad: 1", 14, 11), [8, 6]);
+        assert_eq!(out("pool: AVE kernel_size: 3 stride: 2 pad: 1", 14, 11), [8, 6]);
+        assert_eq!(out("pool: MAX kernel_size: 3 stride: 2", 14, 11), [7, 5]);
+        // A pad on one axis clips the other axis too (Caffe checks
+        // `pad_h || pad_w`); unpadded, a window starting past the end stays.
+        assert_eq!(out("kernel_h: 2 kernel_w: 1 stride: 2 pad_h: 1 pad_w: 0", 14, 4), [8, 2]);
+        assert_eq!(out("kernel_h: 2 kernel_w: 1 stride: 2", 14, 4), [7, 3]);
+    }
+
+    #[test]
+    fn global_pooling_and_rectangles() {
+        assert_eq!(out("pool: AVE global_pooling: true", 7, 5), [1, 1]);
+        assert_eq!(out("kernel_h: 3 kernel_w: 1 stride_h: 2 stride_w: 1", 9, 4), [4, 4]);
+    }
+
+    #[test]
+    fn max_pooling_may_output_the_argmax_mask() {
+        let body = "name: \"p\" type: \"Pooling\" bottom: \"x\" top: \"y\" top: \"mask\" pooling_param { kernel_size: 2 stride: 2 }";
+        let r = run_layer(body, &[&[1, 1, 4, 4]]);
+        assert_eq!(r.tops.as_ref().map(Vec::len), Some(2));
+        let r = run_layer(&body.replace("kernel_size", "pool: AVE kernel_size"), &[&[1, 1, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::arity"]);
+    }
+
+    #[test]
+    fn parameter_errors() {
+        let cases: [(&str, &[&str]); 5] = [
+            ("pool: MAX kernel_size: 2 pad: 2", &["lvc::param::range"]),
+            ("pool: STOCHASTIC kernel_size: 3 pad: 1", &["lvc::param::conflict"]),
+            ("stride: 2", &["lvc::param::missing"]),
+            ("global_pooling: true kernel_size: 3 stride: 2", &["lvc::param::conflict", "lvc::param::conflict", "lvc::param::conflict"]),
+            ("kernel_h: 3", &["lvc::param::missing"]),
+        ];
+        for (params, codes) in cases {
+            assert_eq!(run_layer(&pool(params), &[&[1, 1, 8, 8]]).codes(), codes, "{params}");
+        }
+        let r = run_layer(&pool("pool: MAX kernel_size: 2 pad: 2"), &[&[1, 1, 8, 8]]);
+        insta::assert_snapshot!(r.rendered());
+    }
+
+    #[test]
+    fn needs_four_axes_and_a_fitting_kernel() {
+        let r = run_layer(&pool("kernel_size: 2"), &[&[1, 3, 8]]);
+        assert_eq!(r.codes(), ["lvc::shape::rank"]);
+        // ceil((3 − 5)/1) + 1 = −1: empty.
+        let r = run_layer(&pool("kernel_size: 5"), &[&[1, 3, 3, 8]]);
+        assert_eq!(r.codes(), ["lvc::shape::kernel"]);
+        assert!(r.tops.is_none());
+    }
+
+    #[test]
+    fn roi_pooling() {
+        let body = "name: \"roi_pool5\" type: \"ROIPooling\" bottom: \"conv5_3\" bottom: \"rois\" top: \"pool5\"\n\
+                    roi_pooling_param { pooled_w: 7 pooled_h: 7 spatial_scale: 0.0625 }";
+        let r = run_fork_layer(body, &[&[1, 512, 38, 50], &[128, 5]]);
+        assert_eq!(r.top(0), [128, 512, 7, 7]);
+        let r = run_fork_layer(body, &[&[1, 512, 38, 50], &[128, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::mismatch"]);
+        let r = run_fork_layer(&body.replace("pooled_w: 7", ""), &[&[1, 512, 38, 50], &[128, 5]]);
+        assert_eq!(r.codes(), ["lvc::param::missing"]);
     }
 }

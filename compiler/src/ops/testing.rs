@@ -54,13 +54,29 @@ impl Outcome {
 /// Builds the layer and, if that worked, infers its tops from `bottoms`.
 pub fn run_layer(body: &str, bottoms: &[&[i64]]) -> Outcome {
     let (source, def) = layer(body);
+    outcome(source, &def, bottoms)
+}
+
+/// As [`run_layer`], for a forked-Caffe layer whose `*_param` block BVLC's
+/// schema does not know: the tree is extracted without validation, as a
+/// schema that keeps unknown blocks would hand it over.
+pub fn run_fork_layer(body: &str, bottoms: &[&[i64]]) -> Outcome {
+    let text = format!("layer {{\n{body}\n}}\n");
+    let tree = lvc_grammar::parse(&text).expect("test layer parses");
+    let mut diags = crate::diag::Diagnostics::new();
+    let net = crate::schema::extract_net(&tree, crate::schema::NetFormat::Current, &mut diags);
+    let def = net.layers.into_iter().next().expect("the text holds one layer");
+    outcome(SourceFile::new("layer.prototxt", text), &def, bottoms)
+}
+
+fn outcome(source: SourceFile, def: &LayerDef, bottoms: &[&[i64]]) -> Outcome {
     let mut diags = Vec::new();
     let Some(builder) = builder_for(&def.kind.value) else { panic!("unknown type {}", def.kind.value) };
-    let Some(op) = builder(&def, &mut diags) else {
+    let Some(op) = builder(def, &mut diags) else {
         return Outcome { source, tops: None, params: Vec::new(), diags };
     };
     let bottoms: Vec<BlobShape> = bottoms.iter().map(|b| BlobShape(b.to_vec())).collect();
-    let tops = op.infer_shapes(&mut ShapeCtx { layer: &def, bottoms: &bottoms, diags: &mut diags });
+    let tops = op.infer_shapes(&mut ShapeCtx { layer: def, bottoms: &bottoms, diags: &mut diags });
     let params = if tops.is_some() { op.param_shapes(&bottoms) } else { Vec::new() };
     Outcome { source, tops, params, diags }
 }
