@@ -1,6 +1,7 @@
 //! lvc-compiler: prototxt text → typed layers with Caffe's defaults → petgraph
 //! IR → shape facts and diagnostics. Never depends on libtorch.
 
+pub mod classes;
 pub mod diag;
 pub mod ir;
 pub mod ops;
