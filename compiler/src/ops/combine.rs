@@ -544,3 +544,107 @@ impl LayerOp for CombineOp {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::run_layer;
+
+    fn layer(kind: &str, bottoms: usize, tops: usize, params: &str) -> String {
+        let b: String = (0..bottoms).map(|i| format!("bottom: \"b{i}\" ")).collect();
+        let t: String = (0..tops).map(|i| format!("top: \"t{i}\" ")).collect();
+        format!("name: \"{}\" type: \"{kind}\" {b}{t}{params}", kind.to_lowercase())
+    }
+
+    #[test]
+    fn eltwise_needs_one_shape() {
+        let r = run_layer(&layer("Eltwise", 2, 1, ""), &[&[1, 2, 20, 20], &[1, 2, 20, 20]]);
+        assert_eq!(r.top(0), [1, 2, 20, 20]);
+        let r = run_layer(&layer("Eltwise", 3, 1, ""), &[&[1, 2, 20, 20], &[1, 2, 29, 29], &[1, 3, 20, 20]]);
+        assert_eq!(r.codes(), ["lvc::shape::eltwise"]);
+        assert_eq!(r.diags[0].labels.len(), 3);
+        let r = run_layer(&layer("Eltwise", 1, 1, ""), &[&[1, 2]]);
+        assert_eq!(r.codes(), ["lvc::shape::arity"]);
+    }
+
+    #[test]
+    fn eltwise_coefficients() {
+        let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: -1 }"), &[&[3], &[3]]);
+        assert_eq!(r.top(0), [3]);
+        let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: 1 coeff: 1 }"), &[&[3], &[3]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { operation: PROD coeff: 1 coeff: 2 }"), &[&[3], &[3]]);
+        assert_eq!(r.codes(), ["lvc::param::conflict"]);
+    }
+
+    #[test]
+    fn concat_adds_along_the_axis() {
+        let r = run_layer(&layer("Concat", 3, 1, ""), &[&[1, 2, 5, 5], &[1, 3, 5, 5], &[1, 1, 5, 5]]);
+        assert_eq!(r.top(0), [1, 6, 5, 5]);
+        let r = run_layer(&layer("Concat", 2, 1, "concat_param { concat_dim: 0 }"), &[&[1, 2], &[4, 2]]);
+        assert_eq!(r.top(0), [5, 2]);
+        let r = run_layer(&layer("Concat", 2, 1, ""), &[&[1, 2, 5, 5], &[1, 3, 6, 5]]);
+        assert_eq!(r.codes(), ["lvc::shape::concat"]);
+        insta::assert_snapshot!(r.rendered());
+        let r = run_layer(&layer("Concat", 2, 1, "concat_param { axis: 1 concat_dim: 1 }"), &[&[1], &[1]]);
+        assert_eq!(r.codes(), ["lvc::param::conflict"]);
+    }
+
+    #[test]
+    fn split_slice_silence() {
+        let r = run_layer(&layer("Split", 1, 3, ""), &[&[1, 2, 3]]);
+        assert_eq!(r.tops.as_ref().map(Vec::len), Some(3));
+        let r = run_layer(&layer("Slice", 1, 3, "slice_param { axis: 1 slice_point: 1 slice_point: 4 }"), &[&[2, 6, 3]]);
+        assert_eq!((r.top(0), r.top(1), r.top(2)), (vec![2, 1, 3], vec![2, 3, 3], vec![2, 2, 3]));
+        let r = run_layer(&layer("Slice", 1, 2, ""), &[&[2, 6, 3]]);
+        assert_eq!(r.top(1), [2, 3, 3]);
+        let r = run_layer(&layer("Slice", 1, 4, ""), &[&[2, 6, 3]]);
+        assert_eq!(r.codes(), ["lvc::shape::slice"]);
+        let r = run_layer(&layer("Slice", 1, 3, "slice_param { slice_point: 4 slice_point: 2 }"), &[&[2, 6, 3]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+        let r = run_layer(&layer("Slice", 1, 3, "slice_param { slice_point: 4 }"), &[&[2, 6, 3]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer(&layer("Silence", 2, 0, ""), &[&[1], &[2]]);
+        assert_eq!(r.tops, Some(vec![]));
+    }
+
+    #[test]
+    fn flatten_and_reshape() {
+        let r = run_layer(&layer("Flatten", 1, 1, ""), &[&[2, 3, 4, 5]]);
+        assert_eq!(r.top(0), [2, 60]);
+        let r = run_layer(&layer("Flatten", 1, 1, "flatten_param { axis: 1 end_axis: 2 }"), &[&[2, 3, 4, 5]]);
+        assert_eq!(r.top(0), [2, 12, 5]);
+        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 0 dim: -1 dim: 2 } }"), &[&[2, 3, 4, 5]]);
+        assert_eq!(r.top(0), [2, 30, 2]);
+        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 2 dim: 2 } axis: 1 num_axes: 1 }"), &[&[2, 4, 5]]);
+        assert_eq!(r.top(0), [2, 2, 2, 5]);
+        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 7 dim: -1 } }"), &[&[2, 3, 4, 5]]);
+        assert_eq!(r.codes(), ["lvc::shape::reshape"]);
+        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: -1 dim: -1 } }"), &[&[4]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer("name: \"r\" type: \"Flatten\" bottom: \"x\" top: \"x\"", &[&[2, 3]]);
+        assert_eq!(r.codes(), ["lvc::shape::in_place"]);
+    }
+
+    #[test]
+    fn argmax_tile_reduction_embed() {
+        let r = run_layer(&layer("ArgMax", 1, 1, ""), &[&[2, 10]]);
+        assert_eq!(r.top(0), [2, 1, 1]);
+        let r = run_layer(&layer("ArgMax", 1, 1, "argmax_param { out_max_val: true top_k: 3 }"), &[&[2, 10, 1, 1]]);
+        assert_eq!(r.top(0), [2, 2, 3, 1]);
+        let r = run_layer(&layer("ArgMax", 1, 1, "argmax_param { axis: 1 }"), &[&[1, 2, 8, 8]]);
+        assert_eq!(r.top(0), [1, 1, 8, 8]);
+        let r = run_layer(&layer("ArgMax", 1, 1, "argmax_param { axis: 1 top_k: 3 }"), &[&[1, 2, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+        let r = run_layer(&layer("Tile", 1, 1, "tile_param { tiles: 3 }"), &[&[1, 2, 4]]);
+        assert_eq!(r.top(0), [1, 6, 4]);
+        let r = run_layer(&layer("Tile", 1, 1, ""), &[&[1]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+        let r = run_layer(&layer("Reduction", 1, 1, "reduction_param { axis: 1 }"), &[&[2, 3, 4]]);
+        assert_eq!(r.top(0), [2]);
+        let r = run_layer(&layer("Reduction", 1, 1, ""), &[&[2, 3, 4]]);
+        assert_eq!(r.top(0), Vec::<i64>::new());
+        let r = run_layer(&layer("Embed", 1, 1, "embed_param { num_output: 8 input_dim: 100 }"), &[&[4, 7]]);
+        assert_eq!(r.top(0), [4, 7, 8]);
+        assert_eq!(r.param_dims(), [("weight", vec![100, 8]), ("bias", vec![8])]);
+    }
+}

@@ -164,7 +164,8 @@ impl CropOp {
             .collect();
         let mut d = self.layer.error("lvc::shape::crop", format!("the crop is out of bounds {}", what.join("; ")));
         for ((_, _, off, span), _) in &groups {
-            d = d.with_label(*span, format!("offset {off}"));
+            let text = if self.params.offsets.is_empty() { "no offset given: 0".to_string() } else { format!("offset {off}") };
+            d = d.with_label(*span, text);
         }
         if let Some(b) = ctx.layer.bottoms.get(1) {
             d = d.with_label(b.span, format!("reference {}", ctx.bottoms[1]));
@@ -182,10 +183,12 @@ impl CropOp {
             .collect();
         let mut help = ranges.join("; ");
         if let Some(g) = graph_offset {
-            let g: Vec<String> = g.iter().map(i64::to_string).collect();
+            let shown = match g {
+                [first, rest @ ..] if rest.iter().all(|x| x == first) => format!("offset: {first}"),
+                _ => g.iter().map(|x| format!("offset: {x}")).collect::<Vec<_>>().join(" "),
+            };
             help.push_str(&format!(
-                "; composing the layers' coordinate maps gives offset {}, which aligns the two bottoms",
-                g.join(", ")
+                "; the layers' coordinate maps align the two bottoms at `{shown}`"
             ));
         }
         d.with_help(help)

@@ -403,3 +403,136 @@ impl LayerOp for LossOp {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Loss, LossOp, Normalization};
+    use crate::ops::testing::{layer, run_layer};
+
+    fn loss_of(body: &str) -> Loss {
+        let (_, def) = layer(body);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        op.as_any().downcast_ref::<LossOp>().expect("a LossOp").loss.clone()
+    }
+
+    fn normalization(body: &str) -> Normalization {
+        match loss_of(body) {
+            Loss::SoftmaxWithLoss { loss, .. } | Loss::SigmoidCrossEntropyLoss { loss } => loss.normalization,
+            other => panic!("not a loss with loss_param: {other:?}"),
+        }
+    }
+
+    const SWL: &str = "name: \"loss\" type: \"SoftmaxWithLoss\" bottom: \"score\" bottom: \"label\" top: \"loss\"";
+
+    #[test]
+    fn softmax_with_loss_is_a_weighted_scalar() {
+        let r = run_layer(SWL, &[&[1, 2, 256, 256], &[1, 1, 256, 256]]);
+        assert_eq!(r.tops, Some(vec![crate::ops::BlobShape(vec![])]));
+        let (_, def) = layer(SWL);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        assert_eq!((op.default_loss_weight(0), op.default_loss_weight(1)), (1.0, 0.0));
+        // No top listed: Caffe creates one.
+        let r = run_layer(&SWL.replace("top: \"loss\"", ""), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        assert_eq!(r.tops.as_ref().map(Vec::len), Some(1));
+        let r = run_layer(&format!("{SWL} top: \"prob\""), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        assert_eq!(r.top(1), [1, 2, 4, 4]);
+    }
+
+    #[test]
+    fn normalization_presence_rules() {
+        assert_eq!(normalization(SWL), Normalization::Valid);
+        assert_eq!(normalization(&format!("{SWL} loss_param {{ normalize: false }}")), Normalization::BatchSize);
+        assert_eq!(normalization(&format!("{SWL} loss_param {{ normalize: true }}")), Normalization::Valid);
+        assert_eq!(
+            normalization(&format!("{SWL} loss_param {{ normalize: false normalization: FULL }}")),
+            Normalization::Full
+        );
+        assert_eq!(
+            normalization("name: \"l\" type: \"SigmoidCrossEntropyLoss\" bottom: \"a\" bottom: \"b\""),
+            Normalization::BatchSize
+        );
+        let Loss::SoftmaxWithLoss { loss, .. } = loss_of(&format!("{SWL} loss_param {{ ignore_label: 255 }}")) else {
+            panic!("SoftmaxWithLoss")
+        };
+        assert_eq!(loss.ignore_label.map(|l| l.value), Some(255));
+    }
+
+    #[test]
+    fn labels_must_cover_every_position() {
+        let r = run_layer(SWL, &[&[1, 2, 319, 319], &[1, 1, 256, 256]]);
+        assert_eq!(r.codes(), ["lvc::shape::label"]);
+        insta::assert_snapshot!(r.rendered());
+        let r = run_layer(SWL, &[&[2, 2, 4, 4], &[1, 2, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::shape::label"]);
+    }
+
+    #[test]
+    fn class_weights_one_per_class() {
+        let r = run_layer(&format!("{SWL} loss_param {{ class_weight: 1 class_weight: 3 }}"), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        assert!(r.diags.is_empty());
+        let r = run_layer(&format!("{SWL} loss_param {{ class_weight: 1 class_weight: 3 class_weight: 1 }}"), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let r = run_layer(&format!("{SWL} loss_param {{ class_weight: -1 class_weight: 3 }}"), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+    }
+
+    #[test]
+    fn accuracy_top_k_and_per_class_top() {
+        let body = "name: \"acc\" type: \"Accuracy\" bottom: \"score\" bottom: \"label\" top: \"acc\" top: \"per_class\"";
+        let r = run_layer(body, &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
+        assert_eq!((r.top(0), r.top(1)), (vec![], vec![2]));
+        let r = run_layer(&format!("{body} accuracy_param {{ top_k: 3 }}"), &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::range"]);
+        let (_, def) = layer(body);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        assert_eq!(op.default_loss_weight(0), 0.0);
+    }
+
+    #[test]
+    fn other_losses() {
+        let pair = |kind: &str, a: &[i64], b: &[i64]| {
+            run_layer(&format!("name: \"l\" type: \"{kind}\" bottom: \"a\" bottom: \"b\" top: \"l\""), &[a, b])
+        };
+        assert_eq!(pair("EuclideanLoss", &[4, 3], &[4, 3, 1, 1]).top(0), Vec::<i64>::new());
+        assert_eq!(pair("EuclideanLoss", &[4, 3], &[4, 2]).codes(), ["lvc::shape::mismatch"]);
+        assert_eq!(pair("SigmoidCrossEntropyLoss", &[4, 3], &[4, 3]).top(0), Vec::<i64>::new());
+        assert_eq!(pair("HingeLoss", &[4, 10], &[4]).top(0), Vec::<i64>::new());
+        assert_eq!(pair("MultinomialLogisticLoss", &[4, 10], &[5]).codes(), ["lvc::shape::label"]);
+        assert_eq!(pair("InfogainLoss", &[4, 10], &[4]).top(0), Vec::<i64>::new());
+        assert_eq!(pair("SmoothL1Loss", &[1, 84, 1, 1], &[1, 84, 1, 1]).top(0), Vec::<i64>::new());
+        let r = run_layer("name: \"c\" type: \"ContrastiveLoss\" bottom: \"a\" bottom: \"b\" bottom: \"y\" top: \"l\"", &[&[4, 2], &[4, 2], &[4]]);
+        assert_eq!(r.top(0), Vec::<i64>::new());
+        let r = run_layer("name: \"s\" type: \"Softmax\" bottom: \"a\" top: \"p\"", &[&[1, 2, 3, 3]]);
+        assert_eq!(r.top(0), [1, 2, 3, 3]);
+    }
+
+    #[test]
+    fn dice_metric_and_loss() {
+        let metric = "name: \"dice\" type: \"Dice\" bottom: \"score\" bottom: \"label\" top: \"dice\" top: \"per_class\"";
+        let r = run_layer(metric, &[&[1, 2, 256, 256], &[1, 1, 256, 256]]);
+        assert_eq!((r.top(0), r.top(1)), (vec![], vec![2]));
+        let loss = "name: \"loss\" type: \"DiceLoss\" bottom: \"score\" bottom: \"label\" top: \"loss\" dice_param { smooth: 1 }";
+        let (_, def) = layer(loss);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        assert_eq!(op.default_loss_weight(0), 1.0);
+        let (_, def) = layer(metric);
+        assert_eq!(super::build(&def, &mut Vec::new()).expect("builds").default_loss_weight(0), 0.0);
+        let r = run_layer(loss, &[&[1, 2, 319, 319], &[1, 1, 256, 256]]);
+        assert_eq!(r.codes(), ["lvc::shape::dice"]);
+        insta::assert_snapshot!(r.rendered());
+        let r = run_layer(loss, &[&[1, 2, 8, 8], &[1, 2, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::shape::dice"]);
+        let r = run_layer(&loss.replace("smooth: 1", "class_weight: 1"), &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::count"]);
+        let Loss::DiceLoss(p) = loss_of(loss) else { panic!("DiceLoss") };
+        assert_eq!((p.smooth, p.empty_score), (1.0, 1.0));
+    }
+
+    #[test]
+    fn digits_python_dice_layer_runs_natively() {
+        let body = "name: \"dice\" type: \"Python\" bottom: \"score\" bottom: \"label\" top: \"dice\"\n\
+                    python_param { module: \"digits_python_layers\" layer: \"Dice\" }";
+        let r = run_layer(body, &[&[1, 2, 16, 16], &[1, 1, 16, 16]]);
+        assert_eq!(r.top(0), Vec::<i64>::new());
+    }
+}
