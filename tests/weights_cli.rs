@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use lvc_runtime::weights::{read_caffemodel, read_safetensors};
+use lvc_runtime::weights::{read_caffemodel, read_safetensors, write_caffemodel, WeightBlob, WeightsFile, WeightsLayer};
 use serde_json::Value;
 
 fn golden_dir() -> PathBuf {
@@ -197,4 +197,43 @@ fn convert_with_a_model_writes_nothing_unless_it_loads() {
     let out = lvc(&["weights", "convert", "--adapt", "conv1=sum", RGB_WEIGHTS, target]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--adapt needs --model"));
+}
+
+#[test]
+fn inner_product_weights_are_convolutionalized_on_request() {
+    // DIGITS' net surgery: fc6 was an InnerProduct (3 x 16, legacy 4-D dims
+    // as in 2014 model-zoo files) and is a 2x2 convolution over 4 channels now.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("fcn.prototxt");
+    std::fs::write(
+        &model,
+        "layer { name: \"data\" type: \"Input\" top: \"data\" input_param { shape { dim: 1 dim: 4 dim: 2 dim: 2 } } }\n\
+         layer { name: \"fc6\" type: \"Convolution\" bottom: \"data\" top: \"fc6\"\n\
+         convolution_param { num_output: 3 kernel_size: 2 } }\n",
+    )
+    .unwrap();
+    let weights = dir.path().join("ip.caffemodel");
+    let ip = WeightsLayer {
+        name: "fc6".into(),
+        kind: "InnerProduct".into(),
+        blobs: vec![
+            WeightBlob { shape: vec![1, 1, 3, 16], legacy_4d: true, data: (0..48).map(|v| v as f32).collect() },
+            WeightBlob { shape: vec![1, 1, 1, 3], legacy_4d: true, data: vec![0.5; 3] },
+        ],
+    };
+    write_caffemodel(&weights, &WeightsFile { name: None, layers: vec![ip] }).unwrap();
+    let (m, w) = (model.to_str().unwrap(), weights.to_str().unwrap());
+
+    let out = lvc(&["weights", "check", "--model", m, "--weights", w, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(json["layers"][0]["params"], serde_json::json!([{"index": 0, "expected": [3, 4, 2, 2], "found": [1, 1, 3, 16]}]));
+    assert!(json["layers"][0]["fix"].as_str().unwrap().contains("--adapt convolutionalize"));
+
+    let converted = dir.path().join("conv.caffemodel");
+    let out = lvc(&["weights", "convert", "--model", m, "--adapt", "convolutionalize", w, converted.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let fc6 = read_caffemodel(&converted).unwrap().layers.remove(0);
+    assert_eq!(fc6.blobs[0], WeightBlob::new(vec![3, 4, 2, 2], (0..48).map(|v| v as f32).collect()));
+    assert_eq!(fc6.blobs[1], WeightBlob::new(vec![3], vec![0.5; 3]));
 }
