@@ -143,3 +143,63 @@ fn param_spec(spec: ParamView<'_>) -> ParamSpec {
         span: spec.span().unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(text: &str) -> (NetDef, Diagnostics) {
+        let tree = lvc_grammar::parse(text).expect("test input parses");
+        let mut diags = Diagnostics::new();
+        (extract_net(&tree, NetFormat::Current, &mut diags), diags)
+    }
+
+    #[test]
+    fn python_dice_layers_get_native_kinds() {
+        let (net, diags) = net(concat!(
+            "layer { name: \"d\" type: \"Python\" python_param { module: \"digits_python_layers\" layer: \"Dice\" } }\n",
+            "layer { name: \"l\" type: \"Python\" python_param { module: \"my.losses\" layer: \"DiceLoss\" } }\n",
+            "layer { name: \"v\" type: \"Python\" python_param { module: \"voc_layers\" layer: \"VOCSegDataLayer\" } }\n",
+            "layer { name: \"x\" type: \"Python\" }\n",
+        ));
+        assert!(diags.is_empty());
+        let kinds: Vec<&str> = net.layers.iter().map(|l| l.kind.value.as_str()).collect();
+        assert_eq!(kinds, ["Dice", "DiceLoss", "Python", "Python"]);
+    }
+
+    #[test]
+    fn fields_and_caffe_defaults() {
+        let text = concat!(
+            "name: \"n\"\nforce_backward: true\nstate { stage: \"deploy\" }\n",
+            "layer {\n  type: \"Convolution\"\n  bottom: \"a\" bottom: \"b\"\n  top: \"c\"\n  loss_weight: 0.5\n",
+            "  param { lr_mult: 2 } param { name: \"shared\" decay_mult: 0 }\n  phase: TEST\n  propagate_down: false propagate_down: 1\n",
+            "  include { phase: TRAIN min_level: 1 stage: \"s\" not_stage: \"t\" }\n}\n",
+        );
+        let (net, diags) = net(text);
+        assert!(diags.is_empty());
+        assert_eq!(net.name.as_deref(), Some("n"));
+        assert!(net.force_backward);
+        assert_eq!(net.state, Some(NetState { phase: Phase::Test, level: 0, stages: vec!["deploy".into()] }));
+        let l = &net.layers[0];
+        // No name: Caffe's empty name, labelled at the `layer` keyword.
+        assert_eq!(l.name.value, "");
+        assert_eq!(&text[l.name.span.start..l.name.span.end], "layer");
+        assert_eq!(l.bottoms.iter().map(|b| b.value.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(l.loss_weights[0].value, 0.5);
+        assert_eq!((l.params[0].lr_mult, l.params[0].decay_mult, l.params[0].name.clone()), (2.0, 1.0, None));
+        assert_eq!((l.params[1].lr_mult, l.params[1].decay_mult), (1.0, 0.0));
+        assert_eq!(l.params[1].name.as_deref(), Some("shared"));
+        assert_eq!(l.phase, Some(Phase::Test));
+        assert_eq!(l.propagate_down.iter().map(|p| p.value).collect::<Vec<_>>(), [false, true]);
+        let rule = &l.include[0];
+        assert_eq!((rule.phase, rule.min_level, rule.max_level), (Some(Phase::Train), Some(1), None));
+        assert_eq!((rule.stages.clone(), rule.not_stages.clone()), (vec!["s".to_string()], vec!["t".to_string()]));
+        assert!(&text[l.span.start..l.span.end].starts_with("layer {"));
+    }
+
+    #[test]
+    fn a_layer_without_type_has_the_empty_type() {
+        let (net, _) = net("layer { name: \"a\" }");
+        assert_eq!(net.layers[0].kind.value, "");
+    }
+}

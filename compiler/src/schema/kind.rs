@@ -92,3 +92,30 @@ fn not_this_kind(root: &Message, code: &'static str, message: &str, help: &str) 
         None => diag,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(text: &str) -> DocumentKind {
+        classify(&lvc_grammar::parse(text).expect("test input parses"))
+    }
+
+    #[test]
+    fn classifies_documents() {
+        assert_eq!(kind_of("name: \"n\" layer { }"), DocumentKind::Net);
+        assert_eq!(kind_of("layers { type: RELU }"), DocumentKind::Net);
+        assert_eq!(kind_of("input: \"data\" input_dim: 1"), DocumentKind::Net);
+        assert_eq!(kind_of(""), DocumentKind::Net);
+        assert_eq!(kind_of("net: \"a\" base_lr: 0.1 debug_info: true"), DocumentKind::Solver);
+        assert_eq!(kind_of("item { name: \"a\" label: 0 }"), DocumentKind::LabelMap);
+        assert_eq!(kind_of("foo: 1 bar { }"), DocumentKind::Unknown);
+    }
+
+    #[test]
+    fn an_empty_solver_is_still_a_solver() {
+        let empty = lvc_grammar::parse("").expect("parses");
+        assert!(not_a_solver(&empty).is_none());
+        assert!(not_a_net(&empty).is_none());
+    }
+}

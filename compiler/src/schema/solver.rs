@@ -537,3 +537,97 @@ pub fn snapshot_prefix(solver_path: &Path, written: Option<&str>) -> String {
         Some(prefix) => prefix.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solver(text: &str) -> (Option<SolverDef>, Diagnostics) {
+        load_solver(&SourceFile::new("jobs/x/solver.prototxt", text), &LoadOptions::default())
+    }
+
+    #[test]
+    fn caffe_defaults_apply() {
+        let (s, diags) = solver("net: \"train_val.prototxt\"\nbase_lr: 0.01\nlr_policy: \"fixed\"\n");
+        assert!(diags.is_empty());
+        let s = s.expect("valid solver");
+        assert_eq!((s.base_lr, s.lr_policy, s.solver_type), (0.01, LrPolicy::Fixed, SolverType::Sgd));
+        assert_eq!((s.momentum, s.momentum2, s.delta, s.rms_decay), (0.0, 0.999, 1e-8, 0.99));
+        assert_eq!((s.iter_size, s.average_loss, s.random_seed, s.test_interval), (1, 1, -1, 0));
+        assert_eq!((s.clip_gradients, s.regularization, s.solver_mode), (-1.0, Regularization::L2, SolverMode::Gpu));
+        assert!(s.test_initialization && s.snapshot_after_train && !s.snapshot_diff);
+        assert_eq!(s.snapshot_format, SnapshotFormat::BinaryProto);
+        assert_eq!(s.snapshot_prefix, Path::new("jobs/x/solver").display().to_string());
+        assert_eq!(s.train_state, NetState { phase: Phase::Train, level: 0, stages: vec![] });
+        assert!(s.test_nets.is_empty());
+        let NetSource::File(file) = &s.train_net else { panic!("a file net") };
+        assert_eq!(file.candidates, [Path::new("jobs/x/train_val.prototxt"), Path::new("train_val.prototxt")]);
+    }
+
+    #[test]
+    fn legacy_solver_type_upgrades() {
+        let (s, diags) = solver("net: \"n\"\nlr_policy: \"inv\"\nsolver_type: NESTEROV\nsolver_mode: CPU\n");
+        assert!(diags.is_empty());
+        let s = s.expect("valid solver");
+        assert_eq!((s.solver_type, s.solver_mode), (SolverType::Nesterov, SolverMode::Cpu));
+    }
+
+    #[test]
+    fn test_net_instances_follow_caffe_order() {
+        let (s, diags) = solver(concat!(
+            "net: \"generic.prototxt\"\ntest_net: \"t.prototxt\"\nlr_policy: \"fixed\"\n",
+            "test_iter: 5\ntest_iter: 6\ntest_iter: 7\ntest_interval: 100\n",
+            "train_state { level: 2 stage: \"train\" }\n",
+            "test_state { stage: \"a\" }\ntest_state { phase: TRAIN }\ntest_state { }\n",
+        ));
+        assert!(diags.is_empty(), "{diags:?}");
+        let s = s.expect("valid solver");
+        let files: Vec<String> = s
+            .test_nets
+            .iter()
+            .map(|t| match &t.source {
+                NetSource::File(f) => f.written.value.clone(),
+                NetSource::Inline(_) => "inline".into(),
+            })
+            .collect();
+        assert_eq!(files, ["t.prototxt", "generic.prototxt", "generic.prototxt"]);
+        assert_eq!(s.test_nets.iter().map(|t| t.test_iter).collect::<Vec<_>>(), [5, 6, 7]);
+        assert_eq!(s.test_nets[0].state, NetState { phase: Phase::Test, level: 0, stages: vec!["a".into()] });
+        assert_eq!(s.test_nets[1].state.phase, Phase::Train);
+        assert_eq!(s.train_state, NetState { phase: Phase::Train, level: 2, stages: vec!["train".into()] });
+    }
+
+    #[test]
+    fn test_iter_must_match_specific_test_nets() {
+        let (s, diags) = solver("train_net: \"a\"\ntest_net: \"b\"\nlr_policy: \"fixed\"\ntest_interval: 10\n");
+        assert!(s.is_none());
+        assert_eq!(diags.items[0].code, "lvc::schema::solver_test_nets");
+    }
+
+    #[test]
+    fn net_candidates_and_snapshot_prefixes() {
+        assert_eq!(net_candidates(Path::new("solver.prototxt"), "n.prototxt"), [Path::new("n.prototxt")]);
+        assert_eq!(net_candidates(Path::new("/a/s.prototxt"), "/abs/n.prototxt"), [Path::new("/abs/n.prototxt")]);
+        assert_eq!(snapshot_prefix(Path::new("a/b/solver.prototxt"), Some("snaps/x")), "snaps/x");
+        let dir = std::env::temp_dir();
+        assert_eq!(
+            snapshot_prefix(Path::new("a/b/solver.prototxt"), dir.to_str()),
+            dir.join("solver").display().to_string()
+        );
+    }
+
+    #[test]
+    fn missing_net_and_policy_are_errors() {
+        let (s, diags) = solver("base_lr: 0.1\n");
+        assert!(s.is_none());
+        let found: Vec<&str> = diags.iter().map(|d| d.code).collect();
+        assert_eq!(found, ["lvc::schema::lr_policy", "lvc::schema::solver_net"]);
+    }
+
+    #[test]
+    fn multistep_without_stepvalue_warns() {
+        let (s, diags) = solver("net: \"n\"\nlr_policy: \"multistep\"\n");
+        assert!(s.is_some());
+        assert_eq!(diags.warning_count(), 1);
+    }
+}

@@ -649,3 +649,126 @@ fn upgrade_batch_norm(root: &mut Message) -> bool {
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::print::to_prototxt;
+
+    fn upgraded(text: &str) -> (String, Option<UpgradeReport>, Diagnostics) {
+        let mut tree = lvc_grammar::parse(text).expect("test input parses");
+        let mut diags = Diagnostics::new();
+        let report = upgrade_net(&mut tree, &mut diags);
+        (to_prototxt(&tree), report, diags)
+    }
+
+    #[test]
+    fn v1_per_blob_lists_become_param_specs_as_needed() {
+        let (text, report, diags) = upgraded(
+            "layers { name: \"c\" type: CONVOLUTION param: \"w\" param: \"b\" blob_share_mode: PERMISSIVE blobs_lr: 1 blobs_lr: 2 weight_decay: 1 loss_weight: 0 }",
+        );
+        assert!(diags.is_empty());
+        assert_eq!(report.map(|r| r.format), Some(NetFormat::V1));
+        assert_eq!(
+            text,
+            "layer {\n  name: \"c\"\n  type: \"Convolution\"\n  param {\n    name: \"w\"\n    share_mode: PERMISSIVE\n    lr_mult: 1\n    decay_mult: 1\n  }\n  param {\n    name: \"b\"\n    lr_mult: 2\n  }\n  loss_weight: 0\n}\n"
+        );
+    }
+
+    #[test]
+    fn v1_none_and_untyped_layers_get_the_empty_type() {
+        let (text, _, _) = upgraded("layers { name: \"a\" type: NONE } layers { name: \"b\" }");
+        assert_eq!(text, "layer {\n  name: \"a\"\n  type: \"\"\n}\nlayer {\n  name: \"b\"\n}\n");
+    }
+
+    #[test]
+    fn every_v1_enum_name_has_a_type_string() {
+        for name in crate::schema::descriptor::V1_LAYER_TYPE.names() {
+            assert!(v1_type_string(name).is_some(), "{name}");
+        }
+        for (_, v1) in V0_LAYER_TYPES {
+            assert!(v1_type_string(v1).is_some(), "{v1}");
+        }
+    }
+
+    #[test]
+    fn v1_data_transformation_moves_into_transform_param() {
+        let (text, _, _) = upgraded("layers { name: \"d\" type: DATA data_param { source: \"db\" scale: 0.5 mirror: true batch_size: 4 } }");
+        assert_eq!(
+            text,
+            "layer {\n  name: \"d\"\n  type: \"Data\"\n  data_param {\n    source: \"db\"\n    batch_size: 4\n  }\n  transform_param {\n    scale: 0.5\n    mirror: true\n  }\n}\n"
+        );
+    }
+
+    #[test]
+    fn v0_data_layer_fields_move_to_their_params() {
+        let (text, report, diags) = upgraded(
+            "layers { layer { name: \"data\" type: \"data\" source: \"lmdb\" meanfile: \"m.binaryproto\" batchsize: 64 cropsize: 227 mirror: true rand_skip: 3 } top: \"data\" top: \"label\" }",
+        );
+        assert!(diags.is_empty());
+        assert_eq!(report.map(|r| r.format), Some(NetFormat::V0));
+        assert_eq!(
+            text,
+            "layer {\n  top: \"data\"\n  top: \"label\"\n  name: \"data\"\n  type: \"Data\"\n  data_param {\n    source: \"lmdb\"\n    batch_size: 64\n    rand_skip: 3\n  }\n  transform_param {\n    mean_file: \"m.binaryproto\"\n    crop_size: 227\n    mirror: true\n  }\n}\n"
+        );
+    }
+
+    #[test]
+    fn v0_padding_folds_into_pooling_and_overrides_its_pad() {
+        let (text, _, diags) = upgraded(concat!(
+            "layers { layer { name: \"p\" type: \"padding\" pad: 1 } bottom: \"x\" top: \"xp\" }\n",
+            "layers { layer { name: \"pool\" type: \"pool\" pad: 7 kernelsize: 3 } bottom: \"xp\" top: \"y\" }\n",
+        ));
+        assert!(diags.is_empty());
+        assert_eq!(
+            text,
+            "layer {\n  bottom: \"x\"\n  top: \"y\"\n  name: \"pool\"\n  type: \"Pooling\"\n  pooling_param {\n    kernel_size: 3\n    pad: 1\n  }\n}\n"
+        );
+    }
+
+    #[test]
+    fn input_shape_becomes_a_leading_input_layer_with_original_spans() {
+        let text = "name: \"n\"\nlayer { name: \"r\" type: \"ReLU\" }\ninput: \"data\"\ninput_shape { dim: 1 dim: 3 }\n";
+        let mut tree = lvc_grammar::parse(text).expect("test input parses");
+        let mut diags = Diagnostics::new();
+        let report = upgrade_net(&mut tree, &mut diags).expect("upgrades");
+        assert!(report.input_upgraded && report.format == NetFormat::Current);
+        assert_eq!(
+            to_prototxt(&tree),
+            "name: \"n\"\nlayer {\n  name: \"input\"\n  type: \"Input\"\n  top: \"data\"\n  input_param {\n    shape {\n      dim: 1\n      dim: 3\n    }\n  }\n}\nlayer {\n  name: \"r\"\n  type: \"ReLU\"\n}\n"
+        );
+        let input = tree.fields[1].value.as_message().expect("a layer message");
+        let top = input.last("top").expect("a top").value.span();
+        assert_eq!(&text[top.start..top.end], "\"data\"");
+    }
+
+    #[test]
+    fn input_without_dims_is_dropped() {
+        let (text, report, diags) = upgraded("input: \"data\"\nlayer { name: \"r\" }");
+        assert!(diags.is_empty());
+        assert!(report.is_some_and(|r| r.input_upgraded));
+        assert_eq!(text, "layer {\n  name: \"r\"\n}\n");
+    }
+
+    #[test]
+    fn batch_norm_with_three_params_gets_zero_multipliers() {
+        let (text, report, _) = upgraded(concat!(
+            "layer { type: \"BatchNorm\" param { lr_mult: 1 } param { lr_mult: 1 name: \"v\" } param { decay_mult: 1 } }\n",
+            "layer { type: \"BatchNorm\" param { lr_mult: 1 } }\n",
+        ));
+        assert!(report.is_some_and(|r| r.batch_norm_upgraded));
+        assert_eq!(text.matches("lr_mult: 0.0").count(), 3);
+        assert_eq!(text.matches("decay_mult: 0.0").count(), 3);
+        assert!(text.contains("name: \"v\""), "other ParamSpec fields stay");
+        assert!(text.ends_with("layer {\n  type: \"BatchNorm\"\n  param {\n    lr_mult: 1\n  }\n}\n"));
+    }
+
+    #[test]
+    fn current_nets_are_left_alone() {
+        let source = "name: \"n\"\nlayer {\n  name: \"c\"\n  type: \"Convolution\"\n}\n";
+        let (text, report, diags) = upgraded(source);
+        assert!(diags.is_empty());
+        assert_eq!(text, source);
+        assert!(report.is_some_and(|r| !r.changed_anything()));
+    }
+}

@@ -257,3 +257,55 @@ fn check_enum(e: &EnumDesc, s: &mut Scalar, fdesc: &FieldDesc, parent: &MessageD
         .with_help(list_valid(&names, &format!("values of {}", e.name)))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::descriptor::{NET_PARAMETER, SOLVER_PARAMETER};
+    use crate::schema::print::to_prototxt;
+
+    fn check(text: &str, desc: &'static MessageDesc, lenient: bool) -> (String, Diagnostics) {
+        let mut tree = lvc_grammar::parse(text).expect("test input parses");
+        let mut diags = Diagnostics::new();
+        validate(&mut tree, desc, &LoadOptions { lenient }, &mut diags);
+        (to_prototxt(&tree), diags)
+    }
+
+    #[test]
+    fn accepted_scalar_forms() {
+        let text = concat!(
+            "layer { name: \"c\" type: \"Convolution\" propagate_down: true propagate_down: 0 propagate_down: False propagate_down: t\n",
+            "  loss_weight: 1 loss_weight: 1e-3 loss_weight: -inf\n",
+            "  convolution_param { num_output: 0x10 pad: 4294967295 engine: CUDNN axis: -2147483648 } }\n",
+        );
+        let (_, diags) = check(text, &NET_PARAMETER, false);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (_, diags) = check("lr_policy: \"step\" random_seed: -9223372036854775808 net: \"x\"", &SOLVER_PARAMETER, false);
+        assert!(diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn lr_policy_is_a_string_not_an_enum() {
+        let (_, diags) = check("lr_policy: step", &SOLVER_PARAMETER, false);
+        assert_eq!(diags.items[0].code, "lvc::schema::type");
+        assert_eq!(diags.items[0].help.as_deref(), Some("strings are quoted: write `lr_policy: \"step\"`"));
+    }
+
+    #[test]
+    fn rejected_fields_are_dropped_in_both_modes() {
+        for lenient in [false, true] {
+            let (text, diags) = check("name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { } }", &NET_PARAMETER, lenient);
+            assert_eq!(text, "name: \"n\"\nlayer {\n  name: \"a\"\n}\n");
+            // The type error stays an error even when lenient.
+            assert_eq!(diags.error_count(), if lenient { 1 } else { 3 });
+            assert_eq!(diags.items[2].layer.as_deref(), Some("a"));
+        }
+    }
+
+    #[test]
+    fn v0_fields_are_checked_inside_v1_connections() {
+        let (_, diags) = check("layers { layer { name: \"c\" type: \"conv\" kernelsize: -1 } }", &NET_PARAMETER, false);
+        assert_eq!(diags.items[0].code, "lvc::schema::range");
+        assert_eq!(diags.items[0].layer.as_deref(), Some("c"));
+    }
+}

@@ -263,3 +263,96 @@ static ALL_MESSAGES: &[&MessageDesc] = &[
 pub fn message_by_name(name: &str) -> Option<&'static MessageDesc> {
     ALL_MESSAGES.iter().copied().find(|m| m.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn reachable() -> Vec<&'static MessageDesc> {
+        let mut seen: Vec<&'static MessageDesc> = Vec::new();
+        let mut stack: Vec<&'static MessageDesc> = vec![&NET_PARAMETER, &SOLVER_PARAMETER, &SOLVER_STATE, &BLOB_PROTO_VECTOR];
+        while let Some(m) = stack.pop() {
+            if seen.iter().any(|s| std::ptr::eq(*s, m)) {
+                continue;
+            }
+            seen.push(m);
+            stack.extend(m.fields.iter().filter_map(|f| match f.ty {
+                FieldType::Message(sub) => Some(sub),
+                _ => None,
+            }));
+        }
+        seen
+    }
+
+    #[test]
+    fn every_listed_message_is_reachable_and_vice_versa() {
+        let reachable: HashSet<&str> = reachable().iter().map(|m| m.name).collect();
+        let listed: HashSet<&str> = all_messages().iter().map(|m| m.name).collect();
+        assert_eq!(reachable, listed);
+        assert_eq!(listed.len(), all_messages().len(), "no message listed twice");
+        assert!(listed.len() >= 60, "{}", listed.len());
+    }
+
+    #[test]
+    fn names_and_numbers_are_unique_per_message() {
+        for m in all_messages() {
+            let names: HashSet<&str> = m.field_names().collect();
+            let numbers: HashSet<u32> = m.fields.iter().map(|f| f.number).collect();
+            assert_eq!(names.len(), m.fields.len(), "{}", m.name);
+            assert_eq!(numbers.len(), m.fields.len(), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn defaults_fit_their_field_types() {
+        for m in all_messages() {
+            for f in m.fields {
+                let fits = match (f.ty, f.default) {
+                    (_, DefaultValue::None) => true,
+                    (FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 | FieldType::UInt64, DefaultValue::Int(_)) => true,
+                    (FieldType::Float | FieldType::Double, DefaultValue::Float(_)) => true,
+                    (FieldType::Bool, DefaultValue::Bool(_)) => true,
+                    (FieldType::String | FieldType::Bytes, DefaultValue::Str(_)) => true,
+                    (FieldType::Enum(e), DefaultValue::Enum(name)) => e.value(name).is_some(),
+                    _ => false,
+                };
+                assert!(fits, "{}.{}: {:?} default {:?}", m.name, f.name, f.ty, f.default);
+                assert!(!(f.is_repeated() && f.default != DefaultValue::None), "{}.{}", m.name, f.name);
+            }
+        }
+    }
+
+    #[test]
+    fn lvc_extensions_are_exactly_the_documented_ones() {
+        let mut ext: Vec<String> = all_messages()
+            .iter()
+            .filter(|m| m.name != "DiceParameter" && m.name != "AugmentParameter")
+            .flat_map(|m| m.fields.iter().filter(|f| f.origin == Origin::Lvc).map(move |f| format!("{}.{}={}", m.name, f.name, f.number)))
+            .collect();
+        ext.sort();
+        assert_eq!(ext, ["LayerParameter.augment_param=1002", "LayerParameter.dice_param=1001", "LossParameter.class_weight=1001"]);
+        assert!(DICE_PARAMETER.fields.iter().chain(AUGMENT_PARAMETER.fields).all(|f| f.origin == Origin::Lvc));
+        assert_eq!(AUGMENT_PARAMETER.fields.len(), 19);
+        assert_eq!(DICE_PARAMETER.field("empty_score").map(|f| f.default), Some(DefaultValue::Float(1.0)));
+    }
+
+    #[test]
+    fn spot_checks_against_caffe_proto() {
+        let number = |m: &MessageDesc, name: &str| m.field(name).map(|f| f.number);
+        assert_eq!(number(&NET_PARAMETER, "layer"), Some(100));
+        assert_eq!(number(&LAYER_PARAMETER, "clip_param"), Some(148));
+        assert_eq!(number(&LAYER_PARAMETER, "transform_param"), Some(100));
+        assert_eq!(number(&V1_LAYER_PARAMETER, "convolution_param"), Some(10));
+        assert_eq!(number(&V1_LAYER_PARAMETER, "blob_share_mode"), Some(1002));
+        assert_eq!(number(&V0_LAYER_PARAMETER, "hdf5_output_param"), Some(1001));
+        assert_eq!(number(&SOLVER_PARAMETER, "weights"), Some(42));
+        assert_eq!(V1_LAYER_TYPE.value("DECONVOLUTION"), Some(39));
+        assert_eq!(NET_STATE.field("phase").map(|f| f.default), Some(DefaultValue::Enum("TEST")));
+        assert_eq!(LRN_PARAMETER.field("alpha").map(|f| f.default), Some(DefaultValue::Float(1.0)));
+        assert!(matches!(SOLVER_PARAMETER.field("lr_policy").map(|f| f.ty), Some(FieldType::String)));
+        assert!(message_by_name("ConvolutionParameter").is_some_and(|m| m.field("dilation").is_some_and(FieldDesc::is_repeated)));
+        assert_eq!(SOLVER_TYPE.name_of(5), Some("ADAM"));
+    }
+}
