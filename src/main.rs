@@ -27,6 +27,8 @@ enum Command {
     Dot(cmd::dot::DotArgs),
     /// Check pretrained weights against a net (every mismatch, with fixes); convert caffemodel ↔ safetensors.
     Weights(cmd::weights::WeightsArgs),
+    /// Run a net forward on given inputs and write every blob as .npy.
+    Forward(cmd::forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Print(a) => cmd::print::run(a),
         Command::Dot(a) => cmd::dot::run(a),
         Command::Weights(a) => cmd::weights::run(a),
+        Command::Forward(a) => cmd::forward::run(a),
     };
     ExitCode::from(code)
 }

@@ -60,10 +60,15 @@ impl CudaProbe {
         match choice {
             DeviceChoice::Cpu => Ok(tch::Device::Cpu),
             DeviceChoice::Cuda(index) => {
-                let found = if !self.built_with_cuda {
-                    Some("this libtorch has no CUDA backend (a CPU-only build)".to_string())
-                } else if self.device_count == 0 {
-                    Some("libtorch has CUDA support but found no CUDA device (device count 0; no NVIDIA GPU or driver visible)".to_string())
+                let found = if !self.built_with_cuda || self.device_count == 0 {
+                    // libtorch's has_cuda() is false both for CPU-only builds
+                    // and for CUDA builds that see no driver, so say both.
+                    Some(format!(
+                        "libtorch found no usable CUDA device (CUDA available: {}, device count: {}): no NVIDIA GPU \
+                         and driver are visible to this process, or libtorch was built without CUDA",
+                        if self.built_with_cuda { "yes" } else { "no" },
+                        self.device_count
+                    ))
                 } else if index >= self.device_count {
                     Some(format!(
                         "device cuda:{index} does not exist: libtorch sees {} CUDA device(s)",
@@ -108,10 +113,10 @@ mod tests {
     fn cuda_without_gpu_is_a_clear_error() {
         let none = CudaProbe { built_with_cuda: true, device_count: 0 };
         let err = none.resolve(DeviceChoice::Cuda(0)).unwrap_err();
-        assert!(matches!(&err, RuntimeError::NoCuda { found } if found.contains("found no CUDA device")));
+        assert!(matches!(&err, RuntimeError::NoCuda { found } if found.contains("device count: 0")));
         let cpu_build = CudaProbe { built_with_cuda: false, device_count: 0 };
         let err = cpu_build.resolve(DeviceChoice::Cuda(0)).unwrap_err();
-        assert!(err.to_string().contains("no CUDA backend"));
+        assert!(err.to_string().contains("CUDA available: no"), "{err}");
         let one = CudaProbe { built_with_cuda: true, device_count: 1 };
         assert_eq!(one.resolve(DeviceChoice::Cuda(0)).unwrap(), tch::Device::Cuda(0));
         assert!(one.resolve(DeviceChoice::Cuda(1)).unwrap_err().to_string().contains("1 CUDA device"));

@@ -1,0 +1,276 @@
+//! `lvc forward`: run a net once on given inputs and write every blob, as it
+//! stands after the whole forward pass, to `DIR/<blob>.npy`.
+
+use std::path::{Path, PathBuf};
+
+use lvc_compiler::ir::Compiled;
+use lvc_runtime::device::{self, DeviceChoice};
+use lvc_runtime::exec::{Net, Plan};
+use lvc_runtime::tch::{Kind, Tensor};
+use lvc_runtime::weights::{read_weights, CaffeShape, LayerStatus};
+
+use super::netargs::{compile_file, render, NetArgs};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  lvc forward --model fcn_alexnet_deploy.prototxt --weights fcn_alexnet.caffemodel \\
+      --input data=slice.npy --out blobs/
+  lvc forward --model deploy.prototxt --weights w.caffemodel \\
+      --input data=input_gray_256.f32:1x1x256x256 --out blobs/ --device cuda
+  lvc forward --model train.prototxt --phase train --weights w.caffemodel \\
+      --input data=img.npy --input label=label.npy --out blobs/
+
+Inputs are .npy files (any float or integer dtype; converted to float32) or raw little-endian
+float32 files with their shape after a colon. Without --weights every parameter comes from the
+prototxt fillers, seeded with --seed. Blob names with '/' are written with '_' in their place.
+
+Exit status: 0 all blobs written, 1 the run failed, 2 a file could not be read or the net has errors.")]
+pub struct ForwardArgs {
+    /// The net prototxt.
+    #[arg(long, value_name = "M.prototxt")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Trained weights (.caffemodel or .safetensors), matched by layer name.
+    #[arg(long, value_name = "W")]
+    pub weights: Option<PathBuf>,
+    /// A net input (repeatable): NAME=FILE.npy or NAME=FILE.f32:DxDx…
+    #[arg(long = "input", value_name = "NAME=FILE", value_parser = parse_input)]
+    pub inputs: Vec<InputArg>,
+    /// Folder for the `<blob>.npy` files (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed for filler-initialised parameters.
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+}
+
+/// `NAME=FILE.npy` or `NAME=FILE.f32:1x1x256x256`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputArg {
+    pub name: String,
+    pub path: PathBuf,
+    /// For raw float32 files.
+    pub raw_shape: Option<Vec<i64>>,
+}
+
+fn parse_input(text: &str) -> Result<InputArg, String> {
+    let (name, file) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=FILE.npy or NAME=FILE.f32:DxDx…, got '{text}'"))?;
+    if name.trim().is_empty() {
+        return Err(format!("no blob name before '=' in '{text}'"));
+    }
+    let (path, raw_shape) = match file.rsplit_once(':') {
+        Some((path, dims)) if !dims.contains('/') && !dims.is_empty() => {
+            let dims = dims
+                .split('x')
+                .map(|d| match d.trim().parse::<i64>() {
+                    Ok(v) if v > 0 => Ok(v),
+                    _ => Err(format!("'{d}' is not a positive dimension in '{text}'")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (path, Some(dims))
+        }
+        _ => (file, None),
+    };
+    Ok(InputArg { name: name.trim().to_string(), path: PathBuf::from(path), raw_shape })
+}
+
+/// Reads one input file into a float32 tensor; the error names the file.
+fn read_input(input: &InputArg) -> Result<Tensor, String> {
+    let shown = input.path.display();
+    match &input.raw_shape {
+        Some(shape) => {
+            let bytes = std::fs::read(&input.path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+            let count: i64 = shape.iter().product();
+            if bytes.len() as i64 != count * 4 {
+                return Err(format!(
+                    "{shown} holds {} bytes, but shape {} needs {} float32 values ({} bytes)",
+                    bytes.len(),
+                    shape.iter().map(i64::to_string).collect::<Vec<_>>().join("x"),
+                    count,
+                    count * 4
+                ));
+            }
+            let values: Vec<f32> =
+                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Ok(Tensor::from_slice(&values).reshape(shape.as_slice()))
+        }
+        None => Tensor::read_npy(&input.path)
+            .map(|t| t.to_kind(Kind::Float))
+            .map_err(|e| format!("cannot read {shown} as .npy (for raw float32 give the shape: FILE.f32:1x1x256x256): {e}")),
+    }
+}
+
+/// A blob name as a file name.
+fn file_name(blob: &str) -> String {
+    blob.chars().map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c }).collect()
+}
+
+/// Writes a tensor as .npy atomically (temp file + rename).
+fn write_npy_atomic(tensor: &Tensor, path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension("npy.tmp");
+    tensor
+        .detach()
+        .to_device(lvc_runtime::tch::Device::Cpu)
+        .write_npy(&tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+}
+
+pub fn run(args: ForwardArgs) -> u8 {
+    let fail = |code: u8, message: String| {
+        eprintln!("error: {message}");
+        code
+    };
+    let choice: DeviceChoice = match args.device.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return 2;
+        }
+    };
+    let device = match device::select(choice) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return 2;
+        }
+    };
+    let (source, compiled) = match compile_file(&args.model, &args.net.options()) {
+        Ok(c) => c,
+        Err(message) => return fail(2, message),
+    };
+    let Compiled { net, graph, diags } = &compiled;
+    for d in diags.iter().filter(|d| !d.is_error()) {
+        eprint!("{}", render(d, &source));
+    }
+    let (Some(net_def), Some(graph)) = (net, graph) else {
+        diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+        return fail(2, format!("{} could not be read as a net", args.model.display()));
+    };
+    if diags.has_errors() {
+        diags.iter().filter(|d| d.is_error()).for_each(|d| eprint!("{}", render(d, &source)));
+        return fail(2, format!("{} has errors; fix them before running it (see `lvc check`)", args.model.display()));
+    }
+    let plan = match Plan::from_graph(graph, net_def) {
+        Ok(p) => p,
+        Err(errors) => {
+            errors.iter().for_each(|d| eprint!("{}", render(d, &source)));
+            return fail(2, format!("{} uses layers the runtime cannot run", args.model.display()));
+        }
+    };
+    let mut net = match Net::new(plan, device, args.seed) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return 2;
+        }
+    };
+    if let Some(path) = &args.weights {
+        let file = match read_weights(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{:?}", miette::Report::new(e));
+                return 2;
+            }
+        };
+        match net.load_weights(&file) {
+            Ok(report) if report.loads() => {}
+            Ok(report) => {
+                for layer in report.layers.iter().filter(|l| l.status.is_fatal()) {
+                    let detail = layer
+                        .params
+                        .iter()
+                        .filter(|p| p.expected != p.found)
+                        .map(|p| {
+                            let shape = |s: &Option<Vec<i64>>| s.as_deref().map_or("none".to_string(), |s| CaffeShape(s).to_string());
+                            format!("param {}: file {}, net {}", p.index, shape(&p.found), shape(&p.expected))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let what = if layer.status == LayerStatus::BlobCountMismatch { "blob count mismatch" } else { "shape mismatch" };
+                    eprintln!("error: layer '{}': {what} ({detail})", layer.layer);
+                }
+                return fail(2, format!(
+                    "{} does not load into {} (see `lvc weights check` for the fixes)",
+                    path.display(),
+                    args.model.display()
+                ));
+            }
+            Err(e) => {
+                eprintln!("{:?}", miette::Report::new(e));
+                return 2;
+            }
+        }
+    }
+    let mut inputs = Vec::new();
+    for input in &args.inputs {
+        match read_input(input) {
+            Ok(t) => inputs.push((input.name.as_str(), t)),
+            Err(message) => return fail(2, format!("input '{}': {message}", input.name)),
+        }
+    }
+    let blobs = match net.forward(&inputs) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return 2;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        return fail(1, format!("cannot create {}: {e}", args.out.display()));
+    }
+    let mut written = 0;
+    for (name, id) in net.plan.final_blobs() {
+        let Some(tensor) = blobs.get(id) else { continue };
+        let path = args.out.join(format!("{}.npy", file_name(&name)));
+        if let Err(message) = write_npy_atomic(tensor, &path) {
+            return fail(1, message);
+        }
+        written += 1;
+    }
+    println!("wrote {written} blobs to {}", args.out.display());
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_arguments_parse() {
+        let npy = parse_input("data=x/slice.npy").unwrap();
+        assert_eq!(npy, InputArg { name: "data".into(), path: "x/slice.npy".into(), raw_shape: None });
+        let raw = parse_input("data=in.f32:1x1x256x256").unwrap();
+        assert_eq!(raw.raw_shape, Some(vec![1, 1, 256, 256]));
+        assert_eq!(raw.path, PathBuf::from("in.f32"));
+        assert!(parse_input("data").is_err());
+        assert!(parse_input("=a.npy").is_err());
+        assert!(parse_input("data=in.f32:1x0").is_err());
+        assert!(parse_input("data=in.f32:1xq").is_err());
+    }
+
+    #[test]
+    fn blob_names_become_file_names() {
+        assert_eq!(file_name("inception_3a/1x1"), "inception_3a_1x1");
+        assert_eq!(file_name("score"), "score");
+    }
+
+    #[test]
+    fn raw_inputs_check_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.f32");
+        std::fs::write(&path, [0u8; 12]).unwrap();
+        let ok = InputArg { name: "d".into(), path: path.clone(), raw_shape: Some(vec![1, 3]) };
+        assert_eq!(read_input(&ok).unwrap().size(), vec![1, 3]);
+        let bad = InputArg { raw_shape: Some(vec![1, 4]), ..ok };
+        assert!(read_input(&bad).unwrap_err().contains("12 bytes"));
+        let missing = InputArg { name: "d".into(), path: dir.path().join("none.npy"), raw_shape: None };
+        assert!(read_input(&missing).unwrap_err().contains("none.npy"));
+    }
+}
