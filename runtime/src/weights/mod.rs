@@ -182,20 +182,25 @@ pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<(), WeightsError> {
+    replace_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()
+    })
+}
+
+/// `create` writes (and syncs) the temporary path it is given; the result is
+/// renamed over `path`. On failure the temporary file is removed.
+pub(crate) fn replace_atomically(path: &Path, create: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), WeightsError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        write(&mut out)?;
-        out.flush()?;
-        out.get_ref().sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
+    let result = create(&tmp).and_then(|()| std::fs::rename(&tmp, path));
     result.map_err(|e| {
         // Best effort: the temporary file may not even exist.
         let _ = std::fs::remove_file(&tmp);
