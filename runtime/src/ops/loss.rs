@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 
 use lvc_compiler::ops::loss::{Loss, LossOp, Normalization as CaffeNormalization};
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{scalar, DeviceConst, LowerCtx, Lowered, Lowering};
 
 /// `[outer, C, inner]` view of a blob whose class axis is `axis`.
 fn class_view(x: &Tensor, axis: usize) -> Tensor {
@@ -62,7 +62,7 @@ pub struct SoftmaxWithLoss {
     pub ignore_label: Option<i64>,
     pub normalization: Normalization,
     /// lvc extension: per-class weights on each pixel's loss and gradient.
-    pub class_weights: Option<Vec<f64>>,
+    pub class_weights: Option<DeviceConst>,
     /// 2 when the probabilities are requested as a second top.
     pub tops: usize,
 }
@@ -79,15 +79,15 @@ impl Lowered for SoftmaxWithLoss {
         let labels = Labels::new(&bottoms[1], outer, classes, self.ignore_label);
         let mut weight = labels.valid.to_kind(Kind::Float);
         if let Some(w) = &self.class_weights {
-            let table = Tensor::from_slice(&w.iter().map(|&v| v as f32).collect::<Vec<_>>()).to_device(scores.device());
+            let table = w.on(scores.device());
             weight = weight * table.index_select(0, &labels.safe.flatten(0, -1)).reshape(labels.safe.size());
         }
         let log_p = prob.gather(1, &labels.safe, false).clamp_min(f32::MIN_POSITIVE as f64).log();
         let normaliser = match self.normalization {
-            Normalization::Full => Tensor::from((outer * inner) as f32).to_device(scores.device()),
+            Normalization::Full => scalar((outer * inner) as f64, scores.device()),
             Normalization::Valid => labels.valid.sum(Kind::Float),
-            Normalization::BatchSize => Tensor::from(outer as f32).to_device(scores.device()),
-            Normalization::None => Tensor::from(1f32).to_device(scores.device()),
+            Normalization::BatchSize => scalar(outer as f64, scores.device()),
+            Normalization::None => scalar(1.0, scores.device()),
         }
         .clamp_min(1.0);
         let loss = -(log_p * &weight).sum(Kind::Float).detach() / &normaliser;
@@ -144,14 +144,26 @@ fn dice_per_image(pred: &Tensor, truth: &Tensor, smooth: f64) -> (Tensor, Tensor
     ((overlap * 2.0 + smooth) / (&total + smooth), total)
 }
 
-/// The class weights that make the scalar: class_weight, else 1, and 0 for
-/// the background class 0 when there are several classes (Dice of the
-/// background says nothing about a segmentation).
-fn foreground_weights(class_weight: &[f64], classes: i64, device: tch::Device) -> Tensor {
-    let w: Vec<f32> = (0..classes)
-        .map(|c| if classes > 1 && c == 0 { 0.0 } else { class_weight.get(c as usize).map_or(1.0, |&w| w as f32) })
-        .collect();
-    Tensor::from_slice(&w).to_device(device)
+/// The weights that average per-class Dice into the scalar: `class_weight`
+/// when given (class 0 included), else 1 for every class but the background
+/// class 0 (whose Dice says nothing about a segmentation), or 1 for a
+/// single class.
+fn averaging_weights(class_weight: &[f64], classes: i64) -> DeviceConst {
+    DeviceConst::new(
+        (0..classes)
+            .map(|c| match class_weight.get(c as usize) {
+                Some(&w) => w as f32,
+                None if classes > 1 && c == 0 => 0.0,
+                None => 1.0,
+            })
+            .collect(),
+    )
+}
+
+/// Σ w_c·d_c / Σ w_c (0 when every weight is 0).
+fn weighted_mean(per_class: &Tensor, weights: &DeviceConst) -> Tensor {
+    let w = weights.on(per_class.device());
+    (per_class * &w).sum(Kind::Float) / w.sum(Kind::Float).clamp_min(f32::MIN_POSITIVE as f64)
 }
 
 /// Shared by Dice and DiceLoss: `[N, C, S]` scores, valid mask, one-hot label.
@@ -174,12 +186,12 @@ impl DiceInputs {
 
 /// lvc's Dice metric: argmax prediction; per image and class
 /// `2|P∩L| / (|P|+|L|)` over non-ignored pixels, `empty_score` when both are
-/// empty; top 0 the batch mean over the foreground classes (weighted by
-/// class_weight), top 1 the per-class batch means `[C]`. No gradient.
+/// empty; top 0 the batch mean averaged over classes with
+/// [`averaging_weights`], top 1 the per-class batch means `[C]`. No gradient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dice {
     pub ignore_label: Option<i64>,
-    pub class_weight: Vec<f64>,
+    pub weights: DeviceConst,
     pub empty_score: f64,
     pub tops: usize,
 }
@@ -193,9 +205,7 @@ impl Lowered for Dice {
         let (dice, total) = dice_per_image(&pred, &d.truth, 0.0);
         let dice = dice.where_scalarother(&total.gt(0.0), self.empty_score);
         let per_class = dice.mean_dim(0, false, Kind::Float);
-        let weights = foreground_weights(&self.class_weight, per_class.size()[0], per_class.device());
-        let score = (&per_class * &weights).sum(Kind::Float) / weights.sum(Kind::Float);
-        let mut tops = vec![score];
+        let mut tops = vec![weighted_mean(&per_class, &self.weights)];
         if self.tops > 1 {
             tops.push(per_class);
         }
@@ -205,13 +215,13 @@ impl Lowered for Dice {
 
 /// Soft Dice loss on the softmax probabilities: per image and class
 /// `(2 Σ p·l + smooth) / (Σ p + Σ l + smooth)` over non-ignored pixels;
-/// top 0 = 1 − the weighted mean over foreground classes and images
-/// (differentiable), top 1 the per-class soft Dice `[C]`.
+/// top 0 = 1 − the batch mean averaged over classes with
+/// [`averaging_weights`] (differentiable), top 1 the per-class soft Dice `[C]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiceLoss {
     pub smooth: f64,
     pub ignore_label: Option<i64>,
-    pub class_weight: Vec<f64>,
+    pub weights: DeviceConst,
     pub tops: usize,
 }
 
@@ -221,8 +231,7 @@ impl Lowered for DiceLoss {
         let prob = d.scores.softmax(1, Kind::Float) * &d.valid;
         let (dice, _) = dice_per_image(&prob, &d.truth, self.smooth);
         let per_class = dice.mean_dim(0, false, Kind::Float);
-        let weights = foreground_weights(&self.class_weight, per_class.size()[0], per_class.device());
-        let loss = 1.0 - (&per_class * &weights).sum(Kind::Float) / weights.sum(Kind::Float);
+        let loss = 1.0 - weighted_mean(&per_class, &self.weights);
         let mut tops = vec![loss];
         if self.tops > 1 {
             tops.push(per_class.detach());
@@ -239,6 +248,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     };
     let ignore = |l: &Option<lvc_compiler::schema::Spanned<i64>>| l.as_ref().map(|l| l.value);
     let weights = |w: &[lvc_compiler::schema::Spanned<f64>]| w.iter().map(|w| w.value).collect::<Vec<_>>();
+    let classes = ctx.bottoms.first().and_then(|b| b.dims().get(1).copied()).unwrap_or(1);
     Some(match &op.loss {
         Loss::Softmax { axis: a } => axis(a.value).map(|a| Box::new(Softmax { axis: a as i64 }) as Box<dyn Lowered>),
         Loss::SoftmaxWithLoss { axis: a, loss } => axis(a.value).map(|a| {
@@ -251,7 +261,8 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
                     CaffeNormalization::BatchSize => Normalization::BatchSize,
                     CaffeNormalization::None => Normalization::None,
                 },
-                class_weights: (!loss.class_weight.is_empty()).then(|| weights(&loss.class_weight)),
+                class_weights: (!loss.class_weight.is_empty())
+                    .then(|| DeviceConst::new(loss.class_weight.iter().map(|w| w.value as f32).collect())),
                 tops,
             }) as Box<dyn Lowered>
         }),
@@ -260,14 +271,14 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
         }),
         Loss::Dice(p) => Ok(Box::new(Dice {
             ignore_label: ignore(&p.ignore_label),
-            class_weight: weights(&p.class_weight),
+            weights: averaging_weights(&weights(&p.class_weight), classes),
             empty_score: p.empty_score,
             tops,
         })),
         Loss::DiceLoss(p) => Ok(Box::new(DiceLoss {
             smooth: p.smooth,
             ignore_label: ignore(&p.ignore_label),
-            class_weight: weights(&p.class_weight),
+            weights: averaging_weights(&weights(&p.class_weight), classes),
             tops,
         })),
         _ => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
@@ -318,7 +329,7 @@ mod tests {
     fn class_weights_scale_loss_and_gradient() {
         let scores = t(&[0., 0.], &[1, 2, 1, 1]);
         let label = t(&[1.], &[1, 1, 1, 1]);
-        let l = SoftmaxWithLoss { class_weights: Some(vec![1.0, 3.0]), ..loss(Normalization::Valid, None) };
+        let l = SoftmaxWithLoss { class_weights: Some(DeviceConst::new(vec![1.0, 3.0])), ..loss(Normalization::Valid, None) };
         let x = scores.set_requires_grad(true);
         let top = l.forward(&[x.shallow_clone(), label], &[], false).remove(0);
         assert!((vals(&top)[0] - 3.0 * 2f32.ln()).abs() < 1e-6);
@@ -361,7 +372,7 @@ mod tests {
         }
         let scores = t(&s, &[2, 2, 1, 4]);
         let label = t(&[0., 1., 1., 0., 0., 0., 0., 0.], &[2, 1, 1, 4]);
-        let dice = Dice { ignore_label: None, class_weight: vec![], empty_score: 1.0, tops: 2 };
+        let dice = Dice { ignore_label: None, weights: averaging_weights(&[], 2), empty_score: 1.0, tops: 2 };
         let tops = dice.forward(&[scores.shallow_clone(), label.shallow_clone()], &[], false);
         assert_close(&tops[0], &[0.75], 1e-6);
         // Background: image 0 pred {2,3} vs label {0,3} → 0.5; image 1 all 4 vs all 4 → 1.
@@ -371,14 +382,20 @@ mod tests {
         // Ignoring pixel 0 of image 0 removes the false positive there: 2/(1+2).
         let ignored = t(&[255., 1., 1., 0., 0., 0., 0., 0.], &[2, 1, 1, 4]);
         let dice = Dice { ignore_label: Some(255), ..dice };
-        assert_close(&dice.forward(&[scores, ignored], &[], false)[0], &[(2.0 / 3.0 + 1.0) / 2.0], 1e-6);
+        assert_close(&dice.forward(&[scores.shallow_clone(), ignored.shallow_clone()], &[], false)[0], &[(2.0 / 3.0 + 1.0) / 2.0], 1e-6);
+        // Explicit class weights include the background. Background with pixel 0
+        // ignored: image 0 pred {2,3} vs label {3} → 2/3; image 1 → 1.
+        let weighted = Dice { weights: averaging_weights(&[1.0, 3.0], 2), ..dice };
+        let background = (2.0f32 / 3.0 + 1.0) / 2.0;
+        let want = (background + 3.0 * (2.0 / 3.0 + 1.0) / 2.0) / 4.0;
+        assert_close(&weighted.forward(&[scores, ignored], &[], false)[0], &[want], 1e-6);
     }
 
     #[test]
     fn dice_loss_is_soft_smoothed_and_differentiable() {
         let scores = t(&[0., 0., 0., 0.], &[1, 2, 1, 2]);
         let label = t(&[1., 0.], &[1, 1, 1, 2]);
-        let loss = DiceLoss { smooth: 1.0, ignore_label: None, class_weight: vec![], tops: 1 };
+        let loss = DiceLoss { smooth: 1.0, ignore_label: None, weights: averaging_weights(&[], 2), tops: 1 };
         let x = scores.set_requires_grad(true);
         let top = loss.forward(&[x.shallow_clone(), label], &[], false).remove(0);
         // p = 0.5 everywhere; fg: (2·0.5 + 1) / (1 + 1 + 1) = 2/3.

@@ -29,6 +29,52 @@ pub trait Lowered: fmt::Debug + Send {
     fn forward(&self, bottoms: &[Tensor], params: &[Tensor], train: bool) -> Vec<Tensor>;
 }
 
+/// A small constant vector (class weights) uploaded to the device once:
+/// a host→device copy inside a forward pass would synchronise a CUDA stream.
+#[derive(Debug, Default)]
+pub struct DeviceConst {
+    values: Vec<f32>,
+    uploaded: std::sync::Mutex<Option<Tensor>>,
+}
+
+impl DeviceConst {
+    pub fn new(values: Vec<f32>) -> Self {
+        DeviceConst { values, uploaded: std::sync::Mutex::new(None) }
+    }
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+    /// The values as a tensor on `device` (uploaded on first use there).
+    pub fn on(&self, device: tch::Device) -> Tensor {
+        let mut cached = self.uploaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match cached.as_ref().filter(|t| t.device() == device) {
+            Some(t) => t.shallow_clone(),
+            None => {
+                let t = Tensor::from_slice(&self.values).to_device(device);
+                *cached = Some(t.shallow_clone());
+                t
+            }
+        }
+    }
+}
+
+impl Clone for DeviceConst {
+    fn clone(&self) -> Self {
+        DeviceConst::new(self.values.clone())
+    }
+}
+
+impl PartialEq for DeviceConst {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+/// A 0-dim float tensor made on `device` (no host copy).
+pub(crate) fn scalar(value: f64, device: tch::Device) -> Tensor {
+    Tensor::full([0i64; 0].as_slice(), value, (tch::Kind::Float, device))
+}
+
 /// What lowering one node sees.
 pub struct LowerCtx<'a> {
     pub node: &'a LayerNode,
