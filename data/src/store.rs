@@ -8,7 +8,7 @@
 //! target is either absent, the old dataset, or the complete new one.
 
 use crate::npy::{read_npy, write_npy, NpyArray, NpyData};
-use crate::sunnybrook::import::{Channels, ContoursKind, Imported, Skipped, SourceFile, Split, SplitKind};
+use crate::sunnybrook::import::{Channels, ContoursKind, Imported, ImportedSlice, Skipped, SourceFile, Split, SplitKind};
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -205,21 +205,26 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
     let channels = imported.options.channels.count();
     let (rows, columns) = (imported.rows, imported.columns);
     build_dir_atomically(out, force, is_dataset, |temp| {
-        for split in Split::ALL {
+        let write_split = |split: Split| -> Result<(), StoreError> {
             let dir = temp.join(split_dir(split));
             std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
             let slices: Vec<_> = imported.slices.iter().filter(|s| s.split == split).collect();
-            let mut images = Vec::with_capacity(slices.len() * channels * rows * columns);
-            let mut labels = Vec::with_capacity(slices.len() * rows * columns);
-            for s in &slices {
-                images.extend_from_slice(&s.pixels);
-                labels.extend_from_slice(&s.label);
-            }
-            let images = NpyArray { shape: vec![slices.len(), channels, rows, columns], data: NpyData::F32(images) };
-            write_npy(&dir.join("images.npy"), &images)?;
+            let labels = concat(&slices, |s| &s.label);
             let labels = NpyArray { shape: vec![slices.len(), 1, rows, columns], data: NpyData::U8(labels) };
             write_npy(&dir.join("labels.npy"), &labels)?;
-        }
+            let images = concat(&slices, |s| &s.pixels);
+            let images = NpyArray { shape: vec![slices.len(), channels, rows, columns], data: NpyData::F32(images) };
+            Ok(write_npy(&dir.join("images.npy"), &images)?)
+        };
+        // The two splits are written side by side: the copies are memory
+        // bound and there are two cores.
+        let (train, val) = std::thread::scope(|scope| {
+            let val = scope.spawn(|| write_split(Split::Val));
+            let train = write_split(Split::Train);
+            (train, val.join())
+        });
+        train?;
+        val.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| write_err(temp)(e.into()))?;
         let path = temp.join(MANIFEST);
         std::fs::write(&path, json).map_err(write_err(&path))
@@ -385,6 +390,15 @@ impl Dataset {
         let records = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
         Ok(SplitData { split, shape: want_images, images, labels, records })
     }
+}
+
+/// Concatenates one per-slice buffer of every slice into one tensor.
+fn concat<T: Copy>(slices: &[&ImportedSlice], field: impl Fn(&ImportedSlice) -> &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(slices.iter().map(|s| field(s).len()).sum());
+    for s in slices {
+        out.extend_from_slice(field(s));
+    }
+    out
 }
 
 fn unexpected_tensor(path: &Path, got: &NpyArray, descr: &str, shape: &[usize]) -> StoreError {

@@ -162,6 +162,7 @@ fn create(a: CreateArgs) -> u8 {
         Ok(i) => i,
         Err(e) => return fail(e),
     };
+    let imported_after = started.elapsed().as_secs_f64();
     for w in &imported.warnings {
         eprintln!("warning: {w}");
     }
@@ -178,12 +179,14 @@ fn create(a: CreateArgs) -> u8 {
     let seconds = started.elapsed().as_secs_f64();
     let total = imported.slices.len();
     println!(
-        "wrote {}: {total} images {:?} ({}), {} skipped, {:.2} s ({:.0} images/s)",
+        "wrote {}: {total} images {:?} ({}), {} skipped, {:.2} s (read+rasterise {:.2} s, write {:.2} s; {:.0} images/s)",
         a.out.display(),
         manifest.image_shape,
         split_line(&manifest),
         manifest.skipped.len(),
         seconds,
+        imported_after,
+        seconds - imported_after,
         total as f64 / seconds.max(1e-9)
     );
     0

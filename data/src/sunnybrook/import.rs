@@ -698,10 +698,7 @@ pub fn import(opts: &ImportOptions, loader: &dyn ImageLoader) -> Result<Imported
         .into_iter()
         .map(|s| {
             let plane = s.image.pixels;
-            let mut pixels = Vec::with_capacity(plane.len() * channels);
-            for _ in 0..channels {
-                pixels.extend_from_slice(&plane);
-            }
+            let pixels = if channels == 1 { plane } else { plane.repeat(channels) };
             ImportedSlice {
                 case: s.plan.case,
                 image: s.plan.image,
