@@ -227,3 +227,47 @@ fn help_has_examples() {
     let (out, _) = text(&lvc(&["dataset", "create", "--help"]));
     assert!(out.contains("Examples:") && out.contains("--contours-kind"), "{out}");
 }
+
+#[test]
+fn phantom_tree_imports_without_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let ph = dir.path().join("phantom");
+    let o = lvc(&["phantom", "--out", ph.to_str().unwrap(), "--cases", "2", "--seed", "3"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let contours = ph.join("Sunnybrook Cardiac MR Database ContoursPart3");
+    let out = dir.path().join("ds");
+    let o = lvc(&[
+        "dataset",
+        "create",
+        "--images",
+        ph.join("challenge_training").to_str().unwrap(),
+        "--contours",
+        contours.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--val-pct",
+        "50",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("warning"), "built-in SAX map must pair the phantom: {stderr}");
+    let ds = Dataset::open(&out).unwrap();
+    let m = &ds.manifest;
+    let contour_files = walk(&contours).into_iter().filter(|p| p.to_string_lossy().ends_with("-icontour-manual.txt")).count();
+    assert_eq!(m.records.len(), contour_files);
+    assert_eq!(m.image_shape, [1, 256, 256]);
+    assert_eq!(m.splits[&lvc_data::sunnybrook::import::Split::Val].cases.len(), 1);
+    for s in m.splits.values() {
+        assert!(s.class_fraction[1] > 0.0 && s.class_fraction[1] < 0.05, "LV fraction {:?}", s.class_fraction);
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
