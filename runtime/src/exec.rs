@@ -60,9 +60,6 @@ pub struct Plan {
     pub force_backward: bool,
 }
 
-/// Layer types whose tops are fed from outside (`Net::forward`'s inputs).
-const INPUT_TYPES: &[&str] = &["Input", "Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData"];
-
 impl Plan {
     /// Lowers a checked graph. Every layer the runtime cannot run is
     /// reported (`lvc::runtime::unsupported`, on the layer's type), not just
@@ -86,7 +83,9 @@ impl Plan {
                     .with_label(label_span, format!("{} is not supported by `lvc forward`/`lvc train`", node.kind))
                     .with_help("replace the layer with a supported one (see docs), or run only the part of the net before it")
             };
-            if node.bottoms.is_empty() && INPUT_TYPES.contains(&node.kind.as_str()) {
+            // Data sources (Input, Data, Python data layers, …) are fed from
+            // outside: their tops are `Net::forward`'s inputs.
+            if node.bottoms.is_empty() && lvc_compiler::ops::data::TYPES.contains(&node.kind.as_str()) {
                 plan.inputs.extend(node.tops.iter().copied());
                 continue;
             }
