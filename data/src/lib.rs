@@ -6,6 +6,7 @@ pub mod contour;
 pub mod dicom;
 pub mod export;
 pub mod npy;
+pub mod phantom;
 pub mod raster;
 pub mod store;
 pub mod sunnybrook;
