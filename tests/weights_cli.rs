@@ -237,3 +237,15 @@ fn inner_product_weights_are_convolutionalized_on_request() {
     assert_eq!(fc6.blobs[0], WeightBlob::new(vec![3, 4, 2, 2], (0..48).map(|v| v as f32).collect()));
     assert_eq!(fc6.blobs[1], WeightBlob::new(vec![3], vec![0.5; 3]));
 }
+
+#[test]
+fn help_shows_examples_and_every_adapt_form() {
+    let out = lvc(&["weights", "check", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for expected in ["Examples:", "--adapt conv1=sum", "reinit=<layer>", "convolutionalize", "Exit status"] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+    let out = lvc(&["weights", "convert", "--help"]);
+    assert!(text(&out.stdout).contains("lvc weights convert fcn_alexnet.caffemodel fcn_alexnet.safetensors"));
+}
