@@ -17,6 +17,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands are added here, one line each, in pipeline order.
+    /// Write a synthetic cardiac cine-MRI phantom in the Sunnybrook challenge layout.
+    Phantom(cmd::phantom::PhantomArgs),
+    /// Inspect a DICOM file or export its stored pixel values (.npy / PNG).
+    Dicom(cmd::dicom::DicomArgs),
     /// Import Sunnybrook images + contours into a dataset; inspect or export it.
     Dataset(cmd::dataset::DatasetArgs),
     /// Check nets: parse, validate, wire and shape-check; report every problem at once.
@@ -34,6 +38,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code: u8 = match cli.command {
+        Command::Phantom(a) => cmd::phantom::run(a),
+        Command::Dicom(a) => cmd::dicom::run(a),
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Print(a) => cmd::print::run(a),

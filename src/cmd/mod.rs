@@ -2,8 +2,10 @@
 
 pub mod check;
 pub mod dataset;
+pub mod dicom;
 pub mod dot;
 pub mod forward;
+pub mod phantom;
 pub mod netargs;
 pub mod print;
 pub mod weights;

@@ -1,0 +1,118 @@
+//! `lvc phantom` and `lvc dicom info|export` end to end.
+
+use lvc_data::dicom::{read_image, StoredPixels};
+use lvc_data::npy::{read_npy, NpyData};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn lvc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvc")).args(args).output().expect("run lvc")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A one-case phantom made once through the CLI.
+fn phantom() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = lvc(&["phantom", "--out", dir.path().to_str().unwrap(), "--cases", "1", "--seed", "3"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.starts_with("wrote 1 case(s)"), "{stdout}");
+        assert!(stdout.contains("i-contours"), "{stdout}");
+        dir
+    })
+    .path()
+}
+
+/// SC-HF-I-1's SAX series is 4; image 1 is slice 0, phase 0.
+fn first_sax_image() -> PathBuf {
+    phantom().join("challenge_training/SC-HF-I-1/IM-0004-0001.dcm")
+}
+
+#[test]
+fn phantom_writes_the_challenge_layout() {
+    let root = phantom();
+    assert!(first_sax_image().is_file());
+    assert!(root.join("challenge_training/SC-HF-I-1/IM-0001-0001.dcm").is_file(), "localizer series");
+    let contours = root.join("Sunnybrook Cardiac MR Database ContoursPart3/TrainingDataContours/SC-HF-I-01/contours-manual/IRCCI-expert");
+    let first = std::fs::read_to_string(contours.join("IM-0001-0001-icontour-manual.txt")).unwrap();
+    let line = first.lines().next().unwrap();
+    let (x, y) = line.split_once(' ').unwrap();
+    assert!(x.parse::<f64>().is_ok() && y.parse::<f64>().is_ok(), "{line}");
+}
+
+#[test]
+fn info_human_and_json() {
+    let file = first_sax_image();
+    let out = lvc(&["dicom", "info", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let human = text(&out.stdout);
+    for needle in ["256 x 256", "12 stored", "unsigned", "Explicit VR Little Endian (1.2.840.10008.1.2.1)", "4 CINE SAX", "slice thickness      8"] {
+        assert!(human.contains(needle), "{needle:?} missing in\n{human}");
+    }
+    let out = lvc(&["dicom", "info", file.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["rows"], 256);
+    assert_eq!(json["bits_stored"], 12);
+    assert_eq!(json["signed"], false);
+    assert_eq!(json["series_number"], 4);
+    assert_eq!(json["instance_number"], 1);
+    assert_eq!(json["transfer_syntax_uid"], "1.2.840.10008.1.2.1");
+}
+
+#[test]
+fn export_npy_is_exact_and_png_is_16_bit() {
+    let file = first_sax_image();
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("slice.npy");
+    let out = lvc(&["dicom", "export", file.to_str().unwrap(), npy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("npy <u2"));
+    let array = read_npy(&npy).unwrap();
+    assert_eq!(array.shape, vec![256, 256]);
+    let StoredPixels::U16(expected) = read_image(&file).unwrap().pixels else { panic!("phantom images are unsigned") };
+    assert_eq!(array.data, NpyData::U16(expected));
+
+    let png = dir.path().join("slice.png");
+    let out = lvc(&["dicom", "export", file.to_str().unwrap(), png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!((bytes[24], bytes[25]), (16, 0), "IHDR: 16-bit grayscale");
+}
+
+#[test]
+fn errors_name_the_file_and_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("notes.dcm");
+    std::fs::write(&bogus, "not dicom\n").unwrap();
+    let out = lvc(&["dicom", "info", bogus.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("lvc::dicom::parse") && stderr.contains("notes.dcm"), "{stderr}");
+
+    let file = first_sax_image();
+    let out = lvc(&["dicom", "export", file.to_str().unwrap(), dir.path().join("x.jpg").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("lvc::dicom::export_format") && stderr.contains(".npy"), "{stderr}");
+
+    let out = lvc(&["phantom", "--out", dir.path().to_str().unwrap(), "--cases", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("lvc::phantom::cases"));
+}
+
+#[test]
+fn help_has_examples() {
+    for args in [["phantom", "--help"].as_slice(), &["dicom", "info", "--help"], &["dicom", "export", "--help"]] {
+        let out = lvc(args);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).contains("Examples:"), "{args:?}");
+    }
+}
