@@ -42,7 +42,7 @@ impl AxisParam {
             let other = hv.as_ref().or(wv.as_ref()).map_or(op.type_span, |s| s.span);
             diags.push(
                 op.error("lvc::param::conflict", format!("both `{list}` and `{h}`/`{w}` are set"))
-                    .with_label(first.span, format!("{list}"))
+                    .with_label(first.span, list.to_string())
                     .with_label(other, format!("{h}/{w}"))
                     .with_help(format!("give either `{list}` or `{h}` and `{w}`, not both")),
             );

@@ -16,6 +16,22 @@ use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, Spanned};
 
+/// One cropped axis that runs past the end of bottom[0].
+struct OutOfBounds {
+    axis: usize,
+    size: i64,
+    want: i64,
+    offset: i64,
+    /// The offset token (or the layer type when none is written).
+    span: Span,
+}
+
+impl OutOfBounds {
+    fn same_numbers(&self, other: &OutOfBounds) -> bool {
+        (self.size, self.want, self.offset, self.span) == (other.size, other.want, other.offset, other.span)
+    }
+}
+
 /// `crop_param` with Caffe's defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CropParams {
@@ -124,55 +140,59 @@ impl CropOp {
             return None;
         }
         let offsets = self.offsets_for(rank, start);
-        let mut problems = Vec::new();
-        for i in start..rank {
-            let (size, want, off) = (data.dims()[i], reference.dims()[i], offsets[i]);
-            if size - off < want {
-                problems.push((i, size, want, off));
-            }
-        }
+        let problems: Vec<OutOfBounds> = (start..rank)
+            .map(|axis| OutOfBounds {
+                axis,
+                size: data.dims()[axis],
+                want: reference.dims()[axis],
+                offset: offsets[axis],
+                span: self.offset_span(axis, start),
+            })
+            .filter(|p| p.size - p.offset < p.want)
+            .collect();
         if problems.is_empty() {
             let dims = (0..rank).map(|i| if i < start { data.dims()[i] } else { reference.dims()[i] }).collect();
             return Some(vec![BlobShape(dims)]);
         }
-        ctx.diags.push(self.bounds_error(ctx, &problems, start, rank, graph_offset));
+        ctx.diags.push(self.bounds_error(ctx, &problems, rank, graph_offset));
         None
     }
 
     fn bounds_error(
         &self,
         ctx: &ShapeCtx<'_>,
-        problems: &[(usize, i64, i64, i64)],
-        start: usize,
+        problems: &[OutOfBounds],
         rank: usize,
         graph_offset: Option<&[i64]>,
     ) -> Diagnostic {
         // Axes with the same numbers and offset token are reported together.
-        let mut groups: Vec<((i64, i64, i64, Span), Vec<String>)> = Vec::new();
-        for &(i, size, want, off) in problems {
-            let key = (size, want, off, self.offset_span(i, start));
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, axes)) => axes.push(axis_name(i, rank)),
-                None => groups.push((key, vec![axis_name(i, rank)])),
+        let mut groups: Vec<(&OutOfBounds, Vec<String>)> = Vec::new();
+        for p in problems {
+            match groups.iter_mut().find(|(g, _)| g.same_numbers(p)) {
+                Some((_, axes)) => axes.push(axis_name(p.axis, rank)),
+                None => groups.push((p, vec![axis_name(p.axis, rank)])),
             }
         }
         let what: Vec<String> = groups
             .iter()
-            .map(|((size, want, off, _), axes)| {
-                format!("along {}: offset {off} + size {want} = {} > {size}", axes.join(" and "), off + want)
+            .map(|(p, axes)| {
+                let (off, want) = (p.offset, p.want);
+                format!("along {}: offset {off} + size {want} = {} > {}", axes.join(" and "), off + want, p.size)
             })
             .collect();
         let mut d = self.layer.error("lvc::shape::crop", format!("the crop is out of bounds {}", what.join("; ")));
-        for ((_, _, off, span), _) in &groups {
-            let text = if self.params.offsets.is_empty() { "no offset given: 0".to_string() } else { format!("offset {off}") };
-            d = d.with_label(*span, text);
+        for (p, _) in &groups {
+            let text =
+                if self.params.offsets.is_empty() { "no offset given: 0".to_string() } else { format!("offset {}", p.offset) };
+            d = d.with_label(p.span, text);
         }
         if let Some(b) = ctx.layer.bottoms.get(1) {
             d = d.with_label(b.span, format!("reference {}", ctx.bottoms[1]));
         }
         let ranges: Vec<String> = groups
             .iter()
-            .map(|((size, want, _, _), axes)| {
+            .map(|(p, axes)| {
+                let (size, want) = (p.size, p.want);
                 let axes = axes.join(" and ");
                 if size >= want {
                     format!("along {axes} the offset must be in 0..={}", size - want)

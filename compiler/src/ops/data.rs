@@ -238,7 +238,10 @@ impl LayerOp for DataOp {
         };
         let mut d = self.layer.error(
             "lvc::shape::unknown_input",
-            format!("the shape of {} is unknown until run time: {why}", unknown.join(", ")),
+            format!(
+                "the shape of {} is unknown until run time: {why}",
+                unknown.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+            ),
         );
         for t in ctx.layer.tops.iter().filter(|t| unknown.contains(&t.value.as_str())) {
             d = d.with_label(t.span, "shape unknown");
@@ -317,8 +320,8 @@ pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<
     }
     for &(name, lo, hi, why) in MAGNITUDES {
         if let Some(x) = v.float(name).filter(|x| !(lo..=hi).contains(&x.value)) {
-            let range = if hi.is_finite() { format!("[{lo}, {hi}]") } else { format!("≥ {lo}") };
-            diags.push(range_error(&layer, x.span, format!("{name} must be {range}, got {}", x.value), format!("{name} is {why}")));
+            let range = if hi.is_finite() { format!("[{lo}, {hi}]") } else { format!("[{lo}, ∞)") };
+            diags.push(range_error(&layer, x.span, format!("{name} must be in {range}, got {}", x.value), format!("{name} is {why}")));
         }
     }
     if super::common::error_count(diags) != errors_before {
@@ -373,5 +376,99 @@ impl LayerOp for AugmentOp {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AugmentOp, DataOp, Source};
+    use crate::ops::testing::{layer, run_layer};
+    use crate::ops::BlobShape;
+
+    fn data_op(body: &str) -> DataOp {
+        let (_, def) = layer(body);
+        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        op.as_any().downcast_ref::<DataOp>().expect("a DataOp").clone()
+    }
+
+    fn shapes(body: &str) -> Vec<Option<Vec<i64>>> {
+        data_op(body).shapes.into_iter().map(|s| s.map(|s| s.0)).collect()
+    }
+
+    #[test]
+    fn input_shape_once_per_top_or_not_at_all() {
+        let one = "name: \"in\" type: \"Input\" top: \"data\" top: \"label\" input_param { shape { dim: 1 dim: 1 dim: 256 dim: 256 } }";
+        assert_eq!(shapes(one), [Some(vec![1, 1, 256, 256]), Some(vec![1, 1, 256, 256])]);
+        let each = "name: \"in\" type: \"Input\" top: \"a\" top: \"b\" input_param { shape { dim: 1 } shape { dim: 2 dim: 3 } }";
+        assert_eq!(shapes(each), [Some(vec![1]), Some(vec![2, 3])]);
+        let none = "name: \"in\" type: \"Input\" top: \"a\"";
+        assert_eq!(shapes(none), [None]);
+        let r = run_layer(none, &[]);
+        assert_eq!(r.codes(), ["lvc::shape::unknown_input"]);
+        insta::assert_snapshot!(r.rendered());
+        let bad = "name: \"in\" type: \"Input\" top: \"a\" top: \"b\" top: \"c\" input_param { shape { dim: 1 } shape { dim: 2 } }";
+        assert_eq!(run_layer(bad, &[]).codes(), ["lvc::param::count"]);
+        let r = run_layer(one, &[]);
+        assert_eq!(r.tops, Some(vec![BlobShape(vec![1, 1, 256, 256]); 2]));
+    }
+
+    #[test]
+    fn dummy_data_shapes() {
+        let legacy = "name: \"d\" type: \"DummyData\" top: \"a\" top: \"b\" dummy_data_param { num: 2 channels: 3 channels: 1 height: 4 width: 5 }";
+        assert_eq!(shapes(legacy), [Some(vec![2, 3, 4, 5]), Some(vec![2, 1, 4, 5])]);
+        let shaped = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { shape { dim: 7 dim: 2 } }";
+        assert_eq!(shapes(shaped), [Some(vec![7, 2])]);
+        let both = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 shape { dim: 7 } }";
+        assert_eq!(run_layer(both, &[]).codes(), ["lvc::param::conflict"]);
+    }
+
+    #[test]
+    fn readers_know_their_shapes_when_the_prototxt_fixes_them() {
+        let data = "name: \"d\" type: \"Data\" top: \"data\" top: \"label\" data_param { source: \"train_db\" batch_size: 8 } \
+                    transform_param { crop_size: 227 force_gray: true }";
+        assert_eq!(shapes(data), [Some(vec![8, 1, 227, 227]), Some(vec![8])]);
+        let db = "name: \"d\" type: \"Data\" top: \"data\" top: \"label\" data_param { source: \"train_db\" batch_size: 8 }";
+        assert_eq!(shapes(db), [None, Some(vec![8])]);
+        assert_eq!(data_op(db).source, Source::Database { source: Some("train_db".to_string()) });
+        let images = "name: \"d\" type: \"ImageData\" top: \"data\" top: \"label\" \
+                      image_data_param { source: \"list.txt\" batch_size: 4 new_height: 256 new_width: 256 is_color: false }";
+        assert_eq!(shapes(images), [Some(vec![4, 1, 256, 256]), Some(vec![4])]);
+        let memory = "name: \"m\" type: \"MemoryData\" top: \"data\" top: \"label\" \
+                      memory_data_param { batch_size: 2 channels: 1 height: 28 width: 28 }";
+        assert_eq!(shapes(memory), [Some(vec![2, 1, 28, 28]), Some(vec![2])]);
+        let hdf5 = "name: \"h\" type: \"HDF5Data\" top: \"data\" hdf5_data_param { source: \"files.txt\" batch_size: 2 }";
+        assert_eq!(shapes(hdf5), [None]);
+        let r = run_layer(db, &[]);
+        assert_eq!(r.codes(), ["lvc::shape::unknown_input"]);
+    }
+
+    #[test]
+    fn python_layers_are_data_sources_or_unsupported() {
+        let source = "name: \"data\" type: \"Python\" top: \"data\" top: \"label\" \
+                      python_param { module: \"voc_layers\" layer: \"VOCSegDataLayer\" param_str: \"{'seed': 1337}\" }";
+        let op = data_op(source);
+        assert_eq!(op.shapes, [None, None]);
+        assert!(matches!(&op.source, Source::Python { module, .. } if module == "voc_layers"));
+        let op_layer = "name: \"proposal\" type: \"Python\" bottom: \"rpn_cls_prob\" top: \"rois\" \
+                        python_param { module: \"rpn.proposal_layer\" layer: \"ProposalLayer\" }";
+        let r = run_layer(op_layer, &[&[1, 18, 14, 14]]);
+        assert_eq!(r.codes(), ["lvc::python::unsupported"]);
+        insta::assert_snapshot!(r.rendered());
+    }
+
+    #[test]
+    fn augment_passes_shapes_and_checks_ranges() {
+        let body = "name: \"aug\" type: \"Augment\" bottom: \"data\" bottom: \"label\" top: \"data_aug\" top: \"label_aug\" \
+                    augment_param { flip_prob: 0.5 max_rotation_deg: 15 }";
+        let r = run_layer(body, &[&[1, 1, 256, 256], &[1, 1, 256, 256]]);
+        assert_eq!((r.top(0), r.top(1)), (vec![1, 1, 256, 256], vec![1, 1, 256, 256]));
+        let (_, def) = layer(body);
+        let op = super::build_augment(&def, &mut Vec::new()).expect("builds");
+        let p = &op.as_any().downcast_ref::<AugmentOp>().expect("an AugmentOp").params;
+        assert_eq!((p.flip_prob, p.max_rotation_deg, p.noise_prob), (0.5, 15.0, 0.0));
+        let bad = body.replace("flip_prob: 0.5", "flip_prob: 1.5 max_scale: 2");
+        let r = run_layer(&bad, &[&[1, 1, 256, 256], &[1, 1, 256, 256]]);
+        assert_eq!(r.codes(), ["lvc::param::range", "lvc::param::range"]);
+        insta::assert_snapshot!(r.rendered());
     }
 }

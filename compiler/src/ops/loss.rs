@@ -239,7 +239,7 @@ impl LossOp {
                 .error(
                     "lvc::shape::label",
                     format!(
-                        "the label has {} values, but the scores {scores} have {} positions ({outer} × {inner}, {} along axis {axis})",
+                        "the label has {} values, but the scores {scores} have {} positions to label ({} along axis {axis})",
                         label.count(),
                         outer * inner,
                         plural(classes as usize, "class")
@@ -248,7 +248,7 @@ impl LossOp {
                 .with_label(ctx.layer.bottoms[1].span, format!("label {label}"))
                 .with_label(ctx.layer.bottoms[0].span, format!("scores {scores}"))
                 .with_help(format!(
-                    "the label needs one value per position, i.e. {}; crop the scores to the label's size (or fix the data layer)",
+                    "the label needs one value per position, i.e. {}; crop the scores against the label (as FCN's `score` Crop layer does) or fix the data layer",
                     BlobShape(expected)
                 )),
         );

@@ -228,3 +228,59 @@ pub fn builder_for(type_name: &str) -> Option<OpBuilder> {
 pub fn known_types() -> impl Iterator<Item = &'static str> {
     REGISTRY.iter().map(|(name, _)| *name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{builder_for, known_types};
+
+    /// BVLC Caffe's registry (from the golden `Unknown layer type` message).
+    const CAFFE_TYPES: &str = "AbsVal, Accuracy, ArgMax, BNLL, BatchNorm, BatchReindex, Bias, Clip, Concat, \
+        ContrastiveLoss, Convolution, Crop, Data, Deconvolution, Dropout, DummyData, ELU, Eltwise, Embed, \
+        EuclideanLoss, Exp, Filter, Flatten, HDF5Data, HDF5Output, HingeLoss, Im2col, InfogainLoss, \
+        InnerProduct, Input, LRN, LSTM, LSTMUnit, Log, MVN, MemoryData, MultinomialLogisticLoss, PReLU, \
+        Parameter, Pooling, Power, RNN, ReLU, Reduction, Reshape, SPP, Scale, Sigmoid, \
+        SigmoidCrossEntropyLoss, Silence, Slice, Softmax, SoftmaxWithLoss, Split, Swish, TanH, Threshold, Tile";
+
+    /// Caffe types lvc does not build (recurrent nets, sampling, file output).
+    const NOT_BUILT: &[&str] =
+        &["BatchReindex", "Filter", "HDF5Output", "Im2col", "LSTM", "LSTMUnit", "Parameter", "RNN", "SPP"];
+
+    #[test]
+    fn registry_covers_caffe_and_lvc_types() {
+        for t in CAFFE_TYPES.split(", ") {
+            assert_eq!(builder_for(t).is_some(), !NOT_BUILT.contains(&t), "{t}");
+        }
+        for t in ["Dice", "DiceLoss", "Augment", "Python", "ROIPooling", "SmoothL1Loss"] {
+            assert!(builder_for(t).is_some(), "{t}");
+        }
+        assert!(builder_for("LocalResponseNorm").is_none());
+        assert!(builder_for("lrn").is_none());
+        let mut names: Vec<&str> = known_types().collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "duplicate registry entries");
+    }
+
+    /// Each family's builder accepts exactly the types the registry sends it.
+    #[test]
+    fn every_registered_type_reports_its_own_name() {
+        // ROIPooling needs its fork-only param block (tested in `pool`).
+        for t in known_types().filter(|t| *t != "ROIPooling") {
+            let body = match t {
+                "Convolution" | "Deconvolution" => "convolution_param { num_output: 1 kernel_size: 1 }",
+                "Pooling" => "pooling_param { kernel_size: 1 }",
+                "InnerProduct" => "inner_product_param { num_output: 1 }",
+                "Clip" => "clip_param { min: 0 max: 1 }",
+                "Tile" => "tile_param { tiles: 1 }",
+                "Embed" => "embed_param { num_output: 1 input_dim: 1 }",
+                _ => "",
+            };
+            let text = format!("name: \"x\" type: \"{t}\" top: \"y\" {body}");
+            let (_, def) = super::testing::layer(&text);
+            let builder = builder_for(t).expect("registered");
+            let op = builder(&def, &mut Vec::new()).unwrap_or_else(|| panic!("{t} does not build"));
+            assert_eq!(op.type_name(), t);
+        }
+    }
+}
