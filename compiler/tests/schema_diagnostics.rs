@@ -13,14 +13,22 @@ const LENIENT: LoadOptions = LoadOptions { lenient: true };
 fn net_diags(text: &str, opts: &LoadOptions) -> (SourceFile, Diagnostics) {
     let source = SourceFile::new("net.prototxt", text);
     let (net, diags) = load_net(&source, opts);
-    assert_eq!(net.is_some(), !diags.has_errors(), "a net comes back exactly when there is no error");
+    assert_eq!(
+        net.is_some(),
+        !diags.has_errors(),
+        "a net comes back exactly when there is no error"
+    );
     (source, diags)
 }
 
 fn solver_diags(text: &str) -> (SourceFile, Diagnostics) {
     let source = SourceFile::new("solver.prototxt", text);
     let (solver, diags) = load_solver(&source, &STRICT);
-    assert_eq!(solver.is_some(), !diags.has_errors(), "a solver comes back exactly when there is no error");
+    assert_eq!(
+        solver.is_some(),
+        !diags.has_errors(),
+        "a solver comes back exactly when there is no error"
+    );
     (source, diags)
 }
 
@@ -35,7 +43,10 @@ fn golden_typo_field_suggests_num_output() {
     let d = &diags.items[0];
     assert_eq!(d.code, "lvc::schema::unknown_field");
     // Caffe: `123:14: Message type "caffe.ConvolutionParameter" has no field named "num_ouput".`
-    assert_eq!(d.message, "ConvolutionParameter has no field named `num_ouput`");
+    assert_eq!(
+        d.message,
+        "ConvolutionParameter has no field named `num_ouput`"
+    );
     assert_eq!(d.help.as_deref(), Some("did you mean `num_output`?"));
     assert_eq!(d.layer.as_deref(), Some("conv3"));
     assert_eq!(source.line_col(d.labels[0].span.start), (123, 5));
@@ -48,7 +59,11 @@ fn unknown_fields_with_and_without_a_close_name() {
         "layer {\n  name: \"c\"\n  type: \"Convolution\"\n  convolution_param { kernelsize: 3 num_output: 8 }\n  frobnicate: 1\n}\n",
         &STRICT,
     );
-    assert_eq!(diags.error_count(), 2, "every problem is reported, not just the first");
+    assert_eq!(
+        diags.error_count(),
+        2,
+        "every problem is reported, not just the first"
+    );
     insta::assert_snapshot!(render(&diags, &source));
 }
 
@@ -60,7 +75,10 @@ fn lenient_mode_warns_and_drops_fork_fields() {
     let source = SourceFile::new("net.prototxt", text);
     let (net, diags) = load_net(&source, &LENIENT);
     let net = net.expect("lenient mode keeps the net");
-    assert!(!net.layers[0].view().has("roi_pooling_param"), "the unknown block is dropped");
+    assert!(
+        !net.layers[0].view().has("roi_pooling_param"),
+        "the unknown block is dropped"
+    );
     assert_eq!(diags.warning_count(), 1);
     insta::assert_snapshot!(render(&diags, &source));
 }
@@ -75,7 +93,11 @@ fn values_of_the_wrong_kind() {
         ),
         &STRICT,
     );
-    assert!(diags.iter().all(|d| d.code == "lvc::schema::type"), "{:?}", codes(&diags));
+    assert!(
+        diags.iter().all(|d| d.code == "lvc::schema::type"),
+        "{:?}",
+        codes(&diags)
+    );
     assert_eq!(diags.len(), 6);
     insta::assert_snapshot!(render(&diags, &source));
 }
@@ -108,11 +130,20 @@ fn enum_values_ranges_and_duplicates() {
 
 #[test]
 fn an_enum_number_reads_as_its_name() {
-    let source = SourceFile::new("net.prototxt", "layer { name: \"p\" type: \"Pooling\" pooling_param { pool: 1 } }");
+    let source = SourceFile::new(
+        "net.prototxt",
+        "layer { name: \"p\" type: \"Pooling\" pooling_param { pool: 1 } }",
+    );
     let (net, diags) = load_net(&source, &STRICT);
     assert!(diags.is_empty(), "{:?}", codes(&diags));
     let net = net.expect("valid net");
-    assert_eq!(net.layers[0].param_block("pooling_param").ident("pool").map(|p| p.value), Some("AVE"));
+    assert_eq!(
+        net.layers[0]
+            .param_block("pooling_param")
+            .ident("pool")
+            .map(|p| p.value),
+        Some("AVE")
+    );
 }
 
 #[test]
@@ -147,7 +178,14 @@ fn v0_upgrade_problems() {
         &STRICT,
     );
     let found: Vec<&str> = diags.iter().map(|d| d.code).collect();
-    assert_eq!(found, ["lvc::schema::v0_padding", "lvc::schema::v0_type", "lvc::schema::v0_upgrade"]);
+    assert_eq!(
+        found,
+        [
+            "lvc::schema::v0_padding",
+            "lvc::schema::v0_type",
+            "lvc::schema::v0_upgrade"
+        ]
+    );
     insta::assert_snapshot!(render(&diags, &source));
 }
 
@@ -163,7 +201,8 @@ fn deploy_inputs_without_enough_dims() {
 
 #[test]
 fn files_that_are_not_nets() {
-    let labelmap = read_corpus_file("prototxt/weiliu89__caffe@ssd/data/VOC0712/labelmap_voc.prototxt");
+    let labelmap =
+        read_corpus_file("prototxt/weiliu89__caffe@ssd/data/VOC0712/labelmap_voc.prototxt");
     let (net, diags) = load_net(&labelmap, &LENIENT);
     assert!(net.is_none());
     let mut out = render(&diags, &labelmap);
@@ -193,18 +232,34 @@ fn solver_settings_problems() {
         "net: \"train_val.prototxt\"\ntrain_net: \"other.prototxt\"\nbase_lr: 0.01\nlr_policy: \"stepp\"\ntype: \"adam\"\nregularization_type: \"L3\"\n",
     );
     let found: Vec<&str> = diags.iter().map(|d| d.code).collect();
-    assert_eq!(found, ["lvc::schema::solver_type", "lvc::schema::lr_policy", "lvc::schema::regularization", "lvc::schema::solver_net"]);
+    assert_eq!(
+        found,
+        [
+            "lvc::schema::solver_type",
+            "lvc::schema::lr_policy",
+            "lvc::schema::regularization",
+            "lvc::schema::solver_net"
+        ]
+    );
     let mut out = render(&diags, &source);
     let (source, diags) = solver_diags("net: \"n.prototxt\"\nlr_policy: \"step\"\ntype: \"Adam\"\nsolver_type: ADAM\ntest_iter: 10\n");
     let found: Vec<&str> = diags.iter().map(|d| d.code).collect();
-    assert_eq!(found, ["lvc::schema::solver_type_conflict", "lvc::schema::solver_test_nets", "lvc::schema::lr_policy"]);
+    assert_eq!(
+        found,
+        [
+            "lvc::schema::solver_type_conflict",
+            "lvc::schema::solver_test_nets",
+            "lvc::schema::lr_policy"
+        ]
+    );
     out.push_str(&render(&diags, &source));
     insta::assert_snapshot!(out);
 }
 
 #[test]
 fn inline_v1_net_in_a_solver() {
-    let source = read_corpus_file("prototxt/BVLC__caffe/examples/mnist/lenet_consolidated_solver.prototxt");
+    let source =
+        read_corpus_file("prototxt/BVLC__caffe/examples/mnist/lenet_consolidated_solver.prototxt");
     let (_, diags) = load_solver(&source, &STRICT);
     assert_eq!(diags.len(), 1);
     insta::assert_snapshot!(render(&diags, &source));

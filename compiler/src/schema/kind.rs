@@ -24,11 +24,18 @@ pub fn classify(root: &Message) -> DocumentKind {
     if has("layer") || has("layers") {
         return DocumentKind::Net;
     }
-    let count_in = |desc: &MessageDesc| root.fields.iter().filter(|f| desc.field(&f.name).is_some()).count();
+    let count_in = |desc: &MessageDesc| {
+        root.fields
+            .iter()
+            .filter(|f| desc.field(&f.name).is_some())
+            .count()
+    };
     let solver_only = root
         .fields
         .iter()
-        .filter(|f| SOLVER_PARAMETER.field(&f.name).is_some() && NET_PARAMETER.field(&f.name).is_none())
+        .filter(|f| {
+            SOLVER_PARAMETER.field(&f.name).is_some() && NET_PARAMETER.field(&f.name).is_none()
+        })
         .count();
     let net = count_in(&NET_PARAMETER);
     if solver_only > 0 && solver_only >= net {
@@ -61,14 +68,26 @@ pub fn not_a_net(root: &Message) -> Option<Diagnostic> {
             "a net has `layer { … }` (or V1 `layers { … }`) blocks at the top level",
         ),
     };
-    Some(not_this_kind(root, "lvc::schema::not_a_net", &format!("this is not a NetParameter: it looks like {what}"), help))
+    Some(not_this_kind(
+        root,
+        "lvc::schema::not_a_net",
+        &format!("this is not a NetParameter: it looks like {what}"),
+        help,
+    ))
 }
 
 /// `lvc::schema::not_a_solver` when the document is clearly not a solver.
 pub fn not_a_solver(root: &Message) -> Option<Diagnostic> {
     let (what, help) = match classify(root) {
         DocumentKind::Solver => return None,
-        DocumentKind::Net if root.fields.iter().all(|f| SOLVER_PARAMETER.field(&f.name).is_some()) => return None,
+        DocumentKind::Net
+            if root
+                .fields
+                .iter()
+                .all(|f| SOLVER_PARAMETER.field(&f.name).is_some()) =>
+        {
+            return None
+        }
         DocumentKind::Net => (
             "a NetParameter (a network definition)",
             "give the solver file, or load this file as a net",
@@ -82,7 +101,12 @@ pub fn not_a_solver(root: &Message) -> Option<Diagnostic> {
             "a solver sets `net:` (or `net_param { … }`), `base_lr:`, `max_iter:` …",
         ),
     };
-    Some(not_this_kind(root, "lvc::schema::not_a_solver", &format!("this is not a SolverParameter: it looks like {what}"), help))
+    Some(not_this_kind(
+        root,
+        "lvc::schema::not_a_solver",
+        &format!("this is not a SolverParameter: it looks like {what}"),
+        help,
+    ))
 }
 
 fn not_this_kind(root: &Message, code: &'static str, message: &str, help: &str) -> Diagnostic {
@@ -107,8 +131,14 @@ mod tests {
         assert_eq!(kind_of("layers { type: RELU }"), DocumentKind::Net);
         assert_eq!(kind_of("input: \"data\" input_dim: 1"), DocumentKind::Net);
         assert_eq!(kind_of(""), DocumentKind::Net);
-        assert_eq!(kind_of("net: \"a\" base_lr: 0.1 debug_info: true"), DocumentKind::Solver);
-        assert_eq!(kind_of("item { name: \"a\" label: 0 }"), DocumentKind::LabelMap);
+        assert_eq!(
+            kind_of("net: \"a\" base_lr: 0.1 debug_info: true"),
+            DocumentKind::Solver
+        );
+        assert_eq!(
+            kind_of("item { name: \"a\" label: 0 }"),
+            DocumentKind::LabelMap
+        );
         assert_eq!(kind_of("foo: 1 bar { }"), DocumentKind::Unknown);
     }
 

@@ -18,9 +18,9 @@ pub mod view;
 use lvc_grammar::{Message, ParseError};
 
 pub use extract::extract_net;
+pub use net::{LayerDef, NetDef, NetFormat, NetState, NetStateRule, ParamSpec, Phase};
 pub use solver::{load_solver, SolverDef};
 pub use upgrade::UpgradeReport;
-pub use net::{LayerDef, NetDef, NetFormat, NetState, NetStateRule, ParamSpec, Phase};
 pub use view::{ParamView, Spanned};
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -48,7 +48,10 @@ pub fn load_net(source: &SourceFile, opts: &LoadOptions) -> (Option<NetDef>, Dia
 
 /// Parse, validate and upgrade, stopping before extraction: the upgraded
 /// current-format tree (see [`print::to_prototxt`]) and what was upgraded.
-pub fn load_net_tree(source: &SourceFile, opts: &LoadOptions) -> (Option<(Message, UpgradeReport)>, Diagnostics) {
+pub fn load_net_tree(
+    source: &SourceFile,
+    opts: &LoadOptions,
+) -> (Option<(Message, UpgradeReport)>, Diagnostics) {
     let mut diags = Diagnostics::new();
     let tree = match lvc_grammar::parse(&source.text) {
         Ok(tree) => tree,

@@ -34,7 +34,9 @@ fn scalar_text(kind: &ScalarKind) -> String {
         // Debug keeps a decimal point and switches to exponents for very
         // small or large magnitudes (1e-10), both valid text format.
         ScalarKind::Float(f) if f.is_nan() => "nan".to_string(),
-        ScalarKind::Float(f) if f.is_infinite() => if *f > 0.0 { "inf" } else { "-inf" }.to_string(),
+        ScalarKind::Float(f) if f.is_infinite() => {
+            if *f > 0.0 { "inf" } else { "-inf" }.to_string()
+        }
         ScalarKind::Float(f) => format!("{f:?}"),
         ScalarKind::Ident(id) => id.clone(),
         ScalarKind::Str(s) => quote(s),

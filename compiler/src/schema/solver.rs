@@ -114,13 +114,21 @@ impl StateOverride {
         StateOverride {
             phase: view.ident("phase").and_then(|p| phase(p.value)),
             level: view.int("level").map(|l| l.value),
-            stages: view.strings("stage").into_iter().map(|s| s.value.to_string()).collect(),
+            stages: view
+                .strings("stage")
+                .into_iter()
+                .map(|s| s.value.to_string())
+                .collect(),
         }
     }
     /// `{phase: base}` merged with this override (scalars replace, stages
     /// append).
     pub fn state_for(&self, base: Phase) -> NetState {
-        NetState { phase: self.phase.unwrap_or(base), level: self.level.unwrap_or(0), stages: self.stages.clone() }
+        NetState {
+            phase: self.phase.unwrap_or(base),
+            level: self.level.unwrap_or(0),
+            stages: self.stages.clone(),
+        }
     }
 }
 
@@ -198,7 +206,12 @@ pub fn load_solver(source: &SourceFile, opts: &LoadOptions) -> (Option<SolverDef
         return (None, diags);
     }
     validate::validate(&mut tree, &SOLVER_PARAMETER, opts, &mut diags);
-    let solver = SolverReader { source, opts, diags: &mut diags }.read(tree);
+    let solver = SolverReader {
+        source,
+        opts,
+        diags: &mut diags,
+    }
+    .read(tree);
     match solver {
         Some(solver) => finish(solver, diags),
         None => (None, diags),
@@ -257,7 +270,10 @@ impl SolverReader<'_> {
             average_loss: int("average_loss", 1),
             debug_info: flag("debug_info", false),
             snapshot: int("snapshot", 0),
-            snapshot_prefix: snapshot_prefix(&self.source.path, v.string("snapshot_prefix").map(|s| s.value)),
+            snapshot_prefix: snapshot_prefix(
+                &self.source.path,
+                v.string("snapshot_prefix").map(|s| s.value),
+            ),
             snapshot_diff: flag("snapshot_diff", false),
             snapshot_after_train: flag("snapshot_after_train", true),
             snapshot_format: match v.ident("snapshot_format").map(|s| s.value) {
@@ -269,7 +285,11 @@ impl SolverReader<'_> {
                 _ => SolverMode::Gpu,
             },
             device_id: int("device_id", 0),
-            weights: v.strings("weights").into_iter().map(|s| s.value.to_string()).collect(),
+            weights: v
+                .strings("weights")
+                .into_iter()
+                .map(|s| s.value.to_string())
+                .collect(),
             body,
         })
     }
@@ -293,19 +313,32 @@ impl SolverReader<'_> {
         }
         if let Some(legacy) = legacy {
             // The validator admitted only SolverType names.
-            return SolverType::NAMES.iter().find(|(_, e, _)| *e == legacy.value).map(|&(_, _, t)| t);
+            return SolverType::NAMES
+                .iter()
+                .find(|(_, e, _)| *e == legacy.value)
+                .map(|&(_, _, t)| t);
         }
         let Some(written) = written else {
             return Some(SolverType::Sgd);
         };
-        if let Some(&(_, _, t)) = SolverType::NAMES.iter().find(|(s, _, _)| *s == written.value) {
+        if let Some(&(_, _, t)) = SolverType::NAMES
+            .iter()
+            .find(|(s, _, _)| *s == written.value)
+        {
             return Some(t);
         }
         let names: Vec<&str> = SolverType::NAMES.iter().map(|&(s, _, _)| s).collect();
         self.diags.push(
-            Diagnostic::error("lvc::schema::solver_type", format!("Unknown solver type: {}", written.value))
-                .with_label(written.span, "not a Caffe solver")
-                .with_help(did_you_mean(written.value, &names, "solver types (case matters)")),
+            Diagnostic::error(
+                "lvc::schema::solver_type",
+                format!("Unknown solver type: {}", written.value),
+            )
+            .with_label(written.span, "not a Caffe solver")
+            .with_help(did_you_mean(
+                written.value,
+                &names,
+                "solver types (case matters)",
+            )),
         );
         None
     }
@@ -323,9 +356,12 @@ impl SolverReader<'_> {
             return Some(p);
         }
         self.diags.push(
-            Diagnostic::error("lvc::schema::lr_policy", format!("Unknown learning rate policy: {}", policy.value))
-                .with_label(policy.span, "not a Caffe lr_policy")
-                .with_help(did_you_mean(policy.value, &names, "policies")),
+            Diagnostic::error(
+                "lvc::schema::lr_policy",
+                format!("Unknown learning rate policy: {}", policy.value),
+            )
+            .with_label(policy.span, "not a Caffe lr_policy")
+            .with_help(did_you_mean(policy.value, &names, "policies")),
         );
         None
     }
@@ -334,21 +370,30 @@ impl SolverReader<'_> {
     fn check_policy_settings(&mut self, v: ParamView<'_>, policy: LrPolicy, stepvalue: &[i64]) {
         let policy_span = v.value_span("lr_policy");
         let needs = |field: &str, why: &str| {
-            let d = Diagnostic::error("lvc::schema::lr_policy", format!("lr_policy needs `{field}`: {why}"))
-                .with_help(format!("add `{field}:` to the solver"));
+            let d = Diagnostic::error(
+                "lvc::schema::lr_policy",
+                format!("lr_policy needs `{field}`: {why}"),
+            )
+            .with_help(format!("add `{field}:` to the solver"));
             match policy_span {
                 Some(span) => d.with_label(span, "this policy"),
                 None => d,
             }
         };
         match policy {
-            LrPolicy::Step | LrPolicy::Sigmoid if v.int("stepsize").is_none_or(|s| s.value <= 0) => {
-                self.diags.push(needs("stepsize", "Caffe checks stepsize > 0"));
+            LrPolicy::Step | LrPolicy::Sigmoid
+                if v.int("stepsize").is_none_or(|s| s.value <= 0) =>
+            {
+                self.diags
+                    .push(needs("stepsize", "Caffe checks stepsize > 0"));
             }
             LrPolicy::Multistep if stepvalue.is_empty() => {
                 // Caffe simply never steps; worth a warning, not an error.
-                let d = Diagnostic::warning("lvc::schema::lr_policy", "lr_policy \"multistep\" without any `stepvalue`: the rate never changes")
-                    .with_help("add `stepvalue:` lines (iterations at which to multiply by gamma)");
+                let d = Diagnostic::warning(
+                    "lvc::schema::lr_policy",
+                    "lr_policy \"multistep\" without any `stepvalue`: the rate never changes",
+                )
+                .with_help("add `stepvalue:` lines (iterations at which to multiply by gamma)");
                 self.diags.push(match policy_span {
                     Some(span) => d.with_label(span, "this policy"),
                     None => d,
@@ -365,9 +410,16 @@ impl SolverReader<'_> {
             Some(r) if r.value == "L1" => Some(Regularization::L1),
             Some(r) => {
                 self.diags.push(
-                    Diagnostic::error("lvc::schema::regularization", format!("Unknown regularization type: {}", r.value))
-                        .with_label(r.span, "not L1 or L2")
-                        .with_help(did_you_mean(r.value, &["L1", "L2"], "regularization types")),
+                    Diagnostic::error(
+                        "lvc::schema::regularization",
+                        format!("Unknown regularization type: {}", r.value),
+                    )
+                    .with_label(r.span, "not L1 or L2")
+                    .with_help(did_you_mean(
+                        r.value,
+                        &["L1", "L2"],
+                        "regularization types",
+                    )),
                 );
                 None
             }
@@ -399,7 +451,14 @@ impl SolverReader<'_> {
                 .with_help("keep one of them");
                 for field in &given {
                     if let Some(span) = v.field_span(field) {
-                        d = d.with_label(span, if field == second { "another train net" } else { "train net" });
+                        d = d.with_label(
+                            span,
+                            if field == second {
+                                "another train net"
+                            } else {
+                                "train net"
+                            },
+                        );
                     }
                 }
                 self.diags.push(d);
@@ -410,7 +469,9 @@ impl SolverReader<'_> {
 
     fn net_source(&mut self, v: ParamView<'_>, field: &str) -> Option<NetSource> {
         if let Some(inline) = v.sub(field).message() {
-            return self.inline_net(inline).map(|n| NetSource::Inline(Box::new(n)));
+            return self
+                .inline_net(inline)
+                .map(|n| NetSource::Inline(Box::new(n)));
         }
         let written = v.string(field)?;
         Some(NetSource::File(self.net_file(written)))
@@ -418,7 +479,10 @@ impl SolverReader<'_> {
 
     fn net_file(&self, written: Spanned<&str>) -> NetFile {
         let candidates = net_candidates(&self.source.path, written.value);
-        NetFile { written: written.map(str::to_string), candidates }
+        NetFile {
+            written: written.map(str::to_string),
+            candidates,
+        }
     }
 
     /// An inline net, validated already (as part of the solver), upgraded
@@ -451,10 +515,19 @@ impl SolverReader<'_> {
     /// `test_state` counts, `test_interval`.
     /// `generic` is `Some` when the solver has `net`/`net_param` (holding
     /// `None` if that net failed to load).
-    fn test_nets(&mut self, v: ParamView<'_>, generic: Option<Option<NetSource>>) -> Option<Vec<TestNet>> {
+    fn test_nets(
+        &mut self,
+        v: ParamView<'_>,
+        generic: Option<Option<NetSource>>,
+    ) -> Option<Vec<TestNet>> {
         let mut sources: Vec<Option<NetSource>> = Vec::new();
         for inline in v.subs("test_net_param") {
-            sources.push(inline.message().and_then(|m| self.inline_net(m)).map(|n| NetSource::Inline(Box::new(n))));
+            sources.push(
+                inline
+                    .message()
+                    .and_then(|m| self.inline_net(m))
+                    .map(|n| NetSource::Inline(Box::new(n))),
+            );
         }
         for file in v.strings("test_net") {
             sources.push(Some(NetSource::File(self.net_file(file))));
@@ -462,7 +535,11 @@ impl SolverReader<'_> {
         let specific = sources.len();
         let test_iter: Vec<Spanned<i64>> = v.ints("test_iter");
         let iter_span = test_iter.first().map(|t| t.span);
-        let count_ok = if generic.is_some() { test_iter.len() >= specific } else { test_iter.len() == specific };
+        let count_ok = if generic.is_some() {
+            test_iter.len() >= specific
+        } else {
+            test_iter.len() == specific
+        };
         if !count_ok {
             let d = Diagnostic::error(
                 "lvc::schema::solver_test_nets",
@@ -492,8 +569,11 @@ impl SolverReader<'_> {
             return None;
         }
         if !sources.is_empty() && v.int("test_interval").is_none_or(|t| t.value <= 0) {
-            let d = Diagnostic::error("lvc::schema::solver_test_nets", "test nets are given but test_interval is not > 0")
-                .with_help("add `test_interval: 500` (how many training iterations between tests)");
+            let d = Diagnostic::error(
+                "lvc::schema::solver_test_nets",
+                "test nets are given but test_interval is not > 0",
+            )
+            .with_help("add `test_interval: 500` (how many training iterations between tests)");
             self.diags.push(match iter_span {
                 Some(span) => d.with_label(span, "test nets"),
                 None => d,
@@ -502,8 +582,14 @@ impl SolverReader<'_> {
         }
         let mut nets = Vec::with_capacity(sources.len());
         for (i, source) in sources.into_iter().enumerate() {
-            let state = states.get(i).map_or_else(StateOverride::default, |s| StateOverride::of(*s));
-            nets.push(TestNet { source: source?, test_iter: test_iter.get(i).map_or(0, |t| t.value), state: state.state_for(Phase::Test) });
+            let state = states
+                .get(i)
+                .map_or_else(StateOverride::default, |s| StateOverride::of(*s));
+            nets.push(TestNet {
+                source: source?,
+                test_iter: test_iter.get(i).map_or(0, |t| t.value),
+                state: state.state_for(Phase::Test),
+            });
         }
         Some(nets)
     }
@@ -543,33 +629,71 @@ mod tests {
     use super::*;
 
     fn solver(text: &str) -> (Option<SolverDef>, Diagnostics) {
-        load_solver(&SourceFile::new("jobs/x/solver.prototxt", text), &LoadOptions::default())
+        load_solver(
+            &SourceFile::new("jobs/x/solver.prototxt", text),
+            &LoadOptions::default(),
+        )
     }
 
     #[test]
     fn caffe_defaults_apply() {
-        let (s, diags) = solver("net: \"train_val.prototxt\"\nbase_lr: 0.01\nlr_policy: \"fixed\"\n");
+        let (s, diags) =
+            solver("net: \"train_val.prototxt\"\nbase_lr: 0.01\nlr_policy: \"fixed\"\n");
         assert!(diags.is_empty());
         let s = s.expect("valid solver");
-        assert_eq!((s.base_lr, s.lr_policy, s.solver_type), (0.01, LrPolicy::Fixed, SolverType::Sgd));
-        assert_eq!((s.momentum, s.momentum2, s.delta, s.rms_decay), (0.0, 0.999, 1e-8, 0.99));
-        assert_eq!((s.iter_size, s.average_loss, s.random_seed, s.test_interval), (1, 1, -1, 0));
-        assert_eq!((s.clip_gradients, s.regularization, s.solver_mode), (-1.0, Regularization::L2, SolverMode::Gpu));
+        assert_eq!(
+            (s.base_lr, s.lr_policy, s.solver_type),
+            (0.01, LrPolicy::Fixed, SolverType::Sgd)
+        );
+        assert_eq!(
+            (s.momentum, s.momentum2, s.delta, s.rms_decay),
+            (0.0, 0.999, 1e-8, 0.99)
+        );
+        assert_eq!(
+            (s.iter_size, s.average_loss, s.random_seed, s.test_interval),
+            (1, 1, -1, 0)
+        );
+        assert_eq!(
+            (s.clip_gradients, s.regularization, s.solver_mode),
+            (-1.0, Regularization::L2, SolverMode::Gpu)
+        );
         assert!(s.test_initialization && s.snapshot_after_train && !s.snapshot_diff);
         assert_eq!(s.snapshot_format, SnapshotFormat::BinaryProto);
-        assert_eq!(s.snapshot_prefix, Path::new("jobs/x/solver").display().to_string());
-        assert_eq!(s.train_state, NetState { phase: Phase::Train, level: 0, stages: vec![] });
+        assert_eq!(
+            s.snapshot_prefix,
+            Path::new("jobs/x/solver").display().to_string()
+        );
+        assert_eq!(
+            s.train_state,
+            NetState {
+                phase: Phase::Train,
+                level: 0,
+                stages: vec![]
+            }
+        );
         assert!(s.test_nets.is_empty());
-        let NetSource::File(file) = &s.train_net else { panic!("a file net") };
-        assert_eq!(file.candidates, [Path::new("jobs/x/train_val.prototxt"), Path::new("train_val.prototxt")]);
+        let NetSource::File(file) = &s.train_net else {
+            panic!("a file net")
+        };
+        assert_eq!(
+            file.candidates,
+            [
+                Path::new("jobs/x/train_val.prototxt"),
+                Path::new("train_val.prototxt")
+            ]
+        );
     }
 
     #[test]
     fn legacy_solver_type_upgrades() {
-        let (s, diags) = solver("net: \"n\"\nlr_policy: \"inv\"\nsolver_type: NESTEROV\nsolver_mode: CPU\n");
+        let (s, diags) =
+            solver("net: \"n\"\nlr_policy: \"inv\"\nsolver_type: NESTEROV\nsolver_mode: CPU\n");
         assert!(diags.is_empty());
         let s = s.expect("valid solver");
-        assert_eq!((s.solver_type, s.solver_mode), (SolverType::Nesterov, SolverMode::Cpu));
+        assert_eq!(
+            (s.solver_type, s.solver_mode),
+            (SolverType::Nesterov, SolverMode::Cpu)
+        );
     }
 
     #[test]
@@ -590,25 +714,55 @@ mod tests {
                 NetSource::Inline(_) => "inline".into(),
             })
             .collect();
-        assert_eq!(files, ["t.prototxt", "generic.prototxt", "generic.prototxt"]);
-        assert_eq!(s.test_nets.iter().map(|t| t.test_iter).collect::<Vec<_>>(), [5, 6, 7]);
-        assert_eq!(s.test_nets[0].state, NetState { phase: Phase::Test, level: 0, stages: vec!["a".into()] });
+        assert_eq!(
+            files,
+            ["t.prototxt", "generic.prototxt", "generic.prototxt"]
+        );
+        assert_eq!(
+            s.test_nets.iter().map(|t| t.test_iter).collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        assert_eq!(
+            s.test_nets[0].state,
+            NetState {
+                phase: Phase::Test,
+                level: 0,
+                stages: vec!["a".into()]
+            }
+        );
         assert_eq!(s.test_nets[1].state.phase, Phase::Train);
-        assert_eq!(s.train_state, NetState { phase: Phase::Train, level: 2, stages: vec!["train".into()] });
+        assert_eq!(
+            s.train_state,
+            NetState {
+                phase: Phase::Train,
+                level: 2,
+                stages: vec!["train".into()]
+            }
+        );
     }
 
     #[test]
     fn test_iter_must_match_specific_test_nets() {
-        let (s, diags) = solver("train_net: \"a\"\ntest_net: \"b\"\nlr_policy: \"fixed\"\ntest_interval: 10\n");
+        let (s, diags) =
+            solver("train_net: \"a\"\ntest_net: \"b\"\nlr_policy: \"fixed\"\ntest_interval: 10\n");
         assert!(s.is_none());
         assert_eq!(diags.items[0].code, "lvc::schema::solver_test_nets");
     }
 
     #[test]
     fn net_candidates_and_snapshot_prefixes() {
-        assert_eq!(net_candidates(Path::new("solver.prototxt"), "n.prototxt"), [Path::new("n.prototxt")]);
-        assert_eq!(net_candidates(Path::new("/a/s.prototxt"), "/abs/n.prototxt"), [Path::new("/abs/n.prototxt")]);
-        assert_eq!(snapshot_prefix(Path::new("a/b/solver.prototxt"), Some("snaps/x")), "snaps/x");
+        assert_eq!(
+            net_candidates(Path::new("solver.prototxt"), "n.prototxt"),
+            [Path::new("n.prototxt")]
+        );
+        assert_eq!(
+            net_candidates(Path::new("/a/s.prototxt"), "/abs/n.prototxt"),
+            [Path::new("/abs/n.prototxt")]
+        );
+        assert_eq!(
+            snapshot_prefix(Path::new("a/b/solver.prototxt"), Some("snaps/x")),
+            "snaps/x"
+        );
         let dir = std::env::temp_dir();
         assert_eq!(
             snapshot_prefix(Path::new("a/b/solver.prototxt"), dir.to_str()),

@@ -17,7 +17,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// A help line: "did you mean `x`?" when a close candidate exists, else a
 /// short list of what is valid (`what` names the set, e.g. "fields of
 /// ConvolutionParameter").
-pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> String {
     if let Some(best) = closest(word, candidates.iter().copied()) {
         return format!("did you mean `{best}`?");
     }
@@ -27,7 +27,12 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str], what: &str) -> Strin
 /// "valid <what>: `a`, `b`, …" with at most eight names.
 pub fn list_valid(candidates: &[&str], what: &str) -> String {
     const SHOWN: usize = 8;
-    let mut list = candidates.iter().take(SHOWN).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    let mut list = candidates
+        .iter()
+        .take(SHOWN)
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if candidates.len() > SHOWN {
         list.push_str(&format!(", … ({} in all)", candidates.len()));
     }

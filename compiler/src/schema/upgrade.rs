@@ -44,8 +44,16 @@ impl UpgradeReport {
 /// `layer` and `layers`, an unknown V0 layer type, a misplaced padding layer,
 /// too few input dimensions).
 pub fn upgrade_net(root: &mut Message, diags: &mut Diagnostics) -> Option<UpgradeReport> {
-    let first_v1 = root.fields.iter().find(|f| f.name == "layers").map(|f| f.name_span);
-    let first_current = root.fields.iter().find(|f| f.name == "layer").map(|f| f.name_span);
+    let first_v1 = root
+        .fields
+        .iter()
+        .find(|f| f.name == "layers")
+        .map(|f| f.name_span);
+    let first_current = root
+        .fields
+        .iter()
+        .find(|f| f.name == "layer")
+        .map(|f| f.name_span);
     if let (Some(v1), Some(current)) = (first_v1, first_current) {
         diags.push(
             Diagnostic::error(
@@ -61,7 +69,11 @@ pub fn upgrade_net(root: &mut Message, diags: &mut Diagnostics) -> Option<Upgrad
         );
         return None;
     }
-    let is_v0 = root.all("layers").any(|f| f.value.as_message().is_some_and(|m| m.last("layer").is_some()));
+    let is_v0 = root.all("layers").any(|f| {
+        f.value
+            .as_message()
+            .is_some_and(|m| m.last("layer").is_some())
+    });
     let format = match (first_v1.is_some(), is_v0) {
         (_, true) => NetFormat::V0,
         (true, false) => NetFormat::V1,
@@ -82,7 +94,11 @@ pub fn upgrade_net(root: &mut Message, diags: &mut Diagnostics) -> Option<Upgrad
     }
     let input_upgraded = upgrade_input(root, diags);
     let batch_norm_upgraded = upgrade_batch_norm(root);
-    (diags.error_count() == errors_before).then_some(UpgradeReport { format, input_upgraded, batch_norm_upgraded })
+    (diags.error_count() == errors_before).then_some(UpgradeReport {
+        format,
+        input_upgraded,
+        batch_norm_upgraded,
+    })
 }
 
 // ---------------------------------------------------------------- tree helpers
@@ -94,24 +110,38 @@ fn scalar(kind: ScalarKind, span: Span) -> Value {
 /// A field named `name` whose name points at `name_span`.
 fn field(name: &str, name_span: Span, value: Value) -> Field {
     let span = name_span.join(value.span());
-    Field { name: name.to_string(), name_span, value, span }
+    Field {
+        name: name.to_string(),
+        name_span,
+        value,
+        span,
+    }
 }
 
 /// A copy of `f` under another name (a V0 field moved into a `*_param`).
 fn renamed(f: &Field, name: &str) -> Field {
-    Field { name: name.to_string(), ..f.clone() }
+    Field {
+        name: name.to_string(),
+        ..f.clone()
+    }
 }
 
 fn str_value(msg: &Message, name: &str) -> Option<String> {
     match &msg.last(name)?.value {
-        Value::Scalar(Scalar { kind: ScalarKind::Str(s), .. }) => Some(s.clone()),
+        Value::Scalar(Scalar {
+            kind: ScalarKind::Str(s),
+            ..
+        }) => Some(s.clone()),
         _ => None,
     }
 }
 
 fn ident_value(msg: &Message, name: &str) -> Option<String> {
     match &msg.last(name)?.value {
-        Value::Scalar(Scalar { kind: ScalarKind::Ident(s), .. }) => Some(s.clone()),
+        Value::Scalar(Scalar {
+            kind: ScalarKind::Ident(s),
+            ..
+        }) => Some(s.clone()),
         _ => None,
     }
 }
@@ -119,7 +149,10 @@ fn ident_value(msg: &Message, name: &str) -> Option<String> {
 fn strings(msg: &Message, name: &str) -> Vec<String> {
     msg.all(name)
         .filter_map(|f| match &f.value {
-            Value::Scalar(Scalar { kind: ScalarKind::Str(s), .. }) => Some(s.clone()),
+            Value::Scalar(Scalar {
+                kind: ScalarKind::Str(s),
+                ..
+            }) => Some(s.clone()),
             _ => None,
         })
         .collect()
@@ -127,17 +160,34 @@ fn strings(msg: &Message, name: &str) -> Vec<String> {
 
 /// The sub-message `name` of `msg`, created (spanning `span`) if absent.
 fn sub_mut<'m>(msg: &'m mut Message, name: &str, span: Span) -> Option<&'m mut Message> {
-    if !msg.fields.iter().any(|f| f.name == name && f.value.as_message().is_some()) {
-        msg.fields.push(field(name, span, Value::Message(Message { fields: Vec::new(), span })));
+    if !msg
+        .fields
+        .iter()
+        .any(|f| f.name == name && f.value.as_message().is_some())
+    {
+        msg.fields.push(field(
+            name,
+            span,
+            Value::Message(Message {
+                fields: Vec::new(),
+                span,
+            }),
+        ));
     }
-    msg.fields.iter_mut().rev().filter(|f| f.name == name).find_map(|f| match &mut f.value {
-        Value::Message(m) => Some(m),
-        Value::Scalar(_) => None,
-    })
+    msg.fields
+        .iter_mut()
+        .rev()
+        .filter(|f| f.name == name)
+        .find_map(|f| match &mut f.value {
+            Value::Message(m) => Some(m),
+            Value::Scalar(_) => None,
+        })
 }
 
 fn remove_all(msg: &mut Message, name: &str) -> Vec<Field> {
-    let (taken, kept) = std::mem::take(&mut msg.fields).into_iter().partition(|f| f.name == name);
+    let (taken, kept) = std::mem::take(&mut msg.fields)
+        .into_iter()
+        .partition(|f| f.name == name);
     msg.fields = kept;
     taken
 }
@@ -198,23 +248,32 @@ fn upgrade_v0_padding_layers(root: &mut Message, diags: &mut Diagnostics) {
     // Blob name → index (in the original list) of the connection that last
     // produced it.
     let mut last_producer: HashMap<String, usize> = HashMap::new();
-    let original: Vec<Message> =
-        root.all("layers").filter_map(|f| f.value.as_message().cloned()).collect();
+    let original: Vec<Message> = root
+        .all("layers")
+        .filter_map(|f| f.value.as_message().cloned())
+        .collect();
     let mut position = 0;
     for f in root.fields.iter_mut().filter(|f| f.name == "layers") {
-        let Value::Message(connection) = &mut f.value else { continue };
+        let Value::Message(connection) = &mut f.value else {
+            continue;
+        };
         let index = position;
         position += 1;
         let layer_type = v0_type(connection).unwrap_or_default();
         let bottoms = strings(connection, "bottom");
         for (j, bottom) in bottoms.iter().enumerate() {
-            let Some(&source_index) = last_producer.get(bottom) else { continue };
+            let Some(&source_index) = last_producer.get(bottom) else {
+                continue;
+            };
             let source = &original[source_index];
             if v0_type(source).as_deref() != Some("padding") {
                 continue;
             }
             if let Some(problem) = padding_problem(&layer_type, bottoms.len(), source) {
-                let span = connection.all("bottom").nth(j).map_or(connection.span, |b| b.value.span());
+                let span = connection
+                    .all("bottom")
+                    .nth(j)
+                    .map_or(connection.span, |b| b.value.span());
                 diags.push(
                     Diagnostic::error("lvc::schema::v0_padding", problem)
                         .with_label(span, "reads the output of a V0 padding layer")
@@ -229,14 +288,21 @@ fn upgrade_v0_padding_layers(root: &mut Message, diags: &mut Diagnostics) {
         }
     }
     root.fields.retain(|f| {
-        !(f.name == "layers" && f.value.as_message().and_then(v0_type).as_deref() == Some("padding"))
+        !(f.name == "layers"
+            && f.value.as_message().and_then(v0_type).as_deref() == Some("padding"))
     });
 }
 
 /// Caffe's CHECKs for a padding layer feeding `consumer_type`.
-fn padding_problem(consumer_type: &str, consumer_bottoms: usize, padding: &Message) -> Option<String> {
+fn padding_problem(
+    consumer_type: &str,
+    consumer_bottoms: usize,
+    padding: &Message,
+) -> Option<String> {
     if consumer_type != "conv" && consumer_type != "pool" {
-        return Some(format!("Padding layer input to non-convolutional / non-pooling layer type {consumer_type}"));
+        return Some(format!(
+            "Padding layer input to non-convolutional / non-pooling layer type {consumer_type}"
+        ));
     }
     if consumer_bottoms != 1 {
         return Some("Conv Layer takes a single blob as input.".to_string());
@@ -253,18 +319,38 @@ fn padding_problem(consumer_type: &str, consumer_bottoms: usize, padding: &Messa
 /// Rewires bottom `j` of `connection` to the padding layer's input and sets
 /// the consumer's V0 `pad` to the padding layer's (0 when unset).
 fn fold_padding(connection: &mut Message, j: usize, padding: &Message) {
-    if let (Some(bottom), Some(source)) =
-        (connection.fields.iter_mut().filter(|f| f.name == "bottom").nth(j), padding.last("bottom"))
-    {
+    if let (Some(bottom), Some(source)) = (
+        connection
+            .fields
+            .iter_mut()
+            .filter(|f| f.name == "bottom")
+            .nth(j),
+        padding.last("bottom"),
+    ) {
         if let Value::Scalar(s) = &mut bottom.value {
-            s.kind = source.value.as_scalar().map_or(s.kind.clone(), |src| src.kind.clone());
+            s.kind = source
+                .value
+                .as_scalar()
+                .map_or(s.kind.clone(), |src| src.kind.clone());
         }
     }
     let pad = match v0_layer(padding).and_then(|l| l.last("pad")) {
         Some(pad) => pad.clone(),
-        None => field("pad", padding.span, scalar(ScalarKind::Int(0), padding.span)),
+        None => field(
+            "pad",
+            padding.span,
+            scalar(ScalarKind::Int(0), padding.span),
+        ),
     };
-    if let Some(Field { value: Value::Message(layer), .. }) = connection.fields.iter_mut().rev().find(|f| f.name == "layer") {
+    if let Some(Field {
+        value: Value::Message(layer),
+        ..
+    }) = connection
+        .fields
+        .iter_mut()
+        .rev()
+        .find(|f| f.name == "layer")
+    {
         remove_all(layer, "pad");
         layer.fields.push(pad);
     }
@@ -274,10 +360,17 @@ fn fold_padding(connection: &mut Message, j: usize, padding: &Message) {
 /// `None` = the field does not apply to this type.
 fn v0_field_target(field: &str, layer_type: &str) -> Option<(&'static str, &'static str)> {
     let by_type = |table: &[(&str, &'static str)], new_name: &'static str| {
-        table.iter().find(|(t, _)| *t == layer_type).map(|&(_, param)| (param, new_name))
+        table
+            .iter()
+            .find(|(t, _)| *t == layer_type)
+            .map(|&(_, param)| (param, new_name))
     };
-    const CONV_OR_IP: &[(&str, &str)] = &[("conv", "convolution_param"), ("innerproduct", "inner_product_param")];
-    const CONV_OR_POOL: &[(&str, &str)] = &[("conv", "convolution_param"), ("pool", "pooling_param")];
+    const CONV_OR_IP: &[(&str, &str)] = &[
+        ("conv", "convolution_param"),
+        ("innerproduct", "inner_product_param"),
+    ];
+    const CONV_OR_POOL: &[(&str, &str)] =
+        &[("conv", "convolution_param"), ("pool", "pooling_param")];
     const SOURCES: &[(&str, &str)] = &[
         ("data", "data_param"),
         ("hdf5_data", "hdf5_data_param"),
@@ -350,9 +443,18 @@ fn upgrade_v0_layer(connection: &Message, diags: &mut Diagnostics) -> Option<Mes
     };
     let layer_name = str_value(layer, "name").unwrap_or_default();
     let layer_type = str_value(layer, "type").unwrap_or_default();
-    let mut out = Message { fields: Vec::new(), span: connection.span };
+    let mut out = Message {
+        fields: Vec::new(),
+        span: connection.span,
+    };
     // Connection-level fields (bottom, top, …) stay as they are.
-    out.fields.extend(connection.fields.iter().filter(|f| f.name != "layer").cloned());
+    out.fields.extend(
+        connection
+            .fields
+            .iter()
+            .filter(|f| f.name != "layer")
+            .cloned(),
+    );
     for f in &layer.fields {
         match f.name.as_str() {
             "name" | "blobs" | "blobs_lr" | "weight_decay" => out.fields.push(f.clone()),
@@ -400,18 +502,34 @@ fn upgrade_v0_layer(connection: &Message, diags: &mut Diagnostics) -> Option<Mes
 /// layers, `scale`, `mean_file`, `crop_size` and `mirror` move from the
 /// data parameter into `transform_param`.
 fn upgrade_data_transformation(root: &mut Message) {
-    const DATA_LAYERS: &[(&str, &str)] =
-        &[("DATA", "data_param"), ("IMAGE_DATA", "image_data_param"), ("WINDOW_DATA", "window_data_param")];
+    const DATA_LAYERS: &[(&str, &str)] = &[
+        ("DATA", "data_param"),
+        ("IMAGE_DATA", "image_data_param"),
+        ("WINDOW_DATA", "window_data_param"),
+    ];
     const MOVED: &[&str] = &["scale", "mean_file", "crop_size", "mirror"];
     for f in root.fields.iter_mut().filter(|f| f.name == "layers") {
-        let Value::Message(layer) = &mut f.value else { continue };
-        let Some(kind) = ident_value(layer, "type") else { continue };
-        let Some(&(_, param)) = DATA_LAYERS.iter().find(|(t, _)| *t == kind) else { continue };
-        let Some(Field { value: Value::Message(data), .. }) = layer.fields.iter_mut().rev().find(|f| f.name == param) else {
+        let Value::Message(layer) = &mut f.value else {
+            continue;
+        };
+        let Some(kind) = ident_value(layer, "type") else {
+            continue;
+        };
+        let Some(&(_, param)) = DATA_LAYERS.iter().find(|(t, _)| *t == kind) else {
+            continue;
+        };
+        let Some(Field {
+            value: Value::Message(data),
+            ..
+        }) = layer.fields.iter_mut().rev().find(|f| f.name == param)
+        else {
             continue;
         };
         let data_span = data.span;
-        let moved: Vec<Field> = MOVED.iter().flat_map(|name| remove_all(data, name)).collect();
+        let moved: Vec<Field> = MOVED
+            .iter()
+            .flat_map(|name| remove_all(data, name))
+            .collect();
         if moved.is_empty() {
             continue;
         }
@@ -472,7 +590,10 @@ pub const V1_LAYER_TYPES: &[(&str, &str)] = &[
 
 /// The current type string for a V1 enum name.
 pub fn v1_type_string(v1: &str) -> Option<&'static str> {
-    V1_LAYER_TYPES.iter().find(|(name, _)| *name == v1).map(|&(_, s)| s)
+    V1_LAYER_TYPES
+        .iter()
+        .find(|(name, _)| *name == v1)
+        .map(|&(_, s)| s)
 }
 
 fn upgrade_v1_net(root: &mut Message, diags: &mut Diagnostics) {
@@ -497,7 +618,10 @@ fn param_spec_field(v1_field: &str) -> Option<&'static str> {
 
 /// `UpgradeV1LayerParameter`: one V1 layer → a current `LayerParameter`.
 fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
-    let mut out = Message { fields: Vec::new(), span: v1.span };
+    let mut out = Message {
+        fields: Vec::new(),
+        span: v1.span,
+    };
     // ParamSpecs are created as needed: entry i collects the i-th `param`,
     // `blob_share_mode`, `blobs_lr` and `weight_decay`.
     let mut specs: Vec<Message> = Vec::new();
@@ -507,7 +631,10 @@ fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
         if let Some(spec_field) = param_spec_field(&f.name) {
             let i = counts.entry(spec_field).or_insert(0);
             if specs.len() <= *i {
-                specs.push(Message { fields: Vec::new(), span: f.span });
+                specs.push(Message {
+                    fields: Vec::new(),
+                    span: f.span,
+                });
             }
             let spec = &mut specs[*i];
             spec.span = spec.span.join(f.span);
@@ -518,18 +645,31 @@ fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
         }
         match f.name.as_str() {
             "type" => {
-                let Some(Scalar { kind: ScalarKind::Ident(name), span }) = f.value.as_scalar() else { continue };
+                let Some(Scalar {
+                    kind: ScalarKind::Ident(name),
+                    span,
+                }) = f.value.as_scalar()
+                else {
+                    continue;
+                };
                 // The validator admitted only LayerType names.
                 let kind = v1_type_string(name).unwrap_or_default();
-                out.fields.push(field("type", f.name_span, scalar(ScalarKind::Str(kind.to_string()), *span)));
+                out.fields.push(field(
+                    "type",
+                    f.name_span,
+                    scalar(ScalarKind::Str(kind.to_string()), *span),
+                ));
             }
             "layer" => {
                 let name = str_value(v1, "name").unwrap_or_default();
                 diags.push(
-                    Diagnostic::warning("lvc::schema::v0_leftover", "Input NetParameter has V0 layer -- ignoring.")
-                        .with_label(f.name_span, "a V0 `layer { … }` inside a V1 layer")
-                        .with_help("move its settings into the V1 layer's `*_param` blocks")
-                        .in_layer(name),
+                    Diagnostic::warning(
+                        "lvc::schema::v0_leftover",
+                        "Input NetParameter has V0 layer -- ignoring.",
+                    )
+                    .with_label(f.name_span, "a V0 `layer { … }` inside a V1 layer")
+                    .with_help("move its settings into the V1 layer's `*_param` blocks")
+                    .in_layer(name),
                 );
             }
             _ => out.fields.push(f.clone()),
@@ -560,9 +700,12 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
     if inputs.is_empty() {
         if let Some(first) = shapes.first().or(dims.first()) {
             diags.push(
-                Diagnostic::warning("lvc::schema::input_without_name", format!("`{}` without any `input`; ignored", first.name))
-                    .with_label(first.name_span, "no `input:` names this shape")
-                    .with_help("add `input: \"data\"` before the shape, or use an `Input` layer"),
+                Diagnostic::warning(
+                    "lvc::schema::input_without_name",
+                    format!("`{}` without any `input`; ignored", first.name),
+                )
+                .with_label(first.name_span, "no `input:` names this shape")
+                .with_help("add `input: \"data\"` before the shape, or use an `Input` layer"),
             );
         }
         return false;
@@ -578,28 +721,59 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
         .reduce(Span::join)
         .unwrap_or_default();
     let anchor = inputs[0].name_span;
-    let mut input_param = Message { fields: Vec::new(), span: whole };
-    let mut layer = Message { fields: Vec::new(), span: whole };
-    layer.fields.push(field("name", anchor, scalar(ScalarKind::Str("input".into()), anchor)));
-    layer.fields.push(field("type", anchor, scalar(ScalarKind::Str("Input".into()), anchor)));
+    let mut input_param = Message {
+        fields: Vec::new(),
+        span: whole,
+    };
+    let mut layer = Message {
+        fields: Vec::new(),
+        span: whole,
+    };
+    layer.fields.push(field(
+        "name",
+        anchor,
+        scalar(ScalarKind::Str("input".into()), anchor),
+    ));
+    layer.fields.push(field(
+        "type",
+        anchor,
+        scalar(ScalarKind::Str("Input".into()), anchor),
+    ));
     for (i, input) in inputs.iter().enumerate() {
         layer.fields.push(renamed(input, "top"));
         let shape = if !shapes.is_empty() {
             shapes.get(i).map(|s| renamed(s, "shape"))
         } else {
             dims.get(4 * i..4 * i + 4).map(|four| {
-                let span = four.iter().map(|d| d.span).reduce(Span::join).unwrap_or(input.span);
+                let span = four
+                    .iter()
+                    .map(|d| d.span)
+                    .reduce(Span::join)
+                    .unwrap_or(input.span);
                 let dim_fields = four.iter().map(|d| renamed(d, "dim")).collect();
-                field("shape", four[0].name_span, Value::Message(Message { fields: dim_fields, span }))
+                field(
+                    "shape",
+                    four[0].name_span,
+                    Value::Message(Message {
+                        fields: dim_fields,
+                        span,
+                    }),
+                )
             })
         };
         match shape {
             Some(shape) => input_param.fields.push(shape),
             None => {
                 let (what, have) = if shapes.is_empty() {
-                    ("four `input_dim` values", format!("{} `input_dim` values", dims.len()))
+                    (
+                        "four `input_dim` values",
+                        format!("{} `input_dim` values", dims.len()),
+                    )
                 } else {
-                    ("one `input_shape`", format!("{} `input_shape` blocks", shapes.len()))
+                    (
+                        "one `input_shape`",
+                        format!("{} `input_shape` blocks", shapes.len()),
+                    )
                 };
                 diags.push(
                     Diagnostic::error(
@@ -613,9 +787,16 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
             }
         }
     }
-    layer.fields.push(field("input_param", anchor, Value::Message(input_param)));
-    let first_layer = root.fields.iter().position(|f| f.name == "layer").unwrap_or(root.fields.len());
-    root.fields.insert(first_layer, field("layer", anchor, Value::Message(layer)));
+    layer
+        .fields
+        .push(field("input_param", anchor, Value::Message(input_param)));
+    let first_layer = root
+        .fields
+        .iter()
+        .position(|f| f.name == "layer")
+        .unwrap_or(root.fields.len());
+    root.fields
+        .insert(first_layer, field("layer", anchor, Value::Message(layer)));
     true
 }
 
@@ -633,16 +814,23 @@ fn quoted_input(input: &Field) -> String {
 fn upgrade_batch_norm(root: &mut Message) -> bool {
     let mut changed = false;
     for f in root.fields.iter_mut().filter(|f| f.name == "layer") {
-        let Value::Message(layer) = &mut f.value else { continue };
-        if str_value(layer, "type").as_deref() != Some("BatchNorm") || layer.all("param").count() != 3 {
+        let Value::Message(layer) = &mut f.value else {
+            continue;
+        };
+        if str_value(layer, "type").as_deref() != Some("BatchNorm")
+            || layer.all("param").count() != 3
+        {
             continue;
         }
         for p in layer.fields.iter_mut().filter(|p| p.name == "param") {
-            let Value::Message(spec) = &mut p.value else { continue };
+            let Value::Message(spec) = &mut p.value else {
+                continue;
+            };
             let span = spec.span;
             for name in ["lr_mult", "decay_mult"] {
                 remove_all(spec, name);
-                spec.fields.push(field(name, span, scalar(ScalarKind::Float(0.0), span)));
+                spec.fields
+                    .push(field(name, span, scalar(ScalarKind::Float(0.0), span)));
             }
         }
         changed = true;
@@ -678,7 +866,10 @@ mod tests {
     #[test]
     fn v1_none_and_untyped_layers_get_the_empty_type() {
         let (text, _, _) = upgraded("layers { name: \"a\" type: NONE } layers { name: \"b\" }");
-        assert_eq!(text, "layer {\n  name: \"a\"\n  type: \"\"\n}\nlayer {\n  name: \"b\"\n}\n");
+        assert_eq!(
+            text,
+            "layer {\n  name: \"a\"\n  type: \"\"\n}\nlayer {\n  name: \"b\"\n}\n"
+        );
     }
 
     #[test]
@@ -760,7 +951,9 @@ mod tests {
         assert_eq!(text.matches("lr_mult: 0.0").count(), 3);
         assert_eq!(text.matches("decay_mult: 0.0").count(), 3);
         assert!(text.contains("name: \"v\""), "other ParamSpec fields stay");
-        assert!(text.ends_with("layer {\n  type: \"BatchNorm\"\n  param {\n    lr_mult: 1\n  }\n}\n"));
+        assert!(
+            text.ends_with("layer {\n  type: \"BatchNorm\"\n  param {\n    lr_mult: 1\n  }\n}\n")
+        );
     }
 
     #[test]

@@ -9,8 +9,12 @@ use std::collections::HashMap;
 
 use lvc_grammar::{Field, Message, Scalar, ScalarKind, Span, Value};
 
-use super::descriptor::{EnumDesc, FieldDesc, FieldType, MessageDesc, LAYER_PARAMETER, V0_LAYER_PARAMETER, V1_LAYER_PARAMETER};
+use super::descriptor::{
+    EnumDesc, FieldDesc, FieldType, MessageDesc, LAYER_PARAMETER, V0_LAYER_PARAMETER,
+    V1_LAYER_PARAMETER,
+};
 use super::suggest::{closest, did_you_mean, list_valid};
+use super::upgrade::v1_type_string;
 use super::LoadOptions;
 use crate::diag::{Diagnostic, Diagnostics};
 
@@ -18,7 +22,12 @@ use crate::diag::{Diagnostic, Diagnostics};
 /// `diags`. With `opts.lenient`, unknown fields are warnings (forks of Caffe
 /// add their own `*_param` blocks); otherwise they are errors. Either way
 /// they are dropped from the tree.
-pub fn validate(msg: &mut Message, desc: &'static MessageDesc, opts: &LoadOptions, diags: &mut Diagnostics) {
+pub fn validate(
+    msg: &mut Message,
+    desc: &'static MessageDesc,
+    opts: &LoadOptions,
+    diags: &mut Diagnostics,
+) {
     Validator { opts, diags }.message(msg, desc, None);
 }
 
@@ -52,7 +61,10 @@ impl Validator<'_> {
                     self.report(
                         Diagnostic::error(
                             "lvc::schema::duplicate",
-                            format!("non-repeated field `{}` of {} is given more than once", fdesc.name, desc.name),
+                            format!(
+                                "non-repeated field `{}` of {} is given more than once",
+                                fdesc.name, desc.name
+                            ),
                         )
                         .with_label(field.name_span, "given again here")
                         .with_label(previous, "first given here")
@@ -75,10 +87,18 @@ impl Validator<'_> {
         let diag = if self.opts.lenient {
             Diagnostic::warning(
                 "lvc::schema::unknown_field",
-                format!("{} has no field named `{}`; ignoring it", desc.name, field.name),
+                format!(
+                    "{} has no field named `{}`; ignoring it",
+                    desc.name, field.name
+                ),
             )
-            .with_label(field.name_span, "not in BVLC caffe.proto (a field of a forked Caffe?)")
-            .with_help(format!("lvc skips it, so whatever it configures is lost; if it is a typo: {help}"))
+            .with_label(
+                field.name_span,
+                "not in BVLC caffe.proto (a field of a forked Caffe?)",
+            )
+            .with_help(format!(
+                "lvc skips it, so whatever it configures is lost; if it is a typo: {help}"
+            ))
         } else {
             Diagnostic::error(
                 "lvc::schema::unknown_field",
@@ -91,7 +111,13 @@ impl Validator<'_> {
     }
 
     /// Checks one field's value; returns whether the field stays in the tree.
-    fn value(&mut self, field: &mut Field, fdesc: &'static FieldDesc, parent: &MessageDesc, layer: Option<&str>) -> bool {
+    fn value(
+        &mut self,
+        field: &mut Field,
+        fdesc: &'static FieldDesc,
+        parent: &MessageDesc,
+        layer: Option<&str>,
+    ) -> bool {
         match (&fdesc.ty, &mut field.value) {
             (FieldType::Message(sub), Value::Message(m)) => {
                 self.message(m, sub, layer);
@@ -106,7 +132,10 @@ impl Validator<'_> {
                         format!("`{}` is a {} message, found {found}", fdesc.name, sub.name),
                     )
                     .with_label(span, "expected `{ … }`")
-                    .with_help(format!("write `{} {{ … }}` with the fields of {}", fdesc.name, sub.name)),
+                    .with_help(format!(
+                        "write `{} {{ … }}` with the fields of {}",
+                        fdesc.name, sub.name
+                    )),
                     layer,
                 );
                 false
@@ -116,7 +145,12 @@ impl Validator<'_> {
                 self.report(
                     Diagnostic::error(
                         "lvc::schema::type",
-                        format!("`{}` of {} takes a {} value, found a message block", fdesc.name, parent.name, ty.name()),
+                        format!(
+                            "`{}` of {} takes a {} value, found a message block",
+                            fdesc.name,
+                            parent.name,
+                            ty.name()
+                        ),
                     )
                     .with_label(span, "expected a single value")
                     .with_help(format!("write `{}: <value>`", fdesc.name)),
@@ -136,12 +170,17 @@ impl Validator<'_> {
 }
 
 fn is_layer_message(desc: &MessageDesc) -> bool {
-    std::ptr::eq(desc, &LAYER_PARAMETER) || std::ptr::eq(desc, &V1_LAYER_PARAMETER) || std::ptr::eq(desc, &V0_LAYER_PARAMETER)
+    std::ptr::eq(desc, &LAYER_PARAMETER)
+        || std::ptr::eq(desc, &V1_LAYER_PARAMETER)
+        || std::ptr::eq(desc, &V0_LAYER_PARAMETER)
 }
 
 fn layer_name(msg: &Message) -> Option<String> {
     msg.last("name").and_then(|f| match &f.value {
-        Value::Scalar(Scalar { kind: ScalarKind::Str(s), .. }) => Some(s.clone()),
+        Value::Scalar(Scalar {
+            kind: ScalarKind::Str(s),
+            ..
+        }) => Some(s.clone()),
         _ => None,
     })
 }
@@ -157,33 +196,77 @@ fn describe_scalar(s: &Scalar) -> String {
 
 /// Checks a scalar against the field type. Enum values given as numbers are
 /// rewritten to their names in place.
-fn check_scalar(ty: FieldType, s: &mut Scalar, fdesc: &FieldDesc, parent: &MessageDesc) -> Result<(), Diagnostic> {
+fn check_scalar(
+    ty: FieldType,
+    s: &mut Scalar,
+    fdesc: &FieldDesc,
+    parent: &MessageDesc,
+) -> Result<(), Diagnostic> {
     let type_error = |s: &Scalar, help: String| {
         Diagnostic::error(
             "lvc::schema::type",
-            format!("`{}` of {} takes a {} value, found {}", fdesc.name, parent.name, ty.name(), describe_scalar(s)),
+            format!(
+                "`{}` of {} takes a {} value, found {}",
+                fdesc.name,
+                parent.name,
+                ty.name(),
+                describe_scalar(s)
+            ),
         )
         .with_label(s.span, format!("expected {}", ty.name()))
         .with_help(help)
     };
     match ty {
-        FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 | FieldType::UInt64 => match s.kind {
+        FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 | FieldType::UInt64 => match s.kind
+        {
             ScalarKind::Int(i) => check_range(ty, i, s.span, fdesc, parent),
-            _ => Err(type_error(s, format!("write a whole number, e.g. `{}: 1`", fdesc.name))),
+            _ => Err(type_error(
+                s,
+                format!("write a whole number, e.g. `{}: 1`", fdesc.name),
+            )),
         },
         FieldType::Float | FieldType::Double => match s.kind {
             ScalarKind::Int(_) | ScalarKind::Float(_) => Ok(()),
-            _ => Err(type_error(s, format!("write a number, e.g. `{}: 0.5`", fdesc.name))),
+            _ => Err(type_error(
+                s,
+                format!("write a number, e.g. `{}: 0.5`", fdesc.name),
+            )),
         },
         FieldType::Bool => match &s.kind {
-            ScalarKind::Ident(id) if matches!(id.as_str(), "true" | "false" | "True" | "False" | "t" | "f") => Ok(()),
+            ScalarKind::Ident(id)
+                if matches!(id.as_str(), "true" | "false" | "True" | "False" | "t" | "f") =>
+            {
+                Ok(())
+            }
             ScalarKind::Int(0 | 1) => Ok(()),
-            _ => Err(type_error(s, "write `true` or `false` (or 1 / 0)".to_string())),
+            _ => Err(type_error(
+                s,
+                "write `true` or `false` (or 1 / 0)".to_string(),
+            )),
         },
         FieldType::String | FieldType::Bytes => match &s.kind {
             ScalarKind::Str(_) => Ok(()),
-            ScalarKind::Ident(id) => Err(type_error(s, format!("strings are quoted: write `{}: \"{id}\"`", fdesc.name))),
-            _ => Err(type_error(s, format!("write a quoted string, e.g. `{}: \"…\"`", fdesc.name))),
+            ScalarKind::Ident(id) => {
+                // `layer { type: CONVOLUTION }`: a V1 enum name in a
+                // current-format layer.
+                let v1_kind = (std::ptr::eq(parent, &LAYER_PARAMETER) && fdesc.name == "type")
+                    .then(|| v1_type_string(id))
+                    .flatten()
+                    .filter(|kind| !kind.is_empty());
+                Err(type_error(
+                    s,
+                    match v1_kind {
+                        Some(kind) => format!(
+                            "`{id}` is a V1 layer type (for `layers {{ }}` blocks); in a `layer {{ }}` block write `type: \"{kind}\"`"
+                        ),
+                        None => format!("strings are quoted: write `{}: \"{id}\"`", fdesc.name),
+                    },
+                ))
+            }
+            _ => Err(type_error(
+                s,
+                format!("write a quoted string, e.g. `{}: \"…\"`", fdesc.name),
+            )),
         },
         FieldType::Enum(e) => check_enum(e, s, fdesc, parent),
         // `Validator::value` reports a scalar given for a message field
@@ -192,7 +275,13 @@ fn check_scalar(ty: FieldType, s: &mut Scalar, fdesc: &FieldDesc, parent: &Messa
     }
 }
 
-fn check_range(ty: FieldType, value: i128, span: Span, fdesc: &FieldDesc, parent: &MessageDesc) -> Result<(), Diagnostic> {
+fn check_range(
+    ty: FieldType,
+    value: i128,
+    span: Span,
+    fdesc: &FieldDesc,
+    parent: &MessageDesc,
+) -> Result<(), Diagnostic> {
     let (lo, hi): (i128, i128) = match ty {
         FieldType::Int32 => (i32::MIN.into(), i32::MAX.into()),
         FieldType::UInt32 => (0, u32::MAX.into()),
@@ -204,23 +293,39 @@ fn check_range(ty: FieldType, value: i128, span: Span, fdesc: &FieldDesc, parent
     }
     Err(Diagnostic::error(
         "lvc::schema::range",
-        format!("{value} is out of range for `{}` of {} ({})", fdesc.name, parent.name, ty.name()),
+        format!(
+            "{value} is out of range for `{}` of {} ({})",
+            fdesc.name,
+            parent.name,
+            ty.name()
+        ),
     )
     .with_label(span, format!("must be between {lo} and {hi}"))
     .with_help(if value < 0 && lo == 0 {
-        format!("`{}` is unsigned; negative values are not allowed", fdesc.name)
+        format!(
+            "`{}` is unsigned; negative values are not allowed",
+            fdesc.name
+        )
     } else {
         format!("use a value between {lo} and {hi}")
     }))
 }
 
-fn check_enum(e: &EnumDesc, s: &mut Scalar, fdesc: &FieldDesc, parent: &MessageDesc) -> Result<(), Diagnostic> {
+fn check_enum(
+    e: &EnumDesc,
+    s: &mut Scalar,
+    fdesc: &FieldDesc,
+    parent: &MessageDesc,
+) -> Result<(), Diagnostic> {
     let names: Vec<&str> = e.names().collect();
     match &s.kind {
         ScalarKind::Ident(id) if e.value(id).is_some() => Ok(()),
         ScalarKind::Ident(id) => Err(Diagnostic::error(
             "lvc::schema::enum",
-            format!("`{id}` is not a value of {} (field `{}` of {})", e.name, fdesc.name, parent.name),
+            format!(
+                "`{id}` is not a value of {} (field `{}` of {})",
+                e.name, fdesc.name, parent.name
+            ),
         )
         .with_label(s.span, "unknown enum value")
         .with_help(did_you_mean(id, &names, &format!("values of {}", e.name)))),
@@ -232,26 +337,41 @@ fn check_enum(e: &EnumDesc, s: &mut Scalar, fdesc: &FieldDesc, parent: &MessageD
             }
             None => Err(Diagnostic::error(
                 "lvc::schema::enum",
-                format!("{n} is not a value of {} (field `{}` of {})", e.name, fdesc.name, parent.name),
+                format!(
+                    "{n} is not a value of {} (field `{}` of {})",
+                    e.name, fdesc.name, parent.name
+                ),
             )
             .with_label(s.span, "unknown enum number")
             .with_help(list_valid(&names, &format!("values of {}", e.name)))),
         },
         ScalarKind::Str(st) => {
             let help = match closest(st, names.iter().copied()) {
-                Some(name) => format!("enum values are written without quotes: `{}: {name}`", fdesc.name),
+                Some(name) => format!(
+                    "enum values are written without quotes: `{}: {name}`",
+                    fdesc.name
+                ),
                 None => did_you_mean(st, &names, &format!("values of {} (unquoted)", e.name)),
             };
             Err(Diagnostic::error(
                 "lvc::schema::type",
-                format!("`{}` of {} takes a {} enum value, found a quoted string", fdesc.name, parent.name, e.name),
+                format!(
+                    "`{}` of {} takes a {} enum value, found a quoted string",
+                    fdesc.name, parent.name, e.name
+                ),
             )
             .with_label(s.span, "expected an unquoted name")
             .with_help(help))
         }
         ScalarKind::Float(_) => Err(Diagnostic::error(
             "lvc::schema::type",
-            format!("`{}` of {} takes a {} enum value, found {}", fdesc.name, parent.name, e.name, describe_scalar(s)),
+            format!(
+                "`{}` of {} takes a {} enum value, found {}",
+                fdesc.name,
+                parent.name,
+                e.name,
+                describe_scalar(s)
+            ),
         )
         .with_label(s.span, "expected an enum name")
         .with_help(list_valid(&names, &format!("values of {}", e.name)))),
@@ -280,7 +400,11 @@ mod tests {
         );
         let (_, diags) = check(text, &NET_PARAMETER, false);
         assert!(diags.is_empty(), "{diags:?}");
-        let (_, diags) = check("lr_policy: \"step\" random_seed: -9223372036854775808 net: \"x\"", &SOLVER_PARAMETER, false);
+        let (_, diags) = check(
+            "lr_policy: \"step\" random_seed: -9223372036854775808 net: \"x\"",
+            &SOLVER_PARAMETER,
+            false,
+        );
         assert!(diags.is_empty(), "{diags:?}");
     }
 
@@ -288,13 +412,37 @@ mod tests {
     fn lr_policy_is_a_string_not_an_enum() {
         let (_, diags) = check("lr_policy: step", &SOLVER_PARAMETER, false);
         assert_eq!(diags.items[0].code, "lvc::schema::type");
-        assert_eq!(diags.items[0].help.as_deref(), Some("strings are quoted: write `lr_policy: \"step\"`"));
+        assert_eq!(
+            diags.items[0].help.as_deref(),
+            Some("strings are quoted: write `lr_policy: \"step\"`")
+        );
+    }
+
+    #[test]
+    fn v1_type_names_in_current_layers_get_the_string_type() {
+        let (_, diags) = check(
+            "layer { type: INNER_PRODUCT } layers { type: \"InnerProduct\" }",
+            &NET_PARAMETER,
+            false,
+        );
+        let helps: Vec<&str> = diags.iter().filter_map(|d| d.help.as_deref()).collect();
+        assert_eq!(
+            helps,
+            [
+                "`INNER_PRODUCT` is a V1 layer type (for `layers { }` blocks); in a `layer { }` block write `type: \"InnerProduct\"`",
+                "enum values are written without quotes: `type: INNER_PRODUCT`",
+            ]
+        );
     }
 
     #[test]
     fn rejected_fields_are_dropped_in_both_modes() {
         for lenient in [false, true] {
-            let (text, diags) = check("name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { } }", &NET_PARAMETER, lenient);
+            let (text, diags) = check(
+                "name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { } }",
+                &NET_PARAMETER,
+                lenient,
+            );
             assert_eq!(text, "name: \"n\"\nlayer {\n  name: \"a\"\n}\n");
             // The type error stays an error even when lenient.
             assert_eq!(diags.error_count(), if lenient { 1 } else { 3 });
@@ -304,7 +452,11 @@ mod tests {
 
     #[test]
     fn v0_fields_are_checked_inside_v1_connections() {
-        let (_, diags) = check("layers { layer { name: \"c\" type: \"conv\" kernelsize: -1 } }", &NET_PARAMETER, false);
+        let (_, diags) = check(
+            "layers { layer { name: \"c\" type: \"conv\" kernelsize: -1 } }",
+            &NET_PARAMETER,
+            false,
+        );
         assert_eq!(diags.items[0].code, "lvc::schema::range");
         assert_eq!(diags.items[0].layer.as_deref(), Some("c"));
     }

@@ -123,7 +123,7 @@ message!(DATA_PARAMETER = "DataParameter" [
     opt(10, "prefetch", UINT32, I(4)),
 ]);
 
-message!(DROPOUT_PARAMETER = "DropoutParameter" [opt(1, "dropout_ratio", FLOAT, F(0.5))]);
+message!(DROPOUT_PARAMETER = "DropoutParameter"[opt(1, "dropout_ratio", FLOAT, F(0.5))]);
 
 message!(DUMMY_DATA_PARAMETER = "DummyDataParameter" [
     rep(1, "data_filler", msg(&FILLER_PARAMETER)),
@@ -142,7 +142,7 @@ message!(ELTWISE_PARAMETER = "EltwiseParameter" [
     opt(3, "stable_prod_grad", BOOL, B(true)),
 ]);
 
-message!(ELU_PARAMETER = "ELUParameter" [opt(1, "alpha", FLOAT, F(1.0))]);
+message!(ELU_PARAMETER = "ELUParameter"[opt(1, "alpha", FLOAT, F(1.0))]);
 
 message!(EMBED_PARAMETER = "EmbedParameter" [
     opt(1, "num_output", UINT32, NONE),
@@ -169,11 +169,11 @@ message!(HDF5_DATA_PARAMETER = "HDF5DataParameter" [
     opt(3, "shuffle", BOOL, B(false)),
 ]);
 
-message!(HDF5_OUTPUT_PARAMETER = "HDF5OutputParameter" [opt(1, "file_name", STRING, NONE)]);
+message!(HDF5_OUTPUT_PARAMETER = "HDF5OutputParameter"[opt(1, "file_name", STRING, NONE)]);
 
 enumeration!(HINGE_NORM = "Norm" [L1 = 1, L2 = 2]);
 
-message!(HINGE_LOSS_PARAMETER = "HingeLossParameter" [opt(1, "norm", en(&HINGE_NORM), E("L1"))]);
+message!(HINGE_LOSS_PARAMETER = "HingeLossParameter"[opt(1, "norm", en(&HINGE_NORM), E("L1"))]);
 
 message!(IMAGE_DATA_PARAMETER = "ImageDataParameter" [
     opt(1, "source", STRING, NONE),
@@ -204,7 +204,7 @@ message!(INNER_PRODUCT_PARAMETER = "InnerProductParameter" [
     opt(6, "transpose", BOOL, B(false)),
 ]);
 
-message!(INPUT_PARAMETER = "InputParameter" [rep(1, "shape", msg(&BLOB_SHAPE))]);
+message!(INPUT_PARAMETER = "InputParameter"[rep(1, "shape", msg(&BLOB_SHAPE))]);
 
 message!(LOG_PARAMETER = "LogParameter" [
     opt(1, "base", FLOAT, F(-1.0)),
@@ -236,7 +236,7 @@ message!(MVN_PARAMETER = "MVNParameter" [
     opt(3, "eps", FLOAT, F(1e-9)),
 ]);
 
-message!(PARAMETER_PARAMETER = "ParameterParameter" [opt(1, "shape", msg(&BLOB_SHAPE), NONE)]);
+message!(PARAMETER_PARAMETER = "ParameterParameter"[opt(1, "shape", msg(&BLOB_SHAPE), NONE)]);
 
 enumeration!(ROUND_MODE = "RoundMode" [CEIL = 0, FLOOR = 1]);
 
@@ -309,7 +309,7 @@ message!(SCALE_PARAMETER = "ScaleParameter" [
     opt(5, "bias_filler", msg(&FILLER_PARAMETER), NONE),
 ]);
 
-message!(SIGMOID_PARAMETER = "SigmoidParameter" [opt(1, "engine", en(&ENGINE), E("DEFAULT"))]);
+message!(SIGMOID_PARAMETER = "SigmoidParameter"[opt(1, "engine", en(&ENGINE), E("DEFAULT"))]);
 
 message!(SLICE_PARAMETER = "SliceParameter" [
     opt(1, "slice_dim", UINT32, I(1)),
@@ -328,11 +328,11 @@ message!(SPP_PARAMETER = "SPPParameter" [
     opt(6, "engine", en(&ENGINE), E("DEFAULT")),
 ]);
 
-message!(SWISH_PARAMETER = "SwishParameter" [opt(1, "beta", FLOAT, F(1.0))]);
+message!(SWISH_PARAMETER = "SwishParameter"[opt(1, "beta", FLOAT, F(1.0))]);
 
-message!(TANH_PARAMETER = "TanHParameter" [opt(1, "engine", en(&ENGINE), E("DEFAULT"))]);
+message!(TANH_PARAMETER = "TanHParameter"[opt(1, "engine", en(&ENGINE), E("DEFAULT"))]);
 
-message!(THRESHOLD_PARAMETER = "ThresholdParameter" [opt(1, "threshold", FLOAT, F(0.0))]);
+message!(THRESHOLD_PARAMETER = "ThresholdParameter"[opt(1, "threshold", FLOAT, F(0.0))]);
 
 message!(TILE_PARAMETER = "TileParameter" [
     opt(1, "axis", INT32, I(1)),

@@ -130,10 +130,16 @@ pub struct EnumDesc {
 
 impl EnumDesc {
     pub fn value(&self, name: &str) -> Option<i32> {
-        self.values.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| v)
     }
     pub fn name_of(&self, number: i32) -> Option<&'static str> {
-        self.values.iter().find(|&&(_, v)| v == number).map(|&(n, _)| n)
+        self.values
+            .iter()
+            .find(|&&(_, v)| v == number)
+            .map(|&(n, _)| n)
     }
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
         self.values.iter().map(|&(n, _)| n)
@@ -142,17 +148,39 @@ impl EnumDesc {
 
 // Table-building helpers: one call per field keeps each table line short.
 
-pub(crate) const fn opt(number: u32, name: &'static str, ty: FieldType, default: DefaultValue) -> FieldDesc {
-    FieldDesc { name, number, ty, label: Label::Optional, default, origin: Origin::Caffe }
+pub(crate) const fn opt(
+    number: u32,
+    name: &'static str,
+    ty: FieldType,
+    default: DefaultValue,
+) -> FieldDesc {
+    FieldDesc {
+        name,
+        number,
+        ty,
+        label: Label::Optional,
+        default,
+        origin: Origin::Caffe,
+    }
 }
 
 pub(crate) const fn rep(number: u32, name: &'static str, ty: FieldType) -> FieldDesc {
-    FieldDesc { name, number, ty, label: Label::Repeated, default: DefaultValue::None, origin: Origin::Caffe }
+    FieldDesc {
+        name,
+        number,
+        ty,
+        label: Label::Repeated,
+        default: DefaultValue::None,
+        origin: Origin::Caffe,
+    }
 }
 
 /// Marks a field as an lvc extension.
 pub(crate) const fn lvc_ext(field: FieldDesc) -> FieldDesc {
-    FieldDesc { origin: Origin::Lvc, ..field }
+    FieldDesc {
+        origin: Origin::Lvc,
+        ..field
+    }
 }
 
 pub(crate) const fn msg(desc: &'static MessageDesc) -> FieldType {
@@ -165,8 +193,8 @@ pub(crate) const fn en(desc: &'static EnumDesc) -> FieldType {
 
 pub(crate) use DefaultValue::{Bool as B, Enum as E, Float as F, Int as I, None as NONE, Str as S};
 pub(crate) use FieldType::{
-    Bool as BOOL, Double as DOUBLE, Float as FLOAT, Int32 as INT32, Int64 as INT64, String as STRING,
-    UInt32 as UINT32,
+    Bool as BOOL, Double as DOUBLE, Float as FLOAT, Int32 as INT32, Int64 as INT64,
+    String as STRING, UInt32 as UINT32,
 };
 
 macro_rules! message {
@@ -272,7 +300,12 @@ mod tests {
 
     fn reachable() -> Vec<&'static MessageDesc> {
         let mut seen: Vec<&'static MessageDesc> = Vec::new();
-        let mut stack: Vec<&'static MessageDesc> = vec![&NET_PARAMETER, &SOLVER_PARAMETER, &SOLVER_STATE, &BLOB_PROTO_VECTOR];
+        let mut stack: Vec<&'static MessageDesc> = vec![
+            &NET_PARAMETER,
+            &SOLVER_PARAMETER,
+            &SOLVER_STATE,
+            &BLOB_PROTO_VECTOR,
+        ];
         while let Some(m) = stack.pop() {
             if seen.iter().any(|s| std::ptr::eq(*s, m)) {
                 continue;
@@ -291,7 +324,11 @@ mod tests {
         let reachable: HashSet<&str> = reachable().iter().map(|m| m.name).collect();
         let listed: HashSet<&str> = all_messages().iter().map(|m| m.name).collect();
         assert_eq!(reachable, listed);
-        assert_eq!(listed.len(), all_messages().len(), "no message listed twice");
+        assert_eq!(
+            listed.len(),
+            all_messages().len(),
+            "no message listed twice"
+        );
         assert!(listed.len() >= 60, "{}", listed.len());
     }
 
@@ -311,15 +348,27 @@ mod tests {
             for f in m.fields {
                 let fits = match (f.ty, f.default) {
                     (_, DefaultValue::None) => true,
-                    (FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 | FieldType::UInt64, DefaultValue::Int(_)) => true,
+                    (
+                        FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 | FieldType::UInt64,
+                        DefaultValue::Int(_),
+                    ) => true,
                     (FieldType::Float | FieldType::Double, DefaultValue::Float(_)) => true,
                     (FieldType::Bool, DefaultValue::Bool(_)) => true,
                     (FieldType::String | FieldType::Bytes, DefaultValue::Str(_)) => true,
                     (FieldType::Enum(e), DefaultValue::Enum(name)) => e.value(name).is_some(),
                     _ => false,
                 };
-                assert!(fits, "{}.{}: {:?} default {:?}", m.name, f.name, f.ty, f.default);
-                assert!(!(f.is_repeated() && f.default != DefaultValue::None), "{}.{}", m.name, f.name);
+                assert!(
+                    fits,
+                    "{}.{}: {:?} default {:?}",
+                    m.name, f.name, f.ty, f.default
+                );
+                assert!(
+                    !(f.is_repeated() && f.default != DefaultValue::None),
+                    "{}.{}",
+                    m.name,
+                    f.name
+                );
             }
         }
     }
@@ -329,13 +378,32 @@ mod tests {
         let mut ext: Vec<String> = all_messages()
             .iter()
             .filter(|m| m.name != "DiceParameter" && m.name != "AugmentParameter")
-            .flat_map(|m| m.fields.iter().filter(|f| f.origin == Origin::Lvc).map(move |f| format!("{}.{}={}", m.name, f.name, f.number)))
+            .flat_map(|m| {
+                m.fields
+                    .iter()
+                    .filter(|f| f.origin == Origin::Lvc)
+                    .map(move |f| format!("{}.{}={}", m.name, f.name, f.number))
+            })
             .collect();
         ext.sort();
-        assert_eq!(ext, ["LayerParameter.augment_param=1002", "LayerParameter.dice_param=1001", "LossParameter.class_weight=1001"]);
-        assert!(DICE_PARAMETER.fields.iter().chain(AUGMENT_PARAMETER.fields).all(|f| f.origin == Origin::Lvc));
+        assert_eq!(
+            ext,
+            [
+                "LayerParameter.augment_param=1002",
+                "LayerParameter.dice_param=1001",
+                "LossParameter.class_weight=1001"
+            ]
+        );
+        assert!(DICE_PARAMETER
+            .fields
+            .iter()
+            .chain(AUGMENT_PARAMETER.fields)
+            .all(|f| f.origin == Origin::Lvc));
         assert_eq!(AUGMENT_PARAMETER.fields.len(), 19);
-        assert_eq!(DICE_PARAMETER.field("empty_score").map(|f| f.default), Some(DefaultValue::Float(1.0)));
+        assert_eq!(
+            DICE_PARAMETER.field("empty_score").map(|f| f.default),
+            Some(DefaultValue::Float(1.0))
+        );
     }
 
     #[test]
@@ -349,10 +417,20 @@ mod tests {
         assert_eq!(number(&V0_LAYER_PARAMETER, "hdf5_output_param"), Some(1001));
         assert_eq!(number(&SOLVER_PARAMETER, "weights"), Some(42));
         assert_eq!(V1_LAYER_TYPE.value("DECONVOLUTION"), Some(39));
-        assert_eq!(NET_STATE.field("phase").map(|f| f.default), Some(DefaultValue::Enum("TEST")));
-        assert_eq!(LRN_PARAMETER.field("alpha").map(|f| f.default), Some(DefaultValue::Float(1.0)));
-        assert!(matches!(SOLVER_PARAMETER.field("lr_policy").map(|f| f.ty), Some(FieldType::String)));
-        assert!(message_by_name("ConvolutionParameter").is_some_and(|m| m.field("dilation").is_some_and(FieldDesc::is_repeated)));
+        assert_eq!(
+            NET_STATE.field("phase").map(|f| f.default),
+            Some(DefaultValue::Enum("TEST"))
+        );
+        assert_eq!(
+            LRN_PARAMETER.field("alpha").map(|f| f.default),
+            Some(DefaultValue::Float(1.0))
+        );
+        assert!(matches!(
+            SOLVER_PARAMETER.field("lr_policy").map(|f| f.ty),
+            Some(FieldType::String)
+        ));
+        assert!(message_by_name("ConvolutionParameter")
+            .is_some_and(|m| m.field("dilation").is_some_and(FieldDesc::is_repeated)));
         assert_eq!(SOLVER_TYPE.name_of(5), Some("ADAM"));
     }
 }

@@ -187,7 +187,7 @@ message!(V0_LAYER_PARAMETER = "V0LayerParameter" [
     opt(1001, "hdf5_output_param", msg(&HDF5_OUTPUT_PARAMETER), NONE),
 ]);
 
-message!(BLOB_SHAPE = "BlobShape" [rep(1, "dim", INT64)]);
+message!(BLOB_SHAPE = "BlobShape"[rep(1, "dim", INT64)]);
 
 message!(BLOB_PROTO = "BlobProto" [
     opt(1, "num", INT32, I(0)),
@@ -201,7 +201,7 @@ message!(BLOB_PROTO = "BlobProto" [
     rep(9, "double_diff", DOUBLE),
 ]);
 
-message!(BLOB_PROTO_VECTOR = "BlobProtoVector" [rep(1, "blobs", msg(&BLOB_PROTO))]);
+message!(BLOB_PROTO_VECTOR = "BlobProtoVector"[rep(1, "blobs", msg(&BLOB_PROTO))]);
 
 message!(NET_STATE = "NetState" [
     opt(1, "phase", en(&PHASE), E("TEST")),
