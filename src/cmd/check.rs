@@ -9,7 +9,7 @@ use lvc_compiler::ir::{Compiled, NetGraph};
 use lvc_compiler::{Diagnostic, SourceFile};
 use serde::Serialize;
 
-use super::netargs::{compile_file, render, NetArgs};
+use super::netargs::{compile_file, render, write_stdout, NetArgs};
 
 /// `--format`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub enum Format {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   lvc check models/fcn_alexnet.prototxt
-  lvc check --phase train --input-shape data=1,3,500,500 --input-shape label=1,1,500,500 train.prototxt
+  lvc check --phase train --input-shape data=1,3,500,500 train.prototxt
   lvc check --stage deploy deploy.prototxt
   lvc check --format json nets/*.prototxt
 
@@ -128,10 +128,12 @@ pub fn run(args: CheckArgs) -> u8 {
         let summary = summary(&compiled);
         match args.format {
             Format::Human => {
-                for d in compiled.diags.iter() {
-                    print!("{}", render(d, &source));
+                let mut text: String = compiled.diags.iter().map(|d| render(d, &source)).collect();
+                text.push_str(&summary_line(&shown, &summary));
+                text.push('\n');
+                if !write_stdout(&text) {
+                    return 2;
                 }
-                println!("{}", summary_line(&shown, &summary));
             }
             Format::Json => report.files.push(JsonFile {
                 path: shown,
@@ -143,7 +145,11 @@ pub fn run(args: CheckArgs) -> u8 {
     }
     if args.format == Format::Json {
         match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => {
+                if !write_stdout(&format!("{text}\n")) {
+                    return 2;
+                }
+            }
             Err(e) => {
                 eprintln!("error[lvc::io::json]: cannot write the report: {e}");
                 return 2;

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::netargs::{compile_file, report_to_stderr, NetArgs};
+use super::netargs::{compile_file, report_to_stderr, write_stdout, NetArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
-  lvc dot models/fcn_alexnet.prototxt -o fcn_alexnet.dot && dot -Tsvg fcn_alexnet.dot -o fcn_alexnet.svg
+  lvc dot models/fcn_alexnet.prototxt -o net.dot && dot -Tsvg net.dot -o net.svg
   lvc dot --stage deploy deploy.prototxt | dot -Tpng > net.png
 
 Layers are boxes (inserted splits dashed), blobs are edges labelled with name and shape
@@ -34,7 +34,11 @@ pub fn run(args: DotArgs) -> u8 {
     let Some(graph) = &compiled.graph else { return 1 };
     let text = graph.to_dot();
     match &args.output {
-        None => print!("{text}"),
+        None => {
+            if !write_stdout(&text) {
+                return 2;
+            }
+        }
         Some(out) => {
             if let Err(e) = write_atomically(out, &text) {
                 eprintln!("error[lvc::io::write]: cannot write {}: {e}", out.display());

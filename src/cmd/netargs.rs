@@ -104,12 +104,21 @@ pub fn render(diag: &Diagnostic, source: &SourceFile) -> String {
     out
 }
 
+/// Writes to stdout; `false` when stdout is gone (a closed pipe, as in
+/// `lvc print … | head`), so the caller can stop instead of panicking.
+pub fn write_stdout(text: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_ok()
+}
+
 /// Prints every diagnostic of a compile to stderr (for print/dot, whose
 /// stdout is the product).
 pub fn report_to_stderr(source: &SourceFile, compiled: &Compiled) {
-    for d in compiled.diags.iter() {
-        eprint!("{}", render(d, source));
-    }
+    use std::io::Write;
+    let text: String = compiled.diags.iter().map(|d| render(d, source)).collect();
+    // Nothing sensible is left to do when stderr itself is closed.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::netargs::{compile_file, report_to_stderr, NetArgs};
+use super::netargs::{compile_file, report_to_stderr, write_stdout, NetArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   lvc print models/fcn_alexnet.prototxt
-  lvc print --phase train --input-shape data=1,3,500,500 --input-shape label=1,1,500,500 train.prototxt
+  lvc print --phase train --input-shape data=1,3,500,500 train.prototxt
 
 Each line: layer name, type, bottoms → tops with their shapes, learnable parameter shapes.
 Inserted Split layers are marked (inserted), in-place tops (in-place); the footer lists
@@ -30,7 +30,9 @@ pub fn run(args: PrintArgs) -> u8 {
     };
     report_to_stderr(&source, &compiled);
     if let Some(graph) = &compiled.graph {
-        print!("{}", graph.to_text());
+        if !write_stdout(&graph.to_text()) {
+            return 2;
+        }
     }
     u8::from(!compiled.is_ok())
 }
