@@ -5,6 +5,7 @@ pub mod error;
 pub mod exec;
 pub mod fill;
 pub mod ops;
+pub mod solver;
 
 pub use tch;
 

@@ -1,0 +1,12 @@
+//! Training: Caffe's solvers. [`lr`] has the learning-rate policies,
+//! [`update`] the update rules (SGD, Nesterov, AdaGrad, RMSProp, AdaDelta,
+//! Adam) with weight decay, `iter_size` and gradient clipping, and
+//! [`train`] the loop (`Solver::Solve`) over a [`train::DataSource`].
+
+pub mod lr;
+pub mod train;
+pub mod update;
+
+pub use lr::LrSchedule;
+pub use train::{net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings, TestNet, TrainError, Trainer};
+pub use update::{Optimizer, ParamGrads, UpdateSettings};

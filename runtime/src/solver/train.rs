@@ -1,0 +1,371 @@
+//! The training loop of Caffe's `Solver::Step`/`Solve`: per iteration
+//! optional testing, `iter_size` forward-backward passes, the smoothed loss
+//! for display, the update, and snapshots; after the last update one more
+//! forward to report the final loss, and a last test.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use lvc_compiler::schema::solver::SolverDef;
+use lvc_compiler::schema::Phase;
+use tch::{Kind, Tensor};
+
+use super::lr::LrSchedule;
+use super::update::{Optimizer, ParamGrads, UpdateSettings};
+use crate::error::RuntimeError;
+use crate::exec::Net;
+use crate::weights::safetensors::ParamRoles;
+use crate::weights::{write_weights, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TrainError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("cannot write the snapshot")]
+    #[diagnostic(code(lvc::train::snapshot), help("check that the folder of `snapshot_prefix` exists and is writable"))]
+    Snapshot(#[source] WeightsError),
+}
+
+/// Where the net inputs of each pass come from. Fed tensors give the same
+/// batch every time; a dataset reader gives the next batch.
+pub trait DataSource {
+    /// The inputs for one forward pass of a net in `phase`, as (input blob
+    /// name, tensor) pairs.
+    fn next_batch(&mut self, phase: Phase) -> Result<Vec<(String, Tensor)>, RuntimeError>;
+}
+
+/// The same tensors for every pass and phase (`lvc train --feed`).
+pub struct FedTensors {
+    pub tensors: Vec<(String, Tensor)>,
+}
+
+impl DataSource for FedTensors {
+    fn next_batch(&mut self, _phase: Phase) -> Result<Vec<(String, Tensor)>, RuntimeError> {
+        Ok(self.tensors.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect())
+    }
+}
+
+/// The loop settings of a solver (everything but the update rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopSettings {
+    pub max_iter: i64,
+    pub display: i64,
+    pub average_loss: i64,
+    pub test_interval: i64,
+    pub test_initialization: bool,
+    pub snapshot: i64,
+    pub snapshot_prefix: String,
+    pub snapshot_after_train: bool,
+}
+
+impl LoopSettings {
+    pub fn from_def(def: &SolverDef) -> Self {
+        LoopSettings {
+            max_iter: def.max_iter,
+            display: def.display,
+            average_loss: def.average_loss.max(1),
+            test_interval: def.test_interval,
+            test_initialization: def.test_initialization,
+            snapshot: def.snapshot,
+            snapshot_prefix: def.snapshot_prefix.clone(),
+            snapshot_after_train: def.snapshot_after_train,
+        }
+    }
+}
+
+/// The seed for fillers and dropout: `random_seed`, or the clock when it is
+/// negative (Caffe's default -1).
+pub fn solver_seed(def: &SolverDef) -> u64 {
+    match u64::try_from(def.random_seed) {
+        Ok(seed) => seed,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    }
+}
+
+/// A test net sharing the train net's weights, run `test_iter` times.
+pub struct TestNet {
+    pub net: Net,
+    pub test_iter: i64,
+}
+
+/// What the loop reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Iteration `iter` ran its forward-backward passes and its update.
+    /// `loss` is the forward loss of this iteration (mean over iter_size),
+    /// `smoothed_loss` Caffe's displayed value (mean over `average_loss`).
+    Iteration { iter: i64, loss: f64, smoothed_loss: f64, lr: f64, ms: f64, display: bool },
+    /// The extra forward after the last update (Caffe prints it when
+    /// `display` divides max_iter).
+    Final { iter: i64, loss: f64, smoothed_loss: f64 },
+    /// Test net `net` at iteration `iter`: mean loss (Σ loss_weight · top)
+    /// and the mean of every small output blob over `test_iter` passes.
+    Test { iter: i64, net: usize, loss: f64, outputs: Vec<(String, Vec<f64>)> },
+    Snapshot { iter: i64, path: PathBuf },
+}
+
+/// Caffe's `UpdateSmoothedLoss`: the mean of the last `average_loss` losses.
+#[derive(Debug, Clone)]
+struct SmoothedLoss {
+    window: usize,
+    losses: Vec<f64>,
+    next: usize,
+    value: f64,
+}
+
+impl SmoothedLoss {
+    fn new(window: i64) -> Self {
+        SmoothedLoss { window: usize::try_from(window).unwrap_or(1).max(1), losses: Vec::new(), next: 0, value: 0.0 }
+    }
+    fn push(&mut self, loss: f64) -> f64 {
+        if self.losses.len() < self.window {
+            self.losses.push(loss);
+            let n = self.losses.len() as f64;
+            self.value = (self.value * (n - 1.0) + loss) / n;
+        } else {
+            self.value += (loss - self.losses[self.next]) / self.window as f64;
+            self.losses[self.next] = loss;
+            self.next = (self.next + 1) % self.window;
+        }
+        self.value
+    }
+}
+
+/// Test-net outputs with at most this many values are reported (Caffe
+/// prints every value of every output; a score map would flood the log).
+const MAX_REPORTED_OUTPUT: i64 = 64;
+
+pub struct Trainer {
+    pub net: Net,
+    pub test_nets: Vec<TestNet>,
+    pub optimizer: Optimizer,
+    pub schedule: LrSchedule,
+    pub settings: LoopSettings,
+    /// The next iteration to run (Caffe's `iter_`).
+    pub iter: i64,
+    smoothed: SmoothedLoss,
+}
+
+impl Trainer {
+    /// A trainer over `net` (built in the solver's train state, with its
+    /// start weights) and its test nets, whose weights are tied to the
+    /// train net's by layer name (Caffe's `ShareTrainedLayersWith`).
+    pub fn new(def: &SolverDef, net: Net, test_nets: Vec<TestNet>) -> Self {
+        Self::with_settings(UpdateSettings::from_def(def), LrSchedule::from_def(def), LoopSettings::from_def(def), net, test_nets)
+    }
+
+    pub fn with_settings(
+        update: UpdateSettings,
+        schedule: LrSchedule,
+        settings: LoopSettings,
+        net: Net,
+        mut test_nets: Vec<TestNet>,
+    ) -> Self {
+        for test in &mut test_nets {
+            share_weights(&net, &mut test.net);
+        }
+        Trainer {
+            optimizer: Optimizer::new(update, &net),
+            smoothed: SmoothedLoss::new(settings.average_loss),
+            net,
+            test_nets,
+            schedule,
+            settings,
+            iter: 0,
+        }
+    }
+
+    /// One forward-backward pass: the loss and the parameter gradients.
+    pub fn forward_backward(&self, data: &mut dyn DataSource) -> Result<(f64, ParamGrads), RuntimeError> {
+        let inputs = data.next_batch(Phase::Train)?;
+        let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+        let blobs = self.net.forward(&refs)?;
+        let loss = scalar(blobs.loss.as_ref());
+        let grads = self.net.backward(&blobs);
+        Ok((loss, grads.params))
+    }
+
+    /// Iteration `self.iter`: iter_size passes, then the update.
+    pub fn step(&mut self, data: &mut dyn DataSource) -> Result<Event, TrainError> {
+        let started = Instant::now();
+        let passes = self.optimizer.settings.iter_size.max(1);
+        let mut loss = 0.0;
+        let mut summed: Option<ParamGrads> = None;
+        for _ in 0..passes {
+            let (pass_loss, grads) = self.forward_backward(data)?;
+            loss += pass_loss;
+            summed = Some(match summed {
+                None => grads,
+                Some(total) => add_grads(total, grads),
+            });
+        }
+        loss /= passes as f64;
+        let smoothed_loss = self.smoothed.push(loss);
+        let lr = self.schedule.rate(self.iter);
+        let grads = summed.unwrap_or_default();
+        self.optimizer.apply(&mut self.net, &grads, lr, self.iter);
+        let event = Event::Iteration {
+            iter: self.iter,
+            loss,
+            smoothed_loss,
+            lr,
+            ms: started.elapsed().as_secs_f64() * 1e3,
+            display: self.settings.display > 0 && self.iter % self.settings.display == 0,
+        };
+        self.iter += 1;
+        Ok(event)
+    }
+
+    /// Caffe's `Solve`: runs until `max_iter`, reporting every event.
+    pub fn solve(&mut self, data: &mut dyn DataSource, on_event: &mut dyn FnMut(&Event)) -> Result<(), TrainError> {
+        let s = self.settings.clone();
+        while self.iter < s.max_iter {
+            if s.test_interval > 0 && self.iter % s.test_interval == 0 && (self.iter > 0 || s.test_initialization) {
+                self.test_all(data, on_event)?;
+            }
+            let event = self.step(data)?;
+            on_event(&event);
+            if s.snapshot > 0 && self.iter % s.snapshot == 0 {
+                on_event(&self.snapshot()?);
+            }
+        }
+        if s.snapshot_after_train && (s.snapshot <= 0 || self.iter % s.snapshot != 0) {
+            on_event(&self.snapshot()?);
+        }
+        if s.display > 0 && self.iter % s.display == 0 {
+            let inputs = data.next_batch(Phase::Train)?;
+            let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+            let loss = tch::no_grad(|| self.net.forward(&refs)).map(|b| scalar(b.loss.as_ref()))?;
+            let smoothed_loss = self.smoothed.push(loss);
+            on_event(&Event::Final { iter: self.iter, loss, smoothed_loss });
+        }
+        if s.test_interval > 0 && self.iter % s.test_interval == 0 {
+            self.test_all(data, on_event)?;
+        }
+        Ok(())
+    }
+
+    /// Runs every test net `test_iter` times on the current weights.
+    pub fn test_all(&mut self, data: &mut dyn DataSource, on_event: &mut dyn FnMut(&Event)) -> Result<(), TrainError> {
+        for (index, test) in self.test_nets.iter().enumerate() {
+            let outputs = output_blobs(&test.net);
+            let mut loss = 0.0;
+            let mut sums: Vec<Option<Tensor>> = outputs.iter().map(|_| None).collect();
+            for _ in 0..test.test_iter {
+                let inputs = data.next_batch(Phase::Test)?;
+                let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+                let blobs = tch::no_grad(|| test.net.forward(&refs))?;
+                loss += scalar(blobs.loss.as_ref());
+                for (sum, &(_, id)) in sums.iter_mut().zip(&outputs) {
+                    if let Some(value) = blobs.get(id) {
+                        let value = value.detach().to_kind(Kind::Double);
+                        *sum = Some(match sum.take() {
+                            Some(total) => total + value,
+                            None => value,
+                        });
+                    }
+                }
+            }
+            let n = test.test_iter.max(1) as f64;
+            let outputs = outputs
+                .iter()
+                .zip(sums)
+                .filter_map(|((name, _), sum)| {
+                    let mean = sum? / n;
+                    let values = Vec::<f64>::try_from(mean.to_device(tch::Device::Cpu).flatten(0, -1)).ok()?;
+                    Some((name.clone(), values))
+                })
+                .collect();
+            on_event(&Event::Test { iter: self.iter, net: index, loss: loss / n, outputs });
+        }
+        Ok(())
+    }
+
+    /// Writes `<snapshot_prefix>_iter_<iter>.safetensors` atomically.
+    pub fn snapshot(&self) -> Result<Event, TrainError> {
+        let path = PathBuf::from(format!("{}_iter_{}.safetensors", self.settings.snapshot_prefix, self.iter));
+        let (weights, roles) = net_weights(&self.net);
+        write_weights(&path, &weights, &roles).map_err(TrainError::Snapshot)?;
+        Ok(Event::Snapshot { iter: self.iter, path })
+    }
+}
+
+/// The value of a scalar loss tensor (0 when the net has no loss).
+fn scalar(loss: Option<&Tensor>) -> f64 {
+    loss.and_then(|l| f64::try_from(l.detach()).ok()).unwrap_or(0.0)
+}
+
+fn add_grads(total: ParamGrads, more: ParamGrads) -> ParamGrads {
+    total
+        .into_iter()
+        .zip(more)
+        .map(|(a, b)| {
+            a.into_iter()
+                .zip(b)
+                .map(|pair| match pair {
+                    (Some(x), Some(y)) => Some(x + y),
+                    (x, None) => x,
+                    (None, y) => y,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Ties `test`'s parameters to `train`'s: every test layer whose name and
+/// blob shapes match a train layer uses the train layer's tensors (updates
+/// are in place, so the test net always sees the current weights).
+pub fn share_weights(train: &Net, test: &mut Net) {
+    for (step, params) in test.plan.steps.iter().zip(test.params.iter_mut()) {
+        let Some(source) = train.plan.steps.iter().position(|s| s.layer == step.layer) else { continue };
+        let source = &train.params[source];
+        if source.len() == params.len() && source.iter().zip(params.iter()).all(|(a, b)| a.size() == b.size()) {
+            *params = source.iter().map(Tensor::shallow_clone).collect();
+        }
+    }
+}
+
+/// The net's outputs (blobs no step reads) with at most
+/// `MAX_REPORTED_OUTPUT` values: (name, blob id).
+fn output_blobs(net: &Net) -> Vec<(String, usize)> {
+    net.plan
+        .final_blobs()
+        .into_iter()
+        .filter(|&(_, id)| !net.plan.steps.iter().any(|s| s.bottoms.contains(&id)))
+        .filter(|&(_, id)| net.plan.blob_shapes.get(id).is_some_and(|s| s.iter().product::<i64>() <= MAX_REPORTED_OUTPUT))
+        .collect()
+}
+
+/// Every layer's blobs as a weights file (all steps, blob-less ones
+/// included, as Caffe's `Net::ToProto`), with each blob's role.
+pub fn net_weights(net: &Net) -> (WeightsFile, ParamRoles) {
+    let mut roles = ParamRoles::new();
+    let layers = net
+        .plan
+        .steps
+        .iter()
+        .zip(&net.params)
+        .map(|(step, params)| {
+            if !params.is_empty() {
+                roles.insert(step.layer.clone(), step.params.iter().map(|p| p.role.to_string()).collect());
+            }
+            WeightsLayer {
+                name: step.layer.clone(),
+                kind: step.kind.clone(),
+                blobs: params
+                    .iter()
+                    .map(|p| {
+                        let data = Vec::<f32>::try_from(p.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
+                            .unwrap_or_default();
+                        WeightBlob::new(p.size(), data)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    (WeightsFile { name: None, layers }, roles)
+}
