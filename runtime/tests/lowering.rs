@@ -104,7 +104,7 @@ fn batch_norm_statistics_move_only_in_train() {
 fn unsupported_types_are_reported_with_the_layer_and_its_type_span() {
     let text = EVERY_TYPE.replace(r#"type: "TanH""#, r#"type: "AbsVal""#).replace(r#"type: "Sigmoid""#, r#"type: "BNLL""#);
     let (source, plan) = plan_of(&text, Phase::Test);
-    let errors = plan.err().expect("unsupported layers");
+    let errors = plan.expect_err("unsupported layers");
     assert_eq!(errors.len(), 2, "{errors:#?}");
     for (d, (layer, kind)) in errors.iter().zip([("sig", "BNLL"), ("tanh", "AbsVal")]) {
         assert_eq!(d.code, "lvc::runtime::unsupported");

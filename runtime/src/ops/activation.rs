@@ -55,10 +55,9 @@ impl Lowered for Power {
             let value = if self.power == 0.0 { 1.0 } else { self.shift.powf(self.power) };
             return vec![x.detach().ones_like() * value];
         }
-        let mut base = if self.scale == 1.0 { x.shallow_clone() } else { x * self.scale };
-        if self.shift != 0.0 {
-            base = base + self.shift;
-        }
+        // Functional ops only: `base` may be the bottom itself.
+        let scaled = if self.scale == 1.0 { x.shallow_clone() } else { x * self.scale };
+        let base = if self.shift == 0.0 { scaled } else { scaled + self.shift };
         vec![if self.power == 1.0 { base } else { base.pow_tensor_scalar(self.power) }]
     }
 }

@@ -77,11 +77,11 @@ impl Lowered for SoftmaxWithLoss {
         let [outer, classes, inner] = [0, 1, 2].map(|i| scores.size()[i]);
         let prob = scores.softmax(1, Kind::Float);
         let labels = Labels::new(&bottoms[1], outer, classes, self.ignore_label);
-        let mut weight = labels.valid.to_kind(Kind::Float);
-        if let Some(w) = &self.class_weights {
-            let table = w.on(scores.device());
-            weight = weight * table.index_select(0, &labels.safe.flatten(0, -1)).reshape(labels.safe.size());
-        }
+        let valid = labels.valid.to_kind(Kind::Float);
+        let weight = match &self.class_weights {
+            Some(w) => valid * w.on(scores.device()).index_select(0, &labels.safe.flatten(0, -1)).reshape(labels.safe.size()),
+            None => valid,
+        };
         let log_p = prob.gather(1, &labels.safe, false).clamp_min(f32::MIN_POSITIVE as f64).log();
         let normaliser = match self.normalization {
             Normalization::Full => scalar((outer * inner) as f64, scores.device()),
