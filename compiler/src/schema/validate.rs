@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use lvc_grammar::{Field, Message, Scalar, ScalarKind, Span, Value};
 
 use super::descriptor::{
-    EnumDesc, FieldDesc, FieldType, MessageDesc, LAYER_PARAMETER, V0_LAYER_PARAMETER,
+    EnumDesc, FieldDesc, FieldType, Label, MessageDesc, LAYER_PARAMETER, V0_LAYER_PARAMETER,
     V1_LAYER_PARAMETER,
 };
 use super::suggest::{closest, did_you_mean, list_valid};
@@ -78,6 +78,28 @@ impl Validator<'_> {
             if self.value(&mut field, fdesc, desc, layer) {
                 msg.fields.push(field);
             }
+        }
+        for missing in desc
+            .fields
+            .iter()
+            .filter(|f| f.label == Label::Required && !first_seen.contains_key(f.name))
+        {
+            self.report(
+                Diagnostic::error(
+                    "lvc::schema::required",
+                    format!(
+                        "{} is missing its required field `{}`",
+                        desc.name, missing.name
+                    ),
+                )
+                .with_label(msg.span, format!("no `{}` here", missing.name))
+                .with_help(format!(
+                    "add `{}: <{}>`",
+                    missing.name,
+                    missing.ty.name()
+                )),
+                layer,
+            );
         }
     }
 
@@ -406,6 +428,27 @@ mod tests {
             false,
         );
         assert!(diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn required_fields_must_be_present() {
+        let (_, diags) = check(
+            "layer { name: \"c\" clip_param { min: 0 } }",
+            &NET_PARAMETER,
+            false,
+        );
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags.items[0].code, "lvc::schema::required");
+        assert_eq!(
+            diags.items[0].message,
+            "ClipParameter is missing its required field `max`"
+        );
+        let (_, diags) = check(
+            "layer { clip_param { min: 0 max: 6 } }",
+            &NET_PARAMETER,
+            false,
+        );
+        assert!(diags.is_empty());
     }
 
     #[test]

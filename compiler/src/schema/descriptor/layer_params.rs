@@ -67,9 +67,8 @@ message!(BIAS_PARAMETER = "BiasParameter" [
 ]);
 
 message!(CLIP_PARAMETER = "ClipParameter" [
-    // `required` in caffe.proto; the layer checks presence.
-    opt(1, "min", FLOAT, NONE),
-    opt(2, "max", FLOAT, NONE),
+    req(1, "min", FLOAT),
+    req(2, "max", FLOAT),
 ]);
 
 message!(CONCAT_PARAMETER = "ConcatParameter" [

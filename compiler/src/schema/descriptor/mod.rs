@@ -64,6 +64,9 @@ impl fmt::Debug for FieldType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Label {
     Optional,
+    /// proto2 `required` (only `ClipParameter.min`/`max`): a message
+    /// without it fails to parse.
+    Required,
     Repeated,
 }
 
@@ -160,6 +163,17 @@ pub(crate) const fn opt(
         ty,
         label: Label::Optional,
         default,
+        origin: Origin::Caffe,
+    }
+}
+
+pub(crate) const fn req(number: u32, name: &'static str, ty: FieldType) -> FieldDesc {
+    FieldDesc {
+        name,
+        number,
+        ty,
+        label: Label::Required,
+        default: DefaultValue::None,
         origin: Origin::Caffe,
     }
 }
