@@ -219,11 +219,17 @@ fn clip_segment(width: i64, height: i64, p1: &mut Vertex, p2: &mut Vertex) -> bo
     c1 | c2 == 0
 }
 
-/// `astype(int)` of contour coordinates: truncation toward zero. Values
-/// beyond the i64 range saturate (they are rejected as outside the image
-/// long before they get here).
+/// Coordinates are clamped to ±2^24 so the 16.16 fixed-point edge math can
+/// never overflow i64; no image comes near that size, so clamping only
+/// changes where an absurd far-away vertex sits, not which pixels are set
+/// in practice.
+const COORD_LIMIT: f64 = (1u64 << 24) as f64;
+
+/// `astype(int)` of contour coordinates: truncation toward zero (then the
+/// clamp above).
 pub fn truncate_points(points: &[[f64; 2]]) -> Vec<Vertex> {
-    points.iter().map(|p| Vertex { x: p[0].trunc() as i64, y: p[1].trunc() as i64 }).collect()
+    let int = |v: f64| v.trunc().clamp(-COORD_LIMIT, COORD_LIMIT) as i64;
+    points.iter().map(|p| Vertex { x: int(p[0]), y: int(p[1]) }).collect()
 }
 
 #[cfg(test)]
@@ -378,6 +384,31 @@ mod tests {
         plane.fill_polygon(&inner, 1);
         assert_eq!(plane.data.iter().filter(|&&v| v == 1).count(), 4);
         assert_eq!(plane.data.iter().filter(|&&v| v == 2).count(), 32);
+    }
+
+    #[test]
+    fn far_away_vertices_neither_overflow_nor_panic() {
+        let mut plane = LabelPlane::new(8, 8);
+        let poly = truncate_points(&[[-1e300, 2.0], [1e300, 2.0], [1e300, 5.0], [-1e300, 5.0], [3.0, 1e18]]);
+        plane.fill_polygon(&poly, 1);
+        // Rows 2..=5 are crossed by the huge band: fully set.
+        assert!(plane.data[2 * 8..6 * 8].iter().all(|&v| v == 1));
+    }
+
+    proptest::proptest! {
+        /// Any polygon, inside or not: no panic, and every vertex that lies
+        /// in the image is set (the outline passes through it).
+        #[test]
+        fn vertices_in_the_image_are_always_set(pts in proptest::collection::vec((-40i64..80, -40i64..70), 1..12)) {
+            let mut plane = LabelPlane::new(32, 24);
+            let poly: Vec<Vertex> = pts.iter().map(|&(x, y)| Vertex { x, y }).collect();
+            plane.fill_polygon(&poly, 1);
+            for v in &poly {
+                if plane.contains(v.x, v.y) {
+                    proptest::prop_assert_eq!(plane.data[v.y as usize * 32 + v.x as usize], 1);
+                }
+            }
+        }
     }
 
     #[test]
