@@ -167,3 +167,33 @@ fn loss_weight_count_must_match_tops() {
     );
     assert_eq!(codes(&c), ["lvc::graph::loss_weight"]);
 }
+
+#[test]
+fn crops_without_offsets_use_the_graph_and_are_bounds_checked() {
+    let c = compile_text(
+        &net(r#"
+layer { name: "pad" type: "Convolution" bottom: "data" top: "pad" convolution_param { num_output: 3 kernel_size: 1 pad: 4 } }
+layer { name: "zero" type: "Crop" bottom: "pad" bottom: "data" top: "zero" crop_param { axis: 2 } }
+layer { name: "auto" type: "Crop" bottom: "zero" bottom: "data" top: "auto" }
+"#),
+        &CompileOptions::default(),
+    );
+    // `zero` crops at BVLC's 0 where the graph says 4; `auto` then takes the
+    // graph's 4, which no longer fits in the 8×8 blob `zero` left.
+    assert_eq!(codes(&c), ["lvc::crop::offset", "lvc::crop::auto", "lvc::crop::bounds"]);
+    let g = c.graph.as_ref().expect("graph");
+    assert_eq!(g.node_by_name("zero").expect("zero").crop_offsets, Some(vec![0, 0, 0, 0]));
+    assert_eq!(g.node_by_name("auto").expect("auto").crop_offsets, Some(vec![0, 0, 4, 4]));
+    assert!(c.diags.items[0].message.contains("the graph gives 4"), "{}", c.diags.items[0].message);
+
+    let ok = compile_text(
+        &net(r#"
+layer { name: "pad" type: "Convolution" bottom: "data" top: "pad" convolution_param { num_output: 3 kernel_size: 1 pad: 4 } }
+layer { name: "auto" type: "Crop" bottom: "pad" bottom: "data" top: "auto" }
+"#),
+        &CompileOptions::default(),
+    );
+    assert_eq!(codes(&ok), ["lvc::crop::auto"]);
+    assert_eq!(ok.diags.items[0].severity, lvc_compiler::Severity::Advice);
+    assert_eq!(ok.graph.as_ref().expect("graph").node_by_name("auto").expect("auto").crop_offsets, Some(vec![0, 0, 4, 4]));
+}

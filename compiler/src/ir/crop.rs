@@ -315,20 +315,27 @@ fn auto_offsets(
         )),
     );
     if let (Some(data), Some(reference)) = (bottoms.first(), bottoms.get(1)) {
-        for (k, &off) in offsets.iter().enumerate() {
-            let i = start_axis + k;
-            let (Some(&size), Some(&want)) = (data.dims().get(i), reference.dims().get(i)) else { continue };
-            if size - off < want {
-                diags.push(
-                    Diagnostic::error(
-                        "lvc::crop::bounds",
-                        format!("the crop for dimension {i} is out-of-bounds with size {want} and offset {off} ('{from}' has {size})"),
-                    )
-                    .in_layer(layer.clone())
-                    .with_label(def.kind.span, "computed offset does not fit")
-                    .with_help(format!("'{from}' must be at least {} along axis {i}; check the layers that produce it", want + off)),
-                );
-            }
+        let problems: Vec<String> = offsets
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &off)| {
+                let i = start_axis + k;
+                let (&size, &want) = (data.dims().get(i)?, reference.dims().get(i)?);
+                (size - off < want).then(|| format!("axis {i}: offset {off} + size {want} = {} > {size}", off + want))
+            })
+            .collect();
+        if !problems.is_empty() {
+            diags.push(
+                Diagnostic::error(
+                    "lvc::crop::bounds",
+                    format!("the graph's crop offset does not fit in '{from}' ({})", problems.join("; ")),
+                )
+                .in_layer(layer)
+                .with_label(def.kind.span, "offset computed from the graph")
+                .with_help(format!(
+                    "'{from}' ({data}) is too small to cut '{to}' ({reference}) out of at the aligned position; check the layers that produce '{from}', or write crop_param {{ axis: 2 offset: N }}"
+                )),
+            );
         }
     }
     offsets
