@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo clean-venv bench-import crosscheck-fillpoly
+.PHONY: all build test venv demo clean-venv bench-import crosscheck-fillpoly bench-check
 
 all: build
 
@@ -58,3 +58,8 @@ bench-import: build
 crosscheck-fillpoly: build
 	$(BENCH_PY)
 	$(VENV)/bin/python benches/import/crosscheck_fillpoly.py $(LVC) --count 2000
+
+# Check benchmark (not a test): compile (load + graph + shapes) of FCN-8s and
+# of every corpus net, against parse-only and load-only in the same run.
+bench-check: venv
+	$(CARGO) bench --locked --bench check
