@@ -35,7 +35,7 @@ pub enum Activation {
     PReLU { channel_shared: bool, filler: FillerDef },
     /// `x · sigmoid(beta·x)`; default beta 1.
     Swish { beta: f64 },
-    /// `min(max(x, min), max)`; both required.
+    /// `min(max(x, min), max)`; both required (the schema checks).
     Clip { min: f64, max: f64 },
 }
 
@@ -110,18 +110,10 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         }
         "Swish" => Activation::Swish { beta: num(def.param_block("swish_param"), "beta", 1.0) },
         _ => {
+            // Both are `required` in caffe.proto: the schema rejects a Clip without them.
             let v = def.param_block("clip_param");
-            let (min, max) = (v.float("min"), v.float("max"));
-            for (name, value) in [("min", &min), ("max", &max)] {
-                if value.is_none() {
-                    diags.push(
-                        op.error("lvc::param::missing", format!("clip_param.{name} is required"))
-                            .with_label(op.type_span, format!("Clip without {name}"))
-                            .with_help("set `clip_param { min: A max: B }`"),
-                    );
-                }
-            }
-            Activation::Clip { min: min.map_or(0.0, |m| m.value), max: max.map_or(0.0, |m| m.value) }
+            let bound = |name: &str| v.float(name).map_or(0.0, |x| x.value);
+            Activation::Clip { min: bound("min"), max: bound("max") }
         }
     };
     (error_count(diags) == errors_before)
@@ -139,7 +131,7 @@ impl LayerOp for ActivationOp {
             ctx.diags.push(
                 self.layer
                     .error("lvc::shape::rank", format!("PReLU needs a bottom with at least 2 axes, got {}", shapes[0]))
-                    .with_label(ctx.layer.bottoms[0].span, format!("{}", shapes[0]))
+                    .with_label(ctx.bottom_span(0), format!("{}", shapes[0]))
                     .with_help("PReLU learns one slope per channel (axis 1); feed an N×C… blob"),
             );
             return None;
@@ -211,7 +203,6 @@ mod tests {
         let cases = [
             ("type: \"Dropout\" dropout_param { dropout_ratio: 1.0 }", "lvc::param::range"),
             ("type: \"Log\" log_param { base: 0 }", "lvc::param::range"),
-            ("type: \"Clip\" clip_param { min: 0 }", "lvc::param::missing"),
         ];
         for (body, code) in cases {
             let r = run_layer(&format!("name: \"a\" {body} bottom: \"x\" top: \"y\""), &[&[1, 1]]);

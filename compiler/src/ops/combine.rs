@@ -278,9 +278,9 @@ impl CombineOp {
                 "lvc::shape::concat",
                 format!("Concat along axis {a} needs the bottoms to agree on every other axis"),
             );
-            d = d.with_label(ctx.layer.bottoms[0].span, format!("{first}"));
+            d = d.with_label(ctx.bottom_span(0), format!("{first}"));
             for &i in &bad {
-                d = d.with_label(ctx.layer.bottoms[i].span, format!("{}", ctx.bottoms[i]));
+                d = d.with_label(ctx.bottom_span(i), format!("{}", ctx.bottoms[i]));
             }
             ctx.diags.push(d.with_help(format!(
                 "all bottoms must be {} except along axis {a}; crop or resize the others",
@@ -302,7 +302,7 @@ impl CombineOp {
                 ctx.diags.push(
                     self.layer
                         .error("lvc::shape::slice", format!("{tops} tops do not evenly divide axis {a} of size {size}"))
-                        .with_label(ctx.layer.bottoms[0].span, format!("{bottom}"))
+                        .with_label(ctx.bottom_span(0), format!("{bottom}"))
                         .with_help("give slice_point values, or a number of tops that divides the axis"),
                 );
                 return None;

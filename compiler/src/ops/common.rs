@@ -84,8 +84,10 @@ impl Arity {
     }
 
     /// Reports wrong bottom/top counts; `true` when both are fine.
+    /// Bottoms are counted as given (`ctx.bottoms`, what rules index), tops
+    /// as listed.
     pub fn check(&self, op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>) -> bool {
-        let bottoms = ctx.layer.bottoms.iter().map(|b| b.span).collect::<Vec<_>>();
+        let bottoms = (0..ctx.bottoms.len()).map(|i| ctx.bottom_span(i)).collect::<Vec<_>>();
         let tops = ctx.layer.tops.iter().map(|t| t.span).collect::<Vec<_>>();
         let min_tops = if self.auto_tops { 0 } else { self.min_tops };
         let ok_b = count_ok(op, type_name, "bottom", &bottoms, self.min_bottoms, self.max_bottoms, ctx);
@@ -239,14 +241,9 @@ pub fn bottoms_agree(
         .map(|(i, s)| format!("bottom[{i}] {s}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut d = op.error(code, format!("{what}: {list}"));
-    if let Some(b0) = ctx.layer.bottoms.first() {
-        d = d.with_label(b0.span, format!("{first}"));
-    }
+    let mut d = op.error(code, format!("{what}: {list}")).with_label(ctx.bottom_span(0), format!("{first}"));
     for i in differing {
-        if let Some(b) = ctx.layer.bottoms.get(i) {
-            d = d.with_label(b.span, format!("{}", ctx.bottoms[i]));
-        }
+        d = d.with_label(ctx.bottom_span(i), format!("{}", ctx.bottoms[i]));
     }
     ctx.diags.push(d.with_help(help));
     false
@@ -356,13 +353,13 @@ pub fn check_rank4(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>, botto
     if shape.rank() == 4 {
         return true;
     }
-    let mut d = op.error(
-        "lvc::shape::rank",
-        format!("{type_name} needs a 4-axis (N, C, H, W) bottom, got {} axes ({shape})", shape.rank()),
-    );
-    if let Some(b) = ctx.layer.bottoms.get(bottom) {
-        d = d.with_label(b.span, format!("{shape}"));
-    }
-    ctx.diags.push(d.with_help(format!("reshape the bottom to N×C×H×W before {type_name}")));
+    let d = op
+        .error(
+            "lvc::shape::rank",
+            format!("{type_name} needs a 4-axis (N, C, H, W) bottom, got {} axes ({shape})", shape.rank()),
+        )
+        .with_label(ctx.bottom_span(bottom), format!("{shape}"))
+        .with_help(format!("reshape the bottom to N×C×H×W before {type_name}"));
+    ctx.diags.push(d);
     false
 }

@@ -10,8 +10,8 @@
 
 use std::any::Any;
 
-use super::common::{plural, range_error, Arity, LayerRef};
-use super::{BlobShape, LayerOp, ShapeCtx};
+use super::common::{identity_map, plural, range_error, Arity, LayerRef};
+use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -374,6 +374,12 @@ impl LayerOp for AugmentOp {
         Some(ctx.bottoms.to_vec())
     }
 
+    /// Identity: for crop-offset purposes the augmented image is the image
+    /// (the random transforms keep its size and centre on average).
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        Some(identity_map(2))
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -466,6 +472,7 @@ mod tests {
         let op = super::build_augment(&def, &mut Vec::new()).expect("builds");
         let p = &op.as_any().downcast_ref::<AugmentOp>().expect("an AugmentOp").params;
         assert_eq!((p.flip_prob, p.max_rotation_deg, p.noise_prob), (0.5, 15.0, 0.0));
+        assert_eq!(op.coord_map(), Some(vec![crate::ops::AxisMap::IDENTITY; 2]));
         let bad = body.replace("flip_prob: 0.5", "flip_prob: 1.5 max_scale: 2");
         let r = run_layer(&bad, &[&[1, 1, 256, 256], &[1, 1, 256, 256]]);
         assert_eq!(r.codes(), ["lvc::param::range", "lvc::param::range"]);

@@ -217,8 +217,8 @@ impl LossOp {
         let d = self
             .layer
             .error("lvc::shape::label", format!("{} and {} differ in their first (batch) axis", a, b))
-            .with_label(ctx.layer.bottoms[0].span, format!("{a}"))
-            .with_label(ctx.layer.bottoms[1].span, format!("{b}"))
+            .with_label(ctx.bottom_span(0), format!("{a}"))
+            .with_label(ctx.bottom_span(1), format!("{b}"))
             .with_help("feed the predictions and the labels of the same batch");
         ctx.diags.push(d);
         false
@@ -245,8 +245,8 @@ impl LossOp {
                         plural(classes as usize, "class")
                     ),
                 )
-                .with_label(ctx.layer.bottoms[1].span, format!("label {label}"))
-                .with_label(ctx.layer.bottoms[0].span, format!("scores {scores}"))
+                .with_label(ctx.bottom_span(1), format!("label {label}"))
+                .with_label(ctx.bottom_span(0), format!("scores {scores}"))
                 .with_help(format!(
                     "the label needs one value per position, i.e. {}; crop the scores against the label (as FCN's `score` Crop layer does) or fix the data layer",
                     BlobShape(expected)
@@ -283,8 +283,8 @@ impl LossOp {
             ctx.diags.push(
                 self.layer
                     .error("lvc::shape::dice", format!("{} needs a label of shape {}, got {label}", self.type_name, BlobShape(expected.clone())))
-                    .with_label(ctx.layer.bottoms[1].span, format!("label {label}"))
-                    .with_label(ctx.layer.bottoms[0].span, format!("scores {scores}"))
+                    .with_label(ctx.bottom_span(1), format!("label {label}"))
+                    .with_label(ctx.bottom_span(0), format!("scores {scores}"))
                     .with_help(format!(
                         "the label must be one class index per pixel ({}) with the scores' spatial size; crop the scores to the label",
                         BlobShape(expected)
@@ -365,8 +365,8 @@ impl LayerOp for LossOp {
                                 "lvc::shape::mismatch",
                                 format!("{} needs inputs of one size, got {} and {}", self.type_name, scores, ctx.bottoms[1]),
                             )
-                            .with_label(ctx.layer.bottoms[0].span, format!("{scores}"))
-                            .with_label(ctx.layer.bottoms[1].span, format!("{}", ctx.bottoms[1]))
+                            .with_label(ctx.bottom_span(0), format!("{scores}"))
+                            .with_label(ctx.bottom_span(1), format!("{}", ctx.bottoms[1]))
                             .with_help("the prediction and the target must have the same number of values"),
                     );
                     return None;

@@ -108,6 +108,14 @@ pub struct ShapeCtx<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
 }
 
+impl ShapeCtx<'_> {
+    /// The span of bottom `i` as written (the layer's `type:` if the layer
+    /// lists fewer bottoms than it was given).
+    pub fn bottom_span(&self, i: usize) -> lvc_grammar::Span {
+        self.layer.bottoms.get(i).map_or(self.layer.kind.span, |b| b.span)
+    }
+}
+
 /// A layer type's typed parameters and rules. Implemented once per layer type
 /// (several types of one family may share a module).
 pub trait LayerOp: fmt::Debug + Send + Sync + 'static {

@@ -293,7 +293,7 @@ impl LayerOp for RoiPoolOp {
             ctx.diags.push(
                 self.layer
                     .error("lvc::shape::mismatch", format!("ROIPooling needs regions of 5 values each (R×5), got {rois}"))
-                    .with_label(ctx.layer.bottoms[1].span, format!("{rois}"))
+                    .with_label(ctx.bottom_span(1), format!("{rois}"))
                     .with_help("bottom 1 must hold rows (batch index, x1, y1, x2, y2), e.g. from a proposal layer"),
             );
             return None;
