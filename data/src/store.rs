@@ -205,26 +205,30 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
     let channels = imported.options.channels.count();
     let (rows, columns) = (imported.rows, imported.columns);
     build_dir_atomically(out, force, is_dataset, |temp| {
-        let write_split = |split: Split| -> Result<(), StoreError> {
+        for split in Split::ALL {
             let dir = temp.join(split_dir(split));
             std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
-            let slices: Vec<_> = imported.slices.iter().filter(|s| s.split == split).collect();
-            let labels = concat(&slices, |s| &s.label);
-            let labels = NpyArray { shape: vec![slices.len(), 1, rows, columns], data: NpyData::U8(labels) };
-            write_npy(&dir.join("labels.npy"), &labels)?;
-            let images = concat(&slices, |s| &s.pixels);
-            let images = NpyArray { shape: vec![slices.len(), channels, rows, columns], data: NpyData::F32(images) };
-            Ok(write_npy(&dir.join("images.npy"), &images)?)
+        }
+        let slices_of = |split: Split| -> Vec<&ImportedSlice> { imported.slices.iter().filter(|s| s.split == split).collect() };
+        let write_labels = |split: Split| -> Result<(), StoreError> {
+            let slices = slices_of(split);
+            let labels = NpyArray { shape: vec![slices.len(), 1, rows, columns], data: NpyData::U8(concat(&slices, |s| &s.label)) };
+            Ok(write_npy(&temp.join(split_dir(split)).join("labels.npy"), &labels)?)
         };
-        // The two splits are written side by side: the copies are memory
-        // bound and there are two cores.
-        let (train, val) = std::thread::scope(|scope| {
-            let val = scope.spawn(|| write_split(Split::Val));
-            let train = write_split(Split::Train);
-            (train, val.join())
+        let write_images = |split: Split| -> Result<(), StoreError> {
+            let slices = slices_of(split);
+            let shape = vec![slices.len(), channels, rows, columns];
+            let images = NpyArray { shape, data: NpyData::F32(concat(&slices, |s| &s.pixels)) };
+            Ok(write_npy(&temp.join(split_dir(split)).join("images.npy"), &images)?)
+        };
+        // The copies and writes are memory bound: train images (the bulk)
+        // on one core, the other three tensors on the other.
+        let (bulk, rest) = std::thread::scope(|scope| {
+            let rest = scope.spawn(|| write_labels(Split::Train).and(write_images(Split::Val)).and(write_labels(Split::Val)));
+            (write_images(Split::Train), rest.join())
         });
-        train?;
-        val.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        bulk?;
+        rest.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| write_err(temp)(e.into()))?;
         let path = temp.join(MANIFEST);
         std::fs::write(&path, json).map_err(write_err(&path))
