@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo clean-venv bench-import crosscheck-fillpoly bench-check
+.PHONY: all build test venv demo clean-venv bench-import crosscheck-fillpoly bench-train bench-check
 
 all: build
 
@@ -58,6 +58,13 @@ bench-import: build
 crosscheck-fillpoly: build
 	$(BENCH_PY)
 	$(VENV)/bin/python benches/import/crosscheck_fillpoly.py $(LVC) --count 2000
+
+# Training speed benchmark (not a test): lvc forward / forward-backward of
+# FCN-AlexNet and FCN-8s (slim) at batch 1 and 4, against the sgemm floor
+# measured in the same run and a PyTorch eager version of the same nets.
+# BENCH_TRAIN_ARGS=--full-fcn8s adds the full VGG16 FCN-8s (slow).
+bench-train: build
+	$(VENV)/bin/python benches/train/bench.py $(LVC) $(BENCH_TRAIN_ARGS)
 
 # Check benchmark (not a test): compile (load + graph + shapes) of FCN-8s and
 # of every corpus net, against parse-only and load-only in the same run.

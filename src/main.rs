@@ -33,6 +33,10 @@ enum Command {
     Weights(cmd::weights::WeightsArgs),
     /// Run a net forward on given inputs and write every blob as .npy.
     Forward(cmd::forward::ForwardArgs),
+    /// Train a net with a Caffe solver on fed tensors (SGD, Adam, …; Caffe's update rules).
+    Train(cmd::train::TrainArgs),
+    /// Time forward, backward and each layer of a net, as `caffe time`.
+    Time(cmd::time::TimeArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         Command::Dot(a) => cmd::dot::run(a),
         Command::Weights(a) => cmd::weights::run(a),
         Command::Forward(a) => cmd::forward::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Time(a) => cmd::time::run(a),
     };
     ExitCode::from(code)
 }

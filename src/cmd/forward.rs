@@ -57,7 +57,7 @@ pub struct InputArg {
     pub raw_shape: Option<Vec<i64>>,
 }
 
-fn parse_input(text: &str) -> Result<InputArg, String> {
+pub(crate) fn parse_input(text: &str) -> Result<InputArg, String> {
     let (name, file) = text
         .split_once('=')
         .ok_or_else(|| format!("expected NAME=FILE.npy or NAME=FILE.f32:DxDx…, got '{text}'"))?;
@@ -81,7 +81,7 @@ fn parse_input(text: &str) -> Result<InputArg, String> {
 }
 
 /// Reads one input file into a float32 tensor; the error names the file.
-fn read_input(input: &InputArg) -> Result<Tensor, String> {
+pub(crate) fn read_input(input: &InputArg) -> Result<Tensor, String> {
     let shown = input.path.display();
     match &input.raw_shape {
         Some(shape) => {

@@ -8,4 +8,6 @@ pub mod forward;
 pub mod phantom;
 pub mod netargs;
 pub mod print;
+pub mod time;
+pub mod train;
 pub mod weights;

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""`make bench-train`: lvc vs the GEMM floor vs PyTorch eager, one run.
+
+For each net and batch size: `lvc time --format json --no-layers` (forward,
+backward, FLOPs), the same net in PyTorch eager (pytorch_fcn.py), each in its
+own process under /usr/bin/time for peak RSS; the floor is the net's FLOPs
+(forward + backward, from lvc) at the sgemm rate measured in this run.
+Caffe's own numbers (golden/caffe/timing, batch 1, same 2-core class of
+machine, other runs) are printed for reference only.
+
+Usage: bench.py LVC_BINARY [--iterations N] [--full-fcn8s]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PROTO = os.path.join(ROOT, "..", "shared", "golden", "caffe", "prototxt")
+PYTHON = sys.executable
+
+# Caffe `caffe time` forward-backward ms, batch 1, quiet runs 3-4 (golden README).
+CAFFE_FB = {"fcn_alexnet": "615-670", "fcn8s": "4617-5245", "fcn8s_slim": "613-699", "fcn_alexnet_slim": "203-290"}
+
+
+def measured(cmd):
+    """Runs cmd under /usr/bin/time; returns (stdout, peak RSS in MiB)."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name] + cmd,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr}")
+        return out.stdout, int(rss.read().strip().splitlines()[-1]) / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("lvc")
+    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--full-fcn8s", action="store_true", help="also the full VGG16 FCN-8s at batch 1 (slow)")
+    args = ap.parse_args()
+
+    floor = json.loads(subprocess.run([PYTHON, os.path.join(HERE, "sgemm_floor.py")],
+                                      capture_output=True, text=True, check=True).stdout)
+    rate = floor["libtorch_gflops"] * 1e9
+    cases = [("fcn_alexnet", "fcn_alexnet_gray_train.prototxt", 1), ("fcn_alexnet", "fcn_alexnet_gray_train.prototxt", 4),
+             ("fcn8s_slim", "fcn8s_slim_gray_train.prototxt", 1), ("fcn8s_slim", "fcn8s_slim_gray_train.prototxt", 4)]
+    if args.full_fcn8s:
+        cases.append(("fcn8s", "fcn8s_gray_train.prototxt", 1))
+
+    print(f"sgemm 2048^3: libtorch {floor['libtorch_gflops']:.1f} GFLOP/s, "
+          f"OpenBLAS (numpy) {floor['openblas_gflops']:.1f} GFLOP/s; {os.cpu_count()} cores; "
+          f"{args.iterations} iterations after a warm-up; times in ms")
+    header = ("net", "batch", "GFLOP f+b", "floor", "lvc fwd", "lvc f+b", "lvc/floor",
+              "torch fwd", "torch f+b", "torch/lvc", "lvc RSS", "torch RSS", "caffe f+b (b1)")
+    print("{:<12} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>14}".format(*header))
+    for name, proto, batch in cases:
+        shape = f"{batch},1,256,256"
+        out, lvc_rss = measured([args.lvc, "time", "--model", os.path.join(PROTO, proto), "--phase", "train",
+                                 "--input-shape", f"data={shape}", "--input-shape", f"label={shape}",
+                                 "--iterations", str(args.iterations), "--format", "json", "--no-layers"])
+        lvc = json.loads(out)
+        out, torch_rss = measured([PYTHON, os.path.join(HERE, "pytorch_fcn.py"), name, "--batch", str(batch),
+                                   "--iterations", str(args.iterations)])
+        torch_run = json.loads(out)
+        gflop = (lvc["forward_flops"] + lvc["backward_flops"]) / 1e9
+        floor_ms = gflop * 1e9 / rate * 1e3
+        fb = lvc["forward_backward_ms"]
+        print(f"{name:<12} {batch:>5} {gflop:>9.1f} {floor_ms:>7.0f} {lvc['forward_ms']:>8.0f} {fb:>8.0f} "
+              f"{fb / floor_ms:>9.2f} {torch_run['forward_ms']:>9.0f} {torch_run['forward_backward_ms']:>9.0f} "
+              f"{torch_run['forward_backward_ms'] / fb:>9.2f} {lvc_rss:>7.0f}M {torch_rss:>8.0f}M "
+              f"{CAFFE_FB.get(name, '-'):>14}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+//! `lvc time`: Caffe's `caffe time`. Average forward, backward and
+//! forward-backward over N iterations after a warm-up, and per layer.
+//!
+//! Backward is libtorch autograd over the whole net, which has no per-layer
+//! hooks; so per-layer times come from running each layer on its own (its
+//! bottoms taken from a full forward), forward and then backward from a
+//! gradient of ones into every input and parameter that needs one. The
+//! per-layer sums therefore approximate, not partition, the net totals.
+
+use std::time::Instant;
+
+use lvc_runtime::device::{self, DeviceChoice};
+use lvc_runtime::exec::{Blobs, Net, Plan, Step};
+use lvc_runtime::tch::{self, Device, Kind, Tensor};
+
+use super::netargs::{compile_file, render, NetArgs};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  lvc time --model fcn_alexnet_gray_train.prototxt --phase train
+  lvc time --model fcn8s_train.prototxt --phase train --input-shape data=4,1,256,256 \\
+      --input-shape label=4,1,256,256 --iterations 5 --format json
+
+Inputs are random (uniform in [0, 1) for every input; integer class labels are not needed for
+timing, but a loss with ignore_label sees no ignored pixels). Parameters come from the fillers.
+Per layer, each layer runs alone on the bottoms of a full forward; its backward computes the
+gradients of every bottom and parameter the full backward would. `flops` counts multiply-adds
+×2 of Convolution, Deconvolution and InnerProduct (backward: input and weight gradients).
+
+Exit status: 0 timed, 1 the run failed, 2 the net could not be read or built.")]
+pub struct TimeArgs {
+    /// The net prototxt.
+    #[arg(long, value_name = "M.prototxt")]
+    pub model: std::path::PathBuf,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Timed iterations (after one warm-up iteration).
+    #[arg(long, default_value_t = 50)]
+    pub iterations: u32,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: TimeFormat,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Time only the whole net (per-layer timing runs every layer again;
+    /// FLOPs are still counted).
+    #[arg(long)]
+    pub no_layers: bool,
+}
+
+/// Average times of one layer run alone, in ms, and its FLOPs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LayerTime {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    pub forward_flops: f64,
+    pub backward_flops: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimeReport {
+    pub iterations: u32,
+    pub device: String,
+    pub forward_ms: f64,
+    /// `None` when the net has no loss to differentiate.
+    pub backward_ms: Option<f64>,
+    pub forward_backward_ms: Option<f64>,
+    pub forward_flops: f64,
+    pub backward_flops: f64,
+    pub layers: Vec<LayerTime>,
+}
+
+pub fn run(args: TimeArgs) -> u8 {
+    let fail = |code: u8, message: String| {
+        eprintln!("error: {message}");
+        code
+    };
+    let device = match args.device.parse::<DeviceChoice>().and_then(device::select) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return 2;
+        }
+    };
+    if args.iterations == 0 {
+        return fail(2, "--iterations must be at least 1".to_string());
+    }
+    let (source, compiled) = match compile_file(&args.model, &args.net.options()) {
+        Ok(c) => c,
+        Err(message) => return fail(2, message),
+    };
+    compiled.diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+    let (Some(net_def), Some(graph), false) = (&compiled.net, &compiled.graph, compiled.diags.has_errors()) else {
+        return fail(2, format!("{} has errors; fix them before timing it (see `lvc check`)", args.model.display()));
+    };
+    let plan = match Plan::from_graph(graph, net_def) {
+        Ok(p) => p,
+        Err(errors) => {
+            errors.iter().for_each(|d| eprint!("{}", render(d, &source)));
+            return fail(2, format!("{} uses layers the runtime cannot run", args.model.display()));
+        }
+    };
+    tch::manual_seed(1234);
+    let net = match Net::new(plan, device, 1234) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return 2;
+        }
+    };
+    match time_net(&net, args.iterations, !args.no_layers) {
+        Ok(report) => {
+            match args.format {
+                TimeFormat::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => return fail(1, format!("cannot write the report: {e}")),
+                },
+                TimeFormat::Human => print_human(&report),
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            1
+        }
+    }
+}
+
+/// Waits for queued device work, so that wall-clock times are real.
+fn sync(device: Device) {
+    if let Device::Cuda(index) = device {
+        tch::Cuda::synchronize(index as i64);
+    }
+}
+
+fn elapsed_ms(device: Device, started: Instant) -> f64 {
+    sync(device);
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+/// Random inputs of the plan's input shapes.
+fn random_inputs(net: &Net) -> Vec<(String, Tensor)> {
+    net.plan
+        .inputs
+        .iter()
+        .map(|&id| (net.plan.blob_names[id].clone(), Tensor::rand(net.plan.blob_shapes[id].as_slice(), (Kind::Float, net.device))))
+        .collect()
+}
+
+pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeReport, lvc_runtime::error::RuntimeError> {
+    let inputs = random_inputs(net);
+    let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+    let has_loss = net.forward(&refs)?.loss.is_some_and(|l| l.requires_grad());
+    // Warm-up (allocator, kernel selection), then the timed passes.
+    let warm = net.forward(&refs)?;
+    if has_loss {
+        net.backward(&warm);
+    }
+    drop(warm);
+    let (mut forward, mut backward) = (0.0, 0.0);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let blobs = net.forward(&refs)?;
+        forward += elapsed_ms(net.device, started);
+        if has_loss {
+            let started = Instant::now();
+            net.backward(&blobs);
+            backward += elapsed_ms(net.device, started);
+        }
+    }
+    let n = f64::from(iterations);
+    let blobs = net.forward(&refs)?;
+    let layers: Vec<LayerTime> = net
+        .plan
+        .steps
+        .iter()
+        .zip(&net.params)
+        .map(|(step, params)| time_layer(net, step, params, &blobs, if per_layer { iterations } else { 0 }, has_loss))
+        .collect();
+    Ok(TimeReport {
+        iterations,
+        device: format!("{:?}", net.device),
+        forward_ms: forward / n,
+        backward_ms: has_loss.then_some(backward / n),
+        forward_backward_ms: has_loss.then_some((forward + backward) / n),
+        forward_flops: layers.iter().map(|l| l.forward_flops).sum(),
+        backward_flops: if has_loss { layers.iter().map(|l| l.backward_flops).sum() } else { 0.0 },
+        layers,
+    })
+}
+
+/// One layer alone: forward, then backward into whatever needs a gradient.
+fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iterations: u32, has_loss: bool) -> LayerTime {
+    let bottoms: Vec<Tensor> = step
+        .bottoms
+        .iter()
+        .filter_map(|&b| blobs.get(b))
+        .map(|t| t.detach().set_requires_grad(has_loss && t.requires_grad()))
+        .collect();
+    let wrt: Vec<&Tensor> =
+        bottoms.iter().chain(params.iter()).filter(|t| has_loss && t.requires_grad() && t.is_floating_point()).collect();
+    let (forward_flops, input_grad_flops, weight_grad_flops) = flops(net, step, params);
+    let mut forward = 0.0;
+    let mut backward = 0.0;
+    // Round 0 is the warm-up; with 0 iterations only FLOPs are counted.
+    for round in (0..=iterations).filter(|_| iterations > 0) {
+        let started = Instant::now();
+        let tops = step.op.forward(&bottoms, params, step.train);
+        let forward_round = elapsed_ms(net.device, started);
+        let differentiable: Vec<&Tensor> = tops.iter().filter(|t| t.requires_grad()).collect();
+        let mut backward_round = 0.0;
+        if !wrt.is_empty() && !differentiable.is_empty() {
+            let ones: Vec<Tensor> = differentiable.iter().map(|t| t.ones_like()).collect();
+            let started = Instant::now();
+            let sum = differentiable
+                .iter()
+                .zip(&ones)
+                .map(|(t, o)| (*t * o).sum(Kind::Float))
+                .reduce(|a, b| a + b);
+            if let Some(sum) = sum {
+                let _ = Tensor::run_backward(&[sum], &wrt, false, false);
+            }
+            backward_round = elapsed_ms(net.device, started);
+        }
+        if round > 0 {
+            forward += forward_round;
+            backward += backward_round;
+        }
+    }
+    let n = f64::from(iterations.max(1));
+    let input_grad = bottoms.iter().any(Tensor::requires_grad);
+    let weight_grad = params.first().is_some_and(Tensor::requires_grad);
+    LayerTime {
+        name: step.layer.clone(),
+        kind: step.kind.clone(),
+        forward_ms: forward / n,
+        backward_ms: backward / n,
+        forward_flops,
+        backward_flops: if input_grad { input_grad_flops } else { 0.0 } + if weight_grad { weight_grad_flops } else { 0.0 },
+    }
+}
+
+/// (forward, input-gradient, weight-gradient) FLOPs of a layer: 2 × the
+/// multiply-adds of Convolution, Deconvolution and InnerProduct; 0 for the
+/// rest (element-wise and pooling work is memory-bound and small).
+fn flops(net: &Net, step: &Step, params: &[Tensor]) -> (f64, f64, f64) {
+    let Some(weight) = params.first() else { return (0.0, 0.0, 0.0) };
+    let count = |id: Option<&usize>| id.and_then(|&i| net.plan.blob_shapes.get(i)).map_or(0.0, |s| s.iter().product::<i64>() as f64);
+    let w = weight.size();
+    let per = |axis: usize| w.get(axis).map_or(0.0, |&d| if d > 0 { weight.numel() as f64 / d as f64 } else { 0.0 });
+    let f = match step.kind.as_str() {
+        // Each output value is a dot product over C_in/g·k… weights.
+        "Convolution" => 2.0 * count(step.tops.first()) * per(0),
+        // Each input value is scattered through C_out/g·k… weights.
+        "Deconvolution" => 2.0 * count(step.bottoms.first()) * per(0),
+        "InnerProduct" => {
+            let batch = step.bottoms.first().and_then(|&i| net.plan.blob_shapes.get(i)).and_then(|s| s.first()).copied().unwrap_or(1);
+            2.0 * batch as f64 * weight.numel() as f64
+        }
+        _ => return (0.0, 0.0, 0.0),
+    };
+    (f, f, f)
+}
+
+fn print_human(report: &TimeReport) {
+    if report.layers.iter().all(|l| l.forward_ms == 0.0) {
+        return print_totals(report);
+    }
+    println!("Average time per layer ({} iterations, {}; each layer run alone):", report.iterations, report.device);
+    println!("{:<24} {:<16} {:>12} {:>12} {:>10}", "layer", "type", "forward ms", "backward ms", "GFLOP f+b");
+    for l in &report.layers {
+        println!(
+            "{:<24} {:<16} {:>12.3} {:>12.3} {:>10.3}",
+            l.name,
+            l.kind,
+            l.forward_ms,
+            l.backward_ms,
+            (l.forward_flops + l.backward_flops) / 1e9
+        );
+    }
+    print_totals(report);
+}
+
+fn print_totals(report: &TimeReport) {
+    println!("Average Forward pass: {:.3} ms.", report.forward_ms);
+    match (report.backward_ms, report.forward_backward_ms) {
+        (Some(b), Some(fb)) => {
+            println!("Average Backward pass: {b:.3} ms.");
+            println!("Average Forward-Backward: {fb:.3} ms.");
+        }
+        _ => println!("No backward: the net has no loss."),
+    }
+    println!("GFLOP per forward: {:.3}, per backward: {:.3}", report.forward_flops / 1e9, report.backward_flops / 1e9);
+}

@@ -1,0 +1,246 @@
+//! `lvc train`: Caffe's `caffe train --solver` on fed tensors. The same
+//! input tensors feed every iteration (and every test pass); a dataset
+//! reader plugs in through `lvc_runtime::solver::DataSource`.
+
+use std::path::{Path, PathBuf};
+
+use lvc_compiler::ir::{compile, CompileOptions, NetGraph};
+use lvc_compiler::schema::solver::NetSource;
+use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
+use lvc_compiler::SourceFile;
+use lvc_runtime::device::{self, DeviceChoice};
+use lvc_runtime::exec::{Net, Plan};
+use lvc_runtime::solver::{solver_seed, Event, FedTensors, TestNet, Trainer};
+use lvc_runtime::tch;
+use lvc_runtime::weights::read_weights;
+
+use super::forward::{parse_input, read_input, InputArg};
+use super::netargs::render;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  lvc train --solver solver.prototxt --feed data=slice.npy --feed label=mask.npy
+  lvc train --solver fcn_alexnet_slim_gray_solver.prototxt \\
+      --weights fcn_alexnet_slim_gray.caffemodel \\
+      --feed data=input_gray_256.f32:1x1x256x256 --feed label=label_disc_256.f32:1x1x256x256 \\
+      --out runs/fixed --log-format json --max-iter 20
+
+The solver's net (and test nets) must take their inputs from Input layers; every --feed tensor
+is given to every forward pass. Fillers and dropout use the solver's random_seed. Snapshots
+(`snapshot`, `snapshot_after_train`) are written as <snapshot_prefix>_iter_<N>.safetensors, in
+--out when given. With --log-format json, stdout has one JSON object per line: \"iteration\"
+events ({\"event\",\"iter\",\"loss\",\"smoothed_loss\",\"lr\",\"ms\"}) for every iteration, then
+\"final\", \"test\" and \"snapshot\" events.
+
+Exit status: 0 trained, 1 training failed (a runtime error or a snapshot could not be written),
+2 the solver, a net, the weights or a feed could not be read.")]
+pub struct TrainArgs {
+    /// The solver prototxt.
+    #[arg(long, value_name = "S.prototxt")]
+    pub solver: PathBuf,
+    /// Start weights (.caffemodel or .safetensors), matched by layer name;
+    /// overrides the solver's `weights`.
+    #[arg(long, value_name = "W")]
+    pub weights: Option<PathBuf>,
+    /// A net input for every pass (repeatable): NAME=FILE.npy or NAME=FILE.f32:DxDx…
+    #[arg(long = "feed", value_name = "NAME=FILE", value_parser = parse_input)]
+    pub feeds: Vec<InputArg>,
+    /// Folder for snapshots (created if missing); replaces the folder of `snapshot_prefix`.
+    #[arg(long, value_name = "RUN")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Overrides the solver's max_iter.
+    #[arg(long, value_name = "N")]
+    pub max_iter: Option<i64>,
+    #[command(flatten)]
+    pub dataset: super::train_dataset::DatasetArgs,
+}
+
+/// A failure already reported to stderr, with its exit code.
+pub(super) struct Failed(pub(super) u8);
+
+pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> Failed {
+    eprintln!("error: {message}");
+    Failed(code)
+}
+
+pub(super) fn report(code: u8, err: impl miette::Diagnostic + Send + Sync + 'static) -> Failed {
+    eprintln!("{:?}", miette::Report::new(err));
+    Failed(code)
+}
+
+pub fn run(args: TrainArgs) -> u8 {
+    match train(&args) {
+        Ok(()) => 0,
+        Err(Failed(code)) => code,
+    }
+}
+
+fn train(args: &TrainArgs) -> Result<(), Failed> {
+    let choice: DeviceChoice = args.device.parse().map_err(|e| report(2, e))?;
+    let device = device::select(choice).map_err(|e| report(2, e))?;
+    let source = SourceFile::read(&args.solver).map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
+    let (def, diags) = load_solver(&source, &LoadOptions::default());
+    diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+    let Some(mut def) = def.filter(|_| !diags.has_errors()) else {
+        return Err(fail(2, format!("{} is not a usable solver (see the errors above)", args.solver.display())));
+    };
+    if let Some(n) = args.max_iter {
+        def.max_iter = n;
+    }
+    if let Some(dataset) = &args.dataset.dataset {
+        return super::train_dataset::train(args, dataset, &source, def, device);
+    }
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
+        let name = Path::new(&def.snapshot_prefix).file_name().map_or_else(|| "snapshot".into(), |n| n.to_os_string());
+        def.snapshot_prefix = out.join(name).to_string_lossy().into_owned();
+    }
+
+    let mut feeds = Vec::new();
+    for feed in &args.feeds {
+        let tensor = read_input(feed).map_err(|m| fail(2, format!("feed '{}': {m}", feed.name)))?;
+        feeds.push((feed.name.clone(), tensor));
+    }
+    let seed = solver_seed(&def);
+    tch::manual_seed(seed as i64);
+    let shapes: Vec<(String, Vec<i64>)> = feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
+    let mut net = build_net(&def.train_net, &def.train_state, &source, &shapes, device, seed)?;
+    let weights: Vec<PathBuf> = match &args.weights {
+        Some(w) => vec![w.clone()],
+        None => def.weights.iter().map(PathBuf::from).collect(),
+    };
+    for path in &weights {
+        let file = read_weights(path).map_err(|e| report(2, e))?;
+        let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
+        if !loaded.loads() {
+            for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {
+                eprintln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
+            }
+            return Err(fail(2, format!("{} does not load into the train net (see `lvc weights check`)", path.display())));
+        }
+    }
+    let mut test_nets = Vec::new();
+    for test in &def.test_nets {
+        let net = build_net(&test.source, &test.state, &source, &shapes, device, seed)?;
+        test_nets.push(TestNet { net, test_iter: test.test_iter });
+    }
+
+    let mut trainer = Trainer::new(&def, net, test_nets);
+    let mut data = FedTensors { tensors: feeds };
+    let format = args.log_format;
+    trainer.solve(&mut data, &mut |event| print_event(event, format)).map_err(|e| report(1, e))
+}
+
+/// Compiles a solver's net for `state`, with `input_shapes` overriding the
+/// Input layers' shapes, and instantiates it (fillers seeded with `seed`).
+pub(super) fn build_net(
+    net_source: &NetSource,
+    state: &NetState,
+    solver_source: &SourceFile,
+    input_shapes: &[(String, Vec<i64>)],
+    device: tch::Device,
+    seed: u64,
+) -> Result<Net, Failed> {
+    let opts = CompileOptions {
+        phase: state.phase,
+        stages: state.stages.clone(),
+        level: state.level,
+        input_shapes: input_shapes.to_vec(),
+        lenient: false,
+    };
+    let (file_source, net_def, graph, diags) = match net_source {
+        NetSource::File(file) => {
+            let Some(path) = file.candidates.iter().find(|p| p.is_file()) else {
+                let tried: Vec<String> = file.candidates.iter().map(|p| p.display().to_string()).collect();
+                return Err(fail(2, format!("net file '{}' not found (tried {})", file.written.value, tried.join(", "))));
+            };
+            let net_source = SourceFile::read(path).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+            let compiled = compile(&net_source, &opts);
+            (net_source, compiled.net, compiled.graph, compiled.diags)
+        }
+        NetSource::Inline(net) => {
+            let mut diags = lvc_compiler::diag::Diagnostics::new();
+            let graph = NetGraph::build(net, &opts, &mut diags);
+            (solver_source.clone(), Some((**net).clone()), Some(graph), diags)
+        }
+    };
+    let shown = file_source.name();
+    diags.iter().for_each(|d| eprint!("{}", render(d, &file_source)));
+    let (Some(net_def), Some(graph)) = (net_def, graph) else {
+        return Err(fail(2, format!("{shown} could not be read as a net")));
+    };
+    if diags.has_errors() {
+        return Err(fail(2, format!("{shown} has errors; fix them before training (see `lvc check`)")));
+    }
+    let plan = Plan::from_graph(&graph, &net_def).map_err(|errors| {
+        errors.iter().for_each(|d| eprint!("{}", render(d, &file_source)));
+        fail(2, format!("{shown} uses layers the runtime cannot run"))
+    })?;
+    Net::new(plan, device, seed).map_err(|e| report(2, e))
+}
+
+fn print_event(event: &Event, format: LogFormat) {
+    match format {
+        LogFormat::Json => println!("{}", event_json(event)),
+        LogFormat::Human => match event {
+            Event::Iteration { iter, smoothed_loss, lr, ms, display, .. } if *display => {
+                println!("Iteration {iter}, loss = {smoothed_loss:.6}, lr = {lr} ({ms:.1} ms)");
+            }
+            Event::Iteration { .. } => {}
+            Event::Final { iter, smoothed_loss, .. } => println!("Iteration {iter}, loss = {smoothed_loss:.6}"),
+            Event::Test { iter, net, loss, outputs } => {
+                println!("Iteration {iter}, Testing net (#{net}): loss = {loss:.6}");
+                for (name, values) in outputs {
+                    let shown: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+                    println!("    Test net output {name} = {}", shown.join(" "));
+                }
+            }
+            Event::Snapshot { iter, path } => println!("Iteration {iter}, snapshot written to {}", path.display()),
+        },
+    }
+}
+
+fn event_json(event: &Event) -> serde_json::Value {
+    use serde_json::json;
+    match event {
+        Event::Iteration { iter, loss, smoothed_loss, lr, ms, .. } => {
+            json!({"event": "iteration", "iter": iter, "loss": loss, "smoothed_loss": smoothed_loss, "lr": lr, "ms": ms})
+        }
+        Event::Final { iter, loss, smoothed_loss } => {
+            json!({"event": "final", "iter": iter, "loss": loss, "smoothed_loss": smoothed_loss})
+        }
+        Event::Test { iter, net, loss, outputs } => {
+            let outputs: serde_json::Map<String, serde_json::Value> =
+                outputs.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+            json!({"event": "test", "iter": iter, "net": net, "loss": loss, "outputs": outputs})
+        }
+        Event::Snapshot { iter, path } => json!({"event": "snapshot", "iter": iter, "path": path.display().to_string()}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_events_have_the_documented_keys() {
+        let it = event_json(&Event::Iteration { iter: 3, loss: 0.5, smoothed_loss: 0.6, lr: 0.01, ms: 2.0, display: false });
+        assert_eq!(it["event"], "iteration");
+        assert_eq!((it["iter"].as_i64(), it["loss"].as_f64(), it["lr"].as_f64()), (Some(3), Some(0.5), Some(0.01)));
+        let test = event_json(&Event::Test { iter: 0, net: 1, loss: 2.0, outputs: vec![("accuracy".into(), vec![0.75])] });
+        assert_eq!(test["outputs"]["accuracy"][0].as_f64(), Some(0.75));
+        let snap = event_json(&Event::Snapshot { iter: 5, path: PathBuf::from("run/s_iter_5.safetensors") });
+        assert_eq!(snap["path"], "run/s_iter_5.safetensors");
+    }
+}
