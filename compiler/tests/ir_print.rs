@@ -8,10 +8,12 @@ use ir_support::{corpus, options, read};
 use lvc_compiler::ir::compile;
 use lvc_compiler::schema::Phase;
 
-const FCN_INPUTS: &[(&str, &[i64])] = &[("data", &[1, 3, 500, 500]), ("label", &[1, 1, 500, 500])];
+const FCN_INPUTS: Shapes = &[("data", &[1, 3, 500, 500]), ("label", &[1, 1, 500, 500])];
+
+type Shapes = &'static [(&'static str, &'static [i64])];
 
 /// (snapshot name, corpus path, phase, input shapes).
-const NETS: &[(&str, &str, Phase, &[(&str, &[i64])])] = &[
+const NETS: &[(&str, &str, Phase, Shapes)] = &[
     ("lenet", "BVLC__caffe/examples/mnist/lenet.prototxt", Phase::Test, &[]),
     ("caffenet", "BVLC__caffe/models/bvlc_reference_caffenet/deploy.prototxt", Phase::Test, &[]),
     ("googlenet", "BVLC__caffe/models/bvlc_googlenet/deploy.prototxt", Phase::Test, &[]),

@@ -3,6 +3,7 @@
 //! both bottoms back to a common ancestor blob composing each layer's
 //! coordinate map; the composite must be a pure integer shift.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use lvc_grammar::Span;
@@ -90,18 +91,23 @@ fn walk_bottoms(g: &NetGraph, index: NodeIndex) -> Vec<BlobId> {
     node.bottoms.iter().take(take).flatten().copied().collect()
 }
 
-/// Maps from every blob reachable backwards from `start` into `start`'s
-/// coordinates.
-fn maps_into(g: &NetGraph, start: BlobId) -> HashMap<BlobId, Maps> {
+/// Breadth-first walk backwards from `start` through layers with a
+/// coordinate map. `stop(blob, map)` sees each reached blob with the map from
+/// its coordinates into `start`'s and ends the walk by returning true.
+/// Returns every reached blob's map.
+fn walk_back(g: &NetGraph, start: BlobId, mut stop: impl FnMut(BlobId, &Maps) -> bool) -> HashMap<BlobId, Maps> {
     let mut maps = HashMap::from([(start, Vec::new())]);
     let mut queue = VecDeque::from([start]);
     while let Some(blob) = queue.pop_front() {
+        if stop(blob, &maps[&blob]) {
+            break;
+        }
         let producer = g.blob(blob).producer;
         let Some(m) = node_map(g, producer) else { continue };
-        let into_top = compose(&maps[&blob], &m);
+        let into_start = compose(&maps[&blob], &m);
         for b in walk_bottoms(g, producer) {
-            if !maps.contains_key(&b) {
-                maps.insert(b, into_top.clone());
+            if let Entry::Vacant(e) = maps.entry(b) {
+                e.insert(into_start.clone());
                 queue.push_back(b);
             }
         }
@@ -112,25 +118,15 @@ fn maps_into(g: &NetGraph, start: BlobId) -> HashMap<BlobId, Maps> {
 /// The map from `from` coordinates to `to` coordinates through their nearest
 /// common ancestor, and that ancestor.
 fn map_between(g: &NetGraph, from: BlobId, to: BlobId) -> Option<(Maps, BlobId)> {
-    let from_maps = maps_into(g, from);
-    let mut to_maps = HashMap::from([(to, Vec::new())]);
-    let mut queue = VecDeque::from([to]);
-    while let Some(blob) = queue.pop_front() {
-        if let Some(f) = from_maps.get(&blob) {
-            let inverse: Maps = f.iter().map(|a| a.inverse()).collect();
-            return Some((compose(&to_maps[&blob], &inverse), blob));
-        }
-        let producer = g.blob(blob).producer;
-        let Some(m) = node_map(g, producer) else { continue };
-        let into_top = compose(&to_maps[&blob], &m);
-        for b in walk_bottoms(g, producer) {
-            if !to_maps.contains_key(&b) {
-                to_maps.insert(b, into_top.clone());
-                queue.push_back(b);
-            }
-        }
-    }
-    None
+    let from_maps = walk_back(g, from, |_, _| false);
+    let mut found = None;
+    walk_back(g, to, |blob, into_to| {
+        let Some(into_from) = from_maps.get(&blob) else { return false };
+        let inverse: Maps = into_from.iter().map(|a| a.inverse()).collect();
+        found = Some((compose(into_to, &inverse), blob));
+        true
+    });
+    found
 }
 
 /// The offsets (one per cropped axis, from `start_axis` to `rank`) that align
