@@ -179,3 +179,55 @@ fn bilinear_filler_without_groups_is_flagged() {
     assert_eq!(codes, ["lvc::init::bilinear_groupless"; 3]);
     insta::assert_snapshot!(render(&run.source, &run.diags[..1]));
 }
+
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
+
+/// Every layer of every corpus net (TRAIN and TEST) goes through the
+/// builders and shape rules without a panic; the only complaints are the
+/// expected ones: DIGITS' blank classifier num_output, Faster R-CNN's Python
+/// ops, and ROIPooling whose fork-only `roi_pooling_param` the lenient
+/// schema drops.
+#[test]
+fn corpus_nets_build_and_infer() {
+    let manifest = std::fs::read_to_string(format!("{CORPUS}/manifest.tsv")).expect("corpus manifest");
+    let mut nets = 0;
+    for line in manifest.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.get(1) != Some(&"net") {
+            continue;
+        }
+        nets += 1;
+        for phase in [Phase::Train, Phase::Test] {
+            let run = run_net_file(&format!("{CORPUS}/{}", cols[0]), &NetState { phase, ..NetState::default() });
+            for d in &run.diags {
+                let expected = match d.code {
+                    "lvc::param::missing" => {
+                        d.message == "num_output is not set" || d.message.starts_with("roi_pooling_param.")
+                    }
+                    "lvc::python::unsupported" => cols[0].contains("py-faster-rcnn") || d.message.contains("pyloss"),
+                    _ => false,
+                };
+                assert!(expected, "{}: {}", cols[0], render(&run.source, std::slice::from_ref(d)));
+            }
+        }
+    }
+    assert_eq!(nets, 132);
+}
+
+#[test]
+fn corpus_classifiers_have_their_published_shapes() {
+    let cases: [(&str, &str, &[i64]); 7] = [
+        ("BVLC__caffe/models/bvlc_alexnet/deploy.prototxt", "pool5", &[10, 256, 6, 6]),
+        ("BVLC__caffe/models/bvlc_alexnet/deploy.prototxt", "prob", &[10, 1000]),
+        ("BVLC__caffe/models/bvlc_googlenet/deploy.prototxt", "pool5/7x7_s1", &[10, 1024, 1, 1]),
+        ("BVLC__caffe/examples/net_surgery/bvlc_caffenet_full_conv.prototxt", "fc8-conv", &[1, 1000, 8, 8]),
+        ("KaimingHe__deep-residual-networks/prototxt/ResNet-50-deploy.prototxt", "pool5", &[1, 2048, 1, 1]),
+        ("KaimingHe__deep-residual-networks/prototxt/ResNet-152-deploy.prototxt", "prob", &[1, 1000]),
+        ("forresti__SqueezeNet/SqueezeNet_v1.1/deploy.prototxt", "pool10", &[10, 1000, 1, 1]),
+    ];
+    for (file, blob, shape) in cases {
+        let run = run_net_file(&format!("{CORPUS}/prototxt/{file}"), &NetState::default());
+        assert!(run.diags.is_empty(), "{file}: {}", render(&run.source, &run.diags));
+        assert_eq!(run.shapes.get(blob).map(|s| s.0.as_slice()), Some(shape), "{file}: {blob}");
+    }
+}
