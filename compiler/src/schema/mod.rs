@@ -2,7 +2,30 @@
 //! parse tree against them, V0/V1 upgrades and the typed net/solver views.
 //!
 //! Entry points: [`load_net`] and [`load_solver`](solver::load_solver)
-//! (parse + validate + upgrade + extract).
+//! (parse + validate + upgrade + extract); [`load_net_tree`] stops before
+//! extraction and gives the upgraded tree ([`print::to_prototxt`] writes it).
+//!
+//! Diagnostic codes:
+//!
+//! | code | severity | what |
+//! |---|---|---|
+//! | `lvc::parse::*` | error | the text is not protobuf text format (from lvc-grammar) |
+//! | `lvc::schema::not_a_net` / `not_a_solver` | error | the file holds another message (LabelMap, solver, net) |
+//! | `lvc::schema::unknown_field` | error (warning when lenient) | no such field; did-you-mean |
+//! | `lvc::schema::type` | error | value of the wrong kind (string for an int, scalar for a message, …) |
+//! | `lvc::schema::enum` | error | unknown enum value or number; did-you-mean |
+//! | `lvc::schema::range` | error | integer outside int32/uint32/int64/uint64 |
+//! | `lvc::schema::duplicate` | error | non-repeated field given twice |
+//! | `lvc::schema::required` | error | proto2 required field missing (`ClipParameter`) |
+//! | `lvc::schema::mixed_format` | error | both `layer` and `layers` |
+//! | `lvc::schema::v0_type` / `v0_padding` | error | V0 upgrade impossible |
+//! | `lvc::schema::v0_upgrade` / `v0_leftover` | warning | V0 field dropped by the upgrade |
+//! | `lvc::schema::input_shape` | error | an `input` without its dims/shape |
+//! | `lvc::schema::input_without_name` | warning | `input_dim`/`input_shape` without `input` |
+//! | `lvc::schema::include_exclude` | error | a layer with both include and exclude rules |
+//! | `lvc::schema::inline_v1` | warning | solver's inline net needed an upgrade Caffe would not do |
+//! | `lvc::schema::solver_type` / `solver_type_conflict` / `lr_policy` / `regularization` | error | solver settings Caffe rejects |
+//! | `lvc::schema::solver_net` / `solver_test_nets` | error | train/test net fields as `Solver::Init` checks them |
 
 pub mod descriptor;
 pub mod extract;
