@@ -1,7 +1,7 @@
 //! Typed Caffe schema: descriptors of caffe.proto messages, validation of a
 //! parse tree against them, V0/V1 upgrades and the typed net/solver views.
 //!
-//! Entry points: [`load_net`] and [`load_solver`](solver::load_solver)
+//! Entry points: [`load_net`] and [`load_solver`]
 //! (parse + validate + upgrade + extract); [`load_net_tree`] stops before
 //! extraction and gives the upgraded tree ([`print::to_prototxt`] writes it).
 //!

@@ -24,7 +24,7 @@ pub fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> String {
     list_valid(candidates, what)
 }
 
-/// "valid <what>: `a`, `b`, …" with at most eight names.
+/// "valid {what}: `a`, `b`, …" with at most eight names.
 pub fn list_valid(candidates: &[&str], what: &str) -> String {
     const SHOWN: usize = 8;
     let mut list = candidates
