@@ -71,7 +71,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
     let global = view.bool("global_pooling").is_some_and(|g| g.value);
     let kernel = AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], true, true, diags);
     let stride = AxisParam::read(&op, view, ["stride", "stride_h", "stride_w"], true, true, diags);
-    let pad = AxisParam::read(&op, view, ["pad", "pad_h", "pad_w"], true, false, diags);
+    // Unlike Convolution, Pooling wants both halves of a `_h`/`_w` pad
+    // ("pad is pad OR pad_h and pad_w are required").
+    let pad = AxisParam::read(&op, view, ["pad", "pad_h", "pad_w"], true, true, diags);
     let kernel_written = kernel != AxisParam::List(Vec::new());
     for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0)] {
         for v in p.written().into_iter().filter(|v| v.value < min) {
@@ -371,6 +373,8 @@ mod tests {
             ("global_pooling: true kernel_size: 3 stride: 2", &["lvc::param::conflict", "lvc::param::conflict", "lvc::param::conflict"]),
             ("kernel_h: 3", &["lvc::param::missing"]),
         ];
+        let r = run_layer(&pool("kernel_size: 3 pad_h: 1"), &[&[1, 1, 8, 8]]);
+        assert_eq!(r.codes(), ["lvc::param::missing"]);
         for (params, codes) in cases {
             assert_eq!(run_layer(&pool(params), &[&[1, 1, 8, 8]]).codes(), codes, "{params}");
         }
