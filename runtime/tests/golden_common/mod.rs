@@ -36,13 +36,20 @@ pub fn shape_of(entry: &serde_json::Value) -> Vec<i64> {
 
 /// The net of a golden prototxt, with the golden caffemodel loaded.
 pub fn net(prototxt: &str, phase: Phase, model: &str) -> Net {
+    net_keeping_fillers(prototxt, phase, model, &[])
+}
+
+/// As [`net`], but the layers in `keep` keep their prototxt fillers (they
+/// are left out of the weights file, as Caffe does for renamed layers).
+pub fn net_keeping_fillers(prototxt: &str, phase: Phase, model: &str, keep: &[&str]) -> Net {
     let source = SourceFile::read(&golden(&format!("prototxt/{prototxt}"))).unwrap();
     let compiled = compile(&source, &CompileOptions { phase, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{prototxt}: {:#?}", compiled.diags);
     let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap())
         .unwrap_or_else(|e| panic!("{prototxt}: {e:#?}"));
     let mut net = Net::new(plan, Device::Cpu, 1234).unwrap();
-    let weights = read_caffemodel(&golden(&format!("models/{model}"))).unwrap();
+    let mut weights = read_caffemodel(&golden(&format!("models/{model}"))).unwrap();
+    weights.layers.retain(|l| !keep.contains(&l.name.as_str()));
     let report = net.load_weights(&weights).unwrap();
     assert!(report.loads(), "{model}: {report:#?}");
     net
