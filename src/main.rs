@@ -35,6 +35,10 @@ enum Command {
     Forward(cmd::forward::ForwardArgs),
     /// Train a net with a Caffe solver on fed tensors (SGD, Adam, …; Caffe's update rules).
     Train(cmd::train::TrainArgs),
+    /// Score a trained run on a dataset split: Dice, Jaccard, accuracy per image and patient.
+    Evaluate(cmd::evaluate::EvaluateArgs),
+    /// Segment one image (or every val image) with a trained run: mask.png and overlay.png.
+    Infer(cmd::infer::InferArgs),
     /// Time forward, backward and each layer of a net, as `caffe time`.
     Time(cmd::time::TimeArgs),
 }
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
         Command::Weights(a) => cmd::weights::run(a),
         Command::Forward(a) => cmd::forward::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Evaluate(a) => cmd::evaluate::run(a),
+        Command::Infer(a) => cmd::infer::run(a),
         Command::Time(a) => cmd::time::run(a),
     };
     ExitCode::from(code)
