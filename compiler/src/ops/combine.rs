@@ -545,6 +545,46 @@ impl LayerOp for CombineOp {
     }
 }
 
+
+/// `BatchReindex`: picks items of bottom 0 by the indices in bottom 1 (1-D).
+#[derive(Debug, Clone)]
+pub struct BatchReindexOp {
+    pub layer: LayerRef,
+}
+
+pub fn build_batch_reindex(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    Some(Box::new(BatchReindexOp { layer: LayerRef::of(def) }))
+}
+
+impl LayerOp for BatchReindexOp {
+    fn type_name(&self) -> &'static str {
+        "BatchReindex"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        if !Arity::exact(2, 1).check(&self.layer, "BatchReindex", ctx) {
+            return None;
+        }
+        let (data, index) = (&ctx.bottoms[0], &ctx.bottoms[1]);
+        if index.rank() != 1 || data.rank() == 0 {
+            let d = self
+                .layer
+                .error("lvc::shape::mismatch", format!("BatchReindex needs a 1-D index blob, got {index}"))
+                .with_label(ctx.bottom_span(1), format!("{index}"))
+                .with_help("bottom 1 holds one item index per output item");
+            ctx.diags.push(d);
+            return None;
+        }
+        let mut dims = vec![index.dims()[0]];
+        dims.extend(&data.dims()[1..]);
+        Some(vec![BlobShape(dims)])
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::ops::testing::run_layer;
@@ -646,5 +686,12 @@ mod tests {
         let r = run_layer(&layer("Embed", 1, 1, "embed_param { num_output: 8 input_dim: 100 }"), &[&[4, 7]]);
         assert_eq!(r.top(0), [4, 7, 8]);
         assert_eq!(r.param_dims(), [("weight", vec![100, 8]), ("bias", vec![8])]);
+    }
+
+    #[test]
+    fn batch_reindex() {
+        let body = layer("BatchReindex", 2, 1, "");
+        assert_eq!(run_layer(&body, &[&[8, 3, 4], &[5]]).top(0), [5, 3, 4]);
+        assert_eq!(run_layer(&body, &[&[8, 3, 4], &[5, 1]]).codes(), ["lvc::shape::mismatch"]);
     }
 }

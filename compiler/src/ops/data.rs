@@ -10,8 +10,8 @@
 
 use std::any::Any;
 
-use super::common::{identity_map, plural, range_error, Arity, LayerRef};
-use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
+use super::common::{constant_filler, identity_map, plural, range_error, Arity, LayerRef};
+use super::{AxisMap, BlobShape, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -385,6 +385,69 @@ impl LayerOp for AugmentOp {
     }
 }
 
+
+/// `Parameter`: no bottoms, one top that is itself a learnable blob of
+/// `parameter_param.shape` (Caffe leaves it zero until weights are loaded).
+#[derive(Debug, Clone)]
+pub struct ParameterOp {
+    pub layer: LayerRef,
+    pub shape: BlobShape,
+}
+
+pub fn build_parameter(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let layer = LayerRef::of(def);
+    let v = def.param_block("parameter_param");
+    let errors_before = super::common::error_count(diags);
+    let shape = blob_shapes(&layer, v, diags).pop().unwrap_or(BlobShape(Vec::new()));
+    (super::common::error_count(diags) == errors_before)
+        .then(|| Box::new(ParameterOp { layer, shape }) as Box<dyn LayerOp>)
+}
+
+impl LayerOp for ParameterOp {
+    fn type_name(&self) -> &'static str {
+        "Parameter"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        Arity::exact(0, 1).check(&self.layer, "Parameter", ctx).then(|| vec![self.shape.clone()])
+    }
+
+    fn param_shapes(&self, _bottoms: &[BlobShape]) -> Vec<ParamShape> {
+        vec![ParamShape { role: "parameter", shape: self.shape.clone(), filler: Some(constant_filler(0.0)) }]
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// `HDF5Output`: writes its two bottoms (data, label) to
+/// `hdf5_output_param.file_name`; no tops.
+#[derive(Debug, Clone)]
+pub struct Hdf5OutputOp {
+    pub layer: LayerRef,
+    pub file_name: Option<String>,
+}
+
+pub fn build_hdf5_output(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let file_name = def.param_block("hdf5_output_param").string("file_name").map(|f| f.value.to_string());
+    Some(Box::new(Hdf5OutputOp { layer: LayerRef::of(def), file_name }))
+}
+
+impl LayerOp for Hdf5OutputOp {
+    fn type_name(&self) -> &'static str {
+        "HDF5Output"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        Arity::exact(2, 0).check(&self.layer, "HDF5Output", ctx).then(Vec::new)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{AugmentOp, DataOp, Source};
@@ -477,5 +540,14 @@ mod tests {
         let r = run_layer(&bad, &[&[1, 1, 256, 256], &[1, 1, 256, 256]]);
         assert_eq!(r.codes(), ["lvc::param::range", "lvc::param::range"]);
         insta::assert_snapshot!(r.rendered());
+    }
+
+    #[test]
+    fn parameter_and_hdf5_output() {
+        let r = run_layer("name: \"p\" type: \"Parameter\" top: \"w\" parameter_param { shape { dim: 3 dim: 4 } }", &[]);
+        assert_eq!(r.top(0), [3, 4]);
+        assert_eq!(r.param_dims(), [("parameter", vec![3, 4])]);
+        let r = run_layer("name: \"o\" type: \"HDF5Output\" bottom: \"a\" bottom: \"b\" hdf5_output_param { file_name: \"out.h5\" }", &[&[1, 2], &[1]]);
+        assert_eq!(r.tops, Some(vec![]));
     }
 }

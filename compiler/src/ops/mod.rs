@@ -172,6 +172,7 @@ const REGISTRY: &[(&str, OpBuilder)] = &[
     ("Deconvolution", conv::build_deconvolution),
     ("Pooling", pool::build),
     ("ROIPooling", pool::build_roi),
+    ("SPP", pool::build_spp),
     ("LRN", lrn::build),
     ("ReLU", activation::build),
     ("Sigmoid", activation::build),
@@ -203,6 +204,7 @@ const REGISTRY: &[(&str, OpBuilder)] = &[
     ("Tile", combine::build),
     ("Reduction", combine::build),
     ("Embed", combine::build),
+    ("BatchReindex", combine::build_batch_reindex),
     ("InnerProduct", dense::build),
     ("Softmax", loss::build),
     ("SoftmaxWithLoss", loss::build),
@@ -225,6 +227,8 @@ const REGISTRY: &[(&str, OpBuilder)] = &[
     ("MemoryData", data::build),
     ("Python", data::build),
     ("Augment", data::build_augment),
+    ("Parameter", data::build_parameter),
+    ("HDF5Output", data::build_hdf5_output),
 ];
 
 /// The builder for a layer type (case-sensitive, as Caffe's registry).
@@ -249,9 +253,9 @@ mod tests {
         Parameter, Pooling, Power, RNN, ReLU, Reduction, Reshape, SPP, Scale, Sigmoid, \
         SigmoidCrossEntropyLoss, Silence, Slice, Softmax, SoftmaxWithLoss, Split, Swish, TanH, Threshold, Tile";
 
-    /// Caffe types lvc does not build (recurrent nets, sampling, file output).
-    const NOT_BUILT: &[&str] =
-        &["BatchReindex", "Filter", "HDF5Output", "Im2col", "LSTM", "LSTMUnit", "Parameter", "RNN", "SPP"];
+    /// Caffe types lvc does not build: recurrent nets, Filter (its top size
+    /// depends on the data), Im2col (Caffe-internal).
+    const NOT_BUILT: &[&str] = &["Filter", "Im2col", "LSTM", "LSTMUnit", "RNN"];
 
     #[test]
     fn registry_covers_caffe_and_lvc_types() {
@@ -282,6 +286,7 @@ mod tests {
                 "Clip" => "clip_param { min: 0 max: 1 }",
                 "Tile" => "tile_param { tiles: 1 }",
                 "Embed" => "embed_param { num_output: 1 input_dim: 1 }",
+                "SPP" => "spp_param { pyramid_height: 1 }",
                 _ => "",
             };
             let text = format!("name: \"x\" type: \"{t}\" top: \"y\" {body}");

@@ -309,6 +309,58 @@ impl LayerOp for RoiPoolOp {
     }
 }
 
+/// SPP (`spp_param`): spatial pyramid pooling of an N×C×H×W blob into
+/// `pyramid_height` levels of 1, 2×2, 4×4, … bins, flattened and joined.
+#[derive(Debug, Clone)]
+pub struct SppOp {
+    pub layer: LayerRef,
+    pub pyramid_height: Spanned<i64>,
+    /// Default MAX.
+    pub method: PoolMethod,
+}
+
+pub fn build_spp(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let op = LayerRef::of(def);
+    let v = def.param_block("spp_param");
+    let pyramid_height = match v.int("pyramid_height") {
+        Some(h) if h.value >= 1 => h,
+        other => {
+            diags.push(
+                op.error("lvc::param::missing", "spp_param.pyramid_height must be set to 1 or more")
+                    .with_label(other.map_or(op.type_span, |h| h.span), "pyramid_height")
+                    .with_help("set `spp_param { pyramid_height: 3 }` (levels of 1, 2×2 and 4×4 bins)"),
+            );
+            return None;
+        }
+    };
+    let method = match v.ident("pool").map(|p| p.value) {
+        Some("AVE") => PoolMethod::Ave,
+        Some("STOCHASTIC") => PoolMethod::Stochastic,
+        _ => PoolMethod::Max,
+    };
+    Some(Box::new(SppOp { layer: op, pyramid_height, method }))
+}
+
+impl LayerOp for SppOp {
+    fn type_name(&self) -> &'static str {
+        "SPP"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        if !Arity::exact(1, 1).check(&self.layer, "SPP", ctx) || !check_rank4(&self.layer, "SPP", ctx, 0) {
+            return None;
+        }
+        let d = ctx.bottoms[0].dims();
+        // Level l has 2^l × 2^l bins.
+        let bins: i64 = (0..self.pyramid_height.value).map(|l| 1i64 << (2 * l.min(30))).sum();
+        Some(vec![BlobShape(vec![d[0], d[1] * bins])])
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::ops::testing::{run_fork_layer, run_layer};
@@ -401,6 +453,14 @@ mod tests {
         let r = run_fork_layer(body, &[&[1, 512, 38, 50], &[128, 4]]);
         assert_eq!(r.codes(), ["lvc::shape::mismatch"]);
         let r = run_fork_layer(&body.replace("pooled_w: 7", ""), &[&[1, 512, 38, 50], &[128, 5]]);
+        assert_eq!(r.codes(), ["lvc::param::missing"]);
+    }
+
+    #[test]
+    fn spatial_pyramid_pooling() {
+        let body = "name: \"spp\" type: \"SPP\" bottom: \"x\" top: \"y\" spp_param { pyramid_height: 3 }";
+        assert_eq!(run_layer(body, &[&[2, 256, 13, 13]]).top(0), [2, 256 * 21]);
+        let r = run_layer("name: \"spp\" type: \"SPP\" bottom: \"x\" top: \"y\"", &[&[2, 256, 13, 13]]);
         assert_eq!(r.codes(), ["lvc::param::missing"]);
     }
 }
