@@ -43,6 +43,79 @@ impl Lowered for Conv {
     }
 }
 
+/// A 2-D convolution (group 1, stride 1, no dilation) computed as one GEMM
+/// per image: `W[O, C·k·k] × cols[C·k·k, L]`, where `cols` is the input
+/// itself for a 1×1 kernel without padding and its im2col otherwise.
+/// Backward is then two GEMMs (and a col2im), at libtorch's GEMM rate.
+/// libtorch's direct kernels run these shapes (FCN's fc6: a 6×6 or 7×7
+/// kernel on a 14² or 15² input, 4096 outputs; fc7 and score layers: 1×1)
+/// well below that rate, backward especially.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemmConv {
+    pub kernel: Vec<i64>,
+    pub pad: Vec<i64>,
+    pub bias_term: bool,
+}
+
+impl GemmConv {
+    fn pointwise(&self) -> bool {
+        self.kernel.iter().all(|&k| k == 1) && self.pad.iter().all(|&p| p == 0)
+    }
+}
+
+impl Lowered for GemmConv {
+    /// params: weight `[O, C, kh, kw]`, then bias when `bias_term`.
+    fn forward(&self, bottoms: &[Tensor], params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let weight = &params[0];
+        let outputs = weight.size()[0];
+        let matrix = weight.reshape([outputs, -1]);
+        bottoms
+            .iter()
+            .map(|x| {
+                let s = x.size();
+                let (n, h, w) = (s[0], s[2], s[3]);
+                let (out_h, out_w) = (h + 2 * self.pad[0] - self.kernel[0] + 1, w + 2 * self.pad[1] - self.kernel[1] + 1);
+                let cols = if self.pointwise() {
+                    x.reshape([n, s[1], h * w])
+                } else {
+                    x.im2col(self.kernel.as_slice(), [1, 1], self.pad.as_slice(), [1, 1])
+                };
+                let y = matrix.matmul(&cols);
+                let y = match params.get(1).filter(|_| self.bias_term) {
+                    Some(bias) => y + bias.reshape([1, outputs, 1]),
+                    None => y,
+                };
+                y.reshape([n, outputs, out_h, out_w])
+            })
+            .collect()
+    }
+}
+
+/// The largest output (pixels per image) for which a big-kernel convolution
+/// runs as im2col + GEMM: the column matrix stays small (fc6: 9216 × 81).
+const GEMM_MAX_OUTPUT_PIXELS: i64 = 256;
+/// The smallest kernel area that makes that worthwhile (3×3 convolutions on
+/// small maps are left to libtorch).
+const GEMM_MIN_KERNEL_AREA: i64 = 25;
+
+/// Whether a convolution runs as [`GemmConv`]: 2-D, group 1, stride 1, no
+/// dilation, and either pointwise or a big kernel on a small output.
+fn gemm_lowering(geometry: &lvc_compiler::ops::conv::ConvGeometry, group: i64, transposed: bool, bottom: &[i64]) -> bool {
+    let plain = !transposed
+        && group == 1
+        && geometry.kernel.len() == 2
+        && bottom.len() == 4
+        && geometry.stride.iter().all(|&s| s == 1)
+        && geometry.dilation.iter().all(|&d| d == 1);
+    if !plain {
+        return false;
+    }
+    let pointwise = geometry.kernel.iter().all(|&k| k == 1) && geometry.pad.iter().all(|&p| p == 0);
+    let out_pixels: i64 = (0..2).map(|i| bottom[2 + i] + 2 * geometry.pad[i] - geometry.kernel[i] + 1).product();
+    let kernel_area: i64 = geometry.kernel.iter().product();
+    pointwise || (kernel_area >= GEMM_MIN_KERNEL_AREA && out_pixels <= GEMM_MAX_OUTPUT_PIXELS)
+}
+
 /// Convolution / Deconvolution over the channel axis 1 (Caffe's `axis`
 /// may move it; only 1 is lowered).
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
@@ -52,6 +125,10 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     };
     if geometry.axis != 1 {
         return Some(Err(format!("convolution over axis {} (only the channel axis 1 is supported)", geometry.axis)));
+    }
+    let bottom = ctx.bottoms.first().map_or(&[][..], |b| b.dims());
+    if gemm_lowering(&geometry, op.params.group.value, op.transposed, bottom) {
+        return Some(Ok(Box::new(GemmConv { kernel: geometry.kernel, pad: geometry.pad, bias_term: op.params.bias_term })));
     }
     Some(Ok(Box::new(Conv {
         stride: geometry.stride,
@@ -114,5 +191,53 @@ mod tests {
         // out = 2·(1−1) + 2 − 0 = 2
         assert_eq!(y.size(), vec![1, 1, 2, 2]);
         assert_close(y, &[21.; 4], 0.0);
+    }
+
+    /// GemmConv against libtorch's convolution: forward and the gradients
+    /// of input, weight and bias, pointwise and big-kernel, batch 2.
+    #[test]
+    fn gemm_lowering_matches_the_direct_convolution() {
+        for (kernel, pad, size) in [(1i64, 0i64, 5i64), (4, 0, 6), (5, 1, 7)] {
+            let x = (Tensor::arange(2 * 3 * size * size, (tch::Kind::Float, tch::Device::Cpu)) * 0.37).sin().reshape([2, 3, size, size]);
+            let w = (Tensor::arange(4 * 3 * kernel * kernel, (tch::Kind::Float, tch::Device::Cpu)) * 0.11).cos().reshape([4, 3, kernel, kernel]);
+            let b = t(&[0.1, -0.2, 0.3, 0.0], &[4]);
+            let direct = Conv { stride: vec![1, 1], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true };
+            let gemm = GemmConv { kernel: vec![kernel; 2], pad: vec![pad; 2], bias_term: true };
+            let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true).remove(0);
+            let want = run(&direct, &x, &w, &b);
+            assert_close(&run(&gemm, &x, &w, &b), &vals(&want), 1e-5);
+            for wrt in 0..3 {
+                let grad = |op: &dyn Lowered| match wrt {
+                    0 => grad_of(&x, |x| run(op, x, &w, &b)),
+                    1 => grad_of(&w, |w| run(op, &x, w, &b)),
+                    _ => grad_of(&b, |b| run(op, &x, &w, b)),
+                };
+                assert_close(&grad(&gemm), &vals(&grad(&direct)), 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_lowering_is_chosen_for_pointwise_and_fc6_like_convolutions() {
+        let geometry = |k: i64, pad: i64, stride: i64| lvc_compiler::ops::conv::ConvGeometry {
+            axis: 1,
+            channels_in: 256,
+            kernel: vec![k; 2],
+            stride: vec![stride; 2],
+            pad: vec![pad; 2],
+            dilation: vec![1; 2],
+        };
+        // fc6 of FCN-AlexNet: 6×6 on 14² → 9²; fc7 and score layers: 1×1.
+        assert!(gemm_lowering(&geometry(6, 0, 1), 1, false, &[1, 256, 14, 14]));
+        assert!(gemm_lowering(&geometry(1, 0, 1), 1, false, &[1, 4096, 9, 9]));
+        assert!(gemm_lowering(&geometry(1, 0, 1), 1, false, &[1, 64, 454, 454]));
+        // 3×3 convolutions, strided, grouped, transposed or padded 1×1: libtorch's.
+        assert!(!gemm_lowering(&geometry(3, 1, 1), 1, false, &[1, 256, 14, 14]));
+        assert!(!gemm_lowering(&geometry(11, 100, 4), 1, false, &[1, 1, 256, 256]));
+        assert!(!gemm_lowering(&geometry(6, 0, 1), 2, false, &[1, 256, 14, 14]));
+        assert!(!gemm_lowering(&geometry(6, 0, 1), 1, true, &[1, 256, 14, 14]));
+        assert!(!gemm_lowering(&geometry(1, 1, 1), 1, false, &[1, 256, 14, 14]));
+        // A big kernel on a big output stays direct.
+        assert!(!gemm_lowering(&geometry(5, 2, 1), 1, false, &[1, 96, 56, 56]));
     }
 }
