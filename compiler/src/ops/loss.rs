@@ -311,12 +311,13 @@ impl LayerOp for LossOp {
         let tops = arity.top_count(ctx.layer.tops.len());
         let scalar = BlobShape(Vec::new());
         let scores = ctx.bottoms[0].clone();
-        if let Loss::Softmax { axis } = &self.loss {
-            canonical_axis(&self.layer, axis, &scores, "axis", ctx.diags)?;
-            return Some(vec![scores]);
-        }
-        let batch_ok = self.same_batch(ctx);
+        // Every type but Softmax has a label (or target) as bottom 1.
+        let batch_ok = ctx.bottoms.len() < 2 || self.same_batch(ctx);
         let second = match &self.loss {
+            Loss::Softmax { axis } => {
+                canonical_axis(&self.layer, axis, &scores, "axis", ctx.diags)?;
+                return Some(vec![scores]);
+            }
             Loss::SoftmaxWithLoss { axis, loss } | Loss::InfogainLoss { axis, loss } => {
                 let a = canonical_axis(&self.layer, axis, &scores, "axis", ctx.diags)?;
                 let labels_ok = self.label_count(ctx, a);
@@ -382,7 +383,6 @@ impl LayerOp for LossOp {
                 }
                 scalar.clone()
             }
-            Loss::Softmax { .. } => return None,
         };
         Some((0..tops).map(|i| if i == 0 { scalar.clone() } else { second.clone() }).collect())
     }
