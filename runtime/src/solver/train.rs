@@ -369,3 +369,134 @@ pub fn net_weights(net: &Net) -> (WeightsFile, ParamRoles) {
         .collect();
     (WeightsFile { name: None, layers }, roles)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Plan;
+    use lvc_compiler::ir::{compile, CompileOptions};
+    use lvc_compiler::schema::solver::LrPolicy;
+    use lvc_compiler::SourceFile;
+    use tch::Device;
+
+    const NET: &str = r#"
+        layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 2 dim: 2 } } }
+        layer { name: "label" type: "Input" top: "label" input_param { shape { dim: 1 dim: 1 dim: 2 dim: 2 } } }
+        layer { name: "score" type: "Convolution" bottom: "data" top: "score"
+          convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "gaussian" std: 0.5 } } }
+        layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss" }
+    "#;
+
+    fn net(phase: Phase) -> Net {
+        let compiled = compile(&SourceFile::new("t.prototxt", NET), &CompileOptions { phase, ..CompileOptions::default() });
+        let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
+        Net::new(plan, Device::Cpu, 3).unwrap()
+    }
+
+    fn data() -> FedTensors {
+        FedTensors {
+            tensors: vec![
+                ("data".into(), Tensor::from_slice(&[1.0f32, -1.0, 2.0, -2.0]).reshape([1, 1, 2, 2])),
+                ("label".into(), Tensor::from_slice(&[1.0f32, 0.0, 1.0, 0.0]).reshape([1, 1, 2, 2])),
+            ],
+        }
+    }
+
+    fn settings(max_iter: i64) -> LoopSettings {
+        LoopSettings {
+            max_iter,
+            display: 1,
+            average_loss: 1,
+            test_interval: 0,
+            test_initialization: false,
+            snapshot: 0,
+            snapshot_prefix: String::new(),
+            snapshot_after_train: false,
+        }
+    }
+
+    fn trainer(iter_size: i64, test_nets: Vec<TestNet>) -> Trainer {
+        let mut update = UpdateSettings::sgd(0.9, 0.01);
+        update.iter_size = iter_size;
+        Trainer::with_settings(update, LrSchedule::new(0.5, LrPolicy::Fixed), settings(3), net(Phase::Train), test_nets)
+    }
+
+    fn losses(t: &mut Trainer) -> Vec<f64> {
+        let mut out = Vec::new();
+        t.solve(&mut data(), &mut |e| {
+            if let Event::Iteration { loss, .. } | Event::Final { loss, .. } = e {
+                out.push(*loss);
+            }
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn iter_size_averages_the_passes() {
+        // The same batch twice, summed and scaled by 1/2: the same run as one pass.
+        let one = losses(&mut trainer(1, Vec::new()));
+        let two = losses(&mut trainer(2, Vec::new()));
+        assert_eq!(one.len(), 4, "three iterations and the final forward");
+        for (a, b) in one.iter().zip(&two) {
+            assert!((a - b).abs() < 1e-6, "{one:?} vs {two:?}");
+        }
+        assert!(one[3] < one[0], "the loss goes down: {one:?}");
+    }
+
+    #[test]
+    fn smoothed_loss_is_the_mean_of_the_window() {
+        let mut s = SmoothedLoss::new(2);
+        assert_eq!(s.push(4.0), 4.0);
+        assert_eq!(s.push(2.0), 3.0);
+        assert_eq!(s.push(0.0), 1.0);
+        assert_eq!(s.push(6.0), 3.0);
+    }
+
+    #[test]
+    fn test_nets_share_the_train_weights() {
+        let test = TestNet { net: net(Phase::Test), test_iter: 2 };
+        let mut t = trainer(1, vec![test]);
+        t.settings.test_interval = 2;
+        t.settings.test_initialization = true;
+        let mut tests = Vec::new();
+        let mut trained = Vec::new();
+        t.solve(&mut data(), &mut |e| match e {
+            Event::Test { iter, loss, .. } => tests.push((*iter, *loss)),
+            Event::Iteration { iter, loss, .. } => trained.push((*iter, *loss)),
+            _ => {}
+        })
+        .unwrap();
+        // Tests at 0 and 2 and after the last update (3 is not a multiple of 2: none).
+        assert_eq!(tests.iter().map(|t| t.0).collect::<Vec<_>>(), [0, 2]);
+        // The test loss is the train forward loss at the same weights.
+        assert!((tests[0].1 - trained[0].1).abs() < 1e-6, "{tests:?} {trained:?}");
+        assert!((tests[1].1 - trained[2].1).abs() < 1e-6, "{tests:?} {trained:?}");
+    }
+
+    #[test]
+    fn snapshots_are_weights_files_with_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = trainer(1, Vec::new());
+        t.settings.snapshot = 2;
+        t.settings.snapshot_after_train = true;
+        t.settings.snapshot_prefix = dir.path().join("run").to_string_lossy().into_owned();
+        let mut paths = Vec::new();
+        t.solve(&mut data(), &mut |e| {
+            if let Event::Snapshot { path, .. } = e {
+                paths.push(path.clone());
+            }
+        })
+        .unwrap();
+        assert_eq!(paths, [dir.path().join("run_iter_2.safetensors"), dir.path().join("run_iter_3.safetensors")]);
+        let read = crate::weights::read_safetensors(&paths[1]).unwrap();
+        let score = read.weights.layer("score").unwrap();
+        let want = Vec::<f32>::try_from(t.net.params[0][0].detach().flatten(0, -1)).unwrap();
+        assert_eq!(score.blobs[0].data, want);
+        assert_eq!(read.roles["score"], ["weight", "bias"]);
+
+        t.settings.snapshot_prefix = dir.path().join("missing/run").to_string_lossy().into_owned();
+        let err = t.snapshot().unwrap_err();
+        assert!(matches!(err, TrainError::Snapshot(_)), "{err:?}");
+    }
+}
