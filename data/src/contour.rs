@@ -15,6 +15,7 @@
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// One contour point and where it came from.
@@ -56,7 +57,7 @@ pub enum ContourError {
         line: usize,
         problem: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("this line")]
         span: SourceSpan,
     },
@@ -76,7 +77,7 @@ pub enum ContourError {
         width: usize,
         height: usize,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("outside the image")]
         span: SourceSpan,
     },
@@ -118,7 +119,7 @@ pub fn parse_contour(path: &Path, text: String) -> Result<Contour, ContourError>
             path: path.to_path_buf(),
             line: index + 1,
             problem,
-            src: NamedSource::new(path.display().to_string(), text.clone()),
+            src: Arc::new(NamedSource::new(path.display().to_string(), text.clone())),
             span: span.into(),
         };
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -158,7 +159,7 @@ impl Contour {
                 y: p.y,
                 width,
                 height,
-                src: NamedSource::new(self.path.display().to_string(), self.text.clone()),
+                src: Arc::new(NamedSource::new(self.path.display().to_string(), self.text.clone())),
                 span: p.span.into(),
             }),
         }

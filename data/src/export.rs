@@ -128,7 +128,7 @@ mod tests {
             dicom: SourceFile { path: String::new(), sha256: String::new() },
             contours: vec![],
             split,
-            pixels: vec![v, v + 1.0, v + 2.0, v + 3.0, v + 4.0, v + 5.0].repeat(3),
+            pixels: [v, v + 1.0, v + 2.0, v + 3.0, v + 4.0, v + 5.0].repeat(3),
             label: vec![0, 1, 1, 0, 2, 0],
         };
         let imported = Imported {

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Which contours make the label.
@@ -234,7 +235,7 @@ pub struct SaxMapError {
     pub line: usize,
     pub problem: String,
     #[source_code]
-    src: Option<NamedSource<String>>,
+    src: Option<Arc<NamedSource<String>>>,
     #[label("here")]
     span: Option<SourceSpan>,
 }
@@ -260,7 +261,7 @@ pub fn read_sax_map(path: &Path) -> Result<BTreeMap<String, u32>, SaxMapError> {
             path: path.to_path_buf(),
             line: index + 1,
             problem,
-            src: Some(NamedSource::new(path.display().to_string(), text.clone())),
+            src: Some(Arc::new(NamedSource::new(path.display().to_string(), text.clone()))),
             span: Some((start, raw.trim_end().len()).into()),
         };
         match fields.as_slice() {
