@@ -201,6 +201,7 @@ impl Net {
         let mut rng = FillRng::seed_from_u64(seed);
         let mut params = Vec::with_capacity(plan.steps.len());
         for step in &plan.steps {
+            step.op.reseed(seed);
             let mut blobs = Vec::with_capacity(step.params.len());
             for info in &step.params {
                 let value = match &info.filler {

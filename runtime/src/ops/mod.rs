@@ -12,6 +12,7 @@ use lvc_compiler::ops::BlobShape;
 use tch::Tensor;
 
 pub mod activation;
+pub mod augment;
 pub mod combine;
 pub mod conv;
 pub mod crop;
@@ -27,6 +28,11 @@ pub trait Lowered: fmt::Debug + Send {
     /// blob order). `train` is the layer's resolved phase (Dropout, BatchNorm).
     /// Shapes were checked by the compiler; ops may assume them.
     fn forward(&self, bottoms: &[Tensor], params: &[Tensor], train: bool) -> Vec<Tensor>;
+
+    /// Starts the op's own random stream over from the net's seed (the
+    /// solver's `random_seed` in training). Only ops that draw random numbers
+    /// outside libtorch (Augment) keep one.
+    fn reseed(&self, _net_seed: u64) {}
 }
 
 /// A small constant vector (class weights) uploaded to the device once:
@@ -98,7 +104,8 @@ pub(crate) type Lowering = Option<Result<Box<dyn Lowered>, String>>;
 /// Lowers one node (not Input: the executor feeds inputs). `Err` says what
 /// is unsupported.
 pub fn lower(ctx: &LowerCtx<'_>) -> Result<Box<dyn Lowered>, String> {
-    let families: [fn(&LowerCtx<'_>) -> Lowering; 9] = [
+    let families: [fn(&LowerCtx<'_>) -> Lowering; 10] = [
+        augment::lower,
         conv::lower,
         pool::lower,
         lrn::lower,
