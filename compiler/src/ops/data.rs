@@ -199,11 +199,21 @@ fn dummy_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -
         );
         return None;
     }
+    let missing: Vec<&str> = legacy.iter().filter(|(_, v)| v.is_empty()).map(|(name, _)| *name).collect();
+    if !missing.is_empty() {
+        // Caffe requires each legacy dim once or once per top.
+        diags.push(
+            layer
+                .error("lvc::param::missing", format!("dummy_data_param lacks {}", missing.join(", ")))
+                .with_label(v.span().unwrap_or(layer.type_span), "num/channels/height/width only partly given")
+                .with_help("give all four of num, channels, height and width, or use `shape { dim… }`"),
+        );
+        return None;
+    }
     let mut columns = Vec::new();
     for (name, vals) in legacy {
         let spans: Vec<_> = vals.iter().map(|x| x.span).collect();
-        // An unset legacy dim reads as 0 in Caffe's proto (and broadcasts).
-        let vals = if vals.is_empty() { vec![0] } else { vals.iter().map(|x| x.value).collect() };
+        let vals = vals.iter().map(|x| x.value).collect();
         columns.push(per_top(layer, name, vals, &spans, tops, diags)?);
     }
     Some((0..tops).map(|t| columns.iter().map(|c| c[t]).collect::<Option<Vec<i64>>>().map(BlobShape)).collect())
@@ -489,6 +499,10 @@ mod tests {
         assert_eq!(shapes(shaped), [Some(vec![7, 2])]);
         let both = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 shape { dim: 7 } }";
         assert_eq!(run_layer(both, &[]).codes(), ["lvc::param::conflict"]);
+        let partial = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 channels: 3 }";
+        assert_eq!(run_layer(partial, &[]).codes(), ["lvc::param::missing"]);
+        let counts = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 num: 2 channels: 3 height: 1 width: 1 }";
+        assert_eq!(run_layer(counts, &[]).codes(), ["lvc::param::count"]);
     }
 
     #[test]
