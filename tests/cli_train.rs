@@ -183,3 +183,20 @@ fn time_reports_forward_backward_and_every_layer() {
     let zero = lvc(&["time", "--model", "net.prototxt", "--iterations", "0"], dir.path());
     assert_eq!(zero.status.code(), Some(2));
 }
+
+#[test]
+fn train_and_time_help_show_flags_and_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for (sub, flags) in [
+        ("train", &["--solver", "--weights", "--feed", "--out", "--log-format", "--device", "--max-iter"][..]),
+        ("time", &["--model", "--phase", "--stage", "--input-shape", "--iterations", "--format", "--device", "--no-layers"][..]),
+    ] {
+        let out = lvc(&[sub, "--help"], dir.path());
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        assert!(help.contains("Examples:"), "{sub}: {help}");
+        for flag in flags {
+            assert!(help.contains(flag), "{sub} --help lacks {flag}: {help}");
+        }
+    }
+}

@@ -8,7 +8,10 @@ own process under /usr/bin/time for peak RSS; the floor is the net's FLOPs
 Caffe's own numbers (golden/caffe/timing, batch 1, same 2-core class of
 machine, other runs) are printed for reference only.
 
-Usage: bench.py LVC_BINARY [--iterations N] [--full-fcn8s]
+Usage: bench.py LVC_BINARY [--iterations N] [--full-fcn8s] [--baseline-lvc OTHER_LVC]
+
+--baseline-lvc times a second lvc build (e.g. one before a lowering change)
+on the same nets in the same run, as an extra column.
 """
 import argparse
 import json
@@ -41,6 +44,7 @@ def main():
     ap.add_argument("lvc")
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--full-fcn8s", action="store_true", help="also the full VGG16 FCN-8s at batch 1 (slow)")
+    ap.add_argument("--baseline-lvc", help="another lvc binary to time on the same nets")
     args = ap.parse_args()
 
     floor = json.loads(subprocess.run([PYTHON, os.path.join(HERE, "sgemm_floor.py")],
@@ -55,14 +59,19 @@ def main():
           f"OpenBLAS (numpy) {floor['openblas_gflops']:.1f} GFLOP/s; {os.cpu_count()} cores; "
           f"{args.iterations} iterations after a warm-up; times in ms")
     header = ("net", "batch", "GFLOP f+b", "floor", "lvc fwd", "lvc f+b", "lvc/floor",
-              "torch fwd", "torch f+b", "torch/lvc", "lvc RSS", "torch RSS", "caffe f+b (b1)")
-    print("{:<12} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>14}".format(*header))
+              "torch fwd", "torch f+b", "torch/lvc", "lvc RSS", "torch RSS", "caffe f+b (b1)", "baseline f+b")
+    print("{:<12} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>14} {:>12}".format(*header))
+
+    def lvc_time(binary, proto, shape):
+        out, rss = measured([binary, "time", "--model", os.path.join(PROTO, proto), "--phase", "train",
+                             "--input-shape", f"data={shape}", "--input-shape", f"label={shape}",
+                             "--iterations", str(args.iterations), "--format", "json", "--no-layers"])
+        return json.loads(out), rss
+
     for name, proto, batch in cases:
         shape = f"{batch},1,256,256"
-        out, lvc_rss = measured([args.lvc, "time", "--model", os.path.join(PROTO, proto), "--phase", "train",
-                                 "--input-shape", f"data={shape}", "--input-shape", f"label={shape}",
-                                 "--iterations", str(args.iterations), "--format", "json", "--no-layers"])
-        lvc = json.loads(out)
+        lvc, lvc_rss = lvc_time(args.lvc, proto, shape)
+        baseline = f"{lvc_time(args.baseline_lvc, proto, shape)[0]['forward_backward_ms']:.0f}" if args.baseline_lvc else "-"
         out, torch_rss = measured([PYTHON, os.path.join(HERE, "pytorch_fcn.py"), name, "--batch", str(batch),
                                    "--iterations", str(args.iterations)])
         torch_run = json.loads(out)
@@ -72,7 +81,7 @@ def main():
         print(f"{name:<12} {batch:>5} {gflop:>9.1f} {floor_ms:>7.0f} {lvc['forward_ms']:>8.0f} {fb:>8.0f} "
               f"{fb / floor_ms:>9.2f} {torch_run['forward_ms']:>9.0f} {torch_run['forward_backward_ms']:>9.0f} "
               f"{torch_run['forward_backward_ms'] / fb:>9.2f} {lvc_rss:>7.0f}M {torch_rss:>8.0f}M "
-              f"{CAFFE_FB.get(name, '-'):>14}")
+              f"{CAFFE_FB.get(name, '-'):>14} {baseline:>12}")
 
 
 if __name__ == "__main__":
