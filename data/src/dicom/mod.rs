@@ -13,6 +13,7 @@
 mod error;
 pub mod export;
 mod guard;
+mod scan;
 pub mod write;
 
 pub use error::{DicomError, DicomErrorKind};
@@ -128,13 +129,13 @@ impl DicomImage {
 /// Reads the header only (parsing stops at Pixel Data), so it is fast and
 /// works on files whose pixel data is cut short.
 pub fn read_info(path: &Path) -> Result<DicomInfo, DicomError> {
-    let obj = open(path, OpenFileOptions::new().read_until(tags::PIXEL_DATA))?;
+    let obj = open(path, OpenFileOptions::new().read_until(tags::PIXEL_DATA), true)?;
     info_from_object(path, &obj)
 }
 
 /// Reads and decodes the first frame of an image.
 pub fn read_image(path: &Path) -> Result<DicomImage, DicomError> {
-    let obj = open(path, OpenFileOptions::new())?;
+    let obj = open(path, OpenFileOptions::new(), false)?;
     let info = info_from_object(path, &obj)?;
     validate_for_decoding(path, &info)?;
     validate_pixel_data(path, &obj, &info)?;
@@ -157,9 +158,18 @@ pub fn read_image(path: &Path) -> Result<DicomImage, DicomError> {
     Ok(DicomImage { info, pixels })
 }
 
-fn open(path: &Path, options: OpenFileOptions) -> Result<DefaultDicomObject, DicomError> {
-    if let Err(e) = std::fs::metadata(path) {
-        return Err(DicomError::new(path, DicomErrorKind::Io, format!("cannot read file: {e}")));
+/// Opens `path` after checking that no declared length runs past the end
+/// of the file (`header_only`: up to Pixel Data).
+fn open(path: &Path, options: OpenFileOptions, header_only: bool) -> Result<DefaultDicomObject, DicomError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DicomError::new(path, DicomErrorKind::Io, format!("cannot read file: {e}")))?;
+    if let Err((tag, reason)) = scan::check_lengths(&bytes, header_only) {
+        let kind = if tag == tags::PIXEL_DATA || tag.group() == 0xFFFE {
+            DicomErrorKind::TruncatedPixelData
+        } else {
+            DicomErrorKind::Parse
+        };
+        return Err(DicomError::new(path, kind, format!("the file is cut short or corrupt: {reason}")));
     }
     guard::catch_panic(|| options.open_file(path))
         .map_err(|msg| {

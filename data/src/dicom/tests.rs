@@ -353,12 +353,19 @@ fn truncated_files_are_errors() {
     let cut_pixels = temp_path(&dir, "cut-pixels.dcm");
     std::fs::write(&cut_pixels, &bytes[..bytes.len() - 100]).unwrap();
     assert_eq!(read_info(&cut_pixels).unwrap().rows, 24);
-    assert_error(&cut_pixels, DicomErrorKind::Parse, "not a readable DICOM file");
+    assert_error(&cut_pixels, DicomErrorKind::TruncatedPixelData, "declares 960 bytes");
     // Cut inside the header.
     let cut_header = temp_path(&dir, "cut-header.dcm");
     std::fs::write(&cut_header, &bytes[..300]).unwrap();
     assert!(read_info(&cut_header).is_err());
-    assert_error(&cut_header, DicomErrorKind::Parse, "not a readable DICOM file");
+    assert_error(&cut_header, DicomErrorKind::Parse, "past the end of the 300-byte file");
+    // A huge length in a header element: refused before any allocation.
+    let huge = temp_path(&dir, "huge-length.dcm");
+    let mut patched = bytes.clone();
+    let at = patched.windows(4).position(|w| w == [0x08, 0x00, 0x3E, 0x10]).unwrap(); // (0008,103E) LO
+    patched[at + 6..at + 8].copy_from_slice(&0xFFF0u16.to_le_bytes());
+    std::fs::write(&huge, &patched).unwrap();
+    assert_error(&huge, DicomErrorKind::Parse, "(0008,103E) declares 65520 bytes");
     let not_dicom = temp_path(&dir, "text.dcm");
     std::fs::write(&not_dicom, "x y\n1 2\n").unwrap();
     assert_error(&not_dicom, DicomErrorKind::Parse, "not a readable DICOM file");
@@ -444,4 +451,142 @@ fn export_keeps_stored_values_exactly() {
     assert_eq!(StoredPixels::U8(image::open(temp_path(&dir, "u8.png")).unwrap().into_luma8().into_raw()), small.pixels);
 
     assert!(matches!(export_image(&small, &temp_path(&dir, "x.jpg")), Err(ExportError::UnknownFormat { .. })));
+}
+
+/// Appends bits MSB-first, with JPEG's 0xFF byte stuffing.
+#[derive(Default)]
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u32,
+    count: u32,
+}
+
+impl BitWriter {
+    fn put(&mut self, value: u32, bits: u32) {
+        for k in (0..bits).rev() {
+            self.acc = (self.acc << 1) | ((value >> k) & 1);
+            self.count += 1;
+            if self.count == 8 {
+                self.out.push(self.acc as u8);
+                if self.acc == 0xFF {
+                    self.out.push(0);
+                }
+                self.acc = 0;
+                self.count = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.count > 0 {
+            let pad = 8 - self.count;
+            self.put((1 << pad) - 1, pad);
+        }
+        self.out
+    }
+}
+
+/// A JPEG Lossless (process 14, selection value 1) codestream of one
+/// grayscale frame: every difference category 0..=16 gets a 5-bit code.
+fn jpeg_lossless(values: &[u16], rows: u16, cols: u16, precision: u8) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8];
+    // DHT: table class 0, id 0; 17 codes of length 5, symbols 0..=16.
+    out.extend([0xFF, 0xC4, 0, 2 + 1 + 16 + 17, 0x00]);
+    out.extend([0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend(0..=16u8);
+    // SOF3: precision, rows, cols, one component (id 1, 1×1 sampling).
+    out.extend([0xFF, 0xC3, 0, 11, precision]);
+    out.extend(rows.to_be_bytes());
+    out.extend(cols.to_be_bytes());
+    out.extend([1, 1, 0x11, 0]);
+    // SOS: one component with table 0, predictor 1, point transform 0.
+    out.extend([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 1, 0, 0]);
+    let mut bits = BitWriter::default();
+    let (rows, cols) = (usize::from(rows), usize::from(cols));
+    for r in 0..rows {
+        for c in 0..cols {
+            let x = i32::from(values[r * cols + c]);
+            let prediction = match (r, c) {
+                (0, 0) => 1 << (precision - 1),
+                (_, 0) => i32::from(values[(r - 1) * cols]),
+                _ => i32::from(values[r * cols + c - 1]),
+            };
+            let diff = i32::from((x - prediction) as i16);
+            let category = if diff == 0 { 0 } else { 32 - diff.unsigned_abs().leading_zeros() };
+            bits.put(category, 5);
+            if category > 0 && category < 16 {
+                let extra = if diff > 0 { diff } else { diff - 1 };
+                bits.put((extra as u32) & ((1 << category) - 1), category);
+            }
+        }
+    }
+    out.extend(bits.finish());
+    out.extend([0xFF, 0xD9]);
+    out
+}
+
+/// Writes the test slice as JPEG Lossless SV1; `edit` may then change the header.
+fn write_jpeg_lossless(path: &Path, kind: &str, bits: u16, edit: impl FnOnce(&mut InMemDicomObject)) -> StoredPixels {
+    let stored = pixels(kind, bits);
+    let words: Vec<u16> = match &stored {
+        StoredPixels::U16(v) => v.clone(),
+        StoredPixels::I16(v) => v.iter().map(|&x| x as u16 & ((1 << bits) - 1)).collect(),
+        StoredPixels::U8(_) => unreachable!("16-bit test kinds only"),
+    };
+    let mut dataset = mr_dataset(&slice(stored.clone(), bits));
+    let mut codestream = jpeg_lossless(&words, ROWS, COLS, bits as u8);
+    if codestream.len() % 2 == 1 {
+        codestream.push(0);
+    }
+    encapsulate(&mut dataset, codestream);
+    edit(&mut dataset);
+    write_file_object(path, &with_file_meta(path, dataset, uids::JPEG_LOSSLESS_SV1).unwrap()).unwrap();
+    stored
+}
+
+#[test]
+fn jpeg_lossless_decodes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, bits) in [("u16", 12), ("u16", 16), ("i16", 12)] {
+        let path = temp_path(&dir, &format!("jpegll-{kind}-{bits}.dcm"));
+        let stored = write_jpeg_lossless(&path, kind, bits, |_| {});
+        let image = read_image(&path).unwrap_or_else(|e| panic!("{kind} {bits}: {e}"));
+        assert_eq!(image.info.transfer_syntax_uid, uids::JPEG_LOSSLESS_SV1);
+        assert_eq!(image.pixels, stored, "{kind} {bits}");
+    }
+}
+
+/// Header and codestream disagree: an error naming the file, not a panic.
+#[test]
+fn jpeg_lossless_header_mismatch_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let edits: [(&str, fn(&mut InMemDicomObject)); 3] = [
+        ("rows", |o| put_us(o, tags::ROWS, 200)),
+        ("columns", |o| put_us(o, tags::COLUMNS, 7)),
+        ("bits", |o| {
+            put_us(o, tags::BITS_ALLOCATED, 8);
+            put_us(o, tags::BITS_STORED, 8);
+            put_us(o, tags::HIGH_BIT, 7);
+        }),
+    ];
+    for (name, edit) in edits {
+        let path = temp_path(&dir, &format!("jpegll-{name}.dcm"));
+        write_jpeg_lossless(&path, "u16", 12, edit);
+        let result = read_image(&path);
+        if let Err(err) = &result {
+            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        } else {
+            // A decoder may accept a smaller header and crop; never a wrong size.
+            let image = result.unwrap();
+            assert_eq!(image.pixels.len(), image.info.rows as usize * image.info.columns as usize, "{name}");
+        }
+    }
+}
+
+#[test]
+fn fuzz_jpeg_lossless_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "seed.dcm");
+    write_jpeg_lossless(&path, "u16", 16, |_| {});
+    mutated_files_never_panic("jpegll.dcm", std::fs::read(&path).unwrap(), 150);
 }
