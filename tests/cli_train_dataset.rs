@@ -1,0 +1,260 @@
+//! `lvc train --dataset`, `lvc evaluate` and `lvc infer` end to end on a
+//! 3-case phantom and a tiny FCN (one strided conv, 1x1 scores, bilinear
+//! 4x upsampling).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const LVC: &str = env!("CARGO_BIN_EXE_lvc");
+
+const TINY_NET: &str = r#"name: "tiny"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 1 dim: 256 dim: 256 } } }
+layer { name: "label" type: "Input" top: "label" exclude { stage: "deploy" } input_param { shape { dim: 2 dim: 1 dim: 256 dim: 256 } } }
+layer { name: "normalise" type: "Power" bottom: "data" top: "x" power_param { scale: 0.005 shift: -0.5 } }
+layer { name: "conv1" type: "Convolution" bottom: "x" top: "conv1"
+  convolution_param { num_output: 4 kernel_size: 4 stride: 4 weight_filler { type: "msra" } } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "score_fr" type: "Convolution" bottom: "conv1" top: "score_fr"
+  convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "msra" } } }
+layer { name: "upscore" type: "Deconvolution" bottom: "score_fr" top: "upscore" param { lr_mult: 0 }
+  convolution_param { num_output: 2 group: 2 bias_term: false kernel_size: 8 stride: 4 weight_filler { type: "bilinear" } } }
+layer { name: "score" type: "Crop" bottom: "upscore" bottom: "data" top: "score" crop_param { axis: 2 offset: 2 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss" exclude { stage: "deploy" } }
+layer { name: "prob" type: "Softmax" bottom: "score" top: "prob" include { stage: "deploy" } }
+"#;
+
+fn solver(base_lr: &str) -> String {
+    format!("net: \"tiny.prototxt\"\ntype: \"SGD\"\nbase_lr: {base_lr}\nmomentum: 0.9\nlr_policy: \"fixed\"\nmax_iter: 10\ndisplay: 0\nrandom_seed: 3\n")
+}
+
+/// A 3-case phantom imported with one val patient, the tiny net and its
+/// solvers; built once per test binary.
+struct Fixture {
+    root: PathBuf,
+}
+
+impl Fixture {
+    fn dataset(&self) -> PathBuf {
+        self.root.join("ds")
+    }
+    fn solver(&self) -> PathBuf {
+        self.root.join("solver.prototxt")
+    }
+    /// A fresh run folder path for one test.
+    fn run(&self, name: &str) -> PathBuf {
+        let run = self.root.join("runs").join(name);
+        let _ = std::fs::remove_dir_all(&run);
+        run
+    }
+}
+
+fn lvc(args: &[&str]) -> Output {
+    Command::new(LVC).args(args).output().unwrap_or_else(|e| panic!("cannot run lvc: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = lvc(args);
+    assert!(out.status.success(), "lvc {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lvc-train-dataset");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
+        let phantom = root.join("phantom");
+        ok(&["phantom", "--out", s(&phantom), "--cases", "3", "--seed", "5"]);
+        let contours = phantom.join("Sunnybrook Cardiac MR Database ContoursPart3");
+        let images = phantom.join("challenge_training");
+        ok(&["dataset", "create", "--images", s(&images), "--contours", s(&contours), "--out", s(&root.join("ds")), "--val-pct", "30", "--seed", "1"]);
+        std::fs::write(root.join("tiny.prototxt"), TINY_NET).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("solver.prototxt"), solver("0.01")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("diverging_solver.prototxt"), solver("1e30")).unwrap_or_else(|e| panic!("{e}"));
+        Fixture { root }
+    })
+}
+
+fn read_json(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// A trained 2-epoch run shared by the evaluate/infer tests.
+fn trained_run() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let f = fixture();
+        let run = f.run("shared");
+        ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "2"]);
+        run
+    })
+}
+
+#[test]
+fn train_writes_metrics_snapshots_best_and_run_config() {
+    let f = fixture();
+    let run = f.run("full");
+    let stdout = ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "2"]);
+    assert!(stdout.contains("batch 2"), "{stdout}");
+    assert!(stdout.contains("epoch 2/2: train_loss"), "{stdout}");
+
+    let metrics = read_json(&run.join("metrics.json"));
+    let history = metrics["history"].as_array().cloned().unwrap_or_default();
+    assert_eq!(history.len(), 2);
+    for key in ["val_dice", "val_accuracy", "train_loss"] {
+        assert_eq!(metrics[key], history[1][key], "top-level {key} is the final epoch's");
+    }
+    for epoch in &history {
+        for key in ["train_loss", "val_loss", "val_accuracy", "val_dice", "lr", "seconds"] {
+            assert!(epoch[key].as_f64().is_some_and(f64::is_finite), "{key} in {epoch}");
+        }
+        assert_eq!(epoch["val_class_dice"].as_array().map(Vec::len), Some(2));
+        let dice = epoch["val_dice"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&dice));
+    }
+    assert!(history[1]["train_loss"].as_f64() < history[0]["train_loss"].as_f64(), "training lowers the loss: {history:?}");
+    for file in ["snapshots/epoch-1.safetensors", "snapshots/epoch-2.safetensors", "best.safetensors"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let config = read_json(&run.join("run.json"));
+    assert_eq!(config["seed"], 3);
+    assert_eq!(config["batch_size"], 2);
+    assert_eq!(config["epochs"], 2);
+    assert_eq!(config["image_shape"], serde_json::json!([1, 256, 256]));
+    assert_eq!(config["dataset_manifest_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(config["model_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(config["split"]["kind"], "patient");
+    assert!(config["model"].as_str().is_some_and(|m| m.ends_with("tiny.prototxt")));
+}
+
+#[test]
+fn resume_continues_after_the_last_complete_epoch() {
+    let f = fixture();
+    let run = f.run("resume");
+    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    let first = read_json(&run.join("metrics.json"))["history"][0].clone();
+    // A kill after epoch 2's snapshot but before its metrics: the snapshot is
+    // there, metrics.json still ends at epoch 1.
+    std::fs::copy(run.join("snapshots/epoch-1.safetensors"), run.join("snapshots/epoch-2.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+
+    let stdout = ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert!(stdout.contains("after epoch 1"), "{stdout}");
+    assert!(!stdout.contains("epoch 1/2:"), "epoch 1 is not trained again: {stdout}");
+    let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0], first, "the finished epoch's record is kept");
+    assert_eq!(history[1]["epoch"], 2);
+    assert_eq!(read_json(&run.join("run.json"))["epochs"], 2);
+}
+
+#[test]
+fn a_run_folder_is_not_overwritten_and_resume_checks_the_solver() {
+    let f = fixture();
+    let run = trained_run();
+    let again = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(run), "--epochs", "1"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
+
+    let other = f.root.join("diverging_solver.prototxt");
+    let resumed = lvc(&["train", "--solver", s(&other), "--dataset", s(&f.dataset()), "--resume", s(run), "--epochs", "3"]);
+    assert_eq!(resumed.status.code(), Some(2));
+    assert!(text(&resumed.stderr).contains("the solver differs"), "{}", text(&resumed.stderr));
+
+    let no_out = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset())]);
+    assert_eq!(no_out.status.code(), Some(2));
+    assert!(text(&no_out.stderr).contains("--out RUN"), "{}", text(&no_out.stderr));
+}
+
+#[test]
+fn a_diverging_loss_stops_naming_the_iteration_and_keeps_no_bad_snapshot() {
+    let f = fixture();
+    let run = f.run("diverging");
+    let out = lvc(&["train", "--solver", s(&f.root.join("diverging_solver.prototxt")), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "2"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("at iteration"), "{stderr}");
+    assert!(stderr.contains("last good snapshot"), "{stderr}");
+    assert!(!run.join("snapshots/epoch-1.safetensors").exists(), "no snapshot of the diverged epoch");
+    assert!(!run.join("metrics.json").exists());
+}
+
+#[test]
+fn evaluate_reports_per_image_and_per_patient_scores() {
+    let run = trained_run();
+    let out = ok(&["evaluate", "--run", s(run), "--format", "json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    for key in ["mean_dice", "sd_dice", "mean_jaccard", "pixel_accuracy"] {
+        assert!(report[key].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)), "{key}: {}", report[key]);
+    }
+    assert!(report["empty_rule"].as_str().is_some_and(|r| r.contains("Dice 1")));
+    let manifest = read_json(&fixture().dataset().join("manifest.json"));
+    let val_cases = manifest["splits"]["val"]["cases"].clone();
+    let patients: Vec<Value> = report["per_patient"].as_array().map(|p| p.iter().map(|p| p["case"].clone()).collect()).unwrap_or_default();
+    assert_eq!(Value::Array(patients), val_cases);
+    assert_eq!(report["per_image"].as_array().map(Vec::len), manifest["splits"]["val"]["count"].as_u64().map(|n| n as usize));
+    // The evaluation scores best.safetensors, which training scored the same way.
+    let best = read_json(&run.join("metrics.json"))["best_val_dice"].as_f64().unwrap_or(-1.0);
+    assert!((report["mean_dice"].as_f64().unwrap_or(0.0) - best).abs() < 1e-9, "evaluate {} vs training {best}", report["mean_dice"]);
+
+    let human = ok(&["evaluate", "--run", s(run), "--split", "train"]);
+    assert!(human.contains("train split") && human.contains("Dice "), "{human}");
+}
+
+#[test]
+fn infer_writes_mask_overlay_and_dice_for_a_record() {
+    let run = trained_run();
+    let manifest = read_json(&fixture().dataset().join("manifest.json"));
+    let record = manifest["records"].as_array().and_then(|r| r.iter().find(|r| r["split"] == "val")).cloned().unwrap_or_default();
+    let name = format!("{}/{:04}", record["case"].as_str().unwrap_or_default(), record["image"].as_u64().unwrap_or(0));
+    let out = fixture().run("infer-one");
+    let stdout = ok(&["infer", "--run", s(run), "--record", &name, "--out", s(&out), "--opacity", "0.5"]);
+    assert!(stdout.contains("Dice"), "{stdout}");
+    let mask = image::open(out.join("mask.png")).unwrap_or_else(|e| panic!("{e}")).to_luma8();
+    assert_eq!(mask.dimensions(), (256, 256));
+    assert!(mask.pixels().all(|p| p.0[0] <= 1), "mask.png holds label values");
+    let overlay = image::open(out.join("overlay.png")).unwrap_or_else(|e| panic!("{e}")).to_rgb8();
+    assert_eq!(overlay.dimensions(), (512, 512));
+    let truth_contour = overlay.pixels().filter(|p| p.0 == [40, 230, 60]).count();
+    assert!(truth_contour > 0, "the ground-truth contour is drawn");
+    let result = read_json(&out.join("result.json"));
+    assert!(result["dice"].as_f64().is_some_and(|d| (0.0..=1.0).contains(&d)));
+
+    let bad = lvc(&["infer", "--run", s(run), "--record", "NOPE/0001", "--out", s(&out)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("no record NOPE/0001"), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn infer_all_val_writes_one_folder_per_image_and_a_dicom_needs_no_truth() {
+    let run = trained_run();
+    let out = fixture().run("infer-all");
+    ok(&["infer", "--run", s(run), "--all-val", "--out", s(&out)]);
+    let index = read_json(&out.join("index.json"));
+    let manifest = read_json(&fixture().dataset().join("manifest.json"));
+    assert_eq!(index.as_array().map(Vec::len), manifest["splits"]["val"]["count"].as_u64().map(|n| n as usize));
+    for entry in index.as_array().cloned().unwrap_or_default() {
+        let folder = PathBuf::from(entry["folder"].as_str().unwrap_or_default());
+        assert!(folder.join("overlay.png").is_file() && folder.join("mask.png").is_file(), "{}", folder.display());
+    }
+
+    let record = &manifest["records"][0];
+    let dicom = fixture().root.join("phantom/challenge_training").join(record["case"].as_str().unwrap_or_default());
+    let file = std::fs::read_dir(&dicom).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path()).unwrap_or_default();
+    let single = fixture().run("infer-dicom");
+    let stdout = ok(&["infer", "--run", s(run), "--image", s(&file), "--out", s(&single)]);
+    assert!(stdout.contains("no ground truth"), "{stdout}");
+    assert!(read_json(&single.join("result.json"))["dice"].is_null());
+}
