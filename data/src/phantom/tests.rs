@@ -151,8 +151,10 @@ fn inside(poly: &[(f64, f64)], x: f64, y: f64) -> bool {
     hit
 }
 
-/// All (i-contour, image) pairs of the shared phantom.
-fn contoured_images() -> Vec<(Vec<(f64, f64)>, Option<Vec<(f64, f64)>>, Vec<f32>)> {
+type Polygon = Vec<(f64, f64)>;
+
+/// All (i-contour, o-contour if any, image) triples of the shared phantom.
+fn contoured_images() -> Vec<(Polygon, Option<Polygon>, Vec<f32>)> {
     let (dir, summary) = phantom();
     let mut out = Vec::new();
     for case in &summary.cases {
