@@ -212,26 +212,7 @@ fn build(def: &LayerDef, transposed: bool, diags: &mut Vec<Diagnostic>) -> Optio
             None
         }
     };
-    let kernel = AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], false, true, diags);
-    if kernel == AxisParam::List(Vec::new()) {
-        diags.push(
-            op.error("lvc::param::missing", "no kernel size: set `kernel_size` or `kernel_h` and `kernel_w`")
-                .with_label(op.type_span, "kernel size missing")
-                .with_help("add `kernel_size: K` to convolution_param"),
-        );
-    }
-    let stride = AxisParam::read(&op, view, ["stride", "stride_h", "stride_w"], false, true, diags);
-    let pad = AxisParam::read(&op, view, ["pad", "pad_h", "pad_w"], false, false, diags);
-    let dilation = AxisParam::List(view.ints("dilation"));
-    for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0), ("dilation", &dilation, 1)] {
-        for v in p.written().into_iter().filter(|v| v.value < min) {
-            diags.push(
-                op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
-                    .with_label(v.span, format!("must be ≥ {min}"))
-                    .with_help(format!("use a {name} of {min} or more")),
-            );
-        }
-    }
+    let [kernel, stride, pad, dilation] = read_window(&op, view, diags);
     let group = op.or_default(view.int("group"), 1);
     if group.value < 1 {
         diags.push(
@@ -259,6 +240,82 @@ fn build(def: &LayerDef, transposed: bool, diags: &mut Vec<Diagnostic>) -> Optio
     }
     let errors_after = error_count(diags);
     (errors_after == errors_before).then(|| Box::new(ConvOp { layer: op, transposed, params }) as Box<dyn LayerOp>)
+}
+
+/// kernel, stride, pad and dilation of a `convolution_param`, checked.
+fn read_window(op: &LayerRef, view: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> [AxisParam; 4] {
+    let kernel = AxisParam::read(op, view, ["kernel_size", "kernel_h", "kernel_w"], false, true, diags);
+    if kernel == AxisParam::List(Vec::new()) {
+        diags.push(
+            op.error("lvc::param::missing", "no kernel size: set `kernel_size` or `kernel_h` and `kernel_w`")
+                .with_label(op.type_span, "kernel size missing")
+                .with_help("add `kernel_size: K` to convolution_param"),
+        );
+    }
+    let stride = AxisParam::read(op, view, ["stride", "stride_h", "stride_w"], false, true, diags);
+    let pad = AxisParam::read(op, view, ["pad", "pad_h", "pad_w"], false, false, diags);
+    let dilation = AxisParam::List(view.ints("dilation"));
+    for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0), ("dilation", &dilation, 1)] {
+        for v in p.written().into_iter().filter(|v| v.value < min) {
+            diags.push(
+                op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
+                    .with_label(v.span, format!("must be ≥ {min}"))
+                    .with_help(format!("use a {name} of {min} or more")),
+            );
+        }
+    }
+    [kernel, stride, pad, dilation]
+}
+
+/// The geometry of `window` (kernel, stride, pad, dilation) for `bottom`.
+fn resolve_geometry(
+    op: &LayerRef,
+    axis: &Spanned<i64>,
+    [kernel, stride, pad, dilation]: [&AxisParam; 4],
+    bottom: &BlobShape,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ConvGeometry> {
+    let axis = canonical_axis(op, axis, bottom, "axis", diags)?;
+    let n = bottom.rank() - axis - 1;
+    let kernel = kernel.resolve(op, "kernel_size", n, 1, diags);
+    let stride = stride.resolve(op, "stride", n, 1, diags);
+    let pad = pad.resolve(op, "pad", n, 0, diags);
+    let dilation = dilation.resolve(op, "dilation", n, 1, diags);
+    Some(ConvGeometry {
+        axis,
+        channels_in: bottom.dims()[axis],
+        kernel: kernel?,
+        stride: stride?,
+        pad: pad?,
+        dilation: dilation?,
+    })
+}
+
+/// FCN's coordinate maps of a convolution (or, `transposed`, a
+/// deconvolution) window, one per spatial axis.
+fn window_maps(op: &LayerRef, window: [&AxisParam; 4], transposed: bool) -> Option<Vec<AxisMap>> {
+    // The parameters alone may not fix the number of spatial axes: then 2 (N×C×H×W).
+    let n = window.iter().filter_map(|a| a.implied_axes()).max().unwrap_or(2);
+    let mut sink = Vec::new();
+    let [kernel, stride, pad, dilation] = window;
+    let kernel = kernel.resolve(op, "kernel_size", n, 1, &mut sink)?;
+    let stride = stride.resolve(op, "stride", n, 1, &mut sink)?;
+    let pad = pad.resolve(op, "pad", n, 0, &mut sink)?;
+    let dilation = dilation.resolve(op, "dilation", n, 1, &mut sink)?;
+    Some(
+        (0..n)
+            .map(|i| {
+                let extent = (dilation[i] * (kernel[i] - 1) + 1) as f64;
+                let (s, p) = (stride[i] as f64, pad[i] as f64);
+                let centre = (extent - 1.0) / 2.0 - p;
+                if transposed {
+                    AxisMap { scale: s, shift: centre }
+                } else {
+                    AxisMap { scale: 1.0 / s, shift: -centre / s }
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Caffe's bilinear filler writes the same kernel into every (in, out) slice,
@@ -297,22 +354,12 @@ impl ConvOp {
     }
 
     fn resolve(&self, bottom: &BlobShape, diags: &mut Vec<Diagnostic>) -> Option<ConvGeometry> {
+        resolve_geometry(&self.layer, &self.params.axis, self.window(), bottom, diags)
+    }
+
+    fn window(&self) -> [&AxisParam; 4] {
         let p = &self.params;
-        let axis = canonical_axis(&self.layer, &p.axis, bottom, "axis", diags)?;
-        let n = bottom.rank() - axis - 1;
-        let op = &self.layer;
-        let kernel = p.kernel.resolve(op, "kernel_size", n, 1, diags);
-        let stride = p.stride.resolve(op, "stride", n, 1, diags);
-        let pad = p.pad.resolve(op, "pad", n, 0, diags);
-        let dilation = p.dilation.resolve(op, "dilation", n, 1, diags);
-        Some(ConvGeometry {
-            axis,
-            channels_in: bottom.dims()[axis],
-            kernel: kernel?,
-            stride: stride?,
-            pad: pad?,
-            dilation: dilation?,
-        })
+        [&p.kernel, &p.stride, &p.pad, &p.dilation]
     }
 
     fn check_groups(&self, ctx: &mut ShapeCtx<'_>, channels_in: i64) -> bool {
@@ -383,13 +430,7 @@ impl ConvOp {
             }
             return Some(out);
         }
-        // C++ integer division truncates toward zero, as Rust's does.
-        let out = (input + 2 * p - k) / s + 1;
-        let window = Window { input, pad: p, extent: k, out, kernel: geo.kernel[i], dilated: geo.dilation[i] != 1 };
-        if !window.fits() {
-            issues.push(WindowIssue { axis: axis_name(dim, bottom.rank()), window, span: self.kernel_span(i) });
-        }
-        (out > 0).then_some(out)
+        forward_window(geo, bottom, i, self.kernel_span(i), issues)
     }
 
     fn kernel_span(&self, i: usize) -> lvc_grammar::Span {
@@ -418,13 +459,26 @@ impl ConvOp {
         }
         square_2d
     }
+}
 
-    /// Number of spatial axes implied by the parameters alone (2 when they
-    /// don't say: the N×C×H×W case).
-    fn implied_axes(&self) -> usize {
-        let p = &self.params;
-        [&p.kernel, &p.stride, &p.pad, &p.dilation].iter().filter_map(|a| a.implied_axes()).max().unwrap_or(2)
+/// The convolution output size along spatial axis `i` (`None` when empty);
+/// a window that does not fit goes to `issues`.
+fn forward_window(
+    geo: &ConvGeometry,
+    bottom: &BlobShape,
+    i: usize,
+    kernel_span: lvc_grammar::Span,
+    issues: &mut Vec<WindowIssue>,
+) -> Option<i64> {
+    let dim = geo.axis + 1 + i;
+    let (input, k, s, p) = (bottom.dims()[dim], geo.extent(i), geo.stride[i], geo.pad[i]);
+    // C++ integer division truncates toward zero, as Rust's does.
+    let out = (input + 2 * p - k) / s + 1;
+    let window = Window { input, pad: p, extent: k, out, kernel: geo.kernel[i], dilated: geo.dilation[i] != 1 };
+    if !window.fits() {
+        issues.push(WindowIssue { axis: axis_name(dim, bottom.rank()), window, span: kernel_span });
     }
+    (out > 0).then_some(out)
 }
 
 fn axis_span(p: &AxisParam, i: usize) -> Option<lvc_grammar::Span> {
@@ -529,27 +583,72 @@ impl LayerOp for ConvOp {
     }
 
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
-        let n = self.implied_axes();
-        let mut sink = Vec::new();
-        let p = &self.params;
-        let kernel = p.kernel.resolve(&self.layer, "kernel_size", n, 1, &mut sink)?;
-        let stride = p.stride.resolve(&self.layer, "stride", n, 1, &mut sink)?;
-        let pad = p.pad.resolve(&self.layer, "pad", n, 0, &mut sink)?;
-        let dilation = p.dilation.resolve(&self.layer, "dilation", n, 1, &mut sink)?;
-        Some(
-            (0..n)
-                .map(|i| {
-                    let extent = (dilation[i] * (kernel[i] - 1) + 1) as f64;
-                    let (s, p) = (stride[i] as f64, pad[i] as f64);
-                    let centre = (extent - 1.0) / 2.0 - p;
-                    if self.transposed {
-                        AxisMap { scale: s, shift: centre }
-                    } else {
-                        AxisMap { scale: 1.0 / s, shift: -centre / s }
-                    }
-                })
-                .collect(),
-        )
+        window_maps(&self.layer, self.window(), self.transposed)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Im2col: every convolution window unfolded into channels, top
+/// `[…, C·∏K, O…]` with the convolution's output size (`convolution_param`
+/// without num_output; Caffe uses it inside its own convolution).
+#[derive(Debug, Clone)]
+pub struct Im2colOp {
+    pub layer: LayerRef,
+    pub kernel: AxisParam,
+    pub stride: AxisParam,
+    pub pad: AxisParam,
+    pub dilation: AxisParam,
+    pub axis: Spanned<i64>,
+}
+
+pub fn build_im2col(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+    let layer = LayerRef::of(def);
+    let view = def.param_block("convolution_param");
+    let errors_before = error_count(diags);
+    let [kernel, stride, pad, dilation] = read_window(&layer, view, diags);
+    let axis = layer.or_default(view.int("axis"), 1);
+    (error_count(diags) == errors_before)
+        .then(|| Box::new(Im2colOp { layer, kernel, stride, pad, dilation, axis }) as Box<dyn LayerOp>)
+}
+
+impl Im2colOp {
+    fn window(&self) -> [&AxisParam; 4] {
+        [&self.kernel, &self.stride, &self.pad, &self.dilation]
+    }
+}
+
+impl LayerOp for Im2colOp {
+    fn type_name(&self) -> &'static str {
+        "Im2col"
+    }
+
+    fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+        if !Arity::exact(1, 1).check(&self.layer, "Im2col", ctx) {
+            return None;
+        }
+        let bottom = ctx.bottoms[0].clone();
+        let geo = resolve_geometry(&self.layer, &self.axis, self.window(), &bottom, ctx.diags)?;
+        let mut issues = Vec::new();
+        let spatial: Vec<Option<i64>> = (0..geo.kernel.len())
+            .map(|i| {
+                let span = axis_span(&self.kernel, i).unwrap_or(self.layer.type_span);
+                forward_window(&geo, &bottom, i, span, &mut issues)
+            })
+            .collect();
+        report_windows(&self.layer, ctx.diags, &issues);
+        let mut dims = bottom.dims()[..geo.axis].to_vec();
+        dims.push(geo.channels_in * geo.kernel.iter().product::<i64>());
+        for s in spatial {
+            dims.push(s?);
+        }
+        Some(vec![BlobShape(dims)])
+    }
+
+    fn coord_map(&self) -> Option<Vec<AxisMap>> {
+        window_maps(&self.layer, self.window(), false)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -729,5 +828,13 @@ mod tests {
     fn unknown_filler_is_an_error() {
         let r = run_layer(&conv("num_output: 1 kernel_size: 1 weight_filler { type: \"gausian\" }"), &[&[1, 1, 2, 2]]);
         assert_eq!(r.codes(), ["lvc::param::filler"]);
+    }
+
+    #[test]
+    fn im2col_unfolds_windows_into_channels() {
+        let body = "name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\" convolution_param { kernel_size: 3 stride: 2 }";
+        assert_eq!(run_layer(body, &[&[2, 4, 9, 9]]).top(0), [2, 36, 4, 4]);
+        let r = run_layer("name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\"", &[&[2, 4, 9, 9]]);
+        assert_eq!(r.codes(), ["lvc::param::missing"]);
     }
 }

@@ -170,6 +170,7 @@ pub fn or_default<T: Clone>(v: Option<Spanned<T>>, default: T) -> T {
 const REGISTRY: &[(&str, OpBuilder)] = &[
     ("Convolution", conv::build_convolution),
     ("Deconvolution", conv::build_deconvolution),
+    ("Im2col", conv::build_im2col),
     ("Pooling", pool::build),
     ("ROIPooling", pool::build_roi),
     ("SPP", pool::build_spp),
@@ -253,9 +254,9 @@ mod tests {
         Parameter, Pooling, Power, RNN, ReLU, Reduction, Reshape, SPP, Scale, Sigmoid, \
         SigmoidCrossEntropyLoss, Silence, Slice, Softmax, SoftmaxWithLoss, Split, Swish, TanH, Threshold, Tile";
 
-    /// Caffe types lvc does not build: recurrent nets, Filter (its top size
-    /// depends on the data), Im2col (Caffe-internal).
-    const NOT_BUILT: &[&str] = &["Filter", "Im2col", "LSTM", "LSTMUnit", "RNN"];
+    /// Caffe types lvc does not build: recurrent nets, and Filter (its top
+    /// size depends on the data).
+    const NOT_BUILT: &[&str] = &["Filter", "LSTM", "LSTMUnit", "RNN"];
 
     #[test]
     fn registry_covers_caffe_and_lvc_types() {
@@ -281,6 +282,7 @@ mod tests {
         for t in known_types().filter(|t| *t != "ROIPooling") {
             let body = match t {
                 "Convolution" | "Deconvolution" => "convolution_param { num_output: 1 kernel_size: 1 }",
+                "Im2col" => "convolution_param { kernel_size: 1 }",
                 "Pooling" => "pooling_param { kernel_size: 1 }",
                 "InnerProduct" => "inner_product_param { num_output: 1 }",
                 "Clip" => "clip_param { min: 0 max: 1 }",
