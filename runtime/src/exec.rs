@@ -328,8 +328,20 @@ impl Net {
     /// Gradients of the total loss with respect to every blob and parameter
     /// that takes part in it.
     pub fn backward(&self, blobs: &Blobs) -> Gradients {
-        let blob_ids: Vec<usize> =
-            (0..blobs.values.len()).filter(|&i| blobs.get(i).is_some_and(Tensor::requires_grad)).collect();
+        self.gradients(blobs, true)
+    }
+
+    /// Only the parameter gradients (what a solver needs): no blob gradient
+    /// is requested from autograd, so none is kept alive until the end of
+    /// the pass. `Gradients::blobs` is all `None`.
+    pub fn param_gradients(&self, blobs: &Blobs) -> Gradients {
+        self.gradients(blobs, false)
+    }
+
+    fn gradients(&self, blobs: &Blobs, with_blobs: bool) -> Gradients {
+        let blob_ids: Vec<usize> = (0..blobs.values.len())
+            .filter(|&i| with_blobs && blobs.get(i).is_some_and(Tensor::requires_grad))
+            .collect();
         let param_ids: Vec<(usize, usize)> = self
             .params
             .iter()
@@ -346,6 +358,9 @@ impl Net {
             .filter_map(|&i| blobs.get(i))
             .chain(param_ids.iter().map(|&(s, i)| &self.params[s][i]))
             .collect();
+        if wrt.is_empty() {
+            return grads;
+        }
         let computed = Tensor::run_backward(&[loss], &wrt, false, false);
         let mut computed = computed.into_iter().map(|g| g.defined().then_some(g));
         for &id in &blob_ids {
@@ -452,6 +467,19 @@ mod tests {
         // dL/dw = Σ y·x, dL/db = Σ y; force_backward gives the lr_mult-0 bias a gradient too.
         assert_eq!(values(&grads.params[0][0]), vec![4.0]);
         assert_eq!(values(&grads.params[0][1]), vec![1.0]);
+    }
+
+    #[test]
+    fn param_gradients_are_backward_without_blob_gradients() {
+        let net = Net::new(plan(), Device::Cpu, 1).unwrap();
+        // A graph is freed by its backward: one forward per backward.
+        let forward = || net.forward(&[("data", data(&[1.0, -1.0]))]).unwrap();
+        let all = net.backward(&forward());
+        let params_only = net.param_gradients(&forward());
+        assert!(params_only.blobs.iter().all(Option::is_none));
+        for (a, b) in all.params.iter().flatten().zip(params_only.params.iter().flatten()) {
+            assert!(a.as_ref().unwrap().equal(b.as_ref().unwrap()));
+        }
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
     // Warm-up (allocator, kernel selection), then the timed passes.
     let warm = net.forward(&refs)?;
     if has_loss {
-        net.backward(&warm);
+        net.param_gradients(&warm);
     }
     drop(warm);
     let (mut forward, mut backward) = (0.0, 0.0);
@@ -173,7 +173,7 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
         forward += elapsed_ms(net.device, started);
         if has_loss {
             let started = Instant::now();
-            net.backward(&blobs);
+            net.param_gradients(&blobs);
             backward += elapsed_ms(net.device, started);
         }
     }

@@ -185,7 +185,7 @@ impl Trainer {
         let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
         let blobs = self.net.forward(&refs)?;
         let loss = scalar(blobs.loss.as_ref());
-        let grads = self.net.backward(&blobs);
+        let grads = self.net.param_gradients(&blobs);
         Ok((loss, grads.params))
     }
 
