@@ -35,17 +35,27 @@ clean-venv:
 	rm -rf $(VENV)
 
 # The main job on embedded default data: a phantom study in the Sunnybrook
-# layout, imported with a patient split, and the models checked in every stage.
+# layout, imported with a patient split, the models checked in every stage,
+# then the DIGITS workflow on the demo net: train (RUN = runs/demo:
+# metrics.json, run.json, snapshots/, best.safetensors), evaluate
+# (evaluation.json) and infer an overlay for every validation image
+# (overlays/). The demo net trains in minutes on two CPU cores.
 DEMO := runs/demo
+DEMO_CASES ?= 16
 demo: build
-	$(LVC) phantom --out $(DEMO)/phantom --cases 12 --seed 1
+	rm -rf $(DEMO)
+	$(LVC) phantom --out $(DEMO)/phantom --cases $(DEMO_CASES) --seed 1
 	$(LVC) dataset create --images $(DEMO)/phantom/challenge_training \
 	  --contours "$(DEMO)/phantom/Sunnybrook Cardiac MR Database ContoursPart3" \
-	  --out $(DEMO)/dataset --seed 1 --force
+	  --out $(DEMO)/dataset --seed 1 --val-pct 20 --force
 	$(LVC) dataset inspect $(DEMO)/dataset
 	for stage in train val deploy; do \
-	  $(LVC) check --stage $$stage models/fcn_alexnet.prototxt models/fcn8s.prototxt || exit 1; \
+	  $(LVC) check --stage $$stage models/fcn_alexnet.prototxt models/fcn8s.prototxt models/demo.prototxt || exit 1; \
 	done
+	$(LVC) check --phase train models/demo.prototxt
+	$(LVC) train --solver models/demo_solver.prototxt --dataset $(DEMO)/dataset --out $(DEMO)
+	$(LVC) evaluate --run $(DEMO) --out $(DEMO)/evaluation.json
+	$(LVC) infer --run $(DEMO) --all-val --out $(DEMO)/overlays
 
 # Import benchmark (not a test): `lvc dataset create` against the DIGITS path
 # in Python (pydicom + cv2.fillPoly) on a 300-image phantom, one table.
