@@ -13,30 +13,58 @@ use crate::schema::{LayerDef, ParamView};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Activation {
     /// `max(x,0) + negative_slope·min(x,0)`; default slope 0.
-    ReLU { negative_slope: f64 },
+    ReLU {
+        negative_slope: f64,
+    },
     Sigmoid,
     TanH,
     /// `(shift + scale·x)^power`; defaults 1, 1, 0.
-    Power { power: f64, scale: f64, shift: f64 },
+    Power {
+        power: f64,
+        scale: f64,
+        shift: f64,
+    },
     /// Inverted dropout in TRAIN, identity in TEST; default ratio 0.5.
-    Dropout { ratio: f64 },
+    Dropout {
+        ratio: f64,
+    },
     AbsVal,
     /// `log(1 + exp(x))`.
     BNLL,
     /// Default alpha 1.
-    ELU { alpha: f64 },
+    ELU {
+        alpha: f64,
+    },
     /// `base^(shift + scale·x)`; base −1 means e. Defaults −1, 1, 0.
-    Exp { base: f64, scale: f64, shift: f64 },
+    Exp {
+        base: f64,
+        scale: f64,
+        shift: f64,
+    },
     /// `log_base(shift + scale·x)`; base −1 means e. Defaults −1, 1, 0.
-    Log { base: f64, scale: f64, shift: f64 },
+    Log {
+        base: f64,
+        scale: f64,
+        shift: f64,
+    },
     /// `x > threshold ? 1 : 0`; default 0.
-    Threshold { threshold: f64 },
+    Threshold {
+        threshold: f64,
+    },
     /// Learned negative slope per channel (or one shared); filler default constant 0.25.
-    PReLU { channel_shared: bool, filler: FillerDef },
+    PReLU {
+        channel_shared: bool,
+        filler: FillerDef,
+    },
     /// `x · sigmoid(beta·x)`; default beta 1.
-    Swish { beta: f64 },
+    Swish {
+        beta: f64,
+    },
     /// `min(max(x, min), max)`; both required (the schema checks).
-    Clip { min: f64, max: f64 },
+    Clip {
+        min: f64,
+        max: f64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -48,8 +76,20 @@ pub struct ActivationOp {
 
 /// The Caffe type names this module builds.
 pub const TYPES: &[&str] = &[
-    "ReLU", "Sigmoid", "TanH", "Power", "Dropout", "AbsVal", "BNLL", "ELU", "Exp", "Log", "Threshold",
-    "PReLU", "Swish", "Clip",
+    "ReLU",
+    "Sigmoid",
+    "TanH",
+    "Power",
+    "Dropout",
+    "AbsVal",
+    "BNLL",
+    "ELU",
+    "Exp",
+    "Log",
+    "Threshold",
+    "PReLU",
+    "Swish",
+    "Clip",
 ];
 
 pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
@@ -180,7 +220,10 @@ mod tests {
 
     #[test]
     fn parameters_and_defaults() {
-        assert_eq!(function("type: \"Power\" power_param { shift: -116.0 }"), Activation::Power { power: 1.0, scale: 1.0, shift: -116.0 });
+        assert_eq!(
+            function("type: \"Power\" power_param { shift: -116.0 }"),
+            Activation::Power { power: 1.0, scale: 1.0, shift: -116.0 }
+        );
         assert_eq!(function("type: \"ReLU\""), Activation::ReLU { negative_slope: 0.0 });
         assert_eq!(function("type: \"Dropout\""), Activation::Dropout { ratio: 0.5 });
         assert_eq!(function("type: \"Exp\""), Activation::Exp { base: -1.0, scale: 1.0, shift: 0.0 });
@@ -192,7 +235,10 @@ mod tests {
         let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\"", &[&[1, 16, 4, 4]]);
         assert_eq!(r.param_dims(), [("slope", vec![16])]);
         assert_eq!(r.params[0].filler.as_ref().map(|f| f.value), Some(0.25));
-        let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\" prelu_param { channel_shared: true }", &[&[1, 16, 4, 4]]);
+        let r = run_layer(
+            "name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\" prelu_param { channel_shared: true }",
+            &[&[1, 16, 4, 4]],
+        );
         assert_eq!(r.param_dims(), [("slope", vec![1])]);
         let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\"", &[&[16]]);
         assert_eq!(r.codes(), ["lvc::shape::rank"]);
@@ -208,7 +254,10 @@ mod tests {
             let r = run_layer(&format!("name: \"a\" {body} bottom: \"x\" top: \"y\""), &[&[1, 1]]);
             assert_eq!(r.codes(), [code], "{body}");
         }
-        let r = run_layer("name: \"drop6\" type: \"Dropout\" bottom: \"x\" top: \"x\" dropout_param { dropout_ratio: 1.5 }", &[&[1]]);
+        let r = run_layer(
+            "name: \"drop6\" type: \"Dropout\" bottom: \"x\" top: \"x\" dropout_param { dropout_ratio: 1.5 }",
+            &[&[1]],
+        );
         insta::assert_snapshot!(r.rendered());
     }
 }

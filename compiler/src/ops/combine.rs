@@ -31,26 +31,55 @@ pub struct EltwiseParams {
 pub enum Combine {
     Eltwise(EltwiseParams),
     /// Join along `axis` (default 1; legacy `concat_dim`).
-    Concat { axis: Spanned<i64> },
+    Concat {
+        axis: Spanned<i64>,
+    },
     /// Copies its bottom to every top.
     Split,
     /// Cut along `axis` at `points` (empty: equal parts, one per top).
-    Slice { axis: Spanned<i64>, points: Vec<Spanned<i64>> },
+    Slice {
+        axis: Spanned<i64>,
+        points: Vec<Spanned<i64>>,
+    },
     /// Consumes bottoms, produces nothing.
     Silence,
     /// Merge axes `axis..=end_axis` (defaults 1, −1) into one.
-    Flatten { axis: Spanned<i64>, end_axis: Spanned<i64> },
+    Flatten {
+        axis: Spanned<i64>,
+        end_axis: Spanned<i64>,
+    },
     /// `shape` applied to axes `[axis, axis+num_axes)`; 0 copies, −1 infers.
-    Reshape { dims: Vec<Spanned<i64>>, axis: Spanned<i64>, num_axes: Spanned<i64> },
+    Reshape {
+        dims: Vec<Spanned<i64>>,
+        axis: Spanned<i64>,
+        num_axes: Spanned<i64>,
+    },
     /// Index (or value) of the `top_k` largest entries; over all but axis 0
     /// when `axis` is unset.
-    ArgMax { out_max_val: bool, top_k: Spanned<i64>, axis: Option<Spanned<i64>> },
+    ArgMax {
+        out_max_val: bool,
+        top_k: Spanned<i64>,
+        axis: Option<Spanned<i64>>,
+    },
     /// Repeat `tiles` times along `axis` (default 1).
-    Tile { axis: Spanned<i64>, tiles: i64 },
+    Tile {
+        axis: Spanned<i64>,
+        tiles: i64,
+    },
     /// SUM / ASUM / SUMSQ / MEAN over every axis from `axis` (default 0) on.
-    Reduction { operation: String, axis: Spanned<i64>, coeff: f64 },
+    Reduction {
+        operation: String,
+        axis: Spanned<i64>,
+        coeff: f64,
+    },
     /// Lookup of integer indices in a `[input_dim, num_output]` table.
-    Embed { num_output: i64, input_dim: i64, bias_term: bool, weight_filler: FillerDef, bias_filler: FillerDef },
+    Embed {
+        num_output: i64,
+        input_dim: i64,
+        bias_term: bool,
+        weight_filler: FillerDef,
+        bias_filler: FillerDef,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +97,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
     let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
     let op = match type_name {
         "Eltwise" => eltwise(&layer, def, diags)?,
-        "Concat" => Combine::Concat { axis: legacy_axis(&layer, def.param_block("concat_param"), "concat_dim", diags)? },
+        "Concat" => {
+            Combine::Concat { axis: legacy_axis(&layer, def.param_block("concat_param"), "concat_dim", diags)? }
+        }
         "Split" => Combine::Split,
         "Slice" => {
             let v = def.param_block("slice_param");
@@ -77,7 +108,10 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         "Silence" => Combine::Silence,
         "Flatten" => {
             let v = def.param_block("flatten_param");
-            Combine::Flatten { axis: layer.or_default(v.int("axis"), 1), end_axis: layer.or_default(v.int("end_axis"), -1) }
+            Combine::Flatten {
+                axis: layer.or_default(v.int("axis"), 1),
+                end_axis: layer.or_default(v.int("end_axis"), -1),
+            }
         }
         "Reshape" => reshape(&layer, def.param_block("reshape_param"), diags)?,
         "ArgMax" => {
@@ -183,7 +217,12 @@ fn reshape(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> O
     let mut ok = true;
     for d in dims.iter().filter(|d| d.value < -1) {
         ok = false;
-        diags.push(range_error(layer, d.span, format!("reshape dim {} is invalid", d.value), "use a size, 0 (copy the input's) or −1 (infer)"));
+        diags.push(range_error(
+            layer,
+            d.span,
+            format!("reshape dim {} is invalid", d.value),
+            "use a size, 0 (copy the input's) or −1 (infer)",
+        ));
     }
     let inferred: Vec<&Spanned<i64>> = dims.iter().filter(|d| d.value == -1).collect();
     if inferred.len() > 1 {
@@ -197,7 +236,12 @@ fn reshape(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> O
     let num_axes = layer.or_default(v.int("num_axes"), -1);
     if num_axes.value < -1 {
         ok = false;
-        diags.push(range_error(layer, num_axes.span, "num_axes must be −1 or more", "use −1 (all remaining axes) or a count"));
+        diags.push(range_error(
+            layer,
+            num_axes.span,
+            "num_axes must be −1 or more",
+            "use −1 (all remaining axes) or a count",
+        ));
     }
     ok.then(|| Combine::Reshape { dims, axis: layer.or_default(v.int("axis"), 0), num_axes })
 }
@@ -254,14 +298,21 @@ impl CombineOp {
 
     fn eltwise(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
         let first = ctx.bottoms[0].clone();
-        let only_spatial = ctx.bottoms.iter().all(|b| b.rank() == first.rank() && b.dims().get(..2) == first.dims().get(..2));
+        let only_spatial =
+            ctx.bottoms.iter().all(|b| b.rank() == first.rank() && b.dims().get(..2) == first.dims().get(..2));
         let help = if only_spatial && first.rank() > 2 {
             format!("insert a Crop layer (like FCN's score_pool4c) so both are {first}")
         } else {
             format!("the bottoms differ beyond their spatial size; make them all {first} (check num_output of the layers that produce them)")
         };
-        super::common::bottoms_agree(&self.layer, ctx, "lvc::shape::eltwise", "Eltwise needs bottoms of one shape", &help)
-            .then(|| vec![first])
+        super::common::bottoms_agree(
+            &self.layer,
+            ctx,
+            "lvc::shape::eltwise",
+            "Eltwise needs bottoms of one shape",
+            &help,
+        )
+        .then(|| vec![first])
     }
 
     fn concat(&self, ctx: &mut ShapeCtx<'_>, axis: &Spanned<i64>) -> Option<Vec<BlobShape>> {
@@ -282,10 +333,18 @@ impl CombineOp {
             for &i in &bad {
                 d = d.with_label(ctx.bottom_span(i), format!("{}", ctx.bottoms[i]));
             }
-            ctx.diags.push(d.with_help(format!(
-                "all bottoms must be {} except along axis {a}; crop or resize the others",
-                first.dims().iter().enumerate().map(|(i, x)| if i == a { "*".to_string() } else { x.to_string() }).collect::<Vec<_>>().join("×")
-            )));
+            ctx.diags.push(
+                d.with_help(format!(
+                    "all bottoms must be {} except along axis {a}; crop or resize the others",
+                    first
+                        .dims()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| if i == a { "*".to_string() } else { x.to_string() })
+                        .collect::<Vec<_>>()
+                        .join("×")
+                )),
+            );
             return None;
         }
         let mut dims = first.dims().to_vec();
@@ -421,10 +480,9 @@ impl CombineOp {
         }
         let top = BlobShape(dims);
         if top.count() != bottom.count() || top.dims().contains(&-1) {
-            let mut diag = self.layer.error(
-                "lvc::shape::reshape",
-                format!("cannot reshape {bottom} ({} values) to {top}", bottom.count()),
-            );
+            let mut diag = self
+                .layer
+                .error("lvc::shape::reshape", format!("cannot reshape {bottom} ({} values) to {top}", bottom.count()));
             for x in new {
                 diag = diag.with_label(x.span, "");
             }
@@ -434,7 +492,13 @@ impl CombineOp {
         Some(vec![top])
     }
 
-    fn argmax(&self, ctx: &mut ShapeCtx<'_>, out_max_val: bool, top_k: &Spanned<i64>, axis: &Option<Spanned<i64>>) -> Option<Vec<BlobShape>> {
+    fn argmax(
+        &self,
+        ctx: &mut ShapeCtx<'_>,
+        out_max_val: bool,
+        top_k: &Spanned<i64>,
+        axis: &Option<Spanned<i64>>,
+    ) -> Option<Vec<BlobShape>> {
         let bottom = ctx.bottoms[0].clone();
         let (available, dims) = match axis {
             Some(a) => {
@@ -523,7 +587,11 @@ impl LayerOp for CombineOp {
             filler: Some(weight_filler.clone()),
         }];
         if *bias_term {
-            blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![*num_output]), filler: Some(bias_filler.clone()) });
+            blobs.push(ParamShape {
+                role: "bias",
+                shape: BlobShape(vec![*num_output]),
+                filler: Some(bias_filler.clone()),
+            });
         }
         blobs
     }
@@ -544,7 +612,6 @@ impl LayerOp for CombineOp {
         self
     }
 }
-
 
 /// `BatchReindex`: picks items of bottom 0 by the indices in bottom 1 (1-D).
 #[derive(Debug, Clone)]
@@ -612,7 +679,8 @@ mod tests {
         assert_eq!(r.top(0), [3]);
         let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: 1 coeff: 1 }"), &[&[3], &[3]]);
         assert_eq!(r.codes(), ["lvc::param::count"]);
-        let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { operation: PROD coeff: 1 coeff: 2 }"), &[&[3], &[3]]);
+        let r =
+            run_layer(&layer("Eltwise", 2, 1, "eltwise_param { operation: PROD coeff: 1 coeff: 2 }"), &[&[3], &[3]]);
         assert_eq!(r.codes(), ["lvc::param::conflict"]);
     }
 
@@ -633,7 +701,8 @@ mod tests {
     fn split_slice_silence() {
         let r = run_layer(&layer("Split", 1, 3, ""), &[&[1, 2, 3]]);
         assert_eq!(r.tops.as_ref().map(Vec::len), Some(3));
-        let r = run_layer(&layer("Slice", 1, 3, "slice_param { axis: 1 slice_point: 1 slice_point: 4 }"), &[&[2, 6, 3]]);
+        let r =
+            run_layer(&layer("Slice", 1, 3, "slice_param { axis: 1 slice_point: 1 slice_point: 4 }"), &[&[2, 6, 3]]);
         assert_eq!((r.top(0), r.top(1), r.top(2)), (vec![2, 1, 3], vec![2, 3, 3], vec![2, 2, 3]));
         let r = run_layer(&layer("Slice", 1, 2, ""), &[&[2, 6, 3]]);
         assert_eq!(r.top(1), [2, 3, 3]);
@@ -653,9 +722,13 @@ mod tests {
         assert_eq!(r.top(0), [2, 60]);
         let r = run_layer(&layer("Flatten", 1, 1, "flatten_param { axis: 1 end_axis: 2 }"), &[&[2, 3, 4, 5]]);
         assert_eq!(r.top(0), [2, 12, 5]);
-        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 0 dim: -1 dim: 2 } }"), &[&[2, 3, 4, 5]]);
+        let r =
+            run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 0 dim: -1 dim: 2 } }"), &[&[2, 3, 4, 5]]);
         assert_eq!(r.top(0), [2, 30, 2]);
-        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 2 dim: 2 } axis: 1 num_axes: 1 }"), &[&[2, 4, 5]]);
+        let r = run_layer(
+            &layer("Reshape", 1, 1, "reshape_param { shape { dim: 2 dim: 2 } axis: 1 num_axes: 1 }"),
+            &[&[2, 4, 5]],
+        );
         assert_eq!(r.top(0), [2, 2, 2, 5]);
         let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 7 dim: -1 } }"), &[&[2, 3, 4, 5]]);
         assert_eq!(r.codes(), ["lvc::shape::reshape"]);

@@ -60,13 +60,7 @@ impl Arity {
         }
     }
     pub const fn new(bottoms: (usize, Option<usize>), tops: (usize, Option<usize>)) -> Self {
-        Arity {
-            min_bottoms: bottoms.0,
-            max_bottoms: bottoms.1,
-            min_tops: tops.0,
-            max_tops: tops.1,
-            auto_tops: false,
-        }
+        Arity { min_bottoms: bottoms.0, max_bottoms: bottoms.1, min_tops: tops.0, max_tops: tops.1, auto_tops: false }
     }
     pub const fn auto_tops(mut self) -> Self {
         self.auto_tops = true;
@@ -114,10 +108,7 @@ fn count_ok(
         Some(m) if n > m => format!("at most {}", plural(m, what)),
         _ => format!("at least {}", plural(min, what)),
     };
-    let mut d = op.error(
-        "lvc::shape::arity",
-        format!("{type_name} takes {wanted}, but the layer lists {n}"),
-    );
+    let mut d = op.error("lvc::shape::arity", format!("{type_name} takes {wanted}, but the layer lists {n}"));
     d = match max.filter(|&m| n > m) {
         Some(m) => spans[m..].iter().fold(d, |d, s| d.with_label(*s, format!("extra {what}"))),
         None => d.with_label(op.type_span, format!("needs {wanted}")),
@@ -211,36 +202,19 @@ pub fn constant_filler(value: f64) -> FillerDef {
 }
 
 /// Reports a value outside an allowed range (`lvc::param::range`).
-pub fn range_error(
-    op: &LayerRef,
-    span: Span,
-    message: impl Into<String>,
-    help: impl Into<String>,
-) -> Diagnostic {
+pub fn range_error(op: &LayerRef, span: Span, message: impl Into<String>, help: impl Into<String>) -> Diagnostic {
     op.error("lvc::param::range", message).with_label(span, "out of range").with_help(help)
 }
 
 /// `true` when every bottom has the same shape as bottom 0; otherwise one
 /// `code` error labelling every disagreeing bottom.
-pub fn bottoms_agree(
-    op: &LayerRef,
-    ctx: &mut ShapeCtx<'_>,
-    code: &'static str,
-    what: &str,
-    help: &str,
-) -> bool {
+pub fn bottoms_agree(op: &LayerRef, ctx: &mut ShapeCtx<'_>, code: &'static str, what: &str, help: &str) -> bool {
     let Some(first) = ctx.bottoms.first() else { return true };
     let differing: Vec<usize> = (1..ctx.bottoms.len()).filter(|&i| ctx.bottoms[i] != *first).collect();
     if differing.is_empty() {
         return true;
     }
-    let list = ctx
-        .bottoms
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("bottom[{i}] {s}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = ctx.bottoms.iter().enumerate().map(|(i, s)| format!("bottom[{i}] {s}")).collect::<Vec<_>>().join(", ");
     let mut d = op.error(code, format!("{what}: {list}")).with_label(ctx.bottom_span(0), format!("{first}"));
     for i in differing {
         d = d.with_label(ctx.bottom_span(i), format!("{}", ctx.bottoms[i]));
@@ -310,9 +284,8 @@ pub fn report_windows(op: &LayerRef, diags: &mut Vec<Diagnostic>, issues: &[Wind
         let Window { input, pad, extent, out, kernel, dilated } = issue.window;
         let padded = input + 2 * pad;
         let shown = if dilated { format!("{extent} (dilated)") } else { format!("{extent}") };
-        let message = format!(
-            "kernel {shown} is larger than the padded input along {where_}: {input} + 2·{pad} = {padded}"
-        );
+        let message =
+            format!("kernel {shown} is larger than the padded input along {where_}: {input} + 2·{pad} = {padded}");
         let help = format!(
             "use kernel_size ≤ {padded}, pad ≥ {}, or a larger input (this layer needs at least {} pixels along {where_})",
             (extent - input + 1) / 2,

@@ -5,7 +5,10 @@
 
 use std::any::Any;
 
-use super::common::{axis_name, bottoms_agree, canonical_axis, error_count, filler, plural, Arity, LayerRef, Window, WindowIssue, report_windows};
+use super::common::{
+    axis_name, bottoms_agree, canonical_axis, error_count, filler, plural, report_windows, Arity, LayerRef, Window,
+    WindowIssue,
+};
 use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
@@ -32,8 +35,7 @@ impl AxisParam {
         required: bool,
         diags: &mut Vec<Diagnostic>,
     ) -> AxisParam {
-        let values: Vec<Spanned<i64>> =
-            if single { view.int(list).into_iter().collect() } else { view.ints(list) };
+        let values: Vec<Spanned<i64>> = if single { view.int(list).into_iter().collect() } else { view.ints(list) };
         let (hv, wv) = (view.int(h), view.int(w));
         if hv.is_none() && wv.is_none() {
             return AxisParam::List(values);
@@ -255,7 +257,9 @@ fn read_window(op: &LayerRef, view: ParamView<'_>, diags: &mut Vec<Diagnostic>) 
     let stride = AxisParam::read(op, view, ["stride", "stride_h", "stride_w"], false, true, diags);
     let pad = AxisParam::read(op, view, ["pad", "pad_h", "pad_w"], false, false, diags);
     let dilation = AxisParam::List(view.ints("dilation"));
-    for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0), ("dilation", &dilation, 1)] {
+    for (name, p, min) in
+        [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0), ("dilation", &dilation, 1)]
+    {
         for v in p.written().into_iter().filter(|v| v.value < min) {
             diags.push(
                 op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
@@ -378,7 +382,12 @@ impl ConvOp {
                     .with_help(format!(
                         "the bottom has {}, which is not a multiple of group {g}; {}",
                         plural(channels_in as usize, "channel"),
-                        group_suggestion(g, channels_in, n, "or feed a bottom whose channel count is a multiple of the group")
+                        group_suggestion(
+                            g,
+                            channels_in,
+                            n,
+                            "or feed a bottom whose channel count is a multiple of the group"
+                        )
                     )),
             );
         }
@@ -565,17 +574,10 @@ impl LayerOp for ConvOp {
         let Some(geo) = bottoms.first().and_then(|b| self.geometry(b)) else { return Vec::new() };
         let p = &self.params;
         let (g, n) = (p.group.value.max(1), p.num_output.value);
-        let mut weight = if self.transposed {
-            vec![geo.channels_in, n / g]
-        } else {
-            vec![n, geo.channels_in / g]
-        };
+        let mut weight = if self.transposed { vec![geo.channels_in, n / g] } else { vec![n, geo.channels_in / g] };
         weight.extend(&geo.kernel);
-        let mut blobs = vec![ParamShape {
-            role: "weight",
-            shape: BlobShape(weight),
-            filler: Some(p.weight_filler.clone()),
-        }];
+        let mut blobs =
+            vec![ParamShape { role: "weight", shape: BlobShape(weight), filler: Some(p.weight_filler.clone()) }];
         if p.bias_term {
             blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![n]), filler: Some(p.bias_filler.clone()) });
         }
@@ -684,7 +686,8 @@ mod tests {
 
     #[test]
     fn deconvolution_upsamples() {
-        let r = run_layer(&deconv("num_output: 2 kernel_size: 63 stride: 32 bias_term: false group: 2"), &[&[1, 2, 9, 9]]);
+        let r =
+            run_layer(&deconv("num_output: 2 kernel_size: 63 stride: 32 bias_term: false group: 2"), &[&[1, 2, 9, 9]]);
         assert_eq!(r.top(0), [1, 2, 319, 319]);
         assert_eq!(r.param_dims(), [("weight", vec![2, 1, 63, 63])]);
         let r = run_layer(&deconv("num_output: 2 kernel_size: 31 stride: 16 pad: 8"), &[&[1, 2, 17, 17]]);
@@ -707,7 +710,10 @@ mod tests {
 
     #[test]
     fn fillers_get_caffe_defaults() {
-        let r = run_layer(&conv("num_output: 2 kernel_size: 1 weight_filler { type: \"gaussian\" std: 0.01 }"), &[&[1, 3, 4, 4]]);
+        let r = run_layer(
+            &conv("num_output: 2 kernel_size: 1 weight_filler { type: \"gaussian\" std: 0.01 }"),
+            &[&[1, 3, 4, 4]],
+        );
         let w = r.params[0].filler.as_ref().expect("weight filler");
         assert_eq!((w.kind.as_str(), w.std, w.mean), ("gaussian", 0.01, 0.0));
         let b = r.params[1].filler.as_ref().expect("bias filler");
@@ -777,7 +783,10 @@ mod tests {
     #[test]
     fn bad_parameter_combinations_are_all_reported() {
         let r = run_layer(&conv("num_output: 0 kernel_size: 3 kernel_h: 3 stride: 0"), &[&[1, 1, 8, 8]]);
-        assert_eq!(r.codes(), ["lvc::param::range", "lvc::param::conflict", "lvc::param::missing", "lvc::param::range"]);
+        assert_eq!(
+            r.codes(),
+            ["lvc::param::range", "lvc::param::conflict", "lvc::param::missing", "lvc::param::range"]
+        );
         insta::assert_snapshot!(r.rendered());
     }
 
@@ -832,7 +841,8 @@ mod tests {
 
     #[test]
     fn im2col_unfolds_windows_into_channels() {
-        let body = "name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\" convolution_param { kernel_size: 3 stride: 2 }";
+        let body =
+            "name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\" convolution_param { kernel_size: 3 stride: 2 }";
         assert_eq!(run_layer(body, &[&[2, 4, 9, 9]]).top(0), [2, 36, 4, 4]);
         let r = run_layer("name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\"", &[&[2, 4, 9, 9]]);
         assert_eq!(r.codes(), ["lvc::param::missing"]);

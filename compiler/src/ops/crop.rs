@@ -112,12 +112,7 @@ impl CropOp {
         if o.len() > 1 && start + o.len() != rank {
             let mut d = self.layer.error(
                 "lvc::param::count",
-                format!(
-                    "{} offsets for {} cropped axes (axes {start}..{} of {data})",
-                    o.len(),
-                    rank - start,
-                    rank - 1
-                ),
+                format!("{} offsets for {} cropped axes (axes {start}..{} of {data})", o.len(), rank - start, rank - 1),
             );
             for x in o {
                 d = d.with_label(x.span, "");
@@ -182,8 +177,11 @@ impl CropOp {
             .collect();
         let mut d = self.layer.error("lvc::shape::crop", format!("the crop is out of bounds {}", what.join("; ")));
         for (p, _) in &groups {
-            let text =
-                if self.params.offsets.is_empty() { "no offset given: 0".to_string() } else { format!("offset {}", p.offset) };
+            let text = if self.params.offsets.is_empty() {
+                "no offset given: 0".to_string()
+            } else {
+                format!("offset {}", p.offset)
+            };
             d = d.with_label(p.span, text);
         }
         if let Some(b) = ctx.layer.bottoms.get(1) {
@@ -207,9 +205,7 @@ impl CropOp {
                 [first, rest @ ..] if rest.iter().all(|x| x == first) => format!("offset: {first}"),
                 _ => g.iter().map(|x| format!("offset: {x}")).collect::<Vec<_>>().join(" "),
             };
-            help.push_str(&format!(
-                "; the layers' coordinate maps align the two bottoms at `{shown}`"
-            ));
+            help.push_str(&format!("; the layers' coordinate maps align the two bottoms at `{shown}`"));
         }
         d.with_help(help)
     }
@@ -255,7 +251,10 @@ mod tests {
         let r = run_layer(&crop(""), &[&[1, 2, 271, 271], &[1, 1, 256, 256]]);
         assert_eq!(r.top(0), [1, 2, 256, 256]);
         // Layer probe: axis 1, one offset per axis.
-        let r = run_layer(&crop("crop_param { axis: 1 offset: 1 offset: 0 offset: 1 }"), &[&[1, 4, 15, 13], &[1, 3, 14, 12]]);
+        let r = run_layer(
+            &crop("crop_param { axis: 1 offset: 1 offset: 0 offset: 1 }"),
+            &[&[1, 4, 15, 13], &[1, 3, 14, 12]],
+        );
         assert_eq!(r.top(0), [1, 3, 14, 12]);
     }
 
@@ -280,7 +279,10 @@ mod tests {
         assert_eq!(crop.written_offsets().iter().map(|o| o.value).collect::<Vec<_>>(), [100]);
         let bottoms = [BlobShape(vec![1, 2, 319, 319]), BlobShape(vec![1, 1, 256, 256])];
         let mut diags = Vec::new();
-        let tops = crop.infer_with_graph_offset(&mut ShapeCtx { layer: &def, bottoms: &bottoms, diags: &mut diags }, Some(&[18, 18]));
+        let tops = crop.infer_with_graph_offset(
+            &mut ShapeCtx { layer: &def, bottoms: &bottoms, diags: &mut diags },
+            Some(&[18, 18]),
+        );
         assert!(tops.is_none());
         insta::assert_snapshot!(crate::ops::testing::render(&source, &diags));
     }
@@ -292,6 +294,9 @@ mod tests {
         assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 1.0, shift: -18.0 }; 2]));
         let (_, def) = layer(&crop("crop_param { axis: 1 offset: 0 offset: 3 offset: 5 }"));
         let op = super::build(&def, &mut Vec::new()).expect("builds");
-        assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 1.0, shift: -3.0 }, AxisMap { scale: 1.0, shift: -5.0 }]));
+        assert_eq!(
+            op.coord_map(),
+            Some(vec![AxisMap { scale: 1.0, shift: -3.0 }, AxisMap { scale: 1.0, shift: -5.0 }])
+        );
     }
 }

@@ -142,7 +142,12 @@ fn blob_shapes(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) 
         .map(|s| {
             let dims = s.ints("dim");
             for d in dims.iter().filter(|d| d.value < 0) {
-                diags.push(range_error(layer, d.span, format!("dim {} is negative", d.value), "blob dims are sizes: use 0 or more"));
+                diags.push(range_error(
+                    layer,
+                    d.span,
+                    format!("dim {} is negative", d.value),
+                    "blob dims are sizes: use 0 or more",
+                ));
             }
             BlobShape(dims.iter().map(|d| d.value).collect())
         })
@@ -167,7 +172,8 @@ fn per_top<T: Clone>(
             for s in spans {
                 d = d.with_label(*s, "");
             }
-            diags.push(d.with_help(format!("give `{what}` once (for every top), once per top ({tops}), or not at all")));
+            diags
+                .push(d.with_help(format!("give `{what}` once (for every top), once per top ({tops}), or not at all")));
             None
         }
     }
@@ -296,7 +302,14 @@ pub struct AugmentParams {
 
 /// Fields of `augment_param` that are probabilities.
 const PROBABILITIES: &[&str] = &[
-    "flip_prob", "rot90_prob", "affine_prob", "elastic_prob", "intensity_prob", "gamma_prob", "contrast_prob", "noise_prob",
+    "flip_prob",
+    "rot90_prob",
+    "affine_prob",
+    "elastic_prob",
+    "intensity_prob",
+    "gamma_prob",
+    "contrast_prob",
+    "noise_prob",
 ];
 
 /// Magnitudes and their allowed ranges (inclusive), with why.
@@ -325,13 +338,23 @@ pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<
     let errors_before = super::common::error_count(diags);
     for &name in PROBABILITIES {
         if let Some(p) = v.float(name).filter(|p| !(0.0..=1.0).contains(&p.value)) {
-            diags.push(range_error(&layer, p.span, format!("{name} must be a probability in [0, 1], got {}", p.value), "use 0 (off) to 1 (always)"));
+            diags.push(range_error(
+                &layer,
+                p.span,
+                format!("{name} must be a probability in [0, 1], got {}", p.value),
+                "use 0 (off) to 1 (always)",
+            ));
         }
     }
     for &(name, lo, hi, why) in MAGNITUDES {
         if let Some(x) = v.float(name).filter(|x| !(lo..=hi).contains(&x.value)) {
             let range = if hi.is_finite() { format!("[{lo}, {hi}]") } else { format!("[{lo}, ∞)") };
-            diags.push(range_error(&layer, x.span, format!("{name} must be in {range}, got {}", x.value), format!("{name} is {why}")));
+            diags.push(range_error(
+                &layer,
+                x.span,
+                format!("{name} must be in {range}, got {}", x.value),
+                format!("{name} is {why}"),
+            ));
         }
     }
     if super::common::error_count(diags) != errors_before {
@@ -394,7 +417,6 @@ impl LayerOp for AugmentOp {
         self
     }
 }
-
 
 /// `Parameter`: no bottoms, one top that is itself a learnable blob of
 /// `parameter_param.shape` (Caffe leaves it zero until weights are loaded).
@@ -510,7 +532,8 @@ mod tests {
         let data = "name: \"d\" type: \"Data\" top: \"data\" top: \"label\" data_param { source: \"train_db\" batch_size: 8 } \
                     transform_param { crop_size: 227 force_gray: true }";
         assert_eq!(shapes(data), [Some(vec![8, 1, 227, 227]), Some(vec![8])]);
-        let db = "name: \"d\" type: \"Data\" top: \"data\" top: \"label\" data_param { source: \"train_db\" batch_size: 8 }";
+        let db =
+            "name: \"d\" type: \"Data\" top: \"data\" top: \"label\" data_param { source: \"train_db\" batch_size: 8 }";
         assert_eq!(shapes(db), [None, Some(vec![8])]);
         assert_eq!(data_op(db).source, Source::Database { source: Some("train_db".to_string()) });
         let images = "name: \"d\" type: \"ImageData\" top: \"data\" top: \"label\" \
@@ -519,7 +542,8 @@ mod tests {
         let memory = "name: \"m\" type: \"MemoryData\" top: \"data\" top: \"label\" \
                       memory_data_param { batch_size: 2 channels: 1 height: 28 width: 28 }";
         assert_eq!(shapes(memory), [Some(vec![2, 1, 28, 28]), Some(vec![2])]);
-        let hdf5 = "name: \"h\" type: \"HDF5Data\" top: \"data\" hdf5_data_param { source: \"files.txt\" batch_size: 2 }";
+        let hdf5 =
+            "name: \"h\" type: \"HDF5Data\" top: \"data\" hdf5_data_param { source: \"files.txt\" batch_size: 2 }";
         assert_eq!(shapes(hdf5), [None]);
         let r = run_layer(db, &[]);
         assert_eq!(r.codes(), ["lvc::shape::unknown_input"]);
@@ -541,7 +565,8 @@ mod tests {
 
     #[test]
     fn augment_passes_shapes_and_checks_ranges() {
-        let body = "name: \"aug\" type: \"Augment\" bottom: \"data\" bottom: \"label\" top: \"data_aug\" top: \"label_aug\" \
+        let body =
+            "name: \"aug\" type: \"Augment\" bottom: \"data\" bottom: \"label\" top: \"data_aug\" top: \"label_aug\" \
                     augment_param { flip_prob: 0.5 max_rotation_deg: 15 }";
         let r = run_layer(body, &[&[1, 1, 256, 256], &[1, 1, 256, 256]]);
         assert_eq!((r.top(0), r.top(1)), (vec![1, 1, 256, 256], vec![1, 1, 256, 256]));
@@ -558,10 +583,14 @@ mod tests {
 
     #[test]
     fn parameter_and_hdf5_output() {
-        let r = run_layer("name: \"p\" type: \"Parameter\" top: \"w\" parameter_param { shape { dim: 3 dim: 4 } }", &[]);
+        let r =
+            run_layer("name: \"p\" type: \"Parameter\" top: \"w\" parameter_param { shape { dim: 3 dim: 4 } }", &[]);
         assert_eq!(r.top(0), [3, 4]);
         assert_eq!(r.param_dims(), [("parameter", vec![3, 4])]);
-        let r = run_layer("name: \"o\" type: \"HDF5Output\" bottom: \"a\" bottom: \"b\" hdf5_output_param { file_name: \"out.h5\" }", &[&[1, 2], &[1]]);
+        let r = run_layer(
+            "name: \"o\" type: \"HDF5Output\" bottom: \"a\" bottom: \"b\" hdf5_output_param { file_name: \"out.h5\" }",
+            &[&[1, 2], &[1]],
+        );
         assert_eq!(r.tops, Some(vec![]));
     }
 }

@@ -39,15 +39,10 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 None => (layer.type_span, "num_output is not set".to_string()),
             };
             let code = if other.is_some() { "lvc::param::range" } else { "lvc::param::missing" };
-            diags.push(
-                layer
-                    .error(code, what)
-                    .with_label(span, "num_output")
-                    .with_help(
-                        "set `inner_product_param { num_output: N }`; DIGITS nets leave the classifier's \
+            diags.push(layer.error(code, what).with_label(span, "num_output").with_help(
+                "set `inner_product_param { num_output: N }`; DIGITS nets leave the classifier's \
                          num_output for DIGITS to fill in with the number of classes, so write that number in",
-                    ),
-            );
+            ));
             None
         }
     };
@@ -93,7 +88,8 @@ impl LayerOp for InnerProductOp {
         let p = &self.params;
         let n = p.num_output.value;
         let weight = if p.transpose { vec![k, n] } else { vec![n, k] };
-        let mut blobs = vec![ParamShape { role: "weight", shape: BlobShape(weight), filler: Some(p.weight_filler.clone()) }];
+        let mut blobs =
+            vec![ParamShape { role: "weight", shape: BlobShape(weight), filler: Some(p.weight_filler.clone()) }];
         if p.bias_term {
             blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![n]), filler: Some(p.bias_filler.clone()) });
         }
@@ -111,7 +107,8 @@ mod tests {
 
     #[test]
     fn flattens_from_axis() {
-        let body = "name: \"fc6\" type: \"InnerProduct\" bottom: \"x\" top: \"y\" inner_product_param { num_output: 4096 }";
+        let body =
+            "name: \"fc6\" type: \"InnerProduct\" bottom: \"x\" top: \"y\" inner_product_param { num_output: 4096 }";
         let r = run_layer(body, &[&[10, 256, 6, 6]]);
         assert_eq!(r.top(0), [10, 4096]);
         assert_eq!(r.param_dims(), [("weight", vec![4096, 9216]), ("bias", vec![4096])]);

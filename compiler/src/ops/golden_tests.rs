@@ -78,7 +78,9 @@ fn layer_probe_shapes_and_params_match_caffe() {
 
 #[test]
 fn fcn_parameter_totals_match_the_readme() {
-    for (case, total) in [("fcn_alexnet_gray", 56_861_124), ("fcn_alexnet_slim_gray", 7_301_572), ("fcn8s_slim_gray", 2_594_230)] {
+    for (case, total) in
+        [("fcn_alexnet_gray", 56_861_124), ("fcn_alexnet_slim_gray", 7_301_572), ("fcn8s_slim_gray", 2_594_230)]
+    {
         let (_, run) = run_case(case, Phase::Test);
         let count: i64 = run.params.values().flatten().map(|p| p.shape.count()).sum();
         assert_eq!(count, total, "{case}");

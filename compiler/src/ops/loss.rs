@@ -51,21 +51,42 @@ pub struct DiceParams {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loss {
     /// Softmax along `axis` (default 1).
-    Softmax { axis: Spanned<i64> },
-    SoftmaxWithLoss { axis: Spanned<i64>, loss: LossParams },
+    Softmax {
+        axis: Spanned<i64>,
+    },
+    SoftmaxWithLoss {
+        axis: Spanned<i64>,
+        loss: LossParams,
+    },
     /// `accuracy_param`: top_k (default 1), axis (default 1), its own ignore_label.
-    Accuracy { top_k: Spanned<i64>, axis: Spanned<i64>, ignore_label: Option<Spanned<i64>> },
-    SigmoidCrossEntropyLoss { loss: LossParams },
+    Accuracy {
+        top_k: Spanned<i64>,
+        axis: Spanned<i64>,
+        ignore_label: Option<Spanned<i64>>,
+    },
+    SigmoidCrossEntropyLoss {
+        loss: LossParams,
+    },
     EuclideanLoss,
     /// `contrastive_loss_param`: margin (default 1), legacy_version (default false).
-    ContrastiveLoss { margin: f64, legacy_version: bool },
+    ContrastiveLoss {
+        margin: f64,
+        legacy_version: bool,
+    },
     /// `hinge_loss_param.norm`: L1 (default) or L2.
-    HingeLoss { norm: String },
+    HingeLoss {
+        norm: String,
+    },
     /// `axis` from `infogain_loss_param` (default 1).
-    InfogainLoss { axis: Spanned<i64>, loss: LossParams },
+    InfogainLoss {
+        axis: Spanned<i64>,
+        loss: LossParams,
+    },
     MultinomialLogisticLoss,
     /// `smooth_l1_loss_param.sigma` (default 1).
-    SmoothL1Loss { sigma: f64 },
+    SmoothL1Loss {
+        sigma: f64,
+    },
     /// Dice of the argmax prediction (a metric, never a loss).
     Dice(DiceParams),
     /// Soft Dice loss on the softmax probabilities.
@@ -126,7 +147,12 @@ fn dice_params(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) ->
     let v = def.param_block("dice_param");
     let smooth = layer.or_default(v.float("smooth"), 1.0);
     if smooth.value < 0.0 {
-        diags.push(range_error(layer, smooth.span, format!("smooth must be ≥ 0, got {}", smooth.value), "use smooth: 1 (the usual choice) or 0"));
+        diags.push(range_error(
+            layer,
+            smooth.span,
+            format!("smooth must be ≥ 0, got {}", smooth.value),
+            "use smooth: 1 (the usual choice) or 0",
+        ));
     }
     DiceParams {
         smooth: smooth.value,
@@ -167,9 +193,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 legacy_version: v.bool("legacy_version").is_some_and(|b| b.value),
             }
         }
-        "HingeLoss" => {
-            Loss::HingeLoss { norm: def.param_block("hinge_loss_param").ident("norm").map_or("L1", |n| n.value).to_string() }
-        }
+        "HingeLoss" => Loss::HingeLoss {
+            norm: def.param_block("hinge_loss_param").ident("norm").map_or("L1", |n| n.value).to_string(),
+        },
         "InfogainLoss" => Loss::InfogainLoss {
             axis: layer.or_default(def.param_block("infogain_loss_param").int("axis"), 1),
             loss: loss_params(&layer, lp, Normalization::Valid, diags),
@@ -364,7 +390,10 @@ impl LayerOp for LossOp {
                         self.layer
                             .error(
                                 "lvc::shape::mismatch",
-                                format!("{} needs inputs of one size, got {} and {}", self.type_name, scores, ctx.bottoms[1]),
+                                format!(
+                                    "{} needs inputs of one size, got {} and {}",
+                                    self.type_name, scores, ctx.bottoms[1]
+                                ),
                             )
                             .with_label(ctx.bottom_span(0), format!("{scores}"))
                             .with_label(ctx.bottom_span(1), format!("{}", ctx.bottoms[1]))
@@ -468,17 +497,27 @@ mod tests {
 
     #[test]
     fn class_weights_one_per_class() {
-        let r = run_layer(&format!("{SWL} loss_param {{ class_weight: 1 class_weight: 3 }}"), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        let r = run_layer(
+            &format!("{SWL} loss_param {{ class_weight: 1 class_weight: 3 }}"),
+            &[&[1, 2, 4, 4], &[1, 1, 4, 4]],
+        );
         assert!(r.diags.is_empty());
-        let r = run_layer(&format!("{SWL} loss_param {{ class_weight: 1 class_weight: 3 class_weight: 1 }}"), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        let r = run_layer(
+            &format!("{SWL} loss_param {{ class_weight: 1 class_weight: 3 class_weight: 1 }}"),
+            &[&[1, 2, 4, 4], &[1, 1, 4, 4]],
+        );
         assert_eq!(r.codes(), ["lvc::param::count"]);
-        let r = run_layer(&format!("{SWL} loss_param {{ class_weight: -1 class_weight: 3 }}"), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
+        let r = run_layer(
+            &format!("{SWL} loss_param {{ class_weight: -1 class_weight: 3 }}"),
+            &[&[1, 2, 4, 4], &[1, 1, 4, 4]],
+        );
         assert_eq!(r.codes(), ["lvc::param::range"]);
     }
 
     #[test]
     fn accuracy_top_k_and_per_class_top() {
-        let body = "name: \"acc\" type: \"Accuracy\" bottom: \"score\" bottom: \"label\" top: \"acc\" top: \"per_class\"";
+        let body =
+            "name: \"acc\" type: \"Accuracy\" bottom: \"score\" bottom: \"label\" top: \"acc\" top: \"per_class\"";
         let r = run_layer(body, &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
         assert_eq!((r.top(0), r.top(1)), (vec![], vec![2]));
         let r = run_layer(&format!("{body} accuracy_param {{ top_k: 3 }}"), &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
@@ -500,7 +539,10 @@ mod tests {
         assert_eq!(pair("MultinomialLogisticLoss", &[4, 10], &[5]).codes(), ["lvc::shape::label"]);
         assert_eq!(pair("InfogainLoss", &[4, 10], &[4]).top(0), Vec::<i64>::new());
         assert_eq!(pair("SmoothL1Loss", &[1, 84, 1, 1], &[1, 84, 1, 1]).top(0), Vec::<i64>::new());
-        let r = run_layer("name: \"c\" type: \"ContrastiveLoss\" bottom: \"a\" bottom: \"b\" bottom: \"y\" top: \"l\"", &[&[4, 2], &[4, 2], &[4]]);
+        let r = run_layer(
+            "name: \"c\" type: \"ContrastiveLoss\" bottom: \"a\" bottom: \"b\" bottom: \"y\" top: \"l\"",
+            &[&[4, 2], &[4, 2], &[4]],
+        );
         assert_eq!(r.top(0), Vec::<i64>::new());
         let r = run_layer("name: \"s\" type: \"Softmax\" bottom: \"a\" top: \"p\"", &[&[1, 2, 3, 3]]);
         assert_eq!(r.top(0), [1, 2, 3, 3]);
@@ -508,7 +550,8 @@ mod tests {
 
     #[test]
     fn dice_metric_and_loss() {
-        let metric = "name: \"dice\" type: \"Dice\" bottom: \"score\" bottom: \"label\" top: \"dice\" top: \"per_class\"";
+        let metric =
+            "name: \"dice\" type: \"Dice\" bottom: \"score\" bottom: \"label\" top: \"dice\" top: \"per_class\"";
         let r = run_layer(metric, &[&[1, 2, 256, 256], &[1, 1, 256, 256]]);
         assert_eq!((r.top(0), r.top(1)), (vec![], vec![2]));
         let loss = "name: \"loss\" type: \"DiceLoss\" bottom: \"score\" bottom: \"label\" top: \"loss\" dice_param { smooth: 1 }";

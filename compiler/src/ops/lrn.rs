@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn even_local_size_is_rejected() {
-        let r = run_layer("name: \"n\" type: \"LRN\" bottom: \"x\" top: \"y\" lrn_param { local_size: 4 }", &[&[1, 8, 4, 4]]);
+        let r = run_layer(
+            "name: \"n\" type: \"LRN\" bottom: \"x\" top: \"y\" lrn_param { local_size: 4 }",
+            &[&[1, 8, 4, 4]],
+        );
         assert_eq!(r.codes(), ["lvc::param::range"]);
         insta::assert_snapshot!(r.rendered());
         let r = run_layer("name: \"n\" type: \"LRN\" bottom: \"x\" top: \"y\"", &[&[8, 4]]);

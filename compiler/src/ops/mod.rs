@@ -16,14 +16,14 @@ pub mod conv;
 pub mod crop;
 pub mod data;
 pub mod dense;
+#[cfg(test)]
+mod golden_tests;
 pub mod loss;
 pub mod lrn;
 pub mod norm;
 pub mod pool;
 #[cfg(test)]
 pub mod testing;
-#[cfg(test)]
-mod golden_tests;
 
 /// An N-D blob shape (Caffe's `vector<int>`), usually (N, C, H, W).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

@@ -77,7 +77,12 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             let v = def.param_block(if is_scale { "scale_param" } else { "bias_param" });
             let num_axes = layer.or_default(v.int("num_axes"), 1);
             if num_axes.value < -1 {
-                diags.push(range_error(&layer, num_axes.span, "num_axes must be −1 or more", "use −1 (all remaining axes) or a count"));
+                diags.push(range_error(
+                    &layer,
+                    num_axes.span,
+                    "num_axes must be −1 or more",
+                    "use −1 (all remaining axes) or a count",
+                ));
                 return None;
             }
             let mut f = filler(&layer, v.sub("filler"), diags);
@@ -153,7 +158,11 @@ impl NormOp {
                     diags.push(range_error(
                         &self.layer,
                         p.num_axes.span,
-                        format!("axis {axis} + num_axes {} runs past the {}-axis bottom {data}", p.num_axes.value, d.len()),
+                        format!(
+                            "axis {axis} + num_axes {} runs past the {}-axis bottom {data}",
+                            p.num_axes.value,
+                            d.len()
+                        ),
                         format!("use num_axes ≤ {}", d.len() - axis),
                     ));
                     return None;
@@ -228,20 +237,26 @@ mod tests {
     fn batch_norm_stores_three_statistics() {
         let r = run_layer("name: \"bn\" type: \"BatchNorm\" bottom: \"x\" top: \"x\"", &[&[2, 64, 8, 8]]);
         assert_eq!(r.top(0), [2, 64, 8, 8]);
-        assert_eq!(
-            r.param_dims(),
-            [("mean", vec![64]), ("variance", vec![64]), ("moving_average_factor", vec![1])]
-        );
+        assert_eq!(r.param_dims(), [("mean", vec![64]), ("variance", vec![64]), ("moving_average_factor", vec![1])]);
     }
 
     #[test]
     fn scale_learns_a_factor_over_the_covered_axes() {
-        let r = run_layer("name: \"s\" type: \"Scale\" bottom: \"x\" top: \"x\" scale_param { bias_term: true }", &[&[2, 64, 8, 8]]);
+        let r = run_layer(
+            "name: \"s\" type: \"Scale\" bottom: \"x\" top: \"x\" scale_param { bias_term: true }",
+            &[&[2, 64, 8, 8]],
+        );
         assert_eq!(r.param_dims(), [("scale", vec![64]), ("bias", vec![64])]);
         assert_eq!(r.params[0].filler.as_ref().map(|f| f.value), Some(1.0));
-        let r = run_layer("name: \"s\" type: \"Scale\" bottom: \"x\" top: \"y\" scale_param { axis: 1 num_axes: -1 }", &[&[2, 3, 4, 5]]);
+        let r = run_layer(
+            "name: \"s\" type: \"Scale\" bottom: \"x\" top: \"y\" scale_param { axis: 1 num_axes: -1 }",
+            &[&[2, 3, 4, 5]],
+        );
         assert_eq!(r.param_dims(), [("scale", vec![3, 4, 5])]);
-        let r = run_layer("name: \"s\" type: \"Scale\" bottom: \"x\" top: \"y\" scale_param { num_axes: 4 }", &[&[2, 3, 4, 5]]);
+        let r = run_layer(
+            "name: \"s\" type: \"Scale\" bottom: \"x\" top: \"y\" scale_param { num_axes: 4 }",
+            &[&[2, 3, 4, 5]],
+        );
         assert_eq!(r.codes(), ["lvc::param::range"]);
     }
 

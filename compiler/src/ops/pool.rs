@@ -4,7 +4,7 @@
 
 use std::any::Any;
 
-use super::common::{axis_name, check_rank4, error_count, Arity, LayerRef, Window, WindowIssue, report_windows};
+use super::common::{axis_name, check_rank4, error_count, report_windows, Arity, LayerRef, Window, WindowIssue};
 use super::conv::AxisParam;
 use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
@@ -90,13 +90,18 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         if kernel_written {
             let span = kernel.written().first().map_or(op.type_span, |s| s.span);
             diags.push(
-                op.error("lvc::param::conflict", "global_pooling sets the kernel to the whole input; a kernel size is also given")
-                    .with_label(span, "kernel size")
-                    .with_label(op.anchor(view, "global_pooling"), "global_pooling")
-                    .with_help("remove the kernel size, or drop `global_pooling: true`"),
+                op.error(
+                    "lvc::param::conflict",
+                    "global_pooling sets the kernel to the whole input; a kernel size is also given",
+                )
+                .with_label(span, "kernel size")
+                .with_label(op.anchor(view, "global_pooling"), "global_pooling")
+                .with_help("remove the kernel size, or drop `global_pooling: true`"),
             );
         }
-        for (v, name, want) in [(&stride[0], "stride", 1), (&stride[1], "stride", 1), (&pad[0], "pad", 0), (&pad[1], "pad", 0)] {
+        for (v, name, want) in
+            [(&stride[0], "stride", 1), (&stride[1], "stride", 1), (&pad[0], "pad", 0), (&pad[1], "pad", 0)]
+        {
             if v.value != want {
                 diags.push(
                     op.error("lvc::param::conflict", format!("global_pooling needs {name} {want}, got {}", v.value))
@@ -110,9 +115,12 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         Some(pair(kernel, Spanned::new(1, op.type_span)))
     } else {
         diags.push(
-            op.error("lvc::param::missing", "no kernel size: set `kernel_size`, `kernel_h` and `kernel_w`, or `global_pooling: true`")
-                .with_label(op.type_span, "kernel size missing")
-                .with_help("add `kernel_size: K` to pooling_param"),
+            op.error(
+                "lvc::param::missing",
+                "no kernel size: set `kernel_size`, `kernel_h` and `kernel_w`, or `global_pooling: true`",
+            )
+            .with_label(op.type_span, "kernel size missing")
+            .with_help("add `kernel_size: K` to pooling_param"),
         );
         None
     };
@@ -224,11 +232,8 @@ impl LayerOp for PoolOp {
         Some(
             (0..2)
                 .map(|i| {
-                    let (k, s, p) = (
-                        kernel[i].value as f64,
-                        self.params.stride[i].value as f64,
-                        self.params.pad[i].value as f64,
-                    );
+                    let (k, s, p) =
+                        (kernel[i].value as f64, self.params.stride[i].value as f64, self.params.pad[i].value as f64);
                     AxisMap { scale: 1.0 / s, shift: -((k - 1.0) / 2.0 - p) / s }
                 })
                 .collect(),
@@ -266,7 +271,9 @@ pub fn build_roi(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn 
             diags.push(
                 op.error("lvc::param::missing", format!("roi_pooling_param.{name} must be set to a positive size"))
                     .with_label(other.map_or(op.type_span, |x| x.span), name.to_string())
-                    .with_help(format!("set `roi_pooling_param {{ {name}: 7 }}` (py-faster-rcnn uses 7 for VGG16, 6 for ZF)")),
+                    .with_help(format!(
+                        "set `roi_pooling_param {{ {name}: 7 }}` (py-faster-rcnn uses 7 for VGG16, 6 for ZF)"
+                    )),
             );
             None
         }
@@ -286,7 +293,8 @@ impl LayerOp for RoiPoolOp {
     }
 
     fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
-        if !Arity::exact(2, 1).check(&self.layer, "ROIPooling", ctx) || !check_rank4(&self.layer, "ROIPooling", ctx, 0) {
+        if !Arity::exact(2, 1).check(&self.layer, "ROIPooling", ctx) || !check_rank4(&self.layer, "ROIPooling", ctx, 0)
+        {
             return None;
         }
         let rois = ctx.bottoms[1].clone();
@@ -294,7 +302,10 @@ impl LayerOp for RoiPoolOp {
         if regions == 0 || rois.count() != regions * 5 {
             ctx.diags.push(
                 self.layer
-                    .error("lvc::shape::mismatch", format!("ROIPooling needs regions of 5 values each (R×5), got {rois}"))
+                    .error(
+                        "lvc::shape::mismatch",
+                        format!("ROIPooling needs regions of 5 values each (R×5), got {rois}"),
+                    )
                     .with_label(ctx.bottom_span(1), format!("{rois}"))
                     .with_help("bottom 1 must hold rows (batch index, x1, y1, x2, y2), e.g. from a proposal layer"),
             );
@@ -422,7 +433,10 @@ mod tests {
             ("pool: MAX kernel_size: 2 pad: 2", &["lvc::param::range"]),
             ("pool: STOCHASTIC kernel_size: 3 pad: 1", &["lvc::param::conflict"]),
             ("stride: 2", &["lvc::param::missing"]),
-            ("global_pooling: true kernel_size: 3 stride: 2", &["lvc::param::conflict", "lvc::param::conflict", "lvc::param::conflict"]),
+            (
+                "global_pooling: true kernel_size: 3 stride: 2",
+                &["lvc::param::conflict", "lvc::param::conflict", "lvc::param::conflict"],
+            ),
             ("kernel_h: 3", &["lvc::param::missing"]),
         ];
         let r = run_layer(&pool("kernel_size: 3 pad_h: 1"), &[&[1, 1, 8, 8]]);

@@ -103,7 +103,8 @@ pub fn run_net_file(path: &str, state: &NetState) -> NetRun {
         let tops = match op.input_shapes() {
             Some(given) => given.into_iter().collect::<Option<Vec<_>>>(),
             None => {
-                let Some(bottoms) = def.bottoms.iter().map(|b| shapes.get(&b.value).cloned()).collect::<Option<Vec<BlobShape>>>()
+                let Some(bottoms) =
+                    def.bottoms.iter().map(|b| shapes.get(&b.value).cloned()).collect::<Option<Vec<BlobShape>>>()
                 else {
                     continue;
                 };
