@@ -64,6 +64,6 @@ mod tests {
         let f = SourceFile::new("x.prototxt", "ab\ncd\n\u{e9}f");
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(4), (2, 2));
-        assert_eq!(f.line_col(9), (3, 2));
+        assert_eq!(f.line_col(8), (3, 2));
     }
 }

@@ -143,15 +143,15 @@ fn lenient_warnings_are_the_fork_fields() {
     }
     let expected: std::collections::BTreeMap<String, usize> = [
         (
-            "LayerParameter has no field named `roi_pooling_param`; ignoring it".to_string(),
+            "LayerParameter has no field named `roi_pooling_param`; keeping it unchecked".to_string(),
             20,
         ),
         (
-            "LayerParameter has no field named `smooth_l1_loss_param`; ignoring it".to_string(),
+            "LayerParameter has no field named `smooth_l1_loss_param`; keeping it unchecked".to_string(),
             5,
         ),
         (
-            "DropoutParameter has no field named `scale_train`; ignoring it".to_string(),
+            "DropoutParameter has no field named `scale_train`; keeping it unchecked".to_string(),
             8,
         ),
     ]

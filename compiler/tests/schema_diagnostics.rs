@@ -68,16 +68,18 @@ fn unknown_fields_with_and_without_a_close_name() {
 }
 
 #[test]
-fn lenient_mode_warns_and_drops_fork_fields() {
+fn lenient_mode_warns_and_keeps_fork_fields() {
     let text = "layer {\n  name: \"roi_pool5\"\n  type: \"ROIPooling\"\n  bottom: \"conv5\"\n  top: \"pool5\"\n  roi_pooling_param { pooled_w: 6 pooled_h: 6 }\n}\n";
     let (_, strict) = net_diags(text, &STRICT);
     assert_eq!(strict.error_count(), 1);
     let source = SourceFile::new("net.prototxt", text);
     let (net, diags) = load_net(&source, &LENIENT);
     let net = net.expect("lenient mode keeps the net");
-    assert!(
-        !net.layers[0].view().has("roi_pooling_param"),
-        "the unknown block is dropped"
+    let roi = net.layers[0].param_block("roi_pooling_param");
+    assert_eq!(
+        roi.int("pooled_h").map(|v| v.value),
+        Some(6),
+        "the fork's block stays for the ROIPooling op"
     );
     assert_eq!(diags.warning_count(), 1);
     insta::assert_snapshot!(render(&diags, &source));

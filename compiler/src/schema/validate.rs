@@ -19,9 +19,10 @@ use super::LoadOptions;
 use crate::diag::{Diagnostic, Diagnostics};
 
 /// Validates `msg` (recursively) against `desc`, appending findings to
-/// `diags`. With `opts.lenient`, unknown fields are warnings (forks of Caffe
-/// add their own `*_param` blocks); otherwise they are errors. Either way
-/// they are dropped from the tree.
+/// `diags`. Unknown fields are errors and are dropped from the tree; with
+/// `opts.lenient` they are warnings and stay in the tree unvalidated, so the
+/// ops of forked Caffe builds (ROIPooling's `roi_pooling_param`) can still
+/// read their parameters.
 pub fn validate(
     msg: &mut Message,
     desc: &'static MessageDesc,
@@ -54,6 +55,9 @@ impl Validator<'_> {
         for mut field in fields {
             let Some(fdesc) = desc.field(&field.name) else {
                 self.unknown_field(&field, desc, layer);
+                if self.opts.lenient {
+                    msg.fields.push(field);
+                }
                 continue;
             };
             if !fdesc.is_repeated() {
@@ -110,7 +114,7 @@ impl Validator<'_> {
             Diagnostic::warning(
                 "lvc::schema::unknown_field",
                 format!(
-                    "{} has no field named `{}`; ignoring it",
+                    "{} has no field named `{}`; keeping it unchecked",
                     desc.name, field.name
                 ),
             )
@@ -119,7 +123,7 @@ impl Validator<'_> {
                 "not in BVLC caffe.proto (a field of a forked Caffe?)",
             )
             .with_help(format!(
-                "lvc skips it, so whatever it configures is lost; if it is a typo: {help}"
+                "lvc keeps it for the layers of forked Caffe builds that read it and checks nothing inside it; if it is a typo: {help}"
             ))
         } else {
             Diagnostic::error(
@@ -479,18 +483,19 @@ mod tests {
     }
 
     #[test]
-    fn rejected_fields_are_dropped_in_both_modes() {
-        for lenient in [false, true] {
-            let (text, diags) = check(
-                "name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { } }",
-                &NET_PARAMETER,
-                lenient,
-            );
-            assert_eq!(text, "name: \"n\"\nlayer {\n  name: \"a\"\n}\n");
-            // The type error stays an error even when lenient.
-            assert_eq!(diags.error_count(), if lenient { 1 } else { 3 });
-            assert_eq!(diags.items[2].layer.as_deref(), Some("a"));
-        }
+    fn unknown_fields_are_dropped_when_strict_and_kept_when_lenient() {
+        let input = "name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { x: 1 } }";
+        let (strict, diags) = check(input, &NET_PARAMETER, false);
+        assert_eq!(strict, "name: \"n\"\nlayer {\n  name: \"a\"\n}\n");
+        assert_eq!(diags.error_count(), 3);
+        assert_eq!(diags.items[2].layer.as_deref(), Some("a"));
+        let (lenient, diags) = check(input, &NET_PARAMETER, true);
+        // Fork fields stay (unchecked) for the ops that read them; the type
+        // error stays an error and its field is dropped.
+        assert_eq!(lenient, "name: \"n\"\nbogus: 1\nlayer {\n  name: \"a\"\n  bn_param {\n    x: 1\n  }\n}\n");
+        assert_eq!(diags.error_count(), 1);
+        assert_eq!(diags.warning_count(), 2);
+        assert_eq!(diags.items[2].layer.as_deref(), Some("a"));
     }
 
     #[test]
