@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo clean-venv bench-import crosscheck-fillpoly bench-train bench-check
+.PHONY: all build test venv demo clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-check
 
 all: build
 
@@ -30,6 +30,11 @@ build: venv
 
 test: venv
 	$(CARGO) test --release --locked --workspace
+
+# Headless Chromium for the report rendering test (tests/cli_report.rs skips,
+# saying so, where it is missing). Debian's package; apt-get needs root.
+chromium:
+	command -v chromium >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
+mod report;
 
 /// Caffe-style segmentation networks, checked, run and trained in Rust.
 #[derive(Parser)]
@@ -41,6 +42,8 @@ enum Command {
     Infer(cmd::infer::InferArgs),
     /// Time forward, backward and each layer of a net, as `caffe time`.
     Time(cmd::time::TimeArgs),
+    /// Draw a run's training curves (curves.png) and its self-contained report.html.
+    Report(cmd::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Infer(a) => cmd::infer::run(a),
         Command::Time(a) => cmd::time::run(a),
+        Command::Report(a) => cmd::report::run(a),
     };
     ExitCode::from(code)
 }

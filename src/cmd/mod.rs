@@ -10,6 +10,7 @@ pub mod infer;
 pub mod phantom;
 pub mod netargs;
 pub mod print;
+pub mod report;
 pub mod segment;
 pub mod time;
 pub mod train;

@@ -469,6 +469,12 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         run.join(METRICS_JSON).display(),
         run.join(BEST_WEIGHTS).display()
     );
+    // curves.png and report.html for people (`lvc report --run RUN` redraws
+    // them after `lvc evaluate`/`lvc infer`); the training stands either way.
+    match crate::report::write_run_report(&run, None, None) {
+        Ok(written) => println!("report: {}", written.report.display()),
+        Err(err) => eprintln!("warning: {:?}", miette::Report::new(err)),
+    }
     Ok(())
 }
 
