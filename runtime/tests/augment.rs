@@ -84,3 +84,22 @@ layer { name: "augment" type: "Augment" bottom: "data" bottom: "label" top: "dat
     assert_eq!(errors[0].code, "lvc::runtime::unsupported");
     assert!(errors[0].message.contains("pixel grid"), "{}", errors[0].message);
 }
+
+#[test]
+fn in_place_augment_feeds_the_later_layers_under_the_same_names() {
+    // As in models/fcn_alexnet.prototxt: tops named like the bottoms.
+    let text = NET.replace("top: \"data_aug\" top: \"label_aug\"", "top: \"data\" top: \"label\"").replace("\"data_aug\"", "\"data\"").replace("\"label_aug\"", "\"label\"");
+    let source = SourceFile::new("in_place.prototxt", text.as_str());
+    let compiled = compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
+    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("{:#?}", compiled.diags) };
+    let in_place = Net::new(Plan::from_graph(graph, def).unwrap(), Device::Cpu, 42).unwrap();
+    let blobs = in_place.forward(&inputs()).unwrap();
+    let last = in_place.plan.final_blobs();
+    let value = |name: &str| {
+        let id = last.iter().find(|(n, _)| n == name).map(|(_, id)| *id).unwrap();
+        Vec::<f32>::try_from(blobs.get(id).unwrap().flatten(0, -1)).unwrap()
+    };
+    let fed = Vec::<f32>::try_from(inputs()[0].1.flatten(0, -1)).unwrap();
+    assert_ne!(value("data"), fed, "the later layers read the augmented data");
+    assert_eq!(value("data"), augmented(&net(Phase::Train, 42)).0, "in place or not, the same draws");
+}
