@@ -103,3 +103,26 @@ fn in_place_augment_feeds_the_later_layers_under_the_same_names() {
     assert_ne!(value("data"), fed, "the later layers read the augmented data");
     assert_eq!(value("data"), augmented(&net(Phase::Train, 42)).0, "in place or not, the same draws");
 }
+
+/// The `augment` stage of models/fcn_alexnet.prototxt and models/fcn8s.prototxt.
+#[test]
+fn the_segmentation_models_augment_only_when_training_with_the_augment_stage() {
+    for model in ["fcn_alexnet", "fcn8s"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{model}.prototxt"));
+        let source = SourceFile::read(&path).unwrap();
+        for (phase, stages, augments) in [
+            (Phase::Train, &["train", "augment"][..], true),
+            (Phase::Train, &["train", "augment", "dice-loss"][..], true),
+            (Phase::Train, &["train"][..], false),
+            (Phase::Test, &["val", "augment"][..], false),
+            (Phase::Test, &["deploy"][..], false),
+        ] {
+            let options = CompileOptions { phase, stages: stages.iter().map(ToString::to_string).collect(), ..CompileOptions::default() };
+            let compiled = compile(&source, &options);
+            assert!(compiled.is_ok(), "{model} {stages:?}: {:#?}", compiled.diags);
+            let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("{model}: no graph") };
+            let plan = Plan::from_graph(graph, def).unwrap_or_else(|e| panic!("{model} {stages:?}: {e:#?}"));
+            assert_eq!(plan.steps.iter().any(|s| s.kind == "Augment"), augments, "{model} {stages:?}");
+        }
+    }
+}
