@@ -61,6 +61,7 @@ demo: build
 	$(LVC) train --solver models/demo_solver.prototxt --dataset $(DEMO)/dataset --out $(DEMO)
 	$(LVC) evaluate --run $(DEMO) --out $(DEMO)/evaluation.json
 	$(LVC) infer --run $(DEMO) --all-val --out $(DEMO)/overlays
+	$(LVC) report --run $(DEMO)
 
 # Import benchmark (not a test): `lvc dataset create` against the DIGITS path
 # in Python (pydicom + cv2.fillPoly) on a 300-image phantom, one table.
