@@ -3,8 +3,11 @@
 
 For each net and batch size: `lvc time --format json --no-layers` (forward,
 backward, FLOPs), the same net in PyTorch eager (pytorch_fcn.py), each in its
-own process under /usr/bin/time for peak RSS; the floor is the net's FLOPs
-(forward + backward, from lvc) at the sgemm rate measured in this run.
+own process under /usr/bin/time for peak RSS, in --rounds interleaved rounds
+(lvc, PyTorch, baseline, lvc, …) of which the fastest is kept: the machine
+is shared, and the minimum is the least disturbed run; the floor is the net's FLOPs
+(forward + backward, from lvc) at the sgemm rate measured in this run
+(libtorch's; "floor OB" at OpenBLAS's rate, Caffe's BLAS).
 Caffe's own numbers (golden/caffe/timing, batch 1, same 2-core class of
 machine, other runs) are printed for reference only.
 
@@ -45,6 +48,7 @@ def main():
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--full-fcn8s", action="store_true", help="also the full VGG16 FCN-8s at batch 1 (slow)")
     ap.add_argument("--baseline-lvc", help="another lvc binary to time on the same nets")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the fastest is kept")
     args = ap.parse_args()
 
     floor = json.loads(subprocess.run([PYTHON, os.path.join(HERE, "sgemm_floor.py")],
@@ -57,10 +61,10 @@ def main():
 
     print(f"sgemm 2048^3: libtorch {floor['libtorch_gflops']:.1f} GFLOP/s, "
           f"OpenBLAS (numpy) {floor['openblas_gflops']:.1f} GFLOP/s; {os.cpu_count()} cores; "
-          f"{args.iterations} iterations after a warm-up; times in ms")
-    header = ("net", "batch", "GFLOP f+b", "floor", "lvc fwd", "lvc f+b", "lvc/floor",
+          f"{args.iterations} iterations after a warm-up, fastest of {args.rounds} rounds; times in ms")
+    header = ("net", "batch", "GFLOP f+b", "floor", "floor OB", "lvc fwd", "lvc f+b", "lvc/floor",
               "torch fwd", "torch f+b", "torch/lvc", "lvc RSS", "torch RSS", "caffe f+b (b1)", "baseline f+b")
-    print("{:<12} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>14} {:>12}".format(*header))
+    print("{:<12} {:>5} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>14} {:>12}".format(*header))
 
     def lvc_time(binary, proto, shape):
         out, rss = measured([binary, "time", "--model", os.path.join(PROTO, proto), "--phase", "train",
@@ -68,17 +72,30 @@ def main():
                              "--iterations", str(args.iterations), "--format", "json", "--no-layers"])
         return json.loads(out), rss
 
+    def torch_time(name, batch):
+        out, rss = measured([PYTHON, os.path.join(HERE, "pytorch_fcn.py"), name, "--batch", str(batch),
+                             "--iterations", str(args.iterations)])
+        return json.loads(out), rss
+
+    def fastest(runs):
+        return min(runs, key=lambda r: r[0]["forward_backward_ms"])
+
     for name, proto, batch in cases:
         shape = f"{batch},1,256,256"
-        lvc, lvc_rss = lvc_time(args.lvc, proto, shape)
-        baseline = f"{lvc_time(args.baseline_lvc, proto, shape)[0]['forward_backward_ms']:.0f}" if args.baseline_lvc else "-"
-        out, torch_rss = measured([PYTHON, os.path.join(HERE, "pytorch_fcn.py"), name, "--batch", str(batch),
-                                   "--iterations", str(args.iterations)])
-        torch_run = json.loads(out)
+        lvc_runs, torch_runs, baseline_runs = [], [], []
+        for _ in range(args.rounds):
+            lvc_runs.append(lvc_time(args.lvc, proto, shape))
+            torch_runs.append(torch_time(name, batch))
+            if args.baseline_lvc:
+                baseline_runs.append(lvc_time(args.baseline_lvc, proto, shape))
+        lvc, lvc_rss = fastest(lvc_runs)
+        torch_run, torch_rss = fastest(torch_runs)
+        baseline = f"{fastest(baseline_runs)[0]['forward_backward_ms']:.0f}" if baseline_runs else "-"
         gflop = (lvc["forward_flops"] + lvc["backward_flops"]) / 1e9
         floor_ms = gflop * 1e9 / rate * 1e3
         fb = lvc["forward_backward_ms"]
-        print(f"{name:<12} {batch:>5} {gflop:>9.1f} {floor_ms:>7.0f} {lvc['forward_ms']:>8.0f} {fb:>8.0f} "
+        floor_openblas_ms = gflop / floor["openblas_gflops"] * 1e3
+        print(f"{name:<12} {batch:>5} {gflop:>9.1f} {floor_ms:>7.0f} {floor_openblas_ms:>8.0f} {lvc['forward_ms']:>8.0f} {fb:>8.0f} "
               f"{fb / floor_ms:>9.2f} {torch_run['forward_ms']:>9.0f} {torch_run['forward_backward_ms']:>9.0f} "
               f"{torch_run['forward_backward_ms'] / fb:>9.2f} {lvc_rss:>7.0f}M {torch_rss:>8.0f}M "
               f"{CAFFE_FB.get(name, '-'):>14} {baseline:>12}")
