@@ -2,7 +2,7 @@
 //! C order, dtypes `|u1`, `<u2`, `<i2`, `<f4`. Enough to hand images and
 //! masks to NumPy and back, exactly.
 
-use crate::atomic::write_atomic;
+use lvc_fsio::write_atomic;
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
 

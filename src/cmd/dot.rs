@@ -1,6 +1,6 @@
 //! `lvc dot`: the checked graph as Graphviz.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::netargs::{compile_file, report_to_stderr, write_stdout, NetArgs};
 
@@ -40,21 +40,11 @@ pub fn run(args: DotArgs) -> u8 {
             }
         }
         Some(out) => {
-            if let Err(e) = write_atomically(out, &text) {
+            if let Err(e) = lvc_fsio::write_atomic(out, text.as_bytes()) {
                 eprintln!("error[lvc::io::write]: cannot write {}: {e}", out.display());
                 return 2;
             }
         }
     }
     u8::from(!compiled.is_ok())
-}
-
-/// Temp file next to the target, then rename: readers never see half a file.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

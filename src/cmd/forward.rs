@@ -111,15 +111,11 @@ fn file_name(blob: &str) -> String {
     blob.chars().map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c }).collect()
 }
 
-/// Writes a tensor as .npy atomically (temp file + rename).
+/// Writes a tensor as .npy atomically.
 fn write_npy_atomic(tensor: &Tensor, path: &Path) -> Result<(), String> {
-    let tmp = path.with_extension("npy.tmp");
-    tensor
-        .detach()
-        .to_device(lvc_runtime::tch::Device::Cpu)
-        .write_npy(&tmp)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot move {} to {}: {e}", tmp.display(), path.display()))
+    let on_cpu = tensor.detach().to_device(lvc_runtime::tch::Device::Cpu);
+    lvc_fsio::write_atomic_via_temp_path(path, |tmp| on_cpu.write_npy(tmp).map_err(std::io::Error::other))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 pub fn run(args: ForwardArgs) -> u8 {

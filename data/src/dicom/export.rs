@@ -3,7 +3,7 @@
 //! otherwise; signed images only when no value is negative).
 
 use super::{DicomImage, StoredPixels};
-use crate::atomic::write_atomic;
+use lvc_fsio::write_atomic;
 use crate::npy::{write_npy, NpyArray, NpyData, NpyError};
 use image::{ImageBuffer, Luma};
 use miette::Diagnostic;

@@ -6,7 +6,7 @@
 //! (window). dicom-object fills the file meta group from the SOP UIDs.
 
 use super::{DicomError, DicomErrorKind, StoredPixels};
-use crate::atomic::write_atomic;
+use lvc_fsio::write_atomic;
 use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::{tags, uids};

@@ -12,7 +12,7 @@
 
 mod anatomy;
 
-use crate::atomic::write_atomic;
+use lvc_fsio::write_atomic;
 use crate::dicom::write::{uid_2_25, write_mr_slice, MrSlice, WriteSyntax};
 use crate::dicom::{DicomError, StoredPixels};
 use crate::sunnybrook::sax_map::BUILTIN_SAX_MAP;

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::wire::{self, len_field_size, varint_len, Reader, WireError, WireType, Writer};
-use super::{map_file, write_atomically, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
+use super::{map_file, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
 
 /// Field numbers of the caffe.proto messages read here.
 mod field {
@@ -320,7 +320,7 @@ fn v0_type_name(v0: &str) -> String {
 /// blobs read that way so that Caffe's right-aligned shape rule still
 /// applies). Atomic: a temporary file is renamed into place.
 pub fn write_caffemodel(path: &Path, weights: &WeightsFile) -> Result<(), WeightsError> {
-    write_atomically(path, |out| write_net(out, weights))
+    lvc_fsio::write_atomic_with(path, |out| write_net(out, weights)).map_err(|e| WeightsError::io(path, e))
 }
 
 fn write_net(out: &mut impl Write, weights: &WeightsFile) -> std::io::Result<()> {

@@ -10,7 +10,6 @@ pub mod safetensors;
 mod wire;
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use adapt::{apply_adaptations, AdaptError, AdaptMode, Adaptation, AppliedAdaptation};
@@ -176,38 +175,6 @@ pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap, WeightsError> {
     unsafe { memmap2::Mmap::map(&file) }.map_err(|e| WeightsError::io(path, e))
 }
 
-/// Writes through a temporary file in the same folder and renames it into
-/// place, so readers never see a half-written weights file.
-pub(crate) fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> Result<(), WeightsError> {
-    replace_atomically(path, |tmp| {
-        let file = std::fs::File::create(tmp)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        write(&mut out)?;
-        out.flush()?;
-        out.get_ref().sync_all()
-    })
-}
-
-/// `create` writes (and syncs) the temporary path it is given; the result is
-/// renamed over `path`. On failure the temporary file is removed.
-pub(crate) fn replace_atomically(path: &Path, create: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<(), WeightsError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = create(&tmp).and_then(|()| std::fs::rename(&tmp, path));
-    result.map_err(|e| {
-        // Best effort: the temporary file may not even exist.
-        let _ = std::fs::remove_file(&tmp);
-        WeightsError::io(path, e)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,14 +190,5 @@ mod tests {
         assert_eq!(WeightsFormat::of_path(Path::new("b.SafeTensors")).unwrap(), WeightsFormat::Safetensors);
         let err = WeightsFormat::of_path(Path::new("b.h5")).unwrap_err();
         assert!(err.to_string().contains("`h5`"), "{err}");
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_temporary_on_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("w.caffemodel");
-        let err = write_atomically(&target, |_| Err(std::io::Error::other("disk full"))).unwrap_err();
-        assert!(err.to_string().contains("disk full"), "{err}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use serde::{Deserialize, Serialize};
 
-use super::{map_file, replace_atomically, wire, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
+use super::{map_file, wire, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
 
 /// Per layer, the role of each blob (`weight`, `bias`, `mean`, …), in blob order.
 pub type ParamRoles = BTreeMap<String, Vec<String>>;
@@ -108,10 +108,10 @@ pub fn write_safetensors(path: &Path, weights: &WeightsFile, roles: &ParamRoles)
     metadata.insert("layers".to_string(), layers_json);
     // Streamed to the file by the safetensors crate: no second copy of the
     // weights in memory.
-    replace_atomically(path, |tmp| {
-        safetensors::tensor::serialize_to_file(tensors, &Some(metadata), tmp).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-        std::fs::File::open(tmp)?.sync_all()
+    lvc_fsio::write_atomic_via_temp_path(path, |tmp| {
+        safetensors::tensor::serialize_to_file(tensors, &Some(metadata), tmp).map_err(|e| std::io::Error::other(format!("{e:?}")))
     })
+    .map_err(|e| WeightsError::io(path, e))
 }
 
 /// Reads a safetensors file through a memory map. Files not written by lvc

@@ -1,0 +1,164 @@
+//! lvc-fsio: atomic file writes, shared by every crate that writes files.
+//!
+//! A write goes to a temporary file in the target's folder (so the rename
+//! stays on one filesystem), is synced to disk, keeps the permissions of the
+//! file it replaces, and is then renamed over the target: readers see the old
+//! file or the new one, never half of one. On any failure the temporary file
+//! is removed and the target is left as it was.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |out| out.write_all(bytes))
+}
+
+/// Writes `path` atomically through a buffered writer; `write` produces the
+/// whole content.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+    write_atomic_via_temp_path(path, |temp| {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(temp)?);
+        write(&mut out)?;
+        out.flush()
+    })
+}
+
+/// For writers that take a path rather than a `Write` (libtorch's
+/// `write_npy`, safetensors' `serialize_to_file`): `create` writes the
+/// temporary path it is given, which then replaces `path` atomically.
+pub fn write_atomic_via_temp_path(path: &Path, create: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+    let temp = temp_path_for(path);
+    let result = create(&temp).and_then(|()| finish(&temp, path));
+    if result.is_err() {
+        // Best effort: `create` may have failed before making the file.
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Syncs the written temporary file, gives it the permissions of the file it
+/// replaces (an in-place edit keeps the file's mode), and renames it over
+/// `path`.
+fn finish(temp: &Path, path: &Path) -> io::Result<()> {
+    File::open(temp)?.sync_all()?;
+    if let Ok(existing) = std::fs::metadata(path) {
+        std::fs::set_permissions(temp, existing.permissions())?;
+    }
+    std::fs::rename(temp, path)
+}
+
+/// A hidden name next to `path`, unique per process and per call so that
+/// concurrent writes (threads, processes) to one target never share a
+/// temporary file.
+fn temp_path_for(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.tmp-{}-{unique}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(entries(dir.path()), ["a.bin"]);
+    }
+
+    #[test]
+    fn writer_closure_output_lands_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.txt");
+        write_atomic_with(&path, |out| {
+            out.write_all(b"head ")?;
+            out.write_all(b"tail")
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "head tail");
+    }
+
+    #[test]
+    fn temp_path_is_hidden_in_the_same_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.dot");
+        let mut seen = None;
+        write_atomic_via_temp_path(&path, |temp| {
+            seen = Some(temp.to_path_buf());
+            std::fs::write(temp, "digraph {}")
+        })
+        .unwrap();
+        let temp = seen.unwrap();
+        assert_eq!(temp.parent(), Some(dir.path()));
+        assert!(temp.file_name().unwrap().to_string_lossy().starts_with(".net.dot.tmp-"), "{}", temp.display());
+        assert!(!temp.exists());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "digraph {}");
+    }
+
+    #[test]
+    fn failure_keeps_the_old_file_and_removes_the_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.caffemodel");
+        std::fs::write(&path, "old").unwrap();
+        let err = write_atomic_with(&path, |out| {
+            out.write_all(b"partial")?;
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(entries(dir.path()), ["w.caffemodel"]);
+    }
+
+    #[test]
+    fn failure_before_the_temp_exists_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.npy");
+        let err = write_atomic_via_temp_path(&path, |_| Err(io::Error::other("encoder failed"))).unwrap_err();
+        assert_eq!(err.to_string(), "encoder failed");
+        assert!(entries(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn missing_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_atomic(&dir.path().join("no/such/a.bin"), b"x").is_err());
+    }
+
+    #[test]
+    fn bare_file_name_gets_its_temp_in_the_current_folder() {
+        assert_eq!(temp_path_for(Path::new("a.txt")).parent(), Some(Path::new(".")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replacing_keeps_the_permissions_of_the_old_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.prototxt");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+}
