@@ -38,7 +38,9 @@ use super::train::{build_net, fail, report, Failed, TrainArgs};
 pub struct DatasetArgs {
     /// Train on an lvc dataset folder (`lvc dataset create`): its train split
     /// feeds the net's `data` and `label` inputs, its val split is scored
-    /// after every epoch. Needs --out RUN (or --resume RUN).
+    /// after every epoch. Needs --out RUN (or --resume RUN). Images are fed
+    /// as stored (raw DICOM values as float, no mean subtraction): normalise
+    /// in the net, e.g. with a Power layer (models/demo.prototxt).
     #[arg(long, value_name = "DS", conflicts_with = "feeds")]
     pub dataset: Option<PathBuf>,
     /// Epochs to train (default: enough epochs to cover the solver's max_iter).
