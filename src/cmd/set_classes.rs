@@ -1,7 +1,7 @@
 //! `lvc set-classes N FILE`: change a segmentation net's class count in place,
 //! editing only the coupled values so comments and formatting stay.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lvc_compiler::classes::{apply_edits, plan_class_change};
 use lvc_compiler::SourceFile;
@@ -55,25 +55,11 @@ pub fn run(args: SetClassesArgs) -> u8 {
     if args.dry_run {
         return 0;
     }
-    match write_atomically(&args.file, &apply_edits(&source.text, &change.edits)) {
+    match lvc_fsio::write_atomic(&args.file, apply_edits(&source.text, &change.edits).as_bytes()) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error[lvc::io::write]: cannot write {}: {e}", args.file.display());
             2
         }
     }
-}
-
-/// Writes next to the target and renames, so the file is never half-written.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.lvc-tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&tmp, meta.permissions())?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
