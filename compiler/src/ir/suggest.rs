@@ -1,4 +1,7 @@
-//! "Did you mean …?" for blob names, layer types and net inputs.
+//! "Did you mean …?" for blob names, layer types and net inputs: the schema's
+//! typo distance, plus case-only differences and acronyms.
+
+use crate::schema::suggest::typo_distance;
 
 /// The candidate closest to `word`, if any is close enough to be a likely
 /// typo: equal ignoring case, an acronym of it (`LocalResponseNorm` → `LRN`),
@@ -16,12 +19,9 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         } else if initials.len() > 1 && (cand == initials || acronym(cand) == word) {
             1
         } else {
-            let d = edit_distance(&lower, &cand.to_lowercase());
-            // One edit per three characters, at least two: catches typos
-            // without proposing unrelated short names.
-            if d > (word.chars().count() / 3).max(2) {
-                continue;
-            }
+            // At least two edits allowed: catches typos in short blob names
+            // without proposing unrelated ones.
+            let Some(d) = typo_distance(word, cand, 2) else { continue };
             d + 1
         };
         if best.is_none_or(|(s, _)| score < s) {
@@ -34,22 +34,6 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 /// Upper-case initials of a CamelCase name (`LocalResponseNorm` → `LRN`).
 fn acronym(word: &str) -> String {
     word.chars().filter(char::is_ascii_uppercase).collect()
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, &cb) in b.iter().enumerate() {
-            let subst = prev[j] + usize::from(ca != cb);
-            cur.push(subst.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// `a, b, c` with at most `max` names, then `… and N more`.
@@ -81,13 +65,7 @@ mod tests {
         assert_eq!(did_you_mean("norm9", blobs), Some("norm1"));
         assert_eq!(did_you_mean("pool_2", blobs), Some("pool2"));
         assert_eq!(did_you_mean("fc7", blobs), None);
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(did_you_mean("ocnv3", blobs), Some("conv3"), "a swap of neighbours is one edit");
     }
 
     #[test]

@@ -5,13 +5,21 @@
 /// count as one edit), if it is close enough to be a plausible typo: at most
 /// one edit per three characters of `word`, and at least one allowed.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let budget = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|&(d, _)| d <= budget)
+        .filter_map(|c| typo_distance(word, c, 1).map(|d| (d, c)))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
+}
+
+/// The case-insensitive edit distance from `word` to `candidate` when it is
+/// small enough for a typo: at most one edit per three characters of `word`,
+/// and at least `min_budget` (the IR's blob and type names allow two, so that
+/// short names still get suggestions).
+pub fn typo_distance(word: &str, candidate: &str, min_budget: usize) -> Option<usize> {
+    let budget = (word.chars().count() / 3).max(min_budget);
+    let d = edit_distance(&word.to_lowercase(), &candidate.to_lowercase());
+    (d <= budget).then_some(d)
 }
 
 /// A help line: "did you mean `x`?" when a close candidate exists, else a
@@ -85,6 +93,15 @@ mod tests {
         assert_eq!(closest("kernelsize", fields), Some("kernel_size"));
         assert_eq!(closest("xyzzy", fields), None);
         assert_eq!(closest("Adam", ["SGD", "adam"]), Some("adam"));
+    }
+
+    #[test]
+    fn typo_budget_is_a_third_of_the_word_with_a_floor() {
+        assert_eq!(typo_distance("Conv", "conv", 1), Some(0));
+        assert_eq!(typo_distance("ab", "xy", 1), None);
+        assert_eq!(typo_distance("ab", "xy", 2), Some(2));
+        assert_eq!(typo_distance("kernel_size", "kernle_sze", 1), Some(2));
+        assert_eq!(typo_distance("kernel_size", "stride", 1), None);
     }
 
     #[test]
