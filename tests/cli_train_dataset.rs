@@ -258,3 +258,25 @@ fn infer_all_val_writes_one_folder_per_image_and_a_dicom_needs_no_truth() {
     assert!(stdout.contains("no ground truth"), "{stdout}");
     assert!(read_json(&single.join("result.json"))["dice"].is_null());
 }
+
+#[test]
+fn start_weights_load_with_adaptations() {
+    let f = fixture();
+    let best = trained_run().join("best.safetensors");
+    let run = f.run("adapted");
+    let stdout = ok(&[
+        "train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1",
+        "--weights", s(&best), "--adapt", "reinit=score_fr",
+    ]);
+    assert!(stdout.contains("adapted score_fr: re-initialised"), "{stdout}");
+    let config = read_json(&run.join("run.json"));
+    assert_eq!(config["adapt"], serde_json::json!(["reinit=score_fr"]));
+    assert!(config["weights"].as_str().is_some_and(|w| w.ends_with("best.safetensors")));
+
+    let unknown = lvc(&[
+        "train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&f.run("adapt-bad")), "--epochs", "1",
+        "--weights", s(&best), "--adapt", "reinit=no_such_layer",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
+    assert!(text(&unknown.stderr).contains("no_such_layer"), "{}", text(&unknown.stderr));
+}
