@@ -92,7 +92,7 @@ impl MetricsFile {
 
 /// Writes `bytes` to `path` atomically.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    lvc_data::atomic::write_atomic(path, bytes).map_err(|e| ReportError::Write { path: path.to_path_buf(), reason: e.to_string() })
+    lvc_fsio::write_atomic(path, bytes).map_err(|e| ReportError::Write { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// What `write_run_report` wrote.
