@@ -18,7 +18,11 @@ use lvc_runtime::weights::read_caffemodel;
 fn solver(path: &str, text: &str) -> SolverDef {
     let (def, diags) = load_solver(&SourceFile::new(golden(path), text.to_string()), &LoadOptions::default());
     assert!(!diags.has_errors(), "{path}: {diags:#?}");
-    def.unwrap()
+    let mut def = def.unwrap();
+    // The default snapshot prefix is next to the solver, inside the read-only
+    // golden folder: these runs compare losses and weights in memory only.
+    def.snapshot_after_train = false;
+    def
 }
 
 fn golden_solver() -> SolverDef {
