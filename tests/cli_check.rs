@@ -1,22 +1,12 @@
 //! `lvc check` on broken nets: the rendered diagnostics (human) and the JSON
 //! report are snapshotted per file; plus the JSON schema and exit codes.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{lvc, text};
 use serde_json::Value;
-
-fn lvc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run lvc")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Broken nets: ours, then Caffe's golden error cases.
 fn broken_files() -> Vec<String> {
@@ -51,14 +41,14 @@ fn broken_nets_render_every_problem() {
     for file in &files {
         let human = lvc(&["check", file]);
         let json = lvc(&["check", "--format", "json", file]);
-        let report: Value = serde_json::from_str(&stdout(&json)).expect("json report");
+        let report: Value = serde_json::from_str(&text(&json.stdout)).expect("json report");
         let ok = report["files"][0]["ok"].as_bool().expect("ok");
         let expected = if ok { 0 } else { 1 };
         assert_eq!(human.status.code(), Some(expected), "{file}: human exit code");
         assert_eq!(json.status.code(), Some(expected), "{file}: json exit code");
         let name = snapshot_name(file);
-        insta::assert_snapshot!(format!("{name}_human"), stdout(&human));
-        insta::assert_snapshot!(format!("{name}_json"), stdout(&json));
+        insta::assert_snapshot!(format!("{name}_human"), text(&human.stdout));
+        insta::assert_snapshot!(format!("{name}_json"), text(&json.stdout));
     }
 }
 
@@ -72,7 +62,7 @@ fn json_report_has_the_documented_schema() {
         "../shared/golden/caffe/prototxt/fcn_alexnet_gray_deploy.prototxt",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let report: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let report: Value = serde_json::from_str(&text(&out.stdout)).expect("json");
     let keys = |v: &Value| -> Vec<String> {
         let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
         k.sort();
@@ -100,8 +90,8 @@ fn json_report_has_the_documented_schema() {
 #[test]
 fn exit_codes() {
     let clean = lvc(&["check", "../shared/golden/caffe/prototxt/fcn8s_gray_deploy.prototxt"]);
-    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
-    assert!(stdout(&clean).ends_with("fcn8s_gray_deploy.prototxt: 0 errors, 0 warnings, 47 layers\n"), "{}", stdout(&clean));
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stdout));
+    assert!(text(&clean.stdout).ends_with("fcn8s_gray_deploy.prototxt: 0 errors, 0 warnings, 47 layers\n"), "{}", text(&clean.stdout));
 
     // Warnings alone keep the exit status 0.
     let warned = lvc(&["check", "tests/fixtures/broken/wrong_crop_offset.prototxt"]);
@@ -128,17 +118,17 @@ fn exit_codes() {
         "label=1,1,32,32",
         "tests/fixtures/broken/missing_input_shape.prototxt",
     ]);
-    assert_eq!(supplied.status.code(), Some(0), "{}", stdout(&supplied));
+    assert_eq!(supplied.status.code(), Some(0), "{}", text(&supplied.stdout));
 }
 
 #[test]
 fn print_and_dot_show_the_graph() {
     let print = lvc(&["print", "../shared/golden/caffe/prototxt/fcn_alexnet_gray_deploy.prototxt"]);
     assert_eq!(print.status.code(), Some(0));
-    let text = stdout(&print);
-    assert!(text.contains("data_data_0_split  Split (inserted)"), "{text}");
-    assert!(text.contains("upscore[1×2×319×319]"));
-    assert!(text.contains("parameters: 56,861,124"));
+    let listing = text(&print.stdout);
+    assert!(listing.contains("data_data_0_split  Split (inserted)"), "{listing}");
+    assert!(listing.contains("upscore[1×2×319×319]"));
+    assert!(listing.contains("parameters: 56,861,124"));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("net.dot");
@@ -151,5 +141,5 @@ fn print_and_dot_show_the_graph() {
     let broken = lvc(&["print", "tests/fixtures/broken/several_errors.prototxt"]);
     assert_eq!(broken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("lvc::graph::unknown_type"));
-    assert!(stdout(&broken).contains("[?]"));
+    assert!(text(&broken.stdout).contains("[?]"));
 }

@@ -3,16 +3,10 @@
 use lvc_data::dicom::{read_image, StoredPixels};
 use lvc_data::npy::{read_npy, NpyData};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn lvc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvc")).args(args).output().expect("run lvc")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{lvc, text};
 
 /// A one-case phantom made once through the CLI.
 fn phantom() -> &'static Path {

@@ -1,26 +1,12 @@
 //! `lvc forward`: blobs written as .npy, checked against Caffe's golden
 //! FCN-AlexNet run; input, device and unsupported-layer errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{golden, lvc, text};
 use lvc_runtime::tch::{Kind, Tensor};
-
-fn lvc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run lvc")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn golden(rel: &str) -> String {
-    format!("{}/../shared/golden/caffe/{rel}", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read_f32(path: &str, shape: &[i64]) -> Tensor {
     let bytes = std::fs::read(path).unwrap();
@@ -53,7 +39,7 @@ fn fcn_alexnet_blobs_match_caffe_after_the_whole_forward() {
         "--out",
         out.path().to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", text(&o.stderr));
     let score = npy(out.path(), "score");
     assert!(relative_error(&score, &read_f32(&golden("fcn_alexnet_slim_gray/score.f32"), &[1, 2, 256, 256])) <= 1e-4);
     // conv1 is written as it stands after the whole pass: after the in-place relu1.
@@ -79,7 +65,7 @@ fn npy_inputs_and_filler_weights() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", text(&o.stderr));
     // conv: 3x3 sums of 0..15 minus 4, relu'd in place; pool 2x2 → the max (sum at (1,1)).
     let pool = Vec::<f32>::try_from(npy(&out, "pool").flatten(0, -1)).unwrap();
     let best = (5 + 6 + 7 + 9 + 10 + 11 + 13 + 14 + 15) as f32 - 4.0;
@@ -95,12 +81,12 @@ fn bad_inputs_name_the_problem() {
     };
     let missing = run("data=/nonexistent/x.npy");
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("/nonexistent/x.npy"), "{}", stderr(&missing));
+    assert!(text(&missing.stderr).contains("/nonexistent/x.npy"), "{}", text(&missing.stderr));
     let raw = dir.path().join("x.f32");
     std::fs::write(&raw, vec![0u8; 4 * 9]).unwrap();
     let wrong_shape = run(&format!("data={}:1x1x3x3", raw.display()));
     assert_eq!(wrong_shape.status.code(), Some(2));
-    assert!(stderr(&wrong_shape).contains("does not match"), "{}", stderr(&wrong_shape));
+    assert!(text(&wrong_shape.stderr).contains("does not match"), "{}", text(&wrong_shape.stderr));
     let wrong_name = run(&format!("label={}:1x1x3x3", raw.display()));
     assert_eq!(wrong_name.status.code(), Some(2));
 }
@@ -116,7 +102,7 @@ fn unsupported_layers_are_rejected_with_their_line() {
         dir.path().to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
+    let err = text(&o.stderr);
     assert!(err.contains("lvc::runtime::unsupported"), "{err}");
     assert!(err.contains("AbsVal"), "{err}");
     assert!(err.contains("unsupported.prototxt:10"), "{err}");
@@ -138,7 +124,7 @@ fn cuda_on_a_machine_without_it_is_a_clear_error() {
         "cuda",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
+    let err = text(&o.stderr);
     assert!(err.contains("lvc::runtime::no_cuda"), "{err}");
     assert!(err.contains("CUDA was requested"), "{err}");
 }

@@ -1,11 +1,13 @@
 //! `--help` of the net subcommands, snapshotted (flags and examples).
 
-use std::process::Command;
+mod common;
+
+use common::{lvc, text};
 
 fn help(sub: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_lvc")).args([sub, "--help"]).output().expect("run lvc");
+    let out = lvc(&[sub, "--help"]);
     assert_eq!(out.status.code(), Some(0));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    text(&out.stdout)
 }
 
 #[test]

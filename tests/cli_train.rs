@@ -2,20 +2,12 @@
 //! a step schedule, tests and snapshots; the golden FCN-AlexNet losses; and
 //! the errors for unreadable solvers, nets and feeds.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn lvc(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvc")).args(args).current_dir(dir).output().expect("run lvc")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn golden(rel: &str) -> String {
-    format!("{}/../shared/golden/caffe/{rel}", env!("CARGO_MANIFEST_DIR"))
-}
+use common::{golden, lvc_in, text};
 
 fn write_f32(path: &Path, values: &[f32]) {
     std::fs::write(path, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
@@ -70,7 +62,7 @@ fn train_logs_iterations_tests_and_snapshots_as_json() {
     let dir = tiny_run();
     let mut args = vec!["train", "--solver", "solver.prototxt", "--out", "run", "--log-format", "json"];
     args.extend(FEEDS);
-    let out = lvc(&args, dir.path());
+    let out = lvc_in(&args, dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let events = json_lines(&out);
     let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
@@ -93,7 +85,7 @@ fn train_logs_iterations_tests_and_snapshots_as_json() {
         assert!(std::fs::metadata(dir.path().join(snap)).unwrap().len() > 0);
     }
     // A snapshot is a weights file lvc reads back.
-    let check = lvc(&["weights", "check", "--model", "net.prototxt", "--weights", "run/tiny_iter_4.safetensors"], dir.path());
+    let check = lvc_in(&["weights", "check", "--model", "net.prototxt", "--weights", "run/tiny_iter_4.safetensors"], dir.path());
     assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
 }
 
@@ -102,7 +94,7 @@ fn human_log_prints_like_caffe_and_max_iter_overrides() {
     let dir = tiny_run();
     let mut args = vec!["train", "--solver", "solver.prototxt", "--max-iter", "1", "--out", "run"];
     args.extend(FEEDS);
-    let out = lvc(&args, dir.path());
+    let out = lvc_in(&args, dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("Iteration 0, loss = "), "{stdout}");
@@ -118,7 +110,7 @@ fn golden_fcn_alexnet_losses_from_the_command_line() {
     let weights = golden("models/fcn_alexnet_slim_gray.caffemodel");
     let data = format!("data={}:1x1x256x256", golden("inputs/input_gray_256.f32"));
     let label = format!("label={}:1x1x256x256", golden("inputs/label_disc_256.f32"));
-    let out = lvc(
+    let out = lvc_in(
         &["train", "--solver", &solver, "--weights", &weights, "--feed", &data, "--feed", &label, "--max-iter", "2", "--log-format", "json", "--out", "run"],
         dir.path(),
     );
@@ -139,23 +131,23 @@ fn golden_fcn_alexnet_losses_from_the_command_line() {
 #[test]
 fn unreadable_inputs_are_reported_with_exit_2() {
     let dir = tiny_run();
-    let missing = lvc(&["train", "--solver", "nope.prototxt"], dir.path());
+    let missing = lvc_in(&["train", "--solver", "nope.prototxt"], dir.path());
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("nope.prototxt"), "{}", text(&missing.stderr));
 
-    let short = lvc(&["train", "--solver", "solver.prototxt", "--feed", "data=data.f32:1x1x8x8"], dir.path());
+    let short = lvc_in(&["train", "--solver", "solver.prototxt", "--feed", "data=data.f32:1x1x8x8"], dir.path());
     assert_eq!(short.status.code(), Some(2));
     assert!(text(&short.stderr).contains("data.f32 holds 64 bytes"), "{}", text(&short.stderr));
 
     std::fs::write(dir.path().join("lost.prototxt"), SOLVER.replace("net.prototxt", "lost_net.prototxt")).unwrap();
     let mut args = vec!["train", "--solver", "lost.prototxt"];
     args.extend(FEEDS);
-    let lost = lvc(&args, dir.path());
+    let lost = lvc_in(&args, dir.path());
     assert_eq!(lost.status.code(), Some(2));
     assert!(text(&lost.stderr).contains("net file 'lost_net.prototxt' not found"), "{}", text(&lost.stderr));
 
     std::fs::write(dir.path().join("bad.prototxt"), "base_lr: 0.1\nlr_policy: \"sometimes\"\nnet: \"net.prototxt\"\n").unwrap();
-    let bad = lvc(&["train", "--solver", "bad.prototxt"], dir.path());
+    let bad = lvc_in(&["train", "--solver", "bad.prototxt"], dir.path());
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("sometimes"), "{}", text(&bad.stderr));
 }
@@ -163,7 +155,7 @@ fn unreadable_inputs_are_reported_with_exit_2() {
 #[test]
 fn time_reports_forward_backward_and_every_layer() {
     let dir = tiny_run();
-    let out = lvc(&["time", "--model", "net.prototxt", "--phase", "train", "--iterations", "3", "--format", "json"], dir.path());
+    let out = lvc_in(&["time", "--model", "net.prototxt", "--phase", "train", "--iterations", "3", "--format", "json"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["forward_ms", "backward_ms", "forward_backward_ms"] {
@@ -177,10 +169,10 @@ fn time_reports_forward_backward_and_every_layer() {
     assert_eq!(layers[0]["forward_flops"].as_f64(), Some(64.0));
     assert!(layers[0]["backward_ms"].as_f64().unwrap() > 0.0);
 
-    let deploy = lvc(&["time", "--model", "net.prototxt", "--iterations", "2"], dir.path());
+    let deploy = lvc_in(&["time", "--model", "net.prototxt", "--iterations", "2"], dir.path());
     assert!(deploy.status.success(), "{}", text(&deploy.stderr));
     assert!(text(&deploy.stdout).contains("Average Forward pass"), "{}", text(&deploy.stdout));
-    let zero = lvc(&["time", "--model", "net.prototxt", "--iterations", "0"], dir.path());
+    let zero = lvc_in(&["time", "--model", "net.prototxt", "--iterations", "0"], dir.path());
     assert_eq!(zero.status.code(), Some(2));
 }
 
@@ -191,7 +183,7 @@ fn train_and_time_help_show_flags_and_examples() {
         ("train", &["--solver", "--weights", "--feed", "--out", "--log-format", "--device", "--max-iter"][..]),
         ("time", &["--model", "--phase", "--stage", "--input-shape", "--iterations", "--format", "--device", "--no-layers"][..]),
     ] {
-        let out = lvc(&[sub, "--help"], dir.path());
+        let out = lvc_in(&[sub, "--help"], dir.path());
         assert!(out.status.success());
         let help = text(&out.stdout);
         assert!(help.contains("Examples:"), "{sub}: {help}");

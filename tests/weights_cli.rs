@@ -1,10 +1,13 @@
 //! `lvc weights check` and `lvc weights convert` on the golden Caffe models:
 //! exit codes, the table, JSON and conversions.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use lvc_runtime::weights::{read_caffemodel, read_safetensors, write_caffemodel, WeightBlob, WeightsFile, WeightsLayer};
+use common::text;
 use serde_json::Value;
 
 fn golden_dir() -> PathBuf {
@@ -13,11 +16,7 @@ fn golden_dir() -> PathBuf {
 
 /// Runs `lvc` in the golden folder, so paths (and snapshots) are relative.
 fn lvc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvc")).current_dir(golden_dir()).args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::lvc_in(args, &golden_dir())
 }
 
 const GRAY: &str = "prototxt/fcn_alexnet_slim_gray_deploy.prototxt";
