@@ -99,11 +99,12 @@ impl Augment {
 
 impl Lowered for Augment {
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
-        if !self.train || !self.active() {
+        let images = bottoms.first().map_or(0, |image| image.size()[0]);
+        // An empty batch has nothing to draw for (and `cat` of no parts fails).
+        if !self.train || !self.active() || images == 0 {
             return bottoms.iter().map(Tensor::shallow_clone).collect();
         }
         let mut rng = self.next_batch_rng();
-        let images = bottoms[0].size()[0];
         let mut outputs: Vec<Vec<Tensor>> = bottoms.iter().map(|_| Vec::with_capacity(images as usize)).collect();
         for n in 0..images {
             let draws = Draws::new(&self.params, &mut rng);
@@ -424,6 +425,8 @@ mod tests {
         // Magnitudes without probabilities do nothing either.
         let magnitudes_only = AugmentParams { noise_std: 1.0, max_rotation_deg: 90.0, elastic_alpha: 5.0, ..off() };
         assert!(equal(&run(magnitudes_only, true, 1, &bottoms)[0], &image));
+        let empty = [image.narrow(0, 0, 0), label.narrow(0, 0, 0)];
+        assert_eq!(run(everything(), true, 1, &empty)[0].size(), [0, 1, 16, 16]);
     }
 
     #[test]
