@@ -51,24 +51,14 @@ fn push_field(pair: Pair<'_, Rule>, out: &mut Vec<Field>) -> Result<(), ParseErr
         match part.as_rule() {
             Rule::list | Rule::message_list => {
                 for item in part.into_inner().filter(|p| is_value(p.as_rule())) {
-                    out.push(field_with(&name, name_span, build_value(item)?));
+                    out.push(Field::new(&name, name_span, build_value(item)?));
                 }
             }
-            rule if is_value(rule) => out.push(field_with(&name, name_span, build_value(part)?)),
+            rule if is_value(rule) => out.push(Field::new(&name, name_span, build_value(part)?)),
             _ => {} // `:` and the separator
         }
     }
     Ok(())
-}
-
-fn field_with(name: &str, name_span: Span, value: Value) -> Field {
-    let span = name_span.join(value.span());
-    Field {
-        name: name.to_string(),
-        name_span,
-        value,
-        span,
-    }
 }
 
 fn is_value(rule: Rule) -> bool {

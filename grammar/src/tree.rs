@@ -100,6 +100,20 @@ impl Message {
     }
 }
 
+impl Field {
+    /// A field named `name` whose name sits at `name_span`; its span runs to
+    /// the end of `value`.
+    pub fn new(name: &str, name_span: Span, value: Value) -> Field {
+        let span = name_span.join(value.span());
+        Field {
+            name: name.to_string(),
+            name_span,
+            value,
+            span,
+        }
+    }
+}
+
 impl Value {
     pub fn span(&self) -> Span {
         match self {
@@ -118,5 +132,18 @@ impl Value {
             Value::Message(m) => Some(m),
             Value::Scalar(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_field_spans_from_its_name_to_the_end_of_its_value() {
+        let value = Value::Scalar(Scalar { kind: ScalarKind::Int(96), span: Span::new(12, 14) });
+        let field = Field::new("num_output", Span::new(0, 10), value);
+        assert_eq!(field.name, "num_output");
+        assert_eq!(field.span, Span::new(0, 14));
     }
 }

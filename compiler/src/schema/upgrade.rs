@@ -107,17 +107,6 @@ fn scalar(kind: ScalarKind, span: Span) -> Value {
     Value::Scalar(Scalar { kind, span })
 }
 
-/// A field named `name` whose name points at `name_span`.
-fn field(name: &str, name_span: Span, value: Value) -> Field {
-    let span = name_span.join(value.span());
-    Field {
-        name: name.to_string(),
-        name_span,
-        value,
-        span,
-    }
-}
-
 /// A copy of `f` under another name (a V0 field moved into a `*_param`).
 fn renamed(f: &Field, name: &str) -> Field {
     Field {
@@ -165,7 +154,7 @@ fn sub_mut<'m>(msg: &'m mut Message, name: &str, span: Span) -> Option<&'m mut M
         .iter()
         .any(|f| f.name == name && f.value.as_message().is_some())
     {
-        msg.fields.push(field(
+        msg.fields.push(Field::new(
             name,
             span,
             Value::Message(Message {
@@ -336,7 +325,7 @@ fn fold_padding(connection: &mut Message, j: usize, padding: &Message) {
     }
     let pad = match v0_layer(padding).and_then(|l| l.last("pad")) {
         Some(pad) => pad.clone(),
-        None => field(
+        None => Field::new(
             "pad",
             padding.span,
             scalar(ScalarKind::Int(0), padding.span),
@@ -461,7 +450,7 @@ fn upgrade_v0_layer(connection: &Message, diags: &mut Diagnostics) -> Option<Mes
             "type" => {
                 let span = f.value.span();
                 match V0_LAYER_TYPES.iter().find(|(name, _)| *name == layer_type) {
-                    Some(&(_, v1)) => out.fields.push(field("type", f.name_span, scalar(ScalarKind::Ident(v1.into()), span))),
+                    Some(&(_, v1)) => out.fields.push(Field::new("type", f.name_span, scalar(ScalarKind::Ident(v1.into()), span))),
                     None => {
                         let names: Vec<&str> = V0_LAYER_TYPES.iter().map(|&(n, _)| n).collect();
                         diags.push(
@@ -654,7 +643,7 @@ fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
                 };
                 // The validator admitted only LayerType names.
                 let kind = v1_type_string(name).unwrap_or_default();
-                out.fields.push(field(
+                out.fields.push(Field::new(
                     "type",
                     f.name_span,
                     scalar(ScalarKind::Str(kind.to_string()), *span),
@@ -680,7 +669,7 @@ fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
         .into_iter()
         .map(|spec| {
             let name_span = spec.fields.first().map_or(spec.span, |f| f.name_span);
-            field("param", name_span, Value::Message(spec))
+            Field::new("param", name_span, Value::Message(spec))
         })
         .collect();
     out.fields.splice(at..at, spec_fields);
@@ -729,12 +718,12 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
         fields: Vec::new(),
         span: whole,
     };
-    layer.fields.push(field(
+    layer.fields.push(Field::new(
         "name",
         anchor,
         scalar(ScalarKind::Str("input".into()), anchor),
     ));
-    layer.fields.push(field(
+    layer.fields.push(Field::new(
         "type",
         anchor,
         scalar(ScalarKind::Str("Input".into()), anchor),
@@ -751,7 +740,7 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
                     .reduce(Span::join)
                     .unwrap_or(input.span);
                 let dim_fields = four.iter().map(|d| renamed(d, "dim")).collect();
-                field(
+                Field::new(
                     "shape",
                     four[0].name_span,
                     Value::Message(Message {
@@ -789,14 +778,14 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
     }
     layer
         .fields
-        .push(field("input_param", anchor, Value::Message(input_param)));
+        .push(Field::new("input_param", anchor, Value::Message(input_param)));
     let first_layer = root
         .fields
         .iter()
         .position(|f| f.name == "layer")
         .unwrap_or(root.fields.len());
     root.fields
-        .insert(first_layer, field("layer", anchor, Value::Message(layer)));
+        .insert(first_layer, Field::new("layer", anchor, Value::Message(layer)));
     true
 }
 
@@ -830,7 +819,7 @@ fn upgrade_batch_norm(root: &mut Message) -> bool {
             for name in ["lr_mult", "decay_mult"] {
                 remove_all(spec, name);
                 spec.fields
-                    .push(field(name, span, scalar(ScalarKind::Float(0.0), span)));
+                    .push(Field::new(name, span, scalar(ScalarKind::Float(0.0), span)));
             }
         }
         changed = true;
