@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::netargs::{compile_file, report_to_stderr, write_stdout, NetArgs};
+use super::netargs::{compile_and_report, write_stdout, NetArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -23,14 +23,10 @@ pub struct DotArgs {
 }
 
 pub fn run(args: DotArgs) -> u8 {
-    let (source, compiled) = match compile_file(&args.file, &args.net.options()) {
-        Ok(done) => done,
-        Err(message) => {
-            eprintln!("error[lvc::io::read]: {message}");
-            return 2;
-        }
+    let compiled = match compile_and_report(&args.file, &args.net.options()) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
     };
-    report_to_stderr(&source, &compiled);
     let Some(graph) = &compiled.graph else { return 1 };
     let text = graph.to_dot();
     match &args.output {

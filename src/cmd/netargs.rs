@@ -86,6 +86,18 @@ pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<(SourceFile, C
     Ok((source, compiled))
 }
 
+/// Reads and compiles one file and renders its diagnostics to stderr (what
+/// `lvc print` and `lvc dot` do first); `Err` is the exit code when the file
+/// cannot be read.
+pub fn compile_and_report(path: &Path, opts: &CompileOptions) -> Result<Compiled, u8> {
+    let (source, compiled) = compile_file(path, opts).map_err(|message| {
+        eprintln!("error[lvc::io::read]: {message}");
+        2
+    })?;
+    report_to_stderr(&source, &compiled);
+    Ok(compiled)
+}
+
 /// miette's graphical rendering of one diagnostic; plain (no colours) when
 /// stdout is not a terminal, so that files and tests get stable text.
 pub fn render(diag: &Diagnostic, source: &SourceFile) -> String {
@@ -114,7 +126,7 @@ pub fn write_stdout(text: &str) -> bool {
 
 /// Prints every diagnostic of a compile to stderr (for print/dot, whose
 /// stdout is the product).
-pub fn report_to_stderr(source: &SourceFile, compiled: &Compiled) {
+fn report_to_stderr(source: &SourceFile, compiled: &Compiled) {
     use std::io::Write;
     let text: String = compiled.diags.iter().map(|d| render(d, source)).collect();
     // Nothing sensible is left to do when stderr itself is closed.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::netargs::{compile_file, report_to_stderr, write_stdout, NetArgs};
+use super::netargs::{compile_and_report, write_stdout, NetArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -21,14 +21,10 @@ pub struct PrintArgs {
 }
 
 pub fn run(args: PrintArgs) -> u8 {
-    let (source, compiled) = match compile_file(&args.file, &args.net.options()) {
-        Ok(done) => done,
-        Err(message) => {
-            eprintln!("error[lvc::io::read]: {message}");
-            return 2;
-        }
+    let compiled = match compile_and_report(&args.file, &args.net.options()) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
     };
-    report_to_stderr(&source, &compiled);
     if let Some(graph) = &compiled.graph {
         if !write_stdout(&graph.to_text()) {
             return 2;
