@@ -26,7 +26,7 @@ $(VENV)/bin/cmake: | $(LIBTORCH)
 venv: $(LIBTORCH) $(VENV)/bin/cmake
 
 build: venv
-	$(CARGO) build --release --locked --bin lvc
+	$(CARGO) build --release --locked --bins
 
 test: venv
 	$(CARGO) test --release --locked --workspace

@@ -1,5 +1,5 @@
 include!("../build_support/libtorch_link.rs");
 
 fn main() {
-    link_libtorch();
+    link_libtorch(&["rustc-link-arg"]);
 }

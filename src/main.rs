@@ -1,67 +1,59 @@
-//! `lvc`: the command line. Each subcommand lives in `src/cmd/<name>.rs` with
-//! its clap arguments and its `run`, which returns the process exit code.
+//! `lvc`: the command line (defined in `src/cli.rs`, subcommands in
+//! `src/cmd/<name>.rs`). This binary does not link libtorch, whose start-up
+//! alone costs ~0.8 s and ~470 MB: it parses (so `--help` and argument errors
+//! come from here), runs the commands that need no libtorch, and execs the
+//! sibling `lvc-torch` with the same arguments for the others, so their exit
+//! code, output and signals are that process's own.
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod cmd;
-mod report;
+use clap::Parser;
+use miette::Diagnostic;
 
-/// Caffe-style segmentation networks, checked, run and trained in Rust.
-#[derive(Parser)]
-#[command(name = "lvc", version, about, long_about = None, propagate_version = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use lvc::cli::{run_light, Cli};
 
-#[derive(Subcommand)]
-enum Command {
-    // Subcommands are added here, one line each, in pipeline order.
-    /// Write a synthetic cardiac cine-MRI phantom in the Sunnybrook challenge layout.
-    Phantom(cmd::phantom::PhantomArgs),
-    /// Inspect a DICOM file or export its stored pixel values (.npy / PNG).
-    Dicom(cmd::dicom::DicomArgs),
-    /// Import Sunnybrook images + contours into a dataset; inspect or export it.
-    Dataset(cmd::dataset::DatasetArgs),
-    /// Check nets: parse, validate, wire and shape-check; report every problem at once.
-    Check(cmd::check::CheckArgs),
-    /// Print a net's checked graph: every layer with blob and parameter shapes.
-    Print(cmd::print::PrintArgs),
-    /// Write a net's checked graph as Graphviz dot.
-    Dot(cmd::dot::DotArgs),
-    /// Check pretrained weights against a net (every mismatch, with fixes); convert caffemodel ↔ safetensors.
-    Weights(cmd::weights::WeightsArgs),
-    /// Run a net forward on given inputs and write every blob as .npy.
-    Forward(cmd::forward::ForwardArgs),
-    /// Train a net with a Caffe solver on fed tensors (SGD, Adam, …; Caffe's update rules).
-    Train(cmd::train::TrainArgs),
-    /// Score a trained run on a dataset split: Dice, Jaccard, accuracy per image and patient.
-    Evaluate(cmd::evaluate::EvaluateArgs),
-    /// Segment one image (or every val image) with a trained run: mask.png and overlay.png.
-    Infer(cmd::infer::InferArgs),
-    /// Time forward, backward and each layer of a net, as `caffe time`.
-    Time(cmd::time::TimeArgs),
-    /// Draw a run's training curves (curves.png) and its self-contained report.html.
-    Report(cmd::report::ReportArgs),
+/// The binary that runs the commands needing libtorch, next to `lvc`.
+const TORCH_BINARY: &str = "lvc-torch";
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+enum ExecError {
+    #[error("cannot find where `lvc` runs from, to start `{TORCH_BINARY}` next to it")]
+    #[diagnostic(code(lvc::torch_binary), help("run `{TORCH_BINARY}` with the same arguments instead"))]
+    CurrentExe(#[source] std::io::Error),
+    #[error("this command needs libtorch, which `lvc` runs through `{}`, and starting it failed", path.display())]
+    #[diagnostic(
+        code(lvc::torch_binary),
+        help("install both binaries side by side: `make build` (cargo build --release --bins) builds target/release/lvc and target/release/{TORCH_BINARY}")
+    )]
+    Exec {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let code: u8 = match cli.command {
-        Command::Phantom(a) => cmd::phantom::run(a),
-        Command::Dicom(a) => cmd::dicom::run(a),
-        Command::Dataset(a) => cmd::dataset::run(a),
-        Command::Check(a) => cmd::check::run(a),
-        Command::Print(a) => cmd::print::run(a),
-        Command::Dot(a) => cmd::dot::run(a),
-        Command::Weights(a) => cmd::weights::run(a),
-        Command::Forward(a) => cmd::forward::run(a),
-        Command::Train(a) => cmd::train::run(a),
-        Command::Evaluate(a) => cmd::evaluate::run(a),
-        Command::Infer(a) => cmd::infer::run(a),
-        Command::Time(a) => cmd::time::run(a),
-        Command::Report(a) => cmd::report::run(a),
+    match run_light(Cli::parse().command) {
+        Ok(code) => ExitCode::from(code),
+        Err(_needs_torch) => {
+            let err = exec_torch_binary();
+            eprintln!("{:?}", miette::Report::new(err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Replaces this process with `lvc-torch`, same argv; returns only on failure.
+fn exec_torch_binary() -> ExecError {
+    let path = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name(TORCH_BINARY),
+        Err(err) => return ExecError::CurrentExe(err),
     };
-    ExitCode::from(code)
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| OsString::from("lvc"));
+    let source = std::process::Command::new(&path).arg0(arg0).args(args).exec();
+    ExecError::Exec { path, source }
 }

@@ -13,7 +13,7 @@ LVC=target/release/lvc
 
 "$PY" -c 'import numpy, cv2, pydicom' 2>/dev/null \
   || .venv/bin/pip install --no-input --disable-pip-version-check numpy opencv-python-headless pydicom >/dev/null
-[ -x "$LVC" ] || cargo build --release --locked --bin lvc
+[ -x "$LVC" ] || cargo build --release --locked --bins
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
