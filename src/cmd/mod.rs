@@ -12,6 +12,7 @@ pub mod netargs;
 pub mod print;
 pub mod report;
 pub mod segment;
+pub mod set_classes;
 pub mod time;
 pub mod train;
 pub mod train_dataset;
