@@ -11,12 +11,7 @@ use serde::Serialize;
 
 use super::netargs::{compile_file, render, write_stdout, NetArgs};
 
-/// `--format`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Human,
-    Json,
-}
+pub use super::OutputFormat as Format;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:

@@ -11,11 +11,7 @@ use serde::Serialize;
 use super::segment::{mean, open_run, sd, Overlap, EMPTY_RULE};
 use super::train::{fail, report, Failed};
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Human,
-    Json,
-}
+pub use super::OutputFormat as Format;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:

@@ -1,5 +1,12 @@
 //! One module per subcommand.
 
+/// `--format` / `--log-format` of the commands that print for people or for tools.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
 pub mod check;
 pub mod dataset;
 pub mod dicom;

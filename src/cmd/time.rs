@@ -15,11 +15,7 @@ use lvc_runtime::tch::{self, Device, Kind, Tensor};
 
 use super::netargs::{compile_file, render, NetArgs};
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeFormat {
-    Human,
-    Json,
-}
+pub use super::OutputFormat as TimeFormat;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:

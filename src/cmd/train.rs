@@ -17,11 +17,7 @@ use lvc_runtime::weights::read_weights;
 use super::forward::{parse_input, read_input, InputArg};
 use super::netargs::render;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Human,
-    Json,
-}
+pub use super::OutputFormat as LogFormat;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:

@@ -29,12 +29,7 @@ pub enum WeightsCommand {
     Convert(ConvertArgs),
 }
 
-/// `--format`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Human,
-    Json,
-}
+pub use super::OutputFormat as Format;
 
 /// The net the weights are meant for, and the fixes to apply on loading.
 #[derive(clap::Args, Debug)]

@@ -4,7 +4,7 @@
 
 use tch::{Kind, Tensor};
 
-use lvc_compiler::ops::loss::{Loss, LossOp, Normalization as CaffeNormalization};
+use lvc_compiler::ops::loss::{Loss, LossOp, Normalization};
 
 use super::{scalar, DeviceConst, LowerCtx, Lowered, Lowering};
 
@@ -45,15 +45,6 @@ impl Lowered for Softmax {
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
         vec![bottoms[0].softmax(self.axis, Kind::Float)]
     }
-}
-
-/// Caffe's `LossParameter.NormalizationMode`, after the legacy `normalize`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Normalization {
-    Full,
-    Valid,
-    BatchSize,
-    None,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -255,12 +246,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             Box::new(SoftmaxWithLoss {
                 axis: a,
                 ignore_label: ignore(&loss.ignore_label),
-                normalization: match loss.normalization {
-                    CaffeNormalization::Full => Normalization::Full,
-                    CaffeNormalization::Valid => Normalization::Valid,
-                    CaffeNormalization::BatchSize => Normalization::BatchSize,
-                    CaffeNormalization::None => Normalization::None,
-                },
+                normalization: loss.normalization,
                 class_weights: (!loss.class_weight.is_empty())
                     .then(|| DeviceConst::new(loss.class_weight.iter().map(|w| w.value as f32).collect())),
                 tops,
