@@ -70,9 +70,10 @@ fn no_gradient_passes_bilinear_filled_groupless_deconvs() {
     let blobs = net.forward(&[("data", data), ("label", label)]).unwrap();
     let loss = f64::try_from(blobs.loss.as_ref().unwrap().detach()).unwrap();
     let want = manifest("train_fcn8s_slim_gray_bilinearfiller")["initial_loss_forward_backward"].as_f64().unwrap();
-    // Exactly 65536·ln 2 in exact arithmetic; Caffe's float32 running sum reports 45402.93.
-    assert!((loss - 65536.0 * 2f64.ln()).abs() <= 1e-4 * loss, "loss {loss}");
-    assert!((loss - want).abs() <= 1e-3 * want, "loss {loss} vs Caffe {want}");
+    // Exactly 65536·ln 2 in exact arithmetic; Caffe's float32 running sum
+    // reports 45402.93, and lvc reports the loss the same way.
+    assert!((loss - 65536.0 * 2f64.ln()).abs() <= 1e-3 * loss, "loss {loss}");
+    assert!((loss - want).abs() <= 1e-6 * want, "loss {loss} vs Caffe {want}");
     let grads = net.backward(&blobs);
     for (step, grads) in net.plan.steps.iter().zip(&grads.params) {
         for grad in grads.iter().flatten() {

@@ -1,9 +1,10 @@
 //! Training goldens: five SGD iterations of Caffe on fixed input/label
 //! pairs (FCN-AlexNet slim with and without ignored pixels, FCN-8s slim, and
 //! the bilinear-filler counter-example), reproduced from the same start
-//! weights: every printed loss (rtol 1e-4 normalised, 1e-3 for pixel sums,
-//! see the golden README's float32-accumulation note), the first gradients,
-//! and the weight deltas after five updates.
+//! weights: every printed loss within rtol 1e-5, pixel sums included (lvc
+//! reports the loss as Caffe accumulates it, sequentially in float32: see
+//! the golden README's surprise 2), the first gradients, and the weight
+//! deltas after five updates.
 
 mod golden_common;
 
@@ -149,10 +150,10 @@ fn fcn_alexnet_slim_gray_trains_like_caffe() {
     let def = golden_solver();
     let net = net("fcn_alexnet_slim_gray_train.prototxt", Phase::Train, "fcn_alexnet_slim_gray.caffemodel");
     let mut data = feeds("label_disc_256.f32");
-    let mut trainer = Trainer::new(&def, net, Vec::new());
+    let mut trainer = Trainer::new(&def, 0, net, Vec::new());
     let grad_err = check_initial_gradients(case, &trainer, &mut data, 1e-4);
     let losses = solve(&mut trainer, &mut data);
-    let loss_err = check_losses(case, &losses, 1e-4);
+    let loss_err = check_losses(case, &losses, 1e-5);
     let delta_err =
         check_weight_deltas(&trainer, "fcn_alexnet_slim_gray.caffemodel", "fcn_alexnet_slim_gray_trained5.caffemodel");
     println!("{case}: worst loss {loss_err:.2e}, gradient {grad_err:.2e}, weight delta {delta_err:.2e}");
@@ -163,10 +164,10 @@ fn fcn_alexnet_slim_gray_with_ignored_pixels_trains_like_caffe() {
     let case = "train_fcn_alexnet_slim_gray_ignore";
     let net = net("fcn_alexnet_slim_gray_train.prototxt", Phase::Train, "fcn_alexnet_slim_gray.caffemodel");
     let mut data = feeds("label_disc_ignore_256.f32");
-    let mut trainer = Trainer::new(&golden_solver(), net, Vec::new());
+    let mut trainer = Trainer::new(&golden_solver(), 0, net, Vec::new());
     check_initial_gradients(case, &trainer, &mut data, 1e-4);
     let losses = solve(&mut trainer, &mut data);
-    check_losses(case, &losses, 1e-4);
+    check_losses(case, &losses, 1e-5);
 }
 
 #[test]
@@ -174,13 +175,13 @@ fn fcn8s_slim_gray_trains_like_caffe() {
     let case = "train_fcn8s_slim_gray";
     let net = net("fcn8s_slim_gray_train.prototxt", Phase::Train, "fcn8s_slim_gray.caffemodel");
     let mut data = feeds("label_disc_256.f32");
-    let mut trainer = Trainer::new(&fcn8s_solver(case), net, Vec::new());
+    let mut trainer = Trainer::new(&fcn8s_solver(case), 0, net, Vec::new());
     // The pixel-sum loss makes the early gradients a 454²-pixel sum of
     // cancelling terms: conv1_1's norm differs from Caffe's by 1.8e-3,
     // conv1_2's by 1.6e-4, every later layer's by < 1e-4.
     check_initial_gradients(case, &trainer, &mut data, 5e-3);
     let losses = solve(&mut trainer, &mut data);
-    check_losses(case, &losses, 1e-3);
+    check_losses(case, &losses, 1e-5);
 }
 
 /// Caffe's bilinear filler on group-less deconvolutions makes both class
@@ -192,7 +193,7 @@ fn fcn8s_bilinear_filler_counter_example_never_learns() {
     let case = "train_fcn8s_slim_gray_bilinearfiller";
     let net = filler_net("fcn8s_slim_gray_bilinearfiller_train.prototxt", Phase::Train);
     let mut data = feeds("label_disc_256.f32");
-    let mut trainer = Trainer::new(&fcn8s_solver(case), net, Vec::new());
+    let mut trainer = Trainer::new(&fcn8s_solver(case), 0, net, Vec::new());
     let (_, grads) = trainer.forward_backward(&mut data).unwrap();
     let mut learnt = 0;
     for (step, blobs) in trainer.net.plan.steps.iter().zip(&grads) {
@@ -206,9 +207,11 @@ fn fcn8s_bilinear_filler_counter_example_never_learns() {
     }
     assert!(learnt > 20, "{learnt} learnt blobs");
     let losses = solve(&mut trainer, &mut data);
-    check_losses(case, &losses, 1e-3);
+    check_losses(case, &losses, 1e-5);
+    // The exact value is 65536·ln 2; Caffe's float32 running sum (and so
+    // lvc's reported loss) drifts 5.1e-4 below it, identically every time.
     let exact = 65536.0 * std::f64::consts::LN_2;
-    assert!(losses.iter().all(|l| (l - exact).abs() <= 1e-5 * exact), "{losses:?} vs 65536·ln 2 = {exact}");
+    assert!(losses.iter().all(|l| *l == losses[0] && (l - exact).abs() <= 1e-3 * exact), "{losses:?} vs 65536·ln 2 = {exact}");
 }
 
 /// Runs to max_iter and returns the losses Caffe prints: iterations 0..4,

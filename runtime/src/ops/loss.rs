@@ -81,16 +81,40 @@ impl Lowered for SoftmaxWithLoss {
             Normalization::None => scalar(1.0, scores.device()),
         }
         .clamp_min(1.0);
-        let loss = -(log_p * &weight).sum(Kind::Float).detach() / &normaliser;
+        let loss = caffe_reported_loss(&(&log_p * &weight).detach(), &normaliser);
         let onehot = prob.zeros_like().scatter_value(1, &labels.safe, 1.0);
         let grad = ((&prob - onehot) * weight / &normaliser).detach();
         let surrogate = (grad * &scores).sum(Kind::Float);
-        let top = loss + &surrogate - surrogate.detach();
+        // `surrogate − surrogate.detach()` is exactly 0: the value stays Caffe's.
+        let top = loss + (&surrogate - surrogate.detach());
         let mut tops = vec![top];
         if self.tops > 1 {
             tops.push(prob.detach().reshape(bottoms[0].size()));
         }
         tops
+    }
+}
+
+/// The loss value as Caffe computes and prints it: `loss -= log(p)` pixel
+/// by pixel (image, then position) in a float32 accumulator, then one
+/// float32 division by the normaliser. A pairwise sum is closer to the true
+/// value, but on an unnormalised 256² map it differs from what Caffe prints
+/// by ~5e-4 relative (golden README, surprise 2), and users compare logs.
+/// The terms are copied to the host once per loss layer (65 536 floats per
+/// 256² image); the gradient does not depend on this value.
+fn caffe_reported_loss(log_p_weighted: &Tensor, normaliser: &Tensor) -> Tensor {
+    let device = log_p_weighted.device();
+    let host = |t: &Tensor| Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1));
+    match (host(log_p_weighted), host(normaliser)) {
+        (Ok(terms), Ok(normaliser)) => {
+            let sum = terms.iter().fold(0f32, |loss, &term| loss - term);
+            let value = sum / normaliser.first().copied().unwrap_or(1.0);
+            scalar(f64::from(value), device)
+        }
+        // Both are float tensors on a live device, so the copies only fail
+        // if the device itself failed; libtorch's sum then keeps the run's
+        // loss defined and the next op reports the device error.
+        _ => -log_p_weighted.sum(Kind::Float) / normaliser,
     }
 }
 
