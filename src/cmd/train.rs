@@ -132,7 +132,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         test_nets.push(TestNet { net, test_iter: test.test_iter });
     }
 
-    let mut trainer = Trainer::new(&def, net, test_nets);
+    let mut trainer = Trainer::new(&def, seed, net, test_nets);
     let mut data = FedTensors { tensors: feeds };
     let format = args.log_format;
     trainer.solve(&mut data, &mut |event| print_event(event, format)).map_err(|e| report(1, e))
@@ -202,7 +202,9 @@ fn print_event(event: &Event, format: LogFormat) {
                     println!("    Test net output {name} = {}", shown.join(" "));
                 }
             }
-            Event::Snapshot { iter, path } => println!("Iteration {iter}, snapshot written to {}", path.display()),
+            Event::Snapshot { iter, path, state } => {
+                println!("Iteration {iter}, snapshot written to {}, solver state to {}", path.display(), state.display());
+            }
         },
     }
 }
@@ -221,7 +223,9 @@ fn event_json(event: &Event) -> serde_json::Value {
                 outputs.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
             json!({"event": "test", "iter": iter, "net": net, "loss": loss, "outputs": outputs})
         }
-        Event::Snapshot { iter, path } => json!({"event": "snapshot", "iter": iter, "path": path.display().to_string()}),
+        Event::Snapshot { iter, path, state } => {
+            json!({"event": "snapshot", "iter": iter, "path": path.display().to_string(), "state": state.display().to_string()})
+        }
     }
 }
 
@@ -236,7 +240,12 @@ mod tests {
         assert_eq!((it["iter"].as_i64(), it["loss"].as_f64(), it["lr"].as_f64()), (Some(3), Some(0.5), Some(0.01)));
         let test = event_json(&Event::Test { iter: 0, net: 1, loss: 2.0, outputs: vec![("accuracy".into(), vec![0.75])] });
         assert_eq!(test["outputs"]["accuracy"][0].as_f64(), Some(0.75));
-        let snap = event_json(&Event::Snapshot { iter: 5, path: PathBuf::from("run/s_iter_5.safetensors") });
+        let snap = event_json(&Event::Snapshot {
+            iter: 5,
+            path: PathBuf::from("run/s_iter_5.safetensors"),
+            state: PathBuf::from("run/s_iter_5.solverstate.safetensors"),
+        });
         assert_eq!(snap["path"], "run/s_iter_5.safetensors");
+        assert_eq!(snap["state"], "run/s_iter_5.solverstate.safetensors");
     }
 }

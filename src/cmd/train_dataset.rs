@@ -402,7 +402,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         )));
     }
 
-    let mut trainer = Trainer::new(&def, net, Vec::new());
+    let mut trainer = Trainer::new(&def, seed, net, Vec::new());
     trainer.iter = i64::from(done) * per_epoch;
     let remaining = i64::from(epochs.saturating_sub(done)) * per_epoch;
     println!(

@@ -128,6 +128,7 @@ mod tests {
 
     #[test]
     fn dropout_is_identity_in_test_and_scales_in_train() {
+        let _generator = global_generator();
         let x = Tensor::ones([10000], (Kind::Float, tch::Device::Cpu));
         let d = Dropout { ratio: 0.25 };
         assert_close(&d.forward(&[x.shallow_clone()], &[], false)[0], &[1.0; 10000], 0.0);

@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{LowerCtx, Lowered, Lowering, StreamPosition};
 
 /// `grid_sample` interpolation modes (ATen's `GridSamplerInterpolation`).
 const BILINEAR: i64 = 0;
@@ -122,6 +122,16 @@ impl Lowered for Augment {
     fn reseed(&self, net_seed: u64) {
         let mut stream = self.stream.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         *stream = Stream { net_seed, batches: 0 };
+    }
+
+    fn stream_position(&self) -> Option<StreamPosition> {
+        let stream = self.stream.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(StreamPosition { seed: stream.net_seed, position: stream.batches })
+    }
+
+    fn seek_stream(&self, to: StreamPosition) {
+        let mut stream = self.stream.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *stream = Stream { net_seed: to.seed, batches: to.position };
     }
 }
 
@@ -413,6 +423,22 @@ mod tests {
         assert!(equal(&one[0], &first[0]) && !equal(&one[0], &two[0]));
         op.reseed(11);
         assert!(equal(&op.forward(&bottoms, &[], true)[0], &first[0]));
+    }
+
+    #[test]
+    fn seeking_the_stream_resumes_the_draws_of_a_fresh_op() {
+        let (image, label) = batch(2);
+        let bottoms = [image.shallow_clone(), label.shallow_clone()];
+        let straight = Augment::new(everything(), true);
+        straight.reseed(5);
+        straight.forward(&bottoms, &[], true);
+        straight.forward(&bottoms, &[], true);
+        assert_eq!(straight.stream_position(), Some(StreamPosition { seed: 5, position: 2 }));
+        let resumed = Augment::new(everything(), true);
+        resumed.reseed(6);
+        resumed.seek_stream(StreamPosition { seed: 5, position: 2 });
+        assert!(equal(&straight.forward(&bottoms, &[], true)[0], &resumed.forward(&bottoms, &[], true)[0]));
+        assert_eq!(resumed.stream_position(), Some(StreamPosition { seed: 5, position: 3 }));
     }
 
     #[test]

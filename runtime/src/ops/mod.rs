@@ -33,6 +33,26 @@ pub trait Lowered: fmt::Debug + Send {
     /// solver's `random_seed` in training). Only ops that draw random numbers
     /// outside libtorch (Augment) keep one.
     fn reseed(&self, _net_seed: u64) {}
+
+    /// Where the op's own random stream is (Augment: its net seed and the
+    /// batches drawn since), for solver-state snapshots; `None` for ops
+    /// without a stream.
+    fn stream_position(&self) -> Option<StreamPosition> {
+        None
+    }
+
+    /// Moves the op's own random stream to `to`, so that a resumed run draws
+    /// what the uninterrupted run would have drawn. Ops without a stream
+    /// ignore it.
+    fn seek_stream(&self, _to: StreamPosition) {}
+}
+
+/// The position of an op's own random stream: the seed it was started from
+/// and the draws (batches) taken since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamPosition {
+    pub seed: u64,
+    pub position: u64,
 }
 
 /// A small constant vector (class weights) uploaded to the device once:
@@ -125,6 +145,15 @@ pub fn lower(ctx: &LowerCtx<'_>) -> Result<Box<dyn Lowered>, String> {
 #[cfg(test)]
 pub(crate) mod testing {
     use tch::{Kind, Tensor};
+
+    /// Held by every test that seeds or draws from libtorch's global
+    /// generator (Dropout, the trainer's per-pass seeding): tests run on
+    /// parallel threads, and a draw between another test's seed and its
+    /// dropout would change that test's masks.
+    pub fn global_generator() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 
     pub fn t(values: &[f32], shape: &[i64]) -> Tensor {
         Tensor::from_slice(values).reshape(shape)

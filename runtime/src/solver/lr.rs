@@ -16,8 +16,8 @@ pub struct LrSchedule {
     pub stepvalue: Vec<i64>,
     pub max_iter: i64,
     /// `multistep`'s position in `stepvalue`; Caffe keeps it as solver state
-    /// and advances it at most once per call.
-    current_step: usize,
+    /// (`SolverState.current_step`) and advances it at most once per call.
+    pub(super) current_step: usize,
 }
 
 /// A float proto field as Caffe holds it.

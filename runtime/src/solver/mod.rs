@@ -1,12 +1,15 @@
 //! Training: Caffe's solvers. [`lr`] has the learning-rate policies,
 //! [`update`] the update rules (SGD, Nesterov, AdaGrad, RMSProp, AdaDelta,
 //! Adam) with weight decay, `iter_size` and gradient clipping, and
-//! [`train`] the loop (`Solver::Solve`) over a [`train::DataSource`].
+//! [`train`] the loop (`Solver::Solve`) over a [`train::DataSource`], and
+//! [`state`] the solver-state snapshots that let a run resume exactly.
 
 pub mod lr;
+pub mod state;
 pub mod train;
 pub mod update;
 
 pub use lr::LrSchedule;
-pub use train::{net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings, TestNet, TrainError, Trainer};
+pub use state::{read_state, state_path_for, write_state, ParamHistory, SolverState, StateError};
+pub use train::{net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings, SmoothedLoss, TestNet, TrainError, Trainer};
 pub use update::{Optimizer, ParamGrads, UpdateSettings};

@@ -1,9 +1,16 @@
 //! The training loop of Caffe's `Solver::Step`/`Solve`: per iteration
 //! optional testing, `iter_size` forward-backward passes, the smoothed loss
-//! for display, the update, and snapshots; after the last update one more
-//! forward to report the final loss, and a last test.
+//! for display, the update, and snapshots (weights and solver state); after
+//! the last update one more forward to report the final loss, and a last
+//! test.
+//!
+//! Dropout draws from libtorch's global generator, whose state libtorch does
+//! not let us save; so the trainer seeds it before every training pass from
+//! (run seed, passes so far). A mask then depends only on the seed and the
+//! pass, and a resumed run (which restores the pass counter) draws the masks
+//! the uninterrupted run would have drawn.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lvc_compiler::schema::solver::SolverDef;
@@ -11,6 +18,7 @@ use lvc_compiler::schema::Phase;
 use tch::{Kind, Tensor};
 
 use super::lr::LrSchedule;
+use super::state::{state_path_for, write_state, StateError};
 use super::update::{Optimizer, ParamGrads, UpdateSettings};
 use crate::error::RuntimeError;
 use crate::exec::Net;
@@ -26,6 +34,9 @@ pub enum TrainError {
     #[error("cannot write the snapshot")]
     #[diagnostic(code(lvc::train::snapshot), help("check that the folder of `snapshot_prefix` exists and is writable"))]
     Snapshot(#[source] WeightsError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] StateError),
 }
 
 /// Where the net inputs of each pass come from. Fed tensors give the same
@@ -105,16 +116,17 @@ pub enum Event {
     /// Test net `net` at iteration `iter`: mean loss (Σ loss_weight · top)
     /// and the mean of every small output blob over `test_iter` passes.
     Test { iter: i64, net: usize, loss: f64, outputs: Vec<(String, Vec<f64>)> },
-    Snapshot { iter: i64, path: PathBuf },
+    /// Weights written to `path`, the solver state to `state`.
+    Snapshot { iter: i64, path: PathBuf, state: PathBuf },
 }
 
 /// Caffe's `UpdateSmoothedLoss`: the mean of the last `average_loss` losses.
-#[derive(Debug, Clone)]
-struct SmoothedLoss {
-    window: usize,
-    losses: Vec<f64>,
-    next: usize,
-    value: f64,
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmoothedLoss {
+    pub(super) window: usize,
+    pub(super) losses: Vec<f64>,
+    pub(super) next: usize,
+    pub(super) value: f64,
 }
 
 impl SmoothedLoss {
@@ -147,21 +159,27 @@ pub struct Trainer {
     pub settings: LoopSettings,
     /// The next iteration to run (Caffe's `iter_`).
     pub iter: i64,
-    smoothed: SmoothedLoss,
+    /// The run's seed: dropout masks are drawn from it and the pass counter.
+    pub seed: u64,
+    /// Training forward passes run so far (the dropout stream's position).
+    pub(super) train_passes: u64,
+    pub(super) smoothed: SmoothedLoss,
 }
 
 impl Trainer {
     /// A trainer over `net` (built in the solver's train state, with its
-    /// start weights) and its test nets, whose weights are tied to the
-    /// train net's by layer name (Caffe's `ShareTrainedLayersWith`).
-    pub fn new(def: &SolverDef, net: Net, test_nets: Vec<TestNet>) -> Self {
-        Self::with_settings(UpdateSettings::from_def(def), LrSchedule::from_def(def), LoopSettings::from_def(def), net, test_nets)
+    /// start weights, from `seed`: [`solver_seed`]) and its test nets, whose
+    /// weights are tied to the train net's by layer name (Caffe's
+    /// `ShareTrainedLayersWith`).
+    pub fn new(def: &SolverDef, seed: u64, net: Net, test_nets: Vec<TestNet>) -> Self {
+        Self::with_settings(UpdateSettings::from_def(def), LrSchedule::from_def(def), LoopSettings::from_def(def), seed, net, test_nets)
     }
 
     pub fn with_settings(
         update: UpdateSettings,
         schedule: LrSchedule,
         settings: LoopSettings,
+        seed: u64,
         net: Net,
         mut test_nets: Vec<TestNet>,
     ) -> Self {
@@ -176,7 +194,15 @@ impl Trainer {
             schedule,
             settings,
             iter: 0,
+            seed,
+            train_passes: 0,
         }
+    }
+
+    /// Seeds libtorch's generator (dropout) for the next training pass.
+    fn seed_next_pass(&mut self) {
+        tch::manual_seed(pass_seed(self.seed, self.train_passes));
+        self.train_passes += 1;
     }
 
     /// One forward-backward pass: the loss and the parameter gradients.
@@ -196,6 +222,7 @@ impl Trainer {
         let mut loss = 0.0;
         let mut summed: Option<ParamGrads> = None;
         for _ in 0..passes {
+            self.seed_next_pass();
             let (pass_loss, grads) = self.forward_backward(data)?;
             loss += pass_loss;
             summed = Some(match summed {
@@ -237,6 +264,7 @@ impl Trainer {
             on_event(&self.snapshot()?);
         }
         if s.display > 0 && self.iter % s.display == 0 {
+            self.seed_next_pass();
             let inputs = data.next_batch(Phase::Train)?;
             let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
             let loss = tch::no_grad(|| self.net.forward(&refs)).map(|b| scalar(b.loss.as_ref()))?;
@@ -285,13 +313,36 @@ impl Trainer {
         Ok(())
     }
 
-    /// Writes `<snapshot_prefix>_iter_<iter>.safetensors` atomically.
+    /// Writes `<snapshot_prefix>_iter_<iter>.safetensors` and its solver
+    /// state, `<snapshot_prefix>_iter_<iter>.solverstate.safetensors`.
     pub fn snapshot(&self) -> Result<Event, TrainError> {
         let path = PathBuf::from(format!("{}_iter_{}.safetensors", self.settings.snapshot_prefix, self.iter));
-        let (weights, roles) = net_weights(&self.net);
-        write_weights(&path, &weights, &roles).map_err(TrainError::Snapshot)?;
-        Ok(Event::Snapshot { iter: self.iter, path })
+        let state = self.write_snapshot(&path)?;
+        Ok(Event::Snapshot { iter: self.iter, path, state })
     }
+
+    /// Writes the weights to `weights` and then the solver state next to it
+    /// ([`state_path_for`]), each atomically; returns the state's path. The
+    /// state goes last because it names the weights file: a state on disk
+    /// always has its complete weights beside it.
+    pub fn write_snapshot(&self, weights: &Path) -> Result<PathBuf, TrainError> {
+        let (file, roles) = net_weights(&self.net);
+        write_weights(weights, &file, &roles).map_err(TrainError::Snapshot)?;
+        let path = state_path_for(weights);
+        let mut state = self.state();
+        state.weights = weights.file_name().map(|n| n.to_string_lossy().into_owned());
+        write_state(&path, &state)?;
+        Ok(path)
+    }
+}
+
+/// The libtorch seed of training pass `pass` (splitmix64 of both, so that
+/// neighbouring passes and seeds give unrelated streams).
+fn pass_seed(seed: u64, pass: u64) -> i64 {
+    let mut z = seed ^ pass.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as i64
 }
 
 /// The value of a scalar loss tensor (0 when the net has no loss).
@@ -418,7 +469,7 @@ mod tests {
     fn trainer(iter_size: i64, test_nets: Vec<TestNet>) -> Trainer {
         let mut update = UpdateSettings::sgd(0.9, 0.01);
         update.iter_size = iter_size;
-        Trainer::with_settings(update, LrSchedule::new(0.5, LrPolicy::Fixed), settings(3), net(Phase::Train), test_nets)
+        Trainer::with_settings(update, LrSchedule::new(0.5, LrPolicy::Fixed), settings(3), 3, net(Phase::Train), test_nets)
     }
 
     fn losses(t: &mut Trainer) -> Vec<f64> {
@@ -434,6 +485,7 @@ mod tests {
 
     #[test]
     fn iter_size_averages_the_passes() {
+        let _generator = crate::ops::testing::global_generator();
         // The same batch twice, summed and scaled by 1/2: the same run as one pass.
         let one = losses(&mut trainer(1, Vec::new()));
         let two = losses(&mut trainer(2, Vec::new()));
@@ -455,6 +507,7 @@ mod tests {
 
     #[test]
     fn test_nets_share_the_train_weights() {
+        let _generator = crate::ops::testing::global_generator();
         let test = TestNet { net: net(Phase::Test), test_iter: 2 };
         let mut t = trainer(1, vec![test]);
         t.settings.test_interval = 2;
@@ -476,6 +529,7 @@ mod tests {
 
     #[test]
     fn snapshots_are_weights_files_with_roles() {
+        let _generator = crate::ops::testing::global_generator();
         let dir = tempfile::tempdir().unwrap();
         let mut t = trainer(1, Vec::new());
         t.settings.snapshot = 2;
@@ -483,8 +537,9 @@ mod tests {
         t.settings.snapshot_prefix = dir.path().join("run").to_string_lossy().into_owned();
         let mut paths = Vec::new();
         t.solve(&mut data(), &mut |e| {
-            if let Event::Snapshot { path, .. } = e {
+            if let Event::Snapshot { path, state, .. } = e {
                 paths.push(path.clone());
+                assert_eq!(state, &crate::solver::state::state_path_for(path));
             }
         })
         .unwrap();

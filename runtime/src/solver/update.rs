@@ -64,13 +64,14 @@ impl UpdateSettings {
 
 /// One learnable blob's optimiser state: Caffe's `history_[i]` and, for
 /// AdaDelta and Adam, the second history `history_[i + N]`.
-struct Slot {
-    step: usize,
-    index: usize,
+pub(super) struct Slot {
+    /// The blob: `net.params[step][index]`.
+    pub(super) step: usize,
+    pub(super) index: usize,
     lr_mult: f64,
     decay_mult: f64,
-    history: Tensor,
-    history2: Option<Tensor>,
+    pub(super) history: Tensor,
+    pub(super) history2: Option<Tensor>,
 }
 
 /// The optimiser of one net: its settings and per-blob histories.
@@ -111,6 +112,15 @@ impl Optimizer {
     /// Number of blobs this optimiser updates.
     pub fn learnable_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The per-blob histories, in net order (solver-state snapshots).
+    pub(super) fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    pub(super) fn slots_mut(&mut self) -> &mut [Slot] {
+        &mut self.slots
     }
 
     /// The global L2 norm of the gradients over every learnable blob.

@@ -40,9 +40,10 @@ struct LayerMeta {
     roles: Vec<String>,
 }
 
-struct BlobView<'a> {
-    shape: Vec<usize>,
-    data: &'a [f32],
+/// A float32 tensor for the safetensors writer (also used by solver states).
+pub(crate) struct BlobView<'a> {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: &'a [f32],
 }
 
 impl View for BlobView<'_> {
@@ -122,6 +123,9 @@ pub fn read_safetensors(path: &Path) -> Result<SafetensorsWeights, WeightsError>
     let (_, header) = SafeTensors::read_metadata(&map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let file = SafeTensors::deserialize(&map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
+    if metadata.get("format").is_some_and(|tag| tag.starts_with(crate::solver::state::STATE_FORMAT)) {
+        return Err(bad("this is a solver state (optimizer history), not weights: resume from it with `lvc train --snapshot`, or pass the weights file next to it".to_string()));
+    }
 
     // Tensors grouped by layer, blobs by index.
     let mut groups: BTreeMap<String, BTreeMap<usize, WeightBlob>> = BTreeMap::new();
