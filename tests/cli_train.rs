@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{golden, lvc_in, text};
+use lvc_runtime::solver::read_state;
+use lvc_runtime::weights::read_safetensors;
 
 fn write_f32(path: &Path, values: &[f32]) {
     std::fs::write(path, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
@@ -180,7 +182,7 @@ fn time_reports_forward_backward_and_every_layer() {
 fn train_and_time_help_show_flags_and_examples() {
     let dir = tempfile::tempdir().unwrap();
     for (sub, flags) in [
-        ("train", &["--solver", "--weights", "--feed", "--out", "--log-format", "--device", "--max-iter"][..]),
+        ("train", &["--solver", "--weights", "--snapshot", "--feed", "--out", "--log-format", "--device", "--max-iter", "solverstate"][..]),
         ("time", &["--model", "--phase", "--stage", "--input-shape", "--iterations", "--format", "--device", "--no-layers"][..]),
     ] {
         let out = lvc_in(&[sub, "--help"], dir.path());
@@ -191,4 +193,119 @@ fn train_and_time_help_show_flags_and_examples() {
             assert!(help.contains(flag), "{sub} --help lacks {flag}: {help}");
         }
     }
+}
+
+/// NET with dropout on the scores, trained with Adam, a multistep schedule
+/// and a smoothed loss: everything `--snapshot` must restore.
+fn resumable_run() -> tempfile::TempDir {
+    let dir = tiny_run();
+    let dropout = r#"layer { name: "drop" type: "Dropout" bottom: "score" top: "score" dropout_param { dropout_ratio: 0.3 } }
+layer { name: "loss""#;
+    std::fs::write(dir.path().join("drop_net.prototxt"), NET.replace(r#"layer { name: "loss""#, dropout)).unwrap();
+    let solver = SOLVER
+        .replace("net.prototxt", "drop_net.prototxt")
+        .replace("lr_policy: \"step\"", "type: \"Adam\"\nlr_policy: \"multistep\"\nstepvalue: 1\nstepvalue: 3\naverage_loss: 3")
+        .replace("base_lr: 0.5", "base_lr: 0.1")
+        .replace("max_iter: 4", "max_iter: 5")
+        .replace("snapshots/tiny", "tiny");
+    std::fs::write(dir.path().join("adam.prototxt"), solver).unwrap();
+    dir
+}
+
+fn train_json(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--solver", "adam.prototxt", "--log-format", "json"];
+    args.extend(FEEDS);
+    args.extend(extra);
+    lvc_in(&args, dir)
+}
+
+/// The events without their timing, snapshot paths reduced to file names.
+fn comparable(events: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if let Some(e) = e.as_object_mut() {
+                e.remove("ms");
+                for key in ["path", "state"] {
+                    if let Some(path) = e.get(key).and_then(|p| p.as_str()).map(|p| Path::new(p).file_name().unwrap().to_string_lossy().into_owned()) {
+                        e.insert(key.to_string(), path.into());
+                    }
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn snapshot_resumes_a_feed_run_bit_exactly() {
+    let dir = resumable_run();
+    let straight = train_json(dir.path(), &["--out", "straight"]);
+    assert!(straight.status.success(), "{}", text(&straight.stderr));
+    // The interruption: the same run stopped at iteration 2 (snapshot 2).
+    let cut = train_json(dir.path(), &["--out", "resumed", "--max-iter", "2"]);
+    assert!(cut.status.success(), "{}", text(&cut.stderr));
+    assert!(dir.path().join("resumed/tiny_iter_2.solverstate.safetensors").is_file());
+    let resumed = train_json(dir.path(), &["--out", "resumed", "--snapshot", "resumed/tiny_iter_2.solverstate.safetensors"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+
+    let resumed_events = json_lines(&resumed);
+    assert_eq!(resumed_events[0]["event"], "resume");
+    assert_eq!(resumed_events[0]["iter"], 2);
+    assert_eq!(resumed_events[0]["weights"], "resumed/tiny_iter_2.safetensors");
+    // From iteration 2 on, the same log: losses, smoothed losses, rates,
+    // tests and snapshots (the straight run's snapshot at 2 is the cut's).
+    let later: Vec<serde_json::Value> = json_lines(&straight)
+        .into_iter()
+        .filter(|e| e["iter"].as_i64().unwrap() >= 2 && !(e["event"] == "snapshot" && e["iter"] == 2))
+        .collect();
+    assert_eq!(comparable(&resumed_events[1..]), comparable(&later));
+    let lrs: Vec<f64> = later.iter().filter(|e| e["event"] == "iteration").map(|e| e["lr"].as_f64().unwrap()).collect();
+    let base = f64::from(0.1f32);
+    assert_eq!(lrs, [base * 0.5, base * 0.25, base * 0.25], "multistep continues at its step");
+
+    for iter in [2, 4, 5] {
+        let weights = |run: &str| read_safetensors(&dir.path().join(format!("{run}/tiny_iter_{iter}.safetensors"))).unwrap().weights;
+        assert_eq!(weights("resumed"), weights("straight"), "iteration {iter}: tensor for tensor");
+        let state = |run: &str| read_state(&dir.path().join(format!("{run}/tiny_iter_{iter}.solverstate.safetensors"))).unwrap();
+        assert_eq!(state("resumed"), state("straight"), "iteration {iter}: history and streams");
+    }
+}
+
+/// A miette report as one line (its text is wrapped to the terminal width).
+fn one_line(stderr: &[u8]) -> String {
+    text(stderr).replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn snapshot_errors_name_the_file_and_the_param() {
+    let dir = resumable_run();
+    let cut = train_json(dir.path(), &["--out", "run", "--max-iter", "2"]);
+    assert!(cut.status.success(), "{}", text(&cut.stderr));
+    let state = "run/tiny_iter_2.solverstate.safetensors";
+
+    let both = train_json(dir.path(), &["--snapshot", state, "--weights", "run/tiny_iter_2.safetensors"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(text(&both.stderr).contains("cannot be used with"), "{}", text(&both.stderr));
+
+    std::fs::write(dir.path().join("sgd.prototxt"), SOLVER.replace("net.prototxt", "drop_net.prototxt")).unwrap();
+    let mut args = vec!["train", "--solver", "sgd.prototxt", "--snapshot", state];
+    args.extend(FEEDS);
+    let other_type = lvc_in(&args, dir.path());
+    assert_eq!(other_type.status.code(), Some(2));
+    let stderr = one_line(&other_type.stderr);
+    assert!(stderr.contains(state) && stderr.contains("solver type Adam; this solver's type is SGD"), "{stderr}");
+
+    // The score bias no longer learns: the state's history for it has no place.
+    let frozen = NET.replace("convolution_param { num_output: 2", "param { lr_mult: 1 } param { lr_mult: 0 } convolution_param { num_output: 2");
+    std::fs::write(dir.path().join("drop_net.prototxt"), frozen).unwrap();
+    let other_net = train_json(dir.path(), &["--snapshot", state]);
+    assert_eq!(other_net.status.code(), Some(2));
+    let stderr = one_line(&other_net.stderr);
+    assert!(stderr.contains("lvc::solverstate::mismatch") && stderr.contains("`score` param 1 (shape [2]), which the net does not learn"), "{stderr}");
+
+    let weights_file = train_json(dir.path(), &["--snapshot", "run/tiny_iter_2.safetensors"]);
+    assert_eq!(weights_file.status.code(), Some(2));
+    assert!(one_line(&weights_file.stderr).contains("it is a weights file"), "{}", text(&weights_file.stderr));
 }

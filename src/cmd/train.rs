@@ -1,6 +1,7 @@
 //! `lvc train`: Caffe's `caffe train --solver` on fed tensors. The same
 //! input tensors feed every iteration (and every test pass); a dataset
-//! reader plugs in through `lvc_runtime::solver::DataSource`.
+//! reader plugs in through `lvc_runtime::solver::DataSource`. `--snapshot`
+//! resumes from a solver state as `caffe train --snapshot` does.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
 use lvc_compiler::SourceFile;
 use lvc_runtime::device::{self, DeviceChoice};
 use lvc_runtime::exec::{Net, Plan};
-use lvc_runtime::solver::{solver_seed, Event, FedTensors, TestNet, Trainer};
+use lvc_runtime::solver::{read_state, solver_seed, Event, FedTensors, SolverState, TestNet, Trainer};
 use lvc_runtime::tch;
 use lvc_runtime::weights::read_weights;
 
@@ -26,16 +27,23 @@ pub use super::OutputFormat as LogFormat;
       --weights fcn_alexnet_slim_gray.caffemodel \\
       --feed data=input_gray_256.f32:1x1x256x256 --feed label=label_disc_256.f32:1x1x256x256 \\
       --out runs/fixed --log-format json --max-iter 20
+  lvc train --solver solver.prototxt --feed data=slice.npy --feed label=mask.npy \\
+      --snapshot snapshots/tiny_iter_2.solverstate.safetensors
 
 The solver's net (and test nets) must take their inputs from Input layers; every --feed tensor
 is given to every forward pass. Fillers and dropout use the solver's random_seed. Snapshots
 (`snapshot`, `snapshot_after_train`) are written as <snapshot_prefix>_iter_<N>.safetensors, in
---out when given. With --log-format json, stdout has one JSON object per line: \"iteration\"
-events ({\"event\",\"iter\",\"loss\",\"smoothed_loss\",\"lr\",\"ms\"}) for every iteration, then
-\"final\", \"test\" and \"snapshot\" events.
+--out when given, each with its solver state <snapshot_prefix>_iter_<N>.solverstate.safetensors
+(iteration, optimizer history, lr-policy step, random streams). --snapshot STATE continues
+from such a state (with the weights file it names, next to it) exactly as the uninterrupted
+run would have: the same losses and bit-identical weights. With --log-format json, stdout has
+one JSON object per line: \"iteration\" events ({\"event\",\"iter\",\"loss\",\"smoothed_loss\",
+\"lr\",\"ms\"}) for every iteration, then \"final\", \"test\" and \"snapshot\" events; a resumed
+run starts with a \"resume\" event.
 
 Exit status: 0 trained, 1 training failed (a runtime error or a snapshot could not be written),
-2 the solver, a net, the weights or a feed could not be read.")]
+2 the solver, a net, the weights, a feed or a solver state could not be read (or a state does
+not fit the solver and net).")]
 pub struct TrainArgs {
     /// The solver prototxt.
     #[arg(long, value_name = "S.prototxt")]
@@ -44,6 +52,11 @@ pub struct TrainArgs {
     /// overrides the solver's `weights`.
     #[arg(long, value_name = "W")]
     pub weights: Option<PathBuf>,
+    /// Resume from a solver state (<prefix>_iter_<N>.solverstate.safetensors,
+    /// written with every snapshot): its weights, iteration, optimizer
+    /// history and random streams. Not with --weights (Caffe's rule).
+    #[arg(long, value_name = "STATE", conflicts_with_all = ["weights", "dataset"])]
+    pub snapshot: Option<PathBuf>,
     /// A net input for every pass (repeatable): NAME=FILE.npy or NAME=FILE.f32:DxDx…
     #[arg(long = "feed", value_name = "NAME=FILE", value_parser = parse_input)]
     pub feeds: Vec<InputArg>,
@@ -108,13 +121,20 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         let tensor = read_input(feed).map_err(|m| fail(2, format!("feed '{}': {m}", feed.name)))?;
         feeds.push((feed.name.clone(), tensor));
     }
-    let seed = solver_seed(&def);
+    let resume = match &args.snapshot {
+        Some(path) => Some((path, read_state(path).map_err(|e| report(2, e))?)),
+        None => None,
+    };
+    // A resumed run keeps the seed it started with (a negative random_seed
+    // took the clock's).
+    let seed = resume.as_ref().map_or_else(|| solver_seed(&def), |(_, state)| state.seed);
     tch::manual_seed(seed as i64);
     let shapes: Vec<(String, Vec<i64>)> = feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
     let mut net = build_net(&def.train_net, &def.train_state, &source, &shapes, device, seed)?;
-    let weights: Vec<PathBuf> = match &args.weights {
-        Some(w) => vec![w.clone()],
-        None => def.weights.iter().map(PathBuf::from).collect(),
+    let weights: Vec<PathBuf> = match (&resume, &args.weights) {
+        (Some((path, state)), _) => vec![state_weights(path, state)?],
+        (None, Some(w)) => vec![w.clone()],
+        (None, None) => def.weights.iter().map(PathBuf::from).collect(),
     };
     for path in &weights {
         let file = read_weights(path).map_err(|e| report(2, e))?;
@@ -133,9 +153,34 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     }
 
     let mut trainer = Trainer::new(&def, seed, net, test_nets);
-    let mut data = FedTensors { tensors: feeds };
     let format = args.log_format;
+    if let Some((path, state)) = &resume {
+        trainer.restore(state, path).map_err(|e| report(2, e))?;
+        print_resume(path, &weights[0], state.iter, format);
+    }
+    let mut data = FedTensors { tensors: feeds };
     trainer.solve(&mut data, &mut |event| print_event(event, format)).map_err(|e| report(1, e))
+}
+
+/// The weights snapshot a solver state was written with (Caffe's
+/// `learned_net`), in the state's folder.
+fn state_weights(path: &Path, state: &SolverState) -> Result<PathBuf, Failed> {
+    match &state.weights {
+        Some(name) => Ok(path.parent().unwrap_or(Path::new("")).join(name)),
+        None => Err(fail(2, format!("{} names no weights snapshot; resume needs the weights written with it", path.display()))),
+    }
+}
+
+fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
+    match format {
+        LogFormat::Json => println!(
+            "{}",
+            serde_json::json!({"event": "resume", "iter": iter, "state": state.display().to_string(), "weights": weights.display().to_string()})
+        ),
+        LogFormat::Human => {
+            println!("Restoring previous solver status from {} (weights {}), iteration {iter}", state.display(), weights.display());
+        }
+    }
 }
 
 /// Compiles a solver's net for `state`, with `input_shapes` overriding the

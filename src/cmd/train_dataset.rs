@@ -3,10 +3,14 @@
 //! val split after every epoch, and the run folder:
 //!
 //! - `run.json` — what the run was trained from (written first);
-//! - `snapshots/epoch-N.safetensors`, `best.safetensors` (best val Dice);
+//! - `snapshots/epoch-N.safetensors` and its solver state
+//!   `snapshots/epoch-N.solverstate.safetensors` (optimizer history,
+//!   iteration, lr-policy step, dropout and augmentation streams);
+//!   `best.safetensors` (best val Dice);
 //! - `metrics.json` — written last in each epoch, so it only ever names
-//!   epochs whose snapshot is complete; `--resume` continues after its last
-//!   epoch (a kill loses at most the epoch in progress).
+//!   epochs whose weights and state are complete; `--resume` continues after
+//!   its last epoch (a kill loses at most the epoch in progress) and ends
+//!   with the weights and metrics the uninterrupted run would have had.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +23,7 @@ use lvc_data::atomic::write_atomic;
 use lvc_data::store::{Dataset, SplitData};
 use lvc_runtime::error::RuntimeError;
 use lvc_runtime::exec::Net;
-use lvc_runtime::solver::{net_weights, share_weights, solver_seed, DataSource, Event, Trainer};
+use lvc_runtime::solver::{net_weights, read_state, share_weights, solver_seed, state_path_for, DataSource, Event, Trainer};
 use lvc_runtime::tch::{self, Tensor};
 use lvc_runtime::weights::{apply_adaptations, read_weights, write_weights, Adaptation};
 use rand::seq::SliceRandom;
@@ -380,10 +384,20 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         }
     }
     let done = history.last().map_or(0, |e| e.epoch);
+    let mut resume_state = None;
     if done > 0 {
         let snapshot = snapshot_path(&run, done);
         let file = read_weights(&snapshot).map_err(|e| report(2, e))?;
         net.load_weights(&file).map_err(|e| report(2, e))?;
+        let state_path = state_path_for(&snapshot);
+        if state_path.exists() {
+            resume_state = Some((read_state(&state_path).map_err(|e| report(2, e))?, state_path));
+        } else {
+            eprintln!(
+                "warning: {} is missing (a run from an lvc without solver states): resuming from the weights only; the optimizer history and random streams start over",
+                state_path.display()
+            );
+        }
         println!("resuming {} after epoch {done} ({})", run.display(), snapshot.display());
     } else if let Some(weights) = &config.weights {
         load_start_weights(&mut net, weights, &opts.adapt)?;
@@ -404,6 +418,17 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
 
     let mut trainer = Trainer::new(&def, seed, net, Vec::new());
     trainer.iter = i64::from(done) * per_epoch;
+    if let Some((state, path)) = &resume_state {
+        if state.iter != trainer.iter {
+            return Err(fail(2, format!(
+                "{} is at iteration {}, but epoch {done} ends at iteration {} ({per_epoch} per epoch); the snapshots folder does not belong to this run",
+                path.display(),
+                state.iter,
+                trainer.iter
+            )));
+        }
+        trainer.restore(state, path).map_err(|e| report(2, e))?;
+    }
     let remaining = i64::from(epochs.saturating_sub(done)) * per_epoch;
     println!(
         "training {} → {}: {} train / {} val images, batch {batch}, {per_epoch} iterations per epoch, epochs {}..={epochs}, seed {seed}",
@@ -448,8 +473,14 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             lr,
             seconds: started.elapsed().as_secs_f64(),
         };
-        // The snapshot (and best) first, metrics.json last: metrics only name finished epochs.
-        save_weights(&trainer.net, &snapshot_path(&run, epoch))?;
+        // What a kill -9 may interrupt: each file below is written atomically
+        // (temp + rename), and metrics.json, written last, is what makes the
+        // epoch count as finished. The weights go before the solver state
+        // (which names them), then best, then metrics.json: once metrics.json
+        // lists epoch N, its weights and state are both complete. A kill
+        // before that leaves epoch N unfinished; --resume trains it again from
+        // epoch N-1's files and rewrites the same bytes.
+        trainer.write_snapshot(&snapshot_path(&run, epoch)).map_err(|e| report(1, e))?;
         if record.val_dice > best {
             best = record.val_dice;
             save_weights(&trainer.net, &run.join(BEST_WEIGHTS))?;

@@ -310,7 +310,7 @@ impl Trainer {
         let mismatch = |what: String| StateError::Mismatch { path: path.to_path_buf(), what };
         let rule = self.optimizer.settings.rule;
         if state.solver_type != rule {
-            return Err(mismatch(format!("it was written by a {} solver; this solver is {}", type_name(state.solver_type), type_name(rule))));
+            return Err(mismatch(format!("it was written by solver type {}; this solver's type is {}", type_name(state.solver_type), type_name(rule))));
         }
         let mut matched = Vec::with_capacity(state.params.len());
         for slot in self.optimizer.slots() {
@@ -537,7 +537,7 @@ mod tests {
 
         let other_rule = mismatch(&state, trainer(SolverType::Adam, &text, 1));
         assert!(other_rule.contains("run/x_iter_2.solverstate.safetensors"), "{other_rule}");
-        assert!(other_rule.contains("written by a SGD solver; this solver is Adam"), "{other_rule}");
+        assert!(other_rule.contains("written by solver type SGD; this solver's type is Adam"), "{other_rule}");
 
         let other_shape = mismatch(&state, trainer(SolverType::Sgd, &net_text(3, false), 1));
         assert!(other_shape.contains("`score` param 0: the state's history has shape [2, 4, 1, 1], the net's param [3, 4, 1, 1]"), "{other_shape}");
