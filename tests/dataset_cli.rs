@@ -126,7 +126,7 @@ fn create_inspect_export_round_trip() {
     let o = lvc(&["dataset", "inspect", t.path("ds").to_str().unwrap()]);
     let (out, _) = text(&o);
     assert!(o.status.success());
-    assert!(out.contains("1x32x32 f32"), "{out}");
+    assert!(out.contains("1x32x32 u16"), "16-bit unsigned DICOM is stored as u16: {out}");
     assert!(out.contains("left ventricle"), "{out}");
     assert!(out.contains("train cases:") && out.contains("val cases:"), "{out}");
     assert!(!out.contains("warning: train: foreground"), "11.8% foreground must not warn: {out}");

@@ -98,9 +98,14 @@ impl ContourError {
 /// Reads and parses a contour file.
 pub fn read_contour(path: &Path) -> Result<Contour, ContourError> {
     let bytes = std::fs::read(path).map_err(|source| ContourError::Read { path: path.to_path_buf(), source })?;
+    contour_from_bytes(path, &bytes)
+}
+
+/// Parses the bytes of contour file `path` (read by the caller, e.g. to
+/// checksum them too).
+pub fn contour_from_bytes(path: &Path, bytes: &[u8]) -> Result<Contour, ContourError> {
     // Contour files are ASCII; anything else shows up as a bad line below.
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    parse_contour(path, text)
+    parse_contour(path, String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// Parses contour text; `path` only names the source in diagnostics.

@@ -117,18 +117,30 @@ fn readme_text(ds: &Dataset, shift: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dicom::StoredPixels;
     use crate::store::write_dataset;
     use crate::sunnybrook::import::{Channels, ContoursKind, ImportOptions, Imported, ImportedSlice, SourceFile, SplitKind};
 
-    fn dataset(dir: &Path, values: [f32; 2]) -> Dataset {
-        let slice = |case: &str, image: u32, split: Split, v: f32| ImportedSlice {
+    /// A 2×3 plane counting up from `first`.
+    fn unsigned(first: u16) -> StoredPixels {
+        StoredPixels::U16((first..first + 6).collect())
+    }
+
+    fn signed(first: i16) -> StoredPixels {
+        StoredPixels::I16((first..first + 6).collect())
+    }
+
+    /// An RGB dataset of a train and a val slice with these planes.
+    fn dataset(dir: &Path, planes: [StoredPixels; 2]) -> Dataset {
+        let [train, val] = planes;
+        let slice = |case: &str, image: u32, split: Split, pixels: StoredPixels| ImportedSlice {
             case: case.into(),
             image,
             series: 1,
             dicom: SourceFile { path: String::new(), sha256: String::new() },
             contours: vec![],
             split,
-            pixels: [v, v + 1.0, v + 2.0, v + 3.0, v + 4.0, v + 5.0].repeat(3),
+            pixels,
             label: vec![0, 1, 1, 0, 2, 0],
         };
         let imported = Imported {
@@ -146,7 +158,7 @@ mod tests {
             },
             rows: 2,
             columns: 3,
-            slices: vec![slice("SC-A-1", 48, Split::Train, values[0]), slice("SC-B-2", 7, Split::Val, values[1])],
+            slices: vec![slice("SC-A-1", 48, Split::Train, train), slice("SC-B-2", 7, Split::Val, val)],
             problems: vec![],
             skipped: vec![],
             warnings: vec![],
@@ -160,7 +172,7 @@ mod tests {
     #[test]
     fn writes_16_bit_images_and_raw_labels() {
         let dir = tempfile::tempdir().unwrap();
-        let ds = dataset(dir.path(), [100.0, 60000.0]);
+        let ds = dataset(dir.path(), [unsigned(100), unsigned(60000)]);
         let out = dir.path().join("png");
         let summary = export_pngs(&ds, &out, false).unwrap();
         assert_eq!(summary, ExportSummary { pairs: 2, shift: 0.0 });
@@ -178,7 +190,7 @@ mod tests {
     #[test]
     fn negative_values_are_shifted_and_explained() {
         let dir = tempfile::tempdir().unwrap();
-        let ds = dataset(dir.path(), [-10.0, 5.0]);
+        let ds = dataset(dir.path(), [signed(-10), signed(5)]);
         let out = dir.path().join("png");
         assert_eq!(export_pngs(&ds, &out, false).unwrap().shift, 10.0);
         let img = image::open(out.join("train/SC-A-1/IM-0048.png")).unwrap().into_luma16();
@@ -189,7 +201,8 @@ mod tests {
     #[test]
     fn values_beyond_16_bits_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let ds = dataset(dir.path(), [0.0, 65535.0]);
+        // Shifted by 2 for the -2, 65534 would become 65536.
+        let ds = dataset(dir.path(), [signed(-2), unsigned(65529)]);
         let err = export_pngs(&ds, &dir.path().join("png"), false).unwrap_err();
         assert!(matches!(err, ExportError::Range { image: 7, .. }), "{err:?}");
         assert!(!dir.path().join("png").exists());

@@ -31,6 +31,16 @@ impl NpyData {
         self.len() == 0
     }
 
+    /// The values as f32 (exact for every type here).
+    pub fn into_f32(self) -> Vec<f32> {
+        match self {
+            Self::U8(v) => v.into_iter().map(f32::from).collect(),
+            Self::U16(v) => v.into_iter().map(f32::from).collect(),
+            Self::I16(v) => v.into_iter().map(f32::from).collect(),
+            Self::F32(v) => v,
+        }
+    }
+
     /// The NumPy dtype descriptor.
     pub fn descr(&self) -> &'static str {
         match self {
@@ -73,20 +83,28 @@ fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-/// The bytes of a `.npy` file holding `array` (format version 1.0).
-pub fn to_bytes(array: &NpyArray) -> Vec<u8> {
-    let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", array.data.descr(), shape_text(&array.shape));
-    // Header (magic + version + length + dict + '\n') is padded to 64 bytes.
+/// The header of a `.npy` file (format version 1.0) of `descr` elements in
+/// C order: magic, version, length and the dict, padded so the data starts
+/// 64-byte aligned.
+pub fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}", shape_text(shape));
     let unpadded = MAGIC.len() + 2 + 2 + dict.len() + 1;
     let padding = (64 - unpadded % 64) % 64;
     let header_len = dict.len() + padding + 1;
-    let mut out = Vec::with_capacity(unpadded + padding + array.data.len() * 4);
+    let mut out = Vec::with_capacity(unpadded + padding);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header_len as u16).to_le_bytes());
     out.extend_from_slice(dict.as_bytes());
     out.extend(std::iter::repeat_n(b' ', padding));
     out.push(b'\n');
+    out
+}
+
+/// The bytes of a `.npy` file holding `array` (format version 1.0).
+pub fn to_bytes(array: &NpyArray) -> Vec<u8> {
+    let mut out = header(array.data.descr(), &array.shape);
+    out.reserve(array.data.len() * 4);
     match &array.data {
         NpyData::U8(v) => out.extend_from_slice(v),
         NpyData::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),

@@ -1,22 +1,30 @@
 //! The dataset folder: `manifest.json` plus, per split, `images.npy`
-//! (N,C,H,W) f32 and `labels.npy` (N,1,H,W) u8.
+//! (N,C,H,W) and `labels.npy` (N,1,H,W) u8.
 //!
-//! Images are stored as f32 holding the DICOM stored values exactly (every
-//! u8/u16/i16 value is an f32 integer), so a trainer reads them without a
-//! conversion and nothing is lost. Datasets are written in
+//! Images hold the DICOM stored values exactly, in the narrowest type that
+//! holds all of them ([`ImageDtype`]: u16 or i16 for 16-bit DICOM, f32 only
+//! when a dataset mixes values no 16-bit type holds); [`Dataset::split`]
+//! hands them to a trainer as f32. Datasets are written in
 //! `.<name>.tmp-<pid>` next to the target and renamed into place, so the
-//! target is either absent, the old dataset, or the complete new one.
+//! target is either absent, the old dataset, or the complete new one; every
+//! file is synced before the rename.
 
-use crate::npy::{read_npy, write_npy, NpyArray, NpyData};
+use crate::dicom::StoredPixels;
+use crate::npy::{read_npy, NpyArray, NpyData, NpyError};
 use crate::sunnybrook::import::{Channels, ContoursKind, Imported, ImportedSlice, Skipped, SourceFile, Split, SplitKind};
+use lvc_fsio::WritebackFile;
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Bumped when the layout or a manifest field changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: images in their stored integer type (`image_dtype`), not always f32.
+pub const FORMAT_VERSION: u32 = 2;
+/// Version 1 datasets (f32 images) read as before.
+const OLDEST_READABLE_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "lvc-dataset";
 const MANIFEST: &str = "manifest.json";
 
@@ -121,7 +129,7 @@ pub enum StoreError {
     #[diagnostic(code(lvc::data::store::read), help("the dataset is incomplete or damaged; re-create it with `lvc dataset create`"))]
     Read { path: PathBuf, reason: String },
 
-    #[error("{}: format {format} version {version} is not supported (this lvc reads {FORMAT_NAME} version {FORMAT_VERSION})", path.display())]
+    #[error("{}: format {format} version {version} is not supported (this lvc reads {FORMAT_NAME} versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION})", path.display())]
     #[diagnostic(code(lvc::data::store::version), help("re-create the dataset with this lvc"))]
     Version { path: PathBuf, format: String, version: u32 },
 
@@ -136,6 +144,89 @@ pub enum StoreError {
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Write { path: path.to_path_buf(), source }
+}
+
+/// The element type of `images.npy`: the narrowest that holds every stored
+/// value of the dataset exactly, keeping the source's signedness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageDtype {
+    U16,
+    I16,
+    F32,
+}
+
+impl ImageDtype {
+    const ALL: [ImageDtype; 3] = [ImageDtype::U16, ImageDtype::I16, ImageDtype::F32];
+
+    /// The name in `manifest.json` (`image_dtype`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageDtype::U16 => "u16",
+            ImageDtype::I16 => "i16",
+            ImageDtype::F32 => "f32",
+        }
+    }
+
+    /// The NumPy descriptor in `images.npy`.
+    pub fn descr(self) -> &'static str {
+        match self {
+            ImageDtype::U16 => "<u2",
+            ImageDtype::I16 => "<i2",
+            ImageDtype::F32 => "<f4",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ImageDtype> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// u16 when no plane is signed (u8 and u16 planes), i16 when every value
+    /// fits it (signed planes, and unsigned ones up to 32767), u16 again
+    /// when the signed planes hold no negative value, f32 otherwise (only a
+    /// mix of unsigned values over 32767 and negative ones gets there).
+    pub fn for_planes<'a>(planes: impl Iterator<Item = &'a StoredPixels> + Clone) -> ImageDtype {
+        let mut signed = planes.clone().filter_map(|p| match p {
+            StoredPixels::I16(v) => Some(v),
+            _ => None,
+        });
+        if signed.clone().next().is_none() {
+            return ImageDtype::U16;
+        }
+        let over_i16 = |p: &StoredPixels| matches!(p, StoredPixels::U16(v) if v.iter().any(|&x| x > i16::MAX as u16));
+        if !planes.clone().any(over_i16) {
+            ImageDtype::I16
+        } else if signed.all(|v| v.iter().all(|&x| x >= 0)) {
+            ImageDtype::U16
+        } else {
+            ImageDtype::F32
+        }
+    }
+
+    /// `plane` as little-endian values of this type, into `out` (replacing
+    /// its content). The dtype must come from [`for_planes`](Self::for_planes)
+    /// over a set holding `plane`: then every conversion below is exact.
+    fn encode(self, plane: &StoredPixels, out: &mut Vec<u8>) {
+        fn put<const N: usize, T: Copy>(out: &mut Vec<u8>, values: &[T], to_bytes: impl Fn(T) -> [u8; N]) {
+            out.clear();
+            out.resize(values.len() * N, 0);
+            for (bytes, &v) in out.chunks_exact_mut(N).zip(values) {
+                bytes.copy_from_slice(&to_bytes(v));
+            }
+        }
+        match (self, plane) {
+            (ImageDtype::U16, StoredPixels::U8(v)) => put(out, v, |x| u16::from(x).to_le_bytes()),
+            (ImageDtype::U16, StoredPixels::U16(v)) => put(out, v, u16::to_le_bytes),
+            // Chosen only when no value is negative.
+            (ImageDtype::U16, StoredPixels::I16(v)) => put(out, v, |x| (x as u16).to_le_bytes()),
+            (ImageDtype::I16, StoredPixels::U8(v)) => put(out, v, |x| i16::from(x).to_le_bytes()),
+            // Chosen only when no value is over 32767.
+            (ImageDtype::I16, StoredPixels::U16(v)) => put(out, v, |x| (x as i16).to_le_bytes()),
+            (ImageDtype::I16, StoredPixels::I16(v)) => put(out, v, i16::to_le_bytes),
+            (ImageDtype::F32, StoredPixels::U8(v)) => put(out, v, |x| f32::from(x).to_le_bytes()),
+            (ImageDtype::F32, StoredPixels::U16(v)) => put(out, v, |x| f32::from(x).to_le_bytes()),
+            (ImageDtype::F32, StoredPixels::I16(v)) => put(out, v, |x| f32::from(x).to_le_bytes()),
+        }
+    }
 }
 
 /// Builds a folder with `build` in a temp folder next to `target` and moves
@@ -200,8 +291,13 @@ fn split_dir(split: Split) -> String {
 
 /// Writes `imported` as a dataset at `out` (atomically; see
 /// [`build_dir_atomically`]) and returns its manifest.
+///
+/// Each tensor is written straight from the slices, and its data is handed
+/// to the disk while the next one is produced; all files are synced before
+/// the folder is renamed into place.
 pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Manifest, StoreError> {
-    let manifest = manifest_for(imported);
+    let dtype = ImageDtype::for_planes(imported.slices.iter().map(|s| &s.pixels));
+    let manifest = manifest_for(imported, dtype);
     let channels = imported.options.channels.count();
     let (rows, columns) = (imported.rows, imported.columns);
     build_dir_atomically(out, force, is_dataset, |temp| {
@@ -210,33 +306,87 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
             std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
         }
         let slices_of = |split: Split| -> Vec<&ImportedSlice> { imported.slices.iter().filter(|s| s.split == split).collect() };
-        let write_labels = |split: Split| -> Result<(), StoreError> {
+        let write_labels = |split: Split| -> Result<Written, StoreError> {
             let slices = slices_of(split);
-            let labels = NpyArray { shape: vec![slices.len(), 1, rows, columns], data: NpyData::U8(concat(&slices, |s| &s.label)) };
-            Ok(write_npy(&temp.join(split_dir(split)).join("labels.npy"), &labels)?)
+            let path = temp.join(split_dir(split)).join("labels.npy");
+            let shape = [slices.len(), 1, rows, columns];
+            check_planes(&path, &shape, slices.iter().map(|s| s.label.len()))?;
+            write_tensor(&path, "|u1", &shape, |file| {
+                slices.iter().try_for_each(|s| file.write_all(&s.label))
+            })
         };
-        let write_images = |split: Split| -> Result<(), StoreError> {
+        let write_images = |split: Split| -> Result<Written, StoreError> {
             let slices = slices_of(split);
-            let shape = vec![slices.len(), channels, rows, columns];
-            let images = NpyArray { shape, data: NpyData::F32(concat(&slices, |s| &s.pixels)) };
-            Ok(write_npy(&temp.join(split_dir(split)).join("images.npy"), &images)?)
+            let path = temp.join(split_dir(split)).join("images.npy");
+            let shape = [slices.len(), channels, rows, columns];
+            check_planes(&path, &shape, slices.iter().map(|s| s.pixels.len()))?;
+            write_tensor(&path, dtype.descr(), &shape, |file| {
+                let mut bytes = Vec::new();
+                for s in &slices {
+                    dtype.encode(&s.pixels, &mut bytes);
+                    for _ in 0..channels {
+                        file.write_all(&bytes)?;
+                    }
+                }
+                Ok(())
+            })
         };
-        // The copies and writes are memory bound: train images (the bulk)
-        // on one core, the other three tensors on the other.
+        // Producing the bytes is memory bound: train images (the bulk) on
+        // one core, the other three tensors on the other.
         let (bulk, rest) = std::thread::scope(|scope| {
-            let rest = scope.spawn(|| write_labels(Split::Train).and(write_images(Split::Val)).and(write_labels(Split::Val)));
+            let rest = scope.spawn(|| [write_labels(Split::Train), write_images(Split::Val), write_labels(Split::Val)]);
             (write_images(Split::Train), rest.join())
         });
-        bulk?;
-        rest.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        let mut written = vec![bulk?];
+        for tensor in rest.unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+            written.push(tensor?);
+        }
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| write_err(temp)(e.into()))?;
         let path = temp.join(MANIFEST);
-        std::fs::write(&path, json).map_err(write_err(&path))
+        written.push(write_file(&path, |file| file.write_all(&json))?);
+        // Every file's writeback is under way; now wait for all of them.
+        written.into_iter().try_for_each(|Written { path, file }| file.sync().map_err(write_err(&path)))
     })?;
     Ok(manifest)
 }
 
-fn manifest_for(imported: &Imported) -> Manifest {
+/// A file whose content is written and on its way to disk, not yet synced.
+struct Written {
+    path: PathBuf,
+    file: WritebackFile,
+}
+
+/// Writes `path` with `content` and starts its writeback.
+fn write_file(path: &Path, content: impl FnOnce(&mut WritebackFile) -> std::io::Result<()>) -> Result<Written, StoreError> {
+    let mut file = WritebackFile::create(path).map_err(write_err(path))?;
+    content(&mut file).and_then(|()| file.start_writeback()).map_err(write_err(path))?;
+    Ok(Written { path: path.to_path_buf(), file })
+}
+
+/// Writes a `.npy` tensor: the header for `descr` and `shape`, then `body`.
+fn write_tensor(
+    path: &Path,
+    descr: &str,
+    shape: &[usize],
+    body: impl FnOnce(&mut WritebackFile) -> std::io::Result<()>,
+) -> Result<Written, StoreError> {
+    write_file(path, |file| {
+        file.write_all(&crate::npy::header(descr, shape))?;
+        body(file)
+    })
+}
+
+/// Checks that every plane of a tensor holds H·W values (`shape` is
+/// (N, C, H, W)); the importer guarantees it, other callers may not.
+fn check_planes(path: &Path, shape: &[usize; 4], mut lengths: impl Iterator<Item = usize>) -> Result<(), StoreError> {
+    let plane = shape[2] * shape[3];
+    match lengths.find(|&n| n != plane) {
+        None => Ok(()),
+        Some(actual) => Err(NpyError::Shape { path: path.to_path_buf(), shape: shape[2..].to_vec(), expected: plane, actual }.into()),
+    }
+}
+
+fn manifest_for(imported: &Imported, image_dtype: ImageDtype) -> Manifest {
     let opts = &imported.options;
     let classes = class_names(opts.kind);
     let mut splits = BTreeMap::new();
@@ -246,10 +396,10 @@ fn manifest_for(imported: &Imported) -> Manifest {
         let mut cases: Vec<String> = Vec::new();
         let mut count = 0;
         for s in imported.slices.iter().filter(|s| s.split == split) {
-            for &v in &s.label {
-                if let Some(n) = class_pixels.get_mut(usize::from(v)) {
-                    *n += 1;
-                }
+            // One counting pass per class: these vectorise, a histogram
+            // indexed by the label does not (and this is 64k pixels a slice).
+            for (value, n) in (0..=u8::MAX).zip(class_pixels.iter_mut()) {
+                *n += s.label.iter().filter(|&&v| v == value).count() as u64;
             }
             if cases.last() != Some(&s.case) {
                 cases.push(s.case.clone());
@@ -296,7 +446,7 @@ fn manifest_for(imported: &Imported) -> Manifest {
         },
         channels: opts.channels,
         image_shape: [opts.channels.count(), imported.rows, imported.columns],
-        image_dtype: "f32".to_string(),
+        image_dtype: image_dtype.name().to_string(),
         label_dtype: "u8".to_string(),
         palette: palette(opts.kind),
         classes,
@@ -359,15 +509,20 @@ impl Dataset {
         let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| read_err(e.to_string()))?;
         let format = head.get("format").and_then(|v| v.as_str()).unwrap_or("").to_string();
         let version = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
-        if format != FORMAT_NAME || version != u64::from(FORMAT_VERSION) {
+        if format != FORMAT_NAME || !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version) {
             return Err(StoreError::Version { path, format, version: u32::try_from(version).unwrap_or(u32::MAX) });
         }
         let manifest: Manifest = serde_json::from_value(head).map_err(|e| read_err(e.to_string()))?;
+        if ImageDtype::from_name(&manifest.image_dtype).is_none() {
+            let names: Vec<&str> = ImageDtype::ALL.iter().map(|d| d.name()).collect();
+            return Err(read_err(format!("image_dtype `{}` is not one of {}", manifest.image_dtype, names.join(", "))));
+        }
         Ok(Dataset { root: root.to_path_buf(), manifest })
     }
 
     /// Loads a split by name (`train` or `val`), checking the tensor shapes
-    /// against the manifest.
+    /// and types against the manifest; images come as f32 whatever their
+    /// stored type.
     pub fn split(&self, name: &str) -> Result<SplitData, StoreError> {
         let split = Split::ALL
             .into_iter()
@@ -383,9 +538,11 @@ impl Dataset {
         let want_labels = [summary.count, 1, h, w];
         let images_path = self.root.join(&summary.images_file);
         let labels_path = self.root.join(&summary.labels_file);
+        // `open` checked the name.
+        let dtype = ImageDtype::from_name(&self.manifest.image_dtype).unwrap_or(ImageDtype::F32);
         let images = match read_npy(&images_path)? {
-            NpyArray { shape, data: NpyData::F32(v) } if shape == want_images => v,
-            other => return Err(unexpected_tensor(&images_path, &other, "<f4", &want_images)),
+            NpyArray { shape, data } if shape == want_images && data.descr() == dtype.descr() => data.into_f32(),
+            other => return Err(unexpected_tensor(&images_path, &other, dtype.descr(), &want_images)),
         };
         let labels = match read_npy(&labels_path)? {
             NpyArray { shape, data: NpyData::U8(v) } if shape == want_labels => v,
@@ -394,15 +551,6 @@ impl Dataset {
         let records = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
         Ok(SplitData { split, shape: want_images, images, labels, records })
     }
-}
-
-/// Concatenates one per-slice buffer of every slice into one tensor.
-fn concat<T: Copy>(slices: &[&ImportedSlice], field: impl Fn(&ImportedSlice) -> &[T]) -> Vec<T> {
-    let mut out = Vec::with_capacity(slices.iter().map(|s| field(s).len()).sum());
-    for s in slices {
-        out.extend_from_slice(field(s));
-    }
-    out
 }
 
 fn unexpected_tensor(path: &Path, got: &NpyArray, descr: &str, shape: &[usize]) -> StoreError {

@@ -222,7 +222,7 @@ fn infer(args: &InferArgs) -> Result<(), Failed> {
     if let Some(path) = &args.image {
         let loaded = DicomLoader.load(path).map_err(|e| report(2, e))?;
         let channels = recorded.image_shape[0];
-        let pixels: Vec<f32> = (0..channels).flat_map(|_| loaded.pixels.iter().copied()).collect();
+        let pixels = loaded.pixels.to_f32().repeat(channels);
         let (_, segmenter) = open_run(&args.run, args.weights.as_deref(), [channels, loaded.rows, loaded.columns], &args.device)?;
         let subject = Subject { source: path.display().to_string(), pixels: &pixels, height: loaded.rows, width: loaded.columns, truth: None };
         infer_one(&segmenter, &subject, &args.out, args.opacity, args.scale)?;

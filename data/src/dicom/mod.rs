@@ -20,6 +20,7 @@ pub use error::{DicomError, DicomErrorKind};
 
 use dicom_core::value::Value as DicomValue;
 use dicom_dictionary_std::{tags, uids};
+use dicom_object::file::ReadPreamble;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
@@ -129,13 +130,21 @@ impl DicomImage {
 /// Reads the header only (parsing stops at Pixel Data), so it is fast and
 /// works on files whose pixel data is cut short.
 pub fn read_info(path: &Path) -> Result<DicomInfo, DicomError> {
-    let obj = open(path, OpenFileOptions::new().read_until(tags::PIXEL_DATA), true)?;
+    let bytes = read_file(path)?;
+    let obj = open(path, &bytes, OpenFileOptions::new().read_until(tags::PIXEL_DATA), true)?;
     info_from_object(path, &obj)
 }
 
 /// Reads and decodes the first frame of an image.
 pub fn read_image(path: &Path) -> Result<DicomImage, DicomError> {
-    let obj = open(path, OpenFileOptions::new(), false)?;
+    decode_image(path, &read_file(path)?)
+}
+
+/// Decodes the first frame of an image from the bytes of its file (for
+/// callers that also need the bytes, e.g. to checksum them); `path` only
+/// names the file in errors.
+pub fn decode_image(path: &Path, bytes: &[u8]) -> Result<DicomImage, DicomError> {
+    let obj = open(path, bytes, OpenFileOptions::new(), false)?;
     let info = info_from_object(path, &obj)?;
     validate_for_decoding(path, &info)?;
     validate_pixel_data(path, &obj, &info)?;
@@ -158,12 +167,14 @@ pub fn read_image(path: &Path) -> Result<DicomImage, DicomError> {
     Ok(DicomImage { info, pixels })
 }
 
-/// Opens `path` after checking that no declared length runs past the end
-/// of the file (`header_only`: up to Pixel Data).
-fn open(path: &Path, options: OpenFileOptions, header_only: bool) -> Result<DefaultDicomObject, DicomError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DicomError::new(path, DicomErrorKind::Io, format!("cannot read file: {e}")))?;
-    if let Err((tag, reason)) = scan::check_lengths(&bytes, header_only) {
+fn read_file(path: &Path) -> Result<Vec<u8>, DicomError> {
+    std::fs::read(path).map_err(|e| DicomError::new(path, DicomErrorKind::Io, format!("cannot read file: {e}")))
+}
+
+/// Parses the bytes of file `path` after checking that no declared length
+/// runs past their end (`header_only`: up to Pixel Data).
+fn open(path: &Path, bytes: &[u8], options: OpenFileOptions, header_only: bool) -> Result<DefaultDicomObject, DicomError> {
+    if let Err((tag, reason)) = scan::check_lengths(bytes, header_only) {
         let kind = if tag == tags::PIXEL_DATA || tag.group() == 0xFFFE {
             DicomErrorKind::TruncatedPixelData
         } else {
@@ -171,7 +182,15 @@ fn open(path: &Path, options: OpenFileOptions, header_only: bool) -> Result<Defa
         };
         return Err(DicomError::new(path, kind, format!("the file is cut short or corrupt: {reason}")));
     }
-    guard::catch_panic(|| options.open_file(path))
+    // What `open_file` does for a path: the 128-byte preamble is skipped
+    // when `DICM` follows it, absent when the bytes start with `DICM`, and
+    // assumed when neither is found.
+    let preamble = if bytes.get(128..132) == Some(b"DICM") || bytes.get(..4) != Some(b"DICM") {
+        ReadPreamble::Always
+    } else {
+        ReadPreamble::Never
+    };
+    guard::catch_panic(|| options.read_preamble(preamble).from_reader(bytes))
         .map_err(|msg| {
             DicomError::new(path, DicomErrorKind::DecoderPanic, format!("the DICOM parser crashed: {msg}"))
         })?
@@ -471,12 +490,18 @@ fn stored_values(path: &Path, info: &DicomInfo, data: &[u8], encapsulated: bool)
             format!("the decoder produced {} bytes, the header implies {needed}", data.len()),
         ));
     }
-    // Decoders return interleaved samples; native data follows Planar Configuration.
+    // Decoders return interleaved samples; native data follows Planar
+    // Configuration. The first sample of pixel i starts at i·stride bytes.
     let planar = !encapsulated && samples > 1 && info.planar_configuration == Some(1);
-    let sample_index = |i: usize| if planar { i } else { i * samples };
+    // Never 0: `validate_for_decoding` allows 8 or 16 bits and 1 or 3
+    // samples; `max` keeps a zero stride from panicking regardless.
+    let stride = (bytes_per_sample * if planar { 1 } else { samples }).max(1);
+    // `data` holds at least `pixels` whole strides (checked above), so the
+    // loops below see exactly `pixels` chunks, without index checks.
+    let first_samples = data.chunks_exact(stride).take(pixels);
     let unused = u32::from(info.bits_allocated - info.bits_stored);
     Ok(if bytes_per_sample == 1 {
-        let raw = (0..pixels).map(|i| data[sample_index(i)]);
+        let raw = first_samples.map(|c| c[0]);
         if info.signed {
             StoredPixels::I16(raw.map(|v| i16::from(((v << unused) as i8) >> unused)).collect())
         } else {
@@ -484,10 +509,7 @@ fn stored_values(path: &Path, info: &DicomInfo, data: &[u8], encapsulated: bool)
             StoredPixels::U8(raw.map(|v| v & mask).collect())
         }
     } else {
-        let raw = (0..pixels).map(|i| {
-            let at = 2 * sample_index(i);
-            u16::from_ne_bytes([data[at], data[at + 1]])
-        });
+        let raw = first_samples.map(|c| u16::from_ne_bytes([c[0], c[1]]));
         if info.signed {
             StoredPixels::I16(raw.map(|v| ((v << unused) as i16) >> unused).collect())
         } else {

@@ -1,7 +1,16 @@
 use super::*;
 use crate::sunnybrook::import::{ImportOptions, ImportedSlice};
 
-fn slice(case: &str, image: u32, split: Split, value: f32, fg: usize) -> ImportedSlice {
+/// 12 values counting up from `first` (3×4 planes).
+fn u16s(first: u16) -> StoredPixels {
+    StoredPixels::U16((0..12).map(|i| first + i).collect())
+}
+
+fn i16s(first: i16) -> StoredPixels {
+    StoredPixels::I16((0..12).map(|i| first + i).collect())
+}
+
+fn slice(case: &str, image: u32, split: Split, pixels: StoredPixels, fg: usize) -> ImportedSlice {
     let mut label = vec![0u8; 12];
     label[..fg].fill(1);
     ImportedSlice {
@@ -11,7 +20,7 @@ fn slice(case: &str, image: u32, split: Split, value: f32, fg: usize) -> Importe
         dicom: SourceFile { path: format!("{case}/IM-0004-{image:04}.dcm"), sha256: "ab".repeat(32) },
         contours: vec![SourceFile { path: format!("{case}/IM-0001-{image:04}-icontour-manual.txt"), sha256: "cd".repeat(32) }],
         split,
-        pixels: (0..12).map(|i| value + i as f32).collect(),
+        pixels,
         label,
     }
 }
@@ -32,10 +41,11 @@ fn imported(dir: &Path) -> Imported {
         },
         rows: 3,
         columns: 4,
+        // Negative values and values over 32767: only f32 holds both.
         slices: vec![
-            slice("SC-A-1", 10, Split::Train, 100.0, 3),
-            slice("SC-A-1", 20, Split::Train, -5.0, 0),
-            slice("SC-B-2", 10, Split::Val, 65535.0 - 11.0, 6),
+            slice("SC-A-1", 10, Split::Train, u16s(100), 3),
+            slice("SC-A-1", 20, Split::Train, i16s(-5), 0),
+            slice("SC-B-2", 10, Split::Val, u16s(65535 - 11), 6),
         ],
         problems: vec![],
         skipped: vec![Skipped { path: "x.txt".into(), reason: "x.txt:2: bad".into() }],
@@ -59,6 +69,7 @@ fn round_trip_through_open_and_split() {
     assert!((train.class_fraction[1] - 3.0 / 24.0).abs() < 1e-12);
     assert_eq!(ds.manifest.skipped.len(), 1);
 
+    assert_eq!(ds.manifest.image_dtype, "f32");
     let t = ds.split("train").unwrap();
     assert_eq!(t.shape, [2, 1, 3, 4]);
     assert_eq!(t.image(1)[0], -5.0);
@@ -123,4 +134,91 @@ fn open_rejects_missing_damaged_and_future_datasets() {
     let ds = Dataset::open(&out).unwrap();
     let err = ds.split("val").unwrap_err();
     assert!(err.to_string().contains("labels.npy"), "{err}");
+}
+
+#[test]
+fn image_dtype_is_the_narrowest_that_holds_every_value() {
+    let dtype = |planes: &[StoredPixels]| ImageDtype::for_planes(planes.iter());
+    let u8s = StoredPixels::U8(vec![0, 255]);
+    assert_eq!(dtype(&[u16s(65524), u8s.clone()]), ImageDtype::U16);
+    assert_eq!(dtype(&[]), ImageDtype::U16);
+    assert_eq!(dtype(&[i16s(-5), i16s(32755)]), ImageDtype::I16);
+    assert_eq!(dtype(&[i16s(-5), u16s(32755), u8s]), ImageDtype::I16, "unsigned values up to 32767 fit i16");
+    assert_eq!(dtype(&[i16s(0), u16s(32757)]), ImageDtype::U16, "no negative value: u16 holds both");
+    assert_eq!(dtype(&[i16s(-1), u16s(32757)]), ImageDtype::F32, "-1 and 32767 + 1: no 16-bit type holds both");
+}
+
+/// Writes `slices` (3×4 planes) as a dataset and returns it opened.
+fn written(dir: &Path, name: &str, slices: Vec<ImportedSlice>) -> Dataset {
+    let mut data = imported(dir);
+    data.slices = slices;
+    let out = dir.join(name);
+    write_dataset(&out, &data, false).unwrap();
+    Dataset::open(&out).unwrap()
+}
+
+#[test]
+fn integer_images_are_stored_in_their_type_and_read_back_as_the_same_f32_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<StoredPixels>, &str, &str); 3] = [
+        ("u16", vec![u16s(65524), StoredPixels::U8((0..12).collect())], "u16", "<u2"),
+        ("i16", vec![i16s(-32768), u16s(32755)], "i16", "<i2"),
+        ("f32", vec![i16s(-32768), u16s(65524)], "f32", "<f4"),
+    ];
+    for (name, planes, manifest_dtype, descr) in cases {
+        let expected: Vec<Vec<f32>> = planes.iter().map(StoredPixels::to_f32).collect();
+        let slices = planes.into_iter().zip([10, 20]).map(|(p, image)| slice("SC-A-1", image, Split::Train, p, 1)).collect();
+        let ds = written(dir.path(), name, slices);
+        assert_eq!(ds.manifest.image_dtype, manifest_dtype);
+        let on_disk = read_npy(&ds.root.join("train/images.npy")).unwrap();
+        assert_eq!((on_disk.data.descr(), on_disk.shape), (descr, vec![2, 1, 3, 4]), "{name}");
+        let train = ds.split("train").unwrap();
+        assert_eq!([train.image(0), train.image(1)], [&expected[0][..], &expected[1][..]], "{name}");
+        let val = ds.split("val").unwrap();
+        assert_eq!((val.shape, val.images.len()), ([0, 1, 3, 4], 0), "{name}: an empty split is still a tensor");
+    }
+}
+
+#[test]
+fn a_version_1_dataset_with_f32_images_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = written(dir.path(), "old", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2)]);
+    // What lvc wrote before version 2: f32 images, version 1.
+    let images = NpyArray { shape: vec![1, 1, 3, 4], data: NpyData::F32((7..19).map(|v| v as f32).collect()) };
+    crate::npy::write_npy(&ds.root.join("train/images.npy"), &images).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(ds.root.join(MANIFEST)).unwrap()).unwrap();
+    manifest["format_version"] = 1.into();
+    manifest["image_dtype"] = "f32".into();
+    std::fs::write(ds.root.join(MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    let old = Dataset::open(&ds.root).unwrap();
+    assert_eq!((old.manifest.format_version, old.manifest.image_dtype.as_str()), (1, "f32"));
+    assert_eq!(old.split("train").unwrap().image(0), images.data.into_f32());
+}
+
+#[test]
+fn images_whose_type_disagrees_with_the_manifest_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = written(dir.path(), "ds", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2)]);
+    let signed = NpyArray { shape: vec![1, 1, 3, 4], data: NpyData::I16((7..19).collect()) };
+    crate::npy::write_npy(&ds.root.join("train/images.npy"), &signed).unwrap();
+    let err = ds.split("train").unwrap_err().to_string();
+    assert!(err.contains("images.npy") && err.contains("<i2") && err.contains("manifest says <u2"), "{err}");
+
+    let path = ds.root.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).unwrap().replace(r#""image_dtype": "u16""#, r#""image_dtype": "f64""#);
+    std::fs::write(&path, text).unwrap();
+    let err = Dataset::open(&ds.root).unwrap_err().to_string();
+    assert!(err.contains("image_dtype `f64` is not one of u16, i16, f32"), "{err}");
+}
+
+#[test]
+fn a_plane_of_the_wrong_size_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = imported(dir.path());
+    data.slices[1].pixels = StoredPixels::U16(vec![1; 11]);
+    let err = write_dataset(&dir.path().join("ds"), &data, false).unwrap_err();
+    assert!(matches!(&err, StoreError::Npy(NpyError::Shape { expected: 12, actual: 11, .. })), "{err:?}");
+    assert!(err.to_string().contains("images.npy"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

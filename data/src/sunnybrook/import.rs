@@ -18,7 +18,8 @@
 
 use super::problem::{PairingIssue, Problem};
 use super::sax_map::{builtin_series, normalize_case};
-use crate::contour::{read_contour, Contour};
+use crate::contour::{contour_from_bytes, Contour, ContourError};
+use crate::dicom::StoredPixels;
 use crate::raster::{truncate_points, LabelPlane};
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use rand::seq::SliceRandom;
@@ -113,23 +114,30 @@ pub struct ImportOptions {
 pub struct LoadedImage {
     pub rows: usize,
     pub columns: usize,
-    /// Stored pixel values (no rescale), row-major.
-    pub pixels: Vec<f32>,
+    /// Stored pixel values (no rescale), row-major, in their stored type.
+    pub pixels: StoredPixels,
 }
 
 /// Where decoded images come from: DICOM files in real use
-/// ([`DicomLoader`]), in-memory planes in tests.
+/// ([`DicomLoader`]), stand-in formats in tests.
 pub trait ImageLoader: Sync {
-    fn load(&self, path: &Path) -> Result<LoadedImage, Problem>;
+    /// Decodes the bytes of image file `path` (the importer reads each file
+    /// once, for the checksum and for this).
+    fn decode(&self, path: &Path, bytes: &[u8]) -> Result<LoadedImage, Problem>;
+
+    /// Reads and decodes image file `path`.
+    fn load(&self, path: &Path) -> Result<LoadedImage, Problem> {
+        self.decode(path, &read_source(path)?)
+    }
 }
 
-/// Reads images with [`crate::dicom::read_image`]: stored values, one
+/// Decodes images with [`crate::dicom::decode_image`]: stored values, one
 /// grayscale frame.
 pub struct DicomLoader;
 
 impl ImageLoader for DicomLoader {
-    fn load(&self, path: &Path) -> Result<LoadedImage, Problem> {
-        let image = crate::dicom::read_image(path).map_err(|e| Problem::new(path, e))?;
+    fn decode(&self, path: &Path, bytes: &[u8]) -> Result<LoadedImage, Problem> {
+        let image = crate::dicom::decode_image(path, bytes).map_err(|e| Problem::new(path, e))?;
         let info = &image.info;
         if info.frames != 1 || info.samples_per_pixel != 1 {
             return Err(Problem::new(
@@ -137,7 +145,7 @@ impl ImageLoader for DicomLoader {
                 PairingIssue::NotSingleGrayscale { path: path.to_path_buf(), frames: info.frames, samples: info.samples_per_pixel },
             ));
         }
-        Ok(LoadedImage { rows: info.rows as usize, columns: info.columns as usize, pixels: image.to_f32() })
+        Ok(LoadedImage { rows: info.rows as usize, columns: info.columns as usize, pixels: image.pixels })
     }
 }
 
@@ -160,8 +168,9 @@ pub struct ImportedSlice {
     /// i-contour, then o-contour in io mode.
     pub contours: Vec<SourceFile>,
     pub split: Split,
-    /// `rows*columns` stored values.
-    pub pixels: Vec<f32>,
+    /// The `rows*columns` stored values of the plane (the store writes it
+    /// once per channel).
+    pub pixels: StoredPixels,
     /// `rows*columns` labels.
     pub label: Vec<u8>,
 }
@@ -562,9 +571,14 @@ fn detect_series(
     Some(best)
 }
 
-fn sha256_of(path: &Path) -> Result<String, std::io::Error> {
-    let bytes = std::fs::read(path)?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a source image whole (its checksum and its decoding both use
+/// these bytes).
+fn read_source(path: &Path) -> Result<Vec<u8>, Problem> {
+    std::fs::read(path).map_err(|source| Problem::new(path, FileUnreadable { path: path.to_path_buf(), source }))
 }
 
 #[derive(Debug, Error, Diagnostic)]
@@ -588,14 +602,21 @@ struct LoadedSlice {
     contour_shas: Vec<String>,
 }
 
+/// Reads a contour once for its checksum and its points.
+fn read_contour_and_sha(path: &Path) -> Result<(Contour, String), Problem> {
+    let bytes = std::fs::read(path).map_err(|source| Problem::new(path, ContourError::Read { path: path.to_path_buf(), source }))?;
+    let contour = contour_from_bytes(path, &bytes).map_err(|e| Problem::new(path, e))?;
+    Ok((contour, sha256_hex(&bytes)))
+}
+
 fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice) -> Result<LoadedSlice, Vec<Problem>> {
-    let image = loader.load(&plan.dicom);
-    let contours: Vec<Result<Contour, Problem>> =
-        plan.contours.iter().map(|p| read_contour(p).map_err(|e| Problem::new(p, e))).collect();
+    let image = read_source(&plan.dicom).and_then(|bytes| Ok((loader.decode(&plan.dicom, &bytes)?, sha256_hex(&bytes))));
+    let contours: Vec<Result<(Contour, String), Problem>> = plan.contours.iter().map(|p| read_contour_and_sha(p)).collect();
     let mut problems = Vec::new();
     let image = image.map_err(|p| problems.push(p)).ok();
-    let contours: Vec<Contour> = contours.into_iter().filter_map(|c| c.map_err(|p| problems.push(p)).ok()).collect();
-    let Some(image) = image else { return Err(problems) };
+    let (contours, contour_shas): (Vec<Contour>, Vec<String>) =
+        contours.into_iter().filter_map(|c| c.map_err(|p| problems.push(p)).ok()).unzip();
+    let Some((image, dicom_sha)) = image else { return Err(problems) };
     if !opts.allow_outside {
         for c in &contours {
             if let Err(e) = c.check_inside(image.columns, image.rows) {
@@ -611,9 +632,6 @@ fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice
     for (contour, value) in contours.iter().zip([1u8, 2]).rev() {
         plane.fill_polygon(&truncate_points(&contour.xy()), value);
     }
-    let hash = |p: &Path| sha256_of(p).map_err(|source| Problem::new(p, FileUnreadable { path: p.to_path_buf(), source }));
-    let dicom_sha = hash(&plan.dicom).map_err(|p| vec![p])?;
-    let contour_shas = plan.contours.iter().map(|p| hash(p)).collect::<Result<Vec<_>, _>>().map_err(|p| vec![p])?;
     Ok(LoadedSlice { plan, image, label: plane.data, dicom_sha, contour_shas })
 }
 
@@ -694,28 +712,23 @@ pub fn import(opts: &ImportOptions, loader: &dyn ImageLoader) -> Result<Imported
         .map(|p| Skipped { path: p.file().to_string_lossy().into_owned(), reason: p.to_string() })
         .collect();
 
-    let channels = opts.channels.count();
     let mut slices: Vec<ImportedSlice> = loaded
         .into_iter()
-        .map(|s| {
-            let plane = s.image.pixels;
-            let pixels = if channels == 1 { plane } else { plane.repeat(channels) };
-            ImportedSlice {
-                case: s.plan.case,
-                image: s.plan.image,
-                series: s.plan.series,
-                dicom: SourceFile { path: relative(&s.plan.dicom, &opts.images), sha256: s.dicom_sha },
-                contours: s
-                    .plan
-                    .contours
-                    .iter()
-                    .zip(s.contour_shas)
-                    .map(|(p, sha256)| SourceFile { path: relative(p, &opts.contours), sha256 })
-                    .collect(),
-                split: Split::Train,
-                pixels,
-                label: s.label,
-            }
+        .map(|s| ImportedSlice {
+            case: s.plan.case,
+            image: s.plan.image,
+            series: s.plan.series,
+            dicom: SourceFile { path: relative(&s.plan.dicom, &opts.images), sha256: s.dicom_sha },
+            contours: s
+                .plan
+                .contours
+                .iter()
+                .zip(s.contour_shas)
+                .map(|(p, sha256)| SourceFile { path: relative(p, &opts.contours), sha256 })
+                .collect(),
+            split: Split::Train,
+            pixels: s.image.pixels,
+            label: s.label,
         })
         .collect();
     assign_splits(&mut slices, opts.split, opts.val_pct, opts.seed);

@@ -1,6 +1,7 @@
 //! Import tests on small fixture trees. The `.dcm` files here hold
 //! `ROWS COLS VALUE` as text and are decoded by [`TextLoader`], so pairing,
-//! splitting and problem collection are tested without DICOM.
+//! splitting and problem collection are tested without DICOM. A negative
+//! VALUE makes a signed plane, as signed DICOM would.
 
 use super::*;
 use std::fs;
@@ -16,14 +17,18 @@ struct NotATestImage {
 }
 
 impl ImageLoader for TextLoader {
-    fn load(&self, path: &Path) -> Result<LoadedImage, Problem> {
+    fn decode(&self, path: &Path, bytes: &[u8]) -> Result<LoadedImage, Problem> {
         let bad = || Problem::new(path, NotATestImage { path: path.to_path_buf() });
-        let text = fs::read_to_string(path).map_err(|_| bad())?;
-        let v: Vec<usize> = text.split_whitespace().map(|t| t.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
-        match v.as_slice() {
-            &[rows, columns, value] => Ok(LoadedImage { rows, columns, pixels: vec![value as f32; rows * columns] }),
-            _ => Err(bad()),
-        }
+        let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
+        let v: Vec<i64> = text.split_whitespace().map(|t| t.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let &[rows, columns, value] = v.as_slice() else { return Err(bad()) };
+        let (Ok(rows), Ok(columns)) = (usize::try_from(rows), usize::try_from(columns)) else { return Err(bad()) };
+        let pixels = match (u16::try_from(value), i16::try_from(value)) {
+            (Ok(v), _) => StoredPixels::U16(vec![v; rows * columns]),
+            (_, Ok(v)) => StoredPixels::I16(vec![v; rows * columns]),
+            _ => return Err(bad()),
+        };
+        Ok(LoadedImage { rows, columns, pixels })
     }
 }
 
@@ -119,7 +124,7 @@ fn pairs_padded_contours_with_unpadded_image_folders_via_the_builtin_map() {
     for s in &got.slices {
         assert_eq!(s.case, "SC-HF-I-1");
         assert_eq!(s.series, 4);
-        assert!(s.pixels.iter().all(|&v| v == 7.0));
+        assert_eq!(s.pixels, StoredPixels::U16(vec![7; 16 * 16]), "stored values in their stored type");
         assert_eq!(s.label.iter().filter(|&&v| v == 1).count(), 25);
         assert_eq!(s.dicom.sha256.len(), 64);
     }
@@ -190,13 +195,31 @@ fn io_mode_labels_myocardium_and_notes_slices_without_o_contour() {
 }
 
 #[test]
-fn rgb_copies_the_plane_three_times() {
+fn rgb_keeps_one_plane_per_slice_and_the_dataset_has_three_equal_channels() {
     let t = Tree::new();
     t.case("SC-N-2", "SC-N-02", 898, 1);
     let mut opts = t.options();
     opts.channels = Channels::RGB;
+    opts.val_pct = 0;
     let got = import(&opts, &TextLoader).unwrap();
-    assert_eq!(got.slices[0].pixels.len(), 3 * 16 * 16);
+    assert_eq!(got.slices[0].pixels.len(), 16 * 16, "the store repeats the plane, the import does not");
+    let out = t.images.parent().unwrap().join("rgb-ds");
+    crate::store::write_dataset(&out, &got, false).unwrap();
+    let ds = crate::store::Dataset::open(&out).unwrap();
+    assert_eq!(ds.manifest.image_shape, [3, 16, 16]);
+    let train = ds.split("train").unwrap();
+    assert_eq!(train.shape, [1, 3, 16, 16]);
+    assert!(train.image(0).iter().all(|&v| v == 7.0), "every channel holds the plane");
+}
+
+#[test]
+fn source_files_are_checksummed_from_the_bytes_that_were_decoded() {
+    let t = Tree::new();
+    t.case("SC-N-2", "SC-N-02", 898, 1);
+    let got = import(&t.options(), &TextLoader).unwrap();
+    let sha = |bytes: &[u8]| -> String { Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect() };
+    assert_eq!(got.slices[0].dicom.sha256, sha(b"16 16 7"));
+    assert_eq!(got.slices[0].contours[0].sha256, sha(SQUARE.as_bytes()));
 }
 
 #[test]
@@ -312,7 +335,7 @@ fn slices(cases: &[(&str, u32)]) -> Vec<ImportedSlice> {
                 dicom: SourceFile { path: String::new(), sha256: String::new() },
                 contours: vec![],
                 split: Split::Train,
-                pixels: vec![],
+                pixels: StoredPixels::U16(vec![]),
                 label: vec![],
             })
         })
