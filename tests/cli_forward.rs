@@ -104,7 +104,7 @@ fn unsupported_layers_are_rejected_with_their_line() {
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(err.contains("lvc::runtime::unsupported"), "{err}");
-    assert!(err.contains("AbsVal"), "{err}");
+    assert!(err.contains("Embed"), "{err}");
     assert!(err.contains("unsupported.prototxt:10"), "{err}");
 }
 

@@ -1,5 +1,6 @@
-//! Layers that route blobs: Eltwise, Concat, Split, Slice, Silence, Flatten,
-//! Reshape.
+//! Layers that route or reduce blobs: Eltwise, Concat, Split, Slice,
+//! Silence, Flatten, Reshape, ArgMax, Tile, Reduction. (Embed is shape-checked
+//! only: an index outside its table has no error path at run time.)
 
 use tch::Tensor;
 
@@ -141,6 +142,91 @@ impl Lowered for Reshape {
     }
 }
 
+/// Caffe's ArgMax: the `top_k` largest entries along `axis` — their values
+/// when `out_max_val`, else their indices (as floats). Without an axis, over
+/// everything but axis 0, as `[N, 1 or 2, top_k]` (indices, then values).
+/// Ties go to the larger index, as Caffe's `std::greater` on (value, index)
+/// pairs orders them. No gradient (Caffe has no backward for it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgMax {
+    pub axis: Option<i64>,
+    pub top_k: i64,
+    pub out_max_val: bool,
+}
+
+impl Lowered for ArgMax {
+    fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let x = bottoms[0].detach();
+        let (data, axis) = match self.axis {
+            Some(axis) => (x.shallow_clone(), axis),
+            None => (x.reshape([x.size()[0], -1]), 1),
+        };
+        let len = data.size()[axis as usize];
+        // Reversed, a stable descending sort puts the larger index first among equals.
+        let (values, reversed) = data.flip([axis]).sort_stable(true, axis, true);
+        let values = values.narrow(axis, 0, self.top_k);
+        let indices = (reversed.narrow(axis, 0, self.top_k) * -1 + (len - 1)).to_kind(tch::Kind::Float);
+        vec![match self.axis {
+            Some(_) if self.out_max_val => values,
+            Some(_) => indices,
+            None => {
+                let rows = if self.out_max_val { Tensor::stack(&[indices, values], 1) } else { indices.unsqueeze(1) };
+                let mut shape = vec![1i64; x.dim().max(3)];
+                shape[..3].copy_from_slice(&rows.size());
+                rows.reshape(shape)
+            }
+        }]
+    }
+}
+
+/// `tiles` copies of the bottom along `axis`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    pub axis: usize,
+    pub tiles: i64,
+}
+
+impl Lowered for Tile {
+    fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let x = &bottoms[0];
+        let mut repeats = vec![1i64; x.dim()];
+        repeats[self.axis] = self.tiles;
+        vec![x.repeat(repeats)]
+    }
+}
+
+/// Caffe's Reduction over every axis from `axis` on, times `coeff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReductionKind {
+    Sum,
+    /// Σ|x|; Caffe's gradient is sign(x), 0 at 0 (autograd's too).
+    Asum,
+    SumSq,
+    Mean,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reduction {
+    pub kind: ReductionKind,
+    pub axis: usize,
+    pub coeff: f64,
+}
+
+impl Lowered for Reduction {
+    fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let x = &bottoms[0];
+        let outer = x.size()[..self.axis].to_vec();
+        let rows = x.reshape([outer.iter().product::<i64>(), -1]);
+        let reduced = match self.kind {
+            ReductionKind::Sum => rows.sum_dim_intlist(1, false, tch::Kind::Float),
+            ReductionKind::Asum => rows.abs().sum_dim_intlist(1, false, tch::Kind::Float),
+            ReductionKind::SumSq => (&rows * &rows).sum_dim_intlist(1, false, tch::Kind::Float),
+            ReductionKind::Mean => rows.mean_dim(1, false, tch::Kind::Float),
+        };
+        vec![(reduced * self.coeff).reshape(outer)]
+    }
+}
+
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     if ctx.node.inserted_split {
         return Some(Ok(Box::new(Split { tops: ctx.node.tops.len() })));
@@ -152,7 +238,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             _ => Err("a combining layer without bottoms".to_string()),
         });
     };
-    let axis = |a: i64| bottom.canonical_axis(a).map(|a| a as i64).ok_or_else(|| format!("axis {a} out of range"));
+    let axis_of = |a: i64| bottom.canonical_axis(a).map(|a| a as i64).ok_or_else(|| format!("axis {a} out of range"));
     let tops = ctx.node.tops.len();
     Some(match &op.op {
         Combine::Eltwise(p) => Ok(Box::new(match p.operation {
@@ -161,20 +247,38 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             EltwiseOp::Prod => Eltwise::Prod,
             EltwiseOp::Max => Eltwise::Max,
         }) as Box<dyn Lowered>),
-        Combine::Concat { axis: a } => axis(a.value).map(|axis| Box::new(Concat { axis }) as Box<dyn Lowered>),
+        Combine::Concat { axis: a } => axis_of(a.value).map(|axis| Box::new(Concat { axis }) as Box<dyn Lowered>),
         Combine::Split => Ok(Box::new(Split { tops })),
-        Combine::Slice { axis: a, points } => axis(a.value).map(|axis| {
+        Combine::Slice { axis: a, points } => axis_of(a.value).map(|axis| {
             Box::new(Slice { axis, slice_points: points.iter().map(|p| p.value).collect(), tops }) as Box<dyn Lowered>
         }),
         Combine::Silence => Ok(Box::new(Silence)),
-        Combine::Flatten { axis: a, end_axis } => axis(a.value)
-            .and_then(|start| axis(end_axis.value).map(|end| Box::new(Flatten { axis: start, end_axis: end }) as Box<dyn Lowered>)),
+        Combine::Flatten { axis: a, end_axis } => axis_of(a.value)
+            .and_then(|start| axis_of(end_axis.value).map(|end| Box::new(Flatten { axis: start, end_axis: end }) as Box<dyn Lowered>)),
         Combine::Reshape { dims, axis: a, num_axes } => Ok(Box::new(Reshape {
             dims: dims.iter().map(|d| d.value).collect(),
             axis: a.value,
             num_axes: num_axes.value,
         })),
-        _ => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
+        Combine::ArgMax { out_max_val, top_k, axis } => axis
+            .as_ref()
+            .map(|a| axis_of(a.value))
+            .transpose()
+            .map(|axis| Box::new(ArgMax { axis, top_k: top_k.value, out_max_val: *out_max_val }) as Box<dyn Lowered>),
+        Combine::Tile { axis, tiles } => {
+            axis_of(axis.value).map(|axis| Box::new(Tile { axis: axis as usize, tiles: *tiles }) as Box<dyn Lowered>)
+        }
+        Combine::Reduction { operation, axis, coeff } => {
+            let kind = match operation.as_str() {
+                "SUM" => Ok(ReductionKind::Sum),
+                "ASUM" => Ok(ReductionKind::Asum),
+                "SUMSQ" => Ok(ReductionKind::SumSq),
+                "MEAN" => Ok(ReductionKind::Mean),
+                other => Err(format!("reduction operation {other}")),
+            };
+            kind.and_then(|kind| axis_of(axis.value).map(|axis| Box::new(Reduction { kind, axis: axis as usize, coeff: *coeff }) as Box<dyn Lowered>))
+        }
+        Combine::Embed { .. } => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
     })
 }
 
@@ -182,6 +286,52 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
 mod tests {
     use super::*;
     use crate::ops::testing::*;
+
+    #[test]
+    fn argmax_breaks_ties_to_the_larger_index_like_caffe() {
+        // Per row: [1, 3, 3, 0] → top-2 indices 2, 1; values 3, 3.
+        let x = t(&[1., 3., 3., 0., 5., 4., 4., 9.], &[2, 4]);
+        let along = |out_max_val| ArgMax { axis: Some(1), top_k: 2, out_max_val }.forward(&[x.shallow_clone()], &[], false).remove(0);
+        assert_close(&along(false), &[2., 1., 3., 0.], 0.0);
+        assert_close(&along(true), &[3., 3., 9., 5.], 0.0);
+        // No axis: [N, 2, top_k] = indices, then values, over all but axis 0.
+        let x4 = x.reshape([2, 1, 2, 2]);
+        let y = &ArgMax { axis: None, top_k: 1, out_max_val: true }.forward(&[x4.shallow_clone()], &[], false)[0];
+        assert_eq!(y.size(), vec![2, 2, 1, 1]);
+        assert_close(y, &[2., 3., 3., 9.], 0.0);
+        let y = &ArgMax { axis: None, top_k: 1, out_max_val: false }.forward(&[x4], &[], false)[0];
+        assert_eq!(y.size(), vec![2, 1, 1, 1]);
+        assert!(!y.requires_grad());
+    }
+
+    #[test]
+    fn tile_repeats_along_the_axis_and_sums_gradients_back() {
+        let x = t(&[1., 2.], &[1, 2]);
+        let tile = Tile { axis: 0, tiles: 3 };
+        let y = &tile.forward(&[x.shallow_clone()], &[], false)[0];
+        assert_eq!(y.size(), vec![3, 2]);
+        assert_close(y, &[1., 2., 1., 2., 1., 2.], 0.0);
+        let w: Vec<f32> = (1..=6).map(|i| (i as f32).sin()).collect();
+        let g = grad_of(&x, |x| tile.forward(&[x.shallow_clone()], &[], false).remove(0));
+        assert_close(&g, &[w[0] + w[2] + w[4], w[1] + w[3] + w[5]], 1e-6);
+    }
+
+    #[test]
+    fn reductions_from_the_axis_on_with_coeff() {
+        let x = t(&[1., -2., 0., 3.], &[2, 2]);
+        let run = |kind, axis| Reduction { kind, axis, coeff: 0.5 }.forward(&[x.shallow_clone()], &[], false).remove(0);
+        assert_close(&run(ReductionKind::Sum, 1), &[-0.5, 1.5], 0.0);
+        assert_close(&run(ReductionKind::Asum, 1), &[1.5, 1.5], 0.0);
+        assert_close(&run(ReductionKind::SumSq, 1), &[2.5, 4.5], 0.0);
+        assert_close(&run(ReductionKind::Mean, 1), &[-0.25, 0.75], 0.0);
+        let all = run(ReductionKind::Sum, 0);
+        assert_eq!(all.size(), Vec::<i64>::new());
+        assert_close(&all, &[1.0], 0.0);
+        // ASUM's gradient is sign(x): 0 at 0.
+        let g = grad_of(&x, |x| Reduction { kind: ReductionKind::Asum, axis: 1, coeff: 1.0 }.forward(&[x.shallow_clone()], &[], false).remove(0));
+        let w: Vec<f32> = (1..=2).map(|i| (i as f32).sin()).collect();
+        assert_close(&g, &[w[0], -w[0], 0., w[1]], 1e-6);
+    }
 
     #[test]
     fn eltwise_sum_prod_max() {

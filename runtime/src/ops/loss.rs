@@ -95,26 +95,77 @@ impl Lowered for SoftmaxWithLoss {
     }
 }
 
-/// The loss value as Caffe computes and prints it: `loss -= log(p)` pixel
-/// by pixel (image, then position) in a float32 accumulator, then one
-/// float32 division by the normaliser. A pairwise sum is closer to the true
-/// value, but on an unnormalised 256² map it differs from what Caffe prints
-/// by ~5e-4 relative (golden README, surprise 2), and users compare logs.
-/// The terms are copied to the host once per loss layer (65 536 floats per
-/// 256² image); the gradient does not depend on this value.
-fn caffe_reported_loss(log_p_weighted: &Tensor, normaliser: &Tensor) -> Tensor {
-    let device = log_p_weighted.device();
+/// The loss value as Caffe's CPU loss layers compute and print it:
+/// `loss -= term` element by element (image, then position) in a float32
+/// accumulator, then one float32 division by the normaliser (`term` is
+/// log p for SoftmaxWithLoss). A pairwise sum is closer to the true value,
+/// but on an unnormalised 256² map it differs from what Caffe prints by
+/// ~5e-4 relative (golden README, surprise 2), and users compare logs. The
+/// terms are copied to the host once per loss layer (65 536 floats per 256²
+/// image); the gradient does not depend on this value.
+fn caffe_reported_loss(terms: &Tensor, normaliser: &Tensor) -> Tensor {
+    let device = terms.device();
     let host = |t: &Tensor| Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1));
-    match (host(log_p_weighted), host(normaliser)) {
-        (Ok(terms), Ok(normaliser)) => {
-            let sum = terms.iter().fold(0f32, |loss, &term| loss - term);
+    match (host(terms), host(normaliser)) {
+        (Ok(values), Ok(normaliser)) => {
+            let sum = values.iter().fold(0f32, |loss, &term| loss - term);
             let value = sum / normaliser.first().copied().unwrap_or(1.0);
             scalar(f64::from(value), device)
         }
         // Both are float tensors on a live device, so the copies only fail
         // if the device itself failed; libtorch's sum then keeps the run's
         // loss defined and the next op reports the device error.
-        _ => -log_p_weighted.sum(Kind::Float) / normaliser,
+        _ => -terms.sum(Kind::Float) / normaliser,
+    }
+}
+
+/// Caffe's SigmoidCrossEntropyLoss: per element, the logistic loss of the
+/// score against a target in [0, 1], computed stably as Caffe does
+/// (`x·(t − [x ≥ 0]) − log(1 + exp(x − 2x·[x ≥ 0]))`), skipping targets equal
+/// to `ignore_label`; the gradient is `(σ(x) − t) / normaliser` (none to the
+/// targets, as in Caffe). Default normalisation BATCH_SIZE (the compiler's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigmoidCrossEntropyLoss {
+    pub ignore_label: Option<i64>,
+    pub normalization: Normalization,
+}
+
+impl Lowered for SigmoidCrossEntropyLoss {
+    fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let x = &bottoms[0];
+        let target = bottoms[1].detach().to_kind(Kind::Float).reshape(x.size());
+        let valid = match self.ignore_label {
+            Some(ignore) => target.ne(ignore as f64).to_kind(Kind::Float),
+            None => target.ones_like(),
+        };
+        let outer = x.size().first().copied().unwrap_or(1);
+        let normaliser = match self.normalization {
+            Normalization::Full => scalar(x.numel() as f64, x.device()),
+            Normalization::Valid => valid.sum(Kind::Float),
+            Normalization::BatchSize => scalar(outer as f64, x.device()),
+            Normalization::None => scalar(1.0, x.device()),
+        }
+        .clamp_min(1.0);
+        let xd = x.detach();
+        let positive = xd.ge(0.0).to_kind(Kind::Float);
+        let terms = (&xd * (&target - &positive) - (&xd - &xd * &positive * 2.0).exp().log1p()) * &valid;
+        let loss = caffe_reported_loss(&terms, &normaliser);
+        let grad = ((xd.sigmoid() - &target) * valid / &normaliser).detach();
+        let surrogate = (grad * x).sum(Kind::Float);
+        vec![loss + (&surrogate - surrogate.detach())]
+    }
+}
+
+/// Caffe's EuclideanLoss: `Σ (a − b)² / (2N)` with N the batch size; both
+/// bottoms get a gradient (±(a − b)/N).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EuclideanLoss;
+
+impl Lowered for EuclideanLoss {
+    fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let diff = &bottoms[0] - bottoms[1].reshape(bottoms[0].size());
+        let batch = bottoms[0].size().first().copied().unwrap_or(1).max(1);
+        vec![(&diff * &diff).sum(Kind::Float) / (2 * batch) as f64]
     }
 }
 
@@ -291,6 +342,10 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             weights: averaging_weights(&weights(&p.class_weight), classes),
             tops,
         })),
+        Loss::SigmoidCrossEntropyLoss { loss } => {
+            Ok(Box::new(SigmoidCrossEntropyLoss { ignore_label: ignore(&loss.ignore_label), normalization: loss.normalization }))
+        }
+        Loss::EuclideanLoss => Ok(Box::new(EuclideanLoss)),
         _ => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
     })
 }
@@ -345,6 +400,33 @@ mod tests {
         assert!((vals(&top)[0] - 3.0 * 2f32.ln()).abs() < 1e-6);
         top.backward();
         assert_close(&x.grad(), &[1.5, -1.5], 1e-6);
+    }
+
+    #[test]
+    fn sigmoid_cross_entropy_value_gradient_and_ignore() {
+        let x = t(&[0., 2., -3., 1.], &[2, 2]);
+        let target = t(&[1., 0., 0., 255.], &[2, 2]);
+        let l = SigmoidCrossEntropyLoss { ignore_label: Some(255), normalization: Normalization::BatchSize };
+        let run = |x: &Tensor| l.forward(&[x.shallow_clone(), target.shallow_clone()], &[], true).remove(0);
+        let bce = |x: f64, t: f64| -(t * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - t) * (1.0 / (1.0 + x.exp())).ln());
+        let want = (bce(0.0, 1.0) + bce(2.0, 0.0) + bce(-3.0, 0.0)) / 2.0;
+        assert!((vals(&run(&x))[0] as f64 - want).abs() < 1e-6, "{} vs {want}", vals(&run(&x))[0]);
+        // d/dx = (σ(x) − t) / N, 0 where ignored; the kink-free σ(0) = ½ at 0.
+        let x = x.set_requires_grad(true);
+        run(&x).backward();
+        let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+        assert_close(&x.grad(), &[(0.5 - 1.0) / 2.0, sigmoid(2.0) / 2.0, sigmoid(-3.0) / 2.0, 0.0], 1e-6);
+    }
+
+    #[test]
+    fn euclidean_loss_halves_the_squared_distance_per_image() {
+        let a = t(&[1., 2., 3., 4.], &[2, 2]).set_requires_grad(true);
+        let b = t(&[0., 2., 5., 4.], &[2, 2]).set_requires_grad(true);
+        let loss = EuclideanLoss.forward(&[a.shallow_clone(), b.shallow_clone()], &[], true).remove(0);
+        assert_close(&loss, &[(1.0 + 4.0) / 4.0], 0.0);
+        loss.backward();
+        assert_close(&a.grad(), &[0.5, 0., -1., 0.], 0.0);
+        assert_close(&b.grad(), &[-0.5, 0., 1., 0.], 0.0);
     }
 
     #[test]

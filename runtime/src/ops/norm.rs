@@ -1,5 +1,5 @@
 //! BatchNorm (Caffe's, without affine; statistics stored as sums with a
-//! moving-average factor) and Scale.
+//! moving-average factor), Scale, Bias and MVN.
 
 use tch::{Kind, Tensor};
 
@@ -62,6 +62,15 @@ pub struct Scale {
     pub bias_term: bool,
 }
 
+/// `factor` (whose shape is a run of the bottom's axes starting at `axis`)
+/// reshaped to broadcast against a bottom of `rank` axes.
+fn along_axes(factor: &Tensor, axis: usize, rank: usize) -> Tensor {
+    let mut shape = vec![1i64; axis];
+    shape.extend(factor.size());
+    shape.resize(rank, 1);
+    factor.reshape(shape)
+}
+
 impl Lowered for Scale {
     fn forward(&self, bottoms: &[Tensor], params: &[Tensor], _train: bool) -> Vec<Tensor> {
         let x = &bottoms[0];
@@ -69,18 +78,61 @@ impl Lowered for Scale {
             Some(g) => (g, params.first()),
             None => (&params[0], params.get(1)),
         };
-        let rank = x.dim();
-        let fit = |t: &Tensor| {
-            let mut shape = vec![1i64; self.axis];
-            shape.extend(gamma.size());
-            shape.resize(rank, 1);
-            t.reshape(shape)
-        };
-        let scaled = x * fit(gamma);
+        let scaled = x * along_axes(gamma, self.axis, x.dim());
         vec![match bias.filter(|_| self.bias_term) {
-            Some(b) => scaled + fit(b),
+            Some(b) => scaled + along_axes(b, self.axis, x.dim()),
             None => scaled,
         }]
+    }
+}
+
+/// `y = x + β` with β broadcast as Scale's γ: a learnt blob (one bottom) or
+/// `bottom[1]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bias {
+    pub axis: usize,
+}
+
+impl Lowered for Bias {
+    fn forward(&self, bottoms: &[Tensor], params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let x = &bottoms[0];
+        let beta = match bottoms.get(1) {
+            Some(beta) => beta,
+            None => &params[0],
+        };
+        vec![x + along_axes(beta, self.axis, x.dim())]
+    }
+}
+
+/// Caffe's MVN: per image and channel (per image with `across_channels`),
+/// subtract the mean and, with `normalize_variance`, divide by
+/// `sqrt(E[(x − m)²]) + eps` (population variance, eps outside the root).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mvn {
+    pub normalize_variance: bool,
+    pub across_channels: bool,
+    pub eps: f64,
+}
+
+impl Lowered for Mvn {
+    fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let x = &bottoms[0];
+        let shape = x.size();
+        let groups = if self.across_channels || shape.len() < 2 { shape[0] } else { shape[0] * shape[1] };
+        let rows = x.reshape([groups, -1]);
+        let centred = &rows - rows.mean_dim(1, true, Kind::Float);
+        let y = if self.normalize_variance {
+            let var = (&centred * &centred).mean_dim(1, true, Kind::Float);
+            // A constant row has variance 0; the root's derivative there is
+            // infinite, so it is taken only where var > 0 (Caffe's y is then
+            // 0 / eps = 0 with a finite gradient).
+            let positive = var.gt(0.0);
+            let root = var.clamp_min(f64::from(f32::MIN_POSITIVE)).sqrt().where_scalarother(&positive, 0.0);
+            centred / (root + self.eps)
+        } else {
+            centred
+        };
+        vec![y.reshape(shape)]
     }
 }
 
@@ -96,7 +148,11 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             Some(axis) => Ok(Box::new(Scale { axis, bias_term: p.bias_term })),
             None => Err(format!("axis {} out of range", p.axis.value)),
         },
-        Norm::Bias(_) | Norm::Mvn(_) => Err("Bias and MVN are parsed and shape-checked but have no runtime implementation".to_string()),
+        Norm::Bias(p) => match ctx.bottoms.first().and_then(|b| b.canonical_axis(p.axis.value)) {
+            Some(axis) => Ok(Box::new(Bias { axis })),
+            None => Err(format!("axis {} out of range", p.axis.value)),
+        },
+        Norm::Mvn(p) => Ok(Box::new(Mvn { normalize_variance: p.normalize_variance, across_channels: p.across_channels, eps: p.eps })),
     })
 }
 
@@ -129,6 +185,33 @@ mod tests {
         assert_close(&params[0], &[2., 15.], 0.0);
         // biased variances 1 and 25, corrected by m/(m−1) = 2.
         assert_close(&params[1], &[2., 50.], 1e-6);
+    }
+
+    #[test]
+    fn bias_adds_a_learnt_or_bottom_beta_along_the_axes() {
+        let x = t(&[1., 2., 3., 4.], &[1, 2, 2]);
+        let bias = Bias { axis: 1 };
+        assert_close(&bias.forward(&[x.shallow_clone()], &[t(&[10., 20.], &[2])], false)[0], &[11., 12., 23., 24.], 0.0);
+        let per_pixel = t(&[1., 0., 0., 1.], &[2, 2]);
+        assert_close(&bias.forward(&[x, per_pixel], &[], false)[0], &[2., 2., 3., 5.], 0.0);
+    }
+
+    #[test]
+    fn mvn_per_channel_or_across_with_eps_outside_the_root() {
+        // Two channels: [1, 3] (mean 2, sd 1) and [5, 5] (constant).
+        let x = t(&[1., 3., 5., 5.], &[1, 2, 2]);
+        let mvn = Mvn { normalize_variance: true, across_channels: false, eps: 1e-9 };
+        let y = &mvn.forward(&[x.shallow_clone()], &[], true)[0];
+        assert_close(y, &[-1., 1., 0., 0.], 1e-6);
+        // The constant channel's gradient stays finite: (dy − mean dy) / eps.
+        let g = vals(&grad_of(&x, |x| mvn.forward(&[x.shallow_clone()], &[], true).remove(0)));
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        let across = Mvn { normalize_variance: false, across_channels: true, eps: 1e-9 };
+        assert_close(&across.forward(&[x.shallow_clone()], &[], true)[0], &[-2.5, -0.5, 1.5, 1.5], 1e-6);
+        // Across channels with the variance: mean 3.5, E[(x − m)²] = 2.75.
+        let both = Mvn { normalize_variance: true, across_channels: true, eps: 0.0 };
+        let sd = 2.75f32.sqrt();
+        assert_close(&both.forward(&[x], &[], true)[0], &[-2.5 / sd, -0.5 / sd, 1.5 / sd, 1.5 / sd], 1e-6);
     }
 
     #[test]
