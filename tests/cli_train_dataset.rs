@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use lvc_runtime::solver::read_state;
+use lvc_runtime::weights::read_safetensors;
 use serde_json::Value;
 
 const LVC: &str = env!("CARGO_BIN_EXE_lvc");
@@ -29,6 +31,22 @@ layer { name: "prob" type: "Softmax" bottom: "score" top: "prob" include { stage
 fn solver(base_lr: &str) -> String {
     format!("net: \"tiny.prototxt\"\ntype: \"SGD\"\nbase_lr: {base_lr}\nmomentum: 0.9\nlr_policy: \"fixed\"\nmax_iter: 10\ndisplay: 0\nrandom_seed: 3\n")
 }
+
+/// TINY_NET with augmentation (its own random stream) and dropout
+/// (libtorch's generator), trained with Adam and a multistep schedule that
+/// steps in both epochs: everything `--resume` must restore.
+fn augmented_net() -> String {
+    let augment = r#"layer { name: "augment" type: "Augment" bottom: "data" bottom: "label" top: "data" top: "label" include { phase: TRAIN }
+  augment_param { seed: 2 flip_prob: 0.5 affine_prob: 0.5 max_rotation_deg: 10 noise_prob: 0.5 noise_std: 5 } }
+layer { name: "normalise""#;
+    let dropout = r#"layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "drop1" type: "Dropout" bottom: "conv1" top: "conv1" dropout_param { dropout_ratio: 0.2 } }"#;
+    TINY_NET
+        .replace(r#"layer { name: "normalise""#, augment)
+        .replace(r#"layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }"#, dropout)
+}
+
+const AUGMENTED_SOLVER: &str = "net: \"augmented.prototxt\"\ntype: \"Adam\"\nbase_lr: 0.01\nmomentum: 0.9\nlr_policy: \"multistep\"\ngamma: 0.5\nstepvalue: 5\nstepvalue: 20\nmax_iter: 10\ndisplay: 0\nrandom_seed: 4\n";
 
 /// A 3-case phantom imported with one val patient, the tiny net and its
 /// solvers; built once per test binary.
@@ -83,6 +101,8 @@ fn fixture() -> &'static Fixture {
         std::fs::write(root.join("tiny.prototxt"), TINY_NET).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(root.join("solver.prototxt"), solver("0.01")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(root.join("diverging_solver.prototxt"), solver("1e30")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("augmented.prototxt"), augmented_net()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("augmented_solver.prototxt"), AUGMENTED_SOLVER).unwrap_or_else(|e| panic!("{e}"));
         Fixture { root }
     })
 }
@@ -149,8 +169,13 @@ fn resume_continues_after_the_last_complete_epoch() {
     // A kill after epoch 2's snapshot but before its metrics: the snapshot is
     // there, metrics.json still ends at epoch 1.
     std::fs::copy(run.join("snapshots/epoch-1.safetensors"), run.join("snapshots/epoch-2.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    // A run folder from an lvc that wrote no solver states resumes from the weights, saying so.
+    std::fs::remove_file(run.join("snapshots/epoch-1.solverstate.safetensors")).unwrap_or_else(|e| panic!("{e}"));
 
-    let stdout = ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let resumed = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(text(&resumed.stderr).contains("resuming from the weights only"), "{}", text(&resumed.stderr));
+    let stdout = text(&resumed.stdout);
     assert!(stdout.contains("after epoch 1"), "{stdout}");
     assert!(!stdout.contains("epoch 1/2:"), "epoch 1 is not trained again: {stdout}");
     let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
@@ -279,4 +304,52 @@ fn start_weights_load_with_adaptations() {
     ]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
     assert!(text(&unknown.stderr).contains("no_such_layer"), "{}", text(&unknown.stderr));
+}
+
+/// metrics.json without the wall-clock figures.
+fn metrics_without_timing(run: &Path) -> Value {
+    let mut metrics = read_json(&run.join("metrics.json"));
+    for epoch in metrics["history"].as_array_mut().into_iter().flatten() {
+        epoch.as_object_mut().map(|e| e.remove("seconds"));
+    }
+    metrics
+}
+
+#[test]
+fn a_run_killed_during_an_epoch_resumes_to_bit_identical_weights_and_metrics() {
+    let f = fixture();
+    let solver = f.root.join("augmented_solver.prototxt");
+    let straight = f.run("straight");
+    ok(&["train", "--solver", s(&solver), "--dataset", s(&f.dataset()), "--out", s(&straight), "--epochs", "2"]);
+
+    // kill -9 as soon as epoch 1 is finished (metrics.json names it).
+    let killed = f.run("killed");
+    let mut child = Command::new(LVC)
+        .args(["train", "--solver", s(&solver), "--dataset", s(&f.dataset()), "--out", s(&killed), "--epochs", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run lvc: {e}"));
+    let metrics = killed.join("metrics.json");
+    while !metrics.exists() {
+        assert!(child.try_wait().ok().flatten().is_none(), "lvc stopped before finishing epoch 1");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(child.try_wait().ok().flatten().is_none(), "epoch 2 finished before the kill; nothing was interrupted");
+    child.kill().unwrap_or_else(|e| panic!("cannot kill lvc: {e}"));
+    let _ = child.wait();
+    assert_eq!(read_json(&metrics)["history"].as_array().map(Vec::len), Some(1), "the kill came during epoch 2");
+    assert!(killed.join("snapshots/epoch-1.solverstate.safetensors").is_file());
+
+    let stdout = ok(&["train", "--solver", s(&solver), "--dataset", s(&f.dataset()), "--resume", s(&killed)]);
+    assert!(stdout.contains("after epoch 1"), "{stdout}");
+    for file in ["snapshots/epoch-2.safetensors", "best.safetensors"] {
+        let weights = |run: &Path| read_safetensors(&run.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).weights;
+        assert_eq!(weights(&killed), weights(&straight), "{file}: tensor for tensor");
+    }
+    let state = |run: &Path| read_state(&run.join("snapshots/epoch-2.solverstate.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    let (resumed_state, straight_state) = (state(&killed), state(&straight));
+    assert_eq!(resumed_state, straight_state, "history, lr step and random streams");
+    assert!(straight_state.streams.contains_key("augment") && straight_state.current_step == 2, "{straight_state:?}");
+    assert_eq!(metrics_without_timing(&killed), metrics_without_timing(&straight));
 }
