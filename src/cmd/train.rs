@@ -38,8 +38,8 @@ is given to every forward pass. Fillers and dropout use the solver's random_seed
 from such a state (with the weights file it names, next to it) exactly as the uninterrupted
 run would have: the same losses and bit-identical weights. With --log-format json, stdout has
 one JSON object per line: \"iteration\" events ({\"event\",\"iter\",\"loss\",\"smoothed_loss\",
-\"lr\",\"ms\"}) for every iteration, then \"final\", \"test\" and \"snapshot\" events; a resumed
-run starts with a \"resume\" event.
+\"lr\",\"ms\"}) for every iteration, then \"final\", \"test\" and \"snapshot\" (with \"path\" and
+\"state\") events; a resumed run starts with a \"resume\" event.
 
 Exit status: 0 trained, 1 training failed (a runtime error or a snapshot could not be written),
 2 the solver, a net, the weights, a feed or a solver state could not be read (or a state does

@@ -58,7 +58,9 @@ pub struct DatasetArgs {
     #[arg(long = "adapt", value_name = "FIX", requires = "dataset", value_parser = |s: &str| s.parse::<Adaptation>())]
     pub adapt: Vec<Adaptation>,
     /// Continue the run in RUN after its last complete epoch (same solver
-    /// and dataset; checked against RUN/run.json).
+    /// and dataset; checked against RUN/run.json): weights, optimizer
+    /// history, lr step and random streams are restored, so the result is
+    /// the uninterrupted run's, bit for bit.
     #[arg(long, value_name = "RUN", requires = "dataset")]
     pub resume: Option<PathBuf>,
 }
