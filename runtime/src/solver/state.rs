@@ -322,6 +322,14 @@ impl Trainer {
             if saved.shape != shape {
                 return Err(mismatch(format!("`{layer}` param {}: the state's history has shape {:?}, the net's param {shape:?}", slot.index, saved.shape)));
             }
+            let numel = shape.iter().product::<i64>();
+            let lengths_fit = std::iter::once(&saved.history).chain(&saved.history2).all(|h| h.len() as i64 == numel);
+            if !lengths_fit {
+                return Err(StateError::Format {
+                    path: path.to_path_buf(),
+                    what: format!("`{layer}` param {}: the history does not hold {numel} values for shape {shape:?}", slot.index),
+                });
+            }
             if saved.history2.is_some() != slot.history2.is_some() {
                 return Err(StateError::Format {
                     path: path.to_path_buf(),
@@ -549,6 +557,11 @@ mod tests {
         extra.params.push(ParamHistory { layer: "gone".into(), index: 1, shape: vec![2], history: vec![0.0; 2], history2: None });
         let extra_param = mismatch(&extra, trainer(SolverType::Sgd, &text, 1));
         assert!(extra_param.contains("history for `gone` param 1 (shape [2]), which the net does not learn"), "{extra_param}");
+
+        let mut short = state.clone();
+        short.params[0].history.pop();
+        let err = trainer(SolverType::Sgd, &text, 1).restore(&short, Path::new("s")).unwrap_err();
+        assert!(matches!(&err, StateError::Format { what, .. } if what.contains("does not hold")), "{err:?}");
 
         let mut no_stream = state.clone();
         no_stream.streams.clear();
