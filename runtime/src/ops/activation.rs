@@ -151,7 +151,9 @@ impl Lowered for Power {
 }
 
 /// Inverted dropout: TRAIN scales kept units by 1/(1−ratio); TEST is identity.
-/// The mask comes from libtorch's generator (`tch::manual_seed`).
+/// The mask comes from libtorch's generator (`tch::manual_seed`), which the
+/// trainer reseeds before every training pass so that a resumed run draws
+/// the same masks (`solver::train`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dropout {
     pub ratio: f64,
