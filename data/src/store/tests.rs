@@ -222,3 +222,11 @@ fn a_plane_of_the_wrong_size_is_refused_and_nothing_is_written() {
     assert!(err.to_string().contains("images.npy"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn label_values_are_counted_across_runs_of_255() {
+    let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 3) as u8).collect();
+    assert_eq!([0, 1, 2, 3].map(|v| count_value(&bytes, v)), [334, 333, 333, 0]);
+    assert_eq!(count_value(&[1; 600], 1), 600, "a run of 255 equal bytes fills a u8 lane exactly");
+    assert_eq!(count_value(&[], 0), 0);
+}

@@ -385,3 +385,94 @@ fn patient_split_keeps_cases_whole_and_near_the_target() {
     assign_splits(&mut s, SplitKind::Patient, 0, 3);
     assert!(val_cases(&s).is_empty());
 }
+
+/// `n` contoured slices of `case` whose planes hold their image number, so
+/// a slice stored at the wrong place shows.
+fn numbered_case(t: &Tree, case: &str, series: u32, n: u32) {
+    for image in 1..=n {
+        t.image(case, series, image, &format!("16 16 {image}"));
+        t.contour(case, image, "i", SQUARE);
+    }
+}
+
+/// Creates the dataset of `opts` through [`crate::store::create_dataset`]
+/// (tensors streamed during the import) and through `import` +
+/// `write_dataset`, and checks that both wrote the same files.
+fn assert_streamed_equals_written(t: &Tree, opts: &ImportOptions) -> crate::store::CreatedDataset {
+    let root = t.images.parent().unwrap();
+    let (streamed, written) = (root.join("streamed"), root.join("written"));
+    let created = crate::store::create_dataset(&streamed, opts, &TextLoader, true).unwrap();
+    let manifest = crate::store::write_dataset(&written, &import(opts, &TextLoader).unwrap(), true).unwrap();
+    assert_eq!(created.manifest, manifest);
+    for file in ["manifest.json", "train/images.npy", "train/labels.npy", "val/images.npy", "val/labels.npy"] {
+        let bytes = |dir: &Path| fs::read(dir.join(file)).unwrap();
+        assert!(bytes(&streamed) == bytes(&written), "{file} differs");
+    }
+    created
+}
+
+#[test]
+fn streamed_tensors_are_the_dataset_of_the_import() {
+    let t = Tree::new();
+    numbered_case(&t, "SC-HF-I-1", 4, 7);
+    numbered_case(&t, "SC-N-2", 898, 5);
+    numbered_case(&t, "SC-HYP-3", 551, 6);
+    let mut opts = t.options();
+    opts.val_pct = 30;
+    for split in [SplitKind::Patient, SplitKind::Image] {
+        opts.split = split;
+        let created = assert_streamed_equals_written(&t, &opts);
+        assert_eq!(created.manifest.image_dtype, "u16");
+        let ds = crate::store::Dataset::open(&t.images.parent().unwrap().join("streamed")).unwrap();
+        for name in ["train", "val"] {
+            let data = ds.split(name).unwrap();
+            assert!(!data.is_empty(), "{split:?}: {name} is empty");
+            for (i, record) in data.records.iter().enumerate() {
+                assert!(data.image(i).iter().all(|&v| v == record.image as f32), "{split:?} {name} #{i} holds another slice");
+            }
+        }
+    }
+    // Nothing but the sources and the datasets next to them.
+    let mut names: Vec<String> = fs::read_dir(t.images.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["Sunnybrook Cardiac MR Database ContoursPart3", "challenge training", "streamed", "written"]);
+}
+
+#[test]
+fn when_the_import_ends_off_plan_the_tensors_are_rewritten_from_its_result() {
+    let t = Tree::new();
+    numbered_case(&t, "SC-HF-I-1", 4, 6);
+    numbered_case(&t, "SC-N-2", 898, 4);
+    let mut opts = t.options();
+    opts.val_pct = 25;
+    opts.split = SplitKind::Image;
+    // A slice that fails under --skip-bad: every later slice moves up.
+    t.image("SC-HF-I-1", 4, 3, "16 16");
+    opts.skip_bad = true;
+    let created = assert_streamed_equals_written(&t, &opts);
+    assert_eq!((created.imported.slices.len(), created.manifest.skipped.len()), (9, 1));
+    // A signed plane among unsigned ones: the first slice's type was a bad bet.
+    t.image("SC-HF-I-1", 4, 3, "16 16 -3");
+    let created = assert_streamed_equals_written(&t, &opts);
+    assert_eq!(created.manifest.image_dtype, "i16");
+    // Three channels from one plane.
+    opts.channels = Channels::RGB;
+    let created = assert_streamed_equals_written(&t, &opts);
+    assert_eq!(created.manifest.image_shape, [3, 16, 16]);
+}
+
+#[test]
+fn create_dataset_leaves_nothing_when_the_import_fails_and_refuses_an_existing_target_first() {
+    let t = Tree::new();
+    numbered_case(&t, "SC-N-2", 898, 4);
+    t.image("SC-N-2", 898, 2, "16 16");
+    let root = t.images.parent().unwrap();
+    let before = fs::read_dir(root).unwrap().count();
+    let err = crate::store::create_dataset(&root.join("ds"), &t.options(), &TextLoader, false).unwrap_err();
+    assert!(matches!(err, crate::store::CreateError::Import(ImportError::Problems { .. })), "{err:?}");
+    assert_eq!(fs::read_dir(root).unwrap().count(), before, "no dataset, no temp folder");
+
+    fs::create_dir(root.join("ds")).unwrap();
+    let err = crate::store::create_dataset(&root.join("ds"), &t.options(), &TextLoader, false).unwrap_err();
+    assert!(matches!(err, crate::store::CreateError::Store(crate::store::StoreError::Exists { .. })), "{err:?}");
+}
