@@ -134,16 +134,18 @@ fn train_writes_metrics_snapshots_best_and_run_config() {
     let metrics = read_json(&run.join("metrics.json"));
     let history = metrics["history"].as_array().cloned().unwrap_or_default();
     assert_eq!(history.len(), 2);
-    for key in ["val_dice", "val_accuracy", "train_loss"] {
+    for key in ["val_dice", "val_accuracy", "train_loss", "train_dice"] {
         assert_eq!(metrics[key], history[1][key], "top-level {key} is the final epoch's");
     }
     for epoch in &history {
-        for key in ["train_loss", "val_loss", "val_accuracy", "val_dice", "lr", "seconds"] {
+        for key in ["train_loss", "val_loss", "val_accuracy", "val_dice", "train_dice", "lr", "seconds"] {
             assert!(epoch[key].as_f64().is_some_and(f64::is_finite), "{key} in {epoch}");
         }
         assert_eq!(epoch["val_class_dice"].as_array().map(Vec::len), Some(2));
-        let dice = epoch["val_dice"].as_f64().unwrap_or(-1.0);
-        assert!((0.0..=1.0).contains(&dice));
+        for key in ["val_dice", "train_dice"] {
+            let dice = epoch[key].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&dice), "{key} {dice}");
+        }
     }
     assert!(history[1]["train_loss"].as_f64() < history[0]["train_loss"].as_f64(), "training lowers the loss: {history:?}");
     for file in ["snapshots/epoch-1.safetensors", "snapshots/epoch-2.safetensors", "best.safetensors"] {

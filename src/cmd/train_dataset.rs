@@ -77,6 +77,11 @@ pub struct EpochRecord {
     pub val_accuracy: f64,
     /// Mean over val images of the foreground-class Dice.
     pub val_dice: f64,
+    /// The same Dice on a fixed sample of training images (no
+    /// augmentation), so the gap to `val_dice` shows overfitting; absent in
+    /// runs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_dice: Option<f64>,
     /// Mean over val images of each class's Dice, by label value.
     pub val_class_dice: Vec<f64>,
     /// The learning rate of the epoch's last iteration.
@@ -92,6 +97,8 @@ pub struct Metrics {
     pub val_loss: f64,
     pub val_accuracy: f64,
     pub val_dice: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_dice: Option<f64>,
     pub best_epoch: u32,
     pub best_val_dice: f64,
     pub classes: Vec<String>,
@@ -112,6 +119,7 @@ impl Metrics {
             val_loss: last.map_or(f64::NAN, |e| e.val_loss),
             val_accuracy: last.map_or(0.0, |e| e.val_accuracy),
             val_dice: last.map_or(0.0, |e| e.val_dice),
+            train_dice: last.and_then(|e| e.train_dice),
             best_epoch: best.map_or(0, |e| e.epoch),
             best_val_dice: best.map_or(0.0, |e| e.val_dice),
             classes,
@@ -179,12 +187,14 @@ struct Validation {
     class_dice: Vec<f64>,
 }
 
-fn validate(segmenter: &Segmenter, val: &SplitData) -> Result<Validation, RuntimeError> {
-    let mut overlaps = Vec::with_capacity(val.len());
-    let mut losses = Vec::with_capacity(val.len());
-    for i in 0..val.len() {
-        let (predicted, loss) = segmenter.segment(val.image(i), Some(val.label(i)))?;
-        overlaps.push(Overlap::of(&predicted, val.label(i), segmenter.classes));
+/// Scores `images` of `split` (every image for the val split; the
+/// [`train_sample`] for the train Dice).
+fn validate(segmenter: &Segmenter, split: &SplitData, images: impl Iterator<Item = usize>) -> Result<Validation, RuntimeError> {
+    let mut overlaps = Vec::with_capacity(split.len());
+    let mut losses = Vec::with_capacity(split.len());
+    for i in images {
+        let (predicted, loss) = segmenter.segment(split.image(i), Some(split.label(i)))?;
+        overlaps.push(Overlap::of(&predicted, split.label(i), segmenter.classes));
         losses.extend(loss);
     }
     Ok(Validation {
@@ -193,6 +203,15 @@ fn validate(segmenter: &Segmenter, val: &SplitData) -> Result<Validation, Runtim
         dice: mean(overlaps.iter().map(Overlap::foreground_dice)),
         class_dice: (0..segmenter.classes).map(|c| mean(overlaps.iter().map(|o| o.dice(c)))).collect(),
     })
+}
+
+/// The training images the train Dice is measured on each epoch: as many
+/// as the val split has (at least 16, at most all), evenly spaced over the
+/// split (which is ordered by case), so every patient is represented and
+/// the cost stays that of one validation pass.
+fn train_sample(train_len: usize, val_len: usize) -> Vec<usize> {
+    let n = val_len.max(16).min(train_len);
+    (0..n).map(|k| k * train_len / n).collect()
 }
 
 /// Live progress: a redrawn bar with ETA on a terminal, plain lines otherwise.
@@ -462,7 +481,9 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             }
             progress.iteration(epoch, epochs, b, per_epoch, &event);
         }
-        let val = validate(&segmenter, &val_split).map_err(|e| report(1, e))?;
+        let val = validate(&segmenter, &val_split, 0..val_split.len()).map_err(|e| report(1, e))?;
+        let train = validate(&segmenter, &train_split, train_sample(train_split.len(), val_split.len()).into_iter())
+            .map_err(|e| report(1, e))?;
         progress.clear_line();
         let record = EpochRecord {
             epoch,
@@ -471,6 +492,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             val_loss: val.loss,
             val_accuracy: val.accuracy,
             val_dice: val.dice,
+            train_dice: Some(train.dice),
             val_class_dice: val.class_dice,
             lr,
             seconds: started.elapsed().as_secs_f64(),
@@ -488,8 +510,8 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             save_weights(&trainer.net, &run.join(BEST_WEIGHTS))?;
         }
         println!(
-            "epoch {epoch}/{epochs}: train_loss {:.4}  val_loss {:.4}  val_accuracy {:.4}  val_dice {:.4}  ({:.1} s)",
-            record.train_loss, record.val_loss, record.val_accuracy, record.val_dice, record.seconds
+            "epoch {epoch}/{epochs}: train_loss {:.4}  train_dice {:.4}  val_loss {:.4}  val_accuracy {:.4}  val_dice {:.4}  ({:.1} s)",
+            record.train_loss, train.dice, record.val_loss, record.val_accuracy, record.val_dice, record.seconds
         );
         history.push(record);
         write_json(&run.join(METRICS_JSON), &Metrics::new(dataset.manifest.classes.clone(), history.clone()))?;
@@ -525,6 +547,7 @@ mod tests {
             val_loss: 0.5,
             val_accuracy: 0.9,
             val_dice,
+            train_dice: Some(val_dice + 0.05),
             val_class_dice: vec![0.99, val_dice],
             lr: 0.01,
             seconds: 1.0,
@@ -541,6 +564,24 @@ mod tests {
             assert!(json.get(key).is_some(), "metrics.json lacks {key}");
         }
         assert_eq!(json["history"][1]["val_class_dice"][1].as_f64(), Some(0.8));
+        assert_eq!(json["train_dice"].as_f64(), Some(0.75));
+        // metrics.json of a run from before the train Dice still reads.
+        let mut old = json.clone();
+        old.as_object_mut().map(|o| o.remove("train_dice"));
+        old["history"].as_array_mut().into_iter().flatten().for_each(|e| {
+            e.as_object_mut().map(|o| o.remove("train_dice"));
+        });
+        let read: Metrics = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.history[0].train_dice, None);
+    }
+
+    #[test]
+    fn train_sample_spans_the_split_at_the_size_of_val() {
+        assert_eq!(train_sample(236, 52).len(), 52);
+        assert_eq!(train_sample(236, 52).last(), Some(&(51 * 236 / 52)));
+        assert_eq!(train_sample(100, 4), (0..16).map(|k| k * 100 / 16).collect::<Vec<_>>());
+        assert_eq!(train_sample(5, 52), vec![0, 1, 2, 3, 4]);
+        assert!(train_sample(0, 3).is_empty());
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub struct EpochPoint {
     pub train_loss: Option<f64>,
     pub val_loss: Option<f64>,
     pub val_dice: Option<f64>,
-    /// Not written by `lvc train` today; drawn when a run has it.
+    /// On a fixed sample of training images; runs written before lvc
+    /// measured it lack it, and the curve is then left out.
     pub train_dice: Option<f64>,
     pub val_accuracy: Option<f64>,
     pub seconds: Option<f64>,
