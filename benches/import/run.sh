@@ -57,7 +57,7 @@ same = sum(
     for r in json.load(open(os.path.join(work, "py-ds", "records.json")))
 )
 lvc_s, py_s = t1 - t0, t2 - t1
-# lvc prints its own time after process start: "…, 0 skipped, 0.33 s (read+rasterise+stream …".
+# lvc prints its own time after process start: "…, 0.33 s (read+rasterise …".
 lvc_out = open(os.path.join(work, "lvc.out")).read()
 lvc_in = float(lvc_out.split(" skipped, ")[1].split(" s ")[0])
 rows = [

@@ -11,18 +11,13 @@
 
 use crate::dicom::StoredPixels;
 use crate::npy::{read_npy, NpyArray, NpyData, NpyError};
-use crate::sunnybrook::import::{
-    import_into, Channels, ContoursKind, ImageLoader, ImportError, ImportOptions, Imported, ImportedSlice, LoadedImage, Skipped,
-    SliceSink, SourceFile, Split, SplitKind,
-};
+use crate::sunnybrook::import::{Channels, ContoursKind, Imported, ImportedSlice, Skipped, SourceFile, Split, SplitKind};
 use lvc_fsio::WritebackFile;
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::{Mutex, OnceLock};
 use thiserror::Error;
 
 /// Bumped when the layout or a manifest field changes meaning.
@@ -32,9 +27,6 @@ pub const FORMAT_VERSION: u32 = 2;
 const OLDEST_READABLE_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "lvc-dataset";
 const MANIFEST: &str = "manifest.json";
-const IMAGES: &str = "images.npy";
-const LABELS: &str = "labels.npy";
-const LABEL_DESCR: &str = "|u1";
 
 /// Class names by label value.
 pub fn class_names(kind: ContoursKind) -> Vec<String> {
@@ -184,15 +176,6 @@ impl ImageDtype {
         }
     }
 
-    /// The type a plane is stored in on its own: its stored type, u8
-    /// widened to u16.
-    fn of_plane(plane: &StoredPixels) -> ImageDtype {
-        match plane {
-            StoredPixels::U8(_) | StoredPixels::U16(_) => ImageDtype::U16,
-            StoredPixels::I16(_) => ImageDtype::I16,
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<ImageDtype> {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
@@ -309,110 +292,57 @@ fn split_dir(split: Split) -> String {
 
 /// Writes `imported` as a dataset at `out` (atomically; see
 /// [`build_dir_atomically`]) and returns its manifest.
+///
+/// Each tensor is written straight from the slices, and its data is handed
+/// to the disk while the next one is produced; all files are synced before
+/// the folder is renamed into place.
 pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Manifest, StoreError> {
     let dtype = ImageDtype::for_planes(imported.slices.iter().map(|s| &s.pixels));
-    build_dir_atomically(out, force, is_dataset, |temp| {
-        create_split_dirs(temp)?;
-        let tensors = write_tensors(temp, imported, dtype)?;
-        finish_dataset(temp, || manifest_for(imported, dtype), tensors)
-    })
-}
-
-/// What [`create_dataset`] made.
-#[derive(Debug)]
-pub struct CreatedDataset {
-    pub imported: Imported,
-    pub manifest: Manifest,
-    /// From the start until every slice was decoded and rasterised (most
-    /// of the tensors are written by then).
-    pub import_time: std::time::Duration,
-}
-
-#[derive(Debug, Error, Diagnostic)]
-pub enum CreateError {
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Import(#[from] ImportError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Imports a Sunnybrook tree into a dataset at `out` (atomically, as
-/// [`write_dataset`]), writing each slice into the tensors as soon as it is
-/// decoded so the disk works while the CPUs decode: the tensors are laid
-/// out from the import's plan ([`SliceSink::planned`]) and the first
-/// slice's size and type. When the import ends differently (slices skipped
-/// under `--skip-bad`, mixed sizes or types), the tensors are rewritten
-/// from the import's result. A failed import leaves nothing behind.
-pub fn create_dataset(out: &Path, opts: &ImportOptions, loader: &dyn ImageLoader, force: bool) -> Result<CreatedDataset, CreateError> {
-    let started = std::time::Instant::now();
-    build_dir_atomically(out, force, is_dataset, |temp| -> Result<CreatedDataset, CreateError> {
-        create_split_dirs(temp)?;
-        let streamed = StreamedTensors::new(temp, opts.channels.count());
-        let imported = import_into(opts, loader, Some(&streamed))?;
-        let import_time = started.elapsed();
-        let dtype = ImageDtype::for_planes(imported.slices.iter().map(|s| &s.pixels));
-        let tensors = match streamed.into_tensors(&imported, dtype)? {
-            Some(tensors) => tensors,
-            None => write_tensors(temp, &imported, dtype)?,
-        };
-        let manifest = finish_dataset(temp, || manifest_for(&imported, dtype), tensors)?;
-        Ok(CreatedDataset { imported, manifest, import_time })
-    })
-}
-
-fn create_split_dirs(temp: &Path) -> Result<(), StoreError> {
-    Split::ALL.into_iter().try_for_each(|split| {
-        let dir = temp.join(split_dir(split));
-        std::fs::create_dir_all(&dir).map_err(write_err(&dir))
-    })
-}
-
-fn tensor_path(temp: &Path, split: Split, tensor: &str) -> PathBuf {
-    temp.join(split_dir(split)).join(tensor)
-}
-
-/// Writes the four tensors of `imported` into `temp`, front to back, each
-/// handed to the disk as it goes; not yet synced.
-fn write_tensors(temp: &Path, imported: &Imported, dtype: ImageDtype) -> Result<Vec<Written>, StoreError> {
     let channels = imported.options.channels.count();
     let (rows, columns) = (imported.rows, imported.columns);
-    let slices_of = |split: Split| -> Vec<&ImportedSlice> { imported.slices.iter().filter(|s| s.split == split).collect() };
-    let write_labels = |split: Split| -> Result<Written, StoreError> {
-        let slices = slices_of(split);
-        let path = tensor_path(temp, split, LABELS);
-        let shape = [slices.len(), 1, rows, columns];
-        check_planes(&path, &shape, slices.iter().map(|s| s.label.len()))?;
-        write_tensor(&path, LABEL_DESCR, &shape, |file| slices.iter().try_for_each(|s| file.write_all(&s.label)))
-    };
-    let write_images = |split: Split| -> Result<Written, StoreError> {
-        let slices = slices_of(split);
-        let path = tensor_path(temp, split, IMAGES);
-        let shape = [slices.len(), channels, rows, columns];
-        check_planes(&path, &shape, slices.iter().map(|s| s.pixels.len()))?;
-        write_tensor(&path, dtype.descr(), &shape, |file| {
-            let mut bytes = Vec::new();
-            for s in &slices {
-                dtype.encode(&s.pixels, &mut bytes);
-                for _ in 0..channels {
-                    file.write_all(&bytes)?;
+    build_dir_atomically(out, force, is_dataset, |temp| {
+        for split in Split::ALL {
+            let dir = temp.join(split_dir(split));
+            std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+        }
+        let slices_of = |split: Split| -> Vec<&ImportedSlice> { imported.slices.iter().filter(|s| s.split == split).collect() };
+        let write_labels = |split: Split| -> Result<Written, StoreError> {
+            let slices = slices_of(split);
+            let path = temp.join(split_dir(split)).join("labels.npy");
+            let shape = [slices.len(), 1, rows, columns];
+            check_planes(&path, &shape, slices.iter().map(|s| s.label.len()))?;
+            write_tensor(&path, "|u1", &shape, |file| {
+                slices.iter().try_for_each(|s| file.write_all(&s.label))
+            })
+        };
+        let write_images = |split: Split| -> Result<Written, StoreError> {
+            let slices = slices_of(split);
+            let path = temp.join(split_dir(split)).join("images.npy");
+            let shape = [slices.len(), channels, rows, columns];
+            check_planes(&path, &shape, slices.iter().map(|s| s.pixels.len()))?;
+            write_tensor(&path, dtype.descr(), &shape, |file| {
+                let mut bytes = Vec::new();
+                for s in &slices {
+                    dtype.encode(&s.pixels, &mut bytes);
+                    for _ in 0..channels {
+                        file.write_all(&bytes)?;
+                    }
                 }
-            }
-            Ok(())
-        })
-    };
-    // Producing the bytes is memory bound: train images (the bulk) on one
-    // core, the other three tensors on the other.
-    let (bulk, rest) = std::thread::scope(|scope| {
-        let rest = scope.spawn(|| [write_labels(Split::Train), write_images(Split::Val), write_labels(Split::Val)]);
-        (write_images(Split::Train), rest.join())
-    });
-    let mut written = vec![bulk?];
-    for tensor in rest.unwrap_or_else(|e| std::panic::resume_unwind(e)) {
-        written.push(tensor?);
-    }
-    Ok(written)
+                Ok(())
+            })
+        };
+        // Producing the bytes is memory bound: train images (the bulk) on
+        // one core, the other three tensors on the other.
+        let (bulk, rest) = std::thread::scope(|scope| {
+            let rest = scope.spawn(|| [write_labels(Split::Train), write_images(Split::Val), write_labels(Split::Val)]);
+            (write_images(Split::Train), rest.join())
+        });
+        let mut written = vec![bulk?];
+        for tensor in rest.unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+            written.push(tensor?);
+        }
+        finish_dataset(temp, || manifest_for(imported, dtype), written)
+    })
 }
 
 /// Waits until the written `tensors` are on disk while it makes and writes
@@ -430,124 +360,6 @@ fn finish_dataset(temp: &Path, manifest: impl FnOnce() -> Manifest, tensors: Vec
         }
         Ok(manifest)
     })
-}
-
-/// The tensors of [`create_dataset`] while the import runs: each loaded
-/// slice is written at its planned place. Betting that every planned slice
-/// loads with the first one's size and type; [`into_tensors`] says whether
-/// the bet held.
-///
-/// [`into_tensors`]: StreamedTensors::into_tensors
-struct StreamedTensors<'a> {
-    temp: &'a Path,
-    channels: usize,
-    layout: OnceLock<Vec<(Split, usize)>>,
-    /// Opened when the first slice arrives (its size and type fix the
-    /// headers).
-    open: OnceLock<Result<OpenTensors, StoreError>>,
-    /// A loaded slice did not fit the first one's size or type.
-    off_plan: AtomicBool,
-    /// The first write that failed.
-    failed: Mutex<Option<StoreError>>,
-}
-
-struct OpenTensors {
-    rows: usize,
-    columns: usize,
-    dtype: ImageDtype,
-    /// `[images, labels]` by split, in [`Split::ALL`] order.
-    files: [[StreamedTensor; 2]; 2],
-}
-
-struct StreamedTensor {
-    path: PathBuf,
-    file: WritebackFile,
-    /// Where the data starts (after the header).
-    data_start: u64,
-}
-
-impl StreamedTensor {
-    fn create(path: PathBuf, descr: &str, shape: &[usize; 4]) -> Result<StreamedTensor, StoreError> {
-        let header = crate::npy::header(descr, shape);
-        let file = WritebackFile::create(&path).and_then(|f| f.write_at(0, &header).map(|()| f)).map_err(write_err(&path))?;
-        Ok(StreamedTensor { path, file, data_start: header.len() as u64 })
-    }
-
-    /// Writes `bytes` as item `item` of the tensor's items of that size.
-    fn write_item(&self, item: usize, bytes: &[u8]) -> Result<(), StoreError> {
-        let offset = self.data_start + (item * bytes.len()) as u64;
-        self.file.write_at(offset, bytes).map_err(write_err(&self.path))
-    }
-}
-
-impl<'a> StreamedTensors<'a> {
-    fn new(temp: &'a Path, channels: usize) -> Self {
-        StreamedTensors {
-            temp,
-            channels,
-            layout: OnceLock::new(),
-            open: OnceLock::new(),
-            off_plan: AtomicBool::new(false),
-            failed: Mutex::new(None),
-        }
-    }
-
-    fn open_for(&self, layout: &[(Split, usize)], first: &LoadedImage) -> Result<OpenTensors, StoreError> {
-        let (rows, columns) = (first.rows, first.columns);
-        let dtype = ImageDtype::of_plane(&first.pixels);
-        let split_files = |split: Split| -> Result<[StreamedTensor; 2], StoreError> {
-            let count = layout.iter().filter(|(s, _)| *s == split).count();
-            Ok([
-                StreamedTensor::create(tensor_path(self.temp, split, IMAGES), dtype.descr(), &[count, self.channels, rows, columns])?,
-                StreamedTensor::create(tensor_path(self.temp, split, LABELS), LABEL_DESCR, &[count, 1, rows, columns])?,
-            ])
-        };
-        Ok(OpenTensors { rows, columns, dtype, files: [split_files(Split::Train)?, split_files(Split::Val)?] })
-    }
-
-    /// Whether the streamed tensors are the dataset of `imported` stored as
-    /// `dtype`: then they come back ready for [`finish_dataset`].
-    fn into_tensors(self, imported: &Imported, dtype: ImageDtype) -> Result<Option<Vec<Written>>, StoreError> {
-        if let Some(error) = self.failed.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            return Err(error);
-        }
-        let Some(open) = self.open.into_inner() else { return Ok(None) };
-        let open = open?;
-        let all_planned_slices_loaded = self.layout.get().is_some_and(|layout| layout.len() == imported.slices.len());
-        let held = all_planned_slices_loaded
-            && !self.off_plan.into_inner()
-            && (open.rows, open.columns, open.dtype) == (imported.rows, imported.columns, dtype);
-        Ok(held.then(|| open.files.into_iter().flatten().map(|t| Written { path: t.path, file: t.file }).collect()))
-    }
-}
-
-impl SliceSink for StreamedTensors<'_> {
-    fn planned(&self, layout: &[(Split, usize)]) {
-        let _ = self.layout.set(layout.to_vec());
-    }
-
-    fn loaded(&self, plan: usize, image: &LoadedImage, label: &[u8]) {
-        let Some(layout) = self.layout.get() else { return };
-        let Some(&(split, index)) = layout.get(plan) else { return };
-        let Ok(open) = self.open.get_or_init(|| self.open_for(layout, image)) else { return };
-        let fits = (image.rows, image.columns) == (open.rows, open.columns)
-            && ImageDtype::of_plane(&image.pixels) == open.dtype
-            && image.pixels.len() == label.len();
-        if !fits {
-            self.off_plan.store(true, AtomicOrdering::Relaxed);
-            return;
-        }
-        let [images, labels] = &open.files[usize::from(split == Split::Val)];
-        let mut bytes = Vec::new();
-        open.dtype.encode(&image.pixels, &mut bytes);
-        let written = (0..self.channels)
-            .try_for_each(|c| images.write_item(index * self.channels + c, &bytes))
-            .and_then(|()| labels.write_item(index, label));
-        if let Err(error) = written {
-            let mut failed = self.failed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            failed.get_or_insert(error);
-        }
-    }
 }
 
 /// A file whose content is written and on its way to disk, not yet synced.
@@ -622,8 +434,8 @@ fn manifest_for(imported: &Imported, image_dtype: ImageDtype) -> Manifest {
             SplitSummary {
                 count,
                 cases,
-                images_file: format!("{dir}/{IMAGES}"),
-                labels_file: format!("{dir}/{LABELS}"),
+                images_file: format!("{dir}/images.npy"),
+                labels_file: format!("{dir}/labels.npy"),
                 class_pixels,
                 class_fraction,
             },

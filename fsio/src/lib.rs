@@ -103,16 +103,6 @@ impl WritebackFile {
         Ok(())
     }
 
-    /// Writes `bytes` at `offset` without moving the file position (so
-    /// threads can fill different parts of one file) and starts writing
-    /// them out to disk.
-    #[cfg(unix)]
-    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.file.write_all_at(bytes, offset)?;
-        start_writeback(&self.file, offset, bytes.len() as u64)
-    }
-
     /// Waits until the content and the file's metadata are on disk
     /// (`fsync`).
     pub fn sync(mut self) -> io::Result<()> {
@@ -259,24 +249,6 @@ mod tests {
         let back = std::fs::read(&path).unwrap();
         assert_eq!(back.len(), 40 * piece.len());
         assert!(back.chunks(piece.len()).all(|c| c == piece));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn writeback_file_takes_positional_writes_from_several_threads() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("parts.bin");
-        let file = WritebackFile::create(&path).unwrap();
-        let part = |i: u8| vec![i; 100_000];
-        std::thread::scope(|scope| {
-            for i in (0..8u8).rev() {
-                let (file, part) = (&file, &part);
-                scope.spawn(move || file.write_at(u64::from(i) * 100_000, &part(i)).unwrap());
-            }
-        });
-        file.sync().unwrap();
-        let back = std::fs::read(&path).unwrap();
-        assert_eq!(back, (0..8u8).flat_map(part).collect::<Vec<u8>>());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use lvc_data::export::export_pngs;
-use lvc_data::store::{create_dataset, CreatedDataset, Dataset, Manifest};
-use lvc_data::sunnybrook::import::{Channels, ContoursKind, DicomLoader, ImportOptions, Split, SplitKind};
+use lvc_data::store::{write_dataset, Dataset, Manifest};
+use lvc_data::sunnybrook::import::{import, Channels, ContoursKind, DicomLoader, ImportOptions, Split, SplitKind};
 use miette::Report;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -158,12 +158,11 @@ fn create(a: CreateArgs) -> u8 {
         allow_outside: a.allow_outside,
     };
     let started = Instant::now();
-    let CreatedDataset { imported, manifest, import_time } = match create_dataset(&a.out, &opts, &DicomLoader, a.force) {
-        Ok(created) => created,
+    let imported = match import(&opts, &DicomLoader) {
+        Ok(i) => i,
         Err(e) => return fail(e),
     };
-    let seconds = started.elapsed().as_secs_f64();
-    let imported_after = import_time.as_secs_f64();
+    let imported_after = started.elapsed().as_secs_f64();
     for w in &imported.warnings {
         eprintln!("warning: {w}");
     }
@@ -173,9 +172,14 @@ fn create(a: CreateArgs) -> u8 {
     for p in &imported.problems {
         eprintln!("skipped: {p}");
     }
+    let manifest = match write_dataset(&a.out, &imported, a.force) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let seconds = started.elapsed().as_secs_f64();
     let total = imported.slices.len();
     println!(
-        "wrote {}: {total} images {:?} ({}), {} skipped, {:.2} s (read+rasterise+stream {:.2} s, finish+sync {:.2} s; {:.0} images/s)",
+        "wrote {}: {total} images {:?} ({}), {} skipped, {:.2} s (read+rasterise {:.2} s, write {:.2} s; {:.0} images/s)",
         a.out.display(),
         manifest.image_shape,
         split_line(&manifest),

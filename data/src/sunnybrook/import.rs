@@ -635,43 +635,8 @@ fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice
     Ok(LoadedSlice { plan, image, label: plane.data, dicom_sha, contour_shas })
 }
 
-/// Watches an import as it runs, so that a writer can store each slice
-/// while the next ones are still being decoded ([`import_into`]).
-pub trait SliceSink: Sync {
-    /// Called once, before any slice loads: where each planned slice lands
-    /// — (split, position in that split's tensors), by plan index — if every
-    /// planned slice loads. The import's result has as many slices as this
-    /// has entries exactly when that happened.
-    fn planned(&self, layout: &[(Split, usize)]);
-
-    /// Planned slice `plan` is decoded and rasterised. Called on the loading
-    /// threads, in no particular order.
-    fn loaded(&self, plan: usize, image: &LoadedImage, label: &[u8]);
-}
-
-/// Where every planned slice lands if all of them load: the split rule
-/// applied to the plans, which are already in (case, image) order.
-fn planned_layout(opts: &ImportOptions, plans: &[PlannedSlice]) -> Vec<(Split, usize)> {
-    let cases: Vec<&str> = plans.iter().map(|p| p.case.as_str()).collect();
-    let mut counts = [0usize; 2];
-    split_of_each(&cases, opts.split, opts.val_pct, opts.seed)
-        .into_iter()
-        .map(|split| {
-            let count = &mut counts[usize::from(split == Split::Val)];
-            *count += 1;
-            (split, *count - 1)
-        })
-        .collect()
-}
-
-/// Decodes and rasterises all planned slices on all cores, in order,
-/// showing each to `sink` as soon as it is ready.
-fn load_all(
-    opts: &ImportOptions,
-    loader: &dyn ImageLoader,
-    plans: Vec<PlannedSlice>,
-    sink: Option<&dyn SliceSink>,
-) -> Vec<Result<LoadedSlice, Vec<Problem>>> {
+/// Decodes and rasterises all planned slices on all cores, in order.
+fn load_all(opts: &ImportOptions, loader: &dyn ImageLoader, plans: Vec<PlannedSlice>) -> Vec<Result<LoadedSlice, Vec<Problem>>> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(plans.len()).max(1);
     let next = AtomicUsize::new(0);
     let plans = &plans;
@@ -683,11 +648,7 @@ fn load_all(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(plan) = plans.get(i) else { break };
-                        let result = load_slice(opts, loader, plan.clone());
-                        if let (Some(sink), Ok(slice)) = (sink, &result) {
-                            sink.loaded(i, &slice.image, &slice.label);
-                        }
-                        done.push((i, result));
+                        done.push((i, load_slice(opts, loader, plan.clone())));
                     }
                     done
                 })
@@ -703,11 +664,6 @@ fn load_all(
 /// Runs the whole import. Without `skip_bad`, any problem fails the import
 /// with all problems listed; with it, the good slices are kept.
 pub fn import(opts: &ImportOptions, loader: &dyn ImageLoader) -> Result<Imported, ImportError> {
-    import_into(opts, loader, None)
-}
-
-/// [`import`], showing the plan and each loaded slice to `sink` as it goes.
-pub fn import_into(opts: &ImportOptions, loader: &dyn ImageLoader, sink: Option<&dyn SliceSink>) -> Result<Imported, ImportError> {
     for dir in [&opts.images, &opts.contours] {
         if !dir.is_dir() {
             return Err(ImportError::NotAFolder { path: dir.clone() });
@@ -727,11 +683,8 @@ pub fn import_into(opts: &ImportOptions, loader: &dyn ImageLoader, sink: Option<
     let mut notes = Vec::new();
     let plans = plan(opts, &contours, &images, &sax_map, &mut problems, &mut warnings, &mut notes);
 
-    if let Some(sink) = sink {
-        sink.planned(&planned_layout(opts, &plans));
-    }
     let mut loaded = Vec::new();
-    for result in load_all(opts, loader, plans, sink) {
+    for result in load_all(opts, loader, plans) {
         match result {
             Ok(slice) => loaded.push(slice),
             Err(p) => problems.extend(p),
@@ -803,51 +756,42 @@ fn most_common_size(slices: &[LoadedSlice]) -> (usize, usize) {
 ///   always goes when pct > 0, so val has at least one patient).
 pub fn assign_splits(slices: &mut [ImportedSlice], kind: SplitKind, val_pct: u32, seed: u64) {
     slices.sort_by(|a, b| (&a.case, a.image).cmp(&(&b.case, b.image)));
-    let cases: Vec<&str> = slices.iter().map(|s| s.case.as_str()).collect();
-    let splits = split_of_each(&cases, kind, val_pct, seed);
-    for (slice, split) in slices.iter_mut().zip(splits) {
-        slice.split = split;
-    }
-}
-
-/// The split of each slice of [`assign_splits`], from the case of each
-/// slice in (case, image) order: nothing else decides it.
-fn split_of_each(cases: &[&str], kind: SplitKind, val_pct: u32, seed: u64) -> Vec<Split> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let total = cases.len();
+    let total = slices.len();
     let pct = val_pct.min(100) as usize;
     match kind {
         SplitKind::Image => {
             let mut order: Vec<usize> = (0..total).collect();
             order.shuffle(&mut rng);
-            let mut splits = vec![Split::Train; total];
-            for &i in &order[..total * pct / 100] {
-                splits[i] = Split::Val;
+            let n_val = total * pct / 100;
+            for (rank, &i) in order.iter().enumerate() {
+                slices[i].split = if rank < n_val { Split::Val } else { Split::Train };
             }
-            splits
         }
         SplitKind::Patient => {
-            let mut counts: Vec<(&str, usize)> = Vec::new();
-            for &case in cases {
-                match counts.last_mut() {
-                    Some((c, n)) if *c == case => *n += 1,
-                    _ => counts.push((case, 1)),
+            let mut cases: Vec<(String, usize)> = Vec::new();
+            for s in slices.iter() {
+                match cases.last_mut() {
+                    Some((c, n)) if *c == s.case => *n += 1,
+                    _ => cases.push((s.case.clone(), 1)),
                 }
             }
-            counts.shuffle(&mut rng);
+            cases.shuffle(&mut rng);
             // Work in hundredths of an image to stay in integers.
             let target = total * pct;
             let mut val_images = 0usize;
             let mut val_cases = BTreeSet::new();
-            for &(case, n) in &counts {
+            for (case, n) in &cases {
                 let closer = (val_images + n) * 100;
                 let gets_closer = closer.abs_diff(target) < (val_images * 100).abs_diff(target);
                 if pct > 0 && (val_cases.is_empty() || gets_closer) {
                     val_images += n;
-                    val_cases.insert(case);
+                    val_cases.insert(case.clone());
                 }
             }
-            cases.iter().map(|case| if val_cases.contains(case) { Split::Val } else { Split::Train }).collect()
+            for s in slices.iter_mut() {
+                s.split = if val_cases.contains(&s.case) { Split::Val } else { Split::Train };
+            }
         }
     }
 }
