@@ -255,6 +255,42 @@ fn rle_lossless_decodes_exactly() {
     }
 }
 
+/// Writes the test pattern (u16, `bits` stored) as JPEG 2000 in syntax
+/// `ts`: a codestream encoded by OpenJPEG through Pillow
+/// (`fixtures/make_j2k.py`; dicom-rs has no JPEG 2000 encoder).
+fn write_j2k(path: &Path, bits: u16, ts: &str) -> StoredPixels {
+    let codestream: &[u8] = match bits {
+        16 => include_bytes!("fixtures/pattern_u16_16.j2k"),
+        12 => include_bytes!("fixtures/pattern_u16_12.j2k"),
+        other => unreachable!("no JPEG 2000 fixture for {other} bits"),
+    };
+    let stored = pixels("u16", bits);
+    let mut dataset = mr_dataset(&slice(stored.clone(), bits));
+    let mut fragment = codestream.to_vec();
+    if fragment.len() % 2 == 1 {
+        fragment.push(0); // fragments have even length; bytes after EOC are ignored
+    }
+    encapsulate(&mut dataset, fragment);
+    write_file_object(path, &with_file_meta(path, dataset, ts).unwrap()).unwrap();
+    stored
+}
+
+/// JPEG 2000, lossless and the lossy syntax carrying a reversible
+/// codestream, decodes to the stored values exactly, 16 and 12 bits stored.
+#[test]
+fn jpeg_2000_decodes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    for bits in [16, 12] {
+        for ts in [uids::JPEG2000_LOSSLESS, uids::JPEG2000] {
+            let path = temp_path(&dir, &format!("j2k-{bits}-{ts}.dcm"));
+            let stored = write_j2k(&path, bits, ts);
+            let image = read_image(&path).unwrap();
+            assert!(image.info.transfer_syntax_name.contains("JPEG 2000"), "{}", image.info.transfer_syntax_name);
+            assert_eq!(image.pixels, stored, "{bits} bits, {ts}");
+        }
+    }
+}
+
 #[test]
 fn corrupt_rle_frames_are_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -417,6 +453,14 @@ fn fuzz_jpeg_ls_never_panics() {
     let path = temp_path(&dir, "seed.dcm");
     transcoded(&path, "u16", 12, &JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased());
     mutated_files_never_panic("jls.dcm", std::fs::read(&path).unwrap(), 150);
+}
+
+#[test]
+fn fuzz_jpeg_2000_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "seed.dcm");
+    write_j2k(&path, 12, uids::JPEG2000_LOSSLESS);
+    mutated_files_never_panic("j2k.dcm", std::fs::read(&path).unwrap(), 150);
 }
 
 #[test]
