@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-check
+.PHONY: all build test venv demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-check
 
 all: build
 
@@ -62,6 +62,13 @@ demo: build
 	$(LVC) evaluate --run $(DEMO) --out $(DEMO)/evaluation.json
 	$(LVC) infer --run $(DEMO) --all-val --out $(DEMO)/overlays
 	$(LVC) report --run $(DEMO)
+
+# The README's tutorial figures ("The tutorial, with lvc"): FCN-AlexNet from
+# scratch, pretrained on an RGB phantom and fine-tuned (--adapt conv1=sum),
+# Dice loss, FCN-8s and the demo net on a 3-patient phantom, one table
+# (runs/tutorial/table.md). About 10-15 minutes on 2 CPU cores.
+tutorial: build
+	LVC=$(LVC) bash docs/tutorial/run.sh
 
 # Import benchmark (not a test): `lvc dataset create` against the DIGITS path
 # in Python (pydicom + cv2.fillPoly) on a 300-image phantom, one table.
