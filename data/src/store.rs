@@ -312,7 +312,7 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
             let shape = [slices.len(), 1, rows, columns];
             check_planes(&path, &shape, slices.iter().map(|s| s.label.len()))?;
             write_tensor(&path, "|u1", &shape, |file| {
-                slices.iter().try_for_each(|s| file.write_all(&s.label))
+                slices.iter().try_for_each(|s| file.write_all_sparse(&s.label))
             })
         };
         let write_images = |split: Split| -> Result<Written, StoreError> {

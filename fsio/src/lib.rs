@@ -11,7 +11,7 @@
 //! once, so the final sync waits for little.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,6 +72,10 @@ fn temp_path_for(path: &Path) -> PathBuf {
 /// requests cost nothing, small enough that the disk starts early.
 const WRITEBACK_STRETCH: u64 = 4 << 20;
 
+/// The unit of holes in [`WritebackFile::write_all_sparse`]: a page, the
+/// smallest stretch a file system leaves unallocated.
+const HOLE_UNIT: u64 = 4096;
+
 /// A file being written front to back whose data goes to disk while the
 /// writer is still producing it: every [`WRITEBACK_STRETCH`] bytes the
 /// kernel is asked to start writing them out (Linux
@@ -84,12 +88,14 @@ pub struct WritebackFile {
     written: u64,
     /// Everything before this offset has been handed to the disk.
     requested: u64,
+    /// The file ends in a hole, so its length must be set before syncing.
+    ends_in_hole: bool,
 }
 
 impl WritebackFile {
     /// Creates (or truncates) `path`.
     pub fn create(path: &Path) -> io::Result<WritebackFile> {
-        Ok(WritebackFile { file: File::create(path)?, written: 0, requested: 0 })
+        Ok(WritebackFile { file: File::create(path)?, written: 0, requested: 0, ends_in_hole: false })
     }
 
     /// Starts writing out whatever has not been handed to the disk yet;
@@ -103,9 +109,35 @@ impl WritebackFile {
         Ok(())
     }
 
+    /// Writes `bytes` as `write_all` does, except that every whole page of
+    /// the file that they would fill with zeros is skipped: a hole, which
+    /// reads back as zeros and costs the disk nothing (label masks are
+    /// mostly background).
+    pub fn write_all_sparse(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let start = self.written;
+        let mut unwritten = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            let to_page_end = (HOLE_UNIT - (start + at as u64) % HOLE_UNIT) as usize;
+            let end = bytes.len().min(at + to_page_end);
+            if end - at == HOLE_UNIT as usize && bytes[at..end].iter().all(|&b| b == 0) {
+                self.write_all(&bytes[unwritten..at])?;
+                self.file.seek(SeekFrom::Current(HOLE_UNIT as i64))?;
+                self.written += HOLE_UNIT;
+                self.ends_in_hole = true;
+                unwritten = end;
+            }
+            at = end;
+        }
+        self.write_all(&bytes[unwritten..])
+    }
+
     /// Waits until the content and the file's metadata are on disk
     /// (`fsync`).
     pub fn sync(mut self) -> io::Result<()> {
+        if self.ends_in_hole {
+            self.file.set_len(self.written)?;
+        }
         self.start_writeback()?;
         self.file.sync_all()
     }
@@ -115,6 +147,7 @@ impl Write for WritebackFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
         self.written += n as u64;
+        self.ends_in_hole &= n == 0;
         if self.written - self.requested >= WRITEBACK_STRETCH {
             self.start_writeback()?;
         }
@@ -249,6 +282,45 @@ mod tests {
         let back = std::fs::read(&path).unwrap();
         assert_eq!(back.len(), 40 * piece.len());
         assert!(back.chunks(piece.len()).all(|c| c == piece));
+    }
+
+    #[test]
+    fn sparse_writes_read_back_exactly_and_leave_zero_pages_unallocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.npy");
+        // A 100-byte header, then planes that are zero except a few bytes,
+        // and a zero tail: pages straddle the pieces.
+        let mut plane = vec![0u8; 65536];
+        plane[30_000..30_100].fill(1);
+        let mut expected = vec![7u8; 100];
+        let mut file = WritebackFile::create(&path).unwrap();
+        file.write_all(&expected).unwrap();
+        for _ in 0..20 {
+            file.write_all_sparse(&plane).unwrap();
+            expected.extend_from_slice(&plane);
+        }
+        file.write_all_sparse(&[0; 3 * HOLE_UNIT as usize]).unwrap();
+        expected.extend_from_slice(&[0; 3 * HOLE_UNIT as usize]);
+        file.sync().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected, "holes read back as zeros; the trailing hole keeps the length");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let on_disk = std::fs::metadata(&path).unwrap().blocks() * 512;
+            assert!(on_disk < expected.len() as u64 / 4, "{on_disk} bytes allocated for {}", expected.len());
+        }
+    }
+
+    #[test]
+    fn sparse_writes_of_data_without_zero_pages_are_plain_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dense.bin");
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8 | 1).collect();
+        let mut file = WritebackFile::create(&path).unwrap();
+        file.write_all_sparse(&data[..10]).unwrap();
+        file.write_all_sparse(&data[10..]).unwrap();
+        file.sync().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
     }
 
     #[test]

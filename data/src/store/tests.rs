@@ -230,3 +230,33 @@ fn label_values_are_counted_across_runs_of_255() {
     assert_eq!(count_value(&[1; 600], 1), 600, "a run of 255 equal bytes fills a u8 lane exactly");
     assert_eq!(count_value(&[], 0), 0);
 }
+
+#[test]
+fn mostly_background_labels_are_stored_sparse_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = imported(dir.path());
+    (data.rows, data.columns) = (64, 128);
+    let planes: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let mut label = vec![0u8; 64 * 128];
+            label[1000 * (i + 1)..1000 * (i + 1) + 50].fill(1);
+            label
+        })
+        .collect();
+    for (slice, label) in data.slices.iter_mut().zip(&planes) {
+        slice.label = label.clone();
+        slice.pixels = StoredPixels::U16(vec![3; 64 * 128]);
+    }
+    let out = dir.path().join("ds");
+    write_dataset(&out, &data, false).unwrap();
+    let ds = Dataset::open(&out).unwrap();
+    let train = ds.split("train").unwrap();
+    assert_eq!([train.label(0), train.label(1)], [&planes[0][..], &planes[1][..]]);
+    assert_eq!(ds.split("val").unwrap().label(0), &planes[2][..]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let labels = std::fs::metadata(out.join("train/labels.npy")).unwrap();
+        assert!(labels.blocks() * 512 < labels.len(), "zero pages are holes: {} of {} bytes allocated", labels.blocks() * 512, labels.len());
+    }
+}
