@@ -66,7 +66,8 @@ demo: build
 # The README's tutorial figures ("The tutorial, with lvc"): FCN-AlexNet from
 # scratch, pretrained on an RGB phantom and fine-tuned (--adapt conv1=sum),
 # Dice loss, FCN-8s and the demo net on a 3-patient phantom, one table
-# (runs/tutorial/table.md). About 10-15 minutes on 2 CPU cores.
+# (runs/tutorial/table.md). About 12 min on 2 idle CPU cores (37 min measured
+# with the cores shared).
 tutorial: build
 	LVC=$(LVC) bash docs/tutorial/run.sh
 
