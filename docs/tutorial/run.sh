@@ -11,7 +11,8 @@
 # pretrained on `rgb`, `lvc weights check` on the 3-vs-1-channel conv1, then
 # fine-tuned on `gray` with --adapt conv1=sum (cross-entropy and Dice loss);
 # 5 FCN-8s (one epoch: ~3.2 s per image forward-backward on 2 CPU cores, see
-# `lvc time`); 6 Dice loss; 7 the demo net on the same data. Ends with one table (also in OUT/table.md).
+# `lvc time`); 6 Dice loss; 7 the demo net on the same data. Ends with one
+# table (also in OUT/table.md).
 #
 # Environment: LVC (default target/release/lvc), OUT (default runs/tutorial),
 # EPOCHS (FCN-AlexNet runs, default 3), PRETRAIN_EPOCHS (default 6),
