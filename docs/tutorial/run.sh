@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The figures of the README's tutorial story ("The tutorial, with lvc"),
-# reproduced on small phantoms in a few minutes of CPU: `make tutorial`
+# reproduced on small phantoms in about 12 min on 2 idle CPU cores: `make tutorial`
 # (after `make build`), or `bash docs/tutorial/run.sh` from the repository root.
 #
 #   gray    3-patient phantom, seed 1, one channel: the tutorial's dataset
@@ -33,6 +33,11 @@ if [ ! -x "$LVC" ]; then
 fi
 command -v python3 >/dev/null || { echo "error: python3 is needed to print the table" >&2; exit 2; }
 
+# OUT is replaced, but only when it is a previous tutorial run (or empty).
+if [ -d "$OUT" ] && [ ! -f "$OUT/steps.tsv" ] && [ -n "$(ls -A "$OUT")" ]; then
+  echo "error: $OUT exists and is not a tutorial run (no steps.tsv); choose another OUT" >&2
+  exit 2
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT/logs"
 STEPS="$OUT/steps.tsv"
