@@ -62,6 +62,9 @@ run_step() {
   local seconds
   seconds=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$(date +%s.%N)")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$what" "$epochs" "$run" "$seconds" "$status" "$expected" "$shown" >> "$STEPS"
+  # Per-epoch snapshots and solver states (0.2-0.5 GB each) are not needed
+  # here; metrics.json and best.safetensors stay.
+  if [ "$run" != - ]; then rm -rf "$run/snapshots"; fi
 }
 
 phantom_dataset() { # NAME SEED CHANNELS
