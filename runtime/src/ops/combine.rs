@@ -159,7 +159,8 @@ impl Lowered for ArgMax {
         let x = bottoms[0].detach();
         let (data, axis) = match self.axis {
             Some(axis) => (x.shallow_clone(), axis),
-            None => (x.reshape([x.size()[0], -1]), 1),
+            // A 0-axis bottom (a full Reduction) counts as one item.
+            None => (x.reshape([x.size().first().copied().unwrap_or(1), -1]), 1),
         };
         let len = data.size()[axis as usize];
         // Reversed, a stable descending sort puts the larger index first among equals.
@@ -302,6 +303,10 @@ mod tests {
         let y = &ArgMax { axis: None, top_k: 1, out_max_val: false }.forward(&[x4], &[], false)[0];
         assert_eq!(y.size(), vec![2, 1, 1, 1]);
         assert!(!y.requires_grad());
+        // A 0-axis bottom (after a full Reduction) is one item of one value.
+        let y = &ArgMax { axis: None, top_k: 1, out_max_val: false }.forward(&[Tensor::from(2.5f32)], &[], false)[0];
+        assert_eq!(y.size(), vec![1, 1, 1]);
+        assert_close(y, &[0.], 0.0);
     }
 
     #[test]

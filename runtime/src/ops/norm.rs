@@ -118,7 +118,11 @@ impl Lowered for Mvn {
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
         let x = &bottoms[0];
         let shape = x.size();
-        let groups = if self.across_channels || shape.len() < 2 { shape[0] } else { shape[0] * shape[1] };
+        let groups = match shape.as_slice() {
+            [n, c, ..] if !self.across_channels => n * c,
+            [n, ..] => *n,
+            [] => 1,
+        };
         let rows = x.reshape([groups, -1]);
         let centred = &rows - rows.mean_dim(1, true, Kind::Float);
         let y = if self.normalize_variance {
@@ -212,6 +216,8 @@ mod tests {
         let both = Mvn { normalize_variance: true, across_channels: true, eps: 0.0 };
         let sd = 2.75f32.sqrt();
         assert_close(&both.forward(&[x], &[], true)[0], &[-2.5 / sd, -0.5 / sd, 1.5 / sd, 1.5 / sd], 1e-6);
+        // A 0-axis bottom is one group of one value: centred to 0.
+        assert_close(&mvn.forward(&[Tensor::from(3.0f32)], &[], true)[0], &[0.], 0.0);
     }
 
     #[test]
