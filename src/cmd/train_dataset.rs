@@ -179,7 +179,7 @@ impl DataSource for EpochBatches<'_> {
     }
 }
 
-/// Scores of the val split with the current weights.
+/// Loss, accuracy and Dice of some images of a split with the current weights.
 struct Validation {
     loss: f64,
     accuracy: f64,
@@ -189,7 +189,7 @@ struct Validation {
 
 /// Scores `images` of `split` (every image for the val split; the
 /// [`train_sample`] for the train Dice).
-fn validate(segmenter: &Segmenter, split: &SplitData, images: impl Iterator<Item = usize>) -> Result<Validation, RuntimeError> {
+fn score(segmenter: &Segmenter, split: &SplitData, images: impl Iterator<Item = usize>) -> Result<Validation, RuntimeError> {
     let mut overlaps = Vec::with_capacity(split.len());
     let mut losses = Vec::with_capacity(split.len());
     for i in images {
@@ -481,8 +481,8 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             }
             progress.iteration(epoch, epochs, b, per_epoch, &event);
         }
-        let val = validate(&segmenter, &val_split, 0..val_split.len()).map_err(|e| report(1, e))?;
-        let train = validate(&segmenter, &train_split, train_sample(train_split.len(), val_split.len()).into_iter())
+        let val = score(&segmenter, &val_split, 0..val_split.len()).map_err(|e| report(1, e))?;
+        let train = score(&segmenter, &train_split, train_sample(train_split.len(), val_split.len()).into_iter())
             .map_err(|e| report(1, e))?;
         progress.clear_line();
         let record = EpochRecord {

@@ -74,25 +74,39 @@ impl Lowered for SoftmaxWithLoss {
             None => valid,
         };
         let log_p = prob.gather(1, &labels.safe, false).clamp_min(f32::MIN_POSITIVE as f64).log();
-        let normaliser = match self.normalization {
-            Normalization::Full => scalar((outer * inner) as f64, scores.device()),
-            Normalization::Valid => labels.valid.sum(Kind::Float),
-            Normalization::BatchSize => scalar(outer as f64, scores.device()),
-            Normalization::None => scalar(1.0, scores.device()),
-        }
-        .clamp_min(1.0);
+        let normaliser = normaliser(self.normalization, outer * inner, outer, &labels.valid);
         let loss = caffe_reported_loss(&(&log_p * &weight).detach(), &normaliser);
         let onehot = prob.zeros_like().scatter_value(1, &labels.safe, 1.0);
-        let grad = ((&prob - onehot) * weight / &normaliser).detach();
-        let surrogate = (grad * &scores).sum(Kind::Float);
-        // `surrogate − surrogate.detach()` is exactly 0: the value stays Caffe's.
-        let top = loss + (&surrogate - surrogate.detach());
-        let mut tops = vec![top];
+        let grad = (&prob - onehot) * weight / &normaliser;
+        let mut tops = vec![with_gradient(loss, &scores, grad)];
         if self.tops > 1 {
             tops.push(prob.detach().reshape(bottoms[0].size()));
         }
         tops
     }
+}
+
+/// Caffe's `get_normalizer`: what a loss layer divides its sum by — all
+/// `total` elements, the `valid` ones (a mask), the `batch` size, or 1 —
+/// never less than 1.
+fn normaliser(normalization: Normalization, total: i64, batch: i64, valid: &Tensor) -> Tensor {
+    let device = valid.device();
+    match normalization {
+        Normalization::Full => scalar(total as f64, device),
+        Normalization::Valid => valid.sum(Kind::Float),
+        Normalization::BatchSize => scalar(batch as f64, device),
+        Normalization::None => scalar(1.0, device),
+    }
+    .clamp_min(1.0)
+}
+
+/// The loss `value` (no graph) with `grad` attached as its gradient with
+/// respect to `input`: `Σ grad·input` minus its detached self is exactly 0,
+/// so the value stays as Caffe computes it while autograd returns Caffe's
+/// gradient rather than the derivative of the value's own formula.
+fn with_gradient(value: Tensor, input: &Tensor, grad: Tensor) -> Tensor {
+    let surrogate = (grad.detach() * input).sum(Kind::Float);
+    value + (&surrogate - surrogate.detach())
 }
 
 /// The loss value as Caffe's CPU loss layers compute and print it:
@@ -138,21 +152,14 @@ impl Lowered for SigmoidCrossEntropyLoss {
             Some(ignore) => target.ne(ignore as f64).to_kind(Kind::Float),
             None => target.ones_like(),
         };
-        let outer = x.size().first().copied().unwrap_or(1);
-        let normaliser = match self.normalization {
-            Normalization::Full => scalar(x.numel() as f64, x.device()),
-            Normalization::Valid => valid.sum(Kind::Float),
-            Normalization::BatchSize => scalar(outer as f64, x.device()),
-            Normalization::None => scalar(1.0, x.device()),
-        }
-        .clamp_min(1.0);
+        let batch = x.size().first().copied().unwrap_or(1);
+        let normaliser = normaliser(self.normalization, x.numel() as i64, batch, &valid);
         let xd = x.detach();
         let positive = xd.ge(0.0).to_kind(Kind::Float);
         let terms = (&xd * (&target - &positive) - (&xd - &xd * &positive * 2.0).exp().log1p()) * &valid;
         let loss = caffe_reported_loss(&terms, &normaliser);
-        let grad = ((xd.sigmoid() - &target) * valid / &normaliser).detach();
-        let surrogate = (grad * x).sum(Kind::Float);
-        vec![loss + (&surrogate - surrogate.detach())]
+        let grad = (xd.sigmoid() - &target) * valid / &normaliser;
+        vec![with_gradient(loss, x, grad)]
     }
 }
 
