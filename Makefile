@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-check
+.PHONY: all build test venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-check
 
 all: build
 
@@ -23,7 +23,15 @@ $(LIBTORCH):
 $(VENV)/bin/cmake: | $(LIBTORCH)
 	$(VENV)/bin/pip install --no-input --disable-pip-version-check 'cmake>=3.20,<5'
 
-venv: $(LIBTORCH) $(VENV)/bin/cmake
+# OpenBLAS for the CPU GEMMs of layers with their own backward (lvc-runtime's
+# blas.rs): scipy's build with 32-bit integers and `scipy_`-prefixed symbols,
+# next to torch in the venv, where the build scripts find and link it.
+OPENBLAS_VERSION := 0.3.34.481.3
+openblas: | $(LIBTORCH)
+	$(VENV)/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("scipy-openblas32") != "$(OPENBLAS_VERSION)")' 2>/dev/null \
+	  || $(VENV)/bin/pip install --no-input --disable-pip-version-check scipy-openblas32==$(OPENBLAS_VERSION)
+
+venv: $(LIBTORCH) $(VENV)/bin/cmake openblas
 
 build: venv
 	$(CARGO) build --release --locked --bins

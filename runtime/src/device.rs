@@ -86,13 +86,14 @@ impl CudaProbe {
     }
 }
 
-/// Resolves a device choice on this machine and sets libtorch's CPU thread
-/// count to the number of cores (libtorch's default can oversubscribe
+/// Resolves a device choice on this machine and sets libtorch's (and
+/// OpenBLAS's) CPU thread count to the number of cores (libtorch's default can oversubscribe
 /// machines whose cgroup limits the cores).
 pub fn select(choice: DeviceChoice) -> Result<tch::Device, RuntimeError> {
     let device = CudaProbe::current().resolve(choice)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(i32::try_from(cores).unwrap_or(1));
+    crate::blas::set_num_threads(cores);
     Ok(device)
 }
 

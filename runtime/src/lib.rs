@@ -1,5 +1,6 @@
 //! lvc-runtime: lowering of the lvc IR to libtorch.
 
+pub mod blas;
 pub mod device;
 pub mod error;
 pub mod exec;
