@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::RuntimeError;
 use crate::fill::{fill, FillRng};
-use crate::ops::{lower, LowerCtx, Lowered};
+use crate::ops::{lower, LowerCtx, Lowered, OwnBackward};
 use crate::weights::{match_weights, TargetLayer, WeightsFile, WeightsReport};
 
 /// One learnable (or stored-statistics) blob of a step.
@@ -149,6 +149,17 @@ impl Plan {
         last
     }
 
+    /// The blobs that depend on step `index`'s tops (the tops included).
+    pub fn downstream_of(&self, index: usize) -> Vec<usize> {
+        let mut reached: Vec<usize> = self.steps.get(index).map_or_else(Vec::new, |s| s.tops.clone());
+        for step in self.steps.iter().skip(index + 1) {
+            if step.bottoms.iter().any(|b| reached.contains(b)) {
+                reached.extend(step.tops.iter().copied());
+            }
+        }
+        reached
+    }
+
     pub fn blob_id(&self, name: &str) -> Option<usize> {
         self.blob_names.iter().position(|n| n == name)
     }
@@ -171,6 +182,16 @@ pub struct Blobs {
     pub values: Vec<Option<Tensor>>,
     /// Σ loss_weight · Σ top over every loss top (`None` without loss tops).
     pub loss: Option<Tensor>,
+    /// The steps that ran their own forward and await their own backward
+    /// (in step order); their tops are autograd leaves.
+    own: Vec<OwnStep>,
+}
+
+/// A step run through [`OwnBackward`]: its step index and the bottoms as
+/// autograd saw them (to feed the bottom gradients back in).
+struct OwnStep {
+    step: usize,
+    bottoms: Vec<Tensor>,
 }
 
 impl Blobs {
@@ -299,7 +320,9 @@ impl Net {
             });
         }
         let mut loss: Option<Tensor> = None;
-        for (step, params) in self.plan.steps.iter().zip(&self.params) {
+        let mut own = Vec::new();
+        let recording = autograd_recording();
+        for (index, (step, params)) in self.plan.steps.iter().zip(&self.params).enumerate() {
             let bottoms: Vec<Tensor> = step
                 .bottoms
                 .iter()
@@ -310,7 +333,19 @@ impl Net {
                     reason: "a bottom of this layer has no value".to_string(),
                     help: "the plan reads a blob no earlier layer wrote; this is a bug in lowering".to_string(),
                 })?;
-            let tops = step.op.forward(&bottoms, params, step.train);
+            let tops = match self.own_backward(step) {
+                Some(op) => {
+                    let tops = op.forward_untracked(&bottoms, params);
+                    let tracked = recording && bottoms.iter().chain(params).any(Tensor::requires_grad);
+                    if tracked {
+                        own.push(OwnStep { step: index, bottoms });
+                        tops.into_iter().map(|t| t.set_requires_grad(true)).collect()
+                    } else {
+                        tops
+                    }
+                }
+                None => step.op.forward(&bottoms, params, step.train),
+            };
             for ((&id, top), &weight) in step.tops.iter().zip(tops).zip(&step.loss_weights) {
                 if weight != 0.0 {
                     let term = top.sum(Kind::Float) * weight;
@@ -322,7 +357,7 @@ impl Net {
                 values[id] = Some(top);
             }
         }
-        Ok(Blobs { values, loss })
+        Ok(Blobs { values, loss, own })
     }
 
     /// Gradients of the total loss with respect to every blob and parameter
@@ -338,10 +373,28 @@ impl Net {
         self.gradients(blobs, false)
     }
 
+    /// Autograd and the steps with their own backward, in reverse step
+    /// order. Each backward root (the loss; each own step's bottom gradients
+    /// as the surrogate `Σ bottom · grad`, whose backward carries exactly
+    /// `grad`) waits until an own step needs what it reaches: before own step
+    /// k runs, only the waiting roots that depend on k's tops are run (one
+    /// autograd pass for all of them), and what is left runs as one pass at
+    /// the end. So a shared encoder (FCN-8s: pool3, pool4 and pool5 each feed
+    /// an own step) is crossed once, not once per own step. Every pass but
+    /// the last keeps the graph, since later passes may cross parts of it.
     fn gradients(&self, blobs: &Blobs, with_blobs: bool) -> Gradients {
-        let blob_ids: Vec<usize> = (0..blobs.values.len())
+        let requested: Vec<usize> = (0..blobs.values.len())
             .filter(|&i| with_blobs && blobs.get(i).is_some_and(Tensor::requires_grad))
             .collect();
+        // Requested blobs, then the own steps' tops not among them.
+        let mut blob_ids = requested.clone();
+        for own in &blobs.own {
+            for &top in &self.plan.steps[own.step].tops {
+                if !blob_ids.contains(&top) && blobs.get(top).is_some_and(Tensor::requires_grad) {
+                    blob_ids.push(top);
+                }
+            }
+        }
         let param_ids: Vec<(usize, usize)> = self
             .params
             .iter()
@@ -361,16 +414,96 @@ impl Net {
         if wrt.is_empty() {
             return grads;
         }
-        let computed = Tensor::run_backward(&[loss], &wrt, false, false);
-        let mut computed = computed.into_iter().map(|g| g.defined().then_some(g));
-        for &id in &blob_ids {
-            grads.blobs[id] = computed.next().flatten();
+        let mut sums: Vec<Option<Tensor>> = wrt.iter().map(|_| None).collect();
+        let blob_slot = |id: usize| blob_ids.iter().position(|&b| b == id);
+        let param_slot = |s: usize, i: usize| param_ids.iter().position(|&p| p == (s, i)).map(|p| blob_ids.len() + p);
+        // Waiting roots, each with the blobs it starts from.
+        let loss_tops: Vec<usize> = self
+            .plan
+            .steps
+            .iter()
+            .flat_map(|s| s.tops.iter().zip(&s.loss_weights).filter(|(_, &w)| w != 0.0).map(|(&id, _)| id))
+            .collect();
+        let mut waiting: Vec<(Tensor, Vec<usize>)> = vec![(loss.shallow_clone(), loss_tops)];
+        for own in blobs.own.iter().rev() {
+            let step = &self.plan.steps[own.step];
+            let Some(op) = self.own_backward(step) else { continue };
+            let downstream = self.plan.downstream_of(own.step);
+            let (due, later): (Vec<_>, Vec<_>) =
+                waiting.into_iter().partition(|(_, from)| from.iter().any(|id| downstream.contains(id)));
+            waiting = later;
+            if let Some(root) = due.into_iter().map(|(root, _)| root).reduce(|a, b| a + b) {
+                backward_into(&mut sums, &root, &wrt, true);
+            }
+            let reached: Vec<Option<Tensor>> =
+                step.tops.iter().map(|&id| blob_slot(id).and_then(|slot| sums[slot].as_ref().map(Tensor::shallow_clone))).collect();
+            if reached.iter().all(Option::is_none) {
+                continue;
+            }
+            // A top no gradient reaches (an unused output) contributes zeros.
+            let top_grads: Vec<Tensor> = reached
+                .into_iter()
+                .zip(&step.tops)
+                .map(|(grad, &id)| grad.unwrap_or_else(|| blobs.get(id).map_or_else(|| Tensor::zeros([0], (Kind::Float, self.device)), Tensor::zeros_like)))
+                .collect();
+            let own_grads = op.backward(&own.bottoms, &self.params[own.step], &top_grads);
+            for (i, grad) in own_grads.params.into_iter().enumerate() {
+                if let (Some(grad), Some(slot)) = (grad, param_slot(own.step, i)) {
+                    add_into(&mut sums[slot], grad);
+                }
+            }
+            let surrogate = own
+                .bottoms
+                .iter()
+                .zip(own_grads.bottoms)
+                .filter_map(|(bottom, grad)| grad.map(|g| (bottom * g).sum(Kind::Float)))
+                .reduce(|a, b| a + b);
+            if let Some(surrogate) = surrogate {
+                waiting.push((surrogate, step.bottoms.clone()));
+            }
         }
-        for &(s, i) in &param_ids {
-            grads.params[s][i] = computed.next().flatten();
+        if let Some(root) = waiting.into_iter().map(|(root, _)| root).reduce(|a, b| a + b) {
+            backward_into(&mut sums, &root, &wrt, false);
+        }
+        for (slot, &id) in blob_ids.iter().enumerate() {
+            if requested.contains(&id) {
+                grads.blobs[id] = sums[slot].take();
+            }
+        }
+        for (p, &(s, i)) in param_ids.iter().enumerate() {
+            grads.params[s][i] = sums[blob_ids.len() + p].take();
         }
         grads
     }
+
+    /// The step's own backward, where its op has one that pays on this
+    /// net's device; `None` means autograd through [`Lowered::forward`].
+    pub fn own_backward<'a>(&self, step: &'a Step) -> Option<&'a dyn OwnBackward> {
+        step.op.own_backward().filter(|op| op.applies(self.device))
+    }
+}
+
+/// Adds d root / d wrt[i] into `sums[i]` where a gradient reaches.
+fn backward_into(sums: &mut [Option<Tensor>], root: &Tensor, wrt: &[&Tensor], keep_graph: bool) {
+    let computed = Tensor::run_backward(&[root], wrt, keep_graph, false);
+    for (sum, grad) in sums.iter_mut().zip(computed) {
+        if grad.defined() {
+            add_into(sum, grad);
+        }
+    }
+}
+
+fn add_into(sum: &mut Option<Tensor>, grad: Tensor) {
+    *sum = Some(match sum.take() {
+        Some(total) => total + grad,
+        None => grad,
+    });
+}
+
+/// Whether autograd records operations now (false inside `tch::no_grad`):
+/// a view of a leaf that requires grad requires grad only while recording.
+fn autograd_recording() -> bool {
+    Tensor::zeros([1], (Kind::Float, Device::Cpu)).set_requires_grad(true).view([1]).requires_grad()
 }
 
 #[cfg(test)]
@@ -513,6 +646,89 @@ mod tests {
         let value = |seed| f64::try_from(&Net::new(plan_with(&p), Device::Cpu, seed).unwrap().params[0][0].detach().flatten(0, -1).get(0)).unwrap();
         assert_eq!(value(7), value(7));
         assert_ne!(value(7), value(8));
+    }
+
+    /// data → split → {d1 → own 3×3 (pad 1) → split → {own 1×1 → ½ square
+    /// loss, ReLU → square loss}, d2 → own 1×1 → square loss}: own steps
+    /// that feed each other through autograd and share an upstream split,
+    /// batch 2. `own` picks GemmConv (own backward where OpenBLAS is linked)
+    /// or libtorch's direct convolution (autograd) for the three layers.
+    fn branching_plan(own: bool) -> Plan {
+        use crate::ops::conv::GemmConv;
+        let layer = |kernel: i64, pad: i64| -> Box<dyn Lowered> {
+            if own {
+                Box::new(GemmConv { kernel: vec![kernel; 2], pad: vec![pad; 2], bias_term: true })
+            } else {
+                Box::new(Conv { stride: vec![1, 1], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true })
+            }
+        };
+        let gaussian = Some(FillerDef { kind: "gaussian".into(), std: 0.5, ..constant(0.0).unwrap() });
+        let params = |outputs: i64, inputs: i64, kernel: i64, bias_lr: f64| {
+            vec![
+                ParamInfo { role: "weight", shape: vec![outputs, inputs, kernel, kernel], filler: gaussian.clone(), lr_mult: 1.0, decay_mult: 1.0 },
+                ParamInfo { role: "bias", shape: vec![outputs], filler: gaussian.clone(), lr_mult: bias_lr, decay_mult: 0.0 },
+            ]
+        };
+        let square = || Box::new(Power { power: 2.0, scale: 1.0, shift: 0.0 });
+        let mut conv_a = step("conv_a", layer(3, 1), vec![1], vec![3], 0.0);
+        conv_a.params = params(4, 3, 3, 1.0);
+        let mut conv_b = step("conv_b", layer(1, 0), vec![4], vec![6], 0.0);
+        conv_b.params = params(2, 4, 1, 0.0);
+        let mut conv_c = step("conv_c", layer(1, 0), vec![2], vec![10], 0.0);
+        conv_c.params = params(2, 3, 1, 1.0);
+        Plan {
+            blob_names: ["data", "d1", "d2", "a", "a1", "a2", "b", "b2", "r", "r2", "c", "c2"].map(String::from).to_vec(),
+            blob_shapes: vec![vec![2, 3, 5, 5]; 12],
+            inputs: vec![0],
+            steps: vec![
+                step("split_data", Box::new(Split { tops: 2 }), vec![0], vec![1, 2], 0.0),
+                conv_a,
+                step("split_a", Box::new(Split { tops: 2 }), vec![3], vec![4, 5], 0.0),
+                conv_b,
+                step("loss_b", square(), vec![6], vec![7], 0.5),
+                step("relu", Box::new(crate::ops::activation::Relu { negative_slope: 0.0 }), vec![5], vec![8], 0.0),
+                step("loss_r", square(), vec![8], vec![9], 1.0),
+                conv_c,
+                step("loss_c", square(), vec![10], vec![11], 1.0),
+            ],
+            force_backward: false,
+        }
+    }
+
+    #[test]
+    fn own_backward_steps_give_autograds_gradients() {
+        let x = (Tensor::arange(2 * 3 * 25, (Kind::Float, Device::Cpu)) * 0.37).sin().reshape([2, 3, 5, 5]);
+        let run = |own: bool, force_backward: bool| {
+            let mut plan = branching_plan(own);
+            plan.force_backward = force_backward;
+            let net = Net::new(plan, Device::Cpu, 3).unwrap();
+            let blobs = net.forward(&[("data", x.shallow_clone())]).unwrap();
+            let loss = f64::try_from(blobs.loss.as_ref().unwrap()).unwrap();
+            let own_steps = blobs.own.len();
+            (loss, own_steps, net.backward(&blobs))
+        };
+        for force_backward in [false, true] {
+            let (loss, own_steps, got) = run(true, force_backward);
+            let (want_loss, no_own, want) = run(false, force_backward);
+            assert_eq!(own_steps, if crate::blas::available() { 3 } else { 0 });
+            assert_eq!(no_own, 0);
+            assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs(), "loss {loss} vs {want_loss}");
+            let pairs = got.blobs.iter().zip(&want.blobs).chain(got.params.iter().flatten().zip(want.params.iter().flatten()));
+            for (i, (g, w)) in pairs.enumerate() {
+                match (g, w) {
+                    (Some(g), Some(w)) => {
+                        let diff = f64::try_from((g - w).abs().max()).unwrap();
+                        let scale = f64::try_from(w.abs().max()).unwrap();
+                        assert!(diff <= 1e-5 * (1.0 + scale), "gradient {i}: max difference {diff} (scale {scale})");
+                    }
+                    (None, None) => {}
+                    _ => panic!("gradient {i}: present on one path only ({} vs {})", g.is_some(), w.is_some()),
+                }
+            }
+            // conv_b's bias has lr_mult 0: no gradient unless forced.
+            assert_eq!(got.params[3][1].is_some(), force_backward);
+            assert_eq!(got.blobs[0].is_some(), force_backward);
+        }
     }
 
     /// A plan with the same params as `p` (plans own their ops, so rebuild).

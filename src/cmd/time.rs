@@ -72,6 +72,8 @@ pub struct TimeReport {
     pub forward_backward_ms: Option<f64>,
     pub forward_flops: f64,
     pub backward_flops: f64,
+    /// What runs the GEMMs of layers with their own backward (CPU only).
+    pub own_backward_gemm: String,
     pub layers: Vec<LayerTime>,
 }
 
@@ -190,6 +192,10 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
         forward_backward_ms: has_loss.then_some((forward + backward) / n),
         forward_flops: layers.iter().map(|l| l.forward_flops).sum(),
         backward_flops: if has_loss { layers.iter().map(|l| l.backward_flops).sum() } else { 0.0 },
+        own_backward_gemm: match net.device {
+            Device::Cpu => lvc_runtime::blas::describe(),
+            other => format!("none on {other:?}: libtorch runs every layer"),
+        },
         layers,
     })
 }
@@ -208,7 +214,25 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
     let mut forward = 0.0;
     let mut backward = 0.0;
     // Round 0 is the warm-up; with 0 iterations only FLOPs are counted.
+    let own = net.own_backward(step);
     for round in (0..=iterations).filter(|_| iterations > 0) {
+        if let Some(op) = own {
+            // The layer's own forward and backward, as the executor runs them.
+            let started = Instant::now();
+            let tops = op.forward_untracked(&bottoms, params);
+            let forward_round = elapsed_ms(net.device, started);
+            let started = Instant::now();
+            let ones: Vec<Tensor> = tops.iter().map(Tensor::ones_like).collect();
+            if !wrt.is_empty() {
+                op.backward(&bottoms, params, &ones);
+            }
+            let backward_round = elapsed_ms(net.device, started);
+            if round > 0 {
+                forward += forward_round;
+                backward += backward_round;
+            }
+            continue;
+        }
         let started = Instant::now();
         let tops = step.op.forward(&bottoms, params, step.train);
         let forward_round = elapsed_ms(net.device, started);
@@ -296,4 +320,5 @@ fn print_totals(report: &TimeReport) {
         _ => println!("No backward: the net has no loss."),
     }
     println!("GFLOP per forward: {:.3}, per backward: {:.3}", report.forward_flops / 1e9, report.backward_flops / 1e9);
+    println!("GEMM of layers with their own backward: {}", report.own_backward_gemm);
 }

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{Lowered, LowerCtx, Lowering};
+use super::{LowerCtx, Lowered, Lowering, OwnBackward, OwnGradients};
 use lvc_compiler::ops::conv::ConvOp;
 
 /// Both directions of Caffe's `convolution_param` over N spatial axes
@@ -46,10 +46,11 @@ impl Lowered for Conv {
 /// A 2-D convolution (group 1, stride 1, no dilation) computed as one GEMM
 /// per image: `W[O, C·k·k] × cols[C·k·k, L]`, where `cols` is the input
 /// itself for a 1×1 kernel without padding and its im2col otherwise.
-/// Backward is then two GEMMs (and a col2im), at libtorch's GEMM rate.
-/// libtorch's direct kernels run these shapes (FCN's fc6: a 6×6 or 7×7
-/// kernel on a 14² or 15² input, 4096 outputs; fc7 and score layers: 1×1)
-/// well below that rate, backward especially.
+/// Backward is then two GEMMs (and a col2im). libtorch's direct kernels run
+/// these shapes (FCN's fc6: a 6×6 or 7×7 kernel on a 14² or 15² input, 4096
+/// outputs; fc7 and score layers: 1×1) well below its GEMM rate, backward
+/// especially; on CPU with OpenBLAS linked, the layer carries its own
+/// backward so that all three GEMMs run in OpenBLAS (`crate::blas`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GemmConv {
     pub kernel: Vec<i64>,
@@ -60,6 +61,34 @@ pub struct GemmConv {
 impl GemmConv {
     fn pointwise(&self) -> bool {
         self.kernel.iter().all(|&k| k == 1) && self.pad.iter().all(|&p| p == 0)
+    }
+
+    /// Output height and width for an `[N, C, H, W]` bottom.
+    fn output_size(&self, bottom: &[i64]) -> (i64, i64) {
+        (bottom[2] + 2 * self.pad[0] - self.kernel[0] + 1, bottom[3] + 2 * self.pad[1] - self.kernel[1] + 1)
+    }
+
+    /// The GEMM's right operand `[C·kh·kw, N·L]` (L output pixels per image):
+    /// the input itself for a pointwise kernel, its im2col otherwise. The
+    /// whole batch is one plain 2-D GEMM: a broadcast `matmul` against
+    /// `[N, K, L]` takes libtorch's batched path, which runs fc6's forward at
+    /// half the rate and its backward slower still. For N = 1 the permute is
+    /// a view.
+    fn columns(&self, x: &Tensor) -> Tensor {
+        let s = x.size();
+        let cols = if self.pointwise() {
+            x.reshape([s[0], s[1], s[2] * s[3]])
+        } else {
+            x.im2col(self.kernel.as_slice(), [1, 1], self.pad.as_slice(), [1, 1])
+        };
+        let rows = cols.size()[1];
+        cols.permute([1, 0, 2]).reshape([rows, -1])
+    }
+
+    /// `[O, N·L]` back to `[N, O, oh, ow]`.
+    fn to_output(y: Tensor, bottom: &[i64], (out_h, out_w): (i64, i64)) -> Tensor {
+        let outputs = y.size()[0];
+        y.reshape([outputs, bottom[0], out_h * out_w]).permute([1, 0, 2]).reshape([bottom[0], outputs, out_h, out_w])
     }
 }
 
@@ -73,27 +102,106 @@ impl Lowered for GemmConv {
         bottoms
             .iter()
             .map(|x| {
-                let s = x.size();
-                let (n, h, w) = (s[0], s[2], s[3]);
-                let (out_h, out_w) = (h + 2 * self.pad[0] - self.kernel[0] + 1, w + 2 * self.pad[1] - self.kernel[1] + 1);
-                let cols = if self.pointwise() {
-                    x.reshape([n, s[1], h * w])
-                } else {
-                    x.im2col(self.kernel.as_slice(), [1, 1], self.pad.as_slice(), [1, 1])
-                };
-                // One plain 2-D GEMM over the whole batch, `[O, K] × [K, N·L]`:
-                // a broadcast `matmul` against `[N, K, L]` takes libtorch's
-                // batched path, which runs fc6's forward at half the rate and
-                // its backward slower still. For N = 1 the permutes are views.
-                let rows = cols.size()[1];
-                let cols = cols.permute([1, 0, 2]).reshape([rows, -1]);
+                let cols = self.columns(x);
                 let y = match &bias {
                     Some(bias) => bias.addmm(&matrix, &cols),
                     None => matrix.mm(&cols),
                 };
-                y.reshape([outputs, n, out_h * out_w]).permute([1, 0, 2]).reshape([n, outputs, out_h, out_w])
+                Self::to_output(y, &x.size(), self.output_size(&x.size()))
             })
             .collect()
+    }
+
+    fn own_backward(&self) -> Option<&dyn OwnBackward> {
+        Some(self)
+    }
+}
+
+/// `a · b` (each optionally transposed) into a new `[m, n]` tensor, through
+/// OpenBLAS where it qualifies, libtorch's `mm` otherwise.
+fn gemm(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor) -> Tensor {
+    let rows = a.size()[usize::from(transpose_a)];
+    let cols = b.size()[usize::from(!transpose_b)];
+    let mut c = Tensor::empty([rows, cols], (tch::Kind::Float, a.device()));
+    if crate::blas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c) {
+        return c;
+    }
+    let op = |t: &Tensor, transpose: bool| if transpose { t.tr() } else { t.shallow_clone() };
+    op(a, transpose_a).mm(&op(b, transpose_b))
+}
+
+/// Forward and backward as Caffe's `BaseConvolutionLayer` computes them,
+/// three GEMMs through OpenBLAS: `Y = W·cols + b`, `dW = dY·colsᵀ`,
+/// `dcols = Wᵀ·dY` then col2im. The columns are rebuilt in backward rather
+/// than kept (fc6: 9216 × 81 floats, an im2col of a 14² map).
+impl OwnBackward for GemmConv {
+    fn applies(&self, device: tch::Device) -> bool {
+        device == tch::Device::Cpu && crate::blas::available()
+    }
+
+    fn forward_untracked(&self, bottoms: &[Tensor], params: &[Tensor]) -> Vec<Tensor> {
+        tch::no_grad(|| {
+            let weight = &params[0];
+            let outputs = weight.size()[0];
+            let matrix = weight.reshape([outputs, -1]);
+            let bias = params.get(1).filter(|_| self.bias_term);
+            bottoms
+                .iter()
+                .map(|x| {
+                    let cols = self.columns(x).contiguous();
+                    let mut y = gemm(false, &matrix, false, &cols);
+                    if let Some(bias) = bias {
+                        y += bias.reshape([outputs, 1]);
+                    }
+                    Self::to_output(y, &x.size(), self.output_size(&x.size())).contiguous()
+                })
+                .collect()
+        })
+    }
+
+    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients {
+        tch::no_grad(|| {
+            let weight = &params[0];
+            let outputs = weight.size()[0];
+            let matrix = weight.reshape([outputs, -1]);
+            let bias = params.get(1).filter(|b| self.bias_term && b.requires_grad());
+            let mut weight_grad: Option<Tensor> = None;
+            let mut bias_grad: Option<Tensor> = None;
+            let mut bottom_grads = Vec::with_capacity(bottoms.len());
+            for (x, dy) in bottoms.iter().zip(top_grads) {
+                let s = x.size();
+                let dy = dy.reshape([s[0], outputs, -1]).permute([1, 0, 2]).reshape([outputs, -1]).contiguous();
+                if weight.requires_grad() {
+                    let dw = gemm(false, &dy, true, &self.columns(x).contiguous());
+                    weight_grad = Some(match weight_grad.take() {
+                        Some(sum) => sum + dw,
+                        None => dw,
+                    });
+                }
+                if bias.is_some() {
+                    let db = dy.sum_dim_intlist([1i64].as_slice(), false, tch::Kind::Float);
+                    bias_grad = Some(match bias_grad.take() {
+                        Some(sum) => sum + db,
+                        None => db,
+                    });
+                }
+                bottom_grads.push(x.requires_grad().then(|| {
+                    let dcols = gemm(true, &matrix, false, &dy);
+                    let rows = dcols.size()[0];
+                    let dcols = dcols.reshape([rows, s[0], -1]).permute([1, 0, 2]);
+                    if self.pointwise() {
+                        dcols.reshape(s.as_slice())
+                    } else {
+                        dcols.col2im([s[2], s[3]].as_slice(), self.kernel.as_slice(), [1, 1], self.pad.as_slice(), [1, 1])
+                    }
+                }));
+            }
+            let mut param_grads = vec![weight_grad.map(|g| g.reshape(weight.size()))];
+            if let Some(b) = params.get(1) {
+                param_grads.push(bias_grad.filter(|_| b.requires_grad()));
+            }
+            OwnGradients { bottoms: bottom_grads, params: param_grads }
+        })
     }
 }
 

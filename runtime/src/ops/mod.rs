@@ -45,6 +45,38 @@ pub trait Lowered: fmt::Debug + Send {
     /// what the uninterrupted run would have drawn. Ops without a stream
     /// ignore it.
     fn seek_stream(&self, _to: StreamPosition) {}
+
+    /// The op's own gradients, where it computes them faster than autograd
+    /// through [`Lowered::forward`] would (see [`OwnBackward`]).
+    fn own_backward(&self) -> Option<&dyn OwnBackward> {
+        None
+    }
+}
+
+/// A layer that carries its own backward, as Caffe's layers do: the
+/// executor runs [`OwnBackward::forward_untracked`] (nothing recorded for
+/// autograd), makes the tops leaves, and later hands their gradients to
+/// [`OwnBackward::backward`], whose bottom gradients it feeds back into
+/// autograd for the layers before. This lets a layer use a GEMM libtorch does
+/// not have (OpenBLAS, `crate::blas`) in both directions.
+pub trait OwnBackward {
+    /// Whether this build and `device` make the own path pay (otherwise the
+    /// executor uses [`Lowered::forward`] and autograd).
+    fn applies(&self, device: tch::Device) -> bool;
+
+    /// The same tops as [`Lowered::forward`], without autograd history.
+    fn forward_untracked(&self, bottoms: &[Tensor], params: &[Tensor]) -> Vec<Tensor>;
+
+    /// From d loss / d top (one per top, same order): d loss / d bottom for
+    /// every bottom that `requires_grad` (else `None`), and d loss / d param
+    /// for every param that `requires_grad`, summed over bottom/top pairs.
+    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients;
+}
+
+/// What [`OwnBackward::backward`] returns: per bottom and per param.
+pub struct OwnGradients {
+    pub bottoms: Vec<Option<Tensor>>,
+    pub params: Vec<Option<Tensor>>,
 }
 
 /// The position of an op's own random stream: the seed it was started from
