@@ -205,6 +205,52 @@ impl OwnBackward for GemmConv {
     }
 }
 
+/// A 2-D group-less deconvolution with few channels (binary segmentation's
+/// fixed bilinear upsamplers), run on CPU as libtorch's plain GEMM + col2im
+/// (`slow_conv_transpose2d`) instead of its oneDNN kernel. At batch 1 with
+/// 1–3 channels oneDNN picks a path that is 5–16× slower for many map sizes
+/// (FCN-8s's `upscore8`, k16 s8 on 2×42²: 31 ms against 2.1 ms, forward and
+/// input gradient; 16–66 ms on 36², 40², 46², 52², 58², 60²). Over a grid of
+/// kernels 4–64, strides 2–32, maps 5²–63², batches 1/2/4 and 1–3 channels
+/// (`benches/train/deconv_grid.py`), the GEMM path's total was 0.70× oneDNN's;
+/// its worst ratio 1.76× (k63 s32 on 2×11², 1.4 vs 2.5 ms), its worst loss
+/// 12 ms (3 channels, batch 4, 63², k16 s8: 18.6 vs 30.9 ms). From 21
+/// channels on oneDNN wins (1.3–2.4×), hence the channel bound. Other devices
+/// keep `convolution`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemmDeconv {
+    pub kernel: Vec<i64>,
+    pub stride: Vec<i64>,
+    pub pad: Vec<i64>,
+    pub bias_term: bool,
+}
+
+/// The largest `C_in · C_out` of a deconvolution lowered as [`GemmDeconv`].
+const GEMM_DECONV_MAX_CHANNEL_PRODUCT: i64 = 9;
+
+impl Lowered for GemmDeconv {
+    /// params: weight `[C_in, C_out, kh, kw]`, then bias when `bias_term`.
+    fn forward(&self, bottoms: &[Tensor], params: &[Tensor], _train: bool) -> Vec<Tensor> {
+        let bias = params.get(1).filter(|_| self.bias_term);
+        let zeros = [0i64; 2];
+        bottoms
+            .iter()
+            .map(|x| match x.device() {
+                tch::Device::Cpu => x.slow_conv_transpose2d(
+                    &params[0],
+                    self.kernel.as_slice(),
+                    bias,
+                    self.stride.as_slice(),
+                    self.pad.as_slice(),
+                    zeros,
+                    [1, 1],
+                ),
+                _ => x.convolution(&params[0], bias, self.stride.as_slice(), self.pad.as_slice(), [1, 1], true, zeros, 1),
+            })
+            .collect()
+    }
+}
+
 /// The largest output (pixels per image) for which a big-kernel convolution
 /// runs as im2col + GEMM: the column matrix stays small (fc6: 9216 × 81).
 const GEMM_MAX_OUTPUT_PIXELS: i64 = 256;
@@ -230,6 +276,16 @@ fn gemm_lowering(geometry: &lvc_compiler::ops::conv::ConvGeometry, group: i64, t
     pointwise || (kernel_area >= GEMM_MIN_KERNEL_AREA && out_pixels <= GEMM_MAX_OUTPUT_PIXELS)
 }
 
+/// Whether a deconvolution runs as [`GemmDeconv`]: 2-D, group 1, no
+/// dilation, few channels.
+fn gemm_deconv_lowering(geometry: &lvc_compiler::ops::conv::ConvGeometry, group: i64, transposed: bool, num_output: i64) -> bool {
+    transposed
+        && group == 1
+        && geometry.kernel.len() == 2
+        && geometry.dilation.iter().all(|&d| d == 1)
+        && geometry.channels_in * num_output <= GEMM_DECONV_MAX_CHANNEL_PRODUCT
+}
+
 /// Convolution / Deconvolution over the channel axis 1 (Caffe's `axis`
 /// may move it; only 1 is lowered).
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
@@ -243,6 +299,14 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let bottom = ctx.bottoms.first().map_or(&[][..], |b| b.dims());
     if gemm_lowering(&geometry, op.params.group.value, op.transposed, bottom) {
         return Some(Ok(Box::new(GemmConv { kernel: geometry.kernel, pad: geometry.pad, bias_term: op.params.bias_term })));
+    }
+    if gemm_deconv_lowering(&geometry, op.params.group.value, op.transposed, op.params.num_output.value) {
+        return Some(Ok(Box::new(GemmDeconv {
+            kernel: geometry.kernel,
+            stride: geometry.stride,
+            pad: geometry.pad,
+            bias_term: op.params.bias_term,
+        })));
     }
     Some(Ok(Box::new(Conv {
         stride: geometry.stride,
@@ -329,6 +393,54 @@ mod tests {
                 assert_close(&grad(&gemm), &vals(&grad(&direct)), 1e-4);
             }
         }
+    }
+
+    /// GemmDeconv against libtorch's transposed convolution: forward and the
+    /// gradients of input, weight and bias, with stride, padding and batch 2.
+    #[test]
+    fn gemm_deconvolution_matches_the_transposed_convolution() {
+        for (kernel, stride, pad, channels_in, channels_out) in [(4i64, 2i64, 0i64, 2i64, 2i64), (16, 8, 4, 1, 3), (3, 1, 1, 3, 1)] {
+            let x = (Tensor::arange(2 * channels_in * 25, (tch::Kind::Float, tch::Device::Cpu)) * 0.37).sin().reshape([2, channels_in, 5, 5]);
+            let w = (Tensor::arange(channels_in * channels_out * kernel * kernel, (tch::Kind::Float, tch::Device::Cpu)) * 0.11)
+                .cos()
+                .reshape([channels_in, channels_out, kernel, kernel]);
+            let b = (Tensor::arange(channels_out, (tch::Kind::Float, tch::Device::Cpu)) * 0.3 - 0.2).reshape([channels_out]);
+            let direct = Conv { stride: vec![stride; 2], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: true, bias_term: true };
+            let gemm = GemmDeconv { kernel: vec![kernel; 2], stride: vec![stride; 2], pad: vec![pad; 2], bias_term: true };
+            let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true).remove(0);
+            let want = run(&direct, &x, &w, &b);
+            let got = run(&gemm, &x, &w, &b);
+            assert_eq!(got.size(), want.size());
+            assert_close(&got, &vals(&want), 1e-5);
+            for wrt in 0..3 {
+                let grad = |op: &dyn Lowered| match wrt {
+                    0 => grad_of(&x, |x| run(op, x, &w, &b)),
+                    1 => grad_of(&w, |w| run(op, &x, w, &b)),
+                    _ => grad_of(&b, |b| run(op, &x, &w, b)),
+                };
+                assert_close(&grad(&gemm), &vals(&grad(&direct)), 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_deconvolution_is_chosen_for_few_channels_only() {
+        let geometry = |channels_in: i64, dilation: i64| lvc_compiler::ops::conv::ConvGeometry {
+            axis: 1,
+            channels_in,
+            kernel: vec![16; 2],
+            stride: vec![8; 2],
+            pad: vec![0; 2],
+            dilation: vec![dilation; 2],
+        };
+        // FCN-8s upscore8 with 2 classes; 3 × 3 is the bound.
+        assert!(gemm_deconv_lowering(&geometry(2, 1), 1, true, 2));
+        assert!(gemm_deconv_lowering(&geometry(3, 1), 1, true, 3));
+        // 21 classes (PASCAL), grouped (DIGITS' group: 2), dilated, or a convolution: not.
+        assert!(!gemm_deconv_lowering(&geometry(21, 1), 1, true, 21));
+        assert!(!gemm_deconv_lowering(&geometry(2, 1), 2, true, 2));
+        assert!(!gemm_deconv_lowering(&geometry(2, 2), 1, true, 2));
+        assert!(!gemm_deconv_lowering(&geometry(2, 1), 1, false, 2));
     }
 
     #[test]
