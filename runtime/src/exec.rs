@@ -187,11 +187,20 @@ pub struct Blobs {
     own: Vec<OwnStep>,
 }
 
-/// A step run through [`OwnBackward`]: its step index and the bottoms as
-/// autograd saw them (to feed the bottom gradients back in).
+/// Which blob versions a forward pass keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versions {
+    All,
+    Final,
+}
+
+/// A step run through [`OwnBackward`]: its step index, the bottoms as
+/// autograd saw them (to feed the bottom gradients back in) and its tops.
 struct OwnStep {
     step: usize,
     bottoms: Vec<Tensor>,
+    /// The tops, autograd leaves whose gradients start the step's backward.
+    tops: Vec<Tensor>,
 }
 
 impl Blobs {
@@ -288,8 +297,23 @@ impl Net {
 
     /// Runs every step. `inputs` are (input blob name, tensor) pairs; each
     /// must match the plan's shape for that blob. `train` overrides nothing:
-    /// each step runs in its own resolved phase.
+    /// each step runs in its own resolved phase. Every blob version stays in
+    /// [`Blobs`], also those an in-place layer overwrote (the golden tests
+    /// compare each layer's top).
     pub fn forward(&self, inputs: &[(&str, Tensor)]) -> Result<Blobs, RuntimeError> {
+        self.run(inputs, Versions::All)
+    }
+
+    /// [`Net::forward`] keeping only what a blob name holds after the pass
+    /// (as Caffe, whose in-place layers overwrite): an in-place layer's input
+    /// is released once the layer has run, so that a convolution's output is
+    /// not kept beside its ReLU's for the whole pass (autograd keeps what
+    /// backward needs). What training, timing and inference use.
+    pub fn forward_lean(&self, inputs: &[(&str, Tensor)]) -> Result<Blobs, RuntimeError> {
+        self.run(inputs, Versions::Final)
+    }
+
+    fn run(&self, inputs: &[(&str, Tensor)], keep: Versions) -> Result<Blobs, RuntimeError> {
         let mut values: Vec<Option<Tensor>> = (0..self.plan.blob_names.len()).map(|_| None).collect();
         for &id in &self.plan.inputs {
             let name = &self.plan.blob_names[id];
@@ -338,14 +362,23 @@ impl Net {
                     let tops = op.forward_untracked(&bottoms, params);
                     let tracked = recording && bottoms.iter().chain(params).any(Tensor::requires_grad);
                     if tracked {
-                        own.push(OwnStep { step: index, bottoms });
-                        tops.into_iter().map(|t| t.set_requires_grad(true)).collect()
+                        let tops: Vec<Tensor> = tops.into_iter().map(|t| t.set_requires_grad(true)).collect();
+                        own.push(OwnStep { step: index, bottoms, tops: tops.iter().map(Tensor::shallow_clone).collect() });
+                        tops
                     } else {
                         tops
                     }
                 }
                 None => step.op.forward(&bottoms, params, step.train),
             };
+            if keep == Versions::Final {
+                let names = &self.plan.blob_names;
+                for &bottom in &step.bottoms {
+                    if step.tops.iter().any(|&top| names[top] == names[bottom]) {
+                        values[bottom] = None;
+                    }
+                }
+            }
             for ((&id, top), &weight) in step.tops.iter().zip(tops).zip(&step.loss_weights) {
                 if weight != 0.0 {
                     let term = top.sum(Kind::Float) * weight;
@@ -386,15 +419,17 @@ impl Net {
         let requested: Vec<usize> = (0..blobs.values.len())
             .filter(|&i| with_blobs && blobs.get(i).is_some_and(Tensor::requires_grad))
             .collect();
-        // Requested blobs, then the own steps' tops not among them.
-        let mut blob_ids = requested.clone();
+        // Requested blobs, then the own steps' tops (autograd leaves, held
+        // by the own step: a lean pass may have released the blob slot).
+        let mut targets: Vec<(usize, &Tensor)> = requested.iter().filter_map(|&i| blobs.get(i).map(|t| (i, t))).collect();
         for own in &blobs.own {
-            for &top in &self.plan.steps[own.step].tops {
-                if !blob_ids.contains(&top) && blobs.get(top).is_some_and(Tensor::requires_grad) {
-                    blob_ids.push(top);
+            for (&id, top) in self.plan.steps[own.step].tops.iter().zip(&own.tops) {
+                if !targets.iter().any(|&(t, _)| t == id) {
+                    targets.push((id, top));
                 }
             }
         }
+        let blob_ids: Vec<usize> = targets.iter().map(|&(id, _)| id).collect();
         let param_ids: Vec<(usize, usize)> = self
             .params
             .iter()
@@ -406,11 +441,8 @@ impl Net {
             params: self.params.iter().map(|ps| ps.iter().map(|_| None).collect()).collect(),
         };
         let Some(loss) = blobs.loss.as_ref().filter(|l| l.requires_grad()) else { return grads };
-        let wrt: Vec<&Tensor> = blob_ids
-            .iter()
-            .filter_map(|&i| blobs.get(i))
-            .chain(param_ids.iter().map(|&(s, i)| &self.params[s][i]))
-            .collect();
+        let wrt: Vec<&Tensor> =
+            targets.iter().map(|&(_, t)| t).chain(param_ids.iter().map(|&(s, i)| &self.params[s][i])).collect();
         if wrt.is_empty() {
             return grads;
         }
@@ -443,8 +475,8 @@ impl Net {
             // A top no gradient reaches (an unused output) contributes zeros.
             let top_grads: Vec<Tensor> = reached
                 .into_iter()
-                .zip(&step.tops)
-                .map(|(grad, &id)| grad.unwrap_or_else(|| blobs.get(id).map_or_else(|| Tensor::zeros([0], (Kind::Float, self.device)), Tensor::zeros_like)))
+                .zip(&own.tops)
+                .map(|(grad, top)| grad.unwrap_or_else(|| top.zeros_like()))
                 .collect();
             let own_grads = op.backward(&own.bottoms, &self.params[own.step], &top_grads);
             for (i, grad) in own_grads.params.into_iter().enumerate() {
@@ -648,11 +680,12 @@ mod tests {
         assert_ne!(value(7), value(8));
     }
 
-    /// data → split → {d1 → own 3×3 (pad 1) → split → {own 1×1 → ½ square
-    /// loss, ReLU → square loss}, d2 → own 1×1 → square loss}: own steps
-    /// that feed each other through autograd and share an upstream split,
-    /// batch 2. `own` picks GemmConv (own backward where OpenBLAS is linked)
-    /// or libtorch's direct convolution (autograd) for the three layers.
+    /// data → split → {d1 → own 3×3 (pad 1) → split → {own 1×1 → ReLU in
+    /// place → ½ square loss, ReLU in place → square loss}, d2 → own 1×1 →
+    /// square loss}: own steps that feed each other through autograd, share an
+    /// upstream split and have their tops overwritten in place, batch 2.
+    /// `own` picks GemmConv (own backward where OpenBLAS is linked) or
+    /// libtorch's direct convolution (autograd) for the three layers.
     fn branching_plan(own: bool) -> Plan {
         use crate::ops::conv::GemmConv;
         let layer = |kernel: i64, pad: i64| -> Box<dyn Lowered> {
@@ -670,64 +703,79 @@ mod tests {
             ]
         };
         let square = || Box::new(Power { power: 2.0, scale: 1.0, shift: 0.0 });
+        let relu = || Box::new(crate::ops::activation::Relu { negative_slope: 0.0 });
         let mut conv_a = step("conv_a", layer(3, 1), vec![1], vec![3], 0.0);
         conv_a.params = params(4, 3, 3, 1.0);
         let mut conv_b = step("conv_b", layer(1, 0), vec![4], vec![6], 0.0);
         conv_b.params = params(2, 4, 1, 0.0);
-        let mut conv_c = step("conv_c", layer(1, 0), vec![2], vec![10], 0.0);
+        let mut conv_c = step("conv_c", layer(1, 0), vec![2], vec![11], 0.0);
         conv_c.params = params(2, 3, 1, 1.0);
         Plan {
-            blob_names: ["data", "d1", "d2", "a", "a1", "a2", "b", "b2", "r", "r2", "c", "c2"].map(String::from).to_vec(),
-            blob_shapes: vec![vec![2, 3, 5, 5]; 12],
+            blob_names: ["data", "d1", "d2", "a", "a1", "a2", "b", "b", "lb", "a2", "r2", "c", "c2"].map(String::from).to_vec(),
+            blob_shapes: vec![vec![2, 3, 5, 5]; 13],
             inputs: vec![0],
             steps: vec![
                 step("split_data", Box::new(Split { tops: 2 }), vec![0], vec![1, 2], 0.0),
                 conv_a,
                 step("split_a", Box::new(Split { tops: 2 }), vec![3], vec![4, 5], 0.0),
                 conv_b,
-                step("loss_b", square(), vec![6], vec![7], 0.5),
-                step("relu", Box::new(crate::ops::activation::Relu { negative_slope: 0.0 }), vec![5], vec![8], 0.0),
-                step("loss_r", square(), vec![8], vec![9], 1.0),
+                step("relu_b", relu(), vec![6], vec![7], 0.0),
+                step("loss_b", square(), vec![7], vec![8], 0.5),
+                step("relu_a", relu(), vec![5], vec![9], 0.0),
+                step("loss_r", square(), vec![9], vec![10], 1.0),
                 conv_c,
-                step("loss_c", square(), vec![10], vec![11], 1.0),
+                step("loss_c", square(), vec![11], vec![12], 1.0),
             ],
             force_backward: false,
+        }
+    }
+
+    fn assert_same_gradients<'a>(pairs: impl Iterator<Item = (&'a Option<Tensor>, &'a Option<Tensor>)>) {
+        for (i, (g, w)) in pairs.enumerate() {
+            match (g, w) {
+                (Some(g), Some(w)) => {
+                    let diff = f64::try_from((g - w).abs().max()).unwrap();
+                    let scale = f64::try_from(w.abs().max()).unwrap();
+                    assert!(diff <= 1e-5 * (1.0 + scale), "gradient {i}: max difference {diff} (scale {scale})");
+                }
+                (None, None) => {}
+                _ => panic!("gradient {i}: present on one path only ({} vs {})", g.is_some(), w.is_some()),
+            }
         }
     }
 
     #[test]
     fn own_backward_steps_give_autograds_gradients() {
         let x = (Tensor::arange(2 * 3 * 25, (Kind::Float, Device::Cpu)) * 0.37).sin().reshape([2, 3, 5, 5]);
-        let run = |own: bool, force_backward: bool| {
+        let run = |own: bool, force_backward: bool, lean: bool| {
             let mut plan = branching_plan(own);
             plan.force_backward = force_backward;
             let net = Net::new(plan, Device::Cpu, 3).unwrap();
-            let blobs = net.forward(&[("data", x.shallow_clone())]).unwrap();
+            let inputs = [("data", x.shallow_clone())];
+            let blobs = if lean { net.forward_lean(&inputs) } else { net.forward(&inputs) }.unwrap();
             let loss = f64::try_from(blobs.loss.as_ref().unwrap()).unwrap();
             let own_steps = blobs.own.len();
             (loss, own_steps, net.backward(&blobs))
         };
         for force_backward in [false, true] {
-            let (loss, own_steps, got) = run(true, force_backward);
-            let (want_loss, no_own, want) = run(false, force_backward);
-            assert_eq!(own_steps, if crate::blas::available() { 3 } else { 0 });
+            let (want_loss, no_own, want) = run(false, force_backward, false);
             assert_eq!(no_own, 0);
-            assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs(), "loss {loss} vs {want_loss}");
-            let pairs = got.blobs.iter().zip(&want.blobs).chain(got.params.iter().flatten().zip(want.params.iter().flatten()));
-            for (i, (g, w)) in pairs.enumerate() {
-                match (g, w) {
-                    (Some(g), Some(w)) => {
-                        let diff = f64::try_from((g - w).abs().max()).unwrap();
-                        let scale = f64::try_from(w.abs().max()).unwrap();
-                        assert!(diff <= 1e-5 * (1.0 + scale), "gradient {i}: max difference {diff} (scale {scale})");
-                    }
-                    (None, None) => {}
-                    _ => panic!("gradient {i}: present on one path only ({} vs {})", g.is_some(), w.is_some()),
+            for lean in [false, true] {
+                let (loss, own_steps, got) = run(true, force_backward, lean);
+                assert_eq!(own_steps, if crate::blas::available() { 3 } else { 0 });
+                assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs(), "loss {loss} vs {want_loss}");
+                assert_same_gradients(got.params.iter().flatten().zip(want.params.iter().flatten()));
+                if lean {
+                    // The overwritten versions are gone: conv_b's and relu_a's inputs.
+                    assert!(got.blobs[6].is_none() && got.blobs[5].is_none());
+                    assert!(got.blobs[7].is_some());
+                } else {
+                    assert_same_gradients(got.blobs.iter().zip(&want.blobs));
                 }
+                // conv_b's bias has lr_mult 0: no gradient unless forced.
+                assert_eq!(got.params[3][1].is_some(), force_backward);
+                assert_eq!(got.blobs[0].is_some(), force_backward);
             }
-            // conv_b's bias has lr_mult 0: no gradient unless forced.
-            assert_eq!(got.params[3][1].is_some(), force_backward);
-            assert_eq!(got.blobs[0].is_some(), force_backward);
         }
     }
 

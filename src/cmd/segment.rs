@@ -313,7 +313,7 @@ impl Segmenter {
             let label_shape = [1, 1, shape[2], shape[3]];
             inputs.push((self.net.plan.blob_names[id].as_str(), Tensor::from_slice(&values).reshape(label_shape).to_device(device)));
         }
-        let blobs = tch::no_grad(|| self.net.forward(&inputs))?;
+        let blobs = tch::no_grad(|| self.net.forward_lean(&inputs))?;
         let loss = blobs.loss.as_ref().and_then(|l| f64::try_from(l.detach()).ok());
         let scores = blobs.get(self.score).ok_or_else(|| self.score_error("the forward pass did not compute it".to_string()))?;
         let predicted = scores.detach().argmax(1, false).to_kind(Kind::Uint8).to_device(tch::Device::Cpu).flatten(0, -1);

@@ -159,7 +159,7 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
     let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
     let has_loss = net.forward(&refs)?.loss.is_some_and(|l| l.requires_grad());
     // Warm-up (allocator, kernel selection), then the timed passes.
-    let warm = net.forward(&refs)?;
+    let warm = net.forward_lean(&refs)?;
     if has_loss {
         net.param_gradients(&warm);
     }
@@ -167,7 +167,7 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
     let (mut forward, mut backward) = (0.0, 0.0);
     for _ in 0..iterations {
         let started = Instant::now();
-        let blobs = net.forward(&refs)?;
+        let blobs = net.forward_lean(&refs)?;
         forward += elapsed_ms(net.device, started);
         if has_loss {
             let started = Instant::now();

@@ -209,7 +209,7 @@ impl Trainer {
     pub fn forward_backward(&self, data: &mut dyn DataSource) -> Result<(f64, ParamGrads), RuntimeError> {
         let inputs = data.next_batch(Phase::Train)?;
         let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
-        let blobs = self.net.forward(&refs)?;
+        let blobs = self.net.forward_lean(&refs)?;
         let loss = scalar(blobs.loss.as_ref());
         let grads = self.net.param_gradients(&blobs);
         Ok((loss, grads.params))
@@ -267,7 +267,7 @@ impl Trainer {
             self.seed_next_pass();
             let inputs = data.next_batch(Phase::Train)?;
             let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
-            let loss = tch::no_grad(|| self.net.forward(&refs)).map(|b| scalar(b.loss.as_ref()))?;
+            let loss = tch::no_grad(|| self.net.forward_lean(&refs)).map(|b| scalar(b.loss.as_ref()))?;
             let smoothed_loss = self.smoothed.push(loss);
             on_event(&Event::Final { iter: self.iter, loss, smoothed_loss });
         }
@@ -286,7 +286,7 @@ impl Trainer {
             for _ in 0..test.test_iter {
                 let inputs = data.next_batch(Phase::Test)?;
                 let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
-                let blobs = tch::no_grad(|| test.net.forward(&refs))?;
+                let blobs = tch::no_grad(|| test.net.forward_lean(&refs))?;
                 loss += scalar(blobs.loss.as_ref());
                 for (sum, &(_, id)) in sums.iter_mut().zip(&outputs) {
                     if let Some(value) = blobs.get(id) {
