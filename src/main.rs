@@ -46,19 +46,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Settings that libraries of `lvc-torch` read when they load, hence set
-/// here, before the exec; a value the user set is kept. Measured on the
-/// 2-core machines, FCN-AlexNet's training step (`lvc time`):
-/// * libtorch's OpenMP (libgomp) and OpenBLAS (the GEMMs of layers with
-///   their own backward) both spin after each job by default, and with as
-///   many threads as cores the spinning pool takes the cores from the one
-///   that has work: sleeping at once, 537 → 358 ms;
-/// * libtorch's CPU allocator maps every large block afresh, and the page
-///   faults of a 151 MB weight gradient (fc6) cost more than its GEMM's
-///   extra work; transparent huge pages for blocks ≥ 2 MB (libtorch's own
-///   switch; no effect where the kernel has them off): 358 → 325 ms.
-const TORCH_ENV: [(&str, &str); 3] =
-    [("GOMP_SPINCOUNT", "0"), ("OPENBLAS_THREAD_TIMEOUT", "4"), ("THP_MEM_ALLOC_ENABLE", "1")];
+/// How the two CPU thread pools of `lvc-torch` wait between jobs: libtorch's
+/// OpenMP (libgomp) and OpenBLAS (the GEMMs of layers with their own
+/// backward) both spin after each job by default, and with as many threads as
+/// cores the spinning pool takes the cores from the one that has work.
+/// Sleeping at once instead measured FCN-AlexNet's training step (2 cores)
+/// at 358 ms against 537 ms with both defaults. Both libraries read these
+/// when they load, hence here, before the exec; a value the user set is kept.
+const THREAD_POOL_ENV: [(&str, &str); 2] = [("GOMP_SPINCOUNT", "0"), ("OPENBLAS_THREAD_TIMEOUT", "4")];
 
 /// Replaces this process with `lvc-torch`, same argv; returns only on failure.
 fn exec_torch_binary() -> ExecError {
@@ -69,7 +64,7 @@ fn exec_torch_binary() -> ExecError {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| OsString::from("lvc"));
     let mut command = std::process::Command::new(&path);
-    for (name, value) in TORCH_ENV.iter().filter(|(name, _)| std::env::var_os(name).is_none()) {
+    for (name, value) in THREAD_POOL_ENV.iter().filter(|(name, _)| std::env::var_os(name).is_none()) {
         command.env(name, value);
     }
     let source = command.arg0(arg0).args(args).exec();

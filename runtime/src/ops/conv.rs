@@ -123,6 +123,7 @@ fn gemm(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor) -> Tensor 
     let rows = a.size()[usize::from(transpose_a)];
     let cols = b.size()[usize::from(!transpose_b)];
     let mut c = Tensor::empty([rows, cols], (tch::Kind::Float, a.device()));
+    crate::blas::advise_huge_pages(&c);
     if crate::blas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c) {
         return c;
     }
