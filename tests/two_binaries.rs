@@ -57,14 +57,16 @@ fn lvc_needs_no_libtorch_and_lvc_torch_keeps_cuda() {
     let light = needed_libraries(Path::new(LVC));
     assert!(light.iter().any(|l| l.starts_with("libc.so")), "the ELF reader found lvc's libraries: {light:?}");
     let torch_libs: Vec<&String> =
-        light.iter().filter(|l| ["torch", "c10", "cuda", "cudnn", "cublas", "nccl"].iter().any(|t| l.contains(t))).collect();
-    assert!(torch_libs.is_empty(), "lvc must not load libtorch; it needs {torch_libs:?} (see build.rs)");
+        light.iter().filter(|l| ["torch", "c10", "cuda", "cudnn", "cublas", "nccl", "openblas"].iter().any(|t| l.contains(t))).collect();
+    assert!(torch_libs.is_empty(), "lvc must not load libtorch or OpenBLAS; it needs {torch_libs:?} (see build.rs)");
 
     // libtorch.so needs libtorch_cuda.so (CUDA builds), kept by --no-as-needed.
     let torch = needed_libraries(Path::new(LVC_TORCH));
     for lib in ["libtorch_cpu.so", "libc10.so", "libtorch.so"] {
         assert!(torch.iter().any(|l| l == lib), "lvc-torch needs {lib}: {torch:?}");
     }
+    // OpenBLAS where the build scripts found it in the venv (`make venv`).
+    assert_eq!(torch.iter().any(|l| l == "libscipy_openblas.so"), cfg!(lvc_openblas), "{torch:?}");
 }
 
 #[test]
