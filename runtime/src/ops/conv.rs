@@ -384,17 +384,25 @@ mod tests {
             let b = t(&[0.1, -0.2, 0.3, 0.0], &[4]);
             let direct = Conv { stride: vec![1, 1], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true };
             let gemm = GemmConv { kernel: vec![kernel; 2], pad: vec![pad; 2], bias_term: true };
-            let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true).remove(0);
-            let want = run(&direct, &x, &w, &b);
-            assert_close(&run(&gemm, &x, &w, &b), &vals(&want), 1e-5);
-            for wrt in 0..3 {
-                let grad = |op: &dyn Lowered| match wrt {
-                    0 => grad_of(&x, |x| run(op, x, &w, &b)),
-                    1 => grad_of(&w, |w| run(op, &x, w, &b)),
-                    _ => grad_of(&b, |b| run(op, &x, &w, b)),
-                };
-                assert_close(&grad(&gemm), &vals(&grad(&direct)), 1e-4);
-            }
+            assert_same_op(&gemm, &direct, &x, &w, &b);
+        }
+    }
+
+    /// `op` against `reference` on (x, weight, bias): the top (shape and
+    /// values, 1e-5) and the gradients of all three (1e-4).
+    fn assert_same_op(op: &dyn Lowered, reference: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor) {
+        let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true).remove(0);
+        let want = run(reference, x, w, b);
+        let got = run(op, x, w, b);
+        assert_eq!(got.size(), want.size());
+        assert_close(&got, &vals(&want), 1e-5);
+        for wrt in 0..3 {
+            let grad = |op: &dyn Lowered| match wrt {
+                0 => grad_of(x, |x| run(op, x, w, b)),
+                1 => grad_of(w, |w| run(op, x, w, b)),
+                _ => grad_of(b, |b| run(op, x, w, b)),
+            };
+            assert_close(&grad(op), &vals(&grad(reference)), 1e-4);
         }
     }
 
@@ -410,19 +418,7 @@ mod tests {
             let b = (Tensor::arange(channels_out, (tch::Kind::Float, tch::Device::Cpu)) * 0.3 - 0.2).reshape([channels_out]);
             let direct = Conv { stride: vec![stride; 2], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: true, bias_term: true };
             let gemm = GemmDeconv { kernel: vec![kernel; 2], stride: vec![stride; 2], pad: vec![pad; 2], bias_term: true };
-            let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true).remove(0);
-            let want = run(&direct, &x, &w, &b);
-            let got = run(&gemm, &x, &w, &b);
-            assert_eq!(got.size(), want.size());
-            assert_close(&got, &vals(&want), 1e-5);
-            for wrt in 0..3 {
-                let grad = |op: &dyn Lowered| match wrt {
-                    0 => grad_of(&x, |x| run(op, x, &w, &b)),
-                    1 => grad_of(&w, |w| run(op, &x, w, &b)),
-                    _ => grad_of(&b, |b| run(op, &x, &w, b)),
-                };
-                assert_close(&grad(&gemm), &vals(&grad(&direct)), 1e-4);
-            }
+            assert_same_op(&gemm, &direct, &x, &w, &b);
         }
     }
 
