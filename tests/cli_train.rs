@@ -309,3 +309,80 @@ fn snapshot_errors_name_the_file_and_the_param() {
     assert_eq!(weights_file.status.code(), Some(2));
     assert!(one_line(&weights_file.stderr).contains("it is a weights file"), "{}", text(&weights_file.stderr));
 }
+
+/// Protobuf's base-128 varint.
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn len_field(out: &mut Vec<u8>, field: u64, payload: &[u8]) {
+    varint(out, field << 3 | 2);
+    varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+/// Caffe's `SolverState` for an SGD run of the tiny net: iter, learned_net,
+/// one `BlobProto` (shape, packed data) per param blob, current_step.
+fn caffe_solverstate(iter: u64, learned_net: &str, histories: &[(Vec<i64>, Vec<f32>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint(&mut out, 1 << 3);
+    varint(&mut out, iter);
+    len_field(&mut out, 2, learned_net.as_bytes());
+    for (shape, data) in histories {
+        let mut dims = Vec::new();
+        shape.iter().for_each(|&d| varint(&mut dims, d as u64));
+        let mut blob_shape = Vec::new();
+        len_field(&mut blob_shape, 1, &dims);
+        let mut blob = Vec::new();
+        len_field(&mut blob, 7, &blob_shape);
+        len_field(&mut blob, 5, &data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        len_field(&mut out, 3, &blob);
+    }
+    varint(&mut out, 4 << 3);
+    varint(&mut out, 0);
+    out
+}
+
+#[test]
+fn a_caffe_solverstate_resumes_with_the_caffemodel_it_names() {
+    let dir = tiny_run();
+    let mut args = vec!["train", "--solver", "solver.prototxt", "--log-format", "json", "--out", "straight"];
+    args.extend(FEEDS);
+    let straight = lvc_in(&args, dir.path());
+    assert!(straight.status.success(), "{}", text(&straight.stderr));
+
+    // What Caffe would have written at iteration 2 with snapshot_prefix
+    // "caffe/tiny": the weights as a .caffemodel and the momentum histories.
+    let caffe = dir.path().join("caffe");
+    std::fs::create_dir(&caffe).unwrap();
+    let weights = read_safetensors(&dir.path().join("straight/tiny_iter_2.safetensors")).unwrap().weights;
+    lvc_runtime::weights::caffemodel::write_caffemodel(&caffe.join("tiny_iter_2.caffemodel"), &weights).unwrap();
+    let state = read_state(&dir.path().join("straight/tiny_iter_2.solverstate.safetensors")).unwrap();
+    let histories: Vec<(Vec<i64>, Vec<f32>)> = state.params.iter().map(|p| (p.shape.clone(), p.history.clone())).collect();
+    assert_eq!(histories.len(), 2, "score weight and bias");
+    std::fs::write(caffe.join("tiny_iter_2.solverstate"), caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories)).unwrap();
+
+    let mut args = vec!["train", "--solver", "solver.prototxt", "--log-format", "json", "--out", "resumed", "--snapshot", "caffe/tiny_iter_2.solverstate"];
+    args.extend(FEEDS);
+    let resumed = lvc_in(&args, dir.path());
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    let events = json_lines(&resumed);
+    assert_eq!(events[0]["event"], "resume");
+    assert_eq!(events[0]["iter"], 2);
+    assert_eq!(events[0]["weights"], "caffe/tiny_iter_2.caffemodel");
+    let final_weights = |run: &str| read_safetensors(&dir.path().join(format!("{run}/tiny_iter_4.safetensors"))).unwrap().weights;
+    assert_eq!(final_weights("resumed"), final_weights("straight"), "SGD with momentum continues bit-identically");
+
+    // A state for another net: named, with the count Caffe would need.
+    std::fs::write(caffe.join("bad_iter_2.solverstate"), caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories[..1])).unwrap();
+    let mut args = vec!["train", "--solver", "solver.prototxt", "--snapshot", "caffe/bad_iter_2.solverstate"];
+    args.extend(FEEDS);
+    let bad = lvc_in(&args, dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = one_line(&bad.stderr);
+    assert!(stderr.contains("bad_iter_2.solverstate") && stderr.contains("holds 1 history blobs; this net has 2 param blobs"), "{stderr}");
+}

@@ -11,7 +11,10 @@ use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
 use lvc_compiler::SourceFile;
 use lvc_runtime::device::{self, DeviceChoice};
 use lvc_runtime::exec::{Net, Plan};
-use lvc_runtime::solver::{read_state, solver_seed, Event, FedTensors, SolverState, TestNet, Trainer};
+use lvc_runtime::solver::{
+    caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState, Event, FedTensors, SolverState, TestNet,
+    Trainer,
+};
 use lvc_runtime::tch;
 use lvc_runtime::weights::read_weights;
 
@@ -36,7 +39,10 @@ is given to every forward pass. Fillers and dropout use the solver's random_seed
 --out when given, each with its solver state <snapshot_prefix>_iter_<N>.solverstate.safetensors
 (iteration, optimizer history, lr-policy step, random streams). --snapshot STATE continues
 from such a state (with the weights file it names, next to it) exactly as the uninterrupted
-run would have: the same losses and bit-identical weights. With --log-format json, stdout has
+run would have: the same losses and bit-identical weights. Caffe's own <prefix>_iter_<N>.solverstate
+(snapshot_format: BINARYPROTO) resumes as Caffe does: its iteration, lr-policy step and
+histories (matched to the net's param blobs by position), with the .caffemodel it names
+(as written, else next to the state) and the solver's seed. With --log-format json, stdout has
 one JSON object per line: \"iteration\" events ({\"event\",\"iter\",\"loss\",\"smoothed_loss\",
 \"lr\",\"ms\"}) for every iteration, then \"final\", \"test\" and \"snapshot\" (with \"path\" and
 \"state\") events; a resumed run starts with a \"resume\" event.
@@ -53,8 +59,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "W")]
     pub weights: Option<PathBuf>,
     /// Resume from a solver state (<prefix>_iter_<N>.solverstate.safetensors,
-    /// written with every snapshot): its weights, iteration, optimizer
-    /// history and random streams. Not with --weights (Caffe's rule).
+    /// written with every snapshot, or Caffe's <prefix>_iter_<N>.solverstate):
+    /// its weights, iteration, optimizer history and random streams. Not
+    /// with --weights (Caffe's rule).
     #[arg(long, value_name = "STATE", conflicts_with_all = ["weights", "dataset"])]
     pub snapshot: Option<PathBuf>,
     /// A net input for every pass (repeatable): NAME=FILE.npy or NAME=FILE.f32:DxDx…
@@ -122,17 +129,23 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         feeds.push((feed.name.clone(), tensor));
     }
     let resume = match &args.snapshot {
-        Some(path) => Some((path, read_state(path).map_err(|e| report(2, e))?)),
+        Some(path) if is_caffe_state(path) => Some((path, Resume::Caffe(read_caffe_state(path).map_err(|e| report(2, e))?))),
+        Some(path) => Some((path, Resume::Lvc(read_state(path).map_err(|e| report(2, e))?))),
         None => None,
     };
     // A resumed run keeps the seed it started with (a negative random_seed
-    // took the clock's).
-    let seed = resume.as_ref().map_or_else(|| solver_seed(&def), |(_, state)| state.seed);
+    // took the clock's); Caffe's state records none, so its run uses the
+    // solver's, as Caffe does.
+    let seed = match &resume {
+        Some((_, Resume::Lvc(state))) => state.seed,
+        _ => solver_seed(&def),
+    };
     tch::manual_seed(seed as i64);
     let shapes: Vec<(String, Vec<i64>)> = feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
     let mut net = build_net(&def.train_net, &def.train_state, &source, &shapes, device, seed)?;
     let weights: Vec<PathBuf> = match (&resume, &args.weights) {
-        (Some((path, state)), _) => vec![state_weights(path, state)?],
+        (Some((path, Resume::Lvc(state))), _) => vec![state_weights(path, state)?],
+        (Some((path, Resume::Caffe(state))), _) => vec![caffe_learned_net(path, state).map_err(|e| report(2, e))?],
         (None, Some(w)) => vec![w.clone()],
         (None, None) => def.weights.iter().map(PathBuf::from).collect(),
     };
@@ -155,11 +168,21 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     let mut trainer = Trainer::new(&def, seed, net, test_nets);
     let format = args.log_format;
     if let Some((path, state)) = &resume {
-        trainer.restore(state, path).map_err(|e| report(2, e))?;
-        print_resume(path, &weights[0], state.iter, format);
+        let restored = match state {
+            Resume::Lvc(state) => trainer.restore(state, path),
+            Resume::Caffe(state) => trainer.restore_caffe(state, path),
+        };
+        restored.map_err(|e| report(2, e))?;
+        print_resume(path, &weights[0], trainer.iter, format);
     }
     let mut data = FedTensors { tensors: feeds };
     trainer.solve(&mut data, &mut |event| print_event(event, format)).map_err(|e| report(1, e))
+}
+
+/// The solver state `--snapshot` names: lvc's own, or Caffe's binary one.
+enum Resume {
+    Lvc(SolverState),
+    Caffe(CaffeSolverState),
 }
 
 /// The weights snapshot a solver state was written with (Caffe's

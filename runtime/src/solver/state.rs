@@ -90,7 +90,7 @@ pub enum StateError {
     #[error("{} is not a usable solver state: {what}", path.display())]
     #[diagnostic(
         code(lvc::solverstate::format),
-        help("pass a `*.solverstate.safetensors` file that `lvc train` wrote next to a weights snapshot; to start over from a snapshot's weights, pass the weights with --weights")
+        help("pass a `*.solverstate.safetensors` file that `lvc train` wrote next to a weights snapshot, or Caffe's binary `*.solverstate`; to start over from a snapshot's weights, pass the weights with --weights")
     )]
     Format { path: PathBuf, what: String },
 
@@ -298,7 +298,7 @@ impl Trainer {
     }
 
     /// Per train-net layer with its own random stream, where the stream is.
-    fn streams(&self) -> BTreeMap<String, StreamPosition> {
+    pub(super) fn streams(&self) -> BTreeMap<String, StreamPosition> {
         self.net.plan.steps.iter().filter_map(|s| Some((s.layer.clone(), s.op.stream_position()?))).collect()
     }
 
@@ -377,7 +377,7 @@ impl Trainer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::exec::{Net, Plan};
     use crate::ops::testing::global_generator;
@@ -414,14 +414,14 @@ mod tests {
         )
     }
 
-    fn net(text: &str, seed: u64) -> Net {
+    pub(in crate::solver) fn net(text: &str, seed: u64) -> Net {
         let compiled = compile(&SourceFile::new("t.prototxt", text), &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
         assert!(!compiled.diags.has_errors(), "{:#?}", compiled.diags);
         let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
         Net::new(plan, Device::Cpu, seed).unwrap()
     }
 
-    fn data() -> FedTensors {
+    pub(in crate::solver) fn data() -> FedTensors {
         let image: Vec<f32> = (0..32).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
         let label: Vec<f32> = (0..32).map(|i| f32::from(u8::from(i % 3 == 0))).collect();
         FedTensors {
@@ -434,7 +434,7 @@ mod tests {
 
     /// A trainer with `rule`, a multistep schedule (its position is state)
     /// and a smoothed-loss window of 3.
-    fn trainer(rule: SolverType, text: &str, seed: u64) -> Trainer {
+    pub(in crate::solver) fn trainer(rule: SolverType, text: &str, seed: u64) -> Trainer {
         let mut update = UpdateSettings::sgd(0.9, 0.001);
         update.rule = rule;
         let mut schedule = LrSchedule::new(0.1, LrPolicy::Multistep);
@@ -453,7 +453,7 @@ mod tests {
         Trainer::with_settings(update, schedule, settings, 9, net(text, seed), Vec::new())
     }
 
-    fn run(t: &mut Trainer, iterations: usize) -> Vec<f64> {
+    pub(in crate::solver) fn run(t: &mut Trainer, iterations: usize) -> Vec<f64> {
         let mut feed = data();
         (0..iterations)
             .map(|_| match t.step(&mut feed).unwrap() {
@@ -463,7 +463,7 @@ mod tests {
             .collect()
     }
 
-    fn params(t: &Trainer) -> Vec<Vec<f32>> {
+    pub(in crate::solver) fn params(t: &Trainer) -> Vec<Vec<f32>> {
         t.net.params.iter().flatten().map(host_f32).collect()
     }
 

@@ -149,7 +149,7 @@ fn parse_v0_layer(mut r: Reader<'_>) -> Result<RawLayer, ParseError> {
 
 /// A `BlobProto` as stored.
 #[derive(Default)]
-struct RawBlob {
+pub(crate) struct RawBlob {
     /// num, channels, height, width, when present.
     legacy: [Option<i64>; 4],
     shape: Option<Vec<i64>>,
@@ -157,7 +157,7 @@ struct RawBlob {
     double_data: Vec<f32>,
 }
 
-fn parse_blob(mut r: Reader<'_>) -> Result<RawBlob, WireError> {
+pub(crate) fn parse_blob(mut r: Reader<'_>) -> Result<RawBlob, WireError> {
     let mut blob = RawBlob::default();
     while let Some((f, wt)) = r.key()? {
         match (f, wt) {
@@ -213,7 +213,7 @@ impl RawBlob {
     /// Caffe's `Blob::FromProto`: legacy dims win if any is present, then
     /// `shape`; values from `double_data` if non-empty, else `data`; the
     /// value count must equal the shape's count.
-    fn finish(self) -> Result<WeightBlob, String> {
+    pub(crate) fn finish(self) -> Result<WeightBlob, String> {
         let legacy_4d = self.legacy.iter().any(Option::is_some);
         let shape = if legacy_4d {
             self.legacy.iter().map(|d| d.unwrap_or(0)).collect()
@@ -353,7 +353,7 @@ fn write_net(out: &mut impl Write, weights: &WeightsFile) -> std::io::Result<()>
 
 /// A blob's encoding up to (and including) the key and length of its packed
 /// data, plus the blob message's total payload length.
-fn blob_header(blob: &WeightBlob) -> (Writer, usize) {
+pub(crate) fn blob_header(blob: &WeightBlob) -> (Writer, usize) {
     let mut w = Writer::new();
     if blob.legacy_4d {
         for (i, &d) in blob.shape.iter().enumerate().take(4) {

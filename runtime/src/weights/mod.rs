@@ -7,7 +7,7 @@ pub mod adapt;
 pub mod caffemodel;
 pub mod matching;
 pub mod safetensors;
-mod wire;
+pub(crate) mod wire;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
