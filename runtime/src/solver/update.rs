@@ -136,41 +136,51 @@ impl Optimizer {
 
     /// Applies one update with learning rate `rate` at iteration `iter`
     /// (0-based; Adam's bias correction uses `iter + 1`). `grads` are the
-    /// gradients summed over `iter_size` passes.
-    pub fn apply(&mut self, net: &mut Net, grads: &ParamGrads, rate: f64, iter: i64) {
+    /// gradients summed over `iter_size` passes; the update consumes them
+    /// and writes into their storage (a shallow clone kept elsewhere sees
+    /// the decayed diff).
+    pub fn apply(&mut self, net: &mut Net, mut grads: ParamGrads, rate: f64, iter: i64) {
         let s = &self.settings;
         let clip_scale = if s.clip_gradients >= 0.0 {
-            let norm = self.gradient_norm(grads);
+            let norm = self.gradient_norm(&grads);
             (norm > s.clip_gradients).then(|| s.clip_gradients / norm)
         } else {
             None
         };
         let iter_scale = (s.iter_size != 1).then(|| 1.0 / s.iter_size as f64);
+        // Autograd may hand one buffer to several params (both operands of
+        // an add get the same gradient): such a gradient is copied before it
+        // is written. Every other one is this update's to overwrite, as
+        // Caffe's update writes into the diffs: no new fc6-sized tensor (and
+        // its page faults) per step. Each full pass over fc6-sized blobs costs
+        // ~150 MB of memory traffic, so the update is written in as few
+        // passes as Caffe's.
+        let storage = |g: &Tensor| g.data_ptr() as usize;
+        let mut users: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        for g in grads.iter().flatten().flatten() {
+            *users.entry(storage(g)).or_default() += 1;
+        }
         tch::no_grad(|| {
             for slot in &mut self.slots {
                 let weight = &mut net.params[slot.step][slot.index];
-                // The gradient itself is only read (autograd may hand one
-                // buffer to several params): every step below makes a new
-                // tensor or writes the slot's own history. Each full pass
-                // over fc6-sized blobs costs ~150 MB of memory traffic, so
-                // the update is written in as few passes as Caffe's.
-                let mut diff = match grads.get(slot.step).and_then(|g| g.get(slot.index)).and_then(Option::as_ref) {
+                let mut diff = match grads.get_mut(slot.step).and_then(|g| g.get_mut(slot.index)).and_then(Option::take) {
+                    Some(g) if users.get(&storage(&g)).copied().unwrap_or(0) > 1 => g.copy(),
                     Some(g) => g.detach(),
                     None => weight.zeros_like(),
                 };
                 if let Some(scale) = clip_scale {
-                    diff = diff * scale;
+                    diff *= scale;
                 }
                 if let Some(scale) = iter_scale {
-                    diff = diff * scale;
+                    diff *= scale;
                 }
                 let local_decay = proto_float(s.weight_decay * slot.decay_mult);
                 if local_decay != 0.0 {
-                    // diff + decay·w (or decay·sign(w)) in one pass: Caffe's axpy.
+                    // diff += decay·w (or decay·sign(w)) in one pass: Caffe's axpy.
                     let decay = Tensor::from(local_decay as f32).to_device(weight.device());
-                    diff = match s.regularization {
-                        Regularization::L2 => diff.addcmul(&weight.detach(), &decay),
-                        Regularization::L1 => diff.addcmul(&weight.detach().sign(), &decay),
+                    let _ = match s.regularization {
+                        Regularization::L2 => diff.addcmul_(&weight.detach(), &decay),
+                        Regularization::L1 => diff.addcmul_(&weight.detach().sign(), &decay),
                     };
                 }
                 let local_rate = proto_float(rate * slot.lr_mult);
@@ -302,7 +312,7 @@ mod tests {
         let mut opt = Optimizer::new(settings, &n);
         let (mut w, mut state) = (1.0f64, [0.0f64; 2]);
         for (t, g) in [0.5f32, -0.25, 2.0, 0.125].into_iter().enumerate() {
-            opt.apply(&mut n, &grads(&[&[g]]), rate, t as i64);
+            opt.apply(&mut n, grads(&[&[g]]), rate, t as i64);
             w -= step(&mut state, f64::from(g), t as i32 + 1);
             assert_close(&values(&n.params[0][0]), &[w]);
         }
@@ -312,13 +322,35 @@ mod tests {
     fn sgd_keeps_the_learning_rate_inside_the_momentum_buffer() {
         let mut n = net(&[(&[1.0, -2.0], 1.0, 1.0)]);
         let mut opt = Optimizer::new(UpdateSettings::sgd(0.9, 0.0), &n);
-        opt.apply(&mut n, &grads(&[&[1.0, 1.0]]), 0.1, 0);
+        opt.apply(&mut n, grads(&[&[1.0, 1.0]]), 0.1, 0);
         // V = 0.1·1; w = 1 − 0.1
         assert_close(&values(&n.params[0][0]), &[0.9, -2.1]);
         // The rate drops to 0: Caffe still moves by momentum·V = 0.09
         // (PyTorch's lr-outside-the-buffer SGD would not move at all).
-        opt.apply(&mut n, &grads(&[&[5.0, 5.0]]), 0.0, 1);
+        opt.apply(&mut n, grads(&[&[5.0, 5.0]]), 0.0, 1);
         assert_close(&values(&n.params[0][0]), &[0.81, -2.19]);
+    }
+
+    /// The update writes into the gradients it is given, except where two
+    /// params share one buffer (autograd hands an add's gradient to both
+    /// operands): each must see the gradient, not the other's decayed diff.
+    #[test]
+    fn a_gradient_shared_by_two_params_is_not_overwritten() {
+        let mut n = net(&[(&[2.0], 1.0, 1.0), (&[-4.0], 1.0, 1.0)]);
+        let mut opt = Optimizer::new(UpdateSettings::sgd(0.0, 0.5), &n);
+        let shared = Tensor::from_slice(&[1.0f32]);
+        opt.apply(&mut n, vec![vec![Some(shared.shallow_clone()), Some(shared.shallow_clone())]], 0.1, 0);
+        // diff = 1 + 0.5·w for each: 2 → 2 − 0.1·2 = 1.8; −4 → −4 − 0.1·(−1) = −3.9.
+        assert_close(&values(&n.params[0][0]), &[1.8]);
+        assert_close(&values(&n.params[0][1]), &[-3.9]);
+        assert_close(&values(&shared), &[1.0]);
+        // An unshared gradient is the update's own: decayed in place.
+        let own = Tensor::from_slice(&[1.0f32]);
+        let mut n = net(&[(&[2.0], 1.0, 1.0)]);
+        let mut opt = Optimizer::new(UpdateSettings::sgd(0.0, 0.5), &n);
+        opt.apply(&mut n, vec![vec![Some(own.shallow_clone())]], 0.1, 0);
+        assert_close(&values(&n.params[0][0]), &[1.8]);
+        assert_close(&values(&own), &[2.0]);
     }
 
     #[test]
@@ -327,7 +359,7 @@ mod tests {
         let mut n = net(&[(&[2.0], 2.0, 1.0), (&[2.0], 1.0, 0.0), (&[2.0], 0.0, 1.0)]);
         let mut opt = Optimizer::new(UpdateSettings::sgd(0.0, 0.5), &n);
         assert_eq!(opt.learnable_count(), 2);
-        opt.apply(&mut n, &grads(&[&[1.0], &[1.0], &[1.0]]), 0.1, 0);
+        opt.apply(&mut n, grads(&[&[1.0], &[1.0], &[1.0]]), 0.1, 0);
         // diff = 1 + 0.5·2 = 2; step = 0.1·2·2 = 0.4
         assert_close(&values(&n.params[0][0]), &[1.6]);
         assert_close(&values(&n.params[0][1]), &[1.9]);
@@ -337,7 +369,7 @@ mod tests {
         let mut settings = UpdateSettings::sgd(0.0, 0.5);
         settings.regularization = Regularization::L1;
         let mut opt = Optimizer::new(settings, &n);
-        opt.apply(&mut n, &grads(&[&[0.0, 0.0, 0.0]]), 1.0, 0);
+        opt.apply(&mut n, grads(&[&[0.0, 0.0, 0.0]]), 1.0, 0);
         // L1 adds decay·sign(w); sign(0) = 0.
         assert_close(&values(&n.params[0][0]), &[1.5, -2.5, 0.0]);
     }
@@ -346,7 +378,7 @@ mod tests {
     fn missing_gradients_count_as_zero_but_still_decay() {
         let mut n = net(&[(&[4.0], 1.0, 1.0)]);
         let mut opt = Optimizer::new(UpdateSettings::sgd(0.0, 0.25), &n);
-        opt.apply(&mut n, &vec![vec![None]], 1.0, 0);
+        opt.apply(&mut n, vec![vec![None]], 1.0, 0);
         assert_close(&values(&n.params[0][0]), &[3.0]);
     }
 
@@ -359,11 +391,11 @@ mod tests {
         let mut opt = Optimizer::new(settings, &n);
         // Summed gradients (3, 4): norm 5 → scaled to (0.6, 0.8), then ÷ iter_size 2.
         assert!((opt.gradient_norm(&grads(&[&[3.0], &[4.0]])) - 5.0).abs() < 1e-12);
-        opt.apply(&mut n, &grads(&[&[3.0], &[4.0]]), 1.0, 0);
+        opt.apply(&mut n, grads(&[&[3.0], &[4.0]]), 1.0, 0);
         assert_close(&values(&n.params[0][0]), &[-0.3]);
         assert_close(&values(&n.params[0][1]), &[-0.4]);
         // Below the bound nothing is clipped.
-        opt.apply(&mut n, &grads(&[&[0.6], &[0.0]]), 1.0, 1);
+        opt.apply(&mut n, grads(&[&[0.6], &[0.0]]), 1.0, 1);
         assert_close(&values(&n.params[0][0]), &[-0.6]);
     }
 
