@@ -62,9 +62,7 @@ fn json_lines(out: &Output) -> Vec<serde_json::Value> {
 #[test]
 fn train_logs_iterations_tests_and_snapshots_as_json() {
     let dir = tiny_run();
-    let mut args = vec!["train", "--solver", "solver.prototxt", "--out", "run", "--log-format", "json"];
-    args.extend(FEEDS);
-    let out = lvc_in(&args, dir.path());
+    let out = train_sgd(dir.path(), &["--out", "run", "--log-format", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let events = json_lines(&out);
     let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
@@ -347,12 +345,18 @@ fn caffe_solverstate(iter: u64, learned_net: &str, histories: &[(Vec<i64>, Vec<f
     out
 }
 
+/// `lvc train` of the tiny SGD solver on the fed pair, with `extra` flags.
+fn train_sgd(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--solver", "solver.prototxt"];
+    args.extend(FEEDS);
+    args.extend(extra);
+    lvc_in(&args, dir)
+}
+
 #[test]
 fn a_caffe_solverstate_resumes_with_the_caffemodel_it_names() {
     let dir = tiny_run();
-    let mut args = vec!["train", "--solver", "solver.prototxt", "--log-format", "json", "--out", "straight"];
-    args.extend(FEEDS);
-    let straight = lvc_in(&args, dir.path());
+    let straight = train_sgd(dir.path(), &["--log-format", "json", "--out", "straight"]);
     assert!(straight.status.success(), "{}", text(&straight.stderr));
 
     // What Caffe would have written at iteration 2 with snapshot_prefix
@@ -366,9 +370,7 @@ fn a_caffe_solverstate_resumes_with_the_caffemodel_it_names() {
     assert_eq!(histories.len(), 2, "score weight and bias");
     std::fs::write(caffe.join("tiny_iter_2.solverstate"), caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories)).unwrap();
 
-    let mut args = vec!["train", "--solver", "solver.prototxt", "--log-format", "json", "--out", "resumed", "--snapshot", "caffe/tiny_iter_2.solverstate"];
-    args.extend(FEEDS);
-    let resumed = lvc_in(&args, dir.path());
+    let resumed = train_sgd(dir.path(), &["--log-format", "json", "--out", "resumed", "--snapshot", "caffe/tiny_iter_2.solverstate"]);
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     let events = json_lines(&resumed);
     assert_eq!(events[0]["event"], "resume");
@@ -379,9 +381,7 @@ fn a_caffe_solverstate_resumes_with_the_caffemodel_it_names() {
 
     // A state for another net: named, with the count Caffe would need.
     std::fs::write(caffe.join("bad_iter_2.solverstate"), caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories[..1])).unwrap();
-    let mut args = vec!["train", "--solver", "solver.prototxt", "--snapshot", "caffe/bad_iter_2.solverstate"];
-    args.extend(FEEDS);
-    let bad = lvc_in(&args, dir.path());
+    let bad = train_sgd(dir.path(), &["--snapshot", "caffe/bad_iter_2.solverstate"]);
     assert_eq!(bad.status.code(), Some(2));
     let stderr = one_line(&bad.stderr);
     assert!(stderr.contains("bad_iter_2.solverstate") && stderr.contains("holds 1 history blobs; this net has 2 param blobs"), "{stderr}");
