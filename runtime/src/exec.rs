@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::RuntimeError;
 use crate::fill::{fill, FillRng};
-use crate::ops::{lower, LowerCtx, Lowered, OwnBackward};
+use crate::ops::{accumulate, lower, LowerCtx, Lowered, OwnBackward};
 use crate::weights::{match_weights, TargetLayer, WeightsFile, WeightsReport};
 
 /// One learnable (or stored-statistics) blob of a step.
@@ -381,11 +381,7 @@ impl Net {
             }
             for ((&id, top), &weight) in step.tops.iter().zip(tops).zip(&step.loss_weights) {
                 if weight != 0.0 {
-                    let term = top.sum(Kind::Float) * weight;
-                    loss = Some(match loss {
-                        Some(total) => total + term,
-                        None => term,
-                    });
+                    accumulate(&mut loss, top.sum(Kind::Float) * weight);
                 }
                 values[id] = Some(top);
             }
@@ -481,7 +477,7 @@ impl Net {
             let own_grads = op.backward(&own.bottoms, &self.params[own.step], &top_grads);
             for (i, grad) in own_grads.params.into_iter().enumerate() {
                 if let (Some(grad), Some(slot)) = (grad, param_slot(own.step, i)) {
-                    add_into(&mut sums[slot], grad);
+                    accumulate(&mut sums[slot], grad);
                 }
             }
             let surrogate = own
@@ -497,10 +493,9 @@ impl Net {
         if let Some(root) = waiting.into_iter().map(|(root, _)| root).reduce(|a, b| a + b) {
             backward_into(&mut sums, &root, &wrt, false);
         }
-        for (slot, &id) in blob_ids.iter().enumerate() {
-            if requested.contains(&id) {
-                grads.blobs[id] = sums[slot].take();
-            }
+        // The requested blobs are the first targets.
+        for (slot, &id) in blob_ids.iter().enumerate().take(requested.len()) {
+            grads.blobs[id] = sums[slot].take();
         }
         for (p, &(s, i)) in param_ids.iter().enumerate() {
             grads.params[s][i] = sums[blob_ids.len() + p].take();
@@ -520,17 +515,11 @@ fn backward_into(sums: &mut [Option<Tensor>], root: &Tensor, wrt: &[&Tensor], ke
     let computed = Tensor::run_backward(&[root], wrt, keep_graph, false);
     for (sum, grad) in sums.iter_mut().zip(computed) {
         if grad.defined() {
-            add_into(sum, grad);
+            accumulate(sum, grad);
         }
     }
 }
 
-fn add_into(sum: &mut Option<Tensor>, grad: Tensor) {
-    *sum = Some(match sum.take() {
-        Some(total) => total + grad,
-        None => grad,
-    });
-}
 
 /// Whether autograd records operations now (false inside `tch::no_grad`):
 /// a view of a leaf that requires grad requires grad only while recording.

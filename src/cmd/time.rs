@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use lvc_runtime::device::{self, DeviceChoice};
 use lvc_runtime::exec::{Blobs, Net, Plan, Step};
+use lvc_runtime::ops::OwnBackward;
 use lvc_runtime::tch::{self, Device, Kind, Tensor};
 
 use super::netargs::{compile_file, render, NetArgs};
@@ -216,41 +217,10 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
     // Round 0 is the warm-up; with 0 iterations only FLOPs are counted.
     let own = net.own_backward(step);
     for round in (0..=iterations).filter(|_| iterations > 0) {
-        if let Some(op) = own {
-            // The layer's own forward and backward, as the executor runs them.
-            let started = Instant::now();
-            let tops = op.forward_untracked(&bottoms, params);
-            let forward_round = elapsed_ms(net.device, started);
-            let started = Instant::now();
-            let ones: Vec<Tensor> = tops.iter().map(Tensor::ones_like).collect();
-            if !wrt.is_empty() {
-                op.backward(&bottoms, params, &ones);
-            }
-            let backward_round = elapsed_ms(net.device, started);
-            if round > 0 {
-                forward += forward_round;
-                backward += backward_round;
-            }
-            continue;
-        }
-        let started = Instant::now();
-        let tops = step.op.forward(&bottoms, params, step.train);
-        let forward_round = elapsed_ms(net.device, started);
-        let differentiable: Vec<&Tensor> = tops.iter().filter(|t| t.requires_grad()).collect();
-        let mut backward_round = 0.0;
-        if !wrt.is_empty() && !differentiable.is_empty() {
-            let ones: Vec<Tensor> = differentiable.iter().map(|t| t.ones_like()).collect();
-            let started = Instant::now();
-            let sum = differentiable
-                .iter()
-                .zip(&ones)
-                .map(|(t, o)| (*t * o).sum(Kind::Float))
-                .reduce(|a, b| a + b);
-            if let Some(sum) = sum {
-                let _ = Tensor::run_backward(&[sum], &wrt, false, false);
-            }
-            backward_round = elapsed_ms(net.device, started);
-        }
+        let (forward_round, backward_round) = match own {
+            Some(op) => own_round(net, op, &bottoms, params, !wrt.is_empty()),
+            None => autograd_round(net, step, &bottoms, params, &wrt),
+        };
         if round > 0 {
             forward += forward_round;
             backward += backward_round;
@@ -267,6 +237,38 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
         forward_flops,
         backward_flops: if input_grad { input_grad_flops } else { 0.0 } + if weight_grad { weight_grad_flops } else { 0.0 },
     }
+}
+
+/// One timed forward and backward (ms) of a layer with its own backward, as
+/// the executor runs it; `backward` says whether anything needs a gradient.
+fn own_round(net: &Net, op: &dyn OwnBackward, bottoms: &[Tensor], params: &[Tensor], backward: bool) -> (f64, f64) {
+    let started = Instant::now();
+    let tops = op.forward_untracked(bottoms, params);
+    let forward = elapsed_ms(net.device, started);
+    let ones: Vec<Tensor> = tops.iter().map(Tensor::ones_like).collect();
+    let started = Instant::now();
+    if backward {
+        op.backward(bottoms, params, &ones);
+    }
+    (forward, if backward { elapsed_ms(net.device, started) } else { 0.0 })
+}
+
+/// One timed forward and autograd backward (ms) into `wrt`.
+fn autograd_round(net: &Net, step: &Step, bottoms: &[Tensor], params: &[Tensor], wrt: &[&Tensor]) -> (f64, f64) {
+    let started = Instant::now();
+    let tops = step.op.forward(bottoms, params, step.train);
+    let forward = elapsed_ms(net.device, started);
+    let differentiable: Vec<&Tensor> = tops.iter().filter(|t| t.requires_grad()).collect();
+    if wrt.is_empty() || differentiable.is_empty() {
+        return (forward, 0.0);
+    }
+    let ones: Vec<Tensor> = differentiable.iter().map(|t| t.ones_like()).collect();
+    let started = Instant::now();
+    let sum = differentiable.iter().zip(&ones).map(|(t, o)| (*t * o).sum(Kind::Float)).reduce(|a, b| a + b);
+    if let Some(sum) = sum {
+        let _ = Tensor::run_backward(&[sum], wrt, false, false);
+    }
+    (forward, elapsed_ms(net.device, started))
 }
 
 /// (forward, input-gradient, weight-gradient) FLOPs of a layer: 2 × the

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{LowerCtx, Lowered, Lowering, OwnBackward, OwnGradients};
+use super::{accumulate, LowerCtx, Lowered, Lowering, OwnBackward, OwnGradients};
 use lvc_compiler::ops::conv::ConvOp;
 
 /// Both directions of Caffe's `convolution_param` over N spatial axes
@@ -174,17 +174,11 @@ impl OwnBackward for GemmConv {
                 let dy = dy.reshape([s[0], outputs, -1]).permute([1, 0, 2]).reshape([outputs, -1]).contiguous();
                 if weight.requires_grad() {
                     let dw = gemm(false, &dy, true, &self.columns(x).contiguous());
-                    weight_grad = Some(match weight_grad.take() {
-                        Some(sum) => sum + dw,
-                        None => dw,
-                    });
+                    accumulate(&mut weight_grad, dw);
                 }
                 if bias.is_some() {
                     let db = dy.sum_dim_intlist([1i64].as_slice(), false, tch::Kind::Float);
-                    bias_grad = Some(match bias_grad.take() {
-                        Some(sum) => sum + db,
-                        None => db,
-                    });
+                    accumulate(&mut bias_grad, db);
                 }
                 bottom_grads.push(x.requires_grad().then(|| {
                     // As `dcolsᵀ = dYᵀ·W` (`[N·L, K]`): OpenBLAS runs fc6's

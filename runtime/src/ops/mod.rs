@@ -128,6 +128,16 @@ impl PartialEq for DeviceConst {
     }
 }
 
+/// `sum += term`, where an absent sum is the first term (no zeros tensor
+/// to start from: the shapes need not be known, and nothing is allocated
+/// for a sum of one).
+pub(crate) fn accumulate(sum: &mut Option<Tensor>, term: Tensor) {
+    *sum = Some(match sum.take() {
+        Some(total) => total + term,
+        None => term,
+    });
+}
+
 /// A 0-dim float tensor made on `device` (no host copy).
 pub(crate) fn scalar(value: f64, device: tch::Device) -> Tensor {
     Tensor::full([0i64; 0].as_slice(), value, (tch::Kind::Float, device))

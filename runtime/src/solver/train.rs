@@ -22,6 +22,7 @@ use super::state::{state_path_for, write_state, StateError};
 use super::update::{Optimizer, ParamGrads, UpdateSettings};
 use crate::error::RuntimeError;
 use crate::exec::Net;
+use crate::ops::accumulate;
 use crate::weights::safetensors::ParamRoles;
 use crate::weights::{write_weights, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
 
@@ -290,11 +291,7 @@ impl Trainer {
                 loss += scalar(blobs.loss.as_ref());
                 for (sum, &(_, id)) in sums.iter_mut().zip(&outputs) {
                     if let Some(value) = blobs.get(id) {
-                        let value = value.detach().to_kind(Kind::Double);
-                        *sum = Some(match sum.take() {
-                            Some(total) => total + value,
-                            None => value,
-                        });
+                        accumulate(sum, value.detach().to_kind(Kind::Double));
                     }
                 }
             }
@@ -350,21 +347,15 @@ fn scalar(loss: Option<&Tensor>) -> f64 {
     loss.and_then(|l| f64::try_from(l.detach()).ok()).unwrap_or(0.0)
 }
 
-fn add_grads(total: ParamGrads, more: ParamGrads) -> ParamGrads {
+fn add_grads(mut total: ParamGrads, more: ParamGrads) -> ParamGrads {
+    for (sums, terms) in total.iter_mut().zip(more) {
+        for (sum, term) in sums.iter_mut().zip(terms) {
+            if let Some(term) = term {
+                accumulate(sum, term);
+            }
+        }
+    }
     total
-        .into_iter()
-        .zip(more)
-        .map(|(a, b)| {
-            a.into_iter()
-                .zip(b)
-                .map(|pair| match pair {
-                    (Some(x), Some(y)) => Some(x + y),
-                    (x, None) => x,
-                    (None, y) => y,
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// Ties `test`'s parameters to `train`'s: every test layer whose name and
