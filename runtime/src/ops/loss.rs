@@ -118,18 +118,14 @@ fn with_gradient(value: Tensor, input: &Tensor, grad: Tensor) -> Tensor {
 /// terms are copied to the host once per loss layer (65 536 floats per 256²
 /// image); the gradient does not depend on this value.
 fn caffe_reported_loss(terms: &Tensor, normaliser: &Tensor) -> Tensor {
-    let device = terms.device();
-    let host = |t: &Tensor| Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1));
-    match (host(terms), host(normaliser)) {
-        (Ok(values), Ok(normaliser)) => {
-            let sum = values.iter().fold(0f32, |loss, &term| loss - term);
-            let value = sum / normaliser.first().copied().unwrap_or(1.0);
-            scalar(f64::from(value), device)
-        }
-        // Both are float tensors on a live device, so the copies only fail
-        // if the device itself failed; libtorch's sum then keeps the run's
-        // loss defined and the next op reports the device error.
-        _ => -terms.sum(Kind::Float) / normaliser,
+    match Vec::<f32>::try_from(terms.to_device(tch::Device::Cpu).flatten(0, -1)) {
+        // The float32 division happens on the device: the same IEEE
+        // single-precision quotient, without copying the normaliser too.
+        Ok(values) => scalar(f64::from(values.iter().fold(0f32, |loss, &term| loss - term)), terms.device()) / normaliser,
+        // A float tensor on a live device, so the copy only fails if the
+        // device itself failed; libtorch's sum then keeps the run's loss
+        // defined and the next op reports the device error.
+        Err(_) => -terms.sum(Kind::Float) / normaliser,
     }
 }
 

@@ -138,6 +138,12 @@ pub(crate) fn accumulate(sum: &mut Option<Tensor>, term: Tensor) {
     });
 }
 
+/// A tensor's values on the host as float32, in order (empty if the copy
+/// fails, which only a failed device does; callers write files from it).
+pub(crate) fn host_f32(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).flatten(0, -1)).unwrap_or_default()
+}
+
 /// A 0-dim float tensor made on `device` (no host copy).
 pub(crate) fn scalar(value: f64, device: tch::Device) -> Tensor {
     Tensor::full([0i64; 0].as_slice(), value, (tch::Kind::Float, device))

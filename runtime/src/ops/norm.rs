@@ -142,20 +142,15 @@ impl Lowered for Mvn {
 
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let op = ctx.op::<NormOp>()?;
+    let axis_of = |axis: i64| ctx.bottoms.first().and_then(|b| b.canonical_axis(axis)).ok_or_else(|| format!("axis {axis} out of range"));
     Some(match &op.norm {
         Norm::BatchNorm(p) => Ok(Box::new(BatchNorm {
             use_global_stats: p.use_global_stats.unwrap_or(!ctx.train),
             moving_average_fraction: p.moving_average_fraction,
             eps: p.eps,
         }) as Box<dyn Lowered>),
-        Norm::Scale(p) => match ctx.bottoms.first().and_then(|b| b.canonical_axis(p.axis.value)) {
-            Some(axis) => Ok(Box::new(Scale { axis, bias_term: p.bias_term })),
-            None => Err(format!("axis {} out of range", p.axis.value)),
-        },
-        Norm::Bias(p) => match ctx.bottoms.first().and_then(|b| b.canonical_axis(p.axis.value)) {
-            Some(axis) => Ok(Box::new(Bias { axis })),
-            None => Err(format!("axis {} out of range", p.axis.value)),
-        },
+        Norm::Scale(p) => axis_of(p.axis.value).map(|axis| Box::new(Scale { axis, bias_term: p.bias_term }) as Box<dyn Lowered>),
+        Norm::Bias(p) => axis_of(p.axis.value).map(|axis| Box::new(Bias { axis }) as Box<dyn Lowered>),
         Norm::Mvn(p) => Ok(Box::new(Mvn { normalize_variance: p.normalize_variance, across_channels: p.across_channels, eps: p.eps })),
     })
 }

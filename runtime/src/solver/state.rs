@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use lvc_compiler::schema::solver::SolverType;
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 use super::train::{SmoothedLoss, Trainer};
-use crate::ops::StreamPosition;
+use crate::ops::{host_f32, StreamPosition};
 use crate::weights::safetensors::BlobView;
 
 /// `__metadata__.format` of a solver state is `lvc-solverstate/<version>`.
@@ -231,7 +231,9 @@ pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
             if view.dtype() != Dtype::F32 || shape != meta.shape {
                 return Err(bad(format!("tensor `{name}` is {:?} {shape:?}; the metadata says F32 {:?}", view.dtype(), meta.shape)));
             }
-            histories.push(view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<f32>>());
+            let mut values = Vec::new();
+            crate::weights::wire::extend_f32_le(&mut values, view.data());
+            histories.push(values);
         }
         let history2 = (histories.len() == 2).then(|| histories.pop()).flatten();
         let history = histories.pop().unwrap_or_default();
@@ -265,9 +267,6 @@ pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
     })
 }
 
-fn host_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).unwrap_or_default()
-}
 
 impl Trainer {
     /// The state to continue from the current iteration.
@@ -418,7 +417,7 @@ pub(super) mod tests {
         let compiled = compile(&SourceFile::new("t.prototxt", text), &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
         assert!(!compiled.diags.has_errors(), "{:#?}", compiled.diags);
         let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
-        Net::new(plan, Device::Cpu, seed).unwrap()
+        Net::new(plan, tch::Device::Cpu, seed).unwrap()
     }
 
     pub(in crate::solver) fn data() -> FedTensors {

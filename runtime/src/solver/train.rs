@@ -22,7 +22,7 @@ use super::state::{state_path_for, write_state, StateError};
 use super::update::{Optimizer, ParamGrads, UpdateSettings};
 use crate::error::RuntimeError;
 use crate::exec::Net;
-use crate::ops::accumulate;
+use crate::ops::{accumulate, host_f32};
 use crate::weights::safetensors::ParamRoles;
 use crate::weights::{write_weights, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
 
@@ -400,11 +400,7 @@ pub fn net_weights(net: &Net) -> (WeightsFile, ParamRoles) {
                 kind: step.kind.clone(),
                 blobs: params
                     .iter()
-                    .map(|p| {
-                        let data = Vec::<f32>::try_from(p.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
-                            .unwrap_or_default();
-                        WeightBlob::new(p.size(), data)
-                    })
+                    .map(|p| WeightBlob::new(p.size(), host_f32(p)))
                     .collect(),
             }
         })
