@@ -109,19 +109,26 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (timed with a synchronize around each pass)")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    # CUDA kernels run asynchronously: a pass ends when the device is done.
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
-    net = NETS[args.net]()
-    x = torch.rand(args.batch, 1, 256, 256) * 1000
-    label = (torch.rand(args.batch, 256, 256) > 0.9).long()
+    net = NETS[args.net]().to(device)
+    x = (torch.rand(args.batch, 1, 256, 256) * 1000).to(device)
+    label = (torch.rand(args.batch, 256, 256) > 0.9).long().to(device)
     forward = backward = 0.0
     for i in range(args.iterations + 1):
         net.zero_grad(set_to_none=True)
+        sync()
         t0 = time.perf_counter()
         loss = net(x, label)
+        sync()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         if i > 0:  # iteration 0 is the warm-up
             forward += t1 - t0
@@ -131,6 +138,7 @@ def main():
         "net": args.net,
         "batch": args.batch,
         "torch": torch.__version__,
+        "device": str(device),
         "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in net.parameters()),
         "forward_ms": forward / n * 1e3,

@@ -7,6 +7,9 @@ use lvc_compiler::SourceFile;
 use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::tch::{Device, Kind, Tensor};
 
+mod test_device;
+use test_device::test_device;
+
 const NET: &str = r#"
 name: "augmented"
 layer { name: "data" type: "Input" top: "data" top: "label"
@@ -29,7 +32,7 @@ fn net(phase: Phase, seed: u64) -> Net {
     let compiled = compile(&source, &CompileOptions { phase, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{:#?}", compiled.diags);
     let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("no graph") };
-    Net::new(Plan::from_graph(graph, def).unwrap(), Device::Cpu, seed).unwrap()
+    Net::new(Plan::from_graph(graph, def).unwrap(), test_device(), seed).unwrap()
 }
 
 fn inputs() -> Vec<(&'static str, Tensor)> {
@@ -92,7 +95,7 @@ fn in_place_augment_feeds_the_later_layers_under_the_same_names() {
     let source = SourceFile::new("in_place.prototxt", text.as_str());
     let compiled = compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
     let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("{:#?}", compiled.diags) };
-    let in_place = Net::new(Plan::from_graph(graph, def).unwrap(), Device::Cpu, 42).unwrap();
+    let in_place = Net::new(Plan::from_graph(graph, def).unwrap(), test_device(), 42).unwrap();
     let blobs = in_place.forward(&inputs()).unwrap();
     let last = in_place.plan.final_blobs();
     let value = |name: &str| {

@@ -8,7 +8,10 @@ use lvc_compiler::ir::{compile, CompileOptions};
 use lvc_compiler::schema::Phase;
 use lvc_compiler::SourceFile;
 use lvc_runtime::exec::{Net, Plan};
-use lvc_runtime::tch::{Device, Kind, Tensor};
+use lvc_runtime::tch::{Kind, Tensor};
+
+mod test_device;
+use test_device::test_device;
 
 const N: usize = 2;
 const C: usize = 3;
@@ -25,7 +28,7 @@ fn net(layers: &str) -> Net {
     let compiled = compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{:#?}", compiled.diags);
     let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
-    Net::new(plan, Device::Cpu, 1).unwrap()
+    Net::new(plan, test_device(), 1).unwrap()
 }
 
 /// Deterministic scores in about [-2, 2].

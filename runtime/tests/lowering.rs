@@ -9,6 +9,9 @@ use lvc_compiler::SourceFile;
 use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::tch::{Device, Kind, Tensor};
 
+mod test_device;
+use test_device::test_device;
+
 const EVERY_TYPE: &str = r#"
 name: "every_type"
 force_backward: true
@@ -78,7 +81,7 @@ fn inputs() -> Vec<(&'static str, Tensor)> {
 fn every_supported_type_runs_with_the_compilers_shapes() {
     for phase in [Phase::Train, Phase::Test] {
         let (_, plan) = plan_of(EVERY_TYPE, phase);
-        let net = Net::new(plan.unwrap(), Device::Cpu, 5).unwrap();
+        let net = Net::new(plan.unwrap(), test_device(), 5).unwrap();
         let blobs = net.forward(&inputs()).unwrap();
         for step in &net.plan.steps {
             for &top in &step.tops {
@@ -107,7 +110,7 @@ fn every_supported_type_runs_with_the_compilers_shapes() {
 fn batch_norm_statistics_move_only_in_train() {
     for (phase, moves) in [(Phase::Train, true), (Phase::Test, false)] {
         let (_, plan) = plan_of(EVERY_TYPE, phase);
-        let net = Net::new(plan.unwrap(), Device::Cpu, 5).unwrap();
+        let net = Net::new(plan.unwrap(), test_device(), 5).unwrap();
         let bn = net.plan.steps.iter().position(|s| s.layer == "bn").unwrap();
         let factor = || f64::try_from(net.params[bn][2].detach().sum(Kind::Double)).unwrap();
         let before = factor();

@@ -235,5 +235,5 @@ fn filler_net(prototxt: &str, phase: Phase) -> lvc_runtime::exec::Net {
     let compiled = compile(&source, &CompileOptions { phase, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{prototxt}: {:#?}", compiled.diags);
     let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
-    Net::new(plan, lvc_runtime::tch::Device::Cpu, 1234).unwrap()
+    Net::new(plan, test_device(), 1234).unwrap()
 }

@@ -6,6 +6,10 @@
 
 use std::path::PathBuf;
 
+#[path = "../test_device/mod.rs"]
+mod test_device;
+pub use test_device::test_device;
+
 use lvc_compiler::ir::{compile, CompileOptions};
 use lvc_compiler::schema::Phase;
 use lvc_compiler::SourceFile;
@@ -47,7 +51,7 @@ pub fn net_keeping_fillers(prototxt: &str, phase: Phase, model: &str, keep: &[&s
     assert!(compiled.is_ok(), "{prototxt}: {:#?}", compiled.diags);
     let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap())
         .unwrap_or_else(|e| panic!("{prototxt}: {e:#?}"));
-    let mut net = Net::new(plan, Device::Cpu, 1234).unwrap();
+    let mut net = Net::new(plan, test_device(), 1234).unwrap();
     let mut weights = read_caffemodel(&golden(&format!("models/{model}"))).unwrap();
     weights.layers.retain(|l| !keep.contains(&l.name.as_str()));
     let report = net.load_weights(&weights).unwrap();
