@@ -1,4 +1,4 @@
-//! `--help` of the net subcommands, snapshotted (flags and examples).
+//! `--help` of the net and run subcommands, snapshotted (flags and examples).
 
 mod common;
 
@@ -23,4 +23,29 @@ fn print_help() {
 #[test]
 fn dot_help() {
     insta::assert_snapshot!(help("dot"));
+}
+
+#[test]
+fn forward_help() {
+    insta::assert_snapshot!(help("forward"));
+}
+
+#[test]
+fn time_help() {
+    insta::assert_snapshot!(help("time"));
+}
+
+#[test]
+fn train_help() {
+    insta::assert_snapshot!(help("train"));
+}
+
+#[test]
+fn evaluate_help() {
+    insta::assert_snapshot!(help("evaluate"));
+}
+
+#[test]
+fn infer_help() {
+    insta::assert_snapshot!(help("infer"));
 }

@@ -169,6 +169,14 @@ fn time_reports_forward_backward_and_every_layer() {
     assert_eq!(layers[0]["forward_flops"].as_f64(), Some(64.0));
     assert!(layers[0]["backward_ms"].as_f64().unwrap() > 0.0);
 
+    // --no-layers: the layers keep their FLOPs, and their times are absent, not 0.
+    let totals = lvc_in(&["time", "--model", "net.prototxt", "--phase", "train", "--iterations", "1", "--no-layers", "--format", "json"], dir.path());
+    assert!(totals.status.success(), "{}", text(&totals.stderr));
+    let totals: serde_json::Value = serde_json::from_slice(&totals.stdout).unwrap();
+    assert!(totals["forward_backward_ms"].as_f64().unwrap() > 0.0, "{totals}");
+    assert_eq!(totals["layers"][0]["forward_flops"].as_f64(), Some(64.0));
+    assert!(totals["layers"][0]["forward_ms"].is_null() && totals["layers"][0]["backward_ms"].is_null(), "{totals}");
+
     let deploy = lvc_in(&["time", "--model", "net.prototxt", "--iterations", "2"], dir.path());
     assert!(deploy.status.success(), "{}", text(&deploy.stderr));
     assert!(text(&deploy.stdout).contains("Average Forward pass"), "{}", text(&deploy.stdout));

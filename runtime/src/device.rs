@@ -86,11 +86,71 @@ impl CudaProbe {
     }
 }
 
-/// Resolves a device choice on this machine and sets libtorch's (and
-/// OpenBLAS's) CPU thread count to the number of cores (libtorch's default can oversubscribe
-/// machines whose cgroup limits the cores).
-pub fn select(choice: DeviceChoice) -> Result<tch::Device, RuntimeError> {
+/// How float32 convolutions and matrix products run on CUDA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CudaFloat32 {
+    /// Full float32, as Caffe and lvc's CPU path compute (lvc's default;
+    /// libtorch's own default lets cuDNN use TF32).
+    #[default]
+    Ieee,
+    /// cuDNN convolutions and cuBLAS matrix products may round their inputs
+    /// to TF32 (10-bit mantissa) on Ampere and later GPUs: faster, with
+    /// relative errors around 1e-3.
+    Tf32,
+}
+
+impl fmt::Display for CudaFloat32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CudaFloat32::Ieee => "float32",
+            CudaFloat32::Tf32 => "tf32",
+        })
+    }
+}
+
+// src/cuda_float32.cpp (built by build.rs): ATen's Context, which tch does not bind.
+extern "C" {
+    fn lvc_set_cuda_tf32(allow: std::ffi::c_int, error: *mut std::ffi::c_char, error_len: usize) -> std::ffi::c_int;
+    fn lvc_cuda_tf32_allowed(conv: *mut std::ffi::c_int, matmul: *mut std::ffi::c_int) -> std::ffi::c_int;
+}
+
+/// Sets libtorch's process-wide float32 policy for CUDA (the CPU is not
+/// affected). It needs no GPU: it only sets libtorch's flags.
+pub fn set_cuda_float32(math: CudaFloat32) -> Result<(), RuntimeError> {
+    let mut error = [0 as std::ffi::c_char; 512];
+    // SAFETY: the buffer outlives the call, which writes at most its length
+    // (snprintf, NUL-terminated) and catches every C++ exception.
+    let failed = unsafe { lvc_set_cuda_tf32(std::ffi::c_int::from(math == CudaFloat32::Tf32), error.as_mut_ptr(), error.len()) };
+    if failed == 0 {
+        return Ok(());
+    }
+    // SAFETY: snprintf wrote a NUL-terminated string into the buffer.
+    let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned();
+    Err(RuntimeError::Torch { context: format!("setting CUDA's float32 math to {math}"), source: tch::TchError::Torch(message) })
+}
+
+/// Whether libtorch now lets cuDNN convolutions and cuBLAS matrix products
+/// use TF32, as (conv, matmul).
+pub fn cuda_tf32_allowed() -> Result<(bool, bool), RuntimeError> {
+    let (mut conv, mut matmul) = (0, 0);
+    // SAFETY: both pointers are valid for the call; the C++ side catches exceptions.
+    let failed = unsafe { lvc_cuda_tf32_allowed(&mut conv, &mut matmul) };
+    if failed != 0 {
+        return Err(RuntimeError::Torch {
+            context: "reading CUDA's float32 math".to_string(),
+            source: tch::TchError::Torch("ATen's Context refused".to_string()),
+        });
+    }
+    Ok((conv != 0, matmul != 0))
+}
+
+/// Resolves a device choice on this machine, sets how CUDA computes float32
+/// (`math`), and sets libtorch's (and OpenBLAS's) CPU thread count to the
+/// number of cores (libtorch's default can oversubscribe machines whose
+/// cgroup limits the cores).
+pub fn select(choice: DeviceChoice, math: CudaFloat32) -> Result<tch::Device, RuntimeError> {
     let device = CudaProbe::current().resolve(choice)?;
+    set_cuda_float32(math)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(i32::try_from(cores).unwrap_or(1));
     crate::blas::set_num_threads(cores);
@@ -127,7 +187,7 @@ mod tests {
     #[test]
     fn selecting_cuda_on_this_machine_matches_what_libtorch_sees() {
         let probe = CudaProbe::current();
-        let result = select(DeviceChoice::Cuda(0));
+        let result = select(DeviceChoice::Cuda(0), CudaFloat32::Ieee);
         if probe.device_count == 0 {
             let err = result.unwrap_err();
             assert!(matches!(err, RuntimeError::NoCuda { .. }));
@@ -136,5 +196,11 @@ mod tests {
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(tch::get_num_threads() as usize, cores);
+        // The float32 policy is process-wide, so it is checked here, in the
+        // one test that sets it: libtorch's default lets cuDNN use TF32.
+        set_cuda_float32(CudaFloat32::Tf32).unwrap();
+        assert_eq!(cuda_tf32_allowed().unwrap(), (true, true));
+        select(DeviceChoice::Cpu, CudaFloat32::Ieee).unwrap();
+        assert_eq!(cuda_tf32_allowed().unwrap(), (false, false));
     }
 }

@@ -8,6 +8,7 @@ use lvc_data::atomic::write_atomic;
 use lvc_data::store::Dataset;
 use serde::Serialize;
 
+use super::device_args::DeviceArgs;
 use super::segment::{mean, open_run, sd, Overlap, EMPTY_RULE};
 use super::train::{fail, report, Failed};
 
@@ -46,9 +47,8 @@ pub struct EvaluateArgs {
     /// Also write the JSON report to this file (atomically).
     #[arg(long, value_name = "FILE.json")]
     pub out: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 #[derive(Debug, Serialize)]

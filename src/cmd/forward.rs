@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use lvc_compiler::ir::Compiled;
-use lvc_runtime::device::{self, DeviceChoice};
 use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::tch::{Kind, Tensor};
 use lvc_runtime::weights::{read_weights, CaffeShape, LayerStatus};
 
+use super::device_args::DeviceArgs;
 use super::netargs::{compile_file, render, NetArgs};
 
 #[derive(clap::Args, Debug)]
@@ -40,9 +40,8 @@ pub struct ForwardArgs {
     /// Folder for the `<blob>.npy` files (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Seed for filler-initialised parameters.
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
@@ -123,14 +122,7 @@ pub fn run(args: ForwardArgs) -> u8 {
         eprintln!("error: {message}");
         code
     };
-    let choice: DeviceChoice = match args.device.parse() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
-            return 2;
-        }
-    };
-    let device = match device::select(choice) {
+    let device = match args.device.select() {
         Ok(d) => d,
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));

@@ -11,6 +11,7 @@ use lvc_data::store::{Dataset, SplitData};
 use lvc_data::sunnybrook::import::{DicomLoader, ImageLoader};
 use serde::Serialize;
 
+use super::device_args::DeviceArgs;
 use super::segment::{open_run, Overlap, RunConfig, Segmenter};
 use super::train::{fail, report, Failed};
 
@@ -57,9 +58,8 @@ pub struct InferArgs {
     /// Weights (default: RUN/best.safetensors).
     #[arg(long, value_name = "W")]
     pub weights: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 fn parse_opacity(s: &str) -> Result<f32, String> {

@@ -9,6 +9,7 @@ pub enum OutputFormat {
 
 pub mod check;
 pub mod dataset;
+pub mod device_args;
 pub mod dicom;
 pub mod dot;
 pub mod evaluate;

@@ -8,13 +8,13 @@ use lvc_compiler::schema::solver::SolverDef;
 use lvc_compiler::schema::{load_solver, LoadOptions, NetState, Phase};
 use lvc_compiler::SourceFile;
 use lvc_runtime::error::RuntimeError;
-use lvc_runtime::device::DeviceChoice;
 use lvc_runtime::exec::Net;
 use lvc_runtime::weights::read_weights;
 use lvc_runtime::tch::{self, Kind, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::device_args::DeviceArgs;
 use super::netargs::render;
 use super::train::{build_net, fail, report, Failed};
 
@@ -126,9 +126,8 @@ pub(super) fn deploy_net(solver: &SourceFile, def: &SolverDef, image_shape: [usi
 /// Opens a trained run for prediction: the recorded solver's net in the
 /// deploy stage for images of `image_shape`, with `weights` (default
 /// `RUN/best.safetensors`) loaded.
-pub(super) fn open_run(run: &Path, weights: Option<&Path>, image_shape: [usize; 3], device: &str) -> Result<(RunConfig, Segmenter), Failed> {
-    let choice: DeviceChoice = device.parse().map_err(|e| report(2, e))?;
-    let device = lvc_runtime::device::select(choice).map_err(|e| report(2, e))?;
+pub(super) fn open_run(run: &Path, weights: Option<&Path>, image_shape: [usize; 3], device: &DeviceArgs) -> Result<(RunConfig, Segmenter), Failed> {
+    let device = device.select().map_err(|e| report(2, e))?;
     let config = RunConfig::read(run)?;
     let (solver, def) = config.load_solver()?;
     let mut net = deploy_net(&solver, &def, image_shape, device)?;

@@ -9,11 +9,11 @@
 
 use std::time::Instant;
 
-use lvc_runtime::device::{self, DeviceChoice};
 use lvc_runtime::exec::{Blobs, Net, Plan, Step};
 use lvc_runtime::ops::OwnBackward;
 use lvc_runtime::tch::{self, Device, Kind, Tensor};
 
+use super::device_args::DeviceArgs;
 use super::netargs::{compile_file, render, NetArgs};
 
 pub use super::OutputFormat as TimeFormat;
@@ -42,9 +42,8 @@ pub struct TimeArgs {
     pub iterations: u32,
     #[arg(long, value_enum, default_value = "human")]
     pub format: TimeFormat,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Time only the whole net (per-layer timing runs every layer again;
     /// FLOPs are still counted).
     #[arg(long)]
@@ -57,8 +56,9 @@ pub struct LayerTime {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: String,
-    pub forward_ms: f64,
-    pub backward_ms: f64,
+    /// `None` with `--no-layers` (the layer was not timed alone).
+    pub forward_ms: Option<f64>,
+    pub backward_ms: Option<f64>,
     pub forward_flops: f64,
     pub backward_flops: f64,
 }
@@ -83,7 +83,7 @@ pub fn run(args: TimeArgs) -> u8 {
         eprintln!("error: {message}");
         code
     };
-    let device = match args.device.parse::<DeviceChoice>().and_then(device::select) {
+    let device = match args.device.select() {
         Ok(d) => d,
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
@@ -187,7 +187,10 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
         .collect();
     Ok(TimeReport {
         iterations,
-        device: format!("{:?}", net.device),
+        device: match (net.device, lvc_runtime::device::cuda_tf32_allowed()) {
+            (Device::Cuda(_), Ok((true, _))) => format!("{:?}, tf32", net.device),
+            (other, _) => format!("{other:?}"),
+        },
         forward_ms: forward / n,
         backward_ms: has_loss.then_some(backward / n),
         forward_backward_ms: has_loss.then_some((forward + backward) / n),
@@ -232,8 +235,8 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
     LayerTime {
         name: step.layer.clone(),
         kind: step.kind.clone(),
-        forward_ms: forward / n,
-        backward_ms: backward / n,
+        forward_ms: (iterations > 0).then_some(forward / n),
+        backward_ms: (iterations > 0).then_some(backward / n),
         forward_flops,
         backward_flops: if input_grad { input_grad_flops } else { 0.0 } + if weight_grad { weight_grad_flops } else { 0.0 },
     }
@@ -294,7 +297,7 @@ fn flops(net: &Net, step: &Step, params: &[Tensor]) -> (f64, f64, f64) {
 }
 
 fn print_human(report: &TimeReport) {
-    if report.layers.iter().all(|l| l.forward_ms == 0.0) {
+    if report.layers.iter().all(|l| l.forward_ms.is_none()) {
         return print_totals(report);
     }
     println!("Average time per layer ({} iterations, {}; each layer run alone):", report.iterations, report.device);
@@ -304,8 +307,8 @@ fn print_human(report: &TimeReport) {
             "{:<24} {:<16} {:>12.3} {:>12.3} {:>10.3}",
             l.name,
             l.kind,
-            l.forward_ms,
-            l.backward_ms,
+            l.forward_ms.unwrap_or(0.0),
+            l.backward_ms.unwrap_or(0.0),
             (l.forward_flops + l.backward_flops) / 1e9
         );
     }

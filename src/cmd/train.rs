@@ -9,7 +9,6 @@ use lvc_compiler::ir::{compile, CompileOptions, NetGraph};
 use lvc_compiler::schema::solver::NetSource;
 use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
 use lvc_compiler::SourceFile;
-use lvc_runtime::device::{self, DeviceChoice};
 use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::solver::{
     caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState, Event, FedTensors, SolverState, TestNet,
@@ -18,6 +17,7 @@ use lvc_runtime::solver::{
 use lvc_runtime::tch;
 use lvc_runtime::weights::read_weights;
 
+use super::device_args::DeviceArgs;
 use super::forward::{parse_input, read_input, InputArg};
 use super::netargs::render;
 
@@ -72,9 +72,8 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormat,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Overrides the solver's max_iter.
     #[arg(long, value_name = "N")]
     pub max_iter: Option<i64>,
@@ -103,8 +102,7 @@ pub fn run(args: TrainArgs) -> u8 {
 }
 
 fn train(args: &TrainArgs) -> Result<(), Failed> {
-    let choice: DeviceChoice = args.device.parse().map_err(|e| report(2, e))?;
-    let device = device::select(choice).map_err(|e| report(2, e))?;
+    let device = args.device.select().map_err(|e| report(2, e))?;
     let source = SourceFile::read(&args.solver).map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
     let (def, diags) = load_solver(&source, &LoadOptions::default());
     diags.iter().for_each(|d| eprint!("{}", render(d, &source)));

@@ -379,7 +379,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         iterations_per_epoch: per_epoch,
         weights: args.weights.clone().or_else(|| def.weights.first().map(PathBuf::from)),
         adapt: opts.adapt.iter().map(ToString::to_string).collect(),
-        device: args.device.clone(),
+        device: args.device.describe(),
         lvc_version: env!("CARGO_PKG_VERSION").to_string(),
         torch: TorchVersion::detect(),
     };
