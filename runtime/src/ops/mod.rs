@@ -144,6 +144,59 @@ pub(crate) fn host_f32(t: &Tensor) -> Vec<f32> {
     Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).flatten(0, -1)).unwrap_or_default()
 }
 
+/// The elements of a contiguous float32 CPU tensor, for layers that compute
+/// on memory directly (`None` for any other tensor).
+pub(crate) fn cpu_f32(t: &Tensor) -> Option<&[f32]> {
+    if !is_cpu_f32(t) {
+        return None;
+    }
+    if t.numel() == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: a contiguous float32 CPU tensor holds numel() f32s from
+    // data_ptr(); the slice borrows `t`, which keeps the storage alive.
+    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) })
+}
+
+/// As [`cpu_f32`], writable: for a tensor the caller just allocated (no
+/// other tensor shares its storage while the slice lives).
+pub(crate) fn cpu_f32_mut(t: &mut Tensor) -> Option<&mut [f32]> {
+    if !is_cpu_f32(t) {
+        return None;
+    }
+    if t.numel() == 0 {
+        return Some(&mut []);
+    }
+    // SAFETY: as in `cpu_f32`; `t` is borrowed mutably for the slice's life.
+    Some(unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) })
+}
+
+/// Runs `work(index, plane)` on every `plane`-sized chunk of `out` (a plane
+/// of an `[N·C, …]` blob), the chunks split into one contiguous run per
+/// core libtorch uses.
+pub(crate) fn for_each_plane(out: &mut [f32], plane: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+    if plane == 0 {
+        return;
+    }
+    let planes = out.len() / plane;
+    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1).clamp(1, planes.max(1));
+    let per_thread = planes.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for (run, chunk) in out.chunks_mut(per_thread * plane).enumerate() {
+            let work = &work;
+            scope.spawn(move || {
+                for (offset, plane) in chunk.chunks_exact_mut(plane).enumerate() {
+                    work(run * per_thread + offset, plane);
+                }
+            });
+        }
+    });
+}
+
+fn is_cpu_f32(t: &Tensor) -> bool {
+    t.device() == tch::Device::Cpu && t.kind() == tch::Kind::Float && t.is_contiguous()
+}
+
 /// A 0-dim float tensor made on `device` (no host copy).
 pub(crate) fn scalar(value: f64, device: tch::Device) -> Tensor {
     Tensor::full([0i64; 0].as_slice(), value, (tch::Kind::Float, device))
