@@ -5,7 +5,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::{cpu_f32, cpu_f32_mut, Lowered, LowerCtx, Lowering, OwnBackward, OwnGradients};
+use super::{backward_on_memory, cpu_f32, cpu_f32_mut, forward_on_memory, Lowered, LowerCtx, Lowering, OwnBackward, OwnGradients};
 use lvc_compiler::ops::lrn::{LrnOp, NormRegion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,87 +77,64 @@ impl OwnBackward for Lrn {
     }
 
     fn forward_untracked(&self, bottoms: &[Tensor], params: &[Tensor]) -> Vec<Tensor> {
-        let x = bottoms[0].detach().to_kind(Kind::Float).contiguous();
-        let mut top = Tensor::empty(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
-        let done = match (cpu_f32(&x), cpu_f32_mut(&mut top)) {
-            (Some(xs), Some(ys)) => {
-                let (images, channels, plane) = self.layout(&x);
-                let mut scale = vec![0f32; channels * plane];
-                for (xs, ys) in xs.chunks_exact(channels * plane).zip(ys.chunks_exact_mut(channels * plane)).take(images) {
-                    self.fill_scale(xs, &mut scale, channels, plane);
-                    self.fill_powers(&scale, ys);
-                    for (y, &x) in ys.iter_mut().zip(xs) {
-                        *y *= x;
-                    }
+        forward_on_memory(self, bottoms, params, |x| {
+            let mut top = Tensor::empty(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
+            let (xs, ys) = (cpu_f32(x)?, cpu_f32_mut(&mut top)?);
+            let (images, channels, plane) = self.layout(x);
+            let mut scale = vec![0f32; channels * plane];
+            for (xs, ys) in xs.chunks_exact(channels * plane).zip(ys.chunks_exact_mut(channels * plane)).take(images) {
+                self.fill_scale(xs, &mut scale, channels, plane);
+                self.fill_powers(&scale, ys);
+                for (y, &x) in ys.iter_mut().zip(xs) {
+                    *y *= x;
                 }
-                true
             }
-            _ => false,
-        };
-        if done {
-            vec![top]
-        } else {
-            tch::no_grad(|| self.forward(bottoms, params, false))
-        }
+            Some(top)
+        })
     }
 
     fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients {
-        let bottom = &bottoms[0];
-        if !bottom.requires_grad() {
-            return OwnGradients { bottoms: vec![None], params: vec![] };
-        }
-        let x = bottom.detach().to_kind(Kind::Float).contiguous();
-        let dy = top_grads[0].to_kind(Kind::Float).contiguous();
-        let mut dx = Tensor::empty(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
-        let done = match (cpu_f32(&x), cpu_f32(&dy), cpu_f32_mut(&mut dx)) {
-            (Some(xs), Some(dys), Some(dxs)) if dys.len() == xs.len() => {
-                let (images, channels, plane) = self.layout(&x);
-                let block = channels * plane;
-                let (mut scale, mut ratio, mut window) = (vec![0f32; block], vec![0f32; block], vec![0f32; plane]);
-                let cache_ratio = (2.0 * self.alpha * self.beta / self.local_size as f64) as f32;
-                let images = xs.chunks_exact(block).zip(dys.chunks_exact(block)).zip(dxs.chunks_exact_mut(block)).take(images);
-                for ((xs, dys), dxs) in images {
-                    self.fill_scale(xs, &mut scale, channels, plane);
-                    // dx = dy·scale^−β, and the ratio dy·y/scale with y = x·scale^−β.
-                    self.fill_powers(&scale, dxs);
-                    for (((d, r), (&dy, &x)), &s) in dxs.iter_mut().zip(ratio.iter_mut()).zip(dys.iter().zip(xs)).zip(&scale) {
-                        *r = dy * (x * *d) / s;
-                        *d *= dy;
+        backward_on_memory(self, bottoms, params, top_grads, |x, dy| {
+            let mut dx = Tensor::empty(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
+            let (xs, dys, dxs) = (cpu_f32(x)?, cpu_f32(dy)?, cpu_f32_mut(&mut dx)?);
+            if dys.len() != xs.len() {
+                return None;
+            }
+            let (images, channels, plane) = self.layout(x);
+            let block = channels * plane;
+            let half = (self.local_size as usize - 1) / 2;
+            let (mut scale, mut ratio, mut window) = (vec![0f32; block], vec![0f32; block], vec![0f32; plane]);
+            let cache_ratio = (2.0 * self.alpha * self.beta / self.local_size as f64) as f32;
+            let images = xs.chunks_exact(block).zip(dys.chunks_exact(block)).zip(dxs.chunks_exact_mut(block)).take(images);
+            for ((xs, dys), dxs) in images {
+                self.fill_scale(xs, &mut scale, channels, plane);
+                // dx = dy·scale^−β, and the ratio dy·y/scale with y = x·scale^−β.
+                self.fill_powers(&scale, dxs);
+                for (((d, r), (&dy, &x)), &s) in dxs.iter_mut().zip(ratio.iter_mut()).zip(dys.iter().zip(xs)).zip(&scale) {
+                    *r = dy * (x * *d) / s;
+                    *d *= dy;
+                }
+                // Σ ratio over the window centred on each channel, kept as a
+                // running sum (channels outside [0, C) count 0).
+                window.fill(0.0);
+                for c in 0..half.min(channels) {
+                    add_plane(&mut window, &ratio[c * plane..(c + 1) * plane], 1.0);
+                }
+                for c in 0..channels {
+                    if c + half < channels {
+                        add_plane(&mut window, &ratio[(c + half) * plane..(c + half + 1) * plane], 1.0);
                     }
-                    // Σ ratio over the window centred on each channel, kept
-                    // as a running sum (channels outside [0, C) count 0).
-                    let half = (self.local_size as usize - 1) / 2;
-                    window.fill(0.0);
-                    for c in 0..half.min(channels) {
-                        add_plane(&mut window, &ratio[c * plane..(c + 1) * plane], 1.0);
+                    let range = c * plane..(c + 1) * plane;
+                    for ((d, &x), &w) in dxs[range.clone()].iter_mut().zip(&xs[range]).zip(window.iter()) {
+                        *d -= cache_ratio * x * w;
                     }
-                    for c in 0..channels {
-                        if c + half < channels {
-                            add_plane(&mut window, &ratio[(c + half) * plane..(c + half + 1) * plane], 1.0);
-                        }
-                        let range = c * plane..(c + 1) * plane;
-                        for ((d, &x), &w) in dxs[range.clone()].iter_mut().zip(&xs[range]).zip(window.iter()) {
-                            *d -= cache_ratio * x * w;
-                        }
-                        if c >= half {
-                            add_plane(&mut window, &ratio[(c - half) * plane..(c - half + 1) * plane], -1.0);
-                        }
+                    if c >= half {
+                        add_plane(&mut window, &ratio[(c - half) * plane..(c - half + 1) * plane], -1.0);
                     }
                 }
-                true
             }
-            _ => false,
-        };
-        if done {
-            return OwnGradients { bottoms: vec![Some(dx)], params: vec![] };
-        }
-        // Not a float32 CPU layout: autograd through the libtorch ops.
-        let grad = tch::with_grad(|| {
-            let x = bottom.detach().set_requires_grad(true);
-            let y = self.forward(&[x.shallow_clone()], params, true).remove(0);
-            Tensor::run_backward(&[(y * &top_grads[0]).sum(Kind::Float)], &[&x], false, false).pop()
-        });
-        OwnGradients { bottoms: vec![grad], params: vec![] }
+            Some(dx)
+        })
     }
 }
 

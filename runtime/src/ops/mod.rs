@@ -171,6 +171,46 @@ pub(crate) fn cpu_f32_mut(t: &mut Tensor) -> Option<&mut [f32]> {
     Some(unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) })
 }
 
+/// [`OwnBackward::forward_untracked`] of a one-bottom layer whose CPU path
+/// computes on memory: `compute` gets the bottom as a contiguous float32
+/// tensor and returns the top, or `None` for a layout it does not handle,
+/// which then runs `op`'s libtorch forward.
+pub(crate) fn forward_on_memory(op: &dyn Lowered, bottoms: &[Tensor], params: &[Tensor], compute: impl FnOnce(&Tensor) -> Option<Tensor>) -> Vec<Tensor> {
+    let x = bottoms[0].detach().to_kind(tch::Kind::Float).contiguous();
+    match compute(&x) {
+        Some(top) => vec![top],
+        None => tch::no_grad(|| op.forward(bottoms, params, false)),
+    }
+}
+
+/// [`OwnBackward::backward`] of a one-bottom layer without learnt params
+/// whose CPU path computes on memory: `compute` gets the bottom and the top
+/// gradient as contiguous float32 tensors and returns the bottom gradient,
+/// or `None` for a layout it does not handle, which then goes through
+/// `op`'s libtorch forward and autograd.
+pub(crate) fn backward_on_memory(
+    op: &dyn Lowered,
+    bottoms: &[Tensor],
+    params: &[Tensor],
+    top_grads: &[Tensor],
+    compute: impl FnOnce(&Tensor, &Tensor) -> Option<Tensor>,
+) -> OwnGradients {
+    let bottom = &bottoms[0];
+    if !bottom.requires_grad() {
+        return OwnGradients { bottoms: vec![None], params: vec![] };
+    }
+    let x = bottom.detach().to_kind(tch::Kind::Float).contiguous();
+    let dy = top_grads[0].to_kind(tch::Kind::Float).contiguous();
+    let grad = compute(&x, &dy).or_else(|| {
+        tch::with_grad(|| {
+            let leaf = bottom.detach().set_requires_grad(true);
+            let top = op.forward(&[leaf.shallow_clone()], params, true).remove(0);
+            Tensor::run_backward(&[(top * &top_grads[0]).sum(tch::Kind::Float)], &[&leaf], false, false).pop()
+        })
+    });
+    OwnGradients { bottoms: vec![grad], params: vec![] }
+}
+
 /// Runs `work(index, plane)` on every `plane`-sized chunk of `out` (a plane
 /// of an `[N·C, …]` blob), the chunks split into one contiguous run per
 /// core libtorch uses.

@@ -9,7 +9,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::{cpu_f32, cpu_f32_mut, for_each_plane, Lowered, LowerCtx, Lowering, OwnBackward, OwnGradients};
+use super::{backward_on_memory, cpu_f32, cpu_f32_mut, for_each_plane, forward_on_memory, Lowered, LowerCtx, Lowering, OwnBackward, OwnGradients};
 use lvc_compiler::ops::pool::{PoolMethod as CaffeMethod, PoolOp, RoundMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,52 +115,35 @@ impl OwnBackward for Pool {
     }
 
     fn forward_untracked(&self, bottoms: &[Tensor], params: &[Tensor]) -> Vec<Tensor> {
-        let x = bottoms[0].detach().to_kind(Kind::Float).contiguous();
-        let Some(windows) = self.windows(&x) else {
-            return tch::no_grad(|| self.forward(bottoms, params, false));
-        };
-        let mut top = Tensor::empty(windows.top_shape(&x).as_slice(), (Kind::Float, tch::Device::Cpu));
-        match (cpu_f32(&x), cpu_f32_mut(&mut top)) {
-            (Some(xs), Some(ys)) => {
-                let input_plane = windows.input_plane();
-                for_each_plane(ys, windows.output_plane(), |index, ys| {
-                    let xs = &xs[index * input_plane..(index + 1) * input_plane];
-                    windows.scan(xs, |out, argmax| ys[out] = xs[argmax]);
-                });
-                vec![top]
-            }
-            _ => tch::no_grad(|| self.forward(bottoms, params, false)),
-        }
+        forward_on_memory(self, bottoms, params, |x| {
+            let windows = self.windows(x)?;
+            let mut top = Tensor::empty(windows.top_shape(x).as_slice(), (Kind::Float, tch::Device::Cpu));
+            let (xs, ys) = (cpu_f32(x)?, cpu_f32_mut(&mut top)?);
+            let input_plane = windows.input_plane();
+            for_each_plane(ys, windows.output_plane(), |index, ys| {
+                let xs = &xs[index * input_plane..(index + 1) * input_plane];
+                windows.scan(xs, |out, argmax| ys[out] = xs[argmax]);
+            });
+            Some(top)
+        })
     }
 
     fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients {
-        let bottom = &bottoms[0];
-        if !bottom.requires_grad() {
-            return OwnGradients { bottoms: vec![None], params: vec![] };
-        }
-        let x = bottom.detach().to_kind(Kind::Float).contiguous();
-        let dy = top_grads[0].to_kind(Kind::Float).contiguous();
-        let mut dx = Tensor::zeros(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
-        if let Some(windows) = self.windows(&x) {
-            if let (Some(xs), Some(dys), Some(dxs)) = (cpu_f32(&x), cpu_f32(&dy), cpu_f32_mut(&mut dx)) {
-                if dys.len() * windows.input_plane() == xs.len() * windows.output_plane() {
-                    let (input_plane, output_plane) = (windows.input_plane(), windows.output_plane());
-                    for_each_plane(dxs, input_plane, |index, dxs| {
-                        let xs = &xs[index * input_plane..(index + 1) * input_plane];
-                        let dys = &dys[index * output_plane..(index + 1) * output_plane];
-                        windows.scan(xs, |out, argmax| dxs[argmax] += dys[out]);
-                    });
-                    return OwnGradients { bottoms: vec![Some(dx)], params: vec![] };
-                }
+        backward_on_memory(self, bottoms, params, top_grads, |x, dy| {
+            let windows = self.windows(x)?;
+            let mut dx = Tensor::zeros(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
+            let (xs, dys, dxs) = (cpu_f32(x)?, cpu_f32(dy)?, cpu_f32_mut(&mut dx)?);
+            let (input_plane, output_plane) = (windows.input_plane(), windows.output_plane());
+            if dys.len() * input_plane != xs.len() * output_plane {
+                return None;
             }
-        }
-        // Not a layout the scan handles: autograd through the libtorch ops.
-        let grad = tch::with_grad(|| {
-            let x = bottom.detach().set_requires_grad(true);
-            let y = self.forward(&[x.shallow_clone()], params, true).remove(0);
-            Tensor::run_backward(&[(y * &top_grads[0]).sum(Kind::Float)], &[&x], false, false).pop()
-        });
-        OwnGradients { bottoms: vec![grad], params: vec![] }
+            for_each_plane(dxs, input_plane, |index, dxs| {
+                let xs = &xs[index * input_plane..(index + 1) * input_plane];
+                let dys = &dys[index * output_plane..(index + 1) * output_plane];
+                windows.scan(xs, |out, argmax| dxs[argmax] += dys[out]);
+            });
+            Some(dx)
+        })
     }
 }
 
