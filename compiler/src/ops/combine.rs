@@ -17,6 +17,16 @@ pub enum EltwiseOp {
     Max,
 }
 
+/// `reduction_param.operation` (default SUM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReductionOp {
+    Sum,
+    /// Σ|x|; Caffe's gradient is sign(x), 0 at 0.
+    Asum,
+    SumSq,
+    Mean,
+}
+
 /// `eltwise_param` with Caffe's defaults (SUM, no coefficients).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EltwiseParams {
@@ -68,7 +78,7 @@ pub enum Combine {
     },
     /// SUM / ASUM / SUMSQ / MEAN over every axis from `axis` (default 0) on.
     Reduction {
-        operation: String,
+        operation: ReductionOp,
         axis: Spanned<i64>,
         coeff: f64,
     },
@@ -143,7 +153,13 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         "Reduction" => {
             let v = def.param_block("reduction_param");
             Combine::Reduction {
-                operation: v.ident("operation").map_or("SUM", |o| o.value).to_string(),
+                // The schema admits only ReductionOp's four names.
+                operation: match v.ident("operation").map(|o| o.value) {
+                    Some("ASUM") => ReductionOp::Asum,
+                    Some("SUMSQ") => ReductionOp::SumSq,
+                    Some("MEAN") => ReductionOp::Mean,
+                    _ => ReductionOp::Sum,
+                },
                 axis: layer.or_default(v.int("axis"), 0),
                 coeff: v.float("coeff").map_or(1.0, |c| c.value),
             }
@@ -654,6 +670,7 @@ impl LayerOp for BatchReindexOp {
 
 #[cfg(test)]
 mod tests {
+    use super::{Combine, CombineOp, ReductionOp};
     use crate::ops::testing::run_layer;
 
     fn layer(kind: &str, bottoms: usize, tops: usize, params: &str) -> String {
@@ -756,6 +773,12 @@ mod tests {
         assert_eq!(r.top(0), [2]);
         let r = run_layer(&layer("Reduction", 1, 1, ""), &[&[2, 3, 4]]);
         assert_eq!(r.top(0), Vec::<i64>::new());
+        for (text, want) in [("", ReductionOp::Sum), ("reduction_param { operation: SUMSQ }", ReductionOp::SumSq), ("reduction_param { operation: MEAN }", ReductionOp::Mean)] {
+            let (_, def) = crate::ops::testing::layer(&layer("Reduction", 1, 1, text));
+            let op = super::build(&def, &mut Vec::new()).expect("builds");
+            let built = op.as_any().downcast_ref::<CombineOp>().map(|o| &o.op);
+            assert!(matches!(built, Some(Combine::Reduction { operation, .. }) if *operation == want), "{text}: {built:?}");
+        }
         let r = run_layer(&layer("Embed", 1, 1, "embed_param { num_output: 8 input_dim: 100 }"), &[&[4, 7]]);
         assert_eq!(r.top(0), [4, 7, 8]);
         assert_eq!(r.param_dims(), [("weight", vec![100, 8]), ("bias", vec![8])]);

@@ -5,7 +5,7 @@
 use tch::Tensor;
 
 use super::{Lowered, LowerCtx, Lowering};
-use lvc_compiler::ops::combine::{Combine, CombineOp, EltwiseOp};
+use lvc_compiler::ops::combine::{Combine, CombineOp, EltwiseOp, ReductionOp};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Eltwise {
@@ -196,19 +196,11 @@ impl Lowered for Tile {
     }
 }
 
-/// Caffe's Reduction over every axis from `axis` on, times `coeff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReductionKind {
-    Sum,
-    /// Σ|x|; Caffe's gradient is sign(x), 0 at 0 (autograd's too).
-    Asum,
-    SumSq,
-    Mean,
-}
-
+/// Caffe's Reduction over every axis from `axis` on, times `coeff` (ASUM's
+/// gradient is sign(x), 0 at 0, in autograd as in Caffe).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reduction {
-    pub kind: ReductionKind,
+    pub kind: ReductionOp,
     pub axis: usize,
     pub coeff: f64,
 }
@@ -219,10 +211,10 @@ impl Lowered for Reduction {
         let outer = x.size()[..self.axis].to_vec();
         let rows = x.reshape([outer.iter().product::<i64>(), -1]);
         let reduced = match self.kind {
-            ReductionKind::Sum => rows.sum_dim_intlist(1, false, tch::Kind::Float),
-            ReductionKind::Asum => rows.abs().sum_dim_intlist(1, false, tch::Kind::Float),
-            ReductionKind::SumSq => (&rows * &rows).sum_dim_intlist(1, false, tch::Kind::Float),
-            ReductionKind::Mean => rows.mean_dim(1, false, tch::Kind::Float),
+            ReductionOp::Sum => rows.sum_dim_intlist(1, false, tch::Kind::Float),
+            ReductionOp::Asum => rows.abs().sum_dim_intlist(1, false, tch::Kind::Float),
+            ReductionOp::SumSq => (&rows * &rows).sum_dim_intlist(1, false, tch::Kind::Float),
+            ReductionOp::Mean => rows.mean_dim(1, false, tch::Kind::Float),
         };
         vec![(reduced * self.coeff).reshape(outer)]
     }
@@ -270,14 +262,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             axis_of(axis.value).map(|axis| Box::new(Tile { axis: axis as usize, tiles: *tiles }) as Box<dyn Lowered>)
         }
         Combine::Reduction { operation, axis, coeff } => {
-            let kind = match operation.as_str() {
-                "SUM" => Ok(ReductionKind::Sum),
-                "ASUM" => Ok(ReductionKind::Asum),
-                "SUMSQ" => Ok(ReductionKind::SumSq),
-                "MEAN" => Ok(ReductionKind::Mean),
-                other => Err(format!("reduction operation {other}")),
-            };
-            kind.and_then(|kind| axis_of(axis.value).map(|axis| Box::new(Reduction { kind, axis: axis as usize, coeff: *coeff }) as Box<dyn Lowered>))
+            axis_of(axis.value).map(|axis| Box::new(Reduction { kind: *operation, axis: axis as usize, coeff: *coeff }) as Box<dyn Lowered>)
         }
         Combine::Embed { .. } => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
     })
@@ -325,15 +310,15 @@ mod tests {
     fn reductions_from_the_axis_on_with_coeff() {
         let x = t(&[1., -2., 0., 3.], &[2, 2]);
         let run = |kind, axis| Reduction { kind, axis, coeff: 0.5 }.forward(&[x.shallow_clone()], &[], false).remove(0);
-        assert_close(&run(ReductionKind::Sum, 1), &[-0.5, 1.5], 0.0);
-        assert_close(&run(ReductionKind::Asum, 1), &[1.5, 1.5], 0.0);
-        assert_close(&run(ReductionKind::SumSq, 1), &[2.5, 4.5], 0.0);
-        assert_close(&run(ReductionKind::Mean, 1), &[-0.25, 0.75], 0.0);
-        let all = run(ReductionKind::Sum, 0);
+        assert_close(&run(ReductionOp::Sum, 1), &[-0.5, 1.5], 0.0);
+        assert_close(&run(ReductionOp::Asum, 1), &[1.5, 1.5], 0.0);
+        assert_close(&run(ReductionOp::SumSq, 1), &[2.5, 4.5], 0.0);
+        assert_close(&run(ReductionOp::Mean, 1), &[-0.25, 0.75], 0.0);
+        let all = run(ReductionOp::Sum, 0);
         assert_eq!(all.size(), Vec::<i64>::new());
         assert_close(&all, &[1.0], 0.0);
         // ASUM's gradient is sign(x): 0 at 0.
-        let g = grad_of(&x, |x| Reduction { kind: ReductionKind::Asum, axis: 1, coeff: 1.0 }.forward(&[x.shallow_clone()], &[], false).remove(0));
+        let g = grad_of(&x, |x| Reduction { kind: ReductionOp::Asum, axis: 1, coeff: 1.0 }.forward(&[x.shallow_clone()], &[], false).remove(0));
         let w: Vec<f32> = (1..=2).map(|i| (i as f32).sin()).collect();
         assert_close(&g, &[w[0], -w[0], 0., w[1]], 1e-6);
     }
