@@ -97,8 +97,14 @@ impl ContourError {
 
 /// Reads and parses a contour file.
 pub fn read_contour(path: &Path) -> Result<Contour, ContourError> {
+    read_contour_and_bytes(path).map(|(contour, _)| contour)
+}
+
+/// Reads and parses a contour file, handing back its bytes too (e.g. to
+/// checksum exactly what was parsed).
+pub fn read_contour_and_bytes(path: &Path) -> Result<(Contour, Vec<u8>), ContourError> {
     let bytes = std::fs::read(path).map_err(|source| ContourError::Read { path: path.to_path_buf(), source })?;
-    contour_from_bytes(path, &bytes)
+    Ok((contour_from_bytes(path, &bytes)?, bytes))
 }
 
 /// Parses the bytes of contour file `path` (read by the caller, e.g. to

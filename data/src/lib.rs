@@ -6,6 +6,7 @@ pub mod contour;
 pub mod dicom;
 pub mod export;
 pub mod npy;
+mod parallel;
 pub mod phantom;
 pub mod raster;
 pub mod store;

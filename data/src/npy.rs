@@ -41,13 +41,59 @@ impl NpyData {
         }
     }
 
+    /// The element type.
+    pub fn dtype(&self) -> NpyDtype {
+        match self {
+            Self::U8(_) => NpyDtype::U8,
+            Self::U16(_) => NpyDtype::U16,
+            Self::I16(_) => NpyDtype::I16,
+            Self::F32(_) => NpyDtype::F32,
+        }
+    }
+
     /// The NumPy dtype descriptor.
     pub fn descr(&self) -> &'static str {
+        self.dtype().descr()
+    }
+}
+
+/// An element type this module reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NpyDtype {
+    U8,
+    U16,
+    I16,
+    F32,
+}
+
+impl NpyDtype {
+    pub const ALL: [NpyDtype; 4] = [NpyDtype::U8, NpyDtype::U16, NpyDtype::I16, NpyDtype::F32];
+
+    /// The NumPy dtype descriptor, as written in headers.
+    pub fn descr(self) -> &'static str {
         match self {
-            Self::U8(_) => "|u1",
-            Self::U16(_) => "<u2",
-            Self::I16(_) => "<i2",
-            Self::F32(_) => "<f4",
+            NpyDtype::U8 => "|u1",
+            NpyDtype::U16 => "<u2",
+            NpyDtype::I16 => "<i2",
+            NpyDtype::F32 => "<f4",
+        }
+    }
+
+    /// The type a header's descriptor names. Single bytes have no byte
+    /// order, so NumPy's `<u1` and `u1` spellings of `|u1` count too.
+    pub fn from_descr(descr: &str) -> Option<NpyDtype> {
+        match descr {
+            "<u1" | "u1" => Some(NpyDtype::U8),
+            _ => Self::ALL.into_iter().find(|d| d.descr() == descr),
+        }
+    }
+
+    /// Bytes per element.
+    pub fn width(self) -> usize {
+        match self {
+            NpyDtype::U8 => 1,
+            NpyDtype::U16 | NpyDtype::I16 => 2,
+            NpyDtype::F32 => 4,
         }
     }
 }
@@ -152,21 +198,19 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("the shape overflows")?;
     let body = &bytes[header_start + header_len..];
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    let width = match descr {
-        "|u1" | "<u1" | "u1" => 1,
-        "<u2" | "<i2" => 2,
-        "<f4" => 4,
-        other => return Err(format!("dtype {other} is not supported (|u1, <u2, <i2, <f4)")),
+    let Some(dtype) = NpyDtype::from_descr(descr) else {
+        let supported: Vec<&str> = NpyDtype::ALL.iter().map(|d| d.descr()).collect();
+        return Err(format!("dtype {descr} is not supported ({})", supported.join(", ")));
     };
-    let needed = count.checked_mul(width).ok_or("the shape overflows")?;
+    let needed = count.checked_mul(dtype.width()).ok_or("the shape overflows")?;
     if body.len() != needed {
         return Err(format!("the data holds {} bytes, shape {shape:?} of {descr} needs {needed}", body.len()));
     }
-    let data = match descr {
-        "<u2" => NpyData::U16(body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
-        "<i2" => NpyData::I16(body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
-        "<f4" => NpyData::F32(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        _ => NpyData::U8(body.to_vec()),
+    let data = match dtype {
+        NpyDtype::U8 => NpyData::U8(body.to_vec()),
+        NpyDtype::U16 => NpyData::U16(body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+        NpyDtype::I16 => NpyData::I16(body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
+        NpyDtype::F32 => NpyData::F32(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
     };
     Ok(NpyArray { shape, data })
 }
@@ -224,6 +268,16 @@ mod tests {
         assert_eq!(bytes, expected);
         let one_d = to_bytes(&NpyArray { shape: vec![3], data: NpyData::U8(vec![1, 2, 3]) });
         assert!(std::str::from_utf8(&one_d[10..74]).unwrap().contains("'shape': (3,)"));
+    }
+
+    #[test]
+    fn every_dtype_is_found_by_its_descriptor() {
+        for dtype in NpyDtype::ALL {
+            assert_eq!(NpyDtype::from_descr(dtype.descr()), Some(dtype));
+        }
+        assert_eq!(NpyDtype::from_descr("<u1"), Some(NpyDtype::U8));
+        assert_eq!(NpyDtype::from_descr("u1"), Some(NpyDtype::U8));
+        assert_eq!(NpyDtype::from_descr("<f8"), None);
     }
 
     #[test]

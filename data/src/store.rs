@@ -10,7 +10,7 @@
 //! file is synced before the rename.
 
 use crate::dicom::StoredPixels;
-use crate::npy::{read_npy, NpyArray, NpyData, NpyError};
+use crate::npy::{read_npy, NpyArray, NpyData, NpyDtype, NpyError};
 use crate::sunnybrook::import::{Channels, ContoursKind, Imported, ImportedSlice, Skipped, SourceFile, Split, SplitKind};
 use lvc_fsio::WritebackFile;
 use miette::Diagnostic;
@@ -167,12 +167,12 @@ impl ImageDtype {
         }
     }
 
-    /// The NumPy descriptor in `images.npy`.
-    pub fn descr(self) -> &'static str {
+    /// The element type of `images.npy`.
+    pub fn npy_dtype(self) -> NpyDtype {
         match self {
-            ImageDtype::U16 => "<u2",
-            ImageDtype::I16 => "<i2",
-            ImageDtype::F32 => "<f4",
+            ImageDtype::U16 => NpyDtype::U16,
+            ImageDtype::I16 => NpyDtype::I16,
+            ImageDtype::F32 => NpyDtype::F32,
         }
     }
 
@@ -311,7 +311,7 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
             let path = temp.join(split_dir(split)).join("labels.npy");
             let shape = [slices.len(), 1, rows, columns];
             check_planes(&path, &shape, slices.iter().map(|s| s.label.len()))?;
-            write_tensor(&path, "|u1", &shape, |file| {
+            write_tensor(&path, NpyDtype::U8, &shape, |file| {
                 slices.iter().try_for_each(|s| file.write_all_sparse(&s.label))
             })
         };
@@ -320,7 +320,7 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
             let path = temp.join(split_dir(split)).join("images.npy");
             let shape = [slices.len(), channels, rows, columns];
             check_planes(&path, &shape, slices.iter().map(|s| s.pixels.len()))?;
-            write_tensor(&path, dtype.descr(), &shape, |file| {
+            write_tensor(&path, dtype.npy_dtype(), &shape, |file| {
                 let mut bytes = Vec::new();
                 for s in &slices {
                     dtype.encode(&s.pixels, &mut bytes);
@@ -375,15 +375,15 @@ fn write_file(path: &Path, content: impl FnOnce(&mut WritebackFile) -> std::io::
     Ok(Written { path: path.to_path_buf(), file })
 }
 
-/// Writes a `.npy` tensor: the header for `descr` and `shape`, then `body`.
+/// Writes a `.npy` tensor: the header for `dtype` and `shape`, then `body`.
 fn write_tensor(
     path: &Path,
-    descr: &str,
+    dtype: NpyDtype,
     shape: &[usize],
     body: impl FnOnce(&mut WritebackFile) -> std::io::Result<()>,
 ) -> Result<Written, StoreError> {
     write_file(path, |file| {
-        file.write_all(&crate::npy::header(descr, shape))?;
+        file.write_all(&crate::npy::header(dtype.descr(), shape))?;
         body(file)
     })
 }
@@ -551,12 +551,12 @@ impl Dataset {
         // `open` checked the name.
         let dtype = ImageDtype::from_name(&self.manifest.image_dtype).unwrap_or(ImageDtype::F32);
         let images = match read_npy(&images_path)? {
-            NpyArray { shape, data } if shape == want_images && data.descr() == dtype.descr() => data.into_f32(),
-            other => return Err(unexpected_tensor(&images_path, &other, dtype.descr(), &want_images)),
+            NpyArray { shape, data } if shape == want_images && data.dtype() == dtype.npy_dtype() => data.into_f32(),
+            other => return Err(unexpected_tensor(&images_path, &other, dtype.npy_dtype(), &want_images)),
         };
         let labels = match read_npy(&labels_path)? {
             NpyArray { shape, data: NpyData::U8(v) } if shape == want_labels => v,
-            other => return Err(unexpected_tensor(&labels_path, &other, "|u1", &want_labels)),
+            other => return Err(unexpected_tensor(&labels_path, &other, NpyDtype::U8, &want_labels)),
         };
         let records = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
         Ok(SplitData { split, shape: want_images, images, labels, records })
@@ -570,10 +570,10 @@ fn count_value(bytes: &[u8], value: u8) -> u64 {
     bytes.chunks(255).map(|run| u64::from(run.iter().fold(0u8, |n, &v| n + u8::from(v == value)))).sum()
 }
 
-fn unexpected_tensor(path: &Path, got: &NpyArray, descr: &str, shape: &[usize]) -> StoreError {
+fn unexpected_tensor(path: &Path, got: &NpyArray, dtype: NpyDtype, shape: &[usize]) -> StoreError {
     StoreError::Read {
         path: path.to_path_buf(),
-        reason: format!("holds {} {:?}, the manifest says {descr} {shape:?}", got.data.descr(), got.shape),
+        reason: format!("holds {} {:?}, the manifest says {} {shape:?}", got.data.descr(), got.shape, dtype.descr()),
     }
 }
 

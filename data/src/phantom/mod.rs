@@ -15,6 +15,7 @@ mod anatomy;
 use lvc_fsio::write_atomic;
 use crate::dicom::write::{uid_2_25, write_mr_slice, MrSlice, WriteSyntax};
 use crate::dicom::{DicomError, StoredPixels};
+use crate::parallel::map_on_all_cores;
 use crate::sunnybrook::sax_map::BUILTIN_SAX_MAP;
 use anatomy::{Group, Heart, Patient, PHASES, SIZE};
 use miette::Diagnostic;
@@ -22,7 +23,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The image folder, as in the challenge download.
 pub const IMAGES_DIR: &str = "challenge_training";
@@ -201,35 +201,15 @@ pub fn generate(out: &Path, options: &PhantomOptions) -> Result<PhantomSummary, 
     create_dir(&out.join(IMAGES_DIR))?;
     create_dir(&contours_root.join("file-listings"))?;
     let cases = &BUILTIN_SAX_MAP[..options.cases];
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(cases.len());
-    let mut results: Vec<(usize, Result<CaseOutput, PhantomError>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(case, series)) = cases.get(index) else { break };
-                        done.push((index, generate_case(out, options.seed, index as u64, case, series)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    results.sort_by_key(|(index, _)| *index);
-    if results.len() != cases.len() {
-        return Err(PhantomError::Io {
+    let results = map_on_all_cores(cases, |index, &(case, series)| generate_case(out, options.seed, index as u64, case, series))
+        .map_err(|_| PhantomError::Io {
             path: out.to_path_buf(),
             action: "generate every case",
             source: std::io::Error::other("a worker thread stopped early"),
-        });
-    }
+        })?;
     let mut summary = PhantomSummary { cases: Vec::new(), dicom_files: 0, icontour_files: 0, ocontour_files: 0 };
     let mut listing = String::new();
-    for ((_, result), &(case, _)) in results.into_iter().zip(cases) {
+    for (result, &(case, _)) in results.into_iter().zip(cases) {
         let output = result?;
         summary.cases.push(case.to_string());
         summary.dicom_files += output.dicom_files;

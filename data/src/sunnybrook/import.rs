@@ -18,8 +18,9 @@
 
 use super::problem::{PairingIssue, Problem};
 use super::sax_map::{builtin_series, normalize_case};
-use crate::contour::{contour_from_bytes, Contour, ContourError};
+use crate::contour::{read_contour_and_bytes, Contour};
 use crate::dicom::StoredPixels;
+use crate::parallel::map_on_all_cores;
 use crate::raster::{truncate_points, LabelPlane};
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use rand::seq::SliceRandom;
@@ -28,7 +29,6 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -329,11 +329,19 @@ fn image_file_name(name: &str) -> Option<(u32, u32)> {
 const MAX_DEPTH: usize = 12;
 
 /// Lists a folder's entries sorted by name (walk order must not depend on
-/// the file system). Unreadable folders are returned as problems.
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    Ok(entries)
+/// the file system). An unreadable folder is added to `problems` instead.
+fn sorted_entries(dir: &Path, problems: &mut Vec<Problem>) -> Option<Vec<PathBuf>> {
+    match std::fs::read_dir(dir) {
+        Ok(read) => {
+            let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            entries.sort();
+            Some(entries)
+        }
+        Err(source) => {
+            problems.push(Problem::new(dir, FolderUnreadable { path: dir.to_path_buf(), source }));
+            None
+        }
+    }
 }
 
 #[derive(Debug, Error, Diagnostic)]
@@ -355,13 +363,7 @@ pub fn scan_contours(root: &Path) -> (Vec<ContourFile>, Vec<Problem>) {
 }
 
 fn walk_contours(dir: &Path, depth: usize, found: &mut Vec<ContourFile>, problems: &mut Vec<Problem>) {
-    let entries = match sorted_entries(dir) {
-        Ok(e) => e,
-        Err(source) => {
-            problems.push(Problem::new(dir, FolderUnreadable { path: dir.to_path_buf(), source }));
-            return;
-        }
-    };
+    let Some(entries) = sorted_entries(dir, problems) else { return };
     let before = found.iter().filter(|c| c.kind == 'i').count();
     for path in entries {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -419,13 +421,7 @@ pub fn index_images(root: &Path) -> (BTreeMap<String, ImageFolder>, Vec<Problem>
 }
 
 fn walk_images(dir: &Path, depth: usize, index: &mut BTreeMap<String, ImageFolder>, problems: &mut Vec<Problem>) {
-    let entries = match sorted_entries(dir) {
-        Ok(e) => e,
-        Err(source) => {
-            problems.push(Problem::new(dir, FolderUnreadable { path: dir.to_path_buf(), source }));
-            return;
-        }
-    };
+    let Some(entries) = sorted_entries(dir, problems) else { return };
     let mut folder = ImageFolder { path: dir.to_path_buf(), series: BTreeMap::new() };
     let mut subdirs = Vec::new();
     for path in entries {
@@ -604,8 +600,7 @@ struct LoadedSlice {
 
 /// Reads a contour once for its checksum and its points.
 fn read_contour_and_sha(path: &Path) -> Result<(Contour, String), Problem> {
-    let bytes = std::fs::read(path).map_err(|source| Problem::new(path, ContourError::Read { path: path.to_path_buf(), source }))?;
-    let contour = contour_from_bytes(path, &bytes).map_err(|e| Problem::new(path, e))?;
+    let (contour, bytes) = read_contour_and_bytes(path).map_err(|e| Problem::new(path, e))?;
     Ok((contour, sha256_hex(&bytes)))
 }
 
@@ -637,28 +632,8 @@ fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice
 
 /// Decodes and rasterises all planned slices on all cores, in order.
 fn load_all(opts: &ImportOptions, loader: &dyn ImageLoader, plans: Vec<PlannedSlice>) -> Vec<Result<LoadedSlice, Vec<Problem>>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(plans.len()).max(1);
-    let next = AtomicUsize::new(0);
-    let plans = &plans;
-    let mut results: Vec<(usize, Result<LoadedSlice, Vec<Problem>>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(plan) = plans.get(i) else { break };
-                        done.push((i, load_slice(opts, loader, plan.clone())));
-                    }
-                    done
-                })
-            })
-            .collect();
-        // A worker only panics on a bug; re-raise it rather than lose slices.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    // A worker only panics on a bug; re-raise it rather than lose slices.
+    map_on_all_cores(&plans, |_, plan| load_slice(opts, loader, plan.clone())).unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// Runs the whole import. Without `skip_bad`, any problem fails the import

@@ -217,9 +217,14 @@ fn source_files_are_checksummed_from_the_bytes_that_were_decoded() {
     let t = Tree::new();
     t.case("SC-N-2", "SC-N-02", 898, 1);
     let got = import(&t.options(), &TextLoader).unwrap();
-    let sha = |bytes: &[u8]| -> String { Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect() };
-    assert_eq!(got.slices[0].dicom.sha256, sha(b"16 16 7"));
-    assert_eq!(got.slices[0].contours[0].sha256, sha(SQUARE.as_bytes()));
+    assert_eq!(got.slices[0].dicom.sha256, sha256_hex(b"16 16 7"));
+    assert_eq!(got.slices[0].contours[0].sha256, sha256_hex(SQUARE.as_bytes()));
+}
+
+#[test]
+fn sha256_hex_is_the_lowercase_hex_digest() {
+    // FIPS 180-2's "abc" example.
+    assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 #[test]
