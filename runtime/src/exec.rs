@@ -520,7 +520,6 @@ fn backward_into(sums: &mut [Option<Tensor>], root: &Tensor, wrt: &[&Tensor], ke
     }
 }
 
-
 /// Whether autograd records operations now (false inside `tch::no_grad`):
 /// a view of a leaf that requires grad requires grad only while recording.
 fn autograd_recording() -> bool {

@@ -42,13 +42,13 @@ pub fn pooled_size(input: i64, kernel: i64, stride: i64, pad: i64, any_pad: bool
 }
 
 impl Pool {
-    /// Kernel, stride and pad for an input of spatial size (h, w).
-    fn geometry(&self, h: i64, w: i64) -> ([i64; 2], [i64; 2], [i64; 2]) {
-        if self.global {
-            ([h, w], [1, 1], [0, 0])
-        } else {
-            (self.kernel, self.stride, self.pad)
-        }
+    /// Kernel, stride, pad and Caffe's output size for an input of spatial
+    /// size `size` (h, w).
+    fn geometry(&self, size: [i64; 2]) -> ([i64; 2], [i64; 2], [i64; 2], [i64; 2]) {
+        let (kernel, stride, pad) = if self.global { (size, [1, 1], [0, 0]) } else { (self.kernel, self.stride, self.pad) };
+        let any_pad = pad.iter().any(|&p| p > 0);
+        let out = [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, self.ceil));
+        (kernel, stride, pad, out)
     }
 
     /// Pads (or trims) the two spatial axes so that they start at −P and end
@@ -78,9 +78,7 @@ impl Lowered for Pool {
         let x = &bottoms[0];
         let shape = x.size();
         let size = [shape[2], shape[3]];
-        let (kernel, stride, pad) = self.geometry(size[0], size[1]);
-        let any_pad = pad.iter().any(|&p| p > 0);
-        let out = [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, self.ceil));
+        let (kernel, stride, pad, out) = self.geometry(size);
         let no_pad = [0i64, 0];
         let top = match self.method {
             PoolMethod::Max => {
@@ -166,9 +164,7 @@ impl Pool {
             return None;
         }
         let size = [shape[2], shape[3]];
-        let (kernel, stride, pad) = self.geometry(size[0], size[1]);
-        let any_pad = pad.iter().any(|&p| p > 0);
-        let out = [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, self.ceil));
+        let (kernel, stride, pad, out) = self.geometry(size);
         let to_usize = |v: [i64; 2]| [usize::try_from(v[0]).ok(), usize::try_from(v[1]).ok()];
         match (to_usize(size), to_usize(out), to_usize(kernel), to_usize(stride), to_usize(pad)) {
             ([Some(h), Some(w)], [Some(oh), Some(ow)], [Some(kh), Some(kw)], [Some(sh), Some(sw)], [Some(ph), Some(pw)])

@@ -267,7 +267,6 @@ pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
     })
 }
 
-
 impl Trainer {
     /// The state to continue from the current iteration.
     pub fn state(&self) -> SolverState {
