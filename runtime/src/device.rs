@@ -154,7 +154,7 @@ pub fn select(choice: DeviceChoice, math: CudaFloat32) -> Result<tch::Device, Ru
     set_cuda_float32(math)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(i32::try_from(cores).unwrap_or(1));
-    crate::blas::set_num_threads(cores);
+    crate::gemm::set_num_threads(cores);
     Ok(device)
 }
 

@@ -1,10 +1,10 @@
 //! lvc-runtime: lowering of the lvc IR to libtorch.
 
-pub mod blas;
 pub mod device;
 pub mod error;
 pub mod exec;
 pub mod fill;
+pub mod gemm;
 pub mod ops;
 pub mod solver;
 

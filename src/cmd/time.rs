@@ -160,9 +160,11 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
     let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
     let has_loss = net.forward(&refs)?.loss.is_some_and(|l| l.requires_grad());
     // Warm-up (allocator, kernel selection), then the timed passes.
+    // The gradients go back to the net after each pass, as the solver's
+    // update hands them back in training.
     let warm = net.forward_lean(&refs)?;
     if has_loss {
-        net.param_gradients(&warm);
+        net.recycle(net.param_gradients(&warm).params);
     }
     drop(warm);
     let (mut forward, mut backward) = (0.0, 0.0);
@@ -172,7 +174,7 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
         forward += elapsed_ms(net.device, started);
         if has_loss {
             let started = Instant::now();
-            net.param_gradients(&blobs);
+            net.recycle(net.param_gradients(&blobs).params);
             backward += elapsed_ms(net.device, started);
         }
     }
@@ -197,7 +199,7 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
         forward_flops: layers.iter().map(|l| l.forward_flops).sum(),
         backward_flops: if has_loss { layers.iter().map(|l| l.backward_flops).sum() } else { 0.0 },
         own_backward_gemm: match net.device {
-            Device::Cpu => lvc_runtime::blas::describe(),
+            Device::Cpu => lvc_runtime::gemm::describe(),
             other => format!("none on {other:?}: libtorch runs every layer"),
         },
         layers,
@@ -219,9 +221,16 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
     let mut backward = 0.0;
     // Round 0 is the warm-up; with 0 iterations only FLOPs are counted.
     let own = net.own_backward(step);
+    // An own step's param gradients go back to it as spent storage, as the
+    // solver's update hands them back to the net in training.
+    let mut spent = Vec::new();
     for round in (0..=iterations).filter(|_| iterations > 0) {
         let (forward_round, backward_round) = match own {
-            Some(op) => own_round(net, op, &bottoms, params, !wrt.is_empty()),
+            Some(op) => {
+                let (times, grads) = own_round(net, op, &bottoms, params, !wrt.is_empty(), std::mem::take(&mut spent));
+                spent = grads;
+                times
+            }
             None => autograd_round(net, step, &bottoms, params, &wrt),
         };
         if round > 0 {
@@ -243,17 +252,26 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
 }
 
 /// One timed forward and backward (ms) of a layer with its own backward, as
-/// the executor runs it; `backward` says whether anything needs a gradient.
-fn own_round(net: &Net, op: &dyn OwnBackward, bottoms: &[Tensor], params: &[Tensor], backward: bool) -> (f64, f64) {
+/// the executor runs it, and the param gradients (to hand back as `spent`
+/// next round); `backward` says whether anything needs a gradient.
+fn own_round(
+    net: &Net,
+    op: &dyn OwnBackward,
+    bottoms: &[Tensor],
+    params: &[Tensor],
+    backward: bool,
+    spent: Vec<Option<Tensor>>,
+) -> ((f64, f64), Vec<Option<Tensor>>) {
     let started = Instant::now();
     let tops = op.forward_untracked(bottoms, params);
     let forward = elapsed_ms(net.device, started);
+    if !backward {
+        return ((forward, 0.0), Vec::new());
+    }
     let ones: Vec<Tensor> = tops.iter().map(Tensor::ones_like).collect();
     let started = Instant::now();
-    if backward {
-        op.backward(bottoms, params, &ones);
-    }
-    (forward, if backward { elapsed_ms(net.device, started) } else { 0.0 })
+    let grads = op.backward(bottoms, params, &ones, spent).params;
+    ((forward, elapsed_ms(net.device, started)), grads)
 }
 
 /// One timed forward and autograd backward (ms) into `wrt`.

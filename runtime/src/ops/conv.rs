@@ -49,8 +49,8 @@ impl Lowered for Conv {
 /// Backward is then two GEMMs (and a col2im). libtorch's direct kernels run
 /// these shapes (FCN's fc6: a 6×6 or 7×7 kernel on a 14² or 15² input, 4096
 /// outputs; fc7 and score layers: 1×1) well below its GEMM rate, backward
-/// especially; on CPU with OpenBLAS linked, the layer carries its own
-/// backward so that all three GEMMs run in OpenBLAS (`crate::blas`).
+/// especially; on CPU the layer carries its own backward so that its three
+/// GEMMs run in the kernels `crate::gemm` picks (AVX2 kernels, OpenBLAS).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GemmConv {
     pub kernel: Vec<i64>,
@@ -117,27 +117,13 @@ impl Lowered for GemmConv {
     }
 }
 
-/// `a · b` (each optionally transposed) into a new `[m, n]` tensor, through
-/// OpenBLAS where it qualifies, libtorch's `mm` otherwise.
-fn gemm(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor) -> Tensor {
-    let rows = a.size()[usize::from(transpose_a)];
-    let cols = b.size()[usize::from(!transpose_b)];
-    let mut c = Tensor::empty([rows, cols], (tch::Kind::Float, a.device()));
-    crate::blas::advise_huge_pages(&c);
-    if crate::blas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c) {
-        return c;
-    }
-    let op = |t: &Tensor, transpose: bool| if transpose { t.tr() } else { t.shallow_clone() };
-    op(a, transpose_a).mm(&op(b, transpose_b))
-}
-
 /// Forward and backward as Caffe's `BaseConvolutionLayer` computes them,
-/// three GEMMs through OpenBLAS: `Y = W·cols + b`, `dW = dY·colsᵀ`,
+/// three GEMMs through `crate::gemm`: `Y = W·cols + b`, `dW = dY·colsᵀ`,
 /// `dcols = Wᵀ·dY` then col2im. The columns are rebuilt in backward rather
 /// than kept (fc6: 9216 × 81 floats, an im2col of a 14² map).
 impl OwnBackward for GemmConv {
     fn applies(&self, device: tch::Device) -> bool {
-        device == tch::Device::Cpu && crate::blas::available()
+        device == tch::Device::Cpu && crate::gemm::available()
     }
 
     fn forward_untracked(&self, bottoms: &[Tensor], params: &[Tensor]) -> Vec<Tensor> {
@@ -150,7 +136,7 @@ impl OwnBackward for GemmConv {
                 .iter()
                 .map(|x| {
                     let cols = self.columns(x).contiguous();
-                    let mut y = gemm(false, &matrix, false, &cols);
+                    let mut y = crate::gemm::product(false, &matrix, false, &cols, None);
                     if let Some(bias) = bias {
                         y += bias.reshape([outputs, 1]);
                     }
@@ -160,10 +146,11 @@ impl OwnBackward for GemmConv {
         })
     }
 
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients {
+    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], spent: Vec<Option<Tensor>>) -> OwnGradients {
         tch::no_grad(|| {
             let weight = &params[0];
             let outputs = weight.size()[0];
+            let mut spent_weight_grad = spent.into_iter().next().flatten().map(|g| g.reshape([outputs, -1]));
             let matrix = weight.reshape([outputs, -1]);
             let bias = params.get(1).filter(|b| self.bias_term && b.requires_grad());
             let mut weight_grad: Option<Tensor> = None;
@@ -173,7 +160,7 @@ impl OwnBackward for GemmConv {
                 let s = x.size();
                 let dy = dy.reshape([s[0], outputs, -1]).permute([1, 0, 2]).reshape([outputs, -1]).contiguous();
                 if weight.requires_grad() {
-                    let dw = gemm(false, &dy, true, &self.columns(x).contiguous());
+                    let dw = crate::gemm::product(false, &dy, true, &self.columns(x).contiguous(), spent_weight_grad.take());
                     accumulate(&mut weight_grad, dw);
                 }
                 if bias.is_some() {
@@ -183,7 +170,7 @@ impl OwnBackward for GemmConv {
                 bottom_grads.push(x.requires_grad().then(|| {
                     // As `dcolsᵀ = dYᵀ·W` (`[N·L, K]`): OpenBLAS runs fc6's
                     // input gradient so in 39.6 ms against 44.2 for `Wᵀ·dY`.
-                    let dcols = gemm(true, &dy, false, &matrix).tr();
+                    let dcols = crate::gemm::product(true, &dy, false, &matrix, None).tr();
                     let rows = dcols.size()[0];
                     let dcols = dcols.reshape([rows, s[0], -1]).permute([1, 0, 2]);
                     if self.pointwise() {

@@ -93,7 +93,7 @@ impl OwnBackward for Lrn {
         })
     }
 
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients {
+    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], _spent: Vec<Option<Tensor>>) -> OwnGradients {
         backward_on_memory(self, bottoms, params, top_grads, |x, dy| {
             let mut dx = Tensor::empty(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
             let (xs, dys, dxs) = (cpu_f32(x)?, cpu_f32(dy)?, cpu_f32_mut(&mut dx)?);
@@ -264,7 +264,7 @@ mod tests {
             let leaf = x.set_requires_grad(true);
             (lrn.forward(&[leaf.shallow_clone()], &[], true).remove(0) * &dy).sum(Kind::Float).backward();
             let want_dx = leaf.grad();
-            let got_dx = lrn.backward(&[leaf], &[], &[dy.shallow_clone()]).bottoms.remove(0);
+            let got_dx = lrn.backward(&[leaf], &[], &[dy.shallow_clone()], vec![]).bottoms.remove(0);
             let got_dx = got_dx.unwrap_or_else(|| panic!("C {channels} n {n}: no bottom gradient"));
             assert_close(&got_dx, &vals(&want_dx), 1e-5);
         }

@@ -70,7 +70,10 @@ pub trait OwnBackward {
     /// From d loss / d top (one per top, same order): d loss / d bottom for
     /// every bottom that `requires_grad` (else `None`), and d loss / d param
     /// for every param that `requires_grad`, summed over bottom/top pairs.
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients;
+    /// `spent` holds, per param, an earlier pass's gradient that nothing
+    /// reads any more ([`crate::exec::Net::recycle`]), or `None`: the op may
+    /// write this pass's gradient into its storage instead of allocating.
+    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], spent: Vec<Option<Tensor>>) -> OwnGradients;
 }
 
 /// What [`OwnBackward::backward`] returns: per bottom and per param.

@@ -126,7 +126,7 @@ impl OwnBackward for Pool {
         })
     }
 
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor]) -> OwnGradients {
+    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], _spent: Vec<Option<Tensor>>) -> OwnGradients {
         backward_on_memory(self, bottoms, params, top_grads, |x, dy| {
             let windows = self.windows(x)?;
             let mut dx = Tensor::zeros(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
@@ -310,14 +310,14 @@ mod tests {
             let dy = (Tensor::arange(want.numel() as i64, (Kind::Float, tch::Device::Cpu)) * 0.37).cos().reshape(want.size());
             let leaf = x.set_requires_grad(true);
             (p.forward(&[leaf.shallow_clone()], &[], true).remove(0) * &dy).sum(Kind::Float).backward();
-            let got_dx = p.backward(&[leaf.shallow_clone()], &[], &[dy]).bottoms.remove(0);
+            let got_dx = p.backward(&[leaf.shallow_clone()], &[], &[dy], vec![]).bottoms.remove(0);
             let got_dx = got_dx.unwrap_or_else(|| panic!("{p:?}: no bottom gradient"));
             assert_close(&got_dx, &vals(&leaf.grad()), 1e-6);
         }
         // Ties (ReLU's zeros) send the gradient to the first maximum, as Caffe's `>` scan does.
         let tie = t(&[0., 2., 2., 0.], &[1, 1, 1, 4]).set_requires_grad(true);
         let row = Pool { kernel: [1, 4], stride: [1, 1], ..pool(PoolMethod::Max, 4, 1, 0) };
-        let dx = row.backward(&[tie], &[], &[t(&[3.], &[1, 1, 1, 1])]).bottoms.remove(0);
+        let dx = row.backward(&[tie], &[], &[t(&[3.], &[1, 1, 1, 1])], vec![]).bottoms.remove(0);
         assert_close(&dx.unwrap_or_else(|| panic!("no gradient")), &[0., 3., 0., 0.], 0.0);
         assert!(!pool(PoolMethod::Ave, 2, 2, 0).applies(tch::Device::Cpu), "AVE stays on libtorch's ops");
     }

@@ -235,7 +235,8 @@ impl Trainer {
         let smoothed_loss = self.smoothed.push(loss);
         let lr = self.schedule.rate(self.iter);
         let grads = summed.unwrap_or_default();
-        self.optimizer.apply(&mut self.net, grads, lr, self.iter);
+        let spent = self.optimizer.apply(&mut self.net, grads, lr, self.iter);
+        self.net.recycle(spent);
         let event = Event::Iteration {
             iter: self.iter,
             loss,

@@ -138,8 +138,9 @@ impl Optimizer {
     /// (0-based; Adam's bias correction uses `iter + 1`). `grads` are the
     /// gradients summed over `iter_size` passes; the update consumes them
     /// and writes into their storage (a shallow clone kept elsewhere sees
-    /// the decayed diff).
-    pub fn apply(&mut self, net: &mut Net, mut grads: ParamGrads, rate: f64, iter: i64) {
+    /// the decayed diff). Returns that storage, spent, in the same layout,
+    /// for [`Net::recycle`].
+    pub fn apply(&mut self, net: &mut Net, mut grads: ParamGrads, rate: f64, iter: i64) -> ParamGrads {
         let s = &self.settings;
         let clip_scale = if s.clip_gradients >= 0.0 {
             let norm = self.gradient_norm(&grads);
@@ -184,16 +185,20 @@ impl Optimizer {
                     };
                 }
                 let local_rate = proto_float(rate * slot.lr_mult);
-                let step = compute_step(s, slot, diff, local_rate, iter);
+                let step = compute_step(s, slot, &diff, local_rate, iter);
                 let _ = weight.f_sub_(&step);
+                if let Some(spent) = grads.get_mut(slot.step).and_then(|g| g.get_mut(slot.index)) {
+                    *spent = Some(diff);
+                }
             }
         });
+        grads
     }
 }
 
 /// The value subtracted from the weights (Caffe's diff after
 /// `ComputeUpdateValue`), updating the slot's histories.
-fn compute_step(s: &UpdateSettings, slot: &mut Slot, diff: Tensor, local_rate: f64, iter: i64) -> Tensor {
+fn compute_step(s: &UpdateSettings, slot: &mut Slot, diff: &Tensor, local_rate: f64, iter: i64) -> Tensor {
     let momentum = s.momentum;
     match s.rule {
         SolverType::Sgd => {
@@ -201,7 +206,7 @@ fn compute_step(s: &UpdateSettings, slot: &mut Slot, diff: Tensor, local_rate: f
             // step is the history itself (the weights read it right away).
             let rate = Tensor::from(local_rate as f32).to_device(diff.device());
             slot.history *= momentum;
-            let _ = slot.history.addcmul_(&diff, &rate);
+            let _ = slot.history.addcmul_(diff, &rate);
             slot.history.shallow_clone()
         }
         SolverType::Nesterov => {
@@ -284,7 +289,7 @@ mod tests {
             .iter()
             .map(|(v, lr, _)| Tensor::from_slice(v).set_requires_grad(*lr != 0.0))
             .collect();
-        Net { plan, params: vec![tensors], device: Device::Cpu }
+        Net::from_parts(plan, vec![tensors], Device::Cpu)
     }
 
     fn values(t: &Tensor) -> Vec<f64> {

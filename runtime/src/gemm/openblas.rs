@@ -1,11 +1,8 @@
-//! OpenBLAS's `sgemm` on CPU tensors, for the layers that carry their own
-//! backward (`GemmConv`). Measured on the 2-core AMD EPYC machines this
-//! project runs on (ms, fastest of 7; libtorch's bundled MKL vs OpenBLAS
-//! 0.3.34 at 2 threads): FCN-AlexNet's fc6 forward `[4096×9216]·[9216×81]`
-//! 52 vs 39, weight gradient 85 vs 47, input gradient 57 vs 43; fc7 23/35/23
-//! vs 17/23/17. Linked only where `make venv` installed the PyPI
-//! `scipy-openblas32` wheel (`cfg(lvc_openblas)`, set by the build script);
-//! elsewhere [`available`] is false and the runtime keeps libtorch's GEMM.
+//! OpenBLAS's `sgemm` on CPU tensors, for the products of `GemmConv` that
+//! the AVX2 kernels do not take (`super`'s table). Linked only where
+//! `make venv` installed the PyPI `scipy-openblas32` wheel
+//! (`cfg(lvc_openblas)`, set by the build script); elsewhere [`available`]
+//! is false and those products run libtorch's `mm`.
 
 use tch::{Device, Kind, Tensor};
 

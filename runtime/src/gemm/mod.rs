@@ -1,0 +1,191 @@
+//! The CPU GEMMs of the layers that carry their own backward (`GemmConv`:
+//! FCN's fc6, fc7 and score layers). Each product goes to the code measured
+//! fastest for its shape on the 2-core AMD EPYC machines this project runs
+//! on (ms, fastest of 7, two threads; libtorch's bundled MKL / OpenBLAS
+//! 0.3.34 / `avx2`):
+//!
+//! | FCN-AlexNet, batch 1 | product | MKL | OpenBLAS | `avx2` |
+//! |---|---|---|---|---|
+//! | fc6 forward | `[4096×9216]·[9216×81]` | 52 | 48 | 36 |
+//! | fc6 weight gradient | `[4096×81]·[81×9216]` | 85 | 48 | 33 |
+//! | fc6 input gradient | `[81×4096]·[4096×9216]` | 57 | 43 | (48) |
+//! | fc7 forward | `[4096×4096]·[4096×81]` | 23 | 21 | 17 |
+//! | fc7 weight gradient | `[4096×81]·[81×4096]` | 23 | 21 | 15 |
+//!
+//! * [`avx2`]: a right operand of at most [`NARROW`] columns (`C = A·B`) or
+//!   an inner dimension of at most [`NARROW`] (`C = A·Bᵀ`), where the CPU
+//!   has AVX2 and FMA. At batch 4 (324 columns) OpenBLAS is as fast or
+//!   faster, hence the bound. The input gradient stays with OpenBLAS: a
+//!   kernel that packs 16-column panels of the weights on the fly reached
+//!   126 GFLOP/s against OpenBLAS's 142.
+//! * [`openblas`] for every other product, where `make venv` installed it;
+//! * libtorch's `mm` otherwise.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub mod openblas;
+
+use tch::{Device, Kind, Tensor};
+
+/// The narrow side's bound for the AVX2 kernels (columns of B, or the inner
+/// dimension of `A·Bᵀ`).
+pub const NARROW: i64 = 128;
+
+/// Products below this many multiply-adds stay with OpenBLAS / libtorch:
+/// the AVX2 kernels start their threads per call.
+const MIN_MULTIPLY_ADDS: i64 = 1 << 22;
+
+/// What computes one product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// `avx2::narrow_right`: `C = A·B`, B narrow.
+    NarrowRight,
+    /// `avx2::short_inner`: `C = A·Bᵀ`, short inner dimension.
+    ShortInner,
+    OpenBlas,
+    Libtorch,
+}
+
+/// Whether the own-backward GEMM paths run on this build and CPU (else the
+/// layers go through libtorch and autograd).
+pub fn available() -> bool {
+    openblas::available() || avx2_supported()
+}
+
+fn avx2_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return avx2::supported();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// What runs the CPU GEMMs of `GemmConv`, for `lvc time` and the bench.
+pub fn describe() -> String {
+    let rest = if openblas::available() { openblas::describe() } else { "libtorch's mm".to_string() };
+    if avx2_supported() {
+        format!("lvc's AVX2 kernels for products with a side ≤ {NARROW}; otherwise {rest}")
+    } else {
+        rest
+    }
+}
+
+/// Sizes the thread pools of the GEMMs (the AVX2 kernels follow libtorch's
+/// thread count).
+pub fn set_num_threads(threads: usize) {
+    openblas::set_num_threads(threads);
+}
+
+/// The kernel for `op(a)·op(b)` with `op(a)` `[m×k]`, `op(b)` `[k×n]`.
+pub fn choose(transpose_a: bool, transpose_b: bool, [m, n, k]: [i64; 3]) -> Kernel {
+    let big = m.saturating_mul(n).saturating_mul(k) >= MIN_MULTIPLY_ADDS;
+    if big && !transpose_a && avx2_supported() {
+        if !transpose_b && n <= NARROW {
+            return Kernel::NarrowRight;
+        }
+        if transpose_b && k <= NARROW {
+            return Kernel::ShortInner;
+        }
+    }
+    if openblas::available() {
+        Kernel::OpenBlas
+    } else {
+        Kernel::Libtorch
+    }
+}
+
+/// `op(a)·op(b)` (each optionally transposed) as an `[m, n]` tensor, by
+/// the kernel [`choose`] picks: written into `into` where that is a
+/// contiguous `[m, n]` float32 tensor on the same device (spent storage the
+/// caller hands over), into a new tensor otherwise. CPU float32 contiguous
+/// operands only reach the own kernels; anything else runs libtorch's `mm`.
+pub fn product(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, into: Option<Tensor>) -> Tensor {
+    let dims = |t: &Tensor| (t.size()[0], t.size()[1]);
+    let (m, k) = if transpose_a { (dims(a).1, dims(a).0) } else { dims(a) };
+    let n = if transpose_b { dims(b).0 } else { dims(b).1 };
+    let plain = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.dim() == 2 && t.is_contiguous();
+    let mut c = match into.filter(|c| plain(c) && c.size() == [m, n]) {
+        Some(c) => c,
+        None => {
+            let c = Tensor::empty([m, n], (Kind::Float, a.device()));
+            openblas::advise_huge_pages(&c);
+            c
+        }
+    };
+    if plain(a) && plain(b) {
+        match choose(transpose_a, transpose_b, [m, n, k]) {
+            Kernel::NarrowRight | Kernel::ShortInner if avx2_product(transpose_b, a, b, &mut c, [m, n, k]) => return c,
+            Kernel::OpenBlas if openblas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c) => return c,
+            _ => {}
+        }
+    }
+    let op = |t: &Tensor, transpose: bool| if transpose { t.tr() } else { t.shallow_clone() };
+    op(a, transpose_a).mm(&op(b, transpose_b))
+}
+
+/// Runs the AVX2 kernel for `a·b` or `a·bᵀ`; `false` where the operands do
+/// not line up (the caller falls back).
+#[cfg(target_arch = "x86_64")]
+fn avx2_product(transpose_b: bool, a: &Tensor, b: &Tensor, c: &mut Tensor, [m, n, k]: [i64; 3]) -> bool {
+    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+    let (Ok(m), Ok(n), Ok(k)) = (usize::try_from(m), usize::try_from(n), usize::try_from(k)) else { return false };
+    let (Some(a), Some(b)) = (crate::ops::cpu_f32(a), crate::ops::cpu_f32(b)) else { return false };
+    let Some(c) = crate::ops::cpu_f32_mut(c) else { return false };
+    if a.len() != m * k || b.len() != k * n || c.len() != m * n {
+        return false;
+    }
+    if transpose_b {
+        avx2::short_inner(m, n, k, a, b, c, threads);
+    } else {
+        avx2::narrow_right(m, n, k, a, b, c, threads);
+    }
+    true
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2_product(_: bool, _: &Tensor, _: &Tensor, _: &mut Tensor, _: [i64; 3]) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: i64, cols: i64, seed: f64) -> Tensor {
+        ((Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * seed).sin()).reshape([rows, cols])
+    }
+
+    #[test]
+    fn fcn_shapes_take_the_measured_kernels() {
+        if !avx2_supported() {
+            eprintln!("no AVX2/FMA on this CPU; skipping");
+            return;
+        }
+        let rest = if openblas::available() { Kernel::OpenBlas } else { Kernel::Libtorch };
+        // fc6 at batch 1: forward, weight gradient, input gradient.
+        assert_eq!(choose(false, false, [4096, 81, 9216]), Kernel::NarrowRight);
+        assert_eq!(choose(false, true, [4096, 9216, 81]), Kernel::ShortInner);
+        assert_eq!(choose(true, false, [81, 9216, 4096]), rest);
+        // Batch 4 (324 columns), and products too small for threads.
+        assert_eq!(choose(false, false, [4096, 324, 9216]), rest);
+        assert_eq!(choose(false, true, [4096, 9216, 324]), rest);
+        assert_eq!(choose(false, false, [8, 81, 1000]), rest);
+    }
+
+    /// Every kernel's products against libtorch's, through `product`.
+    #[test]
+    fn products_match_libtorch() {
+        for (transpose_a, transpose_b, [m, n, k]) in
+            [(false, false, [700, 81, 9000]), (false, true, [700, 1000, 81]), (true, false, [81, 500, 700]), (false, false, [7, 5, 11])]
+        {
+            let a = if transpose_a { matrix(k, m, 0.3) } else { matrix(m, k, 0.3) };
+            let b = if transpose_b { matrix(n, k, 0.7) } else { matrix(k, n, 0.7) };
+            let op = |t: &Tensor, tr: bool| if tr { t.tr() } else { t.shallow_clone() };
+            let want = op(&a, transpose_a).mm(&op(&b, transpose_b));
+            let got = product(transpose_a, &a, transpose_b, &b, None);
+            // Rounding grows with Σ|a·b|, not with the result.
+            let scale = f64::try_from(op(&a, transpose_a).abs().mm(&op(&b, transpose_b).abs()).max()).unwrap();
+            let diff = f64::try_from((got - &want).abs().max()).unwrap();
+            assert!(diff <= 1e-6 * scale, "{:?}: {diff} (Σ|a·b| up to {scale})", choose(transpose_a, transpose_b, [m, n, k]));
+        }
+    }
+}
