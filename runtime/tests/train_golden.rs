@@ -13,7 +13,7 @@ use lvc_compiler::schema::solver::SolverDef;
 use lvc_compiler::schema::{load_solver, LoadOptions, Phase};
 use lvc_compiler::SourceFile;
 use lvc_runtime::solver::{Event, FedTensors, Trainer};
-use lvc_runtime::tch::{Kind, Tensor};
+use lvc_runtime::tch::{Device, Kind, Tensor};
 use lvc_runtime::weights::read_caffemodel;
 
 fn solver(path: &str, text: &str) -> SolverDef {
@@ -125,7 +125,7 @@ fn check_weight_deltas(trainer: &Trainer, initial: &str, trained: &str) -> f64 {
         for (index, param) in params.iter().enumerate() {
             let init = Tensor::from_slice(&a.blobs[index].data).to_kind(Kind::Double);
             let want = Tensor::from_slice(&b.blobs[index].data).to_kind(Kind::Double) - &init;
-            let got = param.detach().flatten(0, -1).to_kind(Kind::Double) - &init;
+            let got = param.detach().to_device(Device::Cpu).flatten(0, -1).to_kind(Kind::Double) - &init;
             let scale = f64::try_from(want.abs().max()).unwrap();
             let diff = f64::try_from((&got - &want).abs().max()).unwrap();
             if scale == 0.0 {
