@@ -182,6 +182,18 @@ fn split_rows(c: &mut [f32], columns: usize, threads: usize, work: impl Fn(usize
     });
 }
 
+/// The checks both products start with: operand sizes (`a` holds m·k
+/// floats, `b` k·n, `c` m·n) and the CPU's instructions. `true` when C is
+/// already the result: an empty product, or k = 0 (C is zeroed).
+fn is_trivial([m, n, k]: [usize; 3], a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
+    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "operand sizes do not match {m}×{n}×{k}");
+    assert!(supported(), "AVX2/FMA kernels called on a CPU without them");
+    if k == 0 {
+        c.fill(0.0);
+    }
+    m == 0 || n == 0 || k == 0
+}
+
 /// `c[m×n] = a[m×k] · b[k×n]` (row-major, contiguous) for a narrow `b`,
 /// on `threads` threads splitting the rows of C.
 ///
@@ -189,13 +201,7 @@ fn split_rows(c: &mut [f32], columns: usize, threads: usize, work: impl Fn(usize
 /// If a slice's length does not match its shape, or the CPU lacks AVX2/FMA
 /// (callers check [`supported`]).
 pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "operand sizes do not match {m}×{n}×{k}");
-    assert!(supported(), "AVX2/FMA kernels called on a CPU without them");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(0.0);
+    if is_trivial([m, n, k], a, b, c) {
         return;
     }
     let rest = n % NR;
@@ -258,13 +264,7 @@ pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut 
 /// # Panics
 /// As [`narrow_right`].
 pub fn short_inner(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) {
-    assert!(a.len() == m * k && b.len() == n * k && c.len() == m * n, "operand sizes do not match {m}×{n}×{k}");
-    assert!(supported(), "AVX2/FMA kernels called on a CPU without them");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(0.0);
+    if is_trivial([m, n, k], a, b, c) {
         return;
     }
     let panels = n.div_ceil(NR);

@@ -150,7 +150,9 @@ fn avx2_product(_: bool, _: &Tensor, _: &Tensor, _: &mut Tensor, _: [i64; 3]) ->
 mod tests {
     use super::*;
 
-    fn matrix(rows: i64, cols: i64, seed: f64) -> Tensor {
+    /// A `[rows, cols]` matrix of `sin(i·seed)`, for the GEMM tests here
+    /// and in `openblas`.
+    pub(super) fn matrix(rows: i64, cols: i64, seed: f64) -> Tensor {
         ((Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * seed).sin()).reshape([rows, cols])
     }
 

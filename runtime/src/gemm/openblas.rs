@@ -165,10 +165,7 @@ mod ffi {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn matrix(rows: i64, cols: i64, seed: f64) -> Tensor {
-        ((Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * seed).sin()).reshape([rows, cols])
-    }
+    use crate::gemm::tests::matrix;
 
     /// Every transpose combination, with alpha and beta, against libtorch.
     #[test]
