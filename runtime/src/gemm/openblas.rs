@@ -60,32 +60,6 @@ pub fn sgemm(transpose_a: bool, transpose_b: bool, alpha: f32, a: &Tensor, b: &T
     true
 }
 
-/// Asks the kernel to back a freshly allocated, untouched CPU tensor with
-/// transparent huge pages (where it has them in `madvise` mode, as on these
-/// machines). A weight gradient of fc6 (4096 × 9216 floats, 151 MB) is a
-/// new mapping every pass, and its 37 000 page faults cost a third of its
-/// GEMM (measured: 66 ms with the faults, 43 ms into a reused buffer).
-/// libtorch's own switch (`THP_MEM_ALLOC_ENABLE`) does this for every block
-/// ≥ 2 MB, which measured slower for FCN-8s and costs 240 MB more peak RSS at
-/// batch 4; only the blocks given here get it. Blocks under 8 MB are left.
-pub fn advise_huge_pages(t: &Tensor) {
-    const HUGE: usize = 2 << 20;
-    let bytes = t.numel() * 4;
-    if t.device() != Device::Cpu || t.kind() != Kind::Float || bytes < 4 * HUGE {
-        return;
-    }
-    let start = t.data_ptr() as usize;
-    let (first, end) = (start.div_ceil(HUGE) * HUGE, (start + bytes) / HUGE * HUGE);
-    if end > first {
-        // SAFETY: madvise only advises; the range lies inside the tensor's
-        // own allocation, page-aligned. A refusal (EINVAL where the kernel
-        // has no THP) changes nothing, so its result is not needed.
-        unsafe {
-            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
 fn dims(t: &Tensor) -> (i64, i64) {
     let s = t.size();
     (s[0], s[1])
