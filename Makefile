@@ -24,7 +24,7 @@ $(VENV)/bin/cmake: | $(LIBTORCH)
 	$(VENV)/bin/pip install --no-input --disable-pip-version-check 'cmake>=3.20,<5'
 
 # OpenBLAS for the CPU GEMMs of layers with their own backward (lvc-runtime's
-# blas.rs): scipy's build with 32-bit integers and `scipy_`-prefixed symbols,
+# gemm/openblas.rs): scipy's build with 32-bit integers and `scipy_`-prefixed symbols,
 # next to torch in the venv, where the build scripts find and link it.
 OPENBLAS_VERSION := 0.3.34.481.3
 openblas: | $(LIBTORCH)

@@ -28,7 +28,7 @@ fn link_libtorch(keep_cuda_in: &[&str]) {
 
 // OpenBLAS (the PyPI `scipy-openblas32` wheel that `make venv` installs
 // beside torch) runs the CPU GEMMs of lvc-runtime's `GemmConv` faster than
-// libtorch's bundled MKL on these machines (see `lvc_runtime::blas`). Found
+// libtorch's bundled MKL on these machines (see `lvc_runtime::gemm`). Found
 // next to the torch folder, it is linked (symbols `scipy_cblas_*`), put into
 // the rpath, and announced to the code as `cfg(lvc_openblas)`; without it the
 // runtime keeps libtorch's GEMM.

@@ -57,8 +57,9 @@ pub trait Lowered: fmt::Debug + Send {
 /// executor runs [`OwnBackward::forward_untracked`] (nothing recorded for
 /// autograd), makes the tops leaves, and later hands their gradients to
 /// [`OwnBackward::backward`], whose bottom gradients it feeds back into
-/// autograd for the layers before. This lets a layer use a GEMM libtorch does
-/// not have (OpenBLAS, `crate::blas`) in both directions.
+/// autograd for the layers before. This lets a layer use GEMMs that libtorch
+/// does not run as fast (`crate::gemm`: own AVX2 kernels, OpenBLAS) in both
+/// directions.
 pub trait OwnBackward {
     /// Whether this build and `device` make the own path pay (otherwise the
     /// executor uses [`Lowered::forward`] and autograd).
