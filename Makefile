@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-check
+.PHONY: all build test venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-gemm bench-check
 
 all: build
 
@@ -97,6 +97,11 @@ crosscheck-fillpoly: build
 # BENCH_TRAIN_ARGS=--full-fcn8s adds the full VGG16 FCN-8s (slow).
 bench-train: build
 	$(VENV)/bin/python benches/train/bench.py $(LVC) $(BENCH_TRAIN_ARGS)
+
+# GEMM benchmark (not a test): fc6/fc7's products on libtorch's MKL, OpenBLAS
+# and lvc's AVX2 kernels, side by side (runtime/benches/gemm.rs).
+bench-gemm: venv
+	$(CARGO) bench --locked -p lvc-runtime --bench gemm
 
 # Check benchmark (not a test): compile (load + graph + shapes) of FCN-8s and
 # of every corpus net, against parse-only and load-only in the same run.

@@ -1,23 +1,28 @@
 //! The CPU GEMMs of the layers that carry their own backward (`GemmConv`:
 //! FCN's fc6, fc7 and score layers). Each product goes to the code measured
 //! fastest for its shape on the 2-core AMD EPYC machines this project runs
-//! on (ms, fastest of 7, two threads; libtorch's bundled MKL / OpenBLAS
-//! 0.3.34 / `avx2`):
+//! on. `cargo bench -p lvc-runtime --bench gemm` (`make bench-gemm`) times
+//! them side by side; a quiet run (ms, fastest of 7, two threads, into a
+//! reused output; libtorch's bundled MKL / OpenBLAS 0.3.34 / `avx2`):
 //!
-//! | FCN-AlexNet, batch 1 | product | MKL | OpenBLAS | `avx2` |
+//! | product | shape | MKL | OpenBLAS | `avx2` |
 //! |---|---|---|---|---|
-//! | fc6 forward | `[4096×9216]·[9216×81]` | 52 | 48 | 36 |
-//! | fc6 weight gradient | `[4096×81]·[81×9216]` | 85 | 48 | 33 |
-//! | fc6 input gradient | `[81×4096]·[4096×9216]` | 57 | 43 | (48) |
-//! | fc7 forward | `[4096×4096]·[4096×81]` | 23 | 21 | 17 |
-//! | fc7 weight gradient | `[4096×81]·[81×4096]` | 23 | 21 | 15 |
+//! | fc6 forward, batch 1 | `[4096×9216]·[9216×81]` | 58.5 | 46.1 | 35.2 |
+//! | fc6 weight gradient | `[4096×81]·[81×9216]` | 52.8 | 44.4 | 33.1 |
+//! | fc6 input gradient | `[81×4096]·[4096×9216]` | 70.5 | 40.7 | – |
+//! | fc7 forward | `[4096×4096]·[4096×81]` | 25.7 | 21.2 | 15.5 |
+//! | fc7 weight gradient | `[4096×81]·[81×4096]` | 24.1 | 20.8 | 16.3 |
+//! | FCN-8s fc6 forward | `[4096×25088]·[25088×81]` | 151.2 | 142.2 | 96.1 |
+//! | fc6 forward, batch 4 | `[4096×9216]·[9216×324]` | 193.9 | 142.1 | 142.1 |
+//! | fc6 weight gradient, batch 4 | `[4096×324]·[324×9216]` | 175.2 | 139.7 | 130.6 |
 //!
-//! * [`avx2`]: a right operand of at most [`NARROW`] columns (`C = A·B`) or
+//! * `avx2`: a right operand of at most [`NARROW`] columns (`C = A·B`) or
 //!   an inner dimension of at most [`NARROW`] (`C = A·Bᵀ`), where the CPU
-//!   has AVX2 and FMA. At batch 4 (324 columns) OpenBLAS is as fast or
-//!   faster, hence the bound. The input gradient stays with OpenBLAS: a
-//!   kernel that packs 16-column panels of the weights on the fly reached
-//!   126 GFLOP/s against OpenBLAS's 142.
+//!   has AVX2 and FMA. At batch 4 (324 columns) the two are even in this
+//!   run and OpenBLAS was up to 10 % faster in others, hence the bound. The
+//!   input gradient stays with OpenBLAS: a kernel that packs 16-column
+//!   panels of the weights on the fly reached 126 GFLOP/s against
+//!   OpenBLAS's 142.
 //! * [`openblas`] for every other product, where `make venv` installed it;
 //! * libtorch's `mm` otherwise.
 
@@ -49,10 +54,11 @@ pub enum Kernel {
 /// Whether the own-backward GEMM paths run on this build and CPU (else the
 /// layers go through libtorch and autograd).
 pub fn available() -> bool {
-    openblas::available() || avx2_supported()
+    openblas::available() || avx2_available()
 }
 
-fn avx2_supported() -> bool {
+/// Whether this CPU runs the AVX2 kernels (AVX2 and FMA).
+pub fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     return avx2::supported();
     #[cfg(not(target_arch = "x86_64"))]
@@ -62,7 +68,7 @@ fn avx2_supported() -> bool {
 /// What runs the CPU GEMMs of `GemmConv`, for `lvc time` and the bench.
 pub fn describe() -> String {
     let rest = if openblas::available() { openblas::describe() } else { "libtorch's mm".to_string() };
-    if avx2_supported() {
+    if avx2_available() {
         format!("lvc's AVX2 kernels for products with a side ≤ {NARROW}; otherwise {rest}")
     } else {
         rest
@@ -78,7 +84,7 @@ pub fn set_num_threads(threads: usize) {
 /// The kernel for `op(a)·op(b)` with `op(a)` `[m×k]`, `op(b)` `[k×n]`.
 pub fn choose(transpose_a: bool, transpose_b: bool, [m, n, k]: [i64; 3]) -> Kernel {
     let big = m.saturating_mul(n).saturating_mul(k) >= MIN_MULTIPLY_ADDS;
-    if big && !transpose_a && avx2_supported() {
+    if big && !transpose_a && avx2_available() {
         if !transpose_b && n <= NARROW {
             return Kernel::NarrowRight;
         }
@@ -96,12 +102,19 @@ pub fn choose(transpose_a: bool, transpose_b: bool, [m, n, k]: [i64; 3]) -> Kern
 /// `op(a)·op(b)` (each optionally transposed) as an `[m, n]` tensor, by
 /// the kernel [`choose`] picks: written into `into` where that is a
 /// contiguous `[m, n]` float32 tensor on the same device (spent storage the
-/// caller hands over), into a new tensor otherwise. CPU float32 contiguous
-/// operands only reach the own kernels; anything else runs libtorch's `mm`.
+/// caller hands over), into a new tensor otherwise.
 pub fn product(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, into: Option<Tensor>) -> Tensor {
-    let dims = |t: &Tensor| (t.size()[0], t.size()[1]);
-    let (m, k) = if transpose_a { (dims(a).1, dims(a).0) } else { dims(a) };
-    let n = if transpose_b { dims(b).0 } else { dims(b).1 };
+    let kernel = choose(transpose_a, transpose_b, product_dims(transpose_a, a, transpose_b, b));
+    product_on(kernel, transpose_a, a, transpose_b, b, into)
+}
+
+/// [`product`] on a given kernel (the GEMM bench compares them). CPU
+/// float32 contiguous operands only reach the own kernels and OpenBLAS; a
+/// kernel that does not take the operands (an AVX2 kernel for the other
+/// transpose, OpenBLAS where it is not linked) leaves them to libtorch's
+/// `mm`.
+pub fn product_on(kernel: Kernel, transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, into: Option<Tensor>) -> Tensor {
+    let [m, n, k] = product_dims(transpose_a, a, transpose_b, b);
     let plain = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.dim() == 2 && t.is_contiguous();
     let mut c = match into.filter(|c| plain(c) && c.size() == [m, n]) {
         Some(c) => c,
@@ -112,14 +125,29 @@ pub fn product(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, int
         }
     };
     if plain(a) && plain(b) {
-        match choose(transpose_a, transpose_b, [m, n, k]) {
-            Kernel::NarrowRight | Kernel::ShortInner if avx2_product(transpose_b, a, b, &mut c, [m, n, k]) => return c,
-            Kernel::OpenBlas if openblas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c) => return c,
-            _ => {}
+        let done = match kernel {
+            Kernel::NarrowRight => !transpose_a && !transpose_b && avx2_product(false, a, b, &mut c, [m, n, k]),
+            Kernel::ShortInner => !transpose_a && transpose_b && avx2_product(true, a, b, &mut c, [m, n, k]),
+            Kernel::OpenBlas => openblas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c),
+            Kernel::Libtorch => false,
+        };
+        if done {
+            return c;
         }
     }
     let op = |t: &Tensor, transpose: bool| if transpose { t.tr() } else { t.shallow_clone() };
-    op(a, transpose_a).mm(&op(b, transpose_b))
+    let (a, b) = (op(a, transpose_a), op(b, transpose_b));
+    // Into `c` where libtorch takes it (not for operands of another dtype,
+    // whose product keeps that dtype).
+    a.f_mm_out(&c, &b).unwrap_or_else(|_| a.mm(&b))
+}
+
+/// `[m, n, k]` of `op(a)·op(b)`.
+fn product_dims(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor) -> [i64; 3] {
+    let dims = |t: &Tensor| (t.size()[0], t.size()[1]);
+    let (m, k) = if transpose_a { (dims(a).1, dims(a).0) } else { dims(a) };
+    let n = if transpose_b { dims(b).0 } else { dims(b).1 };
+    [m, n, k]
 }
 
 /// Asks the kernel to back a freshly allocated, untouched CPU tensor with
@@ -185,7 +213,7 @@ mod tests {
 
     #[test]
     fn fcn_shapes_take_the_measured_kernels() {
-        if !avx2_supported() {
+        if !avx2_available() {
             eprintln!("no AVX2/FMA on this CPU; skipping");
             return;
         }
@@ -200,7 +228,9 @@ mod tests {
         assert_eq!(choose(false, false, [8, 81, 1000]), rest);
     }
 
-    /// Every kernel's products against libtorch's, through `product`.
+    /// Every kernel on every transpose against libtorch's `mm`, through
+    /// `product` (the chosen kernel) and `product_on` (each kernel, falling
+    /// back where it does not take the operands), also into spent storage.
     #[test]
     fn products_match_libtorch() {
         for (transpose_a, transpose_b, [m, n, k]) in
@@ -210,11 +240,21 @@ mod tests {
             let b = if transpose_b { matrix(n, k, 0.7) } else { matrix(k, n, 0.7) };
             let op = |t: &Tensor, tr: bool| if tr { t.tr() } else { t.shallow_clone() };
             let want = op(&a, transpose_a).mm(&op(&b, transpose_b));
-            let got = product(transpose_a, &a, transpose_b, &b, None);
             // Rounding grows with Σ|a·b|, not with the result.
             let scale = f64::try_from(op(&a, transpose_a).abs().mm(&op(&b, transpose_b).abs()).max()).unwrap();
-            let diff = f64::try_from((got - &want).abs().max()).unwrap();
-            assert!(diff <= 1e-6 * scale, "{:?}: {diff} (Σ|a·b| up to {scale})", choose(transpose_a, transpose_b, [m, n, k]));
+            let spent = Tensor::full([m, n], f64::NAN, (Kind::Float, Device::Cpu));
+            let runs = [
+                ("chosen".to_string(), product(transpose_a, &a, transpose_b, &b, None)),
+                ("chosen, into spent storage".to_string(), product(transpose_a, &a, transpose_b, &b, Some(spent))),
+            ]
+            .into_iter()
+            .chain([Kernel::NarrowRight, Kernel::ShortInner, Kernel::OpenBlas, Kernel::Libtorch].map(|kernel| {
+                (format!("{kernel:?}"), product_on(kernel, transpose_a, &a, transpose_b, &b, None))
+            }));
+            for (how, got) in runs {
+                let diff = f64::try_from((got - &want).abs().max()).unwrap();
+                assert!(diff <= 1e-6 * scale, "{how} for {:?}: {diff} (Σ|a·b| up to {scale})", [m, n, k]);
+            }
         }
     }
 }

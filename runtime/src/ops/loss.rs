@@ -256,7 +256,7 @@ impl DiceInputs {
 /// lvc's Dice metric: argmax prediction; per image and class
 /// `2|P∩L| / (|P|+|L|)` over non-ignored pixels, `empty_score` when both are
 /// empty; top 0 the batch mean averaged over classes with
-/// [`averaging_weights`], top 1 the per-class batch means `[C]`. No gradient.
+/// `averaging_weights`, top 1 the per-class batch means `[C]`. No gradient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dice {
     pub ignore_label: Option<i64>,
@@ -285,7 +285,7 @@ impl Lowered for Dice {
 /// Soft Dice loss on the softmax probabilities: per image and class
 /// `(2 Σ p·l + smooth) / (Σ p + Σ l + smooth)` over non-ignored pixels;
 /// top 0 = 1 − the batch mean averaged over classes with
-/// [`averaging_weights`] (differentiable), top 1 the per-class soft Dice `[C]`.
+/// `averaging_weights` (differentiable), top 1 the per-class soft Dice `[C]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiceLoss {
     pub smooth: f64,
