@@ -177,10 +177,13 @@ fn advise_huge_pages(t: &Tensor) {
     }
 }
 
-/// Runs the AVX2 kernel for `a·b` or `a·bᵀ`; `false` where the operands do
-/// not line up (the caller falls back).
+/// Runs the AVX2 kernel for `a·b` or `a·bᵀ`; `false` where the CPU lacks
+/// AVX2/FMA or the operands do not line up (the caller falls back).
 #[cfg(target_arch = "x86_64")]
 fn avx2_product(transpose_b: bool, a: &Tensor, b: &Tensor, c: &mut Tensor, [m, n, k]: [i64; 3]) -> bool {
+    if !avx2::supported() {
+        return false;
+    }
     let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
     let (Ok(m), Ok(n), Ok(k)) = (usize::try_from(m), usize::try_from(n), usize::try_from(k)) else { return false };
     let (Some(a), Some(b)) = (crate::ops::cpu_f32(a), crate::ops::cpu_f32(b)) else { return false };
