@@ -54,20 +54,20 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 
 /// The floor for any loader that returns owned floats: map the file and copy
 /// it into freshly allocated memory (page faults of the new buffer included).
-fn mapped_copy(path: &Path) -> Duration {
-    let file = std::fs::File::open(path).expect("open");
+fn mapped_copy(path: &Path) -> Result<Duration, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: a private read-only map of a file only this benchmark writes.
-    let map = unsafe { memmap2::Mmap::map(&file) }.expect("mmap");
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{}: mmap: {e}", path.display()))?;
     let (elapsed, copy) = time(|| map.to_vec());
     assert_eq!(copy.len(), map.len());
-    elapsed
+    Ok(elapsed)
 }
 
-fn cat(path: &Path) -> Duration {
+fn cat(path: &Path) -> Result<Duration, String> {
     let (elapsed, status) = time(|| Command::new("sh").arg("-c").arg("cat \"$0\" > /dev/null").arg(path).status());
     match status {
-        Ok(s) if s.success() => elapsed,
-        other => panic!("cat {} failed: {other:?}", path.display()),
+        Ok(s) if s.success() => Ok(elapsed),
+        other => Err(format!("cat {} failed: {other:?}", path.display())),
     }
 }
 
@@ -79,55 +79,51 @@ struct Row {
     bytes: u64,
 }
 
-fn measure(what: &str, bytes: u64, first: Duration, mut run: impl FnMut() -> Duration) -> Row {
-    let mut times: Vec<Duration> = (0..RUNS).map(|_| run()).collect();
+fn measure(what: &str, bytes: u64, first: Duration, mut run: impl FnMut() -> Result<Duration, String>) -> Result<Row, String> {
+    let mut times = (0..RUNS).map(|_| run()).collect::<Result<Vec<Duration>, String>>()?;
     times.sort();
-    Row { what: what.to_string(), first, best: times[0], median: times[RUNS / 2], bytes }
+    Ok(Row { what: what.to_string(), first, best: times[0], median: times[RUNS / 2], bytes })
 }
 
 fn main() {
-    let weights = match manifest_weights() {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("cannot build the benchmark weights: {e}");
-            std::process::exit(2);
-        }
-    };
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("cannot create a temporary folder: {e}");
-            std::process::exit(2);
-        }
-    };
+    if let Err(e) = run() {
+        eprintln!("weights load benchmark: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let weights = manifest_weights().map_err(|e| format!("cannot build the benchmark weights: {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let caffemodel = dir.path().join("fcn_alexnet_gray.caffemodel");
     let safetensors = dir.path().join("fcn_alexnet_gray.safetensors");
     let (write_cm, written) = time(|| write_caffemodel(&caffemodel, &weights));
-    written.expect("write caffemodel");
+    written.map_err(|e| format!("write caffemodel: {e}"))?;
     let (write_st, written) = time(|| write_safetensors(&safetensors, &weights, &ParamRoles::new()));
-    written.expect("write safetensors");
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).expect("file size");
-    let (cm_bytes, st_bytes) = (size(&caffemodel), size(&safetensors));
+    written.map_err(|e| format!("write safetensors: {e}"))?;
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(|e| format!("{}: {e}", p.display()));
+    let (cm_bytes, st_bytes) = (size(&caffemodel)?, size(&safetensors)?);
 
     // First reads right after writing (pages still in the cache from the
     // write), then RUNS warm repetitions each.
-    let cat_first = cat(&caffemodel);
+    let cat_first = cat(&caffemodel)?;
     let (cm_first, loaded) = time(|| read_caffemodel(&caffemodel));
-    let loaded = loaded.expect("read caffemodel");
+    let loaded = loaded.map_err(|e| format!("read caffemodel: {e}"))?;
     assert!(loaded.layers.iter().zip(&weights.layers).all(|(a, b)| a.blobs == b.blobs), "caffemodel round trip differs");
     let (st_first, loaded_st) = time(|| read_safetensors(&safetensors));
-    assert!(loaded_st.expect("read safetensors").weights.param_count() == weights.param_count());
-    let cat_st_first = cat(&safetensors);
+    let loaded_st = loaded_st.map_err(|e| format!("read safetensors: {e}"))?;
+    assert!(loaded_st.weights.param_count() == weights.param_count(), "safetensors round trip differs");
+    let cat_st_first = cat(&safetensors)?;
     let (read_first, _) = time(|| std::fs::read(&caffemodel));
-    let copy_first = mapped_copy(&caffemodel);
+    let copy_first = mapped_copy(&caffemodel)?;
 
     let rows = vec![
-        measure("cat caffemodel > /dev/null", cm_bytes, cat_first, || cat(&caffemodel)),
-        measure("std::fs::read caffemodel (Vec<u8>)", cm_bytes, read_first, || time(|| std::fs::read(&caffemodel)).0),
-        measure("mmap + copy to new Vec<u8> (owned floor)", cm_bytes, copy_first, || mapped_copy(&caffemodel)),
-        measure("lvc read_caffemodel", cm_bytes, cm_first, || time(|| read_caffemodel(&caffemodel)).0),
-        measure("cat safetensors > /dev/null", st_bytes, cat_st_first, || cat(&safetensors)),
-        measure("lvc read_safetensors", st_bytes, st_first, || time(|| read_safetensors(&safetensors)).0),
+        measure("cat caffemodel > /dev/null", cm_bytes, cat_first, || cat(&caffemodel))?,
+        measure("std::fs::read caffemodel (Vec<u8>)", cm_bytes, read_first, || Ok(time(|| std::fs::read(&caffemodel)).0))?,
+        measure("mmap + copy to new Vec<u8> (owned floor)", cm_bytes, copy_first, || mapped_copy(&caffemodel))?,
+        measure("lvc read_caffemodel", cm_bytes, cm_first, || Ok(time(|| read_caffemodel(&caffemodel)).0))?,
+        measure("cat safetensors > /dev/null", st_bytes, cat_st_first, || cat(&safetensors))?,
+        measure("lvc read_safetensors", st_bytes, st_first, || Ok(time(|| read_safetensors(&safetensors)).0))?,
     ];
 
     println!("weights load benchmark: FCN-AlexNet gray, {} params, {} layers with blobs", weights.param_count(), weights.layers.len());
@@ -148,6 +144,7 @@ fn main() {
     let ratio = |a: usize, b: usize| rows[a].median.as_secs_f64() / rows[b].median.as_secs_f64();
     println!();
     println!("read_caffemodel / cat: {:.2}x; read_caffemodel / owned floor: {:.2}x (warm medians)", ratio(3, 0), ratio(3, 2));
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {
