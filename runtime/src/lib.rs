@@ -6,6 +6,7 @@ pub mod exec;
 pub mod fill;
 pub mod gemm;
 pub mod ops;
+mod parallel;
 pub mod solver;
 
 pub use tch;

@@ -12,6 +12,7 @@
 //! matrix, streamed once from memory, which is what a general GEMM's
 //! packing of A spends its extra pass on.
 
+use crate::parallel::for_each_run;
 use std::arch::x86_64::{
     __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
     _mm256_stream_ps, _mm_sfence,
@@ -164,24 +165,6 @@ unsafe fn fence() {
     _mm_sfence();
 }
 
-/// Runs `work(first_row, rows_of_c)` on runs of whole 6-row tiles of `c`
-/// (`columns` wide), one run per thread.
-fn split_rows(c: &mut [f32], columns: usize, threads: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = c.len() / columns.max(1);
-    let tiles = rows.div_ceil(MR);
-    let threads = threads.clamp(1, tiles.max(1));
-    let rows_per_thread = tiles.div_ceil(threads) * MR;
-    if threads == 1 {
-        return work(0, c);
-    }
-    std::thread::scope(|scope| {
-        for (run, chunk) in c.chunks_mut(rows_per_thread * columns).enumerate() {
-            let work = &work;
-            scope.spawn(move || work(run * rows_per_thread, chunk));
-        }
-    });
-}
-
 /// The checks both products start with: operand sizes (`a` holds m·k
 /// floats, `b` k·n, `c` m·n) and the CPU's instructions. `true` when C is
 /// already the result: an empty product, or k = 0 (C is zeroed).
@@ -217,7 +200,8 @@ pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut 
     }
     let first_dot = panels * NR;
     let dot_columns: Vec<f32> = (0..dots).flat_map(|d| b.chunks_exact(n).map(move |row| row[first_dot + d])).collect();
-    split_rows(c, n, threads, |first_row, c| {
+    // Threads take runs of whole 6-row tiles of C.
+    for_each_run(c, n, MR, threads, |first_row, c| {
         let rows = c.len() / n;
         for k0 in (0..k).step_by(KC) {
             let depth = KC.min(k - k0);
@@ -279,7 +263,8 @@ pub fn short_inner(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [
     }
     let aligned = (c.as_ptr() as usize).is_multiple_of(32) && n.is_multiple_of(8);
     let stream = aligned && std::mem::size_of_val(c) >= STREAM_BYTES;
-    split_rows(c, n, threads, |first_row, c| {
+    // Threads take runs of whole 6-row tiles of C.
+    for_each_run(c, n, MR, threads, |first_row, c| {
         let rows = c.len() / n;
         for p0 in (0..panels).step_by(PANELS_PER_BLOCK) {
             for i in (0..rows).step_by(MR) {

@@ -115,8 +115,7 @@ pub fn product(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, int
 /// `mm`.
 pub fn product_on(kernel: Kernel, transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, into: Option<Tensor>) -> Tensor {
     let [m, n, k] = product_dims(transpose_a, a, transpose_b, b);
-    let plain = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.dim() == 2 && t.is_contiguous();
-    let mut c = match into.filter(|c| plain(c) && c.size() == [m, n]) {
+    let mut c = match into.filter(|c| is_cpu_f32_matrix(c) && c.size() == [m, n]) {
         Some(c) => c,
         None => {
             let c = Tensor::empty([m, n], (Kind::Float, a.device()));
@@ -124,7 +123,7 @@ pub fn product_on(kernel: Kernel, transpose_a: bool, a: &Tensor, transpose_b: bo
             c
         }
     };
-    if plain(a) && plain(b) {
+    if is_cpu_f32_matrix(a) && is_cpu_f32_matrix(b) {
         let done = match kernel {
             Kernel::NarrowRight => !transpose_a && !transpose_b && avx2_product(false, a, b, &mut c, [m, n, k]),
             Kernel::ShortInner => !transpose_a && transpose_b && avx2_product(true, a, b, &mut c, [m, n, k]),
@@ -140,6 +139,12 @@ pub fn product_on(kernel: Kernel, transpose_a: bool, a: &Tensor, transpose_b: bo
     // Into `c` where libtorch takes it (not for operands of another dtype,
     // whose product keeps that dtype).
     a.f_mm_out(&c, &b).unwrap_or_else(|_| a.mm(&b))
+}
+
+/// A contiguous 2-D float32 CPU tensor: what the own kernels and OpenBLAS
+/// take.
+fn is_cpu_f32_matrix(t: &Tensor) -> bool {
+    t.device() == Device::Cpu && t.kind() == Kind::Float && t.dim() == 2 && t.is_contiguous()
 }
 
 /// `[m, n, k]` of `op(a)·op(b)`.
@@ -184,7 +189,7 @@ fn avx2_product(transpose_b: bool, a: &Tensor, b: &Tensor, c: &mut Tensor, [m, n
     if !avx2::supported() {
         return false;
     }
-    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+    let threads = crate::parallel::threads();
     let (Ok(m), Ok(n), Ok(k)) = (usize::try_from(m), usize::try_from(n), usize::try_from(k)) else { return false };
     let (Some(a), Some(b)) = (crate::ops::cpu_f32(a), crate::ops::cpu_f32(b)) else { return false };
     let Some(c) = crate::ops::cpu_f32_mut(c) else { return false };

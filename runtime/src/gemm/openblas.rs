@@ -4,7 +4,7 @@
 //! (`cfg(lvc_openblas)`, set by the build script); elsewhere [`available`]
 //! is false and those products run libtorch's `mm`.
 
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 /// Whether OpenBLAS was linked into this build.
 pub fn available() -> bool {
@@ -26,7 +26,7 @@ pub fn set_num_threads(threads: usize) {
 /// OpenBLAS is not linked or an operand does not qualify (device, dtype,
 /// layout, a size beyond 32-bit BLAS); the caller then uses libtorch.
 pub fn sgemm(transpose_a: bool, transpose_b: bool, alpha: f32, a: &Tensor, b: &Tensor, beta: f32, c: &mut Tensor) -> bool {
-    let plain = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float && t.dim() == 2 && t.is_contiguous();
+    let plain = super::is_cpu_f32_matrix;
     if !available() || !plain(a) || !plain(b) || !plain(c) {
         return false;
     }
@@ -140,6 +140,7 @@ mod ffi {
 mod tests {
     use super::*;
     use crate::gemm::tests::matrix;
+    use tch::{Device, Kind};
 
     /// Every transpose combination, with alpha and beta, against libtorch.
     #[test]

@@ -219,20 +219,9 @@ pub(crate) fn backward_on_memory(
 /// of an `[N·C, …]` blob), the chunks split into one contiguous run per
 /// core libtorch uses.
 pub(crate) fn for_each_plane(out: &mut [f32], plane: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
-    if plane == 0 {
-        return;
-    }
-    let planes = out.len() / plane;
-    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1).clamp(1, planes.max(1));
-    let per_thread = planes.div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        for (run, chunk) in out.chunks_mut(per_thread * plane).enumerate() {
-            let work = &work;
-            scope.spawn(move || {
-                for (offset, plane) in chunk.chunks_exact_mut(plane).enumerate() {
-                    work(run * per_thread + offset, plane);
-                }
-            });
+    crate::parallel::for_each_run(out, plane, 1, crate::parallel::threads(), |first, run| {
+        for (offset, plane) in run.chunks_exact_mut(plane).enumerate() {
+            work(first + offset, plane);
         }
     });
 }
