@@ -1,4 +1,8 @@
-//! lvc-fsio: atomic file writes, shared by every crate that writes files.
+//! lvc-fsio: atomic file writes, shared by every crate that writes files,
+//! and the checks every crate applies to files and names it reads
+//! ([`read`]: regular files only, bounded reads; [`name`]: path components
+//! from input; [`lock`]: one writer per folder; [`stale`]: leftovers of
+//! interrupted writes).
 //!
 //! A write goes to a temporary file in the target's folder (so the rename
 //! stays on one filesystem), is synced to disk, keeps the permissions of the
@@ -9,6 +13,15 @@
 //! [`WritebackFile`] is for large files written inside a folder that is
 //! itself renamed into place: it hands each written stretch to the disk at
 //! once, so the final sync waits for little.
+
+pub mod lock;
+pub mod name;
+pub mod read;
+pub mod stale;
+
+pub use lock::{FolderLock, LockError};
+pub use name::{check_component, escape_controls, join_component, NameError};
+pub use read::{check_regular, open_regular, read_regular, read_regular_to_string};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
