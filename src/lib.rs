@@ -3,6 +3,8 @@
 //! execs `lvc-torch` (`src/bin/lvc-torch.rs`) for the rest, so that checking,
 //! printing and importing do not pay libtorch's start-up (~0.8 s, ~470 MB).
 
+#[macro_use]
+pub mod term;
 pub mod cli;
 pub mod cmd;
 mod report;

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(_needs_torch) => {
             let err = exec_torch_binary();
-            eprintln!("{:?}", miette::Report::new(err));
+            lvc::errln!("{:?}", miette::Report::new(err));
             ExitCode::from(2)
         }
     }

@@ -113,7 +113,7 @@ pub fn run(args: CheckArgs) -> u8 {
             Err(message) => {
                 unreadable = true;
                 match args.format {
-                    Format::Human => eprintln!("error[lvc::io::read]: {message}"),
+                    Format::Human => errln!("error[lvc::io::read]: {message}"),
                     Format::Json => report.files.push(unreadable_file(&shown, message)),
                 }
                 continue;
@@ -146,7 +146,7 @@ pub fn run(args: CheckArgs) -> u8 {
                 }
             }
             Err(e) => {
-                eprintln!("error[lvc::io::json]: cannot write the report: {e}");
+                errln!("error[lvc::io::json]: cannot write the report: {e}");
                 return 2;
             }
         }

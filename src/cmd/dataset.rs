@@ -131,7 +131,7 @@ pub fn run(args: DatasetArgs) -> u8 {
 }
 
 fn fail(err: impl miette::Diagnostic + Send + Sync + 'static) -> u8 {
-    eprintln!("{:?}", Report::new(err));
+    errln!("{:?}", Report::new(err));
     1
 }
 
@@ -164,13 +164,13 @@ fn create(a: CreateArgs) -> u8 {
     };
     let imported_after = started.elapsed().as_secs_f64();
     for w in &imported.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     for n in &imported.notes {
-        eprintln!("note: {n}");
+        errln!("note: {n}");
     }
     for p in &imported.problems {
-        eprintln!("skipped: {p}");
+        errln!("skipped: {p}");
     }
     let manifest = match write_dataset(&a.out, &imported, a.force) {
         Ok(m) => m,
@@ -178,7 +178,7 @@ fn create(a: CreateArgs) -> u8 {
     };
     let seconds = started.elapsed().as_secs_f64();
     let total = imported.slices.len();
-    println!(
+    outln!(
         "wrote {}: {total} images {:?} ({}), {} skipped, {:.2} s (read+rasterise {:.2} s, write {:.2} s; {:.0} images/s)",
         a.out.display(),
         manifest.image_shape,
@@ -264,14 +264,14 @@ fn inspect(a: InspectArgs) -> u8 {
                 warnings,
             };
             match serde_json::to_string_pretty(&view) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => outln!("{s}"),
                 Err(e) => {
-                    eprintln!("error: cannot encode JSON: {e}");
+                    errln!("error: cannot encode JSON: {e}");
                     return 1;
                 }
             }
         }
-        FormatArg::Human => print!("{}", human_inspection(&a.dataset.display().to_string(), m, &warnings)),
+        FormatArg::Human => out!("{}", human_inspection(&a.dataset.display().to_string(), m, &warnings)),
     }
     0
 }
@@ -325,7 +325,7 @@ fn export(a: ExportArgs) -> u8 {
             } else {
                 String::new()
             };
-            println!("wrote {} image/label pairs to {}{shift}", summary.pairs, a.outdir.display());
+            outln!("wrote {} image/label pairs to {}{shift}", summary.pairs, a.outdir.display());
             0
         }
         Err(e) => fail(e),

@@ -59,7 +59,7 @@ pub fn run(args: DicomArgs) -> u8 {
 }
 
 fn fail(err: impl miette::Diagnostic + Send + Sync + 'static) -> u8 {
-    eprintln!("{:?}", Report::new(err));
+    errln!("{:?}", Report::new(err));
     1
 }
 
@@ -70,13 +70,13 @@ fn info(a: InfoArgs) -> u8 {
     };
     match a.format {
         FormatArg::Json => match serde_json::to_string_pretty(&info) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => {
-                eprintln!("error: cannot serialise the header of {}: {e}", a.file.display());
+                errln!("error: cannot serialise the header of {}: {e}", a.file.display());
                 return 1;
             }
         },
-        FormatArg::Human => print!("{}", human(&info)),
+        FormatArg::Human => out!("{}", human(&info)),
     }
     0
 }
@@ -135,7 +135,7 @@ fn export(a: ExportArgs) -> u8 {
                 ExportFormat::Npy(descr) => format!("npy {descr}"),
                 ExportFormat::Png(depth) => format!("{depth}-bit PNG"),
             };
-            println!(
+            outln!(
                 "wrote {} ({what}, {} x {}, stored values)",
                 a.out.display(),
                 image.info.rows,

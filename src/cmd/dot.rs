@@ -37,7 +37,7 @@ pub fn run(args: DotArgs) -> u8 {
         }
         Some(out) => {
             if let Err(e) = lvc_fsio::write_atomic(out, text.as_bytes()) {
-                eprintln!("error[lvc::io::write]: cannot write {}: {e}", out.display());
+                errln!("error[lvc::io::write]: cannot write {}: {e}", out.display());
                 return 2;
             }
         }

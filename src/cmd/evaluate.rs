@@ -162,8 +162,8 @@ fn evaluate(args: &EvaluateArgs) -> Result<(), Failed> {
         write_atomic(out, json.as_bytes()).map_err(|e| fail(1, format!("cannot write {}: {e}", out.display())))?;
     }
     match args.format {
-        Format::Json => println!("{json}"),
-        Format::Human => print!("{}", evaluation.human()),
+        Format::Json => outln!("{json}"),
+        Format::Human => out!("{}", evaluation.human()),
     }
     Ok(())
 }

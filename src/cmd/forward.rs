@@ -119,13 +119,13 @@ fn write_npy_atomic(tensor: &Tensor, path: &Path) -> Result<(), String> {
 
 pub fn run(args: ForwardArgs) -> u8 {
     let fail = |code: u8, message: String| {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         code
     };
     let device = match args.device.select() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             return 2;
         }
     };
@@ -135,27 +135,27 @@ pub fn run(args: ForwardArgs) -> u8 {
     };
     let Compiled { net, graph, diags } = &compiled;
     for d in diags.iter().filter(|d| !d.is_error()) {
-        eprint!("{}", render(d, &source));
+        err!("{}", render(d, &source));
     }
     let (Some(net_def), Some(graph)) = (net, graph) else {
-        diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+        diags.iter().for_each(|d| err!("{}", render(d, &source)));
         return fail(2, format!("{} could not be read as a net", args.model.display()));
     };
     if diags.has_errors() {
-        diags.iter().filter(|d| d.is_error()).for_each(|d| eprint!("{}", render(d, &source)));
+        diags.iter().filter(|d| d.is_error()).for_each(|d| err!("{}", render(d, &source)));
         return fail(2, format!("{} has errors; fix them before running it (see `lvc check`)", args.model.display()));
     }
     let plan = match Plan::from_graph(graph, net_def) {
         Ok(p) => p,
         Err(errors) => {
-            errors.iter().for_each(|d| eprint!("{}", render(d, &source)));
+            errors.iter().for_each(|d| err!("{}", render(d, &source)));
             return fail(2, format!("{} uses layers the runtime cannot run", args.model.display()));
         }
     };
     let mut net = match Net::new(plan, device, args.seed) {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             return 2;
         }
     };
@@ -163,7 +163,7 @@ pub fn run(args: ForwardArgs) -> u8 {
         let file = match read_weights(path) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("{:?}", miette::Report::new(e));
+                errln!("{:?}", miette::Report::new(e));
                 return 2;
             }
         };
@@ -182,7 +182,7 @@ pub fn run(args: ForwardArgs) -> u8 {
                         .collect::<Vec<_>>()
                         .join("; ");
                     let what = if layer.status == LayerStatus::BlobCountMismatch { "blob count mismatch" } else { "shape mismatch" };
-                    eprintln!("error: layer '{}': {what} ({detail})", layer.layer);
+                    errln!("error: layer '{}': {what} ({detail})", layer.layer);
                 }
                 return fail(2, format!(
                     "{} does not load into {} (see `lvc weights check` for the fixes)",
@@ -191,7 +191,7 @@ pub fn run(args: ForwardArgs) -> u8 {
                 ));
             }
             Err(e) => {
-                eprintln!("{:?}", miette::Report::new(e));
+                errln!("{:?}", miette::Report::new(e));
                 return 2;
             }
         }
@@ -206,7 +206,7 @@ pub fn run(args: ForwardArgs) -> u8 {
     let blobs = match net.forward(&inputs) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             return 2;
         }
     };
@@ -222,7 +222,7 @@ pub fn run(args: ForwardArgs) -> u8 {
         }
         written += 1;
     }
-    println!("wrote {written} blobs to {}", args.out.display());
+    outln!("wrote {written} blobs to {}", args.out.display());
     0
 }
 

@@ -185,8 +185,8 @@ fn infer_one(segmenter: &Segmenter, subject: &Subject, out: &Path, opacity: f32,
     let path = out.join("result.json");
     write_atomic(&path, &json).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
     match result.dice {
-        Some(dice) => println!("{}: Dice {dice:.4} → {}", subject.source, out.display()),
-        None => println!("{}: no ground truth → {}", subject.source, out.display()),
+        Some(dice) => outln!("{}: Dice {dice:.4} → {}", subject.source, out.display()),
+        None => outln!("{}: no ground truth → {}", subject.source, out.display()),
     }
     Ok(result)
 }
@@ -248,7 +248,7 @@ fn infer(args: &InferArgs) -> Result<(), Failed> {
         results.push(infer_one(&segmenter, &dataset_subject(&split, index), &folder, args.opacity, args.scale)?);
     }
     let dices: Vec<f64> = results.iter().filter_map(|r| r.dice).collect();
-    println!("{} val images, mean Dice {:.4} → {}", results.len(), super::segment::mean(dices), args.out.display());
+    outln!("{} val images, mean Dice {:.4} → {}", results.len(), super::segment::mean(dices), args.out.display());
     let json = serde_json::to_vec_pretty(&results).map_err(|e| fail(1, format!("cannot encode the index: {e}")))?;
     let path = args.out.join("index.json");
     write_atomic(&path, &json).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))

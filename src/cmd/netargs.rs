@@ -91,7 +91,7 @@ pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<(SourceFile, C
 /// cannot be read.
 pub fn compile_and_report(path: &Path, opts: &CompileOptions) -> Result<Compiled, u8> {
     let (source, compiled) = compile_file(path, opts).map_err(|message| {
-        eprintln!("error[lvc::io::read]: {message}");
+        errln!("error[lvc::io::read]: {message}");
         2
     })?;
     report_to_stderr(&source, &compiled);
@@ -121,7 +121,7 @@ pub fn render(diag: &Diagnostic, source: &SourceFile) -> String {
 pub fn write_stdout(text: &str) -> bool {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_ok()
+    out.write_all(crate::term::shown(text).as_bytes()).and_then(|()| out.flush()).is_ok()
 }
 
 /// Prints every diagnostic of a compile to stderr (for print/dot, whose
@@ -130,7 +130,7 @@ fn report_to_stderr(source: &SourceFile, compiled: &Compiled) {
     use std::io::Write;
     let text: String = compiled.diags.iter().map(|d| render(d, source)).collect();
     // Nothing sensible is left to do when stderr itself is closed.
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let _ = std::io::stderr().lock().write_all(crate::term::shown(&text).as_bytes());
 }
 
 #[cfg(test)]

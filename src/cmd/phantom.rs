@@ -31,7 +31,7 @@ pub fn run(args: PhantomArgs) -> u8 {
     let start = Instant::now();
     match generate(&args.out, &PhantomOptions { cases: args.cases, seed: args.seed }) {
         Ok(summary) => {
-            println!(
+            outln!(
                 "wrote {} case(s) to {} in {:.2} s: {} DICOM files in {IMAGES_DIR}/, {} i-contours and {} o-contours in '{CONTOURS_DIR}/'",
                 summary.cases.len(),
                 args.out.display(),
@@ -43,7 +43,7 @@ pub fn run(args: PhantomArgs) -> u8 {
             0
         }
         Err(e) => {
-            eprintln!("{:?}", Report::new(e));
+            errln!("{:?}", Report::new(e));
             1
         }
     }

@@ -33,12 +33,12 @@ pub fn run(args: ReportArgs) -> u8 {
     match write_run_report(&args.run, args.evaluation.as_deref(), args.overlays.as_deref()) {
         Ok(written) => {
             for part in &written.missing {
-                eprintln!("warning: no {part}");
+                errln!("warning: no {part}");
             }
             if let Some(curves) = &written.curves {
-                println!("{}", curves.display());
+                outln!("{}", curves.display());
             }
-            println!("{}", written.report.display());
+            outln!("{}", written.report.display());
             0
         }
         Err(err) => {
@@ -46,7 +46,7 @@ pub fn run(args: ReportArgs) -> u8 {
                 crate::report::ReportError::Write { .. } | crate::report::ReportError::Draw { .. } => 1,
                 _ => 2,
             };
-            eprintln!("{:?}", miette::Report::new(err));
+            errln!("{:?}", miette::Report::new(err));
             code
         }
     }

@@ -99,7 +99,7 @@ impl RunConfig {
     /// Loads the recorded solver, warning when it changed since training.
     pub(super) fn load_solver(&self) -> Result<(SourceFile, SolverDef), Failed> {
         if sha256_file(&self.solver)? != self.solver_sha256 {
-            eprintln!("warning: {} changed since the run was trained (its SHA-256 differs from run.json)", self.solver.display());
+            errln!("warning: {} changed since the run was trained (its SHA-256 differs from run.json)", self.solver.display());
         }
         read_solver(&self.solver)
     }
@@ -109,7 +109,7 @@ impl RunConfig {
 pub(super) fn read_solver(path: &Path) -> Result<(SourceFile, SolverDef), Failed> {
     let source = SourceFile::read(path).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
     let (def, diags) = load_solver(&source, &LoadOptions::default());
-    diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+    diags.iter().for_each(|d| err!("{}", render(d, &source)));
     match def.filter(|_| !diags.has_errors()) {
         Some(def) => Ok((source, def)),
         None => Err(fail(2, format!("{} is not a usable solver (see the errors above)", path.display()))),

@@ -33,24 +33,24 @@ pub fn run(args: SetClassesArgs) -> u8 {
     let source = match SourceFile::read(&args.file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error[lvc::io::read]: cannot read {}: {e}", args.file.display());
+            errln!("error[lvc::io::read]: cannot read {}: {e}", args.file.display());
             return 2;
         }
     };
     let change = plan_class_change(&source, args.classes);
     for d in change.diags.iter() {
-        eprint!("{}", render(d, &source));
+        err!("{}", render(d, &source));
     }
     if change.diags.has_errors() {
         return 1;
     }
     if change.edits.is_empty() {
-        println!("{}: already {} classes, nothing to change", args.file.display(), args.classes);
+        outln!("{}: already {} classes, nothing to change", args.file.display(), args.classes);
         return 0;
     }
     for edit in &change.edits {
         let (line, _) = source.line_col(edit.span.start);
-        println!("{}:{line}: {}", args.file.display(), edit.description);
+        outln!("{}:{line}: {}", args.file.display(), edit.description);
     }
     if args.dry_run {
         return 0;
@@ -58,7 +58,7 @@ pub fn run(args: SetClassesArgs) -> u8 {
     match lvc_fsio::write_atomic(&args.file, apply_edits(&source.text, &change.edits).as_bytes()) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error[lvc::io::write]: cannot write {}: {e}", args.file.display());
+            errln!("error[lvc::io::write]: cannot write {}: {e}", args.file.display());
             2
         }
     }

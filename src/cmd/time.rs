@@ -80,13 +80,13 @@ pub struct TimeReport {
 
 pub fn run(args: TimeArgs) -> u8 {
     let fail = |code: u8, message: String| {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         code
     };
     let device = match args.device.select() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             return 2;
         }
     };
@@ -97,14 +97,14 @@ pub fn run(args: TimeArgs) -> u8 {
         Ok(c) => c,
         Err(message) => return fail(2, message),
     };
-    compiled.diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+    compiled.diags.iter().for_each(|d| err!("{}", render(d, &source)));
     let (Some(net_def), Some(graph), false) = (&compiled.net, &compiled.graph, compiled.diags.has_errors()) else {
         return fail(2, format!("{} has errors; fix them before timing it (see `lvc check`)", args.model.display()));
     };
     let plan = match Plan::from_graph(graph, net_def) {
         Ok(p) => p,
         Err(errors) => {
-            errors.iter().for_each(|d| eprint!("{}", render(d, &source)));
+            errors.iter().for_each(|d| err!("{}", render(d, &source)));
             return fail(2, format!("{} uses layers the runtime cannot run", args.model.display()));
         }
     };
@@ -112,7 +112,7 @@ pub fn run(args: TimeArgs) -> u8 {
     let net = match Net::new(plan, device, 1234) {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             return 2;
         }
     };
@@ -120,7 +120,7 @@ pub fn run(args: TimeArgs) -> u8 {
         Ok(report) => {
             match args.format {
                 TimeFormat::Json => match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
+                    Ok(text) => outln!("{text}"),
                     Err(e) => return fail(1, format!("cannot write the report: {e}")),
                 },
                 TimeFormat::Human => print_human(&report),
@@ -128,7 +128,7 @@ pub fn run(args: TimeArgs) -> u8 {
             0
         }
         Err(e) => {
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             1
         }
     }
@@ -318,10 +318,10 @@ fn print_human(report: &TimeReport) {
     if report.layers.iter().all(|l| l.forward_ms.is_none()) {
         return print_totals(report);
     }
-    println!("Average time per layer ({} iterations, {}; each layer run alone):", report.iterations, report.device);
-    println!("{:<24} {:<16} {:>12} {:>12} {:>10}", "layer", "type", "forward ms", "backward ms", "GFLOP f+b");
+    outln!("Average time per layer ({} iterations, {}; each layer run alone):", report.iterations, report.device);
+    outln!("{:<24} {:<16} {:>12} {:>12} {:>10}", "layer", "type", "forward ms", "backward ms", "GFLOP f+b");
     for l in &report.layers {
-        println!(
+        outln!(
             "{:<24} {:<16} {:>12.3} {:>12.3} {:>10.3}",
             l.name,
             l.kind,
@@ -334,14 +334,14 @@ fn print_human(report: &TimeReport) {
 }
 
 fn print_totals(report: &TimeReport) {
-    println!("Average Forward pass: {:.3} ms.", report.forward_ms);
+    outln!("Average Forward pass: {:.3} ms.", report.forward_ms);
     match (report.backward_ms, report.forward_backward_ms) {
         (Some(b), Some(fb)) => {
-            println!("Average Backward pass: {b:.3} ms.");
-            println!("Average Forward-Backward: {fb:.3} ms.");
+            outln!("Average Backward pass: {b:.3} ms.");
+            outln!("Average Forward-Backward: {fb:.3} ms.");
         }
-        _ => println!("No backward: the net has no loss."),
+        _ => outln!("No backward: the net has no loss."),
     }
-    println!("GFLOP per forward: {:.3}, per backward: {:.3}", report.forward_flops / 1e9, report.backward_flops / 1e9);
-    println!("GEMM of layers with their own backward: {}", report.own_backward_gemm);
+    outln!("GFLOP per forward: {:.3}, per backward: {:.3}", report.forward_flops / 1e9, report.backward_flops / 1e9);
+    outln!("GEMM of layers with their own backward: {}", report.own_backward_gemm);
 }

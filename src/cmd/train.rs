@@ -85,12 +85,12 @@ pub struct TrainArgs {
 pub(super) struct Failed(pub(super) u8);
 
 pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> Failed {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     Failed(code)
 }
 
 pub(super) fn report(code: u8, err: impl miette::Diagnostic + Send + Sync + 'static) -> Failed {
-    eprintln!("{:?}", miette::Report::new(err));
+    errln!("{:?}", miette::Report::new(err));
     Failed(code)
 }
 
@@ -105,7 +105,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     let device = args.device.select().map_err(|e| report(2, e))?;
     let source = SourceFile::read(&args.solver).map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
     let (def, diags) = load_solver(&source, &LoadOptions::default());
-    diags.iter().for_each(|d| eprint!("{}", render(d, &source)));
+    diags.iter().for_each(|d| err!("{}", render(d, &source)));
     let Some(mut def) = def.filter(|_| !diags.has_errors()) else {
         return Err(fail(2, format!("{} is not a usable solver (see the errors above)", args.solver.display())));
     };
@@ -152,7 +152,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
         if !loaded.loads() {
             for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {
-                eprintln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
+                errln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
             }
             return Err(fail(2, format!("{} does not load into the train net (see `lvc weights check`)", path.display())));
         }
@@ -194,12 +194,12 @@ fn state_weights(path: &Path, state: &SolverState) -> Result<PathBuf, Failed> {
 
 fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
     match format {
-        LogFormat::Json => println!(
+        LogFormat::Json => outln!(
             "{}",
             serde_json::json!({"event": "resume", "iter": iter, "state": state.display().to_string(), "weights": weights.display().to_string()})
         ),
         LogFormat::Human => {
-            println!("Restoring previous solver status from {} (weights {}), iteration {iter}", state.display(), weights.display());
+            outln!("Restoring previous solver status from {} (weights {}), iteration {iter}", state.display(), weights.display());
         }
     }
 }
@@ -238,7 +238,7 @@ pub(super) fn build_net(
         }
     };
     let shown = file_source.name();
-    diags.iter().for_each(|d| eprint!("{}", render(d, &file_source)));
+    diags.iter().for_each(|d| err!("{}", render(d, &file_source)));
     let (Some(net_def), Some(graph)) = (net_def, graph) else {
         return Err(fail(2, format!("{shown} could not be read as a net")));
     };
@@ -246,7 +246,7 @@ pub(super) fn build_net(
         return Err(fail(2, format!("{shown} has errors; fix them before training (see `lvc check`)")));
     }
     let plan = Plan::from_graph(&graph, &net_def).map_err(|errors| {
-        errors.iter().for_each(|d| eprint!("{}", render(d, &file_source)));
+        errors.iter().for_each(|d| err!("{}", render(d, &file_source)));
         fail(2, format!("{shown} uses layers the runtime cannot run"))
     })?;
     Net::new(plan, device, seed).map_err(|e| report(2, e))
@@ -254,22 +254,22 @@ pub(super) fn build_net(
 
 fn print_event(event: &Event, format: LogFormat) {
     match format {
-        LogFormat::Json => println!("{}", event_json(event)),
+        LogFormat::Json => outln!("{}", event_json(event)),
         LogFormat::Human => match event {
             Event::Iteration { iter, smoothed_loss, lr, ms, display, .. } if *display => {
-                println!("Iteration {iter}, loss = {smoothed_loss:.6}, lr = {lr} ({ms:.1} ms)");
+                outln!("Iteration {iter}, loss = {smoothed_loss:.6}, lr = {lr} ({ms:.1} ms)");
             }
             Event::Iteration { .. } => {}
-            Event::Final { iter, smoothed_loss, .. } => println!("Iteration {iter}, loss = {smoothed_loss:.6}"),
+            Event::Final { iter, smoothed_loss, .. } => outln!("Iteration {iter}, loss = {smoothed_loss:.6}"),
             Event::Test { iter, net, loss, outputs } => {
-                println!("Iteration {iter}, Testing net (#{net}): loss = {loss:.6}");
+                outln!("Iteration {iter}, Testing net (#{net}): loss = {loss:.6}");
                 for (name, values) in outputs {
                     let shown: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
-                    println!("    Test net output {name} = {}", shown.join(" "));
+                    outln!("    Test net output {name} = {}", shown.join(" "));
                 }
             }
             Event::Snapshot { iter, path, state } => {
-                println!("Iteration {iter}, snapshot written to {}, solver state to {}", path.display(), state.display());
+                outln!("Iteration {iter}, snapshot written to {}, solver state to {}", path.display(), state.display());
             }
         },
     }

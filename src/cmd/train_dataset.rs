@@ -233,10 +233,12 @@ impl Progress {
             let width = 24;
             let filled = (batch * width / per_epoch.max(1)) as usize;
             let bar = format!("{}{}", "#".repeat(filled), "-".repeat(width as usize - filled.min(width as usize)));
+            // Raw: the line-erase sequence is lvc's own, and the line holds
+            // only numbers.
             eprint!("\r\x1b[2Kepoch {epoch}/{epochs} [{bar}] {batch}/{per_epoch}  loss {loss:.4}  lr {lr:.3e}  ETA {}", clock(eta));
             let _ = std::io::stderr().flush();
         } else if self.display > 0 && iter % self.display == 0 {
-            println!("epoch {epoch}/{epochs} iteration {iter}: loss = {loss:.6}, lr = {lr}");
+            outln!("epoch {epoch}/{epochs} iteration {iter}: loss = {loss:.6}, lr = {lr}");
         }
     }
 
@@ -277,12 +279,12 @@ fn val_state(def: &SolverDef) -> (&NetSource, NetState) {
 fn load_start_weights(net: &mut Net, path: &Path, adapt: &[Adaptation]) -> Result<(), Failed> {
     let mut file = read_weights(path).map_err(|e| report(2, e))?;
     for applied in apply_adaptations(&mut file, &net.targets(), adapt).map_err(|e| report(2, e))? {
-        println!("adapted {}: {}", applied.layer, applied.what);
+        outln!("adapted {}: {}", applied.layer, applied.what);
     }
     let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
     if !loaded.loads() {
         for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {
-            eprintln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
+            errln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
         }
         return Err(fail(2, format!("{} does not load into the train net (see `lvc weights check`; --adapt fixes channel and class-count mismatches)", path.display())));
     }
@@ -414,12 +416,12 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         if state_path.exists() {
             resume_state = Some((read_state(&state_path).map_err(|e| report(2, e))?, state_path));
         } else {
-            eprintln!(
+            errln!(
                 "warning: {} is missing (a run from an lvc without solver states): resuming from the weights only; the optimizer history and random streams start over",
                 state_path.display()
             );
         }
-        println!("resuming {} after epoch {done} ({})", run.display(), snapshot.display());
+        outln!("resuming {} after epoch {done} ({})", run.display(), snapshot.display());
     } else if let Some(weights) = &config.weights {
         load_start_weights(&mut net, weights, &opts.adapt)?;
     }
@@ -451,7 +453,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         trainer.restore(state, path).map_err(|e| report(2, e))?;
     }
     let remaining = i64::from(epochs.saturating_sub(done)) * per_epoch;
-    println!(
+    outln!(
         "training {} → {}: {} train / {} val images, batch {batch}, {per_epoch} iterations per epoch, epochs {}..={epochs}, seed {seed}",
         dataset_path.display(),
         run.display(),
@@ -509,7 +511,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             best = record.val_dice;
             save_weights(&trainer.net, &run.join(BEST_WEIGHTS))?;
         }
-        println!(
+        outln!(
             "epoch {epoch}/{epochs}: train_loss {:.4}  train_dice {:.4}  val_loss {:.4}  val_accuracy {:.4}  val_dice {:.4}  ({:.1} s)",
             record.train_loss, train.dice, record.val_loss, record.val_accuracy, record.val_dice, record.seconds
         );
@@ -517,7 +519,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         write_json(&run.join(METRICS_JSON), &Metrics::new(dataset.manifest.classes.clone(), history.clone()))?;
     }
     let metrics = Metrics::new(dataset.manifest.classes.clone(), history);
-    println!(
+    outln!(
         "done: val_dice {:.4} (best {:.4} at epoch {}), val_accuracy {:.4}; {} and {}",
         metrics.val_dice,
         metrics.best_val_dice,
@@ -529,8 +531,8 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
     // curves.png and report.html for people (`lvc report --run RUN` redraws
     // them after `lvc evaluate`/`lvc infer`); the training stands either way.
     match crate::report::write_run_report(&run, None, None) {
-        Ok(written) => println!("report: {}", written.report.display()),
-        Err(err) => eprintln!("warning: {:?}", miette::Report::new(err)),
+        Ok(written) => outln!("report: {}", written.report.display()),
+        Err(err) => errln!("warning: {:?}", miette::Report::new(err)),
     }
     Ok(())
 }

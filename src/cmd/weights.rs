@@ -101,7 +101,7 @@ pub fn run(args: WeightsArgs) -> u8 {
 }
 
 fn eprint_report(err: impl miette::Diagnostic + Send + Sync + 'static) {
-    eprintln!("{:?}", miette::Report::new(err));
+    errln!("{:?}", miette::Report::new(err));
 }
 
 /// The net, compiled, as weight targets; `Err(2)` after printing why not.
@@ -109,7 +109,7 @@ fn load_targets(model: &Path, args: &NetArgs) -> Result<(SourceFile, Vec<TargetL
     let (source, compiled) = match compile_file(model, &args.options()) {
         Ok(c) => c,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return Err(2);
         }
     };
@@ -118,9 +118,9 @@ fn load_targets(model: &Path, args: &NetArgs) -> Result<(SourceFile, Vec<TargetL
         (Some(net), Some(graph)) if !diags.has_errors() => Ok((source.clone(), targets_from_graph(net, graph))),
         _ => {
             for d in diags.iter() {
-                eprint!("{}", render(d, &source));
+                err!("{}", render(d, &source));
             }
-            eprintln!("error: {} has errors; fix them before checking weights against it (see `lvc check`)", model.display());
+            errln!("error: {} has errors; fix them before checking weights against it (see `lvc check`)", model.display());
             Err(2)
         }
     }
@@ -159,11 +159,11 @@ fn check(args: CheckArgs) -> u8 {
     let mut report = match_weights(&targets, &file);
     annotate(&mut report, &applied);
     match args.format {
-        Format::Human => print!("{}", human_report(&report, &source, &args.weights)),
+        Format::Human => out!("{}", human_report(&report, &source, &args.weights)),
         Format::Json => match serde_json::to_string_pretty(&JsonReport::new(&report, &source, &args)) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => {
-                eprintln!("error: cannot encode the report as JSON: {e}");
+                errln!("error: cannot encode the report as JSON: {e}");
                 return 2;
             }
         },
@@ -305,8 +305,8 @@ fn convert(args: ConvertArgs) -> u8 {
             let mut report = match_weights(&targets, &file);
             annotate(&mut report, &applied);
             if !report.loads() {
-                eprint!("{}", human_report(&report, &source, &args.input));
-                eprintln!("error: not written: {} does not load into {}", args.input.display(), model.display());
+                err!("{}", human_report(&report, &source, &args.input));
+                errln!("error: not written: {} does not load into {}", args.input.display(), model.display());
                 return 1;
             }
             for t in &targets {
@@ -317,7 +317,7 @@ fn convert(args: ConvertArgs) -> u8 {
             file
         }
         None if !args.model_args.adapt.is_empty() => {
-            eprintln!("error: --adapt needs --model (the fixes are computed from the net's shapes)");
+            errln!("error: --adapt needs --model (the fixes are computed from the net's shapes)");
             return 2;
         }
         None => match read_weights(&args.input) {
@@ -331,7 +331,7 @@ fn convert(args: ConvertArgs) -> u8 {
     match write_weights(&args.output, &file, &roles) {
         Ok(()) => {
             let layers = file.layers.iter().filter(|l| !l.blobs.is_empty()).count();
-            println!("wrote {} ({layers} layers with weights, {} values)", args.output.display(), file.param_count());
+            outln!("wrote {} ({layers} layers with weights, {} values)", args.output.display(), file.param_count());
             0
         }
         Err(e) => {
