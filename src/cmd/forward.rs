@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use lvc_compiler::ir::Compiled;
 use lvc_runtime::exec::{Net, Plan};
-use lvc_runtime::tch::{Kind, Tensor};
+use lvc_runtime::tch::Tensor;
 use lvc_runtime::weights::{read_weights, CaffeShape, LayerStatus};
 
 use super::device_args::DeviceArgs;
@@ -80,29 +80,27 @@ pub(crate) fn parse_input(text: &str) -> Result<InputArg, String> {
 }
 
 /// Reads one input file into a float32 tensor; the error names the file.
+/// Both kinds go through lvc-data's checked readers (a regular file, its
+/// length checked against the shape before anything is read or
+/// allocated): libtorch's own `.npy` loader trusts the header.
 pub(crate) fn read_input(input: &InputArg) -> Result<Tensor, String> {
-    let shown = input.path.display();
-    match &input.raw_shape {
+    let (shape, values) = match &input.raw_shape {
         Some(shape) => {
-            let bytes = std::fs::read(&input.path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-            let count: i64 = shape.iter().product();
-            if bytes.len() as i64 != count * 4 {
-                return Err(format!(
-                    "{shown} holds {} bytes, but shape {} needs {} float32 values ({} bytes)",
-                    bytes.len(),
-                    shape.iter().map(i64::to_string).collect::<Vec<_>>().join("x"),
-                    count,
-                    count * 4
-                ));
-            }
-            let values: Vec<f32> =
-                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            Ok(Tensor::from_slice(&values).reshape(shape.as_slice()))
+            let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            let values = lvc_data::npy::read_raw_f32(&input.path, &shape).map_err(|e| e.to_string())?;
+            (shape, values)
         }
-        None => Tensor::read_npy(&input.path)
-            .map(|t| t.to_kind(Kind::Float))
-            .map_err(|e| format!("cannot read {shown} as .npy (for raw float32 give the shape: FILE.f32:1x1x256x256): {e}")),
-    }
+        None => lvc_data::npy::read_npy_f32(&input.path).map_err(|e| match e {
+            lvc_data::npy::NpyError::Format { ref reason, .. } if reason.contains("magic") => {
+                format!("{e} (for raw float32 give the shape: FILE.f32:1x1x256x256)")
+            }
+            other => other.to_string(),
+        })?,
+    };
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    Tensor::f_from_slice(&values)
+        .and_then(|t| t.f_reshape(dims.as_slice()))
+        .map_err(|e| format!("cannot make a tensor of {}: {e}", input.path.display()))
 }
 
 /// A blob name as a file name.
