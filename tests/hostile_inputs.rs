@@ -120,3 +120,164 @@ fn npy_inputs_are_read_through_one_checked_reader() {
     assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
     assert!(d.join("blobs/conv.npy").exists());
 }
+
+/// A phantom study of two patients imported into `dir/ds` (about 0.5 s).
+fn phantom_dataset(dir: &Path) {
+    let run = lvc(dir, &["phantom", "--out", "P", "--cases", "2", "--seed", "1"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = lvc(
+        dir,
+        &["dataset", "create", "--images", "P/challenge_training", "--contours", "P/Sunnybrook Cardiac MR Database ContoursPart3", "--out", "ds", "--val-pct", "50"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// Edits `ds/manifest.json` in place.
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("ds/manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Class 6: a manifest whose case names `../../X` or an absolute path made
+/// `dataset export` and `infer --all-val` write outside `--out`. Every name
+/// a manifest holds is now checked when it is read, and nothing is written.
+#[test]
+fn names_in_a_manifest_cannot_reach_outside_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("work");
+    std::fs::create_dir(&d).unwrap();
+    phantom_dataset(&d);
+    let before = files_under(dir.path());
+    for (hostile, reason) in [("../../escaped", "path separator"), ("/tmp/escaped", "path separator"), ("..", "parent"), ("a\u{1b}]0;x\u{7}", "control character")] {
+        edit_manifest(&d, |m| m["records"][0]["case"] = hostile.into());
+        let run = lvc(&d, &["dataset", "export", "ds", "png"]);
+        assert_clean_failure(&run, "record 0 (train #0)'s case");
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
+        assert!(run.stderr.contains("lvc::data::store::name"), "{}", run.stderr);
+        // `infer --all-val` of a run whose dataset is this one.
+        let run_dir = d.join("run");
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report_run/run.json");
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        config["dataset"] = d.join("ds").display().to_string().into();
+        config["image_shape"] = serde_json::json!([1, 256, 256]);
+        for (field, value) in [
+            ("solver_sha256", serde_json::json!("0")),
+            ("model_sha256", serde_json::json!(null)),
+            ("train_stages", serde_json::json!([])),
+            ("val_stages", serde_json::json!([])),
+            ("dataset_manifest_sha256", serde_json::json!("0")),
+            ("split", serde_json::json!({})),
+        ] {
+            config[field] = value;
+        }
+        std::fs::write(run_dir.join("run.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+        let run = lvc(&d, &["infer", "--run", "run", "--all-val", "--out", "overlays"]);
+        assert_clean_failure(&run, "'s case");
+        std::fs::remove_dir_all(&run_dir).unwrap();
+        assert_eq!(files_under(dir.path()), before, "nothing written for case {hostile:?}");
+    }
+    // The tensor file names too: a split's images may not come from elsewhere.
+    edit_manifest(&d, |m| {
+        m["records"][0]["case"] = "SC-HF-I-2".into();
+        m["splits"]["train"]["images_file"] = "../../../etc/passwd".into();
+    });
+    assert_clean_failure(&lvc(&d, &["dataset", "inspect", "ds"]), "split train's images_file");
+}
+
+/// Class 7 (datasets): `dataset create --force` holds the folder's lock; a
+/// second writer is refused with the holder's PID instead of racing it.
+#[test]
+fn a_dataset_being_replaced_has_one_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    phantom_dataset(d);
+    let manifest = std::fs::read(d.join("ds/manifest.json")).unwrap();
+    let held = lvc_fsio::FolderLock::acquire(&d.join(".ds.lock")).unwrap();
+    let run = lvc(
+        d,
+        &["dataset", "create", "--images", "P/challenge_training", "--contours", "P/Sunnybrook Cardiac MR Database ContoursPart3", "--out", "ds", "--force"],
+    );
+    assert_clean_failure(&run, &format!("is held by another lvc process (PID {})", std::process::id()));
+    assert_eq!(std::fs::read(d.join("ds/manifest.json")).unwrap(), manifest, "the dataset is untouched");
+    drop(held);
+    let run = lvc(
+        d,
+        &["dataset", "create", "--images", "P/challenge_training", "--contours", "P/Sunnybrook Cardiac MR Database ContoursPart3", "--out", "ds", "--force"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// Class 11 (leftovers): temporaries of writers that died (`kill -9` during
+/// an import) are removed by the next writer; an `.old` copy whose dataset
+/// is gone is put back, since it is the only copy.
+#[test]
+fn leftovers_of_dead_writers_are_cleaned_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A PID above any kernel's pid_max: that process is gone.
+    let dead = 99_999_999;
+    std::fs::create_dir(d.join(format!(".ds.tmp-{dead}"))).unwrap();
+    std::fs::write(d.join(format!(".ds.tmp-{dead}/images.npy")), "half").unwrap();
+    std::fs::write(d.join(format!(".png.tmp-{dead}-3")), "half").unwrap();
+    std::fs::create_dir(d.join(format!(".gone.old-{dead}"))).unwrap();
+    std::fs::write(d.join(format!(".gone.old-{dead}/manifest.json")), "{}").unwrap();
+    phantom_dataset(d);
+    let names: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(!names.iter().any(|n| n.contains(&dead.to_string())), "{names:?}");
+    assert!(d.join("gone/manifest.json").exists(), "{names:?}");
+}
+
+/// Class 10: names from input (a case folder, a layer name) that hold
+/// terminal commands are printed as escapes; only lvc's own colour
+/// sequences may reach the terminal.
+#[test]
+fn terminal_commands_in_names_are_printed_as_escapes() {
+    let raw_escape = |text: &str| {
+        text.match_indices('\u{1b}').any(|(at, _)| {
+            let rest = &text[at + 1..];
+            !(rest.starts_with('[') && rest[1..].trim_start_matches(|c: char| c.is_ascii_digit() || c == ';').starts_with('m'))
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Raw ESC bytes in a comment, a layer name and a bottom: miette shows
+    // the source lines, the messages quote the names.
+    let net = "name: \"x\" # \u{1b}]0;title\u{7} comment\n\
+               layer { name: \"ev\u{1b}[2Jil\" type: \"Input\" top: \"data\" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }\n\
+               layer { name: \"c\" type: \"Convolution\" bottom: \"data\" bottom: \"nope\u{1b}[2J\" top: \"c\" convolution_param { num_output: 2 kernel_size: 9 } }\n";
+    std::fs::write(d.join("net.prototxt"), net).unwrap();
+    for args in [&["check", "net.prototxt"][..], &["print", "net.prototxt"], &["check", "--format", "json", "net.prototxt"]] {
+        let run = lvc(d, args);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!raw_escape(&all), "{args:?} printed a raw ESC:\n{all:?}");
+        assert!(all.contains("\\x1b") || all.contains("\\u001b"), "{args:?}: the name is shown, escaped:\n{all}");
+    }
+    // A file name with a title-setting sequence, in an error message.
+    let hostile = "IM\u{1b}]0;pwned\u{7}.dcm";
+    std::fs::write(d.join(hostile), b"not dicom").unwrap();
+    let run = lvc(d, &["dicom", "info", hostile]);
+    assert_clean_failure(&run, "IM\\x1b]0;pwned\\x07.dcm");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!raw_escape(&all), "dicom info printed a raw ESC:\n{all:?}");
+}

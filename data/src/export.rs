@@ -51,7 +51,10 @@ pub fn export_pngs(ds: &Dataset, out: &Path, force: bool) -> Result<ExportSummar
         for data in &splits {
             let [_, _, rows, columns] = data.shape;
             for (i, record) in data.records.iter().enumerate() {
-                let dir = temp.join(data.split.name()).join(&record.case);
+                // `Dataset::open` checked the case; joined as a checked
+                // component all the same, so no manifest can reach out.
+                let dir = lvc_fsio::join_component(&temp.join(data.split.name()), &record.case)
+                    .map_err(|e| ExportError::Write { path: temp.join(data.split.name()), reason: e.to_string() })?;
                 std::fs::create_dir_all(&dir).map_err(|e| ExportError::Write { path: dir.clone(), reason: e.to_string() })?;
                 // Channel 0 only: RGB datasets hold three identical planes.
                 let plane = &data.image(i)[..rows * columns];

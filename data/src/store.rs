@@ -137,6 +137,17 @@ pub enum StoreError {
     #[diagnostic(transparent)]
     Npy(#[from] crate::npy::NpyError),
 
+    #[error("{}: {what}: {source}", path.display())]
+    #[diagnostic(
+        code(lvc::data::store::name),
+        help("every case and file name in a dataset must be one plain path component (no `/`, `\\`, `..` or control characters); this manifest was edited or not written by lvc: re-create the dataset with `lvc dataset create`")
+    )]
+    UnsafeName { path: PathBuf, what: String, source: lvc_fsio::NameError },
+
+    #[error("{} is being written by another lvc process: {source}", path.display())]
+    #[diagnostic(code(lvc::data::store::locked), help("wait for that command to finish (or stop it), then run this one again"))]
+    Locked { path: PathBuf, source: lvc_fsio::LockError },
+
     #[error("{}: no split named `{name}` (have: train, val)", path.display())]
     #[diagnostic(code(lvc::data::store::split), help("use `train` or `val`"))]
     NoSplit { path: PathBuf, name: String },
@@ -234,12 +245,31 @@ impl ImageDtype {
 /// then only when `replaceable` says it is ours to replace. On any error the
 /// temp folder is removed and `target` is untouched. Returns what `build`
 /// returned.
+///
+/// One writer at a time: the build holds the lock `.NAME.lock` next to
+/// `target` (a second `--force` of the same folder fails at once instead of
+/// racing the first), and first removes what writers that died left next
+/// to it (`.NAME.tmp-PID`; a `.NAME.old-PID` whose `NAME` is gone is the
+/// only copy of the folder being replaced, so it is put back).
 pub(crate) fn build_dir_atomically<T, E: From<StoreError>>(
     target: &Path,
     force: bool,
     replaceable: impl Fn(&Path) -> bool,
     build: impl FnOnce(&Path) -> Result<T, E>,
 ) -> Result<T, E> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+    if !parent.is_dir() {
+        std::fs::create_dir_all(&parent).map_err(write_err(&parent))?;
+    }
+    let _lock = lvc_fsio::FolderLock::acquire(&parent.join(format!(".{name}.lock"))).map_err(|e| match e {
+        lvc_fsio::LockError::Io { path, source } => StoreError::Write { path, source },
+        held => StoreError::Locked { path: target.to_path_buf(), source: held },
+    })?;
+    lvc_fsio::stale::remove_stale(&parent);
     if target.exists() {
         if !force {
             return Err(StoreError::Exists { path: target.to_path_buf() }.into());
@@ -248,11 +278,6 @@ pub(crate) fn build_dir_atomically<T, E: From<StoreError>>(
             return Err(StoreError::NotReplaceable { path: target.to_path_buf() }.into());
         }
     }
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
     let temp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
     let result = (|| {
@@ -297,6 +322,13 @@ fn split_dir(split: Split) -> String {
 /// to the disk while the next one is produced; all files are synced before
 /// the folder is renamed into place.
 pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Manifest, StoreError> {
+    for slice in &imported.slices {
+        lvc_fsio::check_component(&slice.case).map_err(|source| StoreError::UnsafeName {
+            path: out.to_path_buf(),
+            what: format!("the case of image {}", slice.dicom.path),
+            source,
+        })?;
+    }
     let dtype = ImageDtype::for_planes(imported.slices.iter().map(|s| &s.pixels));
     let channels = imported.options.channels.count();
     let (rows, columns) = (imported.rows, imported.columns);
@@ -515,7 +547,7 @@ impl Dataset {
     pub fn open(root: &Path) -> Result<Dataset, StoreError> {
         let path = root.join(MANIFEST);
         let read_err = |reason: String| StoreError::Read { path: path.clone(), reason };
-        let text = std::fs::read(&path).map_err(|e| read_err(e.to_string()))?;
+        let text = lvc_fsio::read_regular(&path, MAX_MANIFEST_BYTES).map_err(|e| read_err(e.to_string()))?;
         let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| read_err(e.to_string()))?;
         let format = head.get("format").and_then(|v| v.as_str()).unwrap_or("").to_string();
         let version = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
@@ -527,6 +559,7 @@ impl Dataset {
             let names: Vec<&str> = ImageDtype::ALL.iter().map(|d| d.name()).collect();
             return Err(read_err(format!("image_dtype `{}` is not one of {}", manifest.image_dtype, names.join(", "))));
         }
+        check_names(&path, &manifest)?;
         Ok(Dataset { root: root.to_path_buf(), manifest })
     }
 
@@ -561,6 +594,29 @@ impl Dataset {
         let records = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
         Ok(SplitData { split, shape: want_images, images, labels, records })
     }
+}
+
+/// The largest `manifest.json` read: about a million records.
+const MAX_MANIFEST_BYTES: u64 = 1 << 30;
+
+/// Checks every name in a manifest that lvc joins into a path: cases
+/// (output folders of `dataset export` and `infer --all-val`) as single
+/// components, tensor files as relative paths below the dataset. A dataset
+/// from someone else must not be able to name a place outside the folders
+/// the user gave. (The records' source files are provenance, never joined
+/// into a path; printed, they go through the CLI's escaping.)
+fn check_names(path: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let unsafe_name = |what: String| move |source| StoreError::UnsafeName { path: path.to_path_buf(), what, source };
+    for (split, summary) in &manifest.splits {
+        for (field, file) in [("images_file", &summary.images_file), ("labels_file", &summary.labels_file)] {
+            lvc_fsio::name::check_relative(file).map_err(unsafe_name(format!("split {}'s {field}", split.name())))?;
+        }
+    }
+    for (i, record) in manifest.records.iter().enumerate() {
+        let which = || format!("record {i} ({} #{})", record.split.name(), record.index);
+        lvc_fsio::check_component(&record.case).map_err(unsafe_name(format!("{}'s case", which())))?;
+    }
+    Ok(())
 }
 
 /// How many of `bytes` equal `value`. Counted in u8 lanes over runs of 255

@@ -5,8 +5,11 @@
 //! writes into a run (or replaces a dataset) first takes the folder's lock;
 //! a second writer gets an error naming the holder's PID. The kernel drops
 //! the lock when its holder exits, however it exits (kill -9 included), so
-//! a lock is never stale; the lock file itself stays, harmlessly, because
-//! removing it would race with a writer that has just opened it.
+//! a lock is never stale. The holder removes the lock file when it lets go
+//! (only a `kill -9` leaves one behind, which the next writer simply locks
+//! again). Removing it is safe because a writer that locked a file checks
+//! that the path still names that file, and starts over when it does not
+//! (it had opened the file just before the holder removed it).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -46,18 +49,23 @@ impl FolderLock {
     /// and writes this process's PID into it.
     pub fn acquire(lock_file: &Path) -> Result<FolderLock, LockError> {
         let io_err = |source| LockError::Io { path: lock_file.to_path_buf(), source };
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_file)
-            .map_err(io_err)?;
-        if !try_lock(&file).map_err(io_err)? {
-            let mut text = String::new();
-            let holder = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
-            return Err(LockError::Held { path: lock_file.to_path_buf(), holder });
-        }
+        let mut file = loop {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(lock_file)
+                .map_err(io_err)?;
+            if !try_lock(&file).map_err(io_err)? {
+                let mut text = String::new();
+                let holder = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                return Err(LockError::Held { path: lock_file.to_path_buf(), holder });
+            }
+            if still_named(&file, lock_file) {
+                break file;
+            }
+        };
         // Only the holder writes; a reader may see the file empty for an
         // instant, and then reports no PID.
         file.set_len(0).map_err(io_err)?;
@@ -70,6 +78,30 @@ impl FolderLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        // Still holding the lock: no other writer is between its open and
+        // its check, so removing the file cannot split the lock in two.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` still names the open `file` (a holder may have removed
+/// it between our open and our lock).
+#[cfg(unix)]
+fn still_named(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn still_named(_file: &File, _path: &Path) -> bool {
+    true
 }
 
 /// `true` when the exclusive lock was taken, `false` when another open
@@ -112,8 +144,43 @@ mod tests {
         let message = FolderLock::acquire(&path).unwrap_err().to_string();
         assert!(message.contains(&format!("PID {}", std::process::id())), "{message}");
         drop(first);
+        assert!(!path.exists(), "the holder removes the lock file");
         let again = FolderLock::acquire(&path).unwrap();
         assert_eq!(again.path(), path);
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_killed_holder_is_simply_locked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        std::fs::write(&path, "4242\n").unwrap();
+        let lock = FolderLock::acquire(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), std::process::id().to_string());
+        drop(lock);
+    }
+
+    #[test]
+    fn many_threads_never_hold_it_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let holders = AtomicUsize::new(0);
+        let taken = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..200 {
+                        if let Ok(lock) = FolderLock::acquire(&path) {
+                            assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                            taken.fetch_add(1, Ordering::SeqCst);
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            drop(lock);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(taken.load(Ordering::SeqCst) > 0);
     }
 
     #[test]

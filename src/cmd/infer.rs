@@ -244,7 +244,10 @@ fn infer(args: &InferArgs) -> Result<(), Failed> {
     let mut results = Vec::with_capacity(split.len());
     for index in 0..split.len() {
         let record = &split.records[index];
-        let folder = args.out.join(format!("{}-{:04}", record.case, record.image));
+        // `Dataset::open` checked the case; joined as a checked component
+        // all the same, so no manifest can reach out of --out.
+        let folder = lvc_fsio::join_component(&args.out, &format!("{}-{:04}", record.case, record.image))
+            .map_err(|e| fail(2, format!("{}: {e}", dataset_path.display())))?;
         results.push(infer_one(&segmenter, &dataset_subject(&split, index), &folder, args.opacity, args.scale)?);
     }
     let dices: Vec<f64> = results.iter().filter_map(|r| r.dice).collect();
