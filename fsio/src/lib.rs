@@ -48,6 +48,7 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -
 /// temporary path it is given, which then replaces `path` atomically.
 pub fn write_atomic_via_temp_path(path: &Path, create: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
     let temp = temp_path_for(path);
+    clean_folder_once(temp.parent().unwrap_or(Path::new(".")));
     let result = create(&temp).and_then(|()| finish(&temp, path));
     if result.is_err() {
         // Best effort: `create` may have failed before making the file.
@@ -65,6 +66,19 @@ fn finish(temp: &Path, path: &Path) -> io::Result<()> {
         std::fs::set_permissions(temp, existing.permissions())?;
     }
     std::fs::rename(temp, path)
+}
+
+/// The first atomic write of this process into a folder removes the
+/// temporaries that writers which died there left behind
+/// ([`stale::remove_stale`]); later writes into it skip the scan.
+fn clean_folder_once(dir: &Path) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static CLEANED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    let mut cleaned = CLEANED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if cleaned.get_or_insert_with(HashSet::new).insert(dir.to_path_buf()) {
+        stale::remove_stale(dir);
+    }
 }
 
 /// A hidden name next to `path`, unique per process and per call so that
@@ -269,6 +283,17 @@ mod tests {
         let err = write_atomic_via_temp_path(&path, |_| Err(io::Error::other("encoder failed"))).unwrap_err();
         assert_eq!(err.to_string(), "encoder failed");
         assert!(entries(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn the_first_write_into_a_folder_removes_dead_writers_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        // A PID above any kernel's pid_max: its writer is gone.
+        let leftover = dir.path().join(".run.json.tmp-99999999-0");
+        std::fs::write(&leftover, "half").unwrap();
+        write_atomic(&dir.path().join("metrics.json"), b"{}").unwrap();
+        assert!(!leftover.exists());
+        assert_eq!(entries(dir.path()), ["metrics.json"]);
     }
 
     #[test]
