@@ -49,12 +49,18 @@ fn lvc(dir: &Path, args: &[&str]) -> Run {
     lvc_within(Duration::from_secs(60), dir, args)
 }
 
+/// `text` as one line: miette wraps long messages and draws a bar
+/// (`│`) at the start of continued lines.
+fn unwrapped(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A clean failure: exit 1 or 2 (not a signal, not a panic's 101), and a
-/// message.
+/// message (compared with line wrapping undone).
 fn assert_clean_failure(run: &Run, expected: &str) {
     assert!(matches!(run.code, Some(1 | 2)), "exit {:?}\nstderr: {}", run.code, run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert!(run.stderr.contains(expected), "expected {expected:?} in:\n{}", run.stderr);
+    assert!(unwrapped(&run.stderr).contains(&unwrapped(expected)), "expected {expected:?} in:\n{}", run.stderr);
 }
 
 /// The bytes of a `.npy` header (format 1.0) for `descr` and `shape`.
@@ -280,4 +286,38 @@ fn terminal_commands_in_names_are_printed_as_escapes() {
     assert_clean_failure(&run, "IM\\x1b]0;pwned\\x07.dcm");
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(!raw_escape(&all), "dicom info printed a raw ESC:\n{all:?}");
+}
+
+/// Class 11 (labels): a fed label outside the net's classes trained
+/// silently (clamped). Every loss and metric layer that indexes by label
+/// now refuses it before it runs, naming the layer.
+#[test]
+fn fed_labels_outside_the_classes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let net = r#"name: "seg"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }
+layer { name: "label" type: "Input" top: "label" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }
+layer { name: "score" type: "Convolution" bottom: "data" top: "score" convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss" loss_param { ignore_label: 255 } }
+"#;
+    std::fs::write(d.join("net.prototxt"), net).unwrap();
+    std::fs::write(d.join("solver.prototxt"), "net: \"net.prototxt\"\nbase_lr: 0.01\nmax_iter: 2\nlr_policy: \"fixed\"\nsnapshot_prefix: \"s\"\n").unwrap();
+    let npy = |name: &str, values: &[f32]| {
+        let mut bytes = npy_header("<f4", &[1, 1, 4, 4]);
+        values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        std::fs::write(d.join(name), bytes).unwrap();
+    };
+    npy("data.npy", &[0.5; 16]);
+    let mut labels = [0.0f32; 16];
+    labels[3] = 255.0; // ignored: fine
+    npy("ok.npy", &labels);
+    labels[7] = 5.0;
+    npy("bad.npy", &labels);
+    let train = |label: &str| lvc(d, &["train", "--solver", "solver.prototxt", "--feed", "data=data.npy", "--feed", &format!("label={label}")]);
+    let ok = train("ok.npy");
+    assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
+    let run = train("bad.npy");
+    assert_clean_failure(&run, "layer 'loss': 1 label value(s) lie outside the 2 classes (0..=1 or the ignore_label 255), e.g. 5");
+    assert!(run.stderr.contains("lvc::runtime::labels"), "{}", run.stderr);
 }

@@ -144,6 +144,13 @@ pub enum StoreError {
     )]
     UnsafeName { path: PathBuf, what: String, source: lvc_fsio::NameError },
 
+    #[error("{}: {what} holds label {value}, but the dataset has {classes} classes (0..={})", path.display(), classes.saturating_sub(1))]
+    #[diagnostic(
+        code(lvc::data::store::label),
+        help("label values are class indices (0 = background); re-create the dataset with `lvc dataset create`, or fix the labels that wrote it")
+    )]
+    Label { path: PathBuf, what: String, value: u8, classes: usize },
+
     #[error("{} is being written by another lvc process: {source}", path.display())]
     #[diagnostic(code(lvc::data::store::locked), help("wait for that command to finish (or stop it), then run this one again"))]
     Locked { path: PathBuf, source: lvc_fsio::LockError },
@@ -322,7 +329,11 @@ fn split_dir(split: Split) -> String {
 /// to the disk while the next one is produced; all files are synced before
 /// the folder is renamed into place.
 pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Manifest, StoreError> {
+    let class_count = class_names(imported.options.kind).len();
     for slice in &imported.slices {
+        if let Some(&value) = slice.label.iter().find(|&&v| usize::from(v) >= class_count) {
+            return Err(StoreError::Label { path: out.to_path_buf(), what: format!("the label of {}", slice.dicom.path), value, classes: class_count });
+        }
         lvc_fsio::check_component(&slice.case).map_err(|source| StoreError::UnsafeName {
             path: out.to_path_buf(),
             what: format!("the case of image {}", slice.dicom.path),
@@ -591,7 +602,16 @@ impl Dataset {
             NpyArray { shape, data: NpyData::U8(v) } if shape == want_labels => v,
             other => return Err(unexpected_tensor(&labels_path, &other, NpyDtype::U8, &want_labels)),
         };
-        let records = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
+        let records: Vec<Record> = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
+        let classes = self.manifest.classes.len();
+        if let Some(at) = labels.iter().position(|&v| usize::from(v) >= classes) {
+            let image = at / (h * w).max(1);
+            let what = match records.iter().find(|r| r.index == image) {
+                Some(r) => format!("image {image} ({} IM {:04})", r.case, r.image),
+                None => format!("image {image}"),
+            };
+            return Err(StoreError::Label { path: labels_path, what, value: labels[at], classes });
+        }
         Ok(SplitData { split, shape: want_images, images, labels, records })
     }
 }

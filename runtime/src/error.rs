@@ -25,6 +25,13 @@ pub enum RuntimeError {
     #[diagnostic(code(lvc::runtime::input), help("{help}"))]
     Input { name: String, reason: String, help: String },
 
+    #[error("layer '{layer}': {reason}")]
+    #[diagnostic(
+        code(lvc::runtime::labels),
+        help("labels are class indices 0..C-1 (C = the score blob's channels) or the layer's ignore_label; check the label data, or change the class count with `lvc set-classes`")
+    )]
+    Labels { layer: String, reason: String },
+
     #[error("layer '{layer}' parameter {index}: {reason}")]
     #[diagnostic(code(lvc::runtime::param), help("{help}"))]
     Param { layer: String, index: usize, reason: String, help: String },

@@ -377,6 +377,9 @@ impl Net {
                     reason: "a bottom of this layer has no value".to_string(),
                     help: "the plan reads a blob no earlier layer wrote; this is a bug in lowering".to_string(),
                 })?;
+            step.op
+                .check_bottoms(&bottoms)
+                .map_err(|reason| RuntimeError::Labels { layer: step.layer.clone(), reason })?;
             let tops = match self.own_backward(step) {
                 Some(op) => {
                     let tops = op.forward_untracked(&bottoms, params);

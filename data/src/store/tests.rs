@@ -260,3 +260,34 @@ fn mostly_background_labels_are_stored_sparse_and_read_back_exactly() {
         assert!(labels.blocks() * 512 < labels.len(), "zero pages are holes: {} of {} bytes allocated", labels.blocks() * 512, labels.len());
     }
 }
+
+#[test]
+fn label_values_outside_the_classes_are_refused_at_import_and_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = slice("SC-A-1", 10, Split::Train, u16s(7), 2);
+    bad.label[5] = 7;
+    let mut import = imported(dir.path());
+    import.slices = vec![bad, slice("SC-B-2", 10, Split::Val, u16s(7), 2)];
+    let err = write_dataset(&dir.path().join("ds"), &import, false).unwrap_err().to_string();
+    assert!(err.contains("SC-A-1/IM-0004-0010.dcm holds label 7, but the dataset has 2 classes"), "{err}");
+    assert!(!dir.path().join("ds").exists());
+
+    // A dataset whose labels.npy was replaced afterwards.
+    let ds = written(dir.path(), "ok", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2), slice("SC-A-1", 11, Split::Train, u16s(7), 2)]);
+    let mut labels = vec![0u8; 24];
+    labels[12 + 4] = 200;
+    let array = NpyArray { shape: vec![2, 1, 3, 4], data: NpyData::U8(labels) };
+    crate::npy::write_npy(&ds.root.join("train/labels.npy"), &array).unwrap();
+    let err = ds.split("train").unwrap_err().to_string();
+    assert!(err.contains("labels.npy: image 1 (SC-A-1 IM 0011) holds label 200, but the dataset has 2 classes (0..=1)"), "{err}");
+}
+
+#[test]
+fn case_names_that_are_not_plain_components_are_refused_at_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut import = imported(dir.path());
+    import.slices[0].case = "../up".into();
+    let err = write_dataset(&dir.path().join("ds"), &import, false).unwrap_err().to_string();
+    assert!(err.contains("not a plain file name"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -30,10 +30,33 @@ impl Labels {
             Some(ignore) => label.ne(ignore),
             None => label.ones_like().to_kind(Kind::Bool),
         };
-        // Out-of-range labels are undefined in Caffe; clamping keeps indexing in bounds.
+        // `check_bottoms` refused out-of-range labels before the op ran;
+        // clamping keeps indexing in bounds all the same.
         let safe = label.where_scalarother(&valid, 0).clamp(0, classes - 1);
         Labels { safe, valid }
     }
+}
+
+/// Refuses labels that would index outside the `classes` scores: after
+/// Caffe's truncation to int, every label but `ignore_label` must lie in
+/// `0..classes` (NaN truncates far outside).
+fn labels_in_range(label: &Tensor, classes: i64, ignore_label: Option<i64>) -> Result<(), String> {
+    let label = label.detach().to_kind(Kind::Int64);
+    let outside = label.lt(0).logical_or(&label.ge(classes));
+    let outside = match ignore_label {
+        Some(ignore) => outside.logical_and(&label.ne(ignore)),
+        None => outside,
+    };
+    let count = outside.sum(Kind::Int64).int64_value(&[]);
+    if count == 0 {
+        return Ok(());
+    }
+    let first = label.masked_select(&outside).int64_value(&[0]);
+    let ignore = ignore_label.map_or_else(String::new, |i| format!(" or the ignore_label {i}"));
+    Err(format!(
+        "{count} label value(s) lie outside the {classes} classes (0..={}{ignore}), e.g. {first}",
+        classes - 1
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +82,10 @@ pub struct SoftmaxWithLoss {
 }
 
 impl Lowered for SoftmaxWithLoss {
+    fn check_bottoms(&self, bottoms: &[Tensor]) -> Result<(), String> {
+        labels_in_range(&bottoms[1], bottoms[0].size()[self.axis], self.ignore_label)
+    }
+
     /// The gradient is Caffe's `(p − onehot)·w/normaliser` (0 at ignored
     /// pixels), attached to the loss value with a zero-valued surrogate so
     /// that autograd returns exactly it: d/dx of log(max(p, FLT_MIN)) would
@@ -182,6 +209,10 @@ pub struct Accuracy {
 }
 
 impl Lowered for Accuracy {
+    fn check_bottoms(&self, bottoms: &[Tensor]) -> Result<(), String> {
+        labels_in_range(&bottoms[1], bottoms[0].size()[self.axis], self.ignore_label)
+    }
+
     /// A pixel is correct when fewer than `top_k` scores are ≥ the true
     /// class's other than itself: ties count against. No gradient.
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
@@ -266,6 +297,10 @@ pub struct Dice {
 }
 
 impl Lowered for Dice {
+    fn check_bottoms(&self, bottoms: &[Tensor]) -> Result<(), String> {
+        labels_in_range(&bottoms[1], bottoms[0].size()[1], self.ignore_label)
+    }
+
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
         let detached: Vec<Tensor> = bottoms.iter().map(Tensor::detach).collect();
         let d = DiceInputs::new(&detached, self.ignore_label);
@@ -295,6 +330,10 @@ pub struct DiceLoss {
 }
 
 impl Lowered for DiceLoss {
+    fn check_bottoms(&self, bottoms: &[Tensor]) -> Result<(), String> {
+        labels_in_range(&bottoms[1], bottoms[0].size()[1], self.ignore_label)
+    }
+
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
         let d = DiceInputs::new(bottoms, self.ignore_label);
         let prob = d.scores.softmax(1, Kind::Float) * &d.valid;

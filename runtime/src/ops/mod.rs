@@ -29,6 +29,15 @@ pub trait Lowered: fmt::Debug + Send {
     /// Shapes were checked by the compiler; ops may assume them.
     fn forward(&self, bottoms: &[Tensor], params: &[Tensor], train: bool) -> Vec<Tensor>;
 
+    /// Checks the values of the bottoms that the op cannot compute with
+    /// (shapes were checked by the compiler; values arrive at run time):
+    /// labels outside the classes, which Caffe only `DCHECK`s and then reads
+    /// out of bounds. The message says what is wrong; the caller names the
+    /// layer.
+    fn check_bottoms(&self, _bottoms: &[Tensor]) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Starts the op's own random stream over from the net's seed (the
     /// solver's `random_seed` in training). Only ops that draw random numbers
     /// outside libtorch (Augment) keep one.
