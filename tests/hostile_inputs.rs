@@ -321,3 +321,34 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top
     assert_clean_failure(&run, "layer 'loss': 1 label value(s) lie outside the 2 classes (0..=1 or the ignore_label 255), e.g. 5");
     assert!(run.stderr.contains("lvc::runtime::labels"), "{}", run.stderr);
 }
+
+/// Class 11 (weights): NaN or ±inf in loaded weights loaded silently; every
+/// command that reads weights now warns, naming the layer and blob.
+#[test]
+fn non_finite_weights_are_reported_by_layer() {
+    use lvc_runtime::weights::{write_caffemodel, WeightBlob, WeightsFile, WeightsLayer};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("net.prototxt"), TINY_NET).unwrap();
+    let mut weight = vec![0.1f32; 2 * 9];
+    weight[4] = f32::NAN;
+    weight[5] = f32::INFINITY;
+    let file = WeightsFile {
+        name: None,
+        layers: vec![WeightsLayer {
+            name: "conv".into(),
+            kind: "Convolution".into(),
+            blobs: vec![WeightBlob::new(vec![2, 1, 3, 3], weight), WeightBlob::new(vec![2], vec![0.0, 0.0])],
+        }],
+    };
+    write_caffemodel(&d.join("w.caffemodel"), &file).unwrap();
+    let mut good = npy_header("<f4", &[1, 1, 8, 8]);
+    good.extend_from_slice(&[0; 256]);
+    std::fs::write(d.join("in.npy"), &good).unwrap();
+    let expected = "warning: w.caffemodel: layer 'conv' blob 0 holds 2 NaN or infinite value(s) of 18";
+    let run = lvc(d, &["forward", "--model", "net.prototxt", "--weights", "w.caffemodel", "--input", "data=in.npy", "--out", "blobs"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    let run = lvc(d, &["weights", "check", "--model", "net.prototxt", "--weights", "w.caffemodel"]);
+    assert!(run.stderr.contains(expected), "{}{}", run.stdout, run.stderr);
+}

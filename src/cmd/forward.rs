@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use lvc_compiler::ir::Compiled;
 use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::tch::Tensor;
-use lvc_runtime::weights::{read_weights, CaffeShape, LayerStatus};
+use lvc_runtime::weights::{CaffeShape, LayerStatus};
 
 use super::device_args::DeviceArgs;
 use super::netargs::{compile_file, render, NetArgs};
+use super::weights::read_weights_checked;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -158,7 +159,7 @@ pub fn run(args: ForwardArgs) -> u8 {
         }
     };
     if let Some(path) = &args.weights {
-        let file = match read_weights(path) {
+        let file = match read_weights_checked(path) {
             Ok(f) => f,
             Err(e) => {
                 errln!("{:?}", miette::Report::new(e));

@@ -9,7 +9,6 @@ use lvc_compiler::schema::{load_solver, LoadOptions, NetState, Phase};
 use lvc_compiler::SourceFile;
 use lvc_runtime::error::RuntimeError;
 use lvc_runtime::exec::Net;
-use lvc_runtime::weights::read_weights;
 use lvc_runtime::tch::{self, Kind, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::device_args::DeviceArgs;
 use super::netargs::render;
 use super::train::{build_net, fail, report, Failed};
+use super::weights::read_weights_checked;
 
 /// The empty-mask rule of every Dice and Jaccard lvc reports.
 pub const EMPTY_RULE: &str =
@@ -135,7 +135,7 @@ pub(super) fn open_run(run: &Path, weights: Option<&Path>, image_shape: [usize; 
     if !weights.is_file() {
         return Err(fail(2, format!("{} does not exist\n  help: it is written after the first epoch of `lvc train --dataset`; pass --weights RUN/snapshots/epoch-N.safetensors to use another", weights.display())));
     }
-    let file = read_weights(&weights).map_err(|e| report(2, e))?;
+    let file = read_weights_checked(&weights).map_err(|e| report(2, e))?;
     let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
     if !loaded.loads() {
         return Err(fail(2, format!("{} does not fit the deploy net of {} (see `lvc weights check`)", weights.display(), config.solver.display())));

@@ -15,11 +15,11 @@ use lvc_runtime::solver::{
     Trainer,
 };
 use lvc_runtime::tch;
-use lvc_runtime::weights::read_weights;
 
 use super::device_args::DeviceArgs;
 use super::forward::{parse_input, read_input, InputArg};
 use super::netargs::render;
+use super::weights::read_weights_checked;
 
 pub use super::OutputFormat as LogFormat;
 
@@ -148,7 +148,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         (None, None) => def.weights.iter().map(PathBuf::from).collect(),
     };
     for path in &weights {
-        let file = read_weights(path).map_err(|e| report(2, e))?;
+        let file = read_weights_checked(path).map_err(|e| report(2, e))?;
         let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
         if !loaded.loads() {
             for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {

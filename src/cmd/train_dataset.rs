@@ -25,12 +25,13 @@ use lvc_runtime::error::RuntimeError;
 use lvc_runtime::exec::Net;
 use lvc_runtime::solver::{net_weights, read_state, share_weights, solver_seed, state_path_for, DataSource, Event, Trainer};
 use lvc_runtime::tch::{self, Tensor};
-use lvc_runtime::weights::{apply_adaptations, read_weights, write_weights, Adaptation};
+use lvc_runtime::weights::{apply_adaptations, write_weights, Adaptation};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::weights::read_weights_checked;
 use super::segment::{
     mean, sha256_file, one_image_shape, Overlap, RunConfig, Segmenter, TorchVersion, BEST_WEIGHTS, EMPTY_RULE, METRICS_JSON, RUN_JSON,
     SNAPSHOTS,
@@ -277,7 +278,7 @@ fn val_state(def: &SolverDef) -> (&NetSource, NetState) {
 
 /// Loads the start weights (after the --adapt fixes) into `net`.
 fn load_start_weights(net: &mut Net, path: &Path, adapt: &[Adaptation]) -> Result<(), Failed> {
-    let mut file = read_weights(path).map_err(|e| report(2, e))?;
+    let mut file = read_weights_checked(path).map_err(|e| report(2, e))?;
     for applied in apply_adaptations(&mut file, &net.targets(), adapt).map_err(|e| report(2, e))? {
         outln!("adapted {}: {}", applied.layer, applied.what);
     }
@@ -410,7 +411,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
     let mut resume_state = None;
     if done > 0 {
         let snapshot = snapshot_path(&run, done);
-        let file = read_weights(&snapshot).map_err(|e| report(2, e))?;
+        let file = read_weights_checked(&snapshot).map_err(|e| report(2, e))?;
         net.load_weights(&file).map_err(|e| report(2, e))?;
         let state_path = state_path_for(&snapshot);
         if state_path.exists() {

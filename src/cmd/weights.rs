@@ -15,6 +15,18 @@ use serde::Serialize;
 
 use super::netargs::{compile_file, render, NetArgs};
 
+/// Reads a weights file as `read_weights` does, and warns (naming the
+/// layer) about blobs holding NaN or ±inf: they load, but every output
+/// through that layer is NaN. Every command that reads weights reads them
+/// through here.
+pub(crate) fn read_weights_checked(path: &Path) -> Result<WeightsFile, lvc_runtime::weights::WeightsError> {
+    let file = read_weights(path)?;
+    for bad in file.non_finite() {
+        errln!("warning: {}: {bad}; outputs through this layer will be NaN", path.display());
+    }
+    Ok(file)
+}
+
 #[derive(clap::Args, Debug)]
 pub struct WeightsArgs {
     #[command(subcommand)]
@@ -128,7 +140,7 @@ fn load_targets(model: &Path, args: &NetArgs) -> Result<(SourceFile, Vec<TargetL
 
 /// Reads the weights and applies the fixes; `Err(2)` after printing why not.
 fn load_adapted(path: &Path, targets: &[TargetLayer], adapt: &[Adaptation]) -> Result<(WeightsFile, Vec<AppliedAdaptation>), u8> {
-    let mut file = read_weights(path).map_err(|e| {
+    let mut file = read_weights_checked(path).map_err(|e| {
         eprint_report(e);
         2u8
     })?;
@@ -320,7 +332,7 @@ fn convert(args: ConvertArgs) -> u8 {
             errln!("error: --adapt needs --model (the fixes are computed from the net's shapes)");
             return 2;
         }
-        None => match read_weights(&args.input) {
+        None => match read_weights_checked(&args.input) {
             Ok(f) => f,
             Err(e) => {
                 eprint_report(e);

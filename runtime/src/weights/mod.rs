@@ -59,9 +59,40 @@ impl WeightsFile {
     pub fn layer(&self, name: &str) -> Option<&WeightsLayer> {
         self.layers.iter().find(|l| l.name == name)
     }
+    /// Every blob holding NaN or ±inf, in file order: such a file loads
+    /// (Caffe would load it too), but every output through the layer is
+    /// then NaN, so callers warn, naming the layer.
+    pub fn non_finite(&self) -> Vec<NonFinite> {
+        let mut found = Vec::new();
+        for layer in &self.layers {
+            for (blob, values) in layer.blobs.iter().enumerate() {
+                let count = values.data.iter().filter(|v| !v.is_finite()).count();
+                if count > 0 {
+                    found.push(NonFinite { layer: layer.name.clone(), blob, count, of: values.data.len() });
+                }
+            }
+        }
+        found
+    }
+
     /// Number of stored values over all blobs.
     pub fn param_count(&self) -> usize {
         self.layers.iter().flat_map(|l| &l.blobs).map(WeightBlob::count).sum()
+    }
+}
+
+/// A blob with values that are not finite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonFinite {
+    pub layer: String,
+    pub blob: usize,
+    pub count: usize,
+    pub of: usize,
+}
+
+impl fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "layer '{}' blob {} holds {} NaN or infinite value(s) of {}", self.layer, self.blob, self.count, self.of)
     }
 }
 
