@@ -352,3 +352,32 @@ fn non_finite_weights_are_reported_by_layer() {
     let run = lvc(d, &["weights", "check", "--model", "net.prototxt", "--weights", "w.caffemodel"]);
     assert!(run.stderr.contains(expected), "{}{}", run.stdout, run.stderr);
 }
+
+/// Class 3 (beyond DICOM and contours): a FIFO given as a net, weights, a
+/// solver state or an input blocked forever on open; `/dev/zero` was read
+/// until memory ran out. Every reader now refuses what is not a regular
+/// file before reading it.
+#[cfg(unix)]
+#[test]
+fn files_that_are_not_files_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("net.prototxt"), TINY_NET).unwrap();
+    for name in ["fifo.prototxt", "fifo.caffemodel", "fifo.solverstate", "fifo.npy"] {
+        let status = Command::new("mkfifo").arg(d.join(name)).status().expect("mkfifo");
+        assert!(status.success());
+    }
+    std::fs::write(d.join("solver.prototxt"), "net: \"net.prototxt\"\nbase_lr: 0.01\nmax_iter: 1\nlr_policy: \"fixed\"\nsnapshot_prefix: \"s\"\n").unwrap();
+    let limit = Duration::from_secs(20);
+    for args in [
+        &["check", "fifo.prototxt"][..],
+        &["check", "/dev/zero"],
+        &["weights", "check", "--model", "net.prototxt", "--weights", "fifo.caffemodel"],
+        &["forward", "--model", "net.prototxt", "--input", "data=fifo.npy", "--out", "blobs"],
+        &["train", "--solver", "solver.prototxt", "--snapshot", "fifo.solverstate"],
+    ] {
+        let run = lvc_within(limit, d, args);
+        let expected = if args.contains(&"/dev/zero") { "/dev/zero: it is a character device, not a regular file" } else { "it is a FIFO (named pipe), not a regular file" };
+        assert_clean_failure(&run, expected);
+    }
+}

@@ -13,14 +13,18 @@ pub struct SourceFile {
     pub text: Arc<str>,
 }
 
+/// The largest prototxt read: the biggest public nets are a few MB of text.
+pub const MAX_SOURCE_BYTES: u64 = 1 << 30;
+
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> Self {
         SourceFile { path: path.into(), text: text.into() }
     }
 
-    /// Reads a file; the error names the path.
+    /// Reads a file (a regular file only: a FIFO would block, a device
+    /// never end); the error names the path.
     pub fn read(path: &Path) -> std::io::Result<Self> {
-        let bytes = std::fs::read(path)?;
+        let bytes = lvc_fsio::read_regular(path, MAX_SOURCE_BYTES)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         Ok(SourceFile::new(path, text))
     }

@@ -69,8 +69,14 @@ pub struct MetricsFile {
     pub history: Vec<EpochPoint>,
 }
 
+/// The largest run file read (run.json, metrics.json, evaluation.json, an
+/// overlay): far above what a run writes, far below what would exhaust
+/// memory.
+const MAX_RUN_FILE_BYTES: u64 = 1 << 30;
+
+/// Reads a file of a run folder: a regular file only, bounded.
 fn read_bytes(path: &Path, help: &str) -> Result<Vec<u8>, ReportError> {
-    std::fs::read(path).map_err(|e| ReportError::Read { path: path.to_path_buf(), reason: e.to_string(), help: help.to_string() })
+    lvc_fsio::read_regular(path, MAX_RUN_FILE_BYTES).map_err(|e| ReportError::Read { path: path.to_path_buf(), reason: e.to_string(), help: help.to_string() })
 }
 
 /// Reads and parses a JSON file written by `writer`.

@@ -34,7 +34,7 @@ pub fn is_caffe_state(path: &Path) -> bool {
 }
 
 pub fn read_caffe_state(path: &Path) -> Result<CaffeSolverState, StateError> {
-    let bytes = std::fs::read(path).map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
+    let bytes = lvc_fsio::read_regular(path, u64::MAX).map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
     parse(&bytes).map_err(|what| StateError::Format { path: path.to_path_buf(), what })
 }
 

@@ -180,7 +180,7 @@ pub fn write_state(path: &Path, state: &SolverState) -> Result<(), StateError> {
 
 /// Reads a solver state written by [`write_state`].
 pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
-    let bytes = std::fs::read(path).map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
+    let bytes = lvc_fsio::read_regular(path, u64::MAX).map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
     let bad = |what: String| StateError::Format { path: path.to_path_buf(), what };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;

@@ -197,8 +197,8 @@ pub fn write_weights(path: &Path, weights: &WeightsFile, roles: &safetensors::Pa
 /// a file truncated by another process during the read can still fault, the
 /// usual caveat of memory-mapped I/O that buys disk-speed loading.
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap, WeightsError> {
-    let file = std::fs::File::open(path).map_err(|e| WeightsError::io(path, e))?;
-    let len = file.metadata().map_err(|e| WeightsError::io(path, e))?.len();
+    // Only a regular file: opening a FIFO would block, a device never ends.
+    let (file, len) = lvc_fsio::open_regular(path).map_err(|e| WeightsError::io(path, e))?;
     if len == 0 {
         return Err(WeightsError::Empty { path: path.to_path_buf() });
     }
