@@ -553,24 +553,35 @@ impl SplitData {
     }
 }
 
-impl Dataset {
-    /// Reads and checks `manifest.json`.
-    pub fn open(root: &Path) -> Result<Dataset, StoreError> {
-        let path = root.join(MANIFEST);
-        let read_err = |reason: String| StoreError::Read { path: path.clone(), reason };
-        let text = lvc_fsio::read_regular(&path, MAX_MANIFEST_BYTES).map_err(|e| read_err(e.to_string()))?;
-        let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| read_err(e.to_string()))?;
+impl Manifest {
+    /// Parses and checks the bytes of a `manifest.json` (`path` names it in
+    /// errors): its format and version, the image type, and every name
+    /// that is joined into a path.
+    pub fn from_json(text: &[u8], path: &Path) -> Result<Manifest, StoreError> {
+        let read_err = |reason: String| StoreError::Read { path: path.to_path_buf(), reason };
+        let head: serde_json::Value = serde_json::from_slice(text).map_err(|e| read_err(e.to_string()))?;
         let format = head.get("format").and_then(|v| v.as_str()).unwrap_or("").to_string();
         let version = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
         if format != FORMAT_NAME || !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version) {
-            return Err(StoreError::Version { path, format, version: u32::try_from(version).unwrap_or(u32::MAX) });
+            return Err(StoreError::Version { path: path.to_path_buf(), format, version: u32::try_from(version).unwrap_or(u32::MAX) });
         }
         let manifest: Manifest = serde_json::from_value(head).map_err(|e| read_err(e.to_string()))?;
         if ImageDtype::from_name(&manifest.image_dtype).is_none() {
             let names: Vec<&str> = ImageDtype::ALL.iter().map(|d| d.name()).collect();
             return Err(read_err(format!("image_dtype `{}` is not one of {}", manifest.image_dtype, names.join(", "))));
         }
-        check_names(&path, &manifest)?;
+        check_names(path, &manifest)?;
+        Ok(manifest)
+    }
+}
+
+impl Dataset {
+    /// Reads and checks `manifest.json`.
+    pub fn open(root: &Path) -> Result<Dataset, StoreError> {
+        let path = root.join(MANIFEST);
+        let read_err = |reason: String| StoreError::Read { path: path.clone(), reason };
+        let text = lvc_fsio::read_regular(&path, MAX_MANIFEST_BYTES).map_err(|e| read_err(e.to_string()))?;
+        let manifest = Manifest::from_json(&text, &path)?;
         Ok(Dataset { root: root.to_path_buf(), manifest })
     }
 
@@ -603,6 +614,16 @@ impl Dataset {
             other => return Err(unexpected_tensor(&labels_path, &other, NpyDtype::U8, &want_labels)),
         };
         let records: Vec<Record> = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
+        // Record i describes image i: callers index the tensors by record.
+        if records.len() != summary.count || records.iter().enumerate().any(|(i, r)| r.index != i) {
+            return Err(StoreError::Read {
+                path: self.root.join(MANIFEST),
+                reason: format!(
+                    "split {name} holds {} images, but its records are not exactly one per image in order (indices 0..{})",
+                    summary.count, summary.count
+                ),
+            });
+        }
         let classes = self.manifest.classes.len();
         if let Some(at) = labels.iter().position(|&v| usize::from(v) >= classes) {
             let image = at / (h * w).max(1);

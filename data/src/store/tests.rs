@@ -291,3 +291,23 @@ fn case_names_that_are_not_plain_components_are_refused_at_import() {
     assert!(err.contains("not a plain file name"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn records_that_do_not_describe_the_images_one_to_one_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = written(dir.path(), "ds", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2), slice("SC-A-1", 11, Split::Train, u16s(7), 2)]);
+    let path = ds.root.join(MANIFEST);
+    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for edit in [
+        |m: &mut serde_json::Value| {
+            m["records"].as_array_mut().unwrap().pop();
+        },
+        |m: &mut serde_json::Value| m["records"][1]["index"] = 7.into(),
+    ] {
+        let mut manifest = original.clone();
+        edit(&mut manifest);
+        std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let err = Dataset::open(&ds.root).unwrap().split("train").unwrap_err().to_string();
+        assert!(err.contains("not exactly one per image"), "{err}");
+    }
+}

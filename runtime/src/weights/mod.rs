@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub use adapt::{apply_adaptations, AdaptError, AdaptMode, Adaptation, AppliedAdaptation};
 pub use caffemodel::{read_caffemodel, read_caffemodel_bytes, write_caffemodel};
 pub use matching::{match_weights, shape_equals, targets_from_graph, LayerReport, LayerStatus, ParamReport, TargetLayer, WeightsReport};
-pub use safetensors::{read_safetensors, write_safetensors};
+pub use safetensors::{read_safetensors, read_safetensors_bytes, write_safetensors};
 
 /// All layers of a weights file, in file order, including layers without
 /// blobs (Caffe's `Net::ToProto` writes every layer).

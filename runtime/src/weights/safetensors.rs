@@ -119,9 +119,15 @@ pub fn write_safetensors(path: &Path, weights: &WeightsFile, roles: &ParamRoles)
 /// work too when their tensors are named `<layer>.<index>`.
 pub fn read_safetensors(path: &Path) -> Result<SafetensorsWeights, WeightsError> {
     let map = map_file(path)?;
+    read_safetensors_bytes(&map, path)
+}
+
+/// Decodes the bytes of a safetensors file; `path` only names the file in
+/// errors.
+pub fn read_safetensors_bytes(map: &[u8], path: &Path) -> Result<SafetensorsWeights, WeightsError> {
     let bad = |what: String| WeightsError::Safetensors { path: path.to_path_buf(), what };
-    let (_, header) = SafeTensors::read_metadata(&map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
-    let file = SafeTensors::deserialize(&map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let (_, header) = SafeTensors::read_metadata(map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let file = SafeTensors::deserialize(map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     if metadata.get("format").is_some_and(|tag| tag.starts_with(crate::solver::state::STATE_FORMAT)) {
         return Err(bad("this is a solver state (optimizer history), not weights: resume from it with `lvc train --snapshot`, or pass the weights file next to it".to_string()));
