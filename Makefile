@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-gemm bench-check
+.PHONY: all build test venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
 
 all: build
 
@@ -107,3 +107,12 @@ bench-gemm: venv
 # of every corpus net, against parse-only and load-only in the same run.
 bench-check: venv
 	$(CARGO) bench --locked --bench check
+
+# Fuzzing (not a test, not in CI's time): every reader of outside input
+# (prototxt, npy, contour, manifest, DICOM, caffemodel, safetensors and
+# solver states, run-folder JSON) under libFuzzer + AddressSanitizer for
+# FUZZ_SECONDS each (default 600), JOBS at a time; a table of runs per
+# target, exit 1 on any crash, hang (>10 s) or allocation over 2 GB.
+# FUZZ_TARGETS="npy dicom" picks targets. Installs cargo-fuzz if missing.
+fuzz: build
+	bash fuzz/run.sh
