@@ -165,20 +165,37 @@ fn walk_past_the_end<T>() -> Result<T, Refused> {
 /// it inflates to more than `max` bytes: a few MB of deflated zeros
 /// inflate to gigabytes.
 fn inflate(deflated: &[u8], max: u64) -> Result<Vec<u8>, Refused> {
+    let max_len = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut decoder = flate2::read::DeflateDecoder::new(deflated);
     let mut inflated = Vec::new();
-    if let Err(e) = flate2::read::DeflateDecoder::new(deflated).take(max + 1).read_to_end(&mut inflated) {
-        return unreadable(format!("its deflated data set does not inflate: {e}"));
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => return Ok(inflated),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return unreadable(format!("its deflated data set does not inflate: {e}")),
+        };
+        if inflated.len() + n > max_len {
+            return refuse(
+                DicomErrorKind::TooLarge,
+                format!(
+                    "its deflated data set inflates to more than {}, the most lvc reads as one DICOM file",
+                    lvc_fsio::read::human_bytes(max)
+                ),
+            );
+        }
+        if inflated.len() + n > inflated.capacity() {
+            // Doubling, but never past the bound (a 2 GiB buffer must not
+            // become 4 GiB), and a refused allocation is an error here.
+            let cap = (inflated.capacity() * 2).max(inflated.len() + n).min(max_len);
+            if inflated.try_reserve_exact(cap - inflated.len()).is_err() {
+                let at = lvc_fsio::read::human_bytes(cap as u64);
+                return refuse(DicomErrorKind::TooLarge, format!("its deflated data set inflates to more than memory holds ({at})"));
+            }
+        }
+        inflated.extend_from_slice(&chunk[..n]);
     }
-    if inflated.len() as u64 > max {
-        return refuse(
-            DicomErrorKind::TooLarge,
-            format!(
-                "its deflated data set inflates to more than {}, the most lvc reads as one DICOM file",
-                lvc_fsio::read::human_bytes(max)
-            ),
-        );
-    }
-    Ok(inflated)
 }
 
 /// Walks the file meta group as dicom-object reads it: (0002,0000) first,
