@@ -247,6 +247,8 @@ fn read_header(path: &Path) -> Result<Vec<u8>, DicomError> {
             ));
         }
         let missing = want - bytes.len() as u64;
+        // Exactly what is wanted: `read_to_end` alone would double the buffer.
+        bytes.reserve_exact(missing as usize);
         (&mut file).take(missing).read_to_end(&mut bytes).map_err(|e| io_error(path, e))?;
         if (bytes.len() as u64) < want {
             // The file shrank since it was opened: walk what there is.
@@ -257,9 +259,9 @@ fn read_header(path: &Path) -> Result<Vec<u8>, DicomError> {
                 bytes.truncate(end);
                 return Ok(bytes);
             }
-            // At least double, so that a header of many small steps is read
-            // in few reads.
-            scan::Walked::NeedMore { want: need } => want = need.max(2 * bytes.len() as u64).min(len),
+            // At least double (up to the bound), so that a header of many
+            // small steps is read in few reads.
+            scan::Walked::NeedMore { want: need } => want = need.max((2 * bytes.len() as u64).min(MAX_FILE_BYTES)).min(len),
         }
     }
 }
