@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 mod common;
-use common::{lvc, text};
+use common::{lvc, lvc_within, make_fifo, says, sparse_file, text, with_nested_sequences};
 
 /// A one-case phantom made once through the CLI.
 fn phantom() -> &'static Path {
@@ -109,4 +109,56 @@ fn help_has_examples() {
         assert!(out.status.success());
         assert!(text(&out.stdout).contains("Examples:"), "{args:?}");
     }
+}
+
+/// `lvc dicom info|export` on `file`: exit 1 and, on stderr, `code`, the
+/// file's name and `needle`. Within 20 s: a reader that blocks on a FIFO
+/// or reads a sparse file whole fails the test instead of hanging it.
+fn refused(dir: &Path, file: &Path, code: &str, needle: &str) {
+    for command in [["dicom", "info", file.to_str().unwrap(), ""], ["dicom", "export", file.to_str().unwrap(), "out.npy"]] {
+        let args: Vec<&str> = command.into_iter().filter(|a| !a.is_empty()).collect();
+        let out = lvc_within(&args, dir, 20);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        for want in [code, &file.display().to_string(), needle] {
+            assert!(says(&stderr, want), "{args:?}: {want:?} missing in\n{stderr}");
+        }
+        assert!(stderr.contains("help:"), "{stderr}");
+    }
+}
+
+#[test]
+fn hostile_inputs_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = std::fs::read(first_sax_image()).unwrap();
+    let deep = d.join("deep.dcm");
+    std::fs::write(&deep, with_nested_sequences(&good, 10_000)).unwrap();
+    // The 65th sequence, after 64 pairs of 12-byte sequence and 8-byte item headers.
+    let data_start = 144 + u32::from_le_bytes(good[140..144].try_into().unwrap()) as usize;
+    let level_65 = format!("(0008,1115) at byte {} opens nesting level 65", data_start + 64 * 20);
+    refused(d, &deep, "lvc::dicom::nesting", &level_65);
+    let fifo = d.join("pipe.dcm");
+    make_fifo(&fifo);
+    refused(d, &fifo, "lvc::dicom::not_a_file", "it is a FIFO (named pipe), not a regular file");
+    refused(d, Path::new("/dev/zero"), "lvc::dicom::not_a_file", "it is a character device");
+    refused(d, d, "lvc::dicom::not_a_file", "it is a folder");
+
+    // 8 GB of zeros: no DICOM header to read, and too large to read whole.
+    let zeros = d.join("zeros.dcm");
+    sparse_file(&zeros, &[], 8 << 30);
+    let out = lvc_within(&["dicom", "info", zeros.to_str().unwrap()], d, 20);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(says(&text(&out.stderr), "lvc::dicom::parse") && says(&text(&out.stderr), "no `DICM` marker"), "{}", text(&out.stderr));
+    let out = lvc_within(&["dicom", "export", zeros.to_str().unwrap(), "out.npy"], d, 20);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(says(&text(&out.stderr), "lvc::dicom::too_large") && says(&text(&out.stderr), "it holds 8.6 GB"), "{}", text(&out.stderr));
+
+    // A real header in front of a 3 GB hole: the header reads at once.
+    let holey = d.join("holey.dcm");
+    sparse_file(&holey, &good, 3 << 30);
+    let out = lvc_within(&["dicom", "info", holey.to_str().unwrap()], d, 20);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("256 x 256"), "{}", text(&out.stdout));
+    assert!(!d.join("out.npy").exists(), "nothing refused above was exported");
 }

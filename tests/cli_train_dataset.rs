@@ -10,6 +10,8 @@ use lvc_runtime::solver::read_state;
 use lvc_runtime::weights::read_safetensors;
 use serde_json::Value;
 
+mod common;
+
 const LVC: &str = env!("CARGO_BIN_EXE_lvc");
 
 const TINY_NET: &str = r#"name: "tiny"
@@ -284,6 +286,30 @@ fn infer_all_val_writes_one_folder_per_image_and_a_dicom_needs_no_truth() {
     let stdout = ok(&["infer", "--run", s(run), "--image", s(&file), "--out", s(&single)]);
     assert!(stdout.contains("no ground truth"), "{stdout}");
     assert!(read_json(&single.join("result.json"))["dice"].is_null());
+}
+
+#[test]
+fn infer_refuses_an_image_that_is_a_fifo_or_nests_too_deep() {
+    let run = trained_run();
+    let dir = fixture().run("infer-hostile");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let fifo = dir.join("pipe.dcm");
+    common::make_fifo(&fifo);
+    let good = fixture().root.join("phantom/challenge_training/SC-HF-I-1/IM-0004-0001.dcm");
+    let deep = dir.join("deep.dcm");
+    let bytes = std::fs::read(&good).unwrap_or_else(|e| panic!("{}: {e}", good.display()));
+    std::fs::write(&deep, common::with_nested_sequences(&bytes, 10_000)).unwrap_or_else(|e| panic!("{e}"));
+    for (image, code, needle) in
+        [(&fifo, "lvc::dicom::not_a_file", "it is a FIFO"), (&deep, "lvc::dicom::nesting", "opens nesting level 65")]
+    {
+        let out = common::lvc_within(&["infer", "--run", s(run), "--image", s(image), "--out", s(&dir.join("out"))], &dir, 60);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        for want in [code, s(image), needle] {
+            assert!(common::says(&stderr, want), "{want:?} missing in\n{stderr}");
+        }
+    }
+    assert!(!dir.join("out").exists());
 }
 
 #[test]

@@ -8,6 +8,8 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod common;
+
 const LVC: &str = env!("CARGO_BIN_EXE_lvc");
 const SIZE: u16 = 32;
 
@@ -79,7 +81,7 @@ impl Tree {
             self.contour(padded, image, "i", "10.5 10.0\n20.0 10.0\n20.0 20.5\n10.0 20.0\n");
         }
     }
-    fn create(&self, out: &str, extra: &[&str]) -> Output {
+    fn create_args(&self, out: &str, extra: &[&str]) -> Vec<String> {
         let mut args = vec!["dataset".to_string(), "create".into(), "--images".into()];
         args.push(self.images().display().to_string());
         args.push("--contours".into());
@@ -87,7 +89,15 @@ impl Tree {
         args.push("--out".into());
         args.push(self.path(out).display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
-        Command::new(LVC).args(&args).output().unwrap()
+        args
+    }
+    fn create(&self, out: &str, extra: &[&str]) -> Output {
+        Command::new(LVC).args(self.create_args(out, extra)).output().unwrap()
+    }
+    /// `create`, failing the test if it runs longer than 30 s (blocked on a FIFO).
+    fn create_within(&self, out: &str, extra: &[&str]) -> Output {
+        let args = self.create_args(out, extra);
+        common::lvc_within(&args.iter().map(String::as_str).collect::<Vec<_>>(), self.dir.path(), 30)
     }
 }
 
@@ -197,6 +207,60 @@ fn broken_tree_lists_every_problem_and_writes_nothing_then_skip_bad_imports_the_
     assert_eq!(ds.manifest.records.len(), 1);
     assert_eq!(ds.manifest.skipped.len(), 6);
     assert!(ds.manifest.skipped.iter().any(|s| s.path.ends_with("IM-0004-0004.dcm")));
+}
+
+#[test]
+fn fifos_devices_and_deeply_nested_files_are_problems_named_and_skipped_with_skip_bad() {
+    let t = Tree::new();
+    t.case("SC-HF-I-1", "SC-HF-I-01", 4, 6, 100);
+    let case = t.images().join("SC-HF-I-1");
+    let fifo_image = case.join("IM-0004-0002.dcm");
+    fs::remove_file(&fifo_image).unwrap();
+    common::make_fifo(&fifo_image);
+    let deep_image = case.join("IM-0004-0003.dcm");
+    fs::write(&deep_image, common::with_nested_sequences(&fs::read(case.join("IM-0004-0001.dcm")).unwrap(), 10_000)).unwrap();
+    let fifo_contour = t.contour("SC-HF-I-01", 4, "i", "");
+    fs::remove_file(&fifo_contour).unwrap();
+    common::make_fifo(&fifo_contour);
+    let device_contour = t.contour("SC-HF-I-01", 5, "i", "");
+    fs::remove_file(&device_contour).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &device_contour).unwrap();
+    let folder_contour = t.contour("SC-HF-I-01", 6, "i", "");
+    fs::remove_file(&folder_contour).unwrap();
+    fs::create_dir(&folder_contour).unwrap();
+
+    let o = t.create_within("ds", &[]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("4 problem(s)"), "{err}");
+    for needle in [
+        format!("{}: cannot read file: it is a FIFO (named pipe), not a regular file", fifo_image.display()),
+        "lvc::dicom::not_a_file".to_string(),
+        format!("{}: (0008,1115) at byte", deep_image.display()),
+        "opens nesting level 65".to_string(),
+        "lvc::dicom::nesting".to_string(),
+        format!("cannot read contour file {}: it is a FIFO (named pipe), not a regular file", fifo_contour.display()),
+        format!("cannot read contour file {}: it is a character device, not a regular file", device_contour.display()),
+        "lvc::data::contour::not_a_file".to_string(),
+    ] {
+        assert!(common::says(&err, &needle), "missing {needle:?} in\n{err}");
+    }
+    assert!(!t.path("ds").exists());
+
+    let o = t.create_within("ds", &["--skip-bad"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("1 images") && out.contains("4 skipped"), "{out}");
+    let warning = format!("warning: {} is a folder, not a contour file; it is not read as a contour\n", folder_contour.display());
+    assert!(err.contains(&warning), "{err}");
+    let m = Dataset::open(&t.path("ds")).unwrap().manifest;
+    assert_eq!(m.records.iter().map(|r| r.image).collect::<Vec<_>>(), [1]);
+    let mut skipped: Vec<&str> = m.skipped.iter().map(|s| s.path.as_str()).collect();
+    skipped.sort();
+    let mut expected = [&fifo_image, &deep_image, &fifo_contour, &device_contour].map(|p| p.to_str().unwrap()).to_vec();
+    expected.sort();
+    assert_eq!(skipped, expected);
+    assert!(m.warnings.iter().any(|w| w.contains("is a folder, not a contour file")), "{:?}", m.warnings);
 }
 
 #[test]

@@ -8,15 +8,25 @@
 //! the line: a line that is not exactly two finite numbers, and a file with
 //! fewer than 3 points.
 //!
+//! Only regular files are read (a FIFO would block, a device never ends),
+//! and only up to [`MAX_CONTOUR_BYTES`].
+//!
 //! Points outside the image are checked separately ([`Contour::check_inside`])
 //! because only the importer knows the image size: a point is inside when the
 //! pixel it truncates to (`astype(int)`, toward zero) lies in the image, so
 //! `-0.5` is column 0 and `255.5` is column 255 of a 256-wide image.
 
+use lvc_fsio::read::human_bytes;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
+
+/// The largest contour file read. A contour is a few hundred `x y` lines
+/// of some 14 bytes (2–8 kB in Sunnybrook); the outline of a 4096 × 4096
+/// image on a 0.5-pixel grid is 32,768 points, about 0.5 MB. Anything
+/// larger is not a contour, and reading it whole would only cost memory.
+pub const MAX_CONTOUR_BYTES: u64 = 16 << 20;
 
 /// One contour point and where it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +57,20 @@ pub enum ContourError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read contour file {}: it is {what}, not a regular file", path.display())]
+    #[diagnostic(
+        code(lvc::data::contour::not_a_file),
+        help(
+            "a contour must be a regular text file: replace the FIFO or device with the file itself, or move it out of the contour folder"
+        )
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("cannot read contour file {}: it holds {len} bytes, more than the {} a contour file can need", path.display(), human_bytes(*max))]
+    #[diagnostic(
+        code(lvc::data::contour::too_large),
+        help("this is not a contour (those are a few kB of `x y` lines); remove it from the contour folder")
+    )]
+    TooLarge { path: PathBuf, len: u64, max: u64 },
     #[error("{}:{line}: {problem}", path.display())]
     #[diagnostic(
         code(lvc::data::contour),
@@ -88,6 +112,8 @@ impl ContourError {
     pub fn path(&self) -> &Path {
         match self {
             ContourError::Read { path, .. }
+            | ContourError::NotAFile { path, .. }
+            | ContourError::TooLarge { path, .. }
             | ContourError::BadLine { path, .. }
             | ContourError::TooFewPoints { path, .. }
             | ContourError::OutsideImage { path, .. } => path,
@@ -103,13 +129,25 @@ pub fn read_contour(path: &Path) -> Result<Contour, ContourError> {
 /// Reads and parses a contour file, handing back its bytes too (e.g. to
 /// checksum exactly what was parsed).
 pub fn read_contour_and_bytes(path: &Path) -> Result<(Contour, Vec<u8>), ContourError> {
-    let bytes = std::fs::read(path).map_err(|source| ContourError::Read { path: path.to_path_buf(), source })?;
+    let bytes = lvc_fsio::read::read_regular(path, MAX_CONTOUR_BYTES).map_err(|source| {
+        let path = path.to_path_buf();
+        if let Some(refused) = lvc_fsio::read::not_regular_in(&source) {
+            ContourError::NotAFile { path, what: refused.what }
+        } else if let Some(refused) = lvc_fsio::read::too_large_in(&source) {
+            ContourError::TooLarge { path, len: refused.len, max: refused.max_bytes }
+        } else {
+            ContourError::Read { path, source }
+        }
+    })?;
     Ok((contour_from_bytes(path, &bytes)?, bytes))
 }
 
 /// Parses the bytes of contour file `path` (read by the caller, e.g. to
-/// checksum them too).
+/// checksum them too), with the size bound [`read_contour`] applies.
 pub fn contour_from_bytes(path: &Path, bytes: &[u8]) -> Result<Contour, ContourError> {
+    if bytes.len() as u64 > MAX_CONTOUR_BYTES {
+        return Err(ContourError::TooLarge { path: path.to_path_buf(), len: bytes.len() as u64, max: MAX_CONTOUR_BYTES });
+    }
     // Contour files are ASCII; anything else shows up as a bad line below.
     parse_contour(path, String::from_utf8_lossy(bytes).into_owned())
 }
@@ -248,6 +286,43 @@ mod tests {
         }
         let c = parse("1 1\n2 3\n4 -1\n").unwrap();
         assert!(matches!(c.check_inside(8, 8), Err(ContourError::OutsideImage { line: 3, .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_devices_folders_and_huge_files_are_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("IM-0001-0048-icontour-manual.txt");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Opening a FIFO for reading blocks until a writer comes: read on
+        // another thread, and fail (giving it a writer) after 5 s.
+        let (send, receive) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || send.send(read_contour(&path)));
+        let Ok(from_fifo) = receive.recv_timeout(std::time::Duration::from_secs(5)) else {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _writer = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+            panic!("reading the FIFO {} blocked for 5 s", fifo.display());
+        };
+        let mut results = vec![(from_fifo, fifo.as_path(), "a FIFO (named pipe)")];
+        results.push((read_contour(Path::new("/dev/zero")), Path::new("/dev/zero"), "a character device"));
+        results.push((read_contour(dir.path()), dir.path(), "a folder"));
+        for (result, path, what) in results {
+            let err = result.unwrap_err();
+            assert!(matches!(err, ContourError::NotAFile { what: w, .. } if w == what), "{err:?}");
+            assert_eq!(err.to_string(), format!("cannot read contour file {}: it is {what}, not a regular file", path.display()));
+            assert_eq!(err.code().map(|c| c.to_string()).as_deref(), Some("lvc::data::contour::not_a_file"));
+            assert_eq!(err.path(), path);
+        }
+        let big = dir.path().join("IM-0001-0049-icontour-manual.txt");
+        std::fs::File::create(&big).unwrap().set_len(MAX_CONTOUR_BYTES + 1).unwrap();
+        let err = read_contour(&big).unwrap_err();
+        assert!(matches!(err, ContourError::TooLarge { len, .. } if len == MAX_CONTOUR_BYTES + 1), "{err:?}");
+        assert!(err.to_string().ends_with("it holds 16777217 bytes, more than the 16.8 MB a contour file can need"), "{err}");
+        let bytes = vec![b' '; MAX_CONTOUR_BYTES as usize + 1];
+        assert!(matches!(contour_from_bytes(&big, &bytes), Err(ContourError::TooLarge { .. })));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod stale;
 
 pub use lock::{FolderLock, LockError};
 pub use name::{check_component, escape_controls, join_component, NameError};
-pub use read::{check_regular, open_regular, read_regular, read_regular_to_string};
+pub use read::{check_regular, open_regular, read_regular, read_regular_to_string, NotRegular, TooLarge};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};

@@ -46,8 +46,54 @@ pub fn file_kind(metadata: &Metadata) -> &'static str {
     }
 }
 
+/// What [`check_regular`], [`open_regular`] and the readers refuse a path
+/// for when it is not a regular file: the `io::Error` they return (kind
+/// `InvalidInput`) wraps one, so that a caller can tell this refusal from a
+/// missing or unreadable file ([`not_regular_in`]) and say what to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRegular {
+    /// What the path is instead: `a FIFO (named pipe)`, `a folder`, ….
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "it is {}, not a regular file", self.what)
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// The refusal of a file larger than a reader's bound, wrapped (kind
+/// `InvalidData`) in the `io::Error` of [`read_regular`] and [`too_large`];
+/// found with [`too_large_in`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The file's length (or what was read of it before the bound).
+    pub len: u64,
+    pub max_bytes: u64,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "it holds {}, more than the {} this kind of file can need", exact_bytes(self.len), human_bytes(self.max_bytes))
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// The [`NotRegular`] refusal inside `err`, if that is what it is.
+pub fn not_regular_in(err: &io::Error) -> Option<&NotRegular> {
+    err.get_ref().and_then(|inner| inner.downcast_ref::<NotRegular>())
+}
+
+/// The [`TooLarge`] refusal inside `err`, if that is what it is.
+pub fn too_large_in(err: &io::Error) -> Option<&TooLarge> {
+    err.get_ref().and_then(|inner| inner.downcast_ref::<TooLarge>())
+}
+
 fn not_regular(metadata: &Metadata) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, format!("it is {}, not a regular file", file_kind(metadata)))
+    io::Error::new(io::ErrorKind::InvalidInput, NotRegular { what: file_kind(metadata) })
 }
 
 /// Refuses `path` unless it (after symbolic links) is a regular file,
@@ -110,10 +156,7 @@ fn set_blocking(_file: &File) -> io::Result<()> {
 /// The error [`read_regular`] and [`read_prefix`] give for a file larger
 /// than their bound.
 pub fn too_large(len: u64, max_bytes: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("it holds {}, more than the {} this kind of file can need", exact_bytes(len), human_bytes(max_bytes)),
-    )
+    io::Error::new(io::ErrorKind::InvalidData, TooLarge { len, max_bytes })
 }
 
 /// Reads a regular file whole, refusing it when it holds more than
@@ -203,6 +246,8 @@ mod tests {
         assert!(err.to_string().contains("FIFO"), "{err}");
         assert!(check_regular(&path).unwrap_err().to_string().contains("FIFO"));
         assert!(read_prefix(&path, 10).is_err());
+        assert_eq!(not_regular_in(&err), Some(&NotRegular { what: "a FIFO (named pipe)" }));
+        assert_eq!(too_large_in(&err), None);
     }
 
     #[cfg(unix)]
@@ -223,6 +268,9 @@ mod tests {
         file.set_len(5_000_000_000).unwrap();
         let err = read_regular(&path, 1 << 20).unwrap_err();
         assert!(err.to_string().contains("5.0 GB"), "{err}");
+        assert_eq!(too_large_in(&err), Some(&TooLarge { len: 5_000_000_000, max_bytes: 1 << 20 }));
+        assert_eq!(not_regular_in(&err), None);
+        assert_eq!(not_regular_in(&std::fs::read(dir.path().join("absent")).unwrap_err()), None, "other errors are neither");
         let (prefix, len) = read_prefix(&path, 16).unwrap();
         assert_eq!((prefix.len(), len), (16, 5_000_000_000));
     }

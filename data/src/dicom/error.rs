@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 pub enum DicomErrorKind {
     /// The file could not be opened, read or written.
     Io,
+    /// The path is a FIFO, device, socket or folder, refused before it is
+    /// read (a FIFO would block, a device never ends).
+    NotAFile,
+    /// The file, its inflated data set or its element count is beyond what
+    /// lvc reads as one DICOM file.
+    TooLarge,
+    /// Sequences nested deeper than lvc reads (`scan::MAX_NESTING`).
+    Nesting,
     /// The bytes are not a parseable DICOM file (no `DICM`, broken element).
     Parse,
     /// A tag needed to interpret the pixels is absent.
@@ -35,6 +43,9 @@ impl DicomErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Io => "io",
+            Self::NotAFile => "not_a_file",
+            Self::TooLarge => "too_large",
+            Self::Nesting => "nesting",
             Self::Parse => "parse",
             Self::MissingTag => "missing_tag",
             Self::InvalidHeader => "invalid_header",
@@ -50,6 +61,18 @@ impl DicomErrorKind {
     fn help(self) -> &'static str {
         match self {
             Self::Io => "check that the path exists and is readable (or its folder writable)",
+            Self::NotAFile => {
+                "name the DICOM file itself: FIFOs, devices, sockets and folders are not read \
+                 (copy what a pipe delivers into a file first)"
+            }
+            Self::TooLarge => {
+                "this is not a single image lvc can read (corrupt, or a huge multi-frame object); \
+                 export the frames you need as single-frame files, or leave the file out"
+            }
+            Self::Nesting => {
+                "no real DICOM file nests sequences this deep, so the file is corrupt or crafted; \
+                 re-export it from the source, or leave it out (`--skip-bad` in `lvc dataset create`)"
+            }
             Self::Parse => {
                 "the file is not valid DICOM Part 10 (or is cut short); re-export it from the \
                  source, or check it with `dcmdump`"

@@ -9,6 +9,11 @@
 //! The reader never panics on bad input: the header is validated before any
 //! codec runs (the codecs index out of bounds on inconsistent headers), and
 //! decoding runs inside [`guard::catch_panic`] as a second line of defence.
+//! Nor does it crash, block or fill memory on hostile files: only regular
+//! files are read (a FIFO would block, a device never ends), a header is
+//! read without the pixel data behind it, a whole file only up to
+//! [`MAX_FILE_BYTES`], and [`scan`] checks every declared length and the
+//! nesting of sequences before dicom-object parses (it recurses per level).
 
 mod error;
 pub mod export;
@@ -25,12 +30,29 @@ use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use serde::Serialize;
+use std::io::Read;
 use std::path::Path;
 
 /// Refuse images whose first frame would decode to more than this many
 /// bytes: no cardiac MR slice comes near it, and a corrupt Rows/Columns pair
 /// must not make a codec allocate gigabytes.
 const MAX_FRAME_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The largest DICOM file (and inflated deflated data set) read whole:
+/// larger ones are refused from their length, before any byte is read.
+/// dicom-object holds the whole file in memory even to decode one frame.
+/// Real multi-frame files pass: an enhanced cine MR series of 20 slices ×
+/// 30 phases × 256 × 256 × 16 bits is 79 MB, a CT-sized multi-frame
+/// volume of 1,000 frames of 512 × 512 × 16 bits 524 MB. A sparse
+/// multi-GB file or a runaway export does not. Headers alone
+/// ([`read_info`]) are read from files of any length.
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+const MAX_FILE_BYTES_TEXT: &str = "2 GiB";
+
+/// The first read of a header. Headers of MR slices are 1–10 kB, so one
+/// read usually holds the whole header; a larger one is read on in steps
+/// that double, up to what the walk says the header needs.
+const HEADER_CHUNK: u64 = 64 * 1024;
 
 /// The header of a DICOM image: geometry, pixel format, and the tags a
 /// dataset builder needs. Optional tags are `None` when absent or unparseable.
@@ -127,24 +149,49 @@ impl DicomImage {
     }
 }
 
-/// Reads the header only (parsing stops at Pixel Data), so it is fast and
-/// works on files whose pixel data is cut short.
+/// Reads the header only: the file's bytes up to Pixel Data, never the
+/// pixel data itself, so it is fast on files of any length and works on
+/// files whose pixel data is cut short.
 pub fn read_info(path: &Path) -> Result<DicomInfo, DicomError> {
-    let bytes = read_file(path)?;
-    let obj = open(path, &bytes, OpenFileOptions::new().read_until(tags::PIXEL_DATA), true)?;
+    let header = read_header(path)?;
+    let obj = parse(path, &header, OpenFileOptions::new().read_until(tags::PIXEL_DATA))?;
+    info_from_object(path, &obj)
+}
+
+/// [`read_info`] on the bytes of a file already in memory (the whole file,
+/// or at least its header); `path` only names the file in errors. Checks
+/// what `read_info` checks: declared lengths against `bytes`, the nesting
+/// of sequences.
+pub fn info_from_bytes(path: &Path, bytes: &[u8]) -> Result<DicomInfo, DicomError> {
+    let end = scan::check_bytes(bytes, true).map_err(|r| refused(path, r))?;
+    let obj = parse(path, &bytes[..end], OpenFileOptions::new().read_until(tags::PIXEL_DATA))?;
     info_from_object(path, &obj)
 }
 
 /// Reads and decodes the first frame of an image.
 pub fn read_image(path: &Path) -> Result<DicomImage, DicomError> {
-    decode_image(path, &read_file(path)?)
+    decode_image(path, &read_bytes(path)?)
+}
+
+/// The bytes of DICOM file `path`, as [`read_image`] reads them: only a
+/// regular file (a FIFO, device or folder is refused before it is read),
+/// and only up to [`MAX_FILE_BYTES`] (a larger file is refused from its
+/// length). For callers that need the bytes too, e.g. to checksum them
+/// before [`decode_image`].
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DicomError> {
+    lvc_fsio::read::read_regular(path, MAX_FILE_BYTES).map_err(|e| io_error(path, e))
 }
 
 /// Decodes the first frame of an image from the bytes of its file (for
 /// callers that also need the bytes, e.g. to checksum them); `path` only
-/// names the file in errors.
+/// names the file in errors. Checks what [`read_image`] checks: at most
+/// [`MAX_FILE_BYTES`], declared lengths, the nesting of sequences.
 pub fn decode_image(path: &Path, bytes: &[u8]) -> Result<DicomImage, DicomError> {
-    let obj = open(path, bytes, OpenFileOptions::new(), false)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io_error(path, lvc_fsio::read::too_large(bytes.len() as u64, MAX_FILE_BYTES)));
+    }
+    scan::check_bytes(bytes, false).map_err(|r| refused(path, r))?;
+    let obj = parse(path, bytes, OpenFileOptions::new())?;
     let info = info_from_object(path, &obj)?;
     validate_for_decoding(path, &info)?;
     validate_pixel_data(path, &obj, &info)?;
@@ -167,21 +214,60 @@ pub fn decode_image(path: &Path, bytes: &[u8]) -> Result<DicomImage, DicomError>
     Ok(DicomImage { info, pixels })
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, DicomError> {
-    std::fs::read(path).map_err(|e| DicomError::new(path, DicomErrorKind::Io, format!("cannot read file: {e}")))
+/// An I/O error reading `path`, with the kind that says what to change:
+/// not a regular file, too large, or unreadable.
+fn io_error(path: &Path, e: std::io::Error) -> DicomError {
+    let kind = if lvc_fsio::read::not_regular_in(&e).is_some() {
+        DicomErrorKind::NotAFile
+    } else if lvc_fsio::read::too_large_in(&e).is_some() {
+        DicomErrorKind::TooLarge
+    } else {
+        DicomErrorKind::Io
+    };
+    DicomError::new(path, kind, format!("cannot read file: {e}"))
 }
 
-/// Parses the bytes of file `path` after checking that no declared length
-/// runs past their end (`header_only`: up to Pixel Data).
-fn open(path: &Path, bytes: &[u8], options: OpenFileOptions, header_only: bool) -> Result<DefaultDicomObject, DicomError> {
-    if let Err((tag, reason)) = scan::check_lengths(bytes, header_only) {
-        let kind = if tag == tags::PIXEL_DATA || tag.group() == 0xFFFE {
-            DicomErrorKind::TruncatedPixelData
-        } else {
-            DicomErrorKind::Parse
-        };
-        return Err(DicomError::new(path, kind, format!("the file is cut short or corrupt: {reason}")));
+fn refused(path: &Path, refused: scan::Refused) -> DicomError {
+    DicomError::new(path, refused.kind, refused.message)
+}
+
+/// The bytes of `path` up to the end of its header, checked: read from the
+/// start in growing steps until [`scan`] has walked to Pixel Data (or the
+/// end of the file), never further.
+fn read_header(path: &Path) -> Result<Vec<u8>, DicomError> {
+    let (mut file, mut len) = lvc_fsio::read::open_regular(path).map_err(|e| io_error(path, e))?;
+    let mut bytes = Vec::new();
+    let mut want = HEADER_CHUNK.min(len);
+    loop {
+        if want > MAX_FILE_BYTES {
+            return Err(DicomError::new(
+                path,
+                DicomErrorKind::TooLarge,
+                format!("its header (everything before Pixel Data) runs past {MAX_FILE_BYTES_TEXT}, the most lvc reads of one DICOM file"),
+            ));
+        }
+        let missing = want - bytes.len() as u64;
+        // Exactly what is wanted: `read_to_end` alone would double the buffer.
+        bytes.reserve_exact(missing as usize);
+        (&mut file).take(missing).read_to_end(&mut bytes).map_err(|e| io_error(path, e))?;
+        if (bytes.len() as u64) < want {
+            // The file shrank since it was opened: walk what there is.
+            len = bytes.len() as u64;
+        }
+        match scan::walk_file(&bytes, len, true).map_err(|r| refused(path, r))? {
+            scan::Walked::Done { end } => {
+                bytes.truncate(end);
+                return Ok(bytes);
+            }
+            // At least double (up to the bound), so that a header of many
+            // small steps is read in few reads.
+            scan::Walked::NeedMore { want: need } => want = need.max((2 * bytes.len() as u64).min(MAX_FILE_BYTES)).min(len),
+        }
     }
+}
+
+/// Parses the bytes of file `path`, which [`scan`] has checked.
+fn parse(path: &Path, bytes: &[u8], options: OpenFileOptions) -> Result<DefaultDicomObject, DicomError> {
     // What `open_file` does for a path: the 128-byte preamble is skipped
     // when `DICM` follows it, absent when the bytes start with `DICM`, and
     // assumed when neither is found.

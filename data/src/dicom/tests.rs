@@ -636,3 +636,347 @@ fn fuzz_jpeg_lossless_never_panics() {
     write_jpeg_lossless(&path, "u16", 16, |_| {});
     mutated_files_never_panic("jpegll.dcm", std::fs::read(&path).unwrap(), 150);
 }
+
+// Hostile files: deep nesting, files that are not files, huge and sparse
+// files. Built by hand, byte by byte: dicom-object would recurse writing
+// (and dropping) a deeply nested object just as it does reading one.
+
+/// How the nested sequences are encoded (the data set's syntax).
+#[derive(Clone, Copy, Debug)]
+enum Encoding {
+    ExplicitLe,
+    ImplicitLe,
+    ExplicitBe,
+}
+
+impl Encoding {
+    fn u16(self, v: u16) -> [u8; 2] {
+        match self {
+            Encoding::ExplicitBe => v.to_be_bytes(),
+            _ => v.to_le_bytes(),
+        }
+    }
+
+    fn u32(self, v: u32) -> [u8; 4] {
+        match self {
+            Encoding::ExplicitBe => v.to_be_bytes(),
+            _ => v.to_le_bytes(),
+        }
+    }
+
+    fn tag(self, group: u16, element: u16) -> Vec<u8> {
+        [self.u16(group), self.u16(element)].concat()
+    }
+
+    /// (0008,1115) Referenced Series Sequence with length `len`.
+    fn sequence_header(self, len: u32) -> Vec<u8> {
+        let mut out = self.tag(0x0008, 0x1115);
+        if !matches!(self, Encoding::ImplicitLe) {
+            out.extend_from_slice(b"SQ\0\0");
+        }
+        out.extend_from_slice(&self.u32(len));
+        out
+    }
+
+    fn item_header(self, element: u16, len: u32) -> Vec<u8> {
+        [self.tag(0xFFFE, element), self.u32(len).to_vec()].concat()
+    }
+
+    /// `depth` sequences, each the only element of the one item of the
+    /// sequence around it, with undefined (delimited) or defined lengths.
+    fn nested(self, depth: usize, undefined: bool) -> Vec<u8> {
+        if undefined {
+            let open = [self.sequence_header(u32::MAX), self.item_header(0xE000, u32::MAX)].concat();
+            let close = [self.item_header(0xE00D, 0), self.item_header(0xE0DD, 0)].concat();
+            return [open.repeat(depth), close.repeat(depth)].concat();
+        }
+        let mut inner = Vec::new();
+        for _ in 0..depth {
+            let item = [self.item_header(0xE000, inner.len() as u32), inner].concat();
+            inner = [self.sequence_header(item.len() as u32), item].concat();
+        }
+        inner
+    }
+
+    fn write_syntax(self) -> WriteSyntax {
+        match self {
+            Encoding::ExplicitLe => WriteSyntax::ExplicitVrLittleEndian,
+            Encoding::ImplicitLe => WriteSyntax::ImplicitVrLittleEndian,
+            Encoding::ExplicitBe => WriteSyntax::ExplicitVrBigEndian,
+        }
+    }
+}
+
+/// The data set of a Part 10 file: after the preamble, `DICM` and the
+/// meta group of (0002,0000) Group Length bytes.
+fn data_set_of(file: &[u8]) -> &[u8] {
+    let group_length = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+    &file[144 + group_length..]
+}
+
+/// A Part 10 file of `data_set` in transfer syntax `ts_uid`.
+fn part10(ts_uid: &str, data_set: &[u8]) -> Vec<u8> {
+    let ui = |element: u16, value: &str| {
+        let mut v = value.as_bytes().to_vec();
+        if v.len() % 2 == 1 {
+            v.push(0);
+        }
+        [vec![0x02, 0x00], element.to_le_bytes().to_vec(), b"UI".to_vec(), (v.len() as u16).to_le_bytes().to_vec(), v].concat()
+    };
+    let meta = [
+        vec![0x02, 0x00, 0x01, 0x00, b'O', b'B', 0, 0, 2, 0, 0, 0, 0, 1],
+        ui(0x0002, uids::MR_IMAGE_STORAGE),
+        ui(0x0003, &uid_2_25(3)),
+        ui(0x0010, ts_uid),
+        ui(0x0012, "2.25.42"),
+    ]
+    .concat();
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    out.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(data_set);
+    out
+}
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The standard test slice in `encoding` with `depth` nested sequences in
+/// front of its data set (or, `deflated`, explicit VR little endian with
+/// the data set deflated); also its stored pixels.
+fn nested_file(encoding: Encoding, depth: usize, undefined: bool, deflated: bool) -> (Vec<u8>, StoredPixels) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "base.dcm");
+    let s = slice(pixels("u16", 12), 12);
+    write_mr_slice(&path, &s, encoding.write_syntax()).unwrap();
+    let base = std::fs::read(&path).unwrap();
+    let data_set = [encoding.nested(depth, undefined), data_set_of(&base).to_vec()].concat();
+    let file = if deflated {
+        part10(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, &deflate(&data_set))
+    } else {
+        part10(encoding.write_syntax().uid(), &data_set)
+    };
+    (file, s.pixels)
+}
+
+/// Every reader, on a file and on its bytes, gives an error of `kind`
+/// naming the file and containing `needle`.
+fn assert_all_refuse(path: &Path, kind: DicomErrorKind, needle: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let errors = [
+        read_info(path).unwrap_err(),
+        read_image(path).unwrap_err(),
+        info_from_bytes(path, &bytes).unwrap_err(),
+        decode_image(path, &bytes).unwrap_err(),
+    ];
+    for err in errors {
+        assert_eq!(err.kind, kind, "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with(&path.display().to_string()) && text.contains(needle), "{text:?} should name the file and say {needle:?}");
+        assert_eq!(miette::Diagnostic::code(&err).unwrap().to_string(), format!("lvc::dicom::{}", kind.as_str()));
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused_in_every_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [(Encoding::ExplicitLe, false), (Encoding::ImplicitLe, false), (Encoding::ExplicitBe, false), (Encoding::ExplicitLe, true)];
+    for (encoding, deflated) in cases {
+        for undefined in [true, false] {
+            let name = format!(
+                "deep-{encoding:?}-{}-{}.dcm",
+                if undefined { "delimited" } else { "lengths" },
+                if deflated { "deflated" } else { "plain" }
+            );
+            let path = temp_path(&dir, &name);
+            let (file, _) = nested_file(encoding, 10_000, undefined, deflated);
+            std::fs::write(&path, file).unwrap();
+            // Sequence 65 opens level 65, after 64 (sequence + item) headers.
+            let header = if matches!(encoding, Encoding::ImplicitLe) { 8 } else { 12 };
+            let at =
+                format!("(0008,1115) at byte {} opens nesting level 65", 64 * (header + 8) + if deflated { 0 } else { data_start(&path) });
+            assert_all_refuse(&path, DicomErrorKind::Nesting, &at);
+        }
+    }
+}
+
+/// Where the data set of the file at `path` starts.
+fn data_start(path: &Path) -> usize {
+    let file = std::fs::read(path).unwrap();
+    file.len() - data_set_of(&file).len()
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for encoding in [Encoding::ExplicitLe, Encoding::ImplicitLe, Encoding::ExplicitBe] {
+        for undefined in [true, false] {
+            let path = temp_path(&dir, &format!("limit-{encoding:?}-{undefined}.dcm"));
+            let (file, stored) = nested_file(encoding, scan::MAX_NESTING, undefined, false);
+            std::fs::write(&path, file).unwrap();
+            let image = read_image(&path).unwrap_or_else(|e| panic!("{encoding:?} {undefined}: {e}"));
+            assert_eq!(image.pixels, stored);
+            assert_eq!(read_info(&path).unwrap(), image.info);
+            let (file, _) = nested_file(encoding, scan::MAX_NESTING + 1, undefined, false);
+            std::fs::write(&path, file).unwrap();
+            assert_eq!(read_info(&path).unwrap_err().kind, DicomErrorKind::Nesting, "{encoding:?} {undefined}");
+        }
+    }
+}
+
+#[test]
+fn deflated_data_sets_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "deflated.dcm");
+    let (file, stored) = nested_file(Encoding::ExplicitLe, 3, true, true);
+    std::fs::write(&path, file).unwrap();
+    let image = read_image(&path).unwrap();
+    assert_eq!(image.info.transfer_syntax_uid, uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
+    assert_eq!(image.pixels, stored);
+    assert_eq!(read_info(&path).unwrap(), image.info);
+}
+
+#[test]
+fn millions_of_empty_items_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "items.dcm");
+    let e = Encoding::ExplicitLe;
+    let items = [e.sequence_header(u32::MAX), e.item_header(0xE000, 0).repeat(scan::MAX_ELEMENTS), e.item_header(0xE0DD, 0)].concat();
+    let (file, _) = nested_file(e, 0, true, false);
+    let data_set = [items, data_set_of(&file).to_vec()].concat();
+    std::fs::write(&path, part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &data_set)).unwrap();
+    assert_all_refuse(&path, DicomErrorKind::TooLarge, "more than 2000000 data elements and items");
+}
+
+#[cfg(unix)]
+fn make_fifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+/// Runs `read` on another thread and fails the test when it has not
+/// returned within 5 s (opening a FIFO for reading blocks until a writer
+/// comes); the FIFO at `fifo` then gets a writer, which lets it return.
+#[cfg(unix)]
+fn within_5_s<T: Send + 'static>(fifo: &Path, read: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(read()));
+    match receive.recv_timeout(std::time::Duration::from_secs(5)) {
+        Ok(value) => value,
+        Err(_) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _writer = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
+            panic!("reading {} blocked for 5 s", fifo.display());
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_devices_and_folders_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = temp_path(&dir, "pipe.dcm");
+    make_fifo(&fifo);
+    let path = fifo.clone();
+    let (info, image, bytes) = within_5_s(&fifo, move || (read_info(&path), read_image(&path), read_bytes(&path)));
+    for err in [info.unwrap_err(), image.unwrap_err(), bytes.unwrap_err()] {
+        assert_eq!(err.kind, DicomErrorKind::NotAFile, "{err}");
+        assert_eq!(err.to_string(), format!("{}: cannot read file: it is a FIFO (named pipe), not a regular file", fifo.display()));
+        assert_eq!(miette::Diagnostic::code(&err).unwrap().to_string(), "lvc::dicom::not_a_file");
+    }
+    for (path, what) in [(Path::new("/dev/zero"), "a character device"), (dir.path(), "a folder")] {
+        for err in [read_info(path).unwrap_err(), read_image(path).unwrap_err()] {
+            assert_eq!(err.kind, DicomErrorKind::NotAFile, "{err}");
+            assert!(err.to_string().contains(&format!("it is {what}, not a regular file")), "{err}");
+        }
+    }
+}
+
+/// A file of `len` bytes whose first bytes are `head` and the rest a hole
+/// (sparse: it costs the disk nothing).
+fn sparse_file(path: &Path, head: &[u8], len: u64) {
+    std::fs::write(path, head).unwrap();
+    std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+}
+
+#[test]
+fn a_sparse_file_of_zeros_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "zeros.dcm");
+    sparse_file(&path, &[], 8 << 30);
+    let err = read_info(&path).unwrap_err();
+    assert_eq!(err.kind, DicomErrorKind::Parse);
+    assert!(err.to_string().contains("no `DICM` marker"), "{err}");
+    let err = read_image(&path).unwrap_err();
+    assert_eq!(err.kind, DicomErrorKind::TooLarge);
+    assert!(err.to_string().contains("it holds 8.6 GB (8589934592 bytes), more than the 2.1 GB"), "{err}");
+    assert_eq!(miette::Diagnostic::code(&err).unwrap().to_string(), "lvc::dicom::too_large");
+}
+
+/// The test slice's header, with a Pixel Data element declaring
+/// `pixel_bytes` (and Rows × Columns to match), plus `private` bytes of a
+/// private element in front of it.
+fn header_before_pixels(pixel_bytes: u32, private: usize) -> Vec<u8> {
+    let (file, _) = nested_file(Encoding::ExplicitLe, 0, true, false);
+    let data_set = data_set_of(&file);
+    let pixel_at = data_set.windows(4).position(|w| w == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
+    let mut head = data_set[..pixel_at].to_vec();
+    // (0029,1010) OB: a Siemens-like private header block.
+    head.extend_from_slice(&[0x29, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
+    head.extend_from_slice(&(private as u32).to_le_bytes());
+    head.extend(std::iter::repeat_n(0x5Au8, private));
+    head.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0]);
+    head.extend_from_slice(&pixel_bytes.to_le_bytes());
+    part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &head)
+}
+
+#[test]
+fn a_header_is_read_without_its_pixel_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "huge-pixels.dcm");
+    // 4 GB of pixel data, a hole: reading it would take seconds and 4 GB.
+    let pixel_bytes = 4_000_000_000u32;
+    let head = header_before_pixels(pixel_bytes, 0);
+    sparse_file(&path, &head, head.len() as u64 + u64::from(pixel_bytes));
+    let read = read_header(&path).unwrap();
+    assert_eq!(read, head, "the header through the Pixel Data element header, nothing after it");
+    let info = read_info(&path).unwrap();
+    assert_eq!((info.rows, info.columns, info.bits_stored), (24, 20, 12));
+    let err = read_image(&path).unwrap_err();
+    assert_eq!(err.kind, DicomErrorKind::TooLarge, "{err}");
+}
+
+#[test]
+fn a_large_header_is_read_in_growing_steps_and_no_further() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "large-header.dcm");
+    // 300 kB of private data before the pixels: past the first read.
+    let head = header_before_pixels(u32::from(ROWS) * u32::from(COLS) * 2, 300_000);
+    let mut file = head.clone();
+    file.extend(std::iter::repeat_n(1u8, usize::from(ROWS) * usize::from(COLS) * 2));
+    std::fs::write(&path, &file).unwrap();
+    assert!(head.len() as u64 > HEADER_CHUNK);
+    assert_eq!(read_header(&path).unwrap(), head);
+    let info = read_info(&path).unwrap();
+    assert_eq!(read_image(&path).unwrap().info, info);
+    assert_eq!(info_from_bytes(&path, &file).unwrap(), info);
+    assert_eq!(info_from_bytes(&path, &head).unwrap(), info, "the header alone is enough");
+}
+
+#[test]
+fn byte_entry_points_check_what_the_file_readers_check() {
+    let path = Path::new("in-memory.dcm");
+    let cut = header_before_pixels(1000, 0);
+    // The header is whole: info reads, the image is cut short.
+    assert_eq!(info_from_bytes(path, &cut).unwrap().rows, 24);
+    assert_eq!(decode_image(path, &cut).unwrap_err().kind, DicomErrorKind::TruncatedPixelData);
+    assert_eq!(info_from_bytes(path, b"not dicom").unwrap_err().kind, DicomErrorKind::Parse);
+    assert_eq!(info_from_bytes(path, &[]).unwrap_err().kind, DicomErrorKind::Parse);
+}

@@ -121,13 +121,20 @@ pub struct LoadedImage {
 /// Where decoded images come from: DICOM files in real use
 /// ([`DicomLoader`]), stand-in formats in tests.
 pub trait ImageLoader: Sync {
+    /// Reads image file `path` whole: a regular file only (a FIFO among the
+    /// images would block the import, a device never ends), no larger than
+    /// the format allows.
+    fn read(&self, path: &Path) -> Result<Vec<u8>, Problem> {
+        read_source(path)
+    }
+
     /// Decodes the bytes of image file `path` (the importer reads each file
     /// once, for the checksum and for this).
     fn decode(&self, path: &Path, bytes: &[u8]) -> Result<LoadedImage, Problem>;
 
     /// Reads and decodes image file `path`.
     fn load(&self, path: &Path) -> Result<LoadedImage, Problem> {
-        self.decode(path, &read_source(path)?)
+        self.decode(path, &self.read(path)?)
     }
 }
 
@@ -136,6 +143,12 @@ pub trait ImageLoader: Sync {
 pub struct DicomLoader;
 
 impl ImageLoader for DicomLoader {
+    /// [`crate::dicom::read_bytes`]: what `lvc dicom export` reads, with its
+    /// diagnostics (`lvc::dicom::not_a_file`, `too_large`).
+    fn read(&self, path: &Path) -> Result<Vec<u8>, Problem> {
+        crate::dicom::read_bytes(path).map_err(|e| Problem::new(path, e))
+    }
+
     fn decode(&self, path: &Path, bytes: &[u8]) -> Result<LoadedImage, Problem> {
         let image = crate::dicom::decode_image(path, bytes).map_err(|e| Problem::new(path, e))?;
         let info = &image.info;
@@ -235,6 +248,10 @@ pub enum ImportError {
     },
 }
 
+/// The largest `--sax-map` file read: a line per case is some 15 bytes, so
+/// even a map of every Sunnybrook case is under 2 kB.
+const MAX_SAX_MAP_BYTES: u64 = 1 << 20;
+
 /// A bad line in a `--sax-map` file.
 #[derive(Debug, Error, Diagnostic)]
 #[error("{}:{line}: {problem}", path.display())]
@@ -252,7 +269,7 @@ pub struct SaxMapError {
 /// Reads a `--sax-map` file: `CASE SERIES` per line, `#` comments, blank
 /// lines ignored. Keys are normalised case names.
 pub fn read_sax_map(path: &Path) -> Result<BTreeMap<String, u32>, SaxMapError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SaxMapError {
+    let text = lvc_fsio::read::read_regular_to_string(path, MAX_SAX_MAP_BYTES).map_err(|e| SaxMapError {
         path: path.to_path_buf(),
         line: 0,
         problem: format!("cannot read: {e}"),
@@ -352,33 +369,46 @@ struct FolderUnreadable {
     source: std::io::Error,
 }
 
-/// Walks the contour tree. Returns the contour files of the wanted kinds,
-/// and problems (unreadable folders, `contours-manual` folders without
-/// i-contours).
-pub fn scan_contours(root: &Path) -> (Vec<ContourFile>, Vec<Problem>) {
-    let mut found = Vec::new();
-    let mut problems = Vec::new();
-    walk_contours(root, 0, &mut found, &mut problems);
-    (found, problems)
+/// What [`scan_contours`] finds in a contour tree.
+#[derive(Debug, Default)]
+pub struct ContourScan {
+    /// The contour files of the wanted kinds.
+    pub found: Vec<ContourFile>,
+    /// Unreadable folders, `contours-manual` folders without i-contours.
+    pub problems: Vec<Problem>,
+    /// Folders named like contour files (not read as contours).
+    pub warnings: Vec<String>,
 }
 
-fn walk_contours(dir: &Path, depth: usize, found: &mut Vec<ContourFile>, problems: &mut Vec<Problem>) {
-    let Some(entries) = sorted_entries(dir, problems) else { return };
-    let before = found.iter().filter(|c| c.kind == 'i').count();
+/// Walks the contour tree.
+pub fn scan_contours(root: &Path) -> ContourScan {
+    let mut scan = ContourScan::default();
+    walk_contours(root, 0, &mut scan);
+    scan
+}
+
+fn walk_contours(dir: &Path, depth: usize, scan: &mut ContourScan) {
+    let Some(entries) = sorted_entries(dir, &mut scan.problems) else { return };
+    let before = scan.found.iter().filter(|c| c.kind == 'i').count();
     for path in entries {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if path.is_dir() {
+            if contour_file_name(name).is_some() {
+                // Say so: a contour the user expects here is missing
+                // (an unpacking accident?), and its slice is left out.
+                scan.warnings.push(format!("{} is a folder, not a contour file; it is not read as a contour", path.display()));
+            }
             if name != "file-listings" && depth < MAX_DEPTH {
-                walk_contours(&path, depth + 1, found, problems);
+                walk_contours(&path, depth + 1, scan);
             }
         } else if let Some((image, kind)) = contour_file_name(name) {
-            found.push(ContourFile { case: case_of_contour(&path), image, kind, path });
+            scan.found.push(ContourFile { case: case_of_contour(&path), image, kind, path });
         }
     }
     let is_contours_manual = dir.file_name().is_some_and(|n| n == "contours-manual");
-    if is_contours_manual && found.iter().filter(|c| c.kind == 'i').count() == before {
+    if is_contours_manual && scan.found.iter().filter(|c| c.kind == 'i').count() == before {
         let case_dir = dir.parent().unwrap_or(dir);
-        problems.push(Problem::new(case_dir, PairingIssue::EmptyContourFolder { folder: dir.to_path_buf(), kind: "i" }));
+        scan.problems.push(Problem::new(case_dir, PairingIssue::EmptyContourFolder { folder: dir.to_path_buf(), kind: "i" }));
     }
 }
 
@@ -572,9 +602,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Reads a source image whole (its checksum and its decoding both use
-/// these bytes).
+/// these bytes), for loaders of formats without their own reader: a
+/// regular file of at most the size of the largest DICOM file.
 fn read_source(path: &Path) -> Result<Vec<u8>, Problem> {
-    std::fs::read(path).map_err(|source| Problem::new(path, FileUnreadable { path: path.to_path_buf(), source }))
+    lvc_fsio::read::read_regular(path, crate::dicom::MAX_FILE_BYTES)
+        .map_err(|source| Problem::new(path, FileUnreadable { path: path.to_path_buf(), source }))
 }
 
 #[derive(Debug, Error, Diagnostic)]
@@ -605,7 +637,7 @@ fn read_contour_and_sha(path: &Path) -> Result<(Contour, String), Problem> {
 }
 
 fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice) -> Result<LoadedSlice, Vec<Problem>> {
-    let image = read_source(&plan.dicom).and_then(|bytes| Ok((loader.decode(&plan.dicom, &bytes)?, sha256_hex(&bytes))));
+    let image = loader.read(&plan.dicom).and_then(|bytes| Ok((loader.decode(&plan.dicom, &bytes)?, sha256_hex(&bytes))));
     let contours: Vec<Result<(Contour, String), Problem>> = plan.contours.iter().map(|p| read_contour_and_sha(p)).collect();
     let mut problems = Vec::new();
     let image = image.map_err(|p| problems.push(p)).ok();
@@ -648,13 +680,12 @@ pub fn import(opts: &ImportOptions, loader: &dyn ImageLoader) -> Result<Imported
         Some(path) => read_sax_map(path)?,
         None => BTreeMap::new(),
     };
-    let (contours, mut problems) = scan_contours(&opts.contours);
+    let ContourScan { found: contours, mut problems, mut warnings } = scan_contours(&opts.contours);
     if !contours.iter().any(|c| c.kind == 'i') {
         return Err(ImportError::NoContours { path: opts.contours.clone() });
     }
     let (images, image_problems) = index_images(&opts.images);
     problems.extend(image_problems);
-    let mut warnings = Vec::new();
     let mut notes = Vec::new();
     let plans = plan(opts, &contours, &images, &sax_map, &mut problems, &mut warnings, &mut notes);
 

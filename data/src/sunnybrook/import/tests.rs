@@ -390,3 +390,60 @@ fn patient_split_keeps_cases_whole_and_near_the_target() {
     assign_splits(&mut s, SplitKind::Patient, 0, 3);
     assert!(val_cases(&s).is_empty());
 }
+
+#[cfg(unix)]
+fn make_fifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+/// Imports on another thread and fails the test when that has not returned
+/// within 10 s (a FIFO opened for reading blocks until a writer comes); the
+/// `fifos` then get a writer each, which lets it return.
+#[cfg(unix)]
+fn import_within_10_s(opts: ImportOptions, fifos: &[PathBuf]) -> Result<Imported, ImportError> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(import(&opts, &TextLoader)));
+    match receive.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(result) => result,
+        Err(_) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            for fifo in fifos {
+                let _writer = fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
+            }
+            panic!("the import blocked for 10 s on {fifos:?}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_among_the_sources_are_problems_and_contour_named_folders_are_warned_about() {
+    let t = Tree::new();
+    t.case("SC-HF-I-1", "SC-HF-I-01", 4, 4);
+    let image = t.images.join("SC-HF-I-1").join("IM-0004-0020.dcm");
+    fs::remove_file(&image).unwrap();
+    make_fifo(&image);
+    let contour = t.contour("SC-HF-I-01", 30, "i", SQUARE);
+    fs::remove_file(&contour).unwrap();
+    make_fifo(&contour);
+    let folder = t.contour("SC-HF-I-01", 40, "i", SQUARE);
+    fs::remove_file(&folder).unwrap();
+    fs::create_dir(&folder).unwrap();
+    let fifos = [image.clone(), contour.clone()];
+
+    let problems = problems_of(import_within_10_s(t.options(), &fifos).unwrap_err());
+    let joined = problems.join("\n");
+    assert_eq!(problems.len(), 2, "{joined}");
+    assert!(joined.contains(&format!("cannot read {}: it is a FIFO (named pipe), not a regular file", image.display())), "{joined}");
+    assert!(joined.contains(&format!("cannot read contour file {}: it is a FIFO (named pipe)", contour.display())), "{joined}");
+
+    let mut opts = t.options();
+    opts.skip_bad = true;
+    let got = import_within_10_s(opts, &fifos).unwrap();
+    assert_eq!(got.slices.iter().map(|s| s.image).collect::<Vec<_>>(), [10]);
+    let skipped: Vec<&str> = got.skipped.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(skipped, [image.to_str().unwrap(), contour.to_str().unwrap()]);
+    assert_eq!(got.warnings, [format!("{} is a folder, not a contour file; it is not read as a contour", folder.display())]);
+}
