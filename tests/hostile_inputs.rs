@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use common::{lvc_within, says, text};
 
 /// What a run of `lvc` gave: exit code (None: killed by a signal), output.
 struct Run {
@@ -17,50 +17,19 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `lvc args` in `dir`, killing it after `limit` (then the test fails).
-fn lvc_within(limit: Duration, dir: &Path, args: &[&str]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lvc"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run lvc");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lvc {args:?} still ran after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    Run { code: status.code(), stdout, stderr }
-}
-
+/// Runs `lvc args` in `dir`; the test fails if it runs longer than a
+/// minute.
 fn lvc(dir: &Path, args: &[&str]) -> Run {
-    lvc_within(Duration::from_secs(60), dir, args)
-}
-
-/// `text` as one line: miette wraps long messages and draws a bar
-/// (`│`) at the start of continued lines.
-fn unwrapped(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    let output = lvc_within(args, dir, 60);
+    Run { code: output.status.code(), stdout: text(&output.stdout), stderr: text(&output.stderr) }
 }
 
 /// A clean failure: exit 1 or 2 (not a signal, not a panic's 101), and a
-/// message (compared with line wrapping undone).
+/// message (compared with miette's line wrapping undone).
 fn assert_clean_failure(run: &Run, expected: &str) {
     assert!(matches!(run.code, Some(1 | 2)), "exit {:?}\nstderr: {}", run.code, run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert!(unwrapped(&run.stderr).contains(&unwrapped(expected)), "expected {expected:?} in:\n{}", run.stderr);
+    assert!(says(&run.stderr, expected), "expected {expected:?} in:\n{}", run.stderr);
 }
 
 /// The bytes of a `.npy` header (format 1.0) for `descr` and `shape`.
@@ -368,7 +337,6 @@ fn files_that_are_not_files_are_refused_before_reading() {
         assert!(status.success());
     }
     std::fs::write(d.join("solver.prototxt"), "net: \"net.prototxt\"\nbase_lr: 0.01\nmax_iter: 1\nlr_policy: \"fixed\"\nsnapshot_prefix: \"s\"\n").unwrap();
-    let limit = Duration::from_secs(20);
     for args in [
         &["check", "fifo.prototxt"][..],
         &["check", "/dev/zero"],
@@ -376,7 +344,7 @@ fn files_that_are_not_files_are_refused_before_reading() {
         &["forward", "--model", "net.prototxt", "--input", "data=fifo.npy", "--out", "blobs"],
         &["train", "--solver", "solver.prototxt", "--snapshot", "fifo.solverstate"],
     ] {
-        let run = lvc_within(limit, d, args);
+        let run = lvc(d, args);
         let expected = if args.contains(&"/dev/zero") { "/dev/zero: it is a character device, not a regular file" } else { "it is a FIFO (named pipe), not a regular file" };
         assert_clean_failure(&run, expected);
     }

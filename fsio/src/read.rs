@@ -188,7 +188,12 @@ pub fn read_prefix(path: &Path, at_most: u64) -> io::Result<(Vec<u8>, u64)> {
 }
 
 fn read_bounded(file: File, expected: u64, max_bytes: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let mut bytes = Vec::new();
+    // A refused allocation is an error to report, not an abort (a tight
+    // `ulimit -v`, or a file as large as memory).
+    bytes.try_reserve_exact(usize::try_from(expected).unwrap_or(usize::MAX)).map_err(|_| {
+        io::Error::new(io::ErrorKind::OutOfMemory, format!("cannot hold its {} in memory", exact_bytes(expected)))
+    })?;
     file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_bytes {
         return Err(too_large(bytes.len() as u64, max_bytes));
