@@ -35,12 +35,6 @@ seeds() {
   mkdir -p "$dir"
   [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
   local study=work/study
-  if [ ! -d "$study" ]; then
-    rm -rf work && mkdir -p work
-    "$LVC" phantom --out "$study" --cases 2 --seed 1 >/dev/null
-    "$LVC" dataset create --images "$study/challenge_training" \
-      --contours "$study/Sunnybrook Cardiac MR Database ContoursPart3" --out work/ds --val-pct 50 >/dev/null
-  fi
   case $target in
     prototxt)
       find "$ROOT/../shared/corpus/prototxt" "$ROOT/models" "$ROOT/tests/fixtures" "$ROOT/docs" \
@@ -91,7 +85,16 @@ max_len() {
   esac
 }
 
-mkdir -p logs
+# One phantom study (and its dataset) for the seeds, made before the
+# targets start in parallel.
+if [ ! -d work/ds ]; then
+  rm -rf work && mkdir -p work
+  "$LVC" phantom --out work/study --cases 2 --seed 1 >/dev/null
+  "$LVC" dataset create --images work/study/challenge_training \
+    --contours "work/study/Sunnybrook Cardiac MR Database ContoursPart3" --out work/ds --val-pct 50 >/dev/null
+fi
+
+rm -rf logs && mkdir -p logs
 run_one() {
   local target=$1
   seeds "$target"
@@ -116,8 +119,13 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 printf '| target | seconds | runs | corpus | result |\n|---|---|---|---|---|\n'
 for target in $TARGETS; do
   log=logs/$target.log
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' || echo "?")
+  if [ ! -f "$log" ]; then
+    printf '| %s | - | - | - | FAILED: did not start (seeds?) |\n' "$target"
+    failed=1
+    continue
+  fi
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1 || true)
   corpus=$(ls "corpus/$target" | wc -l)
   if grep -q 'ERROR: libFuzzer\|ERROR: AddressSanitizer\|==ERROR\|panicked' "$log"; then
     result="FAILED: $(grep -m1 'ERROR\|panicked' "$log" | cut -c1-80); see fuzz/$log and fuzz/artifacts/$target/"
