@@ -355,3 +355,52 @@ fn a_run_killed_during_an_epoch_resumes_to_bit_identical_weights_and_metrics() {
     assert!(straight_state.streams.contains_key("augment") && straight_state.current_step == 2, "{straight_state:?}");
     assert_eq!(metrics_without_timing(&killed), metrics_without_timing(&straight));
 }
+
+#[test]
+fn a_run_has_one_writer_and_readers_are_not_held_up() {
+    let f = fixture();
+    let run = f.run("locked");
+    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    // The lock as another lvc process would hold it: flock belongs to the
+    // open file, so this process's holds against the children's.
+    let held = lvc_fsio::FolderLock::acquire(&run.join(".lock")).unwrap_or_else(|e| panic!("{e}"));
+    let in_use = format!(
+        "error: {} is in use: {} is held by another lvc process (PID {})",
+        s(&run),
+        run.join(".lock").display(),
+        std::process::id()
+    );
+    let evaluation = run.join("evaluation.json");
+    let overlays = run.join("overlays");
+    let (solver, dataset) = (f.solver(), f.dataset());
+    let writers: [Vec<&str>; 5] = [
+        vec!["train", "--solver", s(&solver), "--dataset", s(&dataset), "--resume", s(&run), "--epochs", "2"],
+        // Refused for the lock, not for the run already in the folder.
+        vec!["train", "--solver", s(&solver), "--dataset", s(&dataset), "--out", s(&run), "--epochs", "1"],
+        vec!["evaluate", "--run", s(&run), "--out", s(&evaluation)],
+        vec!["infer", "--run", s(&run), "--all-val", "--out", s(&overlays)],
+        vec!["report", "--run", s(&run)],
+    ];
+    for args in &writers {
+        let out = lvc(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().next(), Some(in_use.as_str()), "{args:?}");
+        assert!(stderr.contains("help: a run folder takes one writer at a time"), "{stderr}");
+    }
+    let now: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    assert!(now == kept, "nothing was written");
+    assert!(!evaluation.exists() && !overlays.exists());
+    // Readers, and writers outside the run, do not wait for the lock.
+    ok(&["evaluate", "--run", s(&run)]);
+    let outside = f.run("locked-evaluation");
+    std::fs::create_dir_all(&outside).unwrap_or_else(|e| panic!("{e}"));
+    ok(&["evaluate", "--run", s(&run), "--out", s(&outside.join("evaluation.json"))]);
+
+    drop(held);
+    // Released, the run takes writers again, and its .lock confuses nothing.
+    ok(&["report", "--run", s(&run)]);
+    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert_eq!(read_json(&run.join("metrics.json"))["history"].as_array().map(Vec::len), Some(2));
+}

@@ -35,6 +35,7 @@ use super::segment::{
     mean, sha256_file, one_image_shape, Overlap, RunConfig, Segmenter, TorchVersion, BEST_WEIGHTS, EMPTY_RULE, METRICS_JSON, RUN_JSON,
     SNAPSHOTS,
 };
+use super::run_lock::lock_run;
 use super::train::{build_net, fail, report, Failed, TrainArgs};
 
 /// The dataset options of `lvc train` (used with `--dataset`).
@@ -333,8 +334,18 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         return Err(fail(2, format!("{}: the train and val splits both need images (re-create it with a --val-pct that leaves both non-empty)", dataset_path.display())));
     }
     let [c, h, w] = dataset.manifest.image_shape;
+    // One writer per run (cmd::run_lock), held until the command ends. A
+    // resume takes it before reading run.json and metrics.json, which it
+    // rewrites; a missing folder is left to RunConfig::read's error. A new
+    // run takes it below, where it creates the folder.
+    let mut _lock = None;
     let recorded = match &opts.resume {
-        Some(_) => Some(RunConfig::read(&run)?),
+        Some(_) => {
+            if run.is_dir() {
+                _lock = Some(lock_run(&run).map_err(|m| fail(2, m))?);
+            }
+            Some(RunConfig::read(&run)?)
+        }
         None => None,
     };
     let seed = recorded.as_ref().map_or_else(|| solver_seed(&def), |r| r.seed);
@@ -399,6 +410,8 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             write_json(&run.join(RUN_JSON), &RunConfig { epochs, ..recorded.clone() })?;
         }
         None => {
+            std::fs::create_dir_all(&run).map_err(|e| fail(2, format!("cannot create {}: {e}", run.display())))?;
+            _lock = Some(lock_run(&run).map_err(|m| fail(2, m))?);
             if run.join(METRICS_JSON).exists() {
                 return Err(fail(2, format!("{} already holds a run; continue it with --resume {0}, or choose another --out", run.display())));
             }
