@@ -542,3 +542,33 @@ fn a_resumed_multistep_schedule_follows_the_new_stepvalues() {
     let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
     assert!(close(&history[0]["lr"], 0.005) && close(&history[1]["lr"], 0.01), "{history:?}");
 }
+
+#[test]
+fn a_run_json_of_an_earlier_lvc_resumes_with_a_changed_rate_checking_what_it_records() {
+    let f = fixture();
+    let solver_path = f.write("earlier_solver.prototxt", &solver("0.01"));
+    let run = f.run("earlier");
+    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    // run.json as an lvc before solver_text and changes wrote it.
+    let mut config = read_json(&run.join("run.json"));
+    config.as_object_mut().map(|c| c.remove("solver_text"));
+    let trained_sha = config["solver_sha256"].clone();
+    std::fs::write(run.join("run.json"), config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+
+    f.write("earlier_solver.prototxt", &solver("0.01").replace("random_seed: 3", "random_seed: 4"));
+    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("random_seed is now 4, the run's seed is 3"), "{}", text(&out.stderr));
+
+    f.write("earlier_solver.prototxt", &solver("0.005"));
+    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("keeps the solver's SHA-256 but not its settings"), "{stderr}");
+    let config = read_json(&run.join("run.json"));
+    assert_eq!(config["changes"][0]["field"], "solver");
+    assert_eq!((&config["changes"][0]["from"], &config["changes"][0]["to"]), (&trained_sha, &config["solver_sha256"]));
+    assert_ne!(trained_sha, config["solver_sha256"]);
+    assert!(config["solver_text"].as_str().is_some(), "it keeps the text from now on");
+    assert!(close(&read_json(&run.join("metrics.json"))["history"][1]["lr"], 0.005));
+}
