@@ -362,6 +362,23 @@ fn train_sgd(dir: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn a_second_writer_into_an_out_folder_is_refused_with_the_holders_pid() {
+    let dir = tiny_run();
+    let out_dir = dir.path().join("run");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // Held as another lvc process would hold it (flock belongs to the open file).
+    let held = lvc_fsio::FolderLock::acquire(&out_dir.join(".lock")).unwrap();
+    let out = train_sgd(dir.path(), &["--out", "run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let first = text(&out.stderr).lines().next().unwrap_or_default().to_string();
+    assert_eq!(first, format!("error: run is in use: run/.lock is held by another lvc process (PID {})", std::process::id()));
+    assert!(!out_dir.join("tiny_iter_2.safetensors").exists(), "nothing was trained");
+    drop(held);
+    let out = train_sgd(dir.path(), &["--out", "run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_caffe_solverstate_resumes_with_the_caffemodel_it_names() {
     let dir = tiny_run();
     let straight = train_sgd(dir.path(), &["--log-format", "json", "--out", "straight"]);

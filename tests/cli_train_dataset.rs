@@ -63,6 +63,12 @@ impl Fixture {
     fn solver(&self) -> PathBuf {
         self.root.join("solver.prototxt")
     }
+    /// Writes `text` to `name` in the fixture folder (next to tiny.prototxt).
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.root.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
     /// A fresh run folder path for one test.
     fn run(&self, name: &str) -> PathBuf {
         let run = self.root.join("runs").join(name);
@@ -197,10 +203,10 @@ fn a_run_folder_is_not_overwritten_and_resume_checks_the_solver() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
 
-    let other = f.root.join("diverging_solver.prototxt");
+    let other = f.write("adam_solver.prototxt", &solver("0.01").replace("SGD", "Adam"));
     let resumed = lvc(&["train", "--solver", s(&other), "--dataset", s(&f.dataset()), "--resume", s(run), "--epochs", "3"]);
     assert_eq!(resumed.status.code(), Some(2));
-    assert!(text(&resumed.stderr).contains("the solver differs"), "{}", text(&resumed.stderr));
+    assert!(text(&resumed.stderr).contains("type changed from \"SGD\" to \"Adam\""), "{}", text(&resumed.stderr));
 
     let no_out = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset())]);
     assert_eq!(no_out.status.code(), Some(2));
@@ -380,4 +386,215 @@ fn a_run_killed_during_an_epoch_resumes_to_bit_identical_weights_and_metrics() {
     assert_eq!(resumed_state, straight_state, "history, lr step and random streams");
     assert!(straight_state.streams.contains_key("augment") && straight_state.current_step == 2, "{straight_state:?}");
     assert_eq!(metrics_without_timing(&killed), metrics_without_timing(&straight));
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() <= 1e-6 * b.abs())
+}
+
+#[test]
+fn resume_takes_a_new_rate_and_clipping_uses_them_and_records_them() {
+    let f = fixture();
+    let solver_path = f.write("tunable_solver.prototxt", &solver("0.01"));
+    let run = f.run("tunable");
+    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    assert!(read_json(&run.join("run.json")).get("changes").is_none(), "a run never resumed records no changes");
+
+    // Edited in place, as the divergence advice says.
+    f.write("tunable_solver.prototxt", &format!("{}clip_gradients: 10\ndisplay: 5\nsnapshot: 3\n", solver("0.005").replace("display: 0\n", "")));
+    let resumed = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let (stdout, stderr) = (text(&resumed.stdout), text(&resumed.stderr));
+    assert!(resumed.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("changed from epoch 2 on (recorded in run.json): base_lr 0.01 → 0.005, clip_gradients -1.0 → 10.0"), "{stdout}");
+    assert!(stderr.contains("note: snapshot changed from 0 to 3; it has no effect here: every epoch is snapshotted into RUN/snapshots"), "{stderr}");
+    assert!(!stderr.contains("display"), "display is output only: {stderr}");
+
+    let config = read_json(&run.join("run.json"));
+    assert_eq!(
+        config["changes"],
+        serde_json::json!([
+            {"epoch": 2, "field": "base_lr", "from": 0.01, "to": 0.005},
+            {"epoch": 2, "field": "clip_gradients", "from": -1.0, "to": 10.0},
+            {"epoch": 2, "field": "epochs", "from": 1, "to": 2},
+        ])
+    );
+    assert!(config["solver_text"].as_str().is_some_and(|t| t.contains("base_lr: 0.005")), "the next resume compares with the new solver");
+    // The trainer used the new rate (Caffe reads base_lr as a float32).
+    let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
+    assert!(close(&history[0]["lr"], 0.01) && close(&history[1]["lr"], 0.005), "{history:?}");
+
+    // Resuming again with the same solver changes nothing more.
+    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert_eq!(read_json(&run.join("run.json"))["changes"], config["changes"]);
+    // evaluate reads the solver recorded after the change without a warning.
+    let evaluated = lvc(&["evaluate", "--run", s(&run)]);
+    assert!(evaluated.status.success() && !text(&evaluated.stderr).contains("changed since"), "{}", text(&evaluated.stderr));
+}
+
+#[test]
+fn a_diverged_run_continues_as_its_advice_says() {
+    let f = fixture();
+    let solver_path = f.write("advised_solver.prototxt", &solver("1e30"));
+    let run = f.run("advised");
+    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lower base_lr, or set (or lower) clip_gradients, in "), "{stderr}");
+    let command = stderr.split('`').nth(1).unwrap_or_else(|| panic!("no command in {stderr}"));
+    assert_eq!(command, format!("lvc train --solver {} --dataset {} --resume {}", s(&solver_path), s(&f.dataset()), s(&run)));
+
+    // Do what it says, literally: edit the solver, run the command.
+    f.write("advised_solver.prototxt", &format!("{}clip_gradients: 100\n", solver("0.01")));
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    let stdout = ok(&args);
+    assert!(stdout.contains("epoch 1/1: train_loss"), "{stdout}");
+    let changes = read_json(&run.join("run.json"))["changes"].clone();
+    assert_eq!(changes[0], serde_json::json!({"epoch": 1, "field": "base_lr", "from": 1e30, "to": 0.01}));
+    assert_eq!(changes[1]["field"], "clip_gradients");
+    assert!(close(&read_json(&run.join("metrics.json"))["history"][0]["lr"], 0.01));
+}
+
+#[test]
+fn resume_refuses_what_would_make_another_run_naming_each_field() {
+    let f = fixture();
+    let run = f.run("refusals");
+    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    let other_dataset = f.root.join("ds-other-split");
+    if !other_dataset.exists() {
+        let phantom = f.root.join("phantom");
+        let contours = phantom.join("Sunnybrook Cardiac MR Database ContoursPart3");
+        let images = phantom.join("challenge_training");
+        ok(&["dataset", "create", "--images", s(&images), "--contours", s(&contours), "--out", s(&other_dataset), "--val-pct", "60", "--seed", "1"]);
+    }
+    let wider = f.write("tiny_wider.prototxt", &TINY_NET.replace("num_output: 4", "num_output: 5"));
+    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+
+    let base = solver("0.01");
+    let cases: [(&str, String, &[&str], &str); 6] = [
+        ("type", base.replace("\"SGD\"", "\"Adam\""), &[], "type changed from \"SGD\" to \"Adam\": the snapshots' optimizer history belongs to the run's solver type"),
+        ("iter_size", format!("{base}iter_size: 2\n"), &[], "iter_size changed from 1 to 2"),
+        ("random_seed", base.replace("random_seed: 3", "random_seed: 4"), &[], "random_seed changed from 3 to 4"),
+        ("net", base.replace("tiny.prototxt", s(&wider)), &[], "the net changed: "),
+        ("batch", base.clone(), &["--batch-size", "1"], "the batch size changed from 2 to 1"),
+        ("dataset", base.clone(), &["--dataset", s(&other_dataset)], "the dataset changed: the manifest of "),
+    ];
+    let dataset = f.dataset();
+    for (name, text_of_solver, extra, expected) in cases {
+        let path = f.write(&format!("refused_{name}_solver.prototxt"), &text_of_solver);
+        let mut args = vec!["train", "--solver", s(&path), "--resume", s(&run), "--epochs", "2"];
+        if !extra.contains(&"--dataset") {
+            args.extend(["--dataset", s(&dataset)]);
+        }
+        args.extend(extra);
+        let out = lvc(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.starts_with(&format!("error: cannot resume {}: ", s(&run))), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: expected {expected:?} in {stderr}");
+        assert!(stderr.contains("help: resume with the setting run.json records"), "{name}: {stderr}");
+    }
+    // Two at once: both are named.
+    let both = f.write("refused_two_solver.prototxt", &base.replace("\"SGD\"", "\"Nesterov\"").replace("random_seed: 3", "random_seed: 9"));
+    let out = lvc(&["train", "--solver", s(&both), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("type changed from \"SGD\" to \"Nesterov\"") && stderr.contains("random_seed changed from 3 to 9"), "{stderr}");
+    let now: Vec<Vec<u8>> = ["run.json", "metrics.json"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    assert!(now == kept, "a refused resume writes nothing");
+    assert!(!run.join("snapshots/epoch-2.safetensors").exists());
+}
+
+#[test]
+fn a_run_has_one_writer_and_readers_are_not_held_up() {
+    let f = fixture();
+    let run = f.run("locked");
+    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    // The lock as another lvc process would hold it: flock belongs to the
+    // open file, so this process's holds against the children's.
+    let held = lvc_fsio::FolderLock::acquire(&run.join(".lock")).unwrap_or_else(|e| panic!("{e}"));
+    let in_use = format!(
+        "error: {} is in use: {} is held by another lvc process (PID {})",
+        s(&run),
+        run.join(".lock").display(),
+        std::process::id()
+    );
+    let evaluation = run.join("evaluation.json");
+    let overlays = run.join("overlays");
+    let (solver, dataset) = (f.solver(), f.dataset());
+    let writers: [Vec<&str>; 5] = [
+        vec!["train", "--solver", s(&solver), "--dataset", s(&dataset), "--resume", s(&run), "--epochs", "2"],
+        // Refused for the lock, not for the run already in the folder.
+        vec!["train", "--solver", s(&solver), "--dataset", s(&dataset), "--out", s(&run), "--epochs", "1"],
+        vec!["evaluate", "--run", s(&run), "--out", s(&evaluation)],
+        vec!["infer", "--run", s(&run), "--all-val", "--out", s(&overlays)],
+        vec!["report", "--run", s(&run)],
+    ];
+    for args in &writers {
+        let out = lvc(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().next(), Some(in_use.as_str()), "{args:?}");
+        assert!(stderr.contains("help: a run folder takes one writer at a time"), "{stderr}");
+    }
+    let now: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    assert!(now == kept, "nothing was written");
+    assert!(!evaluation.exists() && !overlays.exists());
+    // Readers, and writers outside the run, do not wait for the lock.
+    ok(&["evaluate", "--run", s(&run)]);
+    let outside = f.run("locked-evaluation");
+    std::fs::create_dir_all(&outside).unwrap_or_else(|e| panic!("{e}"));
+    ok(&["evaluate", "--run", s(&run), "--out", s(&outside.join("evaluation.json"))]);
+
+    drop(held);
+    // Released, the run takes writers again, and its .lock confuses nothing.
+    ok(&["report", "--run", s(&run)]);
+    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert_eq!(read_json(&run.join("metrics.json"))["history"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_resumed_multistep_schedule_follows_the_new_stepvalues() {
+    let f = fixture();
+    let multistep = |stepvalue: u32| solver("0.01").replace("lr_policy: \"fixed\"", &format!("lr_policy: \"multistep\"\ngamma: 0.5\nstepvalue: {stepvalue}"));
+    let solver_path = f.write("multistep_solver.prototxt", &multistep(1));
+    let run = f.run("multistep");
+    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    // The step at iteration 1 is moved past the run's end: the restored
+    // position (one step taken) belongs to the old schedule.
+    f.write("multistep_solver.prototxt", &multistep(1000));
+    let stdout = ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert!(stdout.contains("stepvalue [1] → [1000]"), "{stdout}");
+    let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
+    assert!(close(&history[0]["lr"], 0.005) && close(&history[1]["lr"], 0.01), "{history:?}");
+}
+
+#[test]
+fn a_run_json_of_an_earlier_lvc_resumes_with_a_changed_rate_checking_what_it_records() {
+    let f = fixture();
+    let solver_path = f.write("earlier_solver.prototxt", &solver("0.01"));
+    let run = f.run("earlier");
+    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    // run.json as an lvc before solver_text and changes wrote it.
+    let mut config = read_json(&run.join("run.json"));
+    config.as_object_mut().map(|c| c.remove("solver_text"));
+    let trained_sha = config["solver_sha256"].clone();
+    std::fs::write(run.join("run.json"), config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+
+    f.write("earlier_solver.prototxt", &solver("0.01").replace("random_seed: 3", "random_seed: 4"));
+    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("random_seed is now 4, the run's seed is 3"), "{}", text(&out.stderr));
+
+    f.write("earlier_solver.prototxt", &solver("0.005"));
+    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("keeps the solver's SHA-256 but not its settings"), "{stderr}");
+    let config = read_json(&run.join("run.json"));
+    assert_eq!(config["changes"][0]["field"], "solver");
+    assert_eq!((&config["changes"][0]["from"], &config["changes"][0]["to"]), (&trained_sha, &config["solver_sha256"]));
+    assert_ne!(trained_sha, config["solver_sha256"]);
+    assert!(config["solver_text"].as_str().is_some(), "it keeps the text from now on");
+    assert!(close(&read_json(&run.join("metrics.json"))["history"][1]["lr"], 0.005));
 }

@@ -29,7 +29,8 @@ JSON: {\"mean_dice\",\"sd_dice\",\"mean_jaccard\",\"pixel_accuracy\",\"empty_rul
 \"weights\",\"per_patient\":[{\"case\",\"dice\",\"images\"}],
 \"per_image\":[{\"index\",\"case\",\"image\",\"dice\",\"jaccard\",\"accuracy\"}]}
 
-Exit status: 0 evaluated, 1 the net failed to run, 2 the run, dataset or weights could not be read.")]
+Exit status: 0 evaluated, 1 the net failed to run, 2 the run, dataset or weights could not be read
+(or --out lies in the run while another lvc process writes into it).")]
 pub struct EvaluateArgs {
     /// Run folder written by `lvc train --dataset … --out RUN`.
     #[arg(long, value_name = "RUN")]
@@ -143,6 +144,12 @@ pub fn run(args: EvaluateArgs) -> u8 {
 
 fn evaluate(args: &EvaluateArgs) -> Result<(), Failed> {
     let recorded = super::segment::RunConfig::read(&args.run)?;
+    // Writing into the run makes this a writer of it (cmd::run_lock);
+    // scoring alone reads whole files and waits for no one.
+    let _lock = match &args.out {
+        Some(out) => super::run_lock::lock_run_if_inside(&args.run, out).map_err(|m| fail(2, m))?,
+        None => None,
+    };
     let dataset_path = args.dataset.clone().unwrap_or(recorded.dataset);
     let dataset = Dataset::open(&dataset_path).map_err(|e| report(2, e))?;
     let split = dataset.split(&args.split).map_err(|e| report(2, e))?;

@@ -29,7 +29,7 @@ Jaccard of the foreground when the ground truth is known). --all-val writes one 
 <CASE>-<NNNN> per val image and index.json.
 
 Exit status: 0 written, 1 the net failed or a file could not be written, 2 an input could not be
-read.")]
+read (or --out lies in the run while another lvc process writes into it).")]
 pub struct InferArgs {
     /// Run folder written by `lvc train --dataset … --out RUN`.
     #[arg(long, value_name = "RUN")]
@@ -219,6 +219,9 @@ fn dataset_subject<'a>(split: &'a SplitData, index: usize) -> Subject<'a> {
 
 fn infer(args: &InferArgs) -> Result<(), Failed> {
     let recorded = RunConfig::read(&args.run)?;
+    // Overlays written into the run (RUN/overlays, as `make demo` does)
+    // make this a writer of it (cmd::run_lock).
+    let _lock = super::run_lock::lock_run_if_inside(&args.run, &args.out).map_err(|m| fail(2, m))?;
     if let Some(path) = &args.image {
         let loaded = DicomLoader.load(path).map_err(|e| report(2, e))?;
         let channels = recorded.image_shape[0];

@@ -19,6 +19,8 @@ pub mod phantom;
 pub mod netargs;
 pub mod print;
 pub mod report;
+pub mod resume;
+pub mod run_lock;
 pub mod segment;
 pub mod set_classes;
 pub mod time;

@@ -16,7 +16,8 @@ Writes RUN/curves.png (loss and Dice per epoch, 1200×600) and RUN/report.html (
 page: run summary, curves, per-patient Dice, best and worst validation overlays). Parts without
 data are named on the page and on stderr.
 
-Exit status: 0 written, 2 metrics.json (or a present side file) could not be read, 1 writing failed.")]
+Exit status: 0 written, 2 metrics.json (or a present side file) could not be read or another lvc
+process writes into the run, 1 writing failed.")]
 pub struct ReportArgs {
     /// Run folder written by `lvc train --dataset … --out RUN`.
     #[arg(long, value_name = "RUN")]
@@ -30,6 +31,17 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> u8 {
+    // report.html and curves.png go into the run: one writer at a time
+    // (cmd::run_lock). A folder with neither record is no run; the report's
+    // own error says so, without a lock file left in it.
+    let is_run = [crate::report::RUN_JSON, crate::report::METRICS_JSON].iter().any(|f| args.run.join(f).is_file());
+    let _lock = match is_run.then(|| super::run_lock::lock_run(&args.run)).transpose() {
+        Ok(lock) => lock,
+        Err(message) => {
+            errln!("error: {message}");
+            return 2;
+        }
+    };
     match write_run_report(&args.run, args.evaluation.as_deref(), args.overlays.as_deref()) {
         Ok(written) => {
             for part in &written.missing {

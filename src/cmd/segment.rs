@@ -55,6 +55,25 @@ pub struct RunConfig {
     pub device: String,
     pub lvc_version: String,
     pub torch: TorchVersion,
+    /// The solver's text as the run last trained with it, so that a resume
+    /// can tell which settings changed (`cmd::resume`). run.json of an
+    /// earlier lvc lacks it and resumes with only `solver_sha256` to go by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solver_text: Option<String>,
+    /// Settings changed on `--resume`, oldest first; absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<SettingChange>,
+}
+
+/// One setting a resume changed (run.json `changes`): `epoch` is the first
+/// epoch trained with `to`. `from` and `to` are the values as the solver
+/// states them (numbers, strings such as `"step"`, lists for `stepvalue`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettingChange {
+    pub epoch: u32,
+    pub field: String,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
 }
 
 /// The libtorch the binary was built against.

@@ -49,7 +49,7 @@ one JSON object per line: \"iteration\" events ({\"event\",\"iter\",\"loss\",\"s
 
 Exit status: 0 trained, 1 training failed (a runtime error or a snapshot could not be written),
 2 the solver, a net, the weights, a feed or a solver state could not be read (or a state does
-not fit the solver and net).")]
+not fit the solver and net), or the --out/--resume folder is in use by another lvc process.")]
 pub struct TrainArgs {
     /// The solver prototxt.
     #[arg(long, value_name = "S.prototxt")]
@@ -115,11 +115,17 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     if let Some(dataset) = &args.dataset.dataset {
         return super::train_dataset::train(args, dataset, &source, def, device);
     }
-    if let Some(out) = &args.out {
-        std::fs::create_dir_all(out).map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
-        let name = Path::new(&def.snapshot_prefix).file_name().map_or_else(|| "snapshot".into(), |n| n.to_os_string());
-        def.snapshot_prefix = out.join(name).to_string_lossy().into_owned();
-    }
+    // --out is a run folder with one writer (cmd::run_lock), held to the end.
+    let _lock = match &args.out {
+        Some(out) => {
+            std::fs::create_dir_all(out).map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
+            let lock = super::run_lock::lock_run(out).map_err(|m| fail(2, m))?;
+            let name = Path::new(&def.snapshot_prefix).file_name().map_or_else(|| "snapshot".into(), |n| n.to_os_string());
+            def.snapshot_prefix = out.join(name).to_string_lossy().into_owned();
+            Some(lock)
+        }
+        None => None,
+    };
 
     let mut feeds = Vec::new();
     for feed in &args.feeds {

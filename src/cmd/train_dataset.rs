@@ -36,6 +36,8 @@ use super::segment::{
     mean, sha256_file, one_image_shape, Overlap, RunConfig, Segmenter, TorchVersion, BEST_WEIGHTS, EMPTY_RULE, METRICS_JSON, RUN_JSON,
     SNAPSHOTS,
 };
+use super::resume::{check_resume, record_change};
+use super::run_lock::lock_run;
 use super::train::{build_net, fail, report, Failed, TrainArgs};
 
 /// The dataset options of `lvc train` (used with `--dataset`).
@@ -58,10 +60,13 @@ pub struct DatasetArgs {
     /// `<layer>=sum|mean|replicate`, `reinit=<layer>` or `convolutionalize`.
     #[arg(long = "adapt", value_name = "FIX", requires = "dataset", value_parser = |s: &str| s.parse::<Adaptation>())]
     pub adapt: Vec<Adaptation>,
-    /// Continue the run in RUN after its last complete epoch (same solver
-    /// and dataset; checked against RUN/run.json): weights, optimizer
-    /// history, lr step and random streams are restored, so the result is
-    /// the uninterrupted run's, bit for bit.
+    /// Continue the run in RUN after its last complete epoch (checked
+    /// against RUN/run.json: the same net, dataset, batch size, solver type,
+    /// iter_size and random_seed): weights, optimizer history, lr step and
+    /// random streams are restored, so with the same solver the result is
+    /// the uninterrupted run's, bit for bit. The learning-rate settings,
+    /// momentum, weight decay and clip_gradients may change; the resumed
+    /// epochs use the new values, and run.json records them.
     #[arg(long, value_name = "RUN", requires = "dataset")]
     pub resume: Option<PathBuf>,
 }
@@ -250,6 +255,18 @@ impl Progress {
     }
 }
 
+/// `path` as one word of a shell command: as is when it holds only
+/// characters no shell treats specially, else in single quotes.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -301,23 +318,6 @@ fn save_weights(net: &Net, path: &Path) -> Result<(), Failed> {
     write_weights(path, &weights, &roles).map_err(|e| report(1, e))
 }
 
-/// Checks that a resumed run continues the same configuration.
-fn check_resume(recorded: &RunConfig, now: &RunConfig) -> Result<(), Failed> {
-    let checks = [
-        ("solver", recorded.solver_sha256 == now.solver_sha256),
-        ("model", recorded.model_sha256 == now.model_sha256),
-        ("dataset", recorded.dataset_manifest_sha256 == now.dataset_manifest_sha256),
-        ("batch size", recorded.batch_size == now.batch_size),
-    ];
-    match checks.iter().find(|(_, same)| !same) {
-        None => Ok(()),
-        Some((what, _)) => Err(fail(
-            2,
-            format!("cannot resume: the {what} differs from the one recorded in run.json\n  help: resume with the same --solver, --dataset and --batch-size, or start a new run with --out"),
-        )),
-    }
-}
-
 pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, mut def: SolverDef, device: tch::Device) -> Result<(), Failed> {
     let opts = &args.dataset;
     let run = match (&opts.resume, &args.out) {
@@ -334,8 +334,18 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         return Err(fail(2, format!("{}: the train and val splits both need images (re-create it with a --val-pct that leaves both non-empty)", dataset_path.display())));
     }
     let [c, h, w] = dataset.manifest.image_shape;
+    // One writer per run (cmd::run_lock), held until the command ends. A
+    // resume takes it before reading run.json and metrics.json, which it
+    // rewrites; a missing folder is left to RunConfig::read's error. A new
+    // run takes it below, where it creates the folder.
+    let mut _lock = None;
     let recorded = match &opts.resume {
-        Some(_) => Some(RunConfig::read(&run)?),
+        Some(_) => {
+            if run.is_dir() {
+                _lock = Some(lock_run(&run).map_err(|m| fail(2, m))?);
+            }
+            Some(RunConfig::read(&run)?)
+        }
         None => None,
     };
     let seed = recorded.as_ref().map_or_else(|| solver_seed(&def), |r| r.seed);
@@ -385,21 +395,51 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         device: args.device.describe(),
         lvc_version: env!("CARGO_PKG_VERSION").to_string(),
         torch: TorchVersion::detect(),
+        solver_text: Some(source.text.to_string()),
+        changes: Vec::new(),
     };
 
     let mut history: Vec<EpochRecord> = Vec::new();
+    let mut schedule_changed = false;
     match &recorded {
         Some(recorded) => {
-            check_resume(recorded, &config)?;
+            let accepted = check_resume(&run, recorded, &config, source)?;
             let metrics_path = run.join(METRICS_JSON);
             if metrics_path.is_file() {
                 let text = std::fs::read(&metrics_path).map_err(|e| fail(2, format!("cannot read {}: {e}", metrics_path.display())))?;
                 let metrics: Metrics = serde_json::from_slice(&text).map_err(|e| fail(2, format!("{} is damaged: {e}", metrics_path.display())))?;
                 history = metrics.history;
             }
-            write_json(&run.join(RUN_JSON), &RunConfig { epochs, ..recorded.clone() })?;
+            // The changes apply from the first epoch this resume trains.
+            let from_epoch = history.last().map_or(0, |e| e.epoch) + 1;
+            let mut changes = recorded.changes.clone();
+            for change in &accepted.changes {
+                record_change(&mut changes, from_epoch, change.field, change.from.clone(), change.to.clone());
+            }
+            // --epochs moves max_iter, and with it poly's rate.
+            record_change(&mut changes, from_epoch, "epochs", recorded.epochs.into(), epochs.into());
+            if !accepted.changes.is_empty() {
+                let list: Vec<String> = accepted.changes.iter().map(|c| format!("{} {} → {}", c.field, c.from, c.to)).collect();
+                outln!("changed from epoch {from_epoch} on (recorded in run.json): {}", list.join(", "));
+            }
+            schedule_changed = accepted.schedule_changed;
+            // The solver now trained with (its text, for the next resume's
+            // comparison; its hash, for evaluate's check), where the net
+            // and the rest are the recorded run's (checked equal above).
+            let resumed = RunConfig {
+                epochs,
+                solver: config.solver.clone(),
+                solver_sha256: config.solver_sha256.clone(),
+                solver_text: config.solver_text.clone(),
+                model: config.model.clone(),
+                changes,
+                ..recorded.clone()
+            };
+            write_json(&run.join(RUN_JSON), &resumed)?;
         }
         None => {
+            std::fs::create_dir_all(&run).map_err(|e| fail(2, format!("cannot create {}: {e}", run.display())))?;
+            _lock = Some(lock_run(&run).map_err(|m| fail(2, m))?);
             if run.join(METRICS_JSON).exists() {
                 return Err(fail(2, format!("{} already holds a run; continue it with --resume {0}, or choose another --out", run.display())));
             }
@@ -453,6 +493,11 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         }
         trainer.restore(state, path).map_err(|e| report(2, e))?;
     }
+    // The restored multistep position belongs to the old schedule (or, with
+    // no state, to none): put it where the solver's schedule has it now.
+    if schedule_changed || resume_state.is_none() {
+        trainer.schedule.seek(trainer.iter);
+    }
     let remaining = i64::from(epochs.saturating_sub(done)) * per_epoch;
     outln!(
         "training {} → {}: {} train / {} val images, batch {batch}, {per_epoch} iterations per epoch, epochs {}..={epochs}, seed {seed}",
@@ -474,9 +519,15 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
                 if !loss.is_finite() {
                     progress.clear_line();
                     let kept = if epoch > 1 { snapshot_path(&run, epoch - 1).display().to_string() } else { "none (no epoch finished)".to_string() };
+                    // cmd::resume lets the rate settings and clipping change;
+                    // the command repeats --batch-size, which a resume checks.
+                    let batch_arg = opts.batch_size.map_or_else(String::new, |b| format!(" --batch-size {b}"));
                     return Err(fail(1, format!(
-                        "the training loss is {loss} at iteration {iter} (epoch {epoch}, batch {b}); stopped.\n  last good snapshot: {kept}\n  help: lower base_lr or clip_gradients in the solver, then --resume {}",
-                        run.display()
+                        "the training loss is {loss} at iteration {iter} (epoch {epoch}, batch {b}); stopped.\n  last good snapshot: {kept}\n  help: lower base_lr, or set (or lower) clip_gradients, in {}; then continue the run with `lvc train --solver {} --dataset {}{batch_arg} --resume {}`",
+                        args.solver.display(),
+                        shell_word(&args.solver),
+                        shell_word(dataset_path),
+                        shell_word(&run),
                     )));
                 }
                 loss_sum += loss;
@@ -622,6 +673,13 @@ mod tests {
         let label = Vec::<f32>::try_from(inputs[1].1.flatten(0, -1)).unwrap_or_default();
         assert_eq!(label[2..], split.label(order[1]).iter().map(|&v| f32::from(v)).collect::<Vec<_>>()[..]);
         assert!(batches.next_batch(Phase::Test).is_err());
+    }
+
+    #[test]
+    fn shell_words_quote_what_a_shell_would_split() {
+        assert_eq!(shell_word(Path::new("runs/r1")), "runs/r1");
+        assert_eq!(shell_word(Path::new("my runs/it's")), r"'my runs/it'\''s'");
+        assert_eq!(shell_word(Path::new("a$b")), "'a$b'");
     }
 
     #[test]

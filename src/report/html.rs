@@ -134,6 +134,21 @@ impl RunPage {
                 rows.push(("Software", versions.into_iter().flatten().collect::<Vec<_>>().join(", ")));
                 let planned = field("epochs").map_or_else(String::new, |e| format!(" of {e}"));
                 rows.push(("Epochs", format!("{}{planned}", self.metrics.epochs_done.unwrap_or(0))));
+                // Settings a resume changed (run.json `changes`; absent in
+                // runs that were never resumed with another solver).
+                let changes: Vec<String> = config
+                    .get("changes")
+                    .and_then(|c| c.as_array())
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let part = |name: &str| c.get(name).filter(|v| !v.is_null()).map_or_else(|| "?".to_string(), json_text);
+                        format!("from epoch {}: {} {} → {}", part("epoch"), part("field"), part("from"), part("to"))
+                    })
+                    .collect();
+                if !changes.is_empty() {
+                    rows.push(("Changed on resume", changes.join("; ")));
+                }
             }
             None => rows.push(("Epochs", self.metrics.epochs_done.unwrap_or(0).to_string())),
         }
@@ -345,6 +360,23 @@ mod tests {
         }
         assert!(!html.contains("http://") && !html.contains("https://"), "no external fetches");
         assert!(page.missing().is_empty());
+        assert!(!html.contains("Changed on resume"), "the fixture's run.json predates `changes`");
+    }
+
+    #[test]
+    fn settings_changed_on_resume_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        testing::write_run(dir.path());
+        let path = dir.path().join(RUN_JSON);
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["changes"] = serde_json::json!([
+            {"epoch": 4, "field": "base_lr", "from": 0.002, "to": 0.0005},
+            {"epoch": 4, "field": "lr_policy", "from": "poly", "to": "step"}
+        ]);
+        std::fs::write(&path, config.to_string()).unwrap();
+        let html = page_of(dir.path()).render();
+        let row = "<tr><th>Changed on resume</th><td>from epoch 4: base_lr 0.002 → 0.0005; from epoch 4: lr_policy poly → step</td></tr>";
+        assert!(html.contains(row), "{html}");
     }
 
     #[test]

@@ -50,6 +50,28 @@ impl LrSchedule {
         }
     }
 
+    /// Puts `multistep`'s position where calling [`rate`](Self::rate) for
+    /// iterations `0..iter` would have left it. A resumed run whose schedule
+    /// changed (other `stepvalue`s, another policy) then continues on the
+    /// new schedule, where a restored position would hold the old one's
+    /// step (Caffe's `Restore` keeps `current_step` whatever the solver
+    /// now says). The other policies keep no position: 0, as they leave it.
+    pub fn seek(&mut self, iter: i64) {
+        self.current_step = 0;
+        if self.policy != LrPolicy::Multistep {
+            return;
+        }
+        // rate()'s rule, call by call: at most one step per iteration, so a
+        // repeated stepvalue is passed one iteration late, as in Caffe.
+        for i in 0..iter {
+            match self.stepvalue.get(self.current_step) {
+                Some(&v) if i >= v => self.current_step += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+
     /// The rate for iteration `iter`. Call once per iteration, in order:
     /// `multistep` advances its step as Caffe does (one step per call).
     pub fn rate(&mut self, iter: i64) -> f64 {
@@ -123,6 +145,23 @@ mod tests {
         assert_eq!(poly[20], 0.0);
         let sigmoid = rates(LrPolicy::Sigmoid, 10..11)[0];
         assert!(close(sigmoid, b * 0.5), "at iter == stepsize the sigmoid is half way");
+    }
+
+    #[test]
+    fn seek_leaves_multistep_where_the_calls_would_have() {
+        for iter in 0..10 {
+            let mut called = schedule(LrPolicy::Multistep);
+            (0..iter).for_each(|i| {
+                called.rate(i);
+            });
+            let mut sought = LrSchedule { current_step: 7, ..schedule(LrPolicy::Multistep) };
+            sought.seek(iter);
+            assert_eq!(sought.current_step, called.current_step, "iteration {iter}");
+            assert_eq!(sought.rate(iter), called.rate(iter));
+        }
+        let mut step = LrSchedule { current_step: 2, ..schedule(LrPolicy::Step) };
+        step.seek(15);
+        assert_eq!(step.current_step, 0, "step computes its step from the iteration");
     }
 
     #[test]
