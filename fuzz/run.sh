@@ -72,7 +72,11 @@ EOF
        python3 -c 'import struct,sys; d="{'"'"'descr'"'"': '"'"'<f4'"'"', '"'"'fortran_order'"'"': False, '"'"'shape'"'"': (1, 1, 4, 4), }"; d+=" "*((64-(10+len(d)+1)%64)%64)+"\n"; open("z.npy","wb").write(b"\x93NUMPY\x01\x00"+struct.pack("<H",len(d))+d.encode()+b"\0"*64)'
        "$LVC" train --solver t_solver.prototxt --feed data=z.npy --feed label=z.npy >/dev/null 2>&1 || true)
       find work -maxdepth 1 -name '*.safetensors' | while read -r f; do cp "$f" "$dir/"; done ;;
-    run_folder) cp "$ROOT"/tests/fixtures/report_run/*.json "$dir/" ;;
+    run_folder)
+      # run.json, metrics.json, evaluation.json and a result.json, NUL-separated.
+      local fixture=$ROOT/tests/fixtures/report_run
+      { cat "$fixture/run.json"; printf '\0'; cat "$fixture/metrics.json"; printf '\0'; cat "$fixture/evaluation.json"; printf '\0';
+        cat "$(find "$fixture/overlays" -name result.json | head -1)"; } > "$dir/fixture" ;;
   esac
   # libFuzzer needs at least one input.
   [ -n "$(ls -A "$dir")" ] || printf 'x' > "$dir/empty"

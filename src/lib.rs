@@ -7,4 +7,4 @@
 pub mod term;
 pub mod cli;
 pub mod cmd;
-mod report;
+pub mod report;

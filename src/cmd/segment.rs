@@ -100,19 +100,36 @@ impl TorchVersion {
 /// The tch version pinned in the workspace (`tch = "=…"`).
 const TCH_CRATE_VERSION: &str = "0.24.0";
 
-/// SHA-256 of a file, hex.
+/// SHA-256 of a file, hex; streamed (a dataset's manifest may be large),
+/// and only of a regular file.
 pub(super) fn sha256_file(path: &Path) -> Result<String, Failed> {
-    let bytes = std::fs::read(path).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
+    let cannot = |e: std::io::Error| fail(2, format!("cannot read {}: {e}", path.display()));
+    let (file, _) = lvc_fsio::open_regular(path).map_err(cannot)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::io::BufReader::new(file), &mut hasher).map_err(cannot)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The largest run.json or metrics.json read.
+const MAX_RUN_JSON_BYTES: u64 = 1 << 30;
+
+/// Reads a JSON file of a run folder: a regular file only, bounded.
+pub(super) fn read_run_json(path: &Path) -> Result<Vec<u8>, Failed> {
+    lvc_fsio::read_regular(path, MAX_RUN_JSON_BYTES).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))
 }
 
 impl RunConfig {
     pub(super) fn read(run: &Path) -> Result<RunConfig, Failed> {
         let path = run.join(RUN_JSON);
-        let text = std::fs::read(&path).map_err(|e| {
+        let text = lvc_fsio::read_regular(&path, MAX_RUN_JSON_BYTES).map_err(|e| {
             fail(2, format!("cannot read {}: {e}\n  help: pass a folder written by `lvc train --dataset … --out RUN`", path.display()))
         })?;
-        serde_json::from_slice(&text).map_err(|e| fail(2, format!("{} is not a run.json of this lvc: {e}", path.display())))
+        RunConfig::from_json(&text, &path).map_err(|message| fail(2, message))
+    }
+
+    /// Parses the bytes of a run.json (`path` names it in the message).
+    pub fn from_json(text: &[u8], path: &Path) -> Result<RunConfig, String> {
+        serde_json::from_slice(text).map_err(|e| format!("{} is not a run.json of this lvc: {e}", path.display()))
     }
 
     /// Loads the recorded solver, warning when it changed since training.

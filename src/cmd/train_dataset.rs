@@ -406,7 +406,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             let accepted = check_resume(&run, recorded, &config, source)?;
             let metrics_path = run.join(METRICS_JSON);
             if metrics_path.is_file() {
-                let text = std::fs::read(&metrics_path).map_err(|e| fail(2, format!("cannot read {}: {e}", metrics_path.display())))?;
+                let text = super::segment::read_run_json(&metrics_path)?;
                 let metrics: Metrics = serde_json::from_slice(&text).map_err(|e| fail(2, format!("{} is damaged: {e}", metrics_path.display())))?;
                 history = metrics.history;
             }
