@@ -117,6 +117,9 @@ pub enum NpyError {
         help("lvc reads NumPy format 1.0/2.0 arrays of dtype |u1, <u2, <i2 or <f4 in C order; save with np.save(path, np.ascontiguousarray(a))")
     )]
     Format { path: PathBuf, reason: String },
+    #[error("{path} {reason}")]
+    #[diagnostic(code(lvc::npy::raw), help("a raw input is little-endian float32 values in C order; give the shape it was written with (FILE.f32:NxCxHxW)"))]
+    Raw { path: PathBuf, reason: String },
     #[error("{path}: shape {shape:?} holds {expected} values but {actual} were given")]
     #[diagnostic(code(lvc::npy::shape), help("this is a bug in the caller: the data length must equal the product of the shape"))]
     Shape { path: PathBuf, shape: Vec<usize>, expected: usize, actual: usize },
@@ -584,17 +587,17 @@ pub fn read_raw_f32(path: &Path, shape: &[usize]) -> Result<Vec<f32>, NpyError> 
     let (file, file_len) = lvc_fsio::open_regular(path).map_err(|e| read_err(path, e))?;
     let shown = shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
     let needed = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
-    let fail = |reason| Err(NpyError::Format { path: path.into(), reason });
+    let fail = |reason| Err(NpyError::Raw { path: path.into(), reason });
     let Some(needed) = needed.filter(|&n| usize::try_from(n).is_ok()) else {
-        return fail(format!("shape {shown} overflows"));
+        return fail(format!("cannot hold shape {shown}: its size overflows"));
     };
     if file_len != needed {
-        return fail(format!("the file holds {file_len} bytes, but shape {shown} needs {} float32 values ({needed} bytes)", needed / 4));
+        return fail(format!("holds {file_len} bytes, but shape {shown} needs {} float32 values ({needed} bytes)", needed / 4));
     }
     let mut bytes = Vec::with_capacity(needed as usize);
     file.take(needed).read_to_end(&mut bytes).map_err(|e| read_err(path, e))?;
     if bytes.len() as u64 != needed {
-        return fail(format!("the file holds {} bytes, but shape {shown} needs {needed}", bytes.len()));
+        return fail(format!("holds {} bytes, but shape {shown} needs {needed}", bytes.len()));
     }
     Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
