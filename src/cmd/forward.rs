@@ -85,7 +85,10 @@ pub(crate) fn read_input(input: &InputArg) -> Result<Tensor, String> {
     match &input.raw_shape {
         Some(shape) => {
             let bytes = std::fs::read(&input.path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-            let count: i64 = shape.iter().product();
+            // Checked: a shape from the command line may multiply past i64.
+            let count = lvc_compiler::ops::checked_product(shape).filter(|&n| n <= i64::MAX / 4).ok_or_else(|| {
+                format!("{shown}: shape {} is too large", shape.iter().map(i64::to_string).collect::<Vec<_>>().join("x"))
+            })?;
             if bytes.len() as i64 != count * 4 {
                 return Err(format!(
                     "{shown} holds {} bytes, but shape {} needs {} float32 values ({} bytes)",
@@ -154,10 +157,7 @@ pub fn run(args: ForwardArgs) -> u8 {
     };
     let mut net = match Net::new(plan, device, args.seed) {
         Ok(n) => n,
-        Err(e) => {
-            errln!("{:?}", miette::Report::new(e));
-            return 2;
-        }
+        Err(e) => return super::train::not_instantiated(&args.model.display().to_string(), e).0,
     };
     if let Some(path) = &args.weights {
         let file = match read_weights(path) {
