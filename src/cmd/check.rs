@@ -22,7 +22,8 @@ pub use super::OutputFormat as Format;
   lvc check --phase train --input-shape data=1,3,500,500 train.prototxt
   lvc check --stage deploy deploy.prototxt
   lvc check --format json nets/*.prototxt
-  lvc check --memory --input-shape data=8,1,256,256 models/demo.prototxt
+  lvc check --memory --input-shape data=8,1,256,256 \\
+      --input-shape label=8,1,256,256 models/demo.prototxt
 
 --memory estimates, for the TRAIN and the TEST phase of each file (at the batch its inputs
 have), the bytes of parameters, activations, gradients, solver history and convolution
