@@ -104,7 +104,9 @@ bench-gemm: venv
 	$(CARGO) bench --locked -p lvc-runtime --bench gemm
 
 # Check benchmark (not a test): compile (load + graph + shapes) of FCN-8s and
-# of every corpus net, against parse-only and load-only in the same run.
+# of every corpus net, against parse-only and load-only in the same run; then
+# files of 1k to 50k errors (compile, human rendering, JSON) against the old
+# whole-text miette reader, measured in the same run.
 bench-check: venv
 	$(CARGO) bench --locked --bench check
 

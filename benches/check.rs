@@ -4,6 +4,12 @@
 //! prints a table (min and median over repetitions).
 //!
 //! Goals: FCN-8s compile < 5 ms; the whole corpus < 1 s.
+//!
+//! Then files with N errors (N convolutions whose group does not divide
+//! num_output, 1k to 50k): compile, rendering every diagnostic as `lvc
+//! check` does and the JSON report, against rendering with miette's own
+//! reader of the whole text (what lvc did before; quadratic, so only up to
+//! 4k) in the same run. Goal: linear, 8k errors well under a second.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -67,6 +73,87 @@ fn row(case: &str, reps: usize, (min, median): (Duration, Duration), goal: &str)
     println!("{case:<44} {reps:>5} {:>12} {:>12}  {goal}", ms(min), ms(median));
 }
 
+/// A net with `n` layers that each have one error.
+fn many_errors(n: usize) -> SourceFile {
+    let mut text = String::from("layer { name: \"data\" type: \"Input\" top: \"data\" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "layer {{ name: \"c{i}\" type: \"Convolution\" bottom: \"data\" top: \"c{i}\" convolution_param {{ num_output: 4 kernel_size: 3 group: 3 }} }}\n"
+        ));
+    }
+    SourceFile::new(format!("errors_{n}.prototxt"), text)
+}
+
+fn handler() -> miette::GraphicalReportHandler {
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100).with_links(false)
+}
+
+/// A diagnostic rendered from miette's own reader of the whole text.
+struct WholeText<'a> {
+    diag: lvc_compiler::diag::Rendered<'a>,
+    source: miette::NamedSource<std::sync::Arc<str>>,
+}
+
+impl std::fmt::Debug for WholeText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.diag, f)
+    }
+}
+impl std::fmt::Display for WholeText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.diag, f)
+    }
+}
+impl std::error::Error for WholeText<'_> {}
+impl miette::Diagnostic for WholeText<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.diag.code()
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.diag.help()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.diag.labels()
+    }
+}
+
+fn error_rows() {
+    for n in [1_000, 2_000, 4_000, 8_000, 50_000] {
+        let source = many_errors(n);
+        let reps = if n > 8_000 { 3 } else { 5 };
+        let compiled = compile(&source, &CompileOptions::default());
+        assert_eq!(compiled.diags.error_count(), n);
+        row(&format!("{n} errors: compile"), reps, time(reps, || {
+            black_box(compile(&source, &CompileOptions::default()).diags.len());
+        }), "");
+        let h = handler();
+        row(&format!("{n} errors: render (human)"), reps, time(reps, || {
+            let mut out = String::new();
+            for d in compiled.diags.iter() {
+                h.render_report(&mut out, &d.render(&source)).expect("render");
+            }
+            black_box(out.len());
+        }), if n == 8_000 { "< 1 s" } else { "" });
+        row(&format!("{n} errors: JSON"), reps, time(reps, || {
+            let json: Vec<_> = compiled.diags.iter().map(|d| d.to_json(&source)).collect();
+            black_box(serde_json::to_string_pretty(&json).expect("JSON").len());
+        }), if n == 8_000 { "< 1 s" } else { "" });
+        if n <= 4_000 {
+            row(&format!("{n} errors: render, miette's whole-text reader (before)"), 1, time(1, || {
+                let mut out = String::new();
+                for d in compiled.diags.iter() {
+                    let whole = WholeText { diag: d.render(&source), source: source.named_source() };
+                    h.render_report(&mut out, &whole).expect("render");
+                }
+                black_box(out.len());
+            }), "baseline");
+        }
+    }
+}
+
 fn main() {
     let opts = CompileOptions::default();
     let load = LoadOptions { lenient: true };
@@ -104,4 +191,6 @@ fn main() {
             black_box(compile(n, &CompileOptions { lenient: true, ..opts.clone() }).graph.is_some());
         }
     }), "< 1 s");
+
+    error_rows();
 }

@@ -143,3 +143,101 @@ fn print_and_dot_show_the_graph() {
     assert!(String::from_utf8_lossy(&broken.stderr).contains("lvc::graph::unknown_type"));
     assert!(text(&broken.stdout).contains("[?]"));
 }
+
+/// Issue 13, class 4: nets whose shapes cannot exist (generated here) are
+/// errors at the layer, exit 1, never a wrapped shape or a panic; `lvc
+/// print` never shows a negative parameter count.
+#[test]
+fn impossible_shapes_are_errors_not_wrapped_numbers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = "layer { name: 'data' type: 'Input' top: 'data' input_param { shape { dim: 1 dim: 3 dim: 64 dim: 64 } } }\n";
+    let cases = [
+        ("input", "layer { name: 'data' type: 'Input' top: 'data' input_param { shape { dim: 99999999999 dim: 99999999999 dim: 99999999999 dim: 99999999999 } } }\n".to_string()),
+        ("conv", format!("{input}layer {{ name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv' convolution_param {{ num_output: 4000000000 kernel_size: 60000 pad: 30000 }} }}\n")),
+        ("dilation", format!("{input}layer {{ name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv' convolution_param {{ num_output: 2 kernel_size: 4294967295 dilation: 4294967295 }} }}\n")),
+        ("deconv", format!("{input}layer {{ name: 'up' type: 'Deconvolution' bottom: 'data' top: 'up' convolution_param {{ num_output: 2 kernel_size: 4 stride: 2000000000 }} }}\n")),
+        ("fc", format!("{input}layer {{ name: 'fc' type: 'InnerProduct' bottom: 'data' top: 'fc' inner_product_param {{ num_output: 4000000000 }} }}\n")),
+        ("tile", format!("{input}layer {{ name: 't' type: 'Tile' bottom: 'data' top: 't' tile_param {{ tiles: 2000000000 }} }}\n")),
+    ];
+    for (name, net) in cases {
+        let path = dir.path().join(format!("{name}.prototxt"));
+        std::fs::write(&path, net).expect("write net");
+        let path = path.to_string_lossy().into_owned();
+        let out = lvc(&["check", &path]);
+        let shown = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{name}: {shown}{}", text(&out.stderr));
+        assert!(shown.starts_with("lvc::shape::too_large"), "{name}: {shown}");
+        assert!(shown.contains(&format!("[{path}:")), "{name}: the file and place: {shown}");
+        assert!(shown.contains("help: "), "{name}: {shown}");
+        let print = lvc(&["print", &path]);
+        assert_eq!(print.status.code(), Some(1), "{name}");
+        let listing = text(&print.stdout);
+        assert!(!listing.contains("parameters: -"), "{name}: {listing}");
+        assert!(!text(&print.stderr).contains("panicked"), "{name}");
+    }
+}
+
+/// `--memory`: the estimate per phase, human and JSON; a phase with errors
+/// says so instead.
+#[test]
+fn memory_estimates_per_phase() {
+    let out = lvc(&["check", "--memory", "models/demo.prototxt"]);
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out.stdout);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines[lines.len() - 2].starts_with("  memory, TRAIN (training with SGD): "), "{shown}");
+    assert!(lines[lines.len() - 2].contains("gradients") && lines[lines.len() - 2].contains("solver history"), "{shown}");
+    assert!(lines[lines.len() - 1].starts_with("  memory, TEST (inference): "), "{shown}");
+    assert!(!lines[lines.len() - 1].contains("gradients"), "{shown}");
+
+    let json = lvc(&["check", "--memory", "--format", "json", "models/demo.prototxt"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let memory = &report["files"][0]["memory"];
+    assert_eq!(memory["train"]["mode"], "training");
+    assert_eq!(memory["train"]["history_blobs"], 1);
+    assert_eq!(memory["test"]["mode"], "inference");
+    let total = |e: &serde_json::Value| e["total"].as_u64().expect("bytes");
+    let sum = |e: &serde_json::Value| {
+        ["parameters", "activations", "gradients", "history", "workspace"].iter().map(|k| e[k].as_u64().expect(k)).sum::<u64>()
+    };
+    assert_eq!(total(&memory["train"]), sum(&memory["train"]));
+    assert!(total(&memory["train"]) > total(&memory["test"]));
+    // Twice the batch: twice the activations, but for the few (loss, Dice)
+    // blobs whose size does not follow the batch.
+    let big = lvc(&["check", "--memory", "--format", "json", "--input-shape", "data=8,1,256,256", "--input-shape", "label=8,1,256,256", "models/demo.prototxt"]);
+    let big: serde_json::Value = serde_json::from_slice(&big.stdout).expect("JSON");
+    let (one, two) = (memory["test"]["activations"].as_u64().unwrap(), big["files"][0]["memory"]["test"]["activations"].as_u64().unwrap());
+    assert!((2 * one - 64..=2 * one).contains(&two), "{one} → {two}");
+    // Without --memory the JSON has no such key (the documented schema).
+    let plain: serde_json::Value = serde_json::from_slice(&lvc(&["check", "--format", "json", "models/demo.prototxt"]).stdout).expect("JSON");
+    assert!(plain["files"][0].get("memory").is_none());
+
+    let broken = lvc(&["check", "--memory", "tests/fixtures/broken/unknown_type.prototxt"]);
+    assert!(text(&broken.stdout).contains("  memory, TEST: not estimated, the net has errors in this phase"), "{}", text(&broken.stdout));
+}
+
+/// Issue 13, class 5: thousands of errors in one file are all reported, in
+/// file order, human and JSON (the speed is measured by `make bench-check`,
+/// not here).
+#[test]
+fn thousands_of_errors_are_all_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut net = String::from("layer { name: 'data' type: 'Input' top: 'data' input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n");
+    for i in 0..3000 {
+        net.push_str(&format!("layer {{ name: 'c{i}' type: 'Convolution' bottom: 'data' top: 'c{i}' convolution_param {{ num_output: 4 kernel_size: 3 group: 3 }} }}\n"));
+    }
+    let path = dir.path().join("many.prototxt");
+    std::fs::write(&path, net).expect("write net");
+    let path = path.to_string_lossy().into_owned();
+    let human = lvc(&["check", &path]);
+    assert_eq!(human.status.code(), Some(1));
+    let shown = text(&human.stdout);
+    assert_eq!(shown.matches("lvc::shape::group").count(), 3000);
+    assert!(shown.contains(&format!("[{path}:3001:")), "the last layer's line");
+    assert!(shown.ends_with("many.prototxt: 3000 errors, 0 warnings, 3001 layers\n"));
+    let json: serde_json::Value = serde_json::from_slice(&lvc(&["check", "--format", "json", &path]).stdout).expect("JSON");
+    let diags = json["files"][0]["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(diags.len(), 3000);
+    assert_eq!(diags[2999]["line"], 3001);
+    assert!(diags.windows(2).all(|w| w[0]["line"].as_u64() < w[1]["line"].as_u64()));
+}

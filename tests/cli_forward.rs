@@ -128,3 +128,40 @@ fn cuda_on_a_machine_without_it_is_a_clear_error() {
     assert!(err.contains("lvc::runtime::no_cuda"), "{err}");
     assert!(err.contains("CUDA was requested"), "{err}");
 }
+
+/// Issue 13, class 4: a net whose every blob fits Caffe's limit but which
+/// needs terabytes in all is refused before anything is allocated: exit 2,
+/// `lvc::runtime::memory` with the estimate and what the machine has, the
+/// file named; no abort, no panic, no OOM kill. (`lvc time` and `lvc train`
+/// go through the same check.)
+#[test]
+fn a_net_needing_terabytes_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1000 ReLUs of a 1×1×46000×46000 input: 8.5 TB of activations.
+    let mut net = String::from("layer { name: 'data' type: 'Input' top: 'data' input_param { shape { dim: 1 dim: 1 dim: 46000 dim: 46000 } } }\n");
+    for i in 0..1000 {
+        net.push_str(&format!("layer {{ name: 'r{i}' type: 'ReLU' bottom: 'data' top: 'r{i}' }}\n"));
+    }
+    let model = dir.path().join("huge.prototxt");
+    std::fs::write(&model, net).unwrap();
+    let model = model.to_str().unwrap();
+    let input = dir.path().join("x.f32");
+    std::fs::write(&input, [0u8; 4]).unwrap();
+    let feed = format!("data={}:1x1x1x1", input.display());
+    let out_dir = dir.path().join("blobs");
+    let runs = [
+        vec!["forward", "--model", model, "--input", &feed, "--out", out_dir.to_str().unwrap()],
+        vec!["time", "--model", model, "--iterations", "1"],
+    ];
+    for args in runs {
+        let o = lvc(&args);
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("lvc::runtime::memory"), "{stderr}");
+        assert!(stderr.contains("this net needs 8.5 TB (parameters 0 B, activations 8.5 TB"), "{stderr}");
+        assert!(stderr.contains(" available ("), "{stderr}");
+        assert!(stderr.contains("huge.prototxt does not fit in memory; nothing was allocated"), "{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("memory allocation"), "{stderr}");
+    }
+    assert!(!out_dir.exists(), "nothing written");
+}

@@ -56,11 +56,35 @@ fn dry_run_writes_nothing_and_bad_counts_fail() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
     assert_eq!(std::fs::read(&model).expect("read"), before);
 
-    let zero = lvc(&["set-classes", "0", &model]);
-    assert_eq!(zero.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&zero.stderr).contains("lvc::classes::count"));
-    assert_eq!(std::fs::read(&model).expect("read"), before);
+    // Counts no net can have are bad arguments (exit 2), the file untouched.
+    for bad in ["0", "-3", "2147483648", "99999999999"] {
+        let out = lvc(&["set-classes", bad, &model]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("lvc::classes::count"), "{bad}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{bad}: {stderr}");
+        assert_eq!(std::fs::read(&model).expect("read"), before, "{bad}");
+    }
 
     let missing = lvc(&["set-classes", "2", &dir.path().join("nope.prototxt").to_string_lossy()]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// A count that fits num_output but makes FCN-AlexNet's score blobs larger
+/// than a Caffe blob can be: refused (exit 2) with the errors `lvc check`
+/// would report, and the file is left as it was, so that `lvc check` still
+/// passes on it.
+#[test]
+fn a_count_that_would_break_the_net_is_not_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = copy_model(dir.path(), "fcn_alexnet.prototxt");
+    let before = std::fs::read(&model).expect("read");
+    let out = lvc(&["set-classes", "1000000000", &model]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("lvc::shape::too_large"), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no edit is reported as made: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(std::fs::read(&model).expect("read"), before);
+    assert_eq!(lvc(&["check", &model]).status.code(), Some(0));
 }

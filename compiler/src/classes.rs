@@ -17,6 +17,7 @@ use lvc_grammar::Span;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::{compile, BlobId, CompileOptions, NetGraph};
+use crate::ops::MAX_BLOB_COUNT;
 use crate::schema::{LayerDef, NetDef, Phase};
 use crate::source::SourceFile;
 
@@ -46,14 +47,36 @@ pub struct ClassChange {
     pub diags: Diagnostics,
 }
 
+/// The most classes a net can have: `num_output` and `group` are uint32 in
+/// caffe.proto, but every class is a channel of a blob, and Caffe's blob
+/// dimensions are C++ `int`s (the IR's [`MAX_BLOB_COUNT`]).
+pub const MAX_CLASSES: i64 = MAX_BLOB_COUNT;
+
+/// `lvc::classes::count` when `classes` is not a class count a net can have
+/// (1 to [`MAX_CLASSES`]).
+pub fn check_class_count(classes: i64) -> Result<(), Diagnostic> {
+    if classes < 1 {
+        return Err(Diagnostic::error("lvc::classes::count", format!("a net needs at least 1 class, not {classes}"))
+            .with_help("give the number of classes including background, e.g. 2 for background + left ventricle"));
+    }
+    if classes > MAX_CLASSES {
+        return Err(Diagnostic::error(
+            "lvc::classes::count",
+            format!("{classes} classes is more than num_output can hold"),
+        )
+        .with_help(format!(
+            "use at most {MAX_CLASSES}: num_output and group are uint32 in caffe.proto, but each class is a channel of a \
+             Caffe blob, whose dimensions are C++ ints"
+        )));
+    }
+    Ok(())
+}
+
 /// Plans rewriting `source` to `classes` classes.
 pub fn plan_class_change(source: &SourceFile, classes: i64) -> ClassChange {
     let mut change = ClassChange::default();
-    if classes < 1 {
-        change.diags.push(
-            Diagnostic::error("lvc::classes::count", format!("a net needs at least 1 class, not {classes}"))
-                .with_help("give the number of classes including background, e.g. 2 for background + left ventricle"),
-        );
+    if let Err(d) = check_class_count(classes) {
+        change.diags.push(d);
         return change;
     }
     // Which layers (by file index) choose the class axis, and whether their
@@ -179,6 +202,28 @@ fn plan_layer_edits(layer: &LayerDef, classes: i64, per_class_groups: bool, chan
     }
 }
 
+/// The errors `change` would bring into `source`: the edited text compiled
+/// in every state the file mentions, for the states that then have more
+/// errors than before (a count that makes a score blob larger than Caffe
+/// allows, say). Empty when the change is safe to write. The diagnostics'
+/// spans are in the edited text, returned with them.
+pub fn errors_after_change(source: &SourceFile, change: &ClassChange) -> (SourceFile, Diagnostics) {
+    let edited = SourceFile::new(source.path.clone(), apply_edits(&source.text, &change.edits));
+    let mut found = Diagnostics::new();
+    for opts in states_mentioned(source) {
+        let before = compile(source, &opts).diags.error_count();
+        let after = compile(&edited, &opts).diags;
+        if after.error_count() > before {
+            for d in after.into_iter().filter(Diagnostic::is_error) {
+                if !found.iter().any(|f| f.code == d.code && f.primary_span() == d.primary_span() && f.message == d.message) {
+                    found.push(d);
+                }
+            }
+        }
+    }
+    (edited, found)
+}
+
 /// Applies non-overlapping edits (sorted by position) to `text`.
 pub fn apply_edits(text: &str, edits: &[TextEdit]) -> String {
     let mut out = String::with_capacity(text.len());
@@ -239,6 +284,29 @@ mod tests {
         let change = plan_class_change(&models("fcn8s.prototxt"), 0);
         assert!(change.diags.has_errors());
         assert!(change.edits.is_empty());
+    }
+
+    #[test]
+    fn counts_beyond_a_blob_dimension_are_refused() {
+        for classes in [-3, MAX_CLASSES + 1, 99_999_999_999] {
+            let change = plan_class_change(&models("fcn8s.prototxt"), classes);
+            assert_eq!(change.diags.iter().map(|d| d.code).collect::<Vec<_>>(), ["lvc::classes::count"], "{classes}");
+            assert!(change.edits.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_count_that_makes_the_scores_too_large_is_caught_before_writing() {
+        // 10^9 classes fit num_output, but FCN-8s's score blobs would hold
+        // 10^9 × 256 × 256 values, far more than a Caffe blob can.
+        let source = models("fcn8s.prototxt");
+        let change = plan_class_change(&source, 1_000_000_000);
+        assert!(!change.diags.has_errors(), "{:?}", change.diags);
+        let (_, errors) = errors_after_change(&source, &change);
+        assert!(!errors.is_empty());
+        assert!(errors.iter().all(|d| d.code == "lvc::shape::too_large"), "{errors:?}");
+        let (_, none) = errors_after_change(&source, &plan_class_change(&source, 3));
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Diagnostic {
 
     /// Attach the source so miette can render it.
     pub fn render<'a>(&'a self, source: &'a SourceFile) -> Rendered<'a> {
-        Rendered { diag: self, source: source.named_source() }
+        Rendered { diag: self, source: source.indexed_source() }
     }
 
     pub fn to_json(&self, source: &SourceFile) -> JsonDiagnostic {
@@ -156,7 +156,7 @@ impl IntoIterator for Diagnostics {
 /// A diagnostic with its source, for miette.
 pub struct Rendered<'a> {
     diag: &'a Diagnostic,
-    source: miette::NamedSource<std::sync::Arc<str>>,
+    source: crate::source::IndexedSource,
 }
 
 impl fmt::Debug for Rendered<'_> {

@@ -4,6 +4,7 @@
 pub mod classes;
 pub mod diag;
 pub mod ir;
+pub mod memory;
 pub mod ops;
 pub mod schema;
 pub mod source;

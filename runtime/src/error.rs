@@ -36,6 +36,12 @@ pub enum RuntimeError {
     #[diagnostic(code(lvc::runtime::param), help("{help}"))]
     Param { layer: String, index: usize, reason: String, help: String },
 
+    /// The plan's memory estimate exceeds what the device has free
+    /// (`crate::memory`); nothing was allocated.
+    #[error("{need}, but {available}")]
+    #[diagnostic(code(lvc::runtime::memory), help("{help}"))]
+    Memory { need: String, available: String, help: String },
+
     #[error("libtorch failed in {context}: {source}")]
     #[diagnostic(code(lvc::runtime::torch))]
     Torch {

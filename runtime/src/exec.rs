@@ -5,6 +5,7 @@
 //! weighted sum of the loss tops.
 
 use lvc_compiler::ir::NetGraph;
+use lvc_compiler::memory::{Mode, NetMemory};
 use lvc_compiler::ops::FillerDef;
 use lvc_compiler::schema::{NetDef, Phase};
 use lvc_compiler::Diagnostic;
@@ -58,6 +59,10 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Caffe's `force_backward`: inputs and every param get gradients.
     pub force_backward: bool,
+    /// The sizes the memory estimate of each use follows from (all 0 for a
+    /// plan not built from a graph): [`Net::with_mode`] refuses a plan that
+    /// does not fit before allocating anything.
+    pub memory: NetMemory,
 }
 
 impl Plan {
@@ -72,6 +77,7 @@ impl Plan {
             inputs: Vec::new(),
             steps: Vec::new(),
             force_backward: net.force_backward,
+            memory: NetMemory::of(net, graph),
         };
         let mut errors = Vec::new();
         for (_, node) in graph.nodes() {
@@ -241,20 +247,35 @@ impl SpentGradients {
 
 impl Net {
     /// Instantiates a plan on `device` with every parameter from its filler,
-    /// drawn in layer order from one stream seeded with `seed`.
+    /// drawn in layer order from one stream seeded with `seed`, for
+    /// inference ([`Net::with_mode`]).
     pub fn new(plan: Plan, device: Device, seed: u64) -> Result<Net, RuntimeError> {
+        Net::with_mode(plan, device, seed, Mode::Inference)
+    }
+
+    /// [`Net::new`] for a use: first the plan's memory estimate for `mode`
+    /// (training keeps gradients and the solver's history) is checked
+    /// against what `device` has free, and a net that cannot fit is refused
+    /// (`lvc::runtime::memory`) before anything is allocated.
+    pub fn with_mode(plan: Plan, device: Device, seed: u64, mode: Mode) -> Result<Net, RuntimeError> {
+        crate::memory::ensure_fits(&plan.memory.estimate(mode), device)?;
         let mut rng = FillRng::seed_from_u64(seed);
         let mut params = Vec::with_capacity(plan.steps.len());
         for step in &plan.steps {
             step.op.reseed(seed);
             let mut blobs = Vec::with_capacity(step.params.len());
             for info in &step.params {
+                // Fallible all the way: an allocation libtorch refuses is an
+                // error naming the blob, not a panic.
+                let context = || format!("allocating {} of layer '{}' ({:?})", info.role, step.layer, info.shape);
                 let value = match &info.filler {
                     Some(filler) => fill(filler, &info.shape, &mut rng)?,
-                    None => Tensor::zeros(info.shape.as_slice(), (Kind::Float, Device::Cpu)),
+                    None => Tensor::f_zeros(info.shape.as_slice(), (Kind::Float, Device::Cpu))
+                        .map_err(RuntimeError::torch(context()))?,
                 };
                 let learnt = !info.is_statistic() && (plan.force_backward || info.lr_mult != 0.0);
-                blobs.push(value.to_device(device).set_requires_grad(learnt));
+                let value = value.f_to_device(device).map_err(RuntimeError::torch(context()))?;
+                blobs.push(value.set_requires_grad(learnt));
             }
             params.push(blobs);
         }
@@ -380,20 +401,12 @@ impl Net {
             step.op
                 .check_bottoms(&bottoms)
                 .map_err(|reason| RuntimeError::Labels { layer: step.layer.clone(), reason })?;
-            let tops = match self.own_backward(step) {
-                Some(op) => {
-                    let tops = op.forward_untracked(&bottoms, params);
-                    let tracked = recording && bottoms.iter().chain(params).any(Tensor::requires_grad);
-                    if tracked {
-                        let tops: Vec<Tensor> = tops.into_iter().map(|t| t.set_requires_grad(true)).collect();
-                        own.push(OwnStep { step: index, bottoms, tops: tops.iter().map(Tensor::shallow_clone).collect() });
-                        tops
-                    } else {
-                        tops
-                    }
-                }
-                None => step.op.forward(&bottoms, params, step.train),
-            };
+            // A libtorch error (an allocation it refuses) is an error
+            // naming the layer, not a panic.
+            let tops = crate::guard::catch_torch(
+                || format!("the forward pass of layer '{}' ({})", step.layer, step.kind),
+                || self.forward_step(step, &bottoms, params, index, recording, &mut own),
+            )?;
             if keep == Versions::Final {
                 let names = &self.plan.blob_names;
                 for &bottom in &step.bottoms {
@@ -410,6 +423,37 @@ impl Net {
             }
         }
         Ok(Blobs { values, loss, own })
+    }
+
+    /// One step's tops; an own-backward step run under autograd is recorded
+    /// in `own` for the backward pass.
+    fn forward_step(
+        &self,
+        step: &Step,
+        bottoms: &[Tensor],
+        params: &[Tensor],
+        index: usize,
+        recording: bool,
+        own: &mut Vec<OwnStep>,
+    ) -> Vec<Tensor> {
+        match self.own_backward(step) {
+            Some(op) => {
+                let tops = op.forward_untracked(bottoms, params);
+                let tracked = recording && bottoms.iter().chain(params).any(Tensor::requires_grad);
+                if tracked {
+                    let tops: Vec<Tensor> = tops.into_iter().map(|t| t.set_requires_grad(true)).collect();
+                    own.push(OwnStep {
+                        step: index,
+                        bottoms: bottoms.iter().map(Tensor::shallow_clone).collect(),
+                        tops: tops.iter().map(Tensor::shallow_clone).collect(),
+                    });
+                    tops
+                } else {
+                    tops
+                }
+            }
+            None => step.op.forward(bottoms, params, step.train),
+        }
     }
 
     /// Gradients of the total loss with respect to every blob and parameter
@@ -622,6 +666,7 @@ mod tests {
                 step("relu", Box::new(crate::ops::activation::Relu { negative_slope: 0.0 }), vec![3], vec![5], 0.0),
             ],
             force_backward: true,
+            memory: NetMemory::default(),
         }
     }
 
@@ -754,6 +799,7 @@ mod tests {
                 step("loss_c", square(), vec![11], vec![12], 1.0),
             ],
             force_backward: false,
+            memory: NetMemory::default(),
         }
     }
 

@@ -17,7 +17,7 @@ pub type FillRng = rand_chacha::ChaCha8Rng;
 /// (`count` for 1-axis blobs). For a Deconvolution weight
 /// `[C_in, C_out/g, k, k]` this makes "fan_in" come from C_out, as in Caffe.
 pub fn fans(shape: &[i64]) -> Option<(f64, f64)> {
-    let count: i64 = shape.iter().product();
+    let count = lvc_compiler::ops::checked_product(shape)?;
     let first = *shape.first()?;
     if first <= 0 {
         return None;
@@ -49,12 +49,24 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
             "remove `sparse` or use `type: \"gaussian\"`",
         ));
     }
-    let count = usize::try_from(shape.iter().product::<i64>()).unwrap_or(0);
-    let values: Vec<f32> = match filler.kind.as_str() {
-        "constant" => vec![filler.value as f32; count],
-        "uniform" => uniform(rng, count, filler.min, filler.max),
+    // Checked and fallible: a hostile shape is an error here, never a
+    // `capacity overflow` panic or an aborting allocation.
+    let count = lvc_compiler::ops::checked_product(shape)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| fail("its element count overflows", "check the layer's shape with `lvc check`"))?;
+    let mut values: Vec<f32> = Vec::new();
+    // One more: the gaussian draws values in pairs.
+    if values.try_reserve_exact(count.saturating_add(1)).is_err() {
+        return Err(fail(
+            &format!("cannot allocate {count} float32 values"),
+            "the blob does not fit this machine's memory; make the layer smaller",
+        ));
+    }
+    match filler.kind.as_str() {
+        "constant" => values.resize(count, filler.value as f32),
+        "uniform" => uniform(rng, count, filler.min, filler.max, &mut values),
         "gaussian" => {
-            let mut v = gaussian(rng, count, filler.mean, filler.std);
+            gaussian(rng, count, filler.mean, filler.std, &mut values);
             if filler.sparse >= 0 {
                 let outputs = *shape.first().ok_or_else(|| {
                     fail("a sparse gaussian filler needs at least one axis", "give the blob a shape")
@@ -66,13 +78,12 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
                         "use sparse ≤ the number of outputs (shape[0])",
                     ));
                 }
-                for x in &mut v {
+                for x in values.iter_mut() {
                     if !rng.gen_bool(p) {
                         *x = 0.0;
                     }
                 }
             }
-            v
         }
         "xavier" | "msra" => {
             let (fan_in, fan_out) = fans(shape)
@@ -84,19 +95,18 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
             };
             if filler.kind == "xavier" {
                 let scale = (3.0 / n).sqrt();
-                uniform(rng, count, -scale, scale)
+                uniform(rng, count, -scale, scale, &mut values);
             } else {
-                gaussian(rng, count, 0.0, (2.0 / n).sqrt())
+                gaussian(rng, count, 0.0, (2.0 / n).sqrt(), &mut values);
             }
         }
         "positive_unitball" => {
-            let mut v = uniform(rng, count, 0.0, 1.0);
+            uniform(rng, count, 0.0, 1.0, &mut values);
             let rows = usize::try_from(*shape.first().unwrap_or(&1)).unwrap_or(1).max(1);
-            for row in v.chunks_mut((count / rows).max(1)) {
+            for row in values.chunks_mut((count / rows).max(1)) {
                 let sum: f32 = row.iter().sum();
                 row.iter_mut().for_each(|x| *x /= sum);
             }
-            v
         }
         "bilinear" => {
             if shape.len() != 4 {
@@ -105,7 +115,7 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
             if shape[2] != shape[3] {
                 return Err(fail("the bilinear filler needs a square kernel", "use kernel_h == kernel_w"));
             }
-            bilinear(shape[3] as usize, count)
+            bilinear(shape[3] as usize, count, &mut values);
         }
         other => {
             return Err(RuntimeError::Filler {
@@ -115,19 +125,20 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
                 help: "use constant, uniform, gaussian, xavier, msra, positive_unitball or bilinear".to_string(),
             })
         }
-    };
+    }
     Tensor::f_from_slice(&values)
         .and_then(|t| t.f_reshape(shape))
         .map_err(RuntimeError::torch(format!("filling a {:?} blob", shape)))
 }
 
-fn uniform(rng: &mut FillRng, count: usize, min: f64, max: f64) -> Vec<f32> {
-    (0..count).map(|_| (min + (max - min) * rng.gen::<f64>()) as f32).collect()
+/// The fillers append `count` values to `out`, whose capacity the caller
+/// reserved (so they never reallocate).
+fn uniform(rng: &mut FillRng, count: usize, min: f64, max: f64, out: &mut Vec<f32>) {
+    out.extend((0..count).map(|_| (min + (max - min) * rng.gen::<f64>()) as f32));
 }
 
 /// Normal draws by the Box–Muller transform (both outputs used).
-fn gaussian(rng: &mut FillRng, count: usize, mean: f64, std: f64) -> Vec<f32> {
-    let mut out = Vec::with_capacity(count + 1);
+fn gaussian(rng: &mut FillRng, count: usize, mean: f64, std: f64, out: &mut Vec<f32>) {
     while out.len() < count {
         let u1: f64 = 1.0 - rng.gen::<f64>(); // (0, 1]: ln is finite
         let u2: f64 = rng.gen();
@@ -137,21 +148,18 @@ fn gaussian(rng: &mut FillRng, count: usize, mean: f64, std: f64) -> Vec<f32> {
         out.push((mean + std * r * theta.sin()) as f32);
     }
     out.truncate(count);
-    out
 }
 
 /// Caffe's bilinear kernel, repeated over every (c_in, c_out) slice, with
 /// Caffe's float arithmetic: `f = ceil(k/2)`, `c = (k-1)/(2f)`.
-fn bilinear(k: usize, count: usize) -> Vec<f32> {
+fn bilinear(k: usize, count: usize, out: &mut Vec<f32>) {
     let f = (k as f64 / 2.0).ceil() as f32;
     let c = ((k as f64 - 1.0) / (2.0 * f as f64)) as f32;
-    (0..count)
-        .map(|i| {
-            let x = (i % k) as f32;
-            let y = ((i / k) % k) as f32;
-            (1.0 - (x / f - c).abs()) * (1.0 - (y / f - c).abs())
-        })
-        .collect()
+    out.extend((0..count).map(|i| {
+        let x = (i % k) as f32;
+        let y = ((i / k) % k) as f32;
+        (1.0 - (x / f - c).abs()) * (1.0 - (y / f - c).abs())
+    }));
 }
 
 #[cfg(test)]
@@ -181,6 +189,20 @@ mod tests {
         let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
         (mean, var.sqrt())
+    }
+
+    /// Shapes no machine holds are errors, never a `capacity overflow`
+    /// panic or an aborting allocation (the IR refuses such shapes first;
+    /// this is the filler's own guard).
+    #[test]
+    fn impossible_blobs_are_errors() {
+        let mut rng = FillRng::seed_from_u64(1);
+        for shape in [&[i64::MAX, 4][..], &[4_000_000_000, 3, 60_000, 60_000], &[1 << 40, 1 << 20]] {
+            for kind in ["constant", "gaussian", "xavier"] {
+                let err = fill(&def(kind), shape, &mut rng).expect_err("too large");
+                assert!(matches!(err, RuntimeError::Filler { .. }), "{kind} {shape:?}: {err}");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod error;
 pub mod exec;
 pub mod fill;
 pub mod gemm;
+pub mod guard;
+pub mod memory;
 pub mod ops;
 mod parallel;
 pub mod solver;

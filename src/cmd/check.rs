@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 use lvc_compiler::diag::JsonDiagnostic;
-use lvc_compiler::ir::{Compiled, NetGraph};
+use lvc_compiler::ir::{compile, CompileOptions, Compiled, NetGraph};
+use lvc_compiler::memory::{self, MemoryEstimate, Mode};
+use lvc_compiler::schema::solver::SolverType;
+use lvc_compiler::schema::Phase;
 use lvc_compiler::{Diagnostic, SourceFile};
 use serde::Serialize;
 
@@ -19,6 +22,15 @@ pub use super::OutputFormat as Format;
   lvc check --phase train --input-shape data=1,3,500,500 train.prototxt
   lvc check --stage deploy deploy.prototxt
   lvc check --format json nets/*.prototxt
+  lvc check --memory --input-shape data=8,1,256,256 \\
+      --input-shape label=8,1,256,256 models/demo.prototxt
+
+--memory estimates, for the TRAIN and the TEST phase of each file (at the batch its inputs
+have), the bytes of parameters, activations, gradients, solver history and convolution
+workspace: TRAIN as trained (with SGD's one history blob per learnable parameter; Adam and
+AdaDelta keep two), TEST as run for inference. It is what lvc's runtime checks against the
+memory available before it allocates a net: an approximation meant to catch the impossible,
+a lower bound rather than a profile.
 
 Exit status: 0 no errors (warnings allowed), 1 a net has errors, 2 a file could not be read or a flag is invalid.")]
 pub struct CheckArgs {
@@ -27,6 +39,9 @@ pub struct CheckArgs {
     /// Output: miette diagnostics and a summary line per file, or one JSON document.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    /// Also estimate the memory each phase needs (TRAIN training, TEST inference).
+    #[arg(long)]
+    pub memory: bool,
     /// Net prototxt files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -43,6 +58,15 @@ struct JsonFile {
     ok: bool,
     diagnostics: Vec<JsonDiagnostic>,
     summary: Summary,
+    /// With `--memory`: per phase, `null` where that phase has errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<JsonMemory>,
+}
+
+#[derive(Serialize)]
+struct JsonMemory {
+    train: Option<MemoryEstimate>,
+    test: Option<MemoryEstimate>,
 }
 
 #[derive(Serialize)]
@@ -121,11 +145,15 @@ pub fn run(args: CheckArgs) -> u8 {
         };
         errors |= !compiled.is_ok();
         let summary = summary(&compiled);
+        let memory = args.memory.then(|| phase_memory(&source, &opts));
         match args.format {
             Format::Human => {
                 let mut text: String = compiled.diags.iter().map(|d| render(d, &source)).collect();
                 text.push_str(&summary_line(&shown, &summary));
                 text.push('\n');
+                if let Some(m) = &memory {
+                    text.push_str(&memory_lines(m));
+                }
                 if !write_stdout(&text) {
                     return 2;
                 }
@@ -135,6 +163,7 @@ pub fn run(args: CheckArgs) -> u8 {
                 ok: compiled.is_ok(),
                 diagnostics: compiled.diags.iter().map(|d| d.to_json(&source)).collect(),
                 summary,
+                memory,
             }),
         }
     }
@@ -160,6 +189,32 @@ pub fn run(args: CheckArgs) -> u8 {
     }
 }
 
+/// The estimate of each phase: TRAIN as trained by SGD (one history blob
+/// per learnable parameter, Caffe's default solver), TEST for inference;
+/// `None` for a phase whose net has errors.
+fn phase_memory(source: &SourceFile, opts: &CompileOptions) -> JsonMemory {
+    let estimate = |phase: Phase, mode: Mode| {
+        let compiled = compile(source, &CompileOptions { phase, ..opts.clone() });
+        match (&compiled.net, &compiled.graph, compiled.is_ok()) {
+            (Some(net), Some(graph), true) => Some(memory::estimate(net, graph, mode)),
+            _ => None,
+        }
+    };
+    JsonMemory {
+        train: estimate(Phase::Train, Mode::training_with(SolverType::Sgd)),
+        test: estimate(Phase::Test, Mode::Inference),
+    }
+}
+
+/// `  memory, TRAIN (training, SGD): 1.2 GB (parameters …)` per phase.
+fn memory_lines(m: &JsonMemory) -> String {
+    let line = |phase: &str, how: &str, e: &Option<MemoryEstimate>| match e {
+        Some(e) => format!("  memory, {phase} ({how}): {e}\n"),
+        None => format!("  memory, {phase}: not estimated, the net has errors in this phase (see `lvc check --phase {}`)\n", phase.to_lowercase()),
+    };
+    line("TRAIN", "training with SGD", &m.train) + &line("TEST", "inference", &m.test)
+}
+
 /// A JSON entry for a file that could not be read.
 fn unreadable_file(path: &str, message: String) -> JsonFile {
     let diag = Diagnostic::error("lvc::io::read", message).with_help("check the path and the file's permissions");
@@ -169,5 +224,6 @@ fn unreadable_file(path: &str, message: String) -> JsonFile {
         ok: false,
         diagnostics: vec![diag.to_json(&empty)],
         summary: Summary { errors: 1, warnings: 0, layers: 0, inputs: Vec::new(), outputs: Vec::new() },
+        memory: None,
     }
 }

@@ -153,10 +153,7 @@ pub fn run(args: ForwardArgs) -> u8 {
     };
     let mut net = match Net::new(plan, device, args.seed) {
         Ok(n) => n,
-        Err(e) => {
-            errln!("{:?}", miette::Report::new(e));
-            return 2;
-        }
+        Err(e) => return super::train::not_instantiated(&args.model.display().to_string(), e).0,
     };
     if let Some(path) = &args.weights {
         let file = match read_weights_checked(path) {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lvc_compiler::memory::Mode;
 use lvc_compiler::schema::solver::SolverDef;
 use lvc_compiler::schema::{load_solver, LoadOptions, NetState, Phase};
 use lvc_compiler::SourceFile;
@@ -156,7 +157,7 @@ pub(super) fn read_solver(path: &Path) -> Result<(SourceFile, SolverDef), Failed
 /// `image_shape` (C, H, W).
 pub(super) fn deploy_net(solver: &SourceFile, def: &SolverDef, image_shape: [usize; 3], device: tch::Device) -> Result<Net, Failed> {
     let state = NetState { phase: Phase::Test, level: 0, stages: vec!["deploy".to_string()] };
-    build_net(&def.train_net, &state, solver, &[("data".to_string(), one_image_shape(image_shape))], device, 0)
+    build_net(&def.train_net, &state, solver, &[("data".to_string(), one_image_shape(image_shape))], device, 0, Mode::Inference)
 }
 
 /// Opens a trained run for prediction: the recorded solver's net in the

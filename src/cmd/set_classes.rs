@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use lvc_compiler::classes::{apply_edits, plan_class_change};
+use lvc_compiler::classes::{check_class_count, errors_after_change, plan_class_change};
 use lvc_compiler::SourceFile;
 
 use super::netargs::render;
@@ -16,10 +16,12 @@ use super::netargs::render;
 Changes `num_output` of every layer that produces class scores (found by following the
 score bottom of SoftmaxWithLoss/Softmax/Accuracy/Dice/DiceLoss/ArgMax back through Crop,
 Eltwise and per-class Deconvolutions) and `group` of the per-class (bilinear)
-Deconvolutions, in every stage and phase of the file. The file is replaced atomically.")]
+Deconvolutions, in every stage and phase of the file. The file is replaced atomically, and only
+when the changed net still checks: a count outside 1..=2147483647 (a channel of a Caffe blob) or
+one that makes a score blob too large is refused with exit status 2 and the file left as it was.")]
 pub struct SetClassesArgs {
-    /// Number of classes, background included.
-    #[arg(value_name = "N")]
+    /// Number of classes, background included (1 to 2147483647).
+    #[arg(value_name = "N", allow_negative_numbers = true)]
     pub classes: i64,
     /// Net prototxt file, rewritten in place.
     #[arg(value_name = "FILE")]
@@ -30,6 +32,12 @@ pub struct SetClassesArgs {
 }
 
 pub fn run(args: SetClassesArgs) -> u8 {
+    // A count no net can have is a bad argument: refused before the file is
+    // read, as clap refuses a malformed one.
+    if let Err(d) = check_class_count(args.classes) {
+        err!("{}", render(&d, &SourceFile::new(&args.file, "")));
+        return 2;
+    }
     let source = match SourceFile::read(&args.file) {
         Ok(s) => s,
         Err(e) => {
@@ -48,6 +56,20 @@ pub fn run(args: SetClassesArgs) -> u8 {
         outln!("{}: already {} classes, nothing to change", args.file.display(), args.classes);
         return 0;
     }
+    // Never write a file `lvc check` would reject: the count may fit
+    // num_output and still make a score blob larger than Caffe allows.
+    let (edited, errors) = errors_after_change(&source, &change);
+    if !errors.is_empty() {
+        for d in errors.iter() {
+            err!("{}", render(d, &edited));
+        }
+        errln!(
+            "error[lvc::classes::count]: with {} classes {} would have the errors above; nothing was written",
+            args.classes,
+            args.file.display()
+        );
+        return 2;
+    }
     for edit in &change.edits {
         let (line, _) = source.line_col(edit.span.start);
         outln!("{}:{line}: {}", args.file.display(), edit.description);
@@ -55,7 +77,7 @@ pub fn run(args: SetClassesArgs) -> u8 {
     if args.dry_run {
         return 0;
     }
-    match lvc_fsio::write_atomic(&args.file, apply_edits(&source.text, &change.edits).as_bytes()) {
+    match lvc_fsio::write_atomic(&args.file, edited.text.as_bytes()) {
         Ok(()) => 0,
         Err(e) => {
             errln!("error[lvc::io::write]: cannot write {}: {e}", args.file.display());

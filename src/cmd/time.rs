@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use lvc_compiler::memory::Mode;
 use lvc_runtime::exec::{Blobs, Net, Plan, Step};
 use lvc_runtime::ops::OwnBackward;
 use lvc_runtime::tch::{self, Device, Kind, Tensor};
@@ -109,14 +110,16 @@ pub fn run(args: TimeArgs) -> u8 {
         }
     };
     tch::manual_seed(1234);
-    let net = match Net::new(plan, device, 1234) {
+    // With a loss, backward is timed too: the net must fit with its gradients.
+    let has_loss = plan.steps.iter().any(|s| s.loss_weights.iter().any(|&w| w != 0.0));
+    let mode = if has_loss { Mode::Training { history_blobs: 0 } } else { Mode::Inference };
+    let net = match Net::with_mode(plan, device, 1234, mode) {
         Ok(n) => n,
-        Err(e) => {
-            errln!("{:?}", miette::Report::new(e));
-            return 2;
-        }
+        Err(e) => return super::train::not_instantiated(&args.model.display().to_string(), e).0,
     };
-    match time_net(&net, args.iterations, !args.no_layers) {
+    let timed = lvc_runtime::guard::catch_torch(|| "timing the net".into(), || time_net(&net, args.iterations, !args.no_layers))
+        .and_then(|r| r);
+    match timed {
         Ok(report) => {
             match args.format {
                 TimeFormat::Json => match serde_json::to_string_pretty(&report) {

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use lvc_compiler::ir::{compile, CompileOptions, NetGraph};
+use lvc_compiler::memory::Mode;
 use lvc_compiler::schema::solver::NetSource;
 use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
 use lvc_compiler::SourceFile;
@@ -94,6 +95,17 @@ pub(super) fn report(code: u8, err: impl miette::Diagnostic + Send + Sync + 'sta
     Failed(code)
 }
 
+/// Reports why the net of `file` was not instantiated; a memory refusal
+/// also names the file (the estimate is about the net as a whole).
+pub(super) fn not_instantiated(file: &str, err: lvc_runtime::error::RuntimeError) -> Failed {
+    let refused = matches!(err, lvc_runtime::error::RuntimeError::Memory { .. });
+    let failed = report(2, err);
+    if refused {
+        errln!("error: {file} does not fit in memory; nothing was allocated (see `lvc check --memory {file}`)");
+    }
+    failed
+}
+
 pub fn run(args: TrainArgs) -> u8 {
     match train(&args) {
         Ok(()) => 0,
@@ -146,7 +158,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     };
     tch::manual_seed(seed as i64);
     let shapes: Vec<(String, Vec<i64>)> = feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
-    let mut net = build_net(&def.train_net, &def.train_state, &source, &shapes, device, seed)?;
+    let mut net = build_net(&def.train_net, &def.train_state, &source, &shapes, device, seed, Mode::training_with(def.solver_type))?;
     let weights: Vec<PathBuf> = match (&resume, &args.weights) {
         (Some((path, Resume::Lvc(state))), _) => vec![state_weights(path, state)?],
         (Some((path, Resume::Caffe(state))), _) => vec![caffe_learned_net(path, state).map_err(|e| report(2, e))?],
@@ -165,7 +177,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     }
     let mut test_nets = Vec::new();
     for test in &def.test_nets {
-        let net = build_net(&test.source, &test.state, &source, &shapes, device, seed)?;
+        let net = build_net(&test.source, &test.state, &source, &shapes, device, seed, Mode::Inference)?;
         test_nets.push(TestNet { net, test_iter: test.test_iter });
     }
 
@@ -211,7 +223,9 @@ fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
 }
 
 /// Compiles a solver's net for `state`, with `input_shapes` overriding the
-/// Input layers' shapes, and instantiates it (fillers seeded with `seed`).
+/// Input layers' shapes, and instantiates it for `mode` (fillers seeded with
+/// `seed`; a net the device cannot hold for that use is refused before
+/// anything is allocated).
 pub(super) fn build_net(
     net_source: &NetSource,
     state: &NetState,
@@ -219,7 +233,31 @@ pub(super) fn build_net(
     input_shapes: &[(String, Vec<i64>)],
     device: tch::Device,
     seed: u64,
+    mode: Mode,
 ) -> Result<Net, Failed> {
+    let plan = build_plan(net_source, state, solver_source, input_shapes)?;
+    Net::with_mode(plan, device, seed, mode).map_err(|e| not_instantiated(&net_file_name(net_source, solver_source), e))
+}
+
+/// The file a solver's net comes from, for messages.
+fn net_file_name(net_source: &NetSource, solver_source: &SourceFile) -> String {
+    match net_source {
+        NetSource::File(file) => file
+            .candidates
+            .iter()
+            .find(|p| p.is_file())
+            .map_or_else(|| file.written.value.clone(), |p| p.display().to_string()),
+        NetSource::Inline(_) => solver_source.name(),
+    }
+}
+
+/// [`build_net`] up to the plan: nothing allocated.
+pub(super) fn build_plan(
+    net_source: &NetSource,
+    state: &NetState,
+    solver_source: &SourceFile,
+    input_shapes: &[(String, Vec<i64>)],
+) -> Result<Plan, Failed> {
     let opts = CompileOptions {
         phase: state.phase,
         stages: state.stages.clone(),
@@ -251,11 +289,10 @@ pub(super) fn build_net(
     if diags.has_errors() {
         return Err(fail(2, format!("{shown} has errors; fix them before training (see `lvc check`)")));
     }
-    let plan = Plan::from_graph(&graph, &net_def).map_err(|errors| {
+    Plan::from_graph(&graph, &net_def).map_err(|errors| {
         errors.iter().for_each(|d| err!("{}", render(d, &file_source)));
         fail(2, format!("{shown} uses layers the runtime cannot run"))
-    })?;
-    Net::new(plan, device, seed).map_err(|e| report(2, e))
+    })
 }
 
 fn print_event(event: &Event, format: LogFormat) {

@@ -16,6 +16,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use lvc_compiler::memory::Mode;
 use lvc_compiler::schema::solver::{NetSource, SolverDef};
 use lvc_compiler::schema::{NetState, Phase};
 use lvc_compiler::SourceFile;
@@ -38,7 +39,7 @@ use super::segment::{
 };
 use super::resume::{check_resume, record_change};
 use super::run_lock::lock_run;
-use super::train::{build_net, fail, report, Failed, TrainArgs};
+use super::train::{build_net, build_plan, fail, report, Failed, TrainArgs};
 
 /// The dataset options of `lvc train` (used with `--dataset`).
 #[derive(clap::Args, Debug)]
@@ -352,8 +353,9 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
     tch::manual_seed(seed as i64);
 
     // The batch size is N of the `data` Input unless --batch-size says otherwise.
-    let declared = build_net(&def.train_net, &def.train_state, source, &[], device, seed)?;
-    let declared_batch = declared.plan.blob_id("data").and_then(|id| declared.plan.blob_shapes[id].first().copied());
+    // Only compiled: the net as declared may not fit where the batch given does.
+    let declared = build_plan(&def.train_net, &def.train_state, source, &[])?;
+    let declared_batch = declared.blob_id("data").and_then(|id| declared.blob_shapes[id].first().copied());
     let Some(batch) = opts.batch_size.or(declared_batch).filter(|&b| b > 0) else {
         return Err(fail(2, "the train net has no `data` Input with a batch dimension; give one (or --batch-size B)"));
     };
@@ -361,7 +363,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         ("data".to_string(), vec![batch, c as i64, h as i64, w as i64]),
         ("label".to_string(), vec![batch, 1, h as i64, w as i64]),
     ];
-    let mut net = build_net(&def.train_net, &def.train_state, source, &shapes, device, seed)?;
+    let mut net = build_net(&def.train_net, &def.train_state, source, &shapes, device, seed, Mode::training_with(def.solver_type))?;
     let passes = def.iter_size.max(1) * batch;
     let per_epoch = train_split.len() as i64 / passes;
     if per_epoch == 0 {
@@ -468,7 +470,7 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
     }
 
     let val_shapes = [("data".to_string(), one_image_shape([c, h, w])), ("label".to_string(), vec![1, 1, h as i64, w as i64])];
-    let mut val_net = build_net(val_source, &val_state, source, &val_shapes, device, seed)?;
+    let mut val_net = build_net(val_source, &val_state, source, &val_shapes, device, seed, Mode::Inference)?;
     share_weights(&net, &mut val_net);
     let segmenter = Segmenter::new(val_net).map_err(|m| fail(2, format!("the val graph: {m}")))?;
     if segmenter.classes != dataset.manifest.classes.len() {

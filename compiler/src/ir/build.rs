@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
-use super::suggest::{did_you_mean, name_list};
+use super::suggest::{did_you_mean, name_list, name_list_of};
 use super::{Blob, BlobEdge, BlobId, CompileOptions, LayerNode, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::{self, LayerOp};
@@ -145,6 +145,19 @@ fn resolve_blobs<'a>(
     let mut latest: BTreeMap<&'a str, BlobId> = BTreeMap::new();
     // Where every name was first produced (for the duplicate-top label).
     let mut first_top: HashMap<&'a str, (&'a LayerDef, usize)> = HashMap::new();
+    // For unknown-bottom help: every layer producing each name, in file
+    // order, so that each message looks up its candidates instead of
+    // scanning the net; and a bound on the work spent on "did you mean"
+    // over the names produced so far, so that a net with thousands of
+    // unknown bottoms is reported in linear time (the first messages get
+    // suggestions, the rest the list of available blobs).
+    let mut producers: HashMap<&'a str, Vec<&'a LayerDef>> = HashMap::new();
+    for def in &net.layers {
+        for top in &def.tops {
+            producers.entry(top.value.as_str()).or_default().push(def);
+        }
+    }
+    let mut suggestion_budget = SUGGESTION_BUDGET;
     let mut drafts = Vec::new();
     for def in net.layers.iter().filter(|l| l.is_included_in(state)) {
         let op = build_op(def, diags);
@@ -154,7 +167,8 @@ fn resolve_blobs<'a>(
             .map(|b| {
                 let found = latest.get(b.value.as_str()).copied();
                 if found.is_none() {
-                    diags.push(unknown_bottom(net, state, def, &b.value, b.span, &latest));
+                    let producers = producers.get(b.value.as_str()).map_or(&[][..], Vec::as_slice);
+                    diags.push(unknown_bottom(state, def, &b.value, b.span, &latest, producers, &mut suggestion_budget));
                 }
                 found
             })
@@ -241,13 +255,21 @@ fn unknown_type(def: &LayerDef) -> Diagnostic {
         .with_help(help)
 }
 
+/// Blob names compared by "did you mean" over all unknown bottoms of a net
+/// (each comparison is a short edit distance): far more than a real net
+/// needs, small enough that 50,000 unknown bottoms stay fast.
+const SUGGESTION_BUDGET: usize = 200_000;
+
+/// `producers`: the layers of the whole file that produce `name`, in file
+/// order; `budget`: what is left of [`SUGGESTION_BUDGET`].
 fn unknown_bottom(
-    net: &NetDef,
     state: &NetState,
     def: &LayerDef,
     name: &str,
     span: lvc_grammar::Span,
     available: &BTreeMap<&str, BlobId>,
+    producers: &[&LayerDef],
+    budget: &mut usize,
 ) -> Diagnostic {
     let mut d = Diagnostic::error(
         "lvc::graph::unknown_bottom",
@@ -255,9 +277,7 @@ fn unknown_bottom(
     )
     .in_layer(def.name.value.clone())
     .with_label(span, "no layer above produces this blob");
-    let producer = |pred: &dyn Fn(&LayerDef) -> bool| {
-        net.layers.iter().find(|l| pred(l) && l.tops.iter().any(|t| t.value == name))
-    };
+    let producer = |pred: &dyn Fn(&LayerDef) -> bool| producers.iter().copied().find(|l| pred(l));
     let help = if let Some(later) = producer(&|l| l.index > def.index && l.is_included_in(state)) {
         if near(later.name.span, span) {
             d = d.with_label(later.name.span, "produced here, later in the file");
@@ -289,9 +309,15 @@ fn unknown_bottom(
         let listed = if available.is_empty() {
             "no blob exists yet at this point".to_string()
         } else {
-            format!("blobs available here: {}", name_list(names.clone(), 12))
+            format!("blobs available here: {}", name_list_of(names.clone(), available.len(), 12))
         };
-        match did_you_mean(name, names) {
+        let suggestion = if *budget >= available.len() {
+            *budget -= available.len();
+            did_you_mean(name, names)
+        } else {
+            None
+        };
+        match suggestion {
             Some(s) => format!("did you mean '{s}'? {listed}"),
             None => listed,
         }

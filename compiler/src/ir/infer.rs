@@ -8,6 +8,7 @@ use super::suggest::did_you_mean;
 use super::{crop, BlobId, CompileOptions, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::crop::CropOp;
+use crate::ops::common::{check_sizes, check_top};
 use crate::ops::{BlobShape, ShapeCtx};
 use crate::schema::{LayerDef, NetDef};
 
@@ -44,10 +45,18 @@ pub(super) fn infer(g: &mut NetGraph, net: &NetDef, opts: &CompileOptions, diags
             (Some(crop_op), Some(c)) => crop_op.infer_with_graph_offset(&mut ctx, c.graph.as_deref()),
             _ => op.infer_shapes(&mut ctx),
         };
-        let params = if tops.is_some() { op.param_shapes(&bottoms) } else { Vec::new() };
+        let mut params = if tops.is_some() { op.param_shapes(&bottoms) } else { Vec::new() };
+        let mut tops = tops.unwrap_or_default();
+        // One check after every rule: no shape beyond Caffe's limits gets
+        // into the graph, so nothing downstream (rules, parameter counts,
+        // the runtime's allocations) sees one.
+        if !check_sizes(def, &tops, &params, &mut found) {
+            tops.clear();
+            params.clear();
+        }
         push_layer_diags(diags, found, def);
         let top_ids = node.tops.clone();
-        set_tops(g, &top_ids, tops.unwrap_or_default());
+        set_tops(g, &top_ids, tops);
         g.graph[index].params = params;
     }
     report_unused_inputs(g, &supplied, diags);
@@ -100,7 +109,16 @@ fn infer_source(
             given.into_iter().enumerate().map(|(j, s)| s.or_else(|| derived.get(j).cloned())).collect()
         }
     };
-    let params = op.param_shapes(&[]);
+    let mut params = op.param_shapes(&[]);
+    let mut found = Vec::new();
+    // Net inputs go through the same size check as every layer's tops; an
+    // impossible input stays unknown (and so does everything after it).
+    let shapes: Vec<Option<BlobShape>> =
+        shapes.into_iter().enumerate().map(|(j, s)| s.filter(|s| check_top(def, j, s, &mut found))).collect();
+    if !check_sizes(def, &[], &params, &mut found) {
+        params.clear();
+    }
+    push_layer_diags(diags, found, def);
     let tops = node.tops.clone();
     for (t, shape) in tops.into_iter().zip(shapes) {
         g.blobs[t].shape = shape;

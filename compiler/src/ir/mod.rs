@@ -218,9 +218,12 @@ impl NetGraph {
         self.node_by_name(layer).map(|n| n.params.as_slice())
     }
 
-    /// Total number of learnable values (Caffe's parameter count).
+    /// Total number of learnable values (Caffe's parameter count). Every
+    /// parameter blob in the graph passed the size check (at most
+    /// `MAX_BLOB_COUNT` values); the sum saturates all the same, so that it
+    /// never wraps.
     pub fn param_count(&self) -> i64 {
-        self.nodes().flat_map(|(_, n)| &n.params).map(|p| p.shape.count()).sum()
+        self.nodes().flat_map(|(_, n)| &n.params).map(|p| p.shape.count()).fold(0, i64::saturating_add)
     }
 
     /// Whether a layer's inputs all have known shapes.

@@ -39,9 +39,15 @@ fn acronym(word: &str) -> String {
 /// `a, b, c` with at most `max` names, then `… and N more`.
 pub fn name_list<'a>(names: impl IntoIterator<Item = &'a str>, max: usize) -> String {
     let names: Vec<&str> = names.into_iter().collect();
-    let mut out = names.iter().take(max).copied().collect::<Vec<_>>().join(", ");
-    if names.len() > max {
-        out.push_str(&format!(" … and {} more", names.len() - max));
+    name_list_of(names.iter().copied(), names.len(), max)
+}
+
+/// [`name_list`] of `total` names, reading only the first `max` (for long
+/// lists, whose length is known).
+pub fn name_list_of<'a>(names: impl IntoIterator<Item = &'a str>, total: usize, max: usize) -> String {
+    let mut out = names.into_iter().take(max).collect::<Vec<_>>().join(", ");
+    if total > max {
+        out.push_str(&format!(" … and {} more", total - max));
     }
     out
 }

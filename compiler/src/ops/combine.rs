@@ -4,8 +4,8 @@
 
 use std::any::Any;
 
-use super::common::{canonical_axis, filler, identity_map, plural, range_error, Arity, LayerRef};
-use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::common::{canonical_axis, filler, identity_map, overflow, plural, range_error, Arity, LayerRef};
+use super::{checked_product, saturating_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -364,7 +364,11 @@ impl CombineOp {
             return None;
         }
         let mut dims = first.dims().to_vec();
-        dims[a] = ctx.bottoms.iter().map(|b| b.dims()[a]).sum();
+        let Some(joined) = ctx.bottoms.iter().try_fold(0i64, |sum, b| sum.checked_add(b.dims()[a])) else {
+            ctx.diags.push(overflow(&self.layer, self.layer.type_span, &format!("the concatenated axis {a}"), "join fewer or smaller bottoms"));
+            return None;
+        };
+        dims[a] = joined;
         Some(vec![BlobShape(dims)])
     }
 
@@ -441,7 +445,12 @@ impl CombineOp {
         }
         let d = bottom.dims();
         let mut dims = d[..start].to_vec();
-        dims.push(d[start..=end].iter().product());
+        // Beside a zero-sized axis the others may multiply past i64.
+        let Some(merged) = checked_product(&d[start..=end]) else {
+            ctx.diags.push(overflow(&self.layer, axis.span, &format!("the merged axes {start}..={end} of {bottom}"), "flatten fewer axes"));
+            return None;
+        };
+        dims.push(merged);
         dims.extend(&d[end + 1..]);
         Some(vec![BlobShape(dims)])
     }
@@ -488,14 +497,17 @@ impl CombineOp {
             }
         }
         dims.extend(&d[end..]);
-        let known: i64 = dims.iter().filter(|&&x| x != -1).product();
-        if let Some(pos) = dims.iter().position(|&x| x == -1) {
-            if known > 0 && bottom.count() % known == 0 {
-                dims[pos] = bottom.count() / known;
+        // The written dims are int64: their product may overflow, and then
+        // it cannot equal the bottom's count (Caffe's own check fails too).
+        let known: Option<i64> = dims.iter().filter(|&&x| x != -1).try_fold(1i64, |p, &x| p.checked_mul(x));
+        let count = bottom.checked_count();
+        if let (Some(pos), Some(known), Some(count)) = (dims.iter().position(|&x| x == -1), known, count) {
+            if known > 0 && count % known == 0 {
+                dims[pos] = count / known;
             }
         }
         let top = BlobShape(dims);
-        if top.count() != bottom.count() || top.dims().contains(&-1) {
+        if top.checked_count().is_none() || top.checked_count() != count || top.dims().contains(&-1) {
             let mut diag = self
                 .layer
                 .error("lvc::shape::reshape", format!("cannot reshape {bottom} ({} values) to {top}", bottom.count()));
@@ -530,7 +542,7 @@ impl CombineOp {
                 if out_max_val {
                     dims[1] = 2;
                 }
-                (bottom.count() / dims[0].max(1), dims)
+                (saturating_product(bottom.dims().get(1..).unwrap_or(&[])), dims)
             }
         };
         if top_k.value > available {
@@ -578,7 +590,11 @@ impl LayerOp for CombineOp {
             Combine::Tile { axis, tiles } => {
                 let a = canonical_axis(&self.layer, axis, &bottom, "axis", ctx.diags)?;
                 let mut dims = bottom.dims().to_vec();
-                dims[a] *= tiles;
+                let Some(tiled) = dims[a].checked_mul(*tiles) else {
+                    ctx.diags.push(overflow(&self.layer, self.layer.type_span, &format!("axis {a} tiled {tiles} times"), "use fewer tiles"));
+                    return None;
+                };
+                dims[a] = tiled;
                 Some(vec![BlobShape(dims)])
             }
             Combine::Reduction { axis, .. } => {

@@ -4,7 +4,7 @@
 
 use lvc_grammar::Span;
 
-use super::{BlobShape, FillerDef, ShapeCtx};
+use super::{BlobShape, FillerDef, ShapeCtx, MAX_BLOB_COUNT};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -282,6 +282,8 @@ pub fn report_windows(op: &LayerRef, diags: &mut Vec<Diagnostic>, issues: &[Wind
     for (issue, axes) in groups {
         let where_ = axes.join(" and ");
         let Window { input, pad, extent, out, kernel, dilated } = issue.window;
+        // In i128: a dilated extent may be close to i64::MAX.
+        let (input, pad, extent) = (i128::from(input), i128::from(pad), i128::from(extent));
         let padded = input + 2 * pad;
         let shown = if dilated { format!("{extent} (dilated)") } else { format!("{extent}") };
         let message =
@@ -335,4 +337,160 @@ pub fn check_rank4(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>, botto
         .with_help(format!("reshape the bottom to N×C×H×W before {type_name}"));
     ctx.diags.push(d);
     false
+}
+
+/// An element count for messages: exact where it fits `u128`, else a power
+/// of ten (a product of many huge dimensions).
+pub fn describe_count(dims: &[i64]) -> String {
+    let exact = dims.iter().try_fold(1u128, |acc, &d| acc.checked_mul(u128::try_from(d).ok()?));
+    match exact {
+        Some(n) => format!("{} elements ({} as float32)", thousands(n), bytes_text(n.saturating_mul(4))),
+        None => {
+            let log10: f64 = dims.iter().map(|&d| (d.unsigned_abs() as f64).log10()).sum();
+            format!("about 10^{} elements", log10.floor())
+        }
+    }
+}
+
+/// `1,234,567`.
+pub fn thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in decimal units, as memory is sold and `free -h` … prints it
+/// (`154 GB`, `1.2 TB`).
+pub fn bytes_text(bytes: u128) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// Why a shape cannot exist in Caffe: a negative dimension, one beyond
+/// `INT_MAX`, or more than [`MAX_BLOB_COUNT`] elements. `None` when fine.
+pub fn size_problem(shape: &BlobShape) -> Option<String> {
+    let limit = format!("Caffe's INT_MAX ({})", thousands(MAX_BLOB_COUNT as u128));
+    if let Some(d) = shape.dims().iter().find(|&&d| d < 0) {
+        return Some(format!("{shape} has a negative dimension ({d})"));
+    }
+    if let Some(d) = shape.dims().iter().find(|&&d| d > MAX_BLOB_COUNT) {
+        return Some(format!("{shape} has a dimension of {}, more than {limit}", thousands(*d as u128)));
+    }
+    match shape.checked_count() {
+        Some(n) if n <= MAX_BLOB_COUNT => None,
+        _ => Some(format!("{shape} would hold {}, more than {limit} per blob", describe_count(shape.dims()))),
+    }
+}
+
+/// What to change to make a layer's blobs smaller.
+fn shrink_hint(kind: &str, input: bool) -> &'static str {
+    match kind {
+        _ if input => "give the input a smaller shape (its dims, or --input-shape)",
+        "Convolution" | "Deconvolution" | "Im2col" => {
+            "use a smaller num_output or kernel_size, a larger stride or a smaller input (or batch)"
+        }
+        "InnerProduct" | "Embed" => "use a smaller num_output, or feed a smaller bottom",
+        "Tile" => "use fewer tiles",
+        "Concat" => "join fewer or smaller bottoms",
+        "SPP" => "use a smaller pyramid_height",
+        _ => "feed a smaller input (or batch)",
+    }
+}
+
+/// The check every layer's rule goes through (in the IR, after the rule):
+/// no top and no parameter blob may have a negative dimension or more
+/// elements than Caffe allows ([`MAX_BLOB_COUNT`]). One
+/// `lvc::shape::too_large` per layer, on the tops too large and on the
+/// `num_output` or `type:` for parameters; `false` when anything failed. The
+/// IR then leaves the tops unknown, so nothing downstream is checked against
+/// (or allocates) an impossible shape.
+pub fn check_sizes(
+    layer: &LayerDef,
+    tops: &[BlobShape],
+    params: &[super::ParamShape],
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    check_blobs(layer, tops.iter().enumerate(), params, diags)
+}
+
+/// [`check_sizes`] of the tops given with their indices.
+fn check_blobs<'a>(
+    layer: &LayerDef,
+    tops: impl Iterator<Item = (usize, &'a BlobShape)>,
+    params: &[super::ParamShape],
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let op = LayerRef::of(layer);
+    let mut problems: Vec<String> = Vec::new();
+    let mut labels: Vec<(Span, String)> = Vec::new();
+    for (j, top) in tops {
+        let Some(problem) = size_problem(top) else { continue };
+        let (name, span) = layer
+            .tops
+            .get(j)
+            .map_or_else(|| (format!("top {j}"), op.type_span), |t| (format!("top '{}'", t.value), t.span));
+        problems.push(format!("{name} {problem}"));
+        labels.push((span, format!("{top}")));
+    }
+    let mut params_too_large = false;
+    for p in params {
+        let Some(problem) = size_problem(&p.shape) else { continue };
+        problems.push(format!("the {} {problem}", p.role));
+        params_too_large = true;
+    }
+    let Some(first) = problems.first() else { return true };
+    let mut message = first.clone();
+    match problems.len() {
+        1 => {}
+        2 => message.push_str("; one more blob of this layer is too large"),
+        n => message.push_str(&format!("; {} more blobs of this layer are too large", n - 1)),
+    }
+    let mut d = op.error("lvc::shape::too_large", message);
+    for (span, text) in labels {
+        d = d.with_label(span, text);
+    }
+    if params_too_large {
+        let num_output = ["convolution_param", "inner_product_param", "embed_param"]
+            .iter()
+            .find_map(|block| layer.param_block(block).int("num_output"));
+        d = match num_output {
+            Some(n) => d.with_label(n.span, format!("num_output {}", n.value)),
+            None => d.with_label(op.type_span, "its parameters are too large"),
+        };
+    }
+    let help = shrink_hint(&layer.kind.value, layer.bottoms.is_empty());
+    diags.push(d.with_help(format!("{help}: no blob can hold more than {} elements", thousands(MAX_BLOB_COUNT as u128))));
+    false
+}
+
+/// [`check_sizes`] for top `j` alone (net inputs, one top at a time).
+pub fn check_top(layer: &LayerDef, j: usize, top: &BlobShape, diags: &mut Vec<Diagnostic>) -> bool {
+    check_blobs(layer, std::iter::once((j, top)), &[], diags)
+}
+
+/// An intermediate size of a shape rule overflowed `i64`
+/// (`lvc::shape::too_large`, on `span`): `what` names it, e.g. "the
+/// deconvolution output along height (axis 2)".
+pub fn overflow(op: &LayerRef, span: Span, what: &str, help: &str) -> Diagnostic {
+    op.error("lvc::shape::too_large", format!("{what} overflows 64-bit integers"))
+        .with_label(span, "too large")
+        .with_help(format!("{help}: no blob can hold more than {} elements", thousands(MAX_BLOB_COUNT as u128)))
 }

@@ -6,10 +6,10 @@
 use std::any::Any;
 
 use super::common::{
-    axis_name, bottoms_agree, canonical_axis, error_count, filler, plural, report_windows, Arity, LayerRef, Window,
-    WindowIssue,
+    axis_name, bottoms_agree, canonical_axis, error_count, filler, overflow, plural, report_windows, Arity, LayerRef,
+    Window, WindowIssue,
 };
-use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::{checked_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -165,9 +165,16 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
-    /// `D·(K−1)+1` per axis.
+    /// `D·(K−1)+1` per axis, saturating (a dilated kernel beyond `i64` is
+    /// larger than any input; [`ConvGeometry::checked_extent`] tells).
     pub fn extent(&self, i: usize) -> i64 {
-        self.dilation[i] * (self.kernel[i] - 1) + 1
+        self.checked_extent(i).unwrap_or(i64::MAX)
+    }
+
+    /// `D·(K−1)+1`; `None` when it overflows `i64` (both are uint32 in
+    /// caffe.proto, so their product can).
+    pub fn checked_extent(&self, i: usize) -> Option<i64> {
+        self.dilation[i].checked_mul(self.kernel[i] - 1)?.checked_add(1)
     }
 }
 
@@ -309,7 +316,8 @@ fn window_maps(op: &LayerRef, window: [&AxisParam; 4], transposed: bool) -> Opti
     Some(
         (0..n)
             .map(|i| {
-                let extent = (dilation[i] * (kernel[i] - 1) + 1) as f64;
+                // In f64: the product of two uint32 may not fit i64.
+                let extent = dilation[i] as f64 * (kernel[i] - 1) as f64 + 1.0;
                 let (s, p) = (stride[i] as f64, pad[i] as f64);
                 let centre = (extent - 1.0) / 2.0 - p;
                 if transposed {
@@ -419,9 +427,24 @@ impl ConvOp {
     ) -> Option<i64> {
         let dim = geo.axis + 1 + i;
         let input = bottom.dims()[dim];
-        let (k, s, p) = (geo.extent(i), geo.stride[i], geo.pad[i]);
+        // `extents_fit` was checked before: the extent is exact.
+        let k = geo.extent(i);
+        let (s, p) = (geo.stride[i], geo.pad[i]);
         if self.transposed {
-            let out = s * (input - 1) + k - 2 * p;
+            // In i128: stride and kernel are uint32, the input up to INT_MAX.
+            let wide = i128::from(s) * (i128::from(input) - 1) + i128::from(k) - 2 * i128::from(p);
+            let Ok(out) = i64::try_from(wide) else {
+                ctx.diags.push(overflow(
+                    &self.layer,
+                    axis_span(&self.params.stride, i).unwrap_or(self.layer.type_span),
+                    &format!(
+                        "the deconvolution output along {} ({s}·({input}−1) + {k} − 2·{p})",
+                        axis_name(dim, bottom.rank())
+                    ),
+                    "use a smaller stride or kernel_size",
+                ));
+                return None;
+            };
             if out <= 0 {
                 ctx.diags.push(
                     self.layer
@@ -470,8 +493,27 @@ impl ConvOp {
     }
 }
 
+/// Whether every dilated kernel `D·(K−1)+1` fits `i64`; otherwise one
+/// `lvc::shape::too_large` on the kernel, naming the axes.
+fn extents_fit(op: &LayerRef, geo: &ConvGeometry, rank: usize, kernel: &AxisParam, diags: &mut Vec<Diagnostic>) -> bool {
+    let bad: Vec<usize> = (0..geo.kernel.len()).filter(|&i| geo.checked_extent(i).is_none()).collect();
+    let Some(&first) = bad.first() else { return true };
+    let axes = bad.iter().map(|&i| axis_name(geo.axis + 1 + i, rank)).collect::<Vec<_>>().join(" and ");
+    diags.push(overflow(
+        op,
+        axis_span(kernel, first).unwrap_or(op.type_span),
+        &format!(
+            "the dilated kernel along {axes} (dilation {} · (kernel_size {} − 1) + 1)",
+            geo.dilation[first], geo.kernel[first]
+        ),
+        "use a smaller kernel_size or dilation",
+    ));
+    false
+}
+
 /// The convolution output size along spatial axis `i` (`None` when empty);
-/// a window that does not fit goes to `issues`.
+/// a window that does not fit goes to `issues`. The extents were checked
+/// ([`extents_fit`]).
 fn forward_window(
     geo: &ConvGeometry,
     bottom: &BlobShape,
@@ -481,13 +523,22 @@ fn forward_window(
 ) -> Option<i64> {
     let dim = geo.axis + 1 + i;
     let (input, k, s, p) = (bottom.dims()[dim], geo.extent(i), geo.stride[i], geo.pad[i]);
-    // C++ integer division truncates toward zero, as Rust's does.
+    // C++ integer division truncates toward zero, as Rust's does. The input
+    // is at most INT_MAX and pad a uint32, so `input + 2·pad` fits.
     let out = (input + 2 * p - k) / s + 1;
     let window = Window { input, pad: p, extent: k, out, kernel: geo.kernel[i], dilated: geo.dilation[i] != 1 };
     if !window.fits() {
         issues.push(WindowIssue { axis: axis_name(dim, bottom.rank()), window, span: kernel_span });
     }
     (out > 0).then_some(out)
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    i64::try_from(a).unwrap_or(i64::MAX)
 }
 
 fn axis_span(p: &AxisParam, i: usize) -> Option<lvc_grammar::Span> {
@@ -500,9 +551,24 @@ fn axis_span(p: &AxisParam, i: usize) -> Option<lvc_grammar::Span> {
 /// "use group: 2 or 4": the nearest groups below and above `group` that
 /// divide both the input channels and num_output.
 fn group_suggestion(group: i64, channels_in: i64, num_output: i64, otherwise: &str) -> String {
-    let fits = |g: &i64| channels_in % g == 0 && num_output % g == 0;
-    let below = (1..group).rev().find(fits);
-    let above = (group + 1..=channels_in.min(num_output)).find(fits);
+    // The groups that fit are the divisors of gcd(channels, num_output):
+    // found in √gcd steps, where counting up to the channel count could take
+    // billions for a hostile net.
+    let common = gcd(channels_in, num_output);
+    let (mut below, mut above): (Option<i64>, Option<i64>) = (None, None);
+    let mut d = 1i64;
+    while common > 0 && d <= common / d {
+        if common % d == 0 {
+            for g in [d, common / d] {
+                if g < group {
+                    below = below.max(Some(g));
+                } else if g > group && g <= channels_in.min(num_output) {
+                    above = Some(above.map_or(g, |a| a.min(g)));
+                }
+            }
+        }
+        d += 1;
+    }
     match (below, above) {
         (Some(b), Some(a)) => format!("use group: {b} or {a}, {otherwise}"),
         (Some(b), None) => format!("use group: {b}, {otherwise}"),
@@ -553,6 +619,9 @@ impl LayerOp for ConvOp {
         }
         let bottom = ctx.bottoms[0].clone();
         let geo = self.resolve(&bottom, ctx.diags)?;
+        if !extents_fit(&self.layer, &geo, bottom.rank(), &self.params.kernel, ctx.diags) {
+            return None;
+        }
         let groups_ok = self.check_groups(ctx, geo.channels_in);
         let bilinear_ok = self.check_bilinear(ctx, &geo);
         let mut issues = Vec::new();
@@ -633,6 +702,9 @@ impl LayerOp for Im2colOp {
         }
         let bottom = ctx.bottoms[0].clone();
         let geo = resolve_geometry(&self.layer, &self.axis, self.window(), &bottom, ctx.diags)?;
+        if !extents_fit(&self.layer, &geo, bottom.rank(), &self.kernel, ctx.diags) {
+            return None;
+        }
         let mut issues = Vec::new();
         let spatial: Vec<Option<i64>> = (0..geo.kernel.len())
             .map(|i| {
@@ -642,7 +714,16 @@ impl LayerOp for Im2colOp {
             .collect();
         report_windows(&self.layer, ctx.diags, &issues);
         let mut dims = bottom.dims()[..geo.axis].to_vec();
-        dims.push(geo.channels_in * geo.kernel.iter().product::<i64>());
+        let Some(channels) = checked_product(&geo.kernel).and_then(|k| k.checked_mul(geo.channels_in)) else {
+            ctx.diags.push(overflow(
+                &self.layer,
+                axis_span(&self.kernel, 0).unwrap_or(self.layer.type_span),
+                &format!("the unfolded channel count {} · {}", geo.channels_in, geo.kernel.iter().map(i64::to_string).collect::<Vec<_>>().join("·")),
+                "use a smaller kernel_size",
+            ));
+            return None;
+        };
+        dims.push(channels);
         for s in spatial {
             dims.push(s?);
         }

@@ -3,8 +3,8 @@
 
 use std::any::Any;
 
-use super::common::{canonical_axis, filler, Arity, LayerRef};
-use super::{BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::common::{canonical_axis, filler, overflow, Arity, LayerRef};
+use super::{checked_product, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, Spanned};
 
@@ -60,10 +60,11 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
 }
 
 impl InnerProductOp {
-    /// K: the product of the bottom's axes from `axis` on.
+    /// K: the product of the bottom's axes from `axis` on (`None` for a bad
+    /// axis, or when the product overflows beside a zero-sized axis).
     pub fn fan_in(&self, bottom: &BlobShape) -> Option<i64> {
         let axis = bottom.canonical_axis(self.params.axis.value)?;
-        Some(bottom.dims()[axis..].iter().product())
+        checked_product(&bottom.dims()[axis..])
     }
 }
 
@@ -78,6 +79,15 @@ impl LayerOp for InnerProductOp {
         }
         let bottom = &ctx.bottoms[0];
         let axis = canonical_axis(&self.layer, &self.params.axis, bottom, "axis", ctx.diags)?;
+        if self.fan_in(bottom).is_none() {
+            ctx.diags.push(overflow(
+                &self.layer,
+                self.params.axis.span,
+                &format!("the input size K (axes {axis}.. of {bottom})"),
+                "flatten fewer axes (a larger axis) or feed a smaller bottom",
+            ));
+            return None;
+        }
         let mut dims = bottom.dims()[..axis].to_vec();
         dims.push(self.params.num_output.value);
         Some(vec![BlobShape(dims)])

@@ -6,7 +6,7 @@
 use std::any::Any;
 
 use super::common::{canonical_axis, identity_map, plural, range_error, Arity, LayerRef};
-use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
+use super::{checked_product, saturating_product, AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -213,8 +213,10 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
 
 /// `(outer, classes, inner)` of a score blob around its class axis.
 fn split_at_axis(shape: &BlobShape, axis: usize) -> (i64, i64, i64) {
+    // Saturating: the shape passed the IR's size check, so these overflow
+    // only beside a zero-sized axis, and then the label check below fails.
     let d = shape.dims();
-    (d[..axis].iter().product(), d[axis], d[axis + 1..].iter().product())
+    (saturating_product(&d[..axis]), d[axis], saturating_product(&d[axis + 1..]))
 }
 
 impl LossOp {
@@ -255,7 +257,7 @@ impl LossOp {
     fn label_count(&self, ctx: &mut ShapeCtx<'_>, axis: usize) -> bool {
         let (scores, label) = (ctx.bottoms[0].clone(), ctx.bottoms[1].clone());
         let (outer, classes, inner) = split_at_axis(&scores, axis);
-        if outer * inner == label.count() {
+        if outer.checked_mul(inner) == label.checked_count() {
             return true;
         }
         let mut expected = scores.dims().to_vec();
@@ -267,7 +269,7 @@ impl LossOp {
                     format!(
                         "the label has {} values, but the scores {scores} have {} positions to label ({} along axis {axis})",
                         label.count(),
-                        outer * inner,
+                        outer.saturating_mul(inner),
                         plural(classes as usize, "class")
                     ),
                 )
@@ -380,10 +382,10 @@ impl LayerOp for LossOp {
             }
             Loss::SigmoidCrossEntropyLoss { .. } | Loss::EuclideanLoss | Loss::SmoothL1Loss { .. } => {
                 let same = if matches!(self.loss, Loss::EuclideanLoss) {
-                    scores.dims().get(1..).map(|d| d.iter().product::<i64>())
-                        == ctx.bottoms[1].dims().get(1..).map(|d| d.iter().product::<i64>())
+                    scores.dims().get(1..).map(checked_product)
+                        == ctx.bottoms[1].dims().get(1..).map(checked_product)
                 } else {
-                    scores.count() == ctx.bottoms[1].count()
+                    scores.checked_count() == ctx.bottoms[1].checked_count()
                 };
                 if !same {
                     ctx.diags.push(

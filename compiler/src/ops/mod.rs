@@ -25,6 +25,36 @@ pub mod pool;
 #[cfg(test)]
 pub mod testing;
 
+/// The most elements one blob may hold: Caffe's `Blob::Reshape` refuses more
+/// than `INT_MAX` ("blob size exceeds INT_MAX"), and each dimension is a C++
+/// `int`. lvc keeps Caffe's limit, although its own kernels index with 64
+/// bits (and OpenBLAS is only called where every size fits 32 bits): a net
+/// lvc accepts is a net Caffe can load, its weights can be a `.caffemodel`,
+/// and with every blob and parameter under 2^31 elements the shape
+/// arithmetic of a whole net stays far inside `i64`. The IR reports any top
+/// or parameter beyond it (`lvc::shape::too_large`).
+pub const MAX_BLOB_COUNT: i64 = i32::MAX as i64;
+
+/// The product of `dims`; `None` when one is negative or the product
+/// overflows `i64`. (A zero anywhere gives 0, whatever the others are, as in
+/// Caffe, which stops checking sizes once the count is 0.)
+pub fn checked_product(dims: &[i64]) -> Option<i64> {
+    if dims.iter().any(|&d| d < 0) {
+        return None;
+    }
+    if dims.contains(&0) {
+        return Some(0);
+    }
+    dims.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d))
+}
+
+/// The product of `dims`, saturating at `i64::MAX`, for comparing sizes of
+/// shapes the IR already accepted (whose products of a few axes can only
+/// overflow beside a zero-sized axis).
+pub fn saturating_product(dims: &[i64]) -> i64 {
+    checked_product(dims).unwrap_or(i64::MAX)
+}
+
 /// An N-D blob shape (Caffe's `vector<int>`), usually (N, C, H, W).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct BlobShape(pub Vec<i64>);
@@ -36,8 +66,17 @@ impl BlobShape {
     pub fn rank(&self) -> usize {
         self.0.len()
     }
+    /// The element count, saturating at `i64::MAX` (never wrapping). Every
+    /// shape the IR accepts holds at most [`MAX_BLOB_COUNT`] elements, so for
+    /// those this is exact; rules that must tell an overflow apart use
+    /// [`BlobShape::checked_count`].
     pub fn count(&self) -> i64 {
-        self.0.iter().product()
+        self.checked_count().unwrap_or(i64::MAX)
+    }
+    /// The element count; `None` when a dimension is negative or the product
+    /// overflows `i64`.
+    pub fn checked_count(&self) -> Option<i64> {
+        checked_product(&self.0)
     }
     /// Python-style axis (negative counts from the end) → index, if valid.
     pub fn canonical_axis(&self, axis: i64) -> Option<usize> {

@@ -4,7 +4,9 @@
 
 use std::any::Any;
 
-use super::common::{axis_name, check_rank4, error_count, report_windows, Arity, LayerRef, Window, WindowIssue};
+use super::common::{
+    axis_name, check_rank4, error_count, overflow, report_windows, Arity, LayerRef, Window, WindowIssue,
+};
 use super::conv::AxisParam;
 use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
@@ -362,9 +364,24 @@ impl LayerOp for SppOp {
             return None;
         }
         let d = ctx.bottoms[0].dims();
-        // Level l has 2^l × 2^l bins.
-        let bins: i64 = (0..self.pyramid_height.value).map(|l| 1i64 << (2 * l.min(30))).sum();
-        Some(vec![BlobShape(vec![d[0], d[1] * bins])])
+        // Level l has 2^l × 2^l bins: (4^h − 1) / 3 in all. Beyond h = 31 that
+        // overflows i64 (and a loop over h levels could run for billions).
+        let h = self.pyramid_height.value;
+        let channels = u32::try_from(h)
+            .ok()
+            .filter(|&h| h <= 31)
+            .map(|h| ((1i64 << (2 * h)) - 1) / 3)
+            .and_then(|bins| bins.checked_mul(d[1]));
+        let Some(channels) = channels else {
+            ctx.diags.push(overflow(
+                &self.layer,
+                self.pyramid_height.span,
+                &format!("the output channels of {} pyramid levels", h),
+                "use a pyramid_height of a few levels (3 gives 1 + 4 + 16 bins)",
+            ));
+            return None;
+        };
+        Some(vec![BlobShape(vec![d[0], channels])])
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -78,6 +78,9 @@ fn outcome(source: SourceFile, def: &LayerDef, bottoms: &[&[i64]]) -> Outcome {
     let bottoms: Vec<BlobShape> = bottoms.iter().map(|b| BlobShape(b.to_vec())).collect();
     let tops = op.infer_shapes(&mut ShapeCtx { layer: def, bottoms: &bottoms, diags: &mut diags });
     let params = if tops.is_some() { op.param_shapes(&bottoms) } else { Vec::new() };
+    // The IR's size check after every rule, as `compile` runs it.
+    let sized = tops.as_ref().is_none_or(|t| super::common::check_sizes(def, t, &params, &mut diags));
+    let (tops, params) = if sized { (tops, params) } else { (None, Vec::new()) };
     Outcome { source, tops, params, diags }
 }
 

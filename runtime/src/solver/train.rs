@@ -212,7 +212,7 @@ impl Trainer {
         let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
         let blobs = self.net.forward_lean(&refs)?;
         let loss = scalar(blobs.loss.as_ref());
-        let grads = self.net.param_gradients(&blobs);
+        let grads = crate::guard::catch_torch(|| "the backward pass".into(), || self.net.param_gradients(&blobs))?;
         Ok((loss, grads.params))
     }
 
@@ -235,7 +235,8 @@ impl Trainer {
         let smoothed_loss = self.smoothed.push(loss);
         let lr = self.schedule.rate(self.iter);
         let grads = summed.unwrap_or_default();
-        let spent = self.optimizer.apply(&mut self.net, grads, lr, self.iter);
+        let (optimizer, net, iter) = (&mut self.optimizer, &mut self.net, self.iter);
+        let spent = crate::guard::catch_torch(|| "the solver update".into(), || optimizer.apply(net, grads, lr, iter))?;
         self.net.recycle(spent);
         let event = Event::Iteration {
             iter: self.iter,

@@ -284,6 +284,7 @@ mod tests {
                 params,
             }],
             force_backward: false,
+            memory: Default::default(),
         };
         let tensors = blobs
             .iter()
