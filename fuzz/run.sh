@@ -31,6 +31,8 @@ LVC="$ROOT/target/release/lvc"
 [ -x "$LVC" ] || (cd "$ROOT" && make build)
 
 seeds() {
+  # (`find | head` pipelines end with `|| true`: head closing the pipe
+  # kills find with SIGPIPE, which pipefail would make fatal.)
   local target=$1 dir=corpus/$1
   mkdir -p "$dir"
   [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
@@ -38,7 +40,7 @@ seeds() {
   case $target in
     prototxt)
       find "$ROOT/../shared/corpus/prototxt" "$ROOT/models" "$ROOT/tests/fixtures" "$ROOT/docs" \
-        -name '*.prototxt' -size -64k 2>/dev/null | head -300 | while read -r f; do cp "$f" "$dir/$(sha1sum < "$f" | cut -c1-16)"; done ;;
+        -name '*.prototxt' -size -64k 2>/dev/null | head -300 | while read -r f; do cp "$f" "$dir/$(sha1sum < "$f" | cut -c1-16)"; done || true ;;
     npy)
       python3 - "$dir" <<'EOF'
 import struct, sys
@@ -57,9 +59,9 @@ for name, data in seeds.items():
     open(f'{sys.argv[1]}/{name}', 'wb').write(data)
 EOF
       ;;
-    contour) find "$study" -name '*contour*.txt' | head -20 | while read -r f; do cp "$f" "$dir/"; done ;;
+    contour) find "$study" -name '*contour*.txt' | head -20 | while read -r f; do cp "$f" "$dir/"; done || true ;;
     manifest) cp work/ds/manifest.json "$dir/" ;;
-    dicom) find "$study" -name '*.dcm' | head -10 | while read -r f; do cp "$f" "$dir/"; done ;;
+    dicom) find "$study" -name '*.dcm' | head -10 | while read -r f; do cp "$f" "$dir/"; done || true ;;
     caffemodel) cp "$ROOT/../shared/golden/caffe/models/layer_probe.caffemodel" "$dir/" 2>/dev/null || true ;;
     safetensors)
       # A tiny net's weights and solver state, written by lvc itself.
