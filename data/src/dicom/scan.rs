@@ -349,6 +349,13 @@ impl Walker<'_, '_> {
         let mut pos = start as u64;
         let mut stack = Stack::default();
         let mut count = 0usize;
+        // The first top-level tag from Pixel Data on. A data set's elements
+        // come in ascending order (PS3.5 §7.1); lvc tolerates disorder
+        // except across Pixel Data, where it makes the two readers
+        // disagree: `read_until(Pixel Data)` stops at a stray (FF10,xxxx)
+        // before Rows (or at Pixel Data before a misplaced Rows) that a
+        // whole-file read goes past.
+        let mut past_pixel_data: Option<Tag> = None;
         // At sequence level: an item header or a delimiter comes next.
         let mut in_sequence = false;
         // Encapsulated pixel data has just started: its first item comes next.
@@ -456,6 +463,17 @@ impl Walker<'_, '_> {
                 return too_many(pos);
             }
             let sequence = header.vr == VR::SQ;
+            if stack.open.is_empty() && tag.group() != 0xFFFE {
+                match past_pixel_data {
+                    Some(past) if tag < tags::PIXEL_DATA => {
+                        return unreadable(format!(
+                            "{tag} at byte {at} comes after {past}: the data set's elements are not in ascending tag order, and an image header element after Pixel Data is read by some readers and not by others"
+                        ));
+                    }
+                    None if tag >= tags::PIXEL_DATA => past_pixel_data = Some(tag),
+                    _ => {}
+                }
+            }
             if header_only && stack.open.is_empty() && tag >= tags::PIXEL_DATA && (sequence || tag != ITEM_END) {
                 // `read_until(Pixel Data)` stops at the first top-level
                 // element from Pixel Data on (an item delimiter there is

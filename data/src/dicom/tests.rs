@@ -980,3 +980,23 @@ fn byte_entry_points_check_what_the_file_readers_check() {
     assert_eq!(info_from_bytes(path, b"not dicom").unwrap_err().kind, DicomErrorKind::Parse);
     assert_eq!(info_from_bytes(path, &[]).unwrap_err().kind, DicomErrorKind::Parse);
 }
+
+/// Found by `make fuzz` (dicom target): a top-level element with a tag past
+/// Pixel Data placed before Rows made the header read (which stops at the
+/// first tag from Pixel Data on) report Rows missing while the whole-file
+/// read decoded the image. Elements out of tag order are now refused by
+/// both, so the two readers never disagree.
+#[test]
+fn elements_out_of_tag_order_are_refused_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir, "ordered.dcm");
+    write_mr_slice(&path, &slice(pixels("u16", 12), 12), WriteSyntax::ExplicitVrLittleEndian).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(info_from_bytes(&path, &bytes).is_ok() && decode_image(&path, &bytes).is_ok());
+    // (0008,0060) Modality becomes (FF08,0060), ahead of the image module.
+    let at = bytes.windows(6).position(|w| w == [0x08, 0x00, 0x60, 0x00, b'C', b'S']).unwrap();
+    bytes[at + 1] = 0xFF;
+    let whole = decode_image(&path, &bytes).unwrap_err();
+    assert!(whole.to_string().contains("not in ascending tag order"), "{whole}");
+    assert!(info_from_bytes(&path, &bytes).is_err());
+}
