@@ -515,10 +515,39 @@ impl Walker<'_, '_> {
                 continue;
             }
             fits(tag, len, value_start, self.file_len, tag == tags::PIXEL_DATA)?;
+            let unit = value_unit(tag, header.vr);
+            if len % unit != 0 {
+                return unreadable(format!(
+                    "element {tag} {} at byte {at} holds {len} bytes, not a whole number of {unit}-byte values",
+                    header.vr.to_string()
+                ));
+            }
             pos = value_start + u64::from(len);
             pending = true;
         }
     }
+}
+
+/// The size of one value of a binary VR (1 for text and bytes).
+///
+/// dicom-parser reads a binary value as `len / unit` whole values and
+/// leaves the remainder unread, so a length that is not a multiple of the
+/// unit puts it a few bytes behind this walk, and it then reads a header
+/// out of the middle of a value (a 795-byte file asked it for 2.7 GB). PS3.5
+/// §6.2 fixes the size of these values, so such a length is corrupt and
+/// the file is refused. A tag the dictionary lists as "US or SS" is read as
+/// SS once Pixel Representation says the pixels are signed, whatever VR
+/// its header names, so it must be a whole number of 2-byte values too.
+fn value_unit(tag: Tag, vr: VR) -> u32 {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    let unit = match vr {
+        VR::US | VR::SS | VR::OW => 2,
+        VR::UL | VR::SL | VR::FL | VR::OF | VR::OL | VR::AT => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    };
+    let either_sign = dicom_dictionary_std::StandardDataDictionary.by_tag(tag).is_some_and(|e| e.vr() == VirtualVr::Xs);
+    if either_sign { unit.max(2) } else { unit }
 }
 
 fn misplaced<T>(tag: Tag, at: usize, what: &str) -> Result<T, Refused> {
@@ -577,6 +606,29 @@ mod tests {
         let text = refused(b"plain text, not DICOM", false);
         assert_eq!(text.kind, DicomErrorKind::Parse);
         assert!(text.message.contains("no `DICM` marker"), "{text:?}");
+    }
+
+    #[test]
+    fn binary_values_must_be_whole() {
+        // (0018,1310) US of 3 bytes: dicom-parser reads one value and
+        // would take the third byte as the start of the next header.
+        let mut odd_us = vec![0x18, 0x00, 0x10, 0x13, b'U', b'S', 3, 0, 1, 2, 3];
+        odd_us.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 2, 0, b'A', b'B']);
+        let err = refused(&part10(&odd_us), false);
+        assert_eq!(err.kind, DicomErrorKind::Parse);
+        assert!(err.message.contains("(0018,1310) US at byte 172 holds 3 bytes, not a whole number of 2-byte values"), "{err:?}");
+        assert_eq!(refused(&part10(&odd_us), true), err, "the header walk reads it too");
+        // (0028,0120) Pixel Padding Value is "US or SS": written as OB, it
+        // is still read as 2-byte values once the pixels are signed.
+        let padding = part10(&[0x28, 0x00, 0x20, 0x01, b'O', b'B', 0, 0, 1, 0, 0, 0, 9]);
+        assert!(refused(&padding, false).message.contains("not a whole number of 2-byte values"));
+        // Whole values, and odd-length text and bytes, are read as they are.
+        let whole = part10(&[
+            0x18, 0x00, 0x10, 0x13, b'U', b'S', 4, 0, 1, 2, 3, 4, //
+            0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0, 1, 0, 0, 0, 7, //
+            0x10, 0x00, 0x10, 0x00, b'P', b'N', 3, 0, b'A', b'B', b'C',
+        ]);
+        assert_eq!(check_bytes(&whole, false), Ok(whole.len()));
     }
 
     #[test]
