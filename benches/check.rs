@@ -85,7 +85,9 @@ fn many_errors(n: usize) -> SourceFile {
 }
 
 fn handler() -> miette::GraphicalReportHandler {
-    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100).with_links(false)
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false)
 }
 
 /// A diagnostic rendered from miette's own reader of the whole text.
@@ -126,30 +128,51 @@ fn error_rows() {
         let reps = if n > 8_000 { 3 } else { 5 };
         let compiled = compile(&source, &CompileOptions::default());
         assert_eq!(compiled.diags.error_count(), n);
-        row(&format!("{n} errors: compile"), reps, time(reps, || {
-            black_box(compile(&source, &CompileOptions::default()).diags.len());
-        }), "");
+        row(
+            &format!("{n} errors: compile"),
+            reps,
+            time(reps, || {
+                black_box(compile(&source, &CompileOptions::default()).diags.len());
+            }),
+            "",
+        );
         let h = handler();
-        row(&format!("{n} errors: render (human)"), reps, time(reps, || {
-            let mut out = String::new();
-            for d in compiled.diags.iter() {
-                h.render_report(&mut out, &d.render(&source)).expect("render");
-            }
-            black_box(out.len());
-        }), if n == 8_000 { "< 1 s" } else { "" });
-        row(&format!("{n} errors: JSON"), reps, time(reps, || {
-            let json: Vec<_> = compiled.diags.iter().map(|d| d.to_json(&source)).collect();
-            black_box(serde_json::to_string_pretty(&json).expect("JSON").len());
-        }), if n == 8_000 { "< 1 s" } else { "" });
-        if n <= 4_000 {
-            row(&format!("{n} errors: render, miette's whole-text reader (before)"), 1, time(1, || {
+        row(
+            &format!("{n} errors: render (human)"),
+            reps,
+            time(reps, || {
                 let mut out = String::new();
                 for d in compiled.diags.iter() {
-                    let whole = WholeText { diag: d.render(&source), source: source.named_source() };
-                    h.render_report(&mut out, &whole).expect("render");
+                    h.render_report(&mut out, &d.render(&source)).expect("render");
                 }
                 black_box(out.len());
-            }), "baseline");
+            }),
+            if n == 8_000 { "< 1 s" } else { "" },
+        );
+        row(
+            &format!("{n} errors: JSON"),
+            reps,
+            time(reps, || {
+                let json: Vec<_> = compiled.diags.iter().map(|d| d.to_json(&source)).collect();
+                black_box(serde_json::to_string_pretty(&json).expect("JSON").len());
+            }),
+            if n == 8_000 { "< 1 s" } else { "" },
+        );
+        if n <= 4_000 {
+            row(
+                &format!("{n} errors: render, miette's whole-text reader (before)"),
+                1,
+                time(1, || {
+                    let mut out = String::new();
+                    for d in compiled.diags.iter() {
+                        let whole =
+                            WholeText { diag: d.render(&source), source: source.named_source() };
+                        h.render_report(&mut out, &whole).expect("render");
+                    }
+                    black_box(out.len());
+                }),
+                "baseline",
+            );
         }
     }
 }
@@ -162,35 +185,67 @@ fn main() {
     let fcn8s_path = shared().join("golden/caffe/prototxt/fcn8s_gray_deploy.prototxt");
     if let Some(fcn8s) = read(&fcn8s_path) {
         let reps = 200;
-        row("fcn8s: parse only (baseline)", reps, time(reps, || {
-            black_box(lvc_grammar::parse(&fcn8s.text).is_ok());
-        }), "");
-        row("fcn8s: load_net (parse+validate+upgrade)", reps, time(reps, || {
-            black_box(load_net(&fcn8s, &load).0.is_some());
-        }), "");
-        row("fcn8s: compile (load+graph+shapes)", reps, time(reps, || {
-            black_box(compile(&fcn8s, &opts).graph.is_some());
-        }), "< 5 ms");
+        row(
+            "fcn8s: parse only (baseline)",
+            reps,
+            time(reps, || {
+                black_box(lvc_grammar::parse(&fcn8s.text).is_ok());
+            }),
+            "",
+        );
+        row(
+            "fcn8s: load_net (parse+validate+upgrade)",
+            reps,
+            time(reps, || {
+                black_box(load_net(&fcn8s, &load).0.is_some());
+            }),
+            "",
+        );
+        row(
+            "fcn8s: compile (load+graph+shapes)",
+            reps,
+            time(reps, || {
+                black_box(compile(&fcn8s, &opts).graph.is_some());
+            }),
+            "< 5 ms",
+        );
     }
 
     let nets = corpus_nets();
     let reps = 10;
     let label = |what: &str| format!("corpus ({} nets): {what}", nets.len());
-    row(&label("parse only (baseline)"), reps, time(reps, || {
-        for n in &nets {
-            black_box(lvc_grammar::parse(&n.text).is_ok());
-        }
-    }), "");
-    row(&label("load_net"), reps, time(reps, || {
-        for n in &nets {
-            black_box(load_net(n, &load).0.is_some());
-        }
-    }), "");
-    row(&label("compile"), reps, time(reps, || {
-        for n in &nets {
-            black_box(compile(n, &CompileOptions { lenient: true, ..opts.clone() }).graph.is_some());
-        }
-    }), "< 1 s");
+    row(
+        &label("parse only (baseline)"),
+        reps,
+        time(reps, || {
+            for n in &nets {
+                black_box(lvc_grammar::parse(&n.text).is_ok());
+            }
+        }),
+        "",
+    );
+    row(
+        &label("load_net"),
+        reps,
+        time(reps, || {
+            for n in &nets {
+                black_box(load_net(n, &load).0.is_some());
+            }
+        }),
+        "",
+    );
+    row(
+        &label("compile"),
+        reps,
+        time(reps, || {
+            for n in &nets {
+                black_box(
+                    compile(n, &CompileOptions { lenient: true, ..opts.clone() }).graph.is_some(),
+                );
+            }
+        }),
+        "< 1 s",
+    );
 
     error_rows();
 }

@@ -21,7 +21,10 @@ const TORCH_BINARY: &str = "lvc-torch";
 #[derive(Debug, thiserror::Error, Diagnostic)]
 enum ExecError {
     #[error("cannot find where `lvc` runs from, to start `{TORCH_BINARY}` next to it")]
-    #[diagnostic(code(lvc::torch_binary), help("run `{TORCH_BINARY}` with the same arguments instead"))]
+    #[diagnostic(
+        code(lvc::torch_binary),
+        help("run `{TORCH_BINARY}` with the same arguments instead")
+    )]
     CurrentExe(#[source] std::io::Error),
     #[error("this command needs libtorch, which `lvc` runs through `{}`, and starting it failed", path.display())]
     #[diagnostic(
@@ -53,7 +56,8 @@ fn main() -> ExitCode {
 /// Sleeping at once instead measured FCN-AlexNet's training step (2 cores)
 /// at 358 ms against 537 ms with both defaults. Both libraries read these
 /// when they load, hence here, before the exec; a value the user set is kept.
-const THREAD_POOL_ENV: [(&str, &str); 2] = [("GOMP_SPINCOUNT", "0"), ("OPENBLAS_THREAD_TIMEOUT", "4")];
+const THREAD_POOL_ENV: [(&str, &str); 2] =
+    [("GOMP_SPINCOUNT", "0"), ("OPENBLAS_THREAD_TIMEOUT", "4")];
 
 /// Replaces this process with `lvc-torch`, same argv; returns only on failure.
 fn exec_torch_binary() -> ExecError {
@@ -64,7 +68,8 @@ fn exec_torch_binary() -> ExecError {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| OsString::from("lvc"));
     let mut command = std::process::Command::new(&path);
-    for (name, value) in THREAD_POOL_ENV.iter().filter(|(name, _)| std::env::var_os(name).is_none()) {
+    for (name, value) in THREAD_POOL_ENV.iter().filter(|(name, _)| std::env::var_os(name).is_none())
+    {
         command.env(name, value);
     }
     let source = command.arg0(arg0).args(args).exec();

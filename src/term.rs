@@ -41,7 +41,8 @@ pub fn shown(text: &str) -> Cow<'_, str> {
 /// `text`, if one is there.
 fn sgr_len(text: &str) -> Option<usize> {
     let params = text.strip_prefix("\u{1b}[")?;
-    let digits = params.bytes().take_while(|b| b.is_ascii_digit() || *b == b';' || *b == b':').count();
+    let digits =
+        params.bytes().take_while(|b| b.is_ascii_digit() || *b == b';' || *b == b':').count();
     (params.as_bytes().get(digits) == Some(&b'm')).then_some(2 + digits + 1)
 }
 
@@ -77,7 +78,10 @@ mod tests {
 
     #[test]
     fn terminal_commands_from_input_are_escaped() {
-        assert_eq!(shown("case \u{1b}[2J\u{1b}]0;pwned\u{7} done"), "case \\x1b[2J\\x1b]0;pwned\\x07 done");
+        assert_eq!(
+            shown("case \u{1b}[2J\u{1b}]0;pwned\u{7} done"),
+            "case \\x1b[2J\\x1b]0;pwned\\x07 done"
+        );
         assert_eq!(shown("a\rb\u{0}c\u{9b}d\u{202e}"), "a\\x0db\\x00c\\x9bd\\u{202e}");
     }
 

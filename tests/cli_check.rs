@@ -26,7 +26,8 @@ fn broken_files() -> Vec<String> {
 }
 
 fn snapshot_name(file: &str) -> String {
-    let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem =
+        Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     if file.contains("golden") {
         format!("golden_{stem}")
     } else {
@@ -76,7 +77,9 @@ fn json_report_has_the_documented_schema() {
         assert_eq!(keys(&f["summary"]), ["errors", "inputs", "layers", "outputs", "warnings"]);
         for d in f["diagnostics"].as_array().expect("diagnostics") {
             assert_eq!(keys(d), ["code", "column", "help", "layer", "line", "message", "severity"]);
-            assert!(["error", "warning", "advice"].contains(&d["severity"].as_str().expect("severity")));
+            assert!(
+                ["error", "warning", "advice"].contains(&d["severity"].as_str().expect("severity"))
+            );
         }
     }
     assert_eq!(files[0]["ok"], false);
@@ -91,7 +94,12 @@ fn json_report_has_the_documented_schema() {
 fn exit_codes() {
     let clean = lvc(&["check", "../shared/golden/caffe/prototxt/fcn8s_gray_deploy.prototxt"]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stdout));
-    assert!(text(&clean.stdout).ends_with("fcn8s_gray_deploy.prototxt: 0 errors, 0 warnings, 47 layers\n"), "{}", text(&clean.stdout));
+    assert!(
+        text(&clean.stdout)
+            .ends_with("fcn8s_gray_deploy.prototxt: 0 errors, 0 warnings, 47 layers\n"),
+        "{}",
+        text(&clean.stdout)
+    );
 
     // Warnings alone keep the exit status 0.
     let warned = lvc(&["check", "tests/fixtures/broken/wrong_crop_offset.prototxt"]);
@@ -133,7 +141,8 @@ fn print_and_dot_show_the_graph() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("net.dot");
     let out_arg = out.to_string_lossy().into_owned();
-    let dot = lvc(&["dot", "-o", &out_arg, "../shared/golden/caffe/prototxt/fcn8s_gray_deploy.prototxt"]);
+    let dot =
+        lvc(&["dot", "-o", &out_arg, "../shared/golden/caffe/prototxt/fcn8s_gray_deploy.prototxt"]);
     assert_eq!(dot.status.code(), Some(0));
     let written = std::fs::read_to_string(&out).expect("dot file");
     assert!(written.starts_with("digraph net {") && written.contains("upscore8\\n1×2×344×344"));
@@ -186,7 +195,11 @@ fn memory_estimates_per_phase() {
     let shown = text(&out.stdout);
     let lines: Vec<&str> = shown.lines().collect();
     assert!(lines[lines.len() - 2].starts_with("  memory, TRAIN (training with SGD): "), "{shown}");
-    assert!(lines[lines.len() - 2].contains("gradients") && lines[lines.len() - 2].contains("solver history"), "{shown}");
+    assert!(
+        lines[lines.len() - 2].contains("gradients")
+            && lines[lines.len() - 2].contains("solver history"),
+        "{shown}"
+    );
     assert!(lines[lines.len() - 1].starts_with("  memory, TEST (inference): "), "{shown}");
     assert!(!lines[lines.len() - 1].contains("gradients"), "{shown}");
 
@@ -198,22 +211,45 @@ fn memory_estimates_per_phase() {
     assert_eq!(memory["test"]["mode"], "inference");
     let total = |e: &serde_json::Value| e["total"].as_u64().expect("bytes");
     let sum = |e: &serde_json::Value| {
-        ["parameters", "activations", "gradients", "history", "workspace"].iter().map(|k| e[k].as_u64().expect(k)).sum::<u64>()
+        ["parameters", "activations", "gradients", "history", "workspace"]
+            .iter()
+            .map(|k| e[k].as_u64().expect(k))
+            .sum::<u64>()
     };
     assert_eq!(total(&memory["train"]), sum(&memory["train"]));
     assert!(total(&memory["train"]) > total(&memory["test"]));
     // Twice the batch: twice the activations, but for the few (loss, Dice)
     // blobs whose size does not follow the batch.
-    let big = lvc(&["check", "--memory", "--format", "json", "--input-shape", "data=8,1,256,256", "--input-shape", "label=8,1,256,256", "models/demo.prototxt"]);
+    let big = lvc(&[
+        "check",
+        "--memory",
+        "--format",
+        "json",
+        "--input-shape",
+        "data=8,1,256,256",
+        "--input-shape",
+        "label=8,1,256,256",
+        "models/demo.prototxt",
+    ]);
     let big: serde_json::Value = serde_json::from_slice(&big.stdout).expect("JSON");
-    let (one, two) = (memory["test"]["activations"].as_u64().unwrap(), big["files"][0]["memory"]["test"]["activations"].as_u64().unwrap());
+    let (one, two) = (
+        memory["test"]["activations"].as_u64().unwrap(),
+        big["files"][0]["memory"]["test"]["activations"].as_u64().unwrap(),
+    );
     assert!((2 * one - 64..=2 * one).contains(&two), "{one} → {two}");
     // Without --memory the JSON has no such key (the documented schema).
-    let plain: serde_json::Value = serde_json::from_slice(&lvc(&["check", "--format", "json", "models/demo.prototxt"]).stdout).expect("JSON");
+    let plain: serde_json::Value =
+        serde_json::from_slice(&lvc(&["check", "--format", "json", "models/demo.prototxt"]).stdout)
+            .expect("JSON");
     assert!(plain["files"][0].get("memory").is_none());
 
     let broken = lvc(&["check", "--memory", "tests/fixtures/broken/unknown_type.prototxt"]);
-    assert!(text(&broken.stdout).contains("  memory, TEST: not estimated, the net has errors in this phase"), "{}", text(&broken.stdout));
+    assert!(
+        text(&broken.stdout)
+            .contains("  memory, TEST: not estimated, the net has errors in this phase"),
+        "{}",
+        text(&broken.stdout)
+    );
 }
 
 /// Issue 13, class 5: thousands of errors in one file are all reported, in
@@ -235,7 +271,8 @@ fn thousands_of_errors_are_all_reported() {
     assert_eq!(shown.matches("lvc::shape::group").count(), 3000);
     assert!(shown.contains(&format!("[{path}:3001:")), "the last layer's line");
     assert!(shown.ends_with("many.prototxt: 3000 errors, 0 warnings, 3001 layers\n"));
-    let json: serde_json::Value = serde_json::from_slice(&lvc(&["check", "--format", "json", &path]).stdout).expect("JSON");
+    let json: serde_json::Value =
+        serde_json::from_slice(&lvc(&["check", "--format", "json", &path]).stdout).expect("JSON");
     let diags = json["files"][0]["diagnostics"].as_array().expect("diagnostics");
     assert_eq!(diags.len(), 3000);
     assert_eq!(diags[2999]["line"], 3001);

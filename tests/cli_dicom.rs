@@ -13,7 +13,8 @@ fn phantom() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let out = lvc(&["phantom", "--out", dir.path().to_str().unwrap(), "--cases", "1", "--seed", "3"]);
+        let out =
+            lvc(&["phantom", "--out", dir.path().to_str().unwrap(), "--cases", "1", "--seed", "3"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
         assert!(stdout.starts_with("wrote 1 case(s)"), "{stdout}");
@@ -32,7 +33,10 @@ fn first_sax_image() -> PathBuf {
 fn phantom_writes_the_challenge_layout() {
     let root = phantom();
     assert!(first_sax_image().is_file());
-    assert!(root.join("challenge_training/SC-HF-I-1/IM-0001-0001.dcm").is_file(), "localizer series");
+    assert!(
+        root.join("challenge_training/SC-HF-I-1/IM-0001-0001.dcm").is_file(),
+        "localizer series"
+    );
     let contours = root.join("Sunnybrook Cardiac MR Database ContoursPart3/TrainingDataContours/SC-HF-I-01/contours-manual/IRCCI-expert");
     let first = std::fs::read_to_string(contours.join("IM-0001-0001-icontour-manual.txt")).unwrap();
     let line = first.lines().next().unwrap();
@@ -46,7 +50,14 @@ fn info_human_and_json() {
     let out = lvc(&["dicom", "info", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let human = text(&out.stdout);
-    for needle in ["256 x 256", "12 stored", "unsigned", "Explicit VR Little Endian (1.2.840.10008.1.2.1)", "4 CINE SAX", "slice thickness      8"] {
+    for needle in [
+        "256 x 256",
+        "12 stored",
+        "unsigned",
+        "Explicit VR Little Endian (1.2.840.10008.1.2.1)",
+        "4 CINE SAX",
+        "slice thickness      8",
+    ] {
         assert!(human.contains(needle), "{needle:?} missing in\n{human}");
     }
     let out = lvc(&["dicom", "info", file.to_str().unwrap(), "--format", "json"]);
@@ -70,7 +81,9 @@ fn export_npy_is_exact_and_png_is_16_bit() {
     assert!(text(&out.stdout).contains("npy <u2"));
     let array = read_npy(&npy).unwrap();
     assert_eq!(array.shape, vec![256, 256]);
-    let StoredPixels::U16(expected) = read_image(&file).unwrap().pixels else { panic!("phantom images are unsigned") };
+    let StoredPixels::U16(expected) = read_image(&file).unwrap().pixels else {
+        panic!("phantom images are unsigned")
+    };
     assert_eq!(array.data, NpyData::U16(expected));
 
     let png = dir.path().join("slice.png");
@@ -92,7 +105,12 @@ fn errors_name_the_file_and_say_what_to_do() {
     assert!(stderr.contains("lvc::dicom::parse") && stderr.contains("notes.dcm"), "{stderr}");
 
     let file = first_sax_image();
-    let out = lvc(&["dicom", "export", file.to_str().unwrap(), dir.path().join("x.jpg").to_str().unwrap()]);
+    let out = lvc(&[
+        "dicom",
+        "export",
+        file.to_str().unwrap(),
+        dir.path().join("x.jpg").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("lvc::dicom::export_format") && stderr.contains(".npy"), "{stderr}");
@@ -104,7 +122,11 @@ fn errors_name_the_file_and_say_what_to_do() {
 
 #[test]
 fn help_has_examples() {
-    for args in [["phantom", "--help"].as_slice(), &["dicom", "info", "--help"], &["dicom", "export", "--help"]] {
+    for args in [
+        ["phantom", "--help"].as_slice(),
+        &["dicom", "info", "--help"],
+        &["dicom", "export", "--help"],
+    ] {
         let out = lvc(args);
         assert!(out.status.success());
         assert!(text(&out.stdout).contains("Examples:"), "{args:?}");
@@ -115,7 +137,10 @@ fn help_has_examples() {
 /// file's name and `needle`. Within 20 s: a reader that blocks on a FIFO
 /// or reads a sparse file whole fails the test instead of hanging it.
 fn refused(dir: &Path, file: &Path, code: &str, needle: &str) {
-    for command in [["dicom", "info", file.to_str().unwrap(), ""], ["dicom", "export", file.to_str().unwrap(), "out.npy"]] {
+    for command in [
+        ["dicom", "info", file.to_str().unwrap(), ""],
+        ["dicom", "export", file.to_str().unwrap(), "out.npy"],
+    ] {
         let args: Vec<&str> = command.into_iter().filter(|a| !a.is_empty()).collect();
         let out = lvc_within(&args, dir, 20);
         let stderr = text(&out.stderr);
@@ -149,10 +174,20 @@ fn hostile_inputs_are_refused_naming_the_file() {
     sparse_file(&zeros, &[], 8 << 30);
     let out = lvc_within(&["dicom", "info", zeros.to_str().unwrap()], d, 20);
     assert_eq!(out.status.code(), Some(1));
-    assert!(says(&text(&out.stderr), "lvc::dicom::parse") && says(&text(&out.stderr), "no `DICM` marker"), "{}", text(&out.stderr));
+    assert!(
+        says(&text(&out.stderr), "lvc::dicom::parse")
+            && says(&text(&out.stderr), "no `DICM` marker"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = lvc_within(&["dicom", "export", zeros.to_str().unwrap(), "out.npy"], d, 20);
     assert_eq!(out.status.code(), Some(1));
-    assert!(says(&text(&out.stderr), "lvc::dicom::too_large") && says(&text(&out.stderr), "it holds 8.6 GB"), "{}", text(&out.stderr));
+    assert!(
+        says(&text(&out.stderr), "lvc::dicom::too_large")
+            && says(&text(&out.stderr), "it holds 8.6 GB"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A real header in front of a 3 GB hole: the header reads at once.
     let holey = d.join("holey.dcm");

@@ -10,13 +10,15 @@ use lvc_runtime::tch::{Kind, Tensor};
 
 fn read_f32(path: &str, shape: &[i64]) -> Tensor {
     let bytes = std::fs::read(path).unwrap();
-    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let values: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     Tensor::from_slice(&values).reshape(shape)
 }
 
 fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
     assert_eq!(got.size(), want.size());
-    let diff = f64::try_from((got.to_kind(Kind::Double) - want.to_kind(Kind::Double)).abs().max()).unwrap();
+    let diff = f64::try_from((got.to_kind(Kind::Double) - want.to_kind(Kind::Double)).abs().max())
+        .unwrap();
     diff / f64::try_from(want.abs().max().to_kind(Kind::Double)).unwrap()
 }
 
@@ -41,7 +43,12 @@ fn fcn_alexnet_blobs_match_caffe_after_the_whole_forward() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let score = npy(out.path(), "score");
-    assert!(relative_error(&score, &read_f32(&golden("fcn_alexnet_slim_gray/score.f32"), &[1, 2, 256, 256])) <= 1e-4);
+    assert!(
+        relative_error(
+            &score,
+            &read_f32(&golden("fcn_alexnet_slim_gray/score.f32"), &[1, 2, 256, 256])
+        ) <= 1e-4
+    );
     // conv1 is written as it stands after the whole pass: after the in-place relu1.
     let conv1 = npy(out.path(), "conv1");
     let pre_relu = read_f32(&golden("fcn_alexnet_slim_gray/conv1.f32"), &[1, 96, 112, 112]);
@@ -54,7 +61,10 @@ fn fcn_alexnet_blobs_match_caffe_after_the_whole_forward() {
 fn npy_inputs_and_filler_weights() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.npy");
-    Tensor::arange(16, (Kind::Float, lvc_runtime::tch::Device::Cpu)).reshape([1, 1, 4, 4]).write_npy(&input).unwrap();
+    Tensor::arange(16, (Kind::Float, lvc_runtime::tch::Device::Cpu))
+        .reshape([1, 1, 4, 4])
+        .write_npy(&input)
+        .unwrap();
     let out: PathBuf = dir.path().join("blobs");
     let o = lvc(&[
         "forward",
@@ -77,7 +87,15 @@ fn bad_inputs_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     let run = |input: &str| {
-        lvc(&["forward", "--model", "tests/fixtures/forward/tiny.prototxt", "--input", input, "--out", out.to_str().unwrap()])
+        lvc(&[
+            "forward",
+            "--model",
+            "tests/fixtures/forward/tiny.prototxt",
+            "--input",
+            input,
+            "--out",
+            out.to_str().unwrap(),
+        ])
     };
     let missing = run("data=/nonexistent/x.npy");
     assert_eq!(missing.status.code(), Some(2));
@@ -140,7 +158,9 @@ fn a_net_needing_terabytes_is_refused_before_allocating() {
     // 1000 ReLUs of a 1×1×46000×46000 input: 8.5 TB of activations.
     let mut net = String::from("layer { name: 'data' type: 'Input' top: 'data' input_param { shape { dim: 1 dim: 1 dim: 46000 dim: 46000 } } }\n");
     for i in 0..1000 {
-        net.push_str(&format!("layer {{ name: 'r{i}' type: 'ReLU' bottom: 'data' top: 'r{i}' }}\n"));
+        net.push_str(&format!(
+            "layer {{ name: 'r{i}' type: 'ReLU' bottom: 'data' top: 'r{i}' }}\n"
+        ));
     }
     let model = dir.path().join("huge.prototxt");
     std::fs::write(&model, net).unwrap();
@@ -158,9 +178,15 @@ fn a_net_needing_terabytes_is_refused_before_allocating() {
         let stderr = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("lvc::runtime::memory"), "{stderr}");
-        assert!(stderr.contains("this net needs 8.5 TB (parameters 0 B, activations 8.5 TB"), "{stderr}");
+        assert!(
+            stderr.contains("this net needs 8.5 TB (parameters 0 B, activations 8.5 TB"),
+            "{stderr}"
+        );
         assert!(stderr.contains(" available ("), "{stderr}");
-        assert!(stderr.contains("huge.prototxt does not fit in memory; nothing was allocated"), "{stderr}");
+        assert!(
+            stderr.contains("huge.prototxt does not fit in memory; nothing was allocated"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked") && !stderr.contains("memory allocation"), "{stderr}");
     }
     assert!(!out_dir.exists(), "nothing written");

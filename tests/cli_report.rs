@@ -34,7 +34,8 @@ fn lvc_report(run: &Path, extra: &[&Path]) -> Output {
 /// A full report of the fixture in a temporary run folder.
 fn full_report() -> tempfile::TempDir {
     let dir = run_folder();
-    let out = lvc_report(dir.path(), &[&fixture().join("evaluation.json"), &fixture().join("overlays")]);
+    let out =
+        lvc_report(dir.path(), &[&fixture().join("evaluation.json"), &fixture().join("overlays")]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     dir
 }
@@ -42,7 +43,8 @@ fn full_report() -> tempfile::TempDir {
 #[test]
 fn report_writes_curves_and_a_self_contained_page() {
     let dir = run_folder();
-    let out = lvc_report(dir.path(), &[&fixture().join("evaluation.json"), &fixture().join("overlays")]);
+    let out =
+        lvc_report(dir.path(), &[&fixture().join("evaluation.json"), &fixture().join("overlays")]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("curves.png") && stdout.contains("report.html"), "{stdout}");
@@ -50,7 +52,11 @@ fn report_writes_curves_and_a_self_contained_page() {
     let curves = image::open(dir.path().join("curves.png")).unwrap();
     assert_eq!((curves.width(), curves.height()), (1200, 600));
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 3, "curves, best and worst overlay inlined");
+    assert_eq!(
+        html.matches("src=\"data:image/png;base64,").count(),
+        3,
+        "curves, best and worst overlay inlined"
+    );
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no external fetches");
 }
 
@@ -60,7 +66,10 @@ fn missing_parts_are_warned_about_and_named_on_the_page() {
     let out = lvc_report(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning: no evaluation") && stderr.contains("warning: no overlays"), "{stderr}");
+    assert!(
+        stderr.contains("warning: no evaluation") && stderr.contains("warning: no overlays"),
+        "{stderr}"
+    );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("No evaluation data") && html.contains("No overlays"));
 }
@@ -128,7 +137,11 @@ fn headless(browser: &Path, page: &Path, mode: &str) -> Output {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    Output { status, stdout: std::fs::read(stdout_path).unwrap(), stderr: std::fs::read(stderr_path).unwrap() }
+    Output {
+        status,
+        stdout: std::fs::read(stdout_path).unwrap(),
+        stderr: std::fs::read(stderr_path).unwrap(),
+    }
 }
 
 #[test]
@@ -143,7 +156,11 @@ fn the_page_renders_in_headless_chromium() {
     let dom = headless(&browser, &page, "--dump-dom");
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
-    let table = dom_text.split("id=\"per-patient\"").nth(1).and_then(|t| t.split("</table>").next()).unwrap_or("");
+    let table = dom_text
+        .split("id=\"per-patient\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or("");
     assert_eq!(table.matches("<tr>").count(), 3, "a header and two patients:\n{table}");
     assert!(table.contains("SC-HF-I-01") && table.contains("SC-N-03"));
     for id in ["summary", "curves", "evaluation", "overlays"] {
@@ -156,7 +173,9 @@ fn the_page_renders_in_headless_chromium() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let picture = image::open(&shot).unwrap().to_rgb8();
     assert_eq!(picture.dimensions(), (1200, 2000));
-    let count = |near: [u8; 3]| picture.pixels().filter(|p| p.0.iter().zip(near).all(|(&a, b)| a.abs_diff(b) < 30)).count();
+    let count = |near: [u8; 3]| {
+        picture.pixels().filter(|p| p.0.iter().zip(near).all(|(&a, b)| a.abs_diff(b) < 30)).count()
+    };
     let ink = picture.pixels().filter(|p| p.0.iter().any(|&c| c < 200)).count();
     assert!(ink > 20_000, "the screenshot is nearly blank ({ink} non-white pixels)");
     // The curves (orange val line, blue train line) and the overlays' green

@@ -25,18 +25,29 @@ fn fcn8s_to_three_classes_then_nothing_left_to_change() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(report.lines().count(), 9, "{report}");
-    assert!(report.lines().any(|l| l.contains("fcn8s.prototxt:") && l.ends_with(": score_fr: num_output 2 → 3")), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.contains("fcn8s.prototxt:") && l.ends_with(": score_fr: num_output 2 → 3")),
+        "{report}"
+    );
     assert!(report.contains("upscore8: group 2 → 3"), "{report}");
 
     let after = std::fs::read_to_string(&model).expect("read");
-    let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+    let changed: Vec<(&str, &str)> =
+        before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
     assert_eq!(changed.len(), 9);
     assert!(changed.iter().all(|(a, b)| a.replace('2', "3") == *b), "{changed:?}");
 
     // The rewritten net checks clean in every stage with 3-class scores.
     for stage in ["train", "val", "deploy"] {
         let check = lvc(&["check", "--stage", stage, &model]);
-        assert_eq!(check.status.code(), Some(0), "{stage}: {}", String::from_utf8_lossy(&check.stdout));
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{stage}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
     }
     let print = lvc(&["print", "--stage", "deploy", &model]);
     assert!(String::from_utf8_lossy(&print.stdout).contains("score[1×3×256×256]"));
@@ -84,7 +95,11 @@ fn a_count_that_would_break_the_net_is_not_written() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("lvc::shape::too_large"), "{stderr}");
     assert!(stderr.contains("nothing was written"), "{stderr}");
-    assert!(out.stdout.is_empty(), "no edit is reported as made: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "no edit is reported as made: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(std::fs::read(&model).expect("read"), before);
     assert_eq!(lvc(&["check", &model]).status.code(), Some(0));
 }

@@ -56,7 +56,10 @@ fn tiny_run() -> tempfile::TempDir {
 const FEEDS: [&str; 4] = ["--feed", "data=data.f32:1x1x4x4", "--feed", "label=label.f32:1x1x4x4"];
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
 }
 
 #[test]
@@ -67,7 +70,10 @@ fn train_logs_iterations_tests_and_snapshots_as_json() {
     let events = json_lines(&out);
     let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
     let iterations = of("iteration");
-    assert_eq!(iterations.iter().map(|e| e["iter"].as_i64().unwrap()).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        iterations.iter().map(|e| e["iter"].as_i64().unwrap()).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
     let lrs: Vec<f64> = iterations.iter().map(|e| e["lr"].as_f64().unwrap()).collect();
     assert_eq!(lrs, [0.5, 0.5, 0.25, 0.25]);
     let losses: Vec<f64> = iterations.iter().map(|e| e["loss"].as_f64().unwrap()).collect();
@@ -85,7 +91,17 @@ fn train_logs_iterations_tests_and_snapshots_as_json() {
         assert!(std::fs::metadata(dir.path().join(snap)).unwrap().len() > 0);
     }
     // A snapshot is a weights file lvc reads back.
-    let check = lvc_in(&["weights", "check", "--model", "net.prototxt", "--weights", "run/tiny_iter_4.safetensors"], dir.path());
+    let check = lvc_in(
+        &[
+            "weights",
+            "check",
+            "--model",
+            "net.prototxt",
+            "--weights",
+            "run/tiny_iter_4.safetensors",
+        ],
+        dir.path(),
+    );
     assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
 }
 
@@ -111,7 +127,23 @@ fn golden_fcn_alexnet_losses_from_the_command_line() {
     let data = format!("data={}:1x1x256x256", golden("inputs/input_gray_256.f32"));
     let label = format!("label={}:1x1x256x256", golden("inputs/label_disc_256.f32"));
     let out = lvc_in(
-        &["train", "--solver", &solver, "--weights", &weights, "--feed", &data, "--feed", &label, "--max-iter", "2", "--log-format", "json", "--out", "run"],
+        &[
+            "train",
+            "--solver",
+            &solver,
+            "--weights",
+            &weights,
+            "--feed",
+            &data,
+            "--feed",
+            &label,
+            "--max-iter",
+            "2",
+            "--log-format",
+            "json",
+            "--out",
+            "run",
+        ],
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -135,18 +167,33 @@ fn unreadable_inputs_are_reported_with_exit_2() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("nope.prototxt"), "{}", text(&missing.stderr));
 
-    let short = lvc_in(&["train", "--solver", "solver.prototxt", "--feed", "data=data.f32:1x1x8x8"], dir.path());
+    let short = lvc_in(
+        &["train", "--solver", "solver.prototxt", "--feed", "data=data.f32:1x1x8x8"],
+        dir.path(),
+    );
     assert_eq!(short.status.code(), Some(2));
     assert!(text(&short.stderr).contains("data.f32 holds 64 bytes"), "{}", text(&short.stderr));
 
-    std::fs::write(dir.path().join("lost.prototxt"), SOLVER.replace("net.prototxt", "lost_net.prototxt")).unwrap();
+    std::fs::write(
+        dir.path().join("lost.prototxt"),
+        SOLVER.replace("net.prototxt", "lost_net.prototxt"),
+    )
+    .unwrap();
     let mut args = vec!["train", "--solver", "lost.prototxt"];
     args.extend(FEEDS);
     let lost = lvc_in(&args, dir.path());
     assert_eq!(lost.status.code(), Some(2));
-    assert!(text(&lost.stderr).contains("net file 'lost_net.prototxt' not found"), "{}", text(&lost.stderr));
+    assert!(
+        text(&lost.stderr).contains("net file 'lost_net.prototxt' not found"),
+        "{}",
+        text(&lost.stderr)
+    );
 
-    std::fs::write(dir.path().join("bad.prototxt"), "base_lr: 0.1\nlr_policy: \"sometimes\"\nnet: \"net.prototxt\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.prototxt"),
+        "base_lr: 0.1\nlr_policy: \"sometimes\"\nnet: \"net.prototxt\"\n",
+    )
+    .unwrap();
     let bad = lvc_in(&["train", "--solver", "bad.prototxt"], dir.path());
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("sometimes"), "{}", text(&bad.stderr));
@@ -155,7 +202,20 @@ fn unreadable_inputs_are_reported_with_exit_2() {
 #[test]
 fn time_reports_forward_backward_and_every_layer() {
     let dir = tiny_run();
-    let out = lvc_in(&["time", "--model", "net.prototxt", "--phase", "train", "--iterations", "3", "--format", "json"], dir.path());
+    let out = lvc_in(
+        &[
+            "time",
+            "--model",
+            "net.prototxt",
+            "--phase",
+            "train",
+            "--iterations",
+            "3",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["forward_ms", "backward_ms", "forward_backward_ms"] {
@@ -170,12 +230,29 @@ fn time_reports_forward_backward_and_every_layer() {
     assert!(layers[0]["backward_ms"].as_f64().unwrap() > 0.0);
 
     // --no-layers: the layers keep their FLOPs, and their times are absent, not 0.
-    let totals = lvc_in(&["time", "--model", "net.prototxt", "--phase", "train", "--iterations", "1", "--no-layers", "--format", "json"], dir.path());
+    let totals = lvc_in(
+        &[
+            "time",
+            "--model",
+            "net.prototxt",
+            "--phase",
+            "train",
+            "--iterations",
+            "1",
+            "--no-layers",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
     assert!(totals.status.success(), "{}", text(&totals.stderr));
     let totals: serde_json::Value = serde_json::from_slice(&totals.stdout).unwrap();
     assert!(totals["forward_backward_ms"].as_f64().unwrap() > 0.0, "{totals}");
     assert_eq!(totals["layers"][0]["forward_flops"].as_f64(), Some(64.0));
-    assert!(totals["layers"][0]["forward_ms"].is_null() && totals["layers"][0]["backward_ms"].is_null(), "{totals}");
+    assert!(
+        totals["layers"][0]["forward_ms"].is_null() && totals["layers"][0]["backward_ms"].is_null(),
+        "{totals}"
+    );
 
     let deploy = lvc_in(&["time", "--model", "net.prototxt", "--iterations", "2"], dir.path());
     assert!(deploy.status.success(), "{}", text(&deploy.stderr));
@@ -188,8 +265,33 @@ fn time_reports_forward_backward_and_every_layer() {
 fn train_and_time_help_show_flags_and_examples() {
     let dir = tempfile::tempdir().unwrap();
     for (sub, flags) in [
-        ("train", &["--solver", "--weights", "--snapshot", "--feed", "--out", "--log-format", "--device", "--max-iter", "solverstate"][..]),
-        ("time", &["--model", "--phase", "--stage", "--input-shape", "--iterations", "--format", "--device", "--no-layers"][..]),
+        (
+            "train",
+            &[
+                "--solver",
+                "--weights",
+                "--snapshot",
+                "--feed",
+                "--out",
+                "--log-format",
+                "--device",
+                "--max-iter",
+                "solverstate",
+            ][..],
+        ),
+        (
+            "time",
+            &[
+                "--model",
+                "--phase",
+                "--stage",
+                "--input-shape",
+                "--iterations",
+                "--format",
+                "--device",
+                "--no-layers",
+            ][..],
+        ),
     ] {
         let out = lvc_in(&[sub, "--help"], dir.path());
         assert!(out.status.success());
@@ -207,10 +309,17 @@ fn resumable_run() -> tempfile::TempDir {
     let dir = tiny_run();
     let dropout = r#"layer { name: "drop" type: "Dropout" bottom: "score" top: "score" dropout_param { dropout_ratio: 0.3 } }
 layer { name: "loss""#;
-    std::fs::write(dir.path().join("drop_net.prototxt"), NET.replace(r#"layer { name: "loss""#, dropout)).unwrap();
+    std::fs::write(
+        dir.path().join("drop_net.prototxt"),
+        NET.replace(r#"layer { name: "loss""#, dropout),
+    )
+    .unwrap();
     let solver = SOLVER
         .replace("net.prototxt", "drop_net.prototxt")
-        .replace("lr_policy: \"step\"", "type: \"Adam\"\nlr_policy: \"multistep\"\nstepvalue: 1\nstepvalue: 3\naverage_loss: 3")
+        .replace(
+            "lr_policy: \"step\"",
+            "type: \"Adam\"\nlr_policy: \"multistep\"\nstepvalue: 1\nstepvalue: 3\naverage_loss: 3",
+        )
         .replace("base_lr: 0.5", "base_lr: 0.1")
         .replace("max_iter: 4", "max_iter: 5")
         .replace("snapshots/tiny", "tiny");
@@ -234,7 +343,11 @@ fn comparable(events: &[serde_json::Value]) -> Vec<serde_json::Value> {
             if let Some(e) = e.as_object_mut() {
                 e.remove("ms");
                 for key in ["path", "state"] {
-                    if let Some(path) = e.get(key).and_then(|p| p.as_str()).map(|p| Path::new(p).file_name().unwrap().to_string_lossy().into_owned()) {
+                    if let Some(path) = e
+                        .get(key)
+                        .and_then(|p| p.as_str())
+                        .map(|p| Path::new(p).file_name().unwrap().to_string_lossy().into_owned())
+                    {
                         e.insert(key.to_string(), path.into());
                     }
                 }
@@ -253,7 +366,10 @@ fn snapshot_resumes_a_feed_run_bit_exactly() {
     let cut = train_json(dir.path(), &["--out", "resumed", "--max-iter", "2"]);
     assert!(cut.status.success(), "{}", text(&cut.stderr));
     assert!(dir.path().join("resumed/tiny_iter_2.solverstate.safetensors").is_file());
-    let resumed = train_json(dir.path(), &["--out", "resumed", "--snapshot", "resumed/tiny_iter_2.solverstate.safetensors"]);
+    let resumed = train_json(
+        dir.path(),
+        &["--out", "resumed", "--snapshot", "resumed/tiny_iter_2.solverstate.safetensors"],
+    );
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
 
     let resumed_events = json_lines(&resumed);
@@ -264,17 +380,30 @@ fn snapshot_resumes_a_feed_run_bit_exactly() {
     // tests and snapshots (the straight run's snapshot at 2 is the cut's).
     let later: Vec<serde_json::Value> = json_lines(&straight)
         .into_iter()
-        .filter(|e| e["iter"].as_i64().unwrap() >= 2 && !(e["event"] == "snapshot" && e["iter"] == 2))
+        .filter(|e| {
+            e["iter"].as_i64().unwrap() >= 2 && !(e["event"] == "snapshot" && e["iter"] == 2)
+        })
         .collect();
     assert_eq!(comparable(&resumed_events[1..]), comparable(&later));
-    let lrs: Vec<f64> = later.iter().filter(|e| e["event"] == "iteration").map(|e| e["lr"].as_f64().unwrap()).collect();
+    let lrs: Vec<f64> = later
+        .iter()
+        .filter(|e| e["event"] == "iteration")
+        .map(|e| e["lr"].as_f64().unwrap())
+        .collect();
     let base = f64::from(0.1f32);
     assert_eq!(lrs, [base * 0.5, base * 0.25, base * 0.25], "multistep continues at its step");
 
     for iter in [2, 4, 5] {
-        let weights = |run: &str| read_safetensors(&dir.path().join(format!("{run}/tiny_iter_{iter}.safetensors"))).unwrap().weights;
+        let weights = |run: &str| {
+            read_safetensors(&dir.path().join(format!("{run}/tiny_iter_{iter}.safetensors")))
+                .unwrap()
+                .weights
+        };
         assert_eq!(weights("resumed"), weights("straight"), "iteration {iter}: tensor for tensor");
-        let state = |run: &str| read_state(&dir.path().join(format!("{run}/tiny_iter_{iter}.solverstate.safetensors"))).unwrap();
+        let state = |run: &str| {
+            read_state(&dir.path().join(format!("{run}/tiny_iter_{iter}.solverstate.safetensors")))
+                .unwrap()
+        };
         assert_eq!(state("resumed"), state("straight"), "iteration {iter}: history and streams");
     }
 }
@@ -291,29 +420,48 @@ fn snapshot_errors_name_the_file_and_the_param() {
     assert!(cut.status.success(), "{}", text(&cut.stderr));
     let state = "run/tiny_iter_2.solverstate.safetensors";
 
-    let both = train_json(dir.path(), &["--snapshot", state, "--weights", "run/tiny_iter_2.safetensors"]);
+    let both =
+        train_json(dir.path(), &["--snapshot", state, "--weights", "run/tiny_iter_2.safetensors"]);
     assert_eq!(both.status.code(), Some(2));
     assert!(text(&both.stderr).contains("cannot be used with"), "{}", text(&both.stderr));
 
-    std::fs::write(dir.path().join("sgd.prototxt"), SOLVER.replace("net.prototxt", "drop_net.prototxt")).unwrap();
+    std::fs::write(
+        dir.path().join("sgd.prototxt"),
+        SOLVER.replace("net.prototxt", "drop_net.prototxt"),
+    )
+    .unwrap();
     let mut args = vec!["train", "--solver", "sgd.prototxt", "--snapshot", state];
     args.extend(FEEDS);
     let other_type = lvc_in(&args, dir.path());
     assert_eq!(other_type.status.code(), Some(2));
     let stderr = one_line(&other_type.stderr);
-    assert!(stderr.contains(state) && stderr.contains("solver type Adam; this solver's type is SGD"), "{stderr}");
+    assert!(
+        stderr.contains(state) && stderr.contains("solver type Adam; this solver's type is SGD"),
+        "{stderr}"
+    );
 
     // The score bias no longer learns: the state's history for it has no place.
-    let frozen = NET.replace("convolution_param { num_output: 2", "param { lr_mult: 1 } param { lr_mult: 0 } convolution_param { num_output: 2");
+    let frozen = NET.replace(
+        "convolution_param { num_output: 2",
+        "param { lr_mult: 1 } param { lr_mult: 0 } convolution_param { num_output: 2",
+    );
     std::fs::write(dir.path().join("drop_net.prototxt"), frozen).unwrap();
     let other_net = train_json(dir.path(), &["--snapshot", state]);
     assert_eq!(other_net.status.code(), Some(2));
     let stderr = one_line(&other_net.stderr);
-    assert!(stderr.contains("lvc::solverstate::mismatch") && stderr.contains("`score` param 1 (shape [2]), which the net does not learn"), "{stderr}");
+    assert!(
+        stderr.contains("lvc::solverstate::mismatch")
+            && stderr.contains("`score` param 1 (shape [2]), which the net does not learn"),
+        "{stderr}"
+    );
 
     let weights_file = train_json(dir.path(), &["--snapshot", "run/tiny_iter_2.safetensors"]);
     assert_eq!(weights_file.status.code(), Some(2));
-    assert!(one_line(&weights_file.stderr).contains("it is a weights file"), "{}", text(&weights_file.stderr));
+    assert!(
+        one_line(&weights_file.stderr).contains("it is a weights file"),
+        "{}",
+        text(&weights_file.stderr)
+    );
 }
 
 /// Protobuf's base-128 varint.
@@ -371,7 +519,13 @@ fn a_second_writer_into_an_out_folder_is_refused_with_the_holders_pid() {
     let out = train_sgd(dir.path(), &["--out", "run"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let first = text(&out.stderr).lines().next().unwrap_or_default().to_string();
-    assert_eq!(first, format!("error: run is in use: run/.lock is held by another lvc process (PID {})", std::process::id()));
+    assert_eq!(
+        first,
+        format!(
+            "error: run is in use: run/.lock is held by another lvc process (PID {})",
+            std::process::id()
+        )
+    );
     assert!(!out_dir.join("tiny_iter_2.safetensors").exists(), "nothing was trained");
     drop(held);
     let out = train_sgd(dir.path(), &["--out", "run"]);
@@ -388,26 +542,63 @@ fn a_caffe_solverstate_resumes_with_the_caffemodel_it_names() {
     // "caffe/tiny": the weights as a .caffemodel and the momentum histories.
     let caffe = dir.path().join("caffe");
     std::fs::create_dir(&caffe).unwrap();
-    let weights = read_safetensors(&dir.path().join("straight/tiny_iter_2.safetensors")).unwrap().weights;
-    lvc_runtime::weights::caffemodel::write_caffemodel(&caffe.join("tiny_iter_2.caffemodel"), &weights).unwrap();
-    let state = read_state(&dir.path().join("straight/tiny_iter_2.solverstate.safetensors")).unwrap();
-    let histories: Vec<(Vec<i64>, Vec<f32>)> = state.params.iter().map(|p| (p.shape.clone(), p.history.clone())).collect();
+    let weights =
+        read_safetensors(&dir.path().join("straight/tiny_iter_2.safetensors")).unwrap().weights;
+    lvc_runtime::weights::caffemodel::write_caffemodel(
+        &caffe.join("tiny_iter_2.caffemodel"),
+        &weights,
+    )
+    .unwrap();
+    let state =
+        read_state(&dir.path().join("straight/tiny_iter_2.solverstate.safetensors")).unwrap();
+    let histories: Vec<(Vec<i64>, Vec<f32>)> =
+        state.params.iter().map(|p| (p.shape.clone(), p.history.clone())).collect();
     assert_eq!(histories.len(), 2, "score weight and bias");
-    std::fs::write(caffe.join("tiny_iter_2.solverstate"), caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories)).unwrap();
+    std::fs::write(
+        caffe.join("tiny_iter_2.solverstate"),
+        caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories),
+    )
+    .unwrap();
 
-    let resumed = train_sgd(dir.path(), &["--log-format", "json", "--out", "resumed", "--snapshot", "caffe/tiny_iter_2.solverstate"]);
+    let resumed = train_sgd(
+        dir.path(),
+        &[
+            "--log-format",
+            "json",
+            "--out",
+            "resumed",
+            "--snapshot",
+            "caffe/tiny_iter_2.solverstate",
+        ],
+    );
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     let events = json_lines(&resumed);
     assert_eq!(events[0]["event"], "resume");
     assert_eq!(events[0]["iter"], 2);
     assert_eq!(events[0]["weights"], "caffe/tiny_iter_2.caffemodel");
-    let final_weights = |run: &str| read_safetensors(&dir.path().join(format!("{run}/tiny_iter_4.safetensors"))).unwrap().weights;
-    assert_eq!(final_weights("resumed"), final_weights("straight"), "SGD with momentum continues bit-identically");
+    let final_weights = |run: &str| {
+        read_safetensors(&dir.path().join(format!("{run}/tiny_iter_4.safetensors")))
+            .unwrap()
+            .weights
+    };
+    assert_eq!(
+        final_weights("resumed"),
+        final_weights("straight"),
+        "SGD with momentum continues bit-identically"
+    );
 
     // A state for another net: named, with the count Caffe would need.
-    std::fs::write(caffe.join("bad_iter_2.solverstate"), caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories[..1])).unwrap();
+    std::fs::write(
+        caffe.join("bad_iter_2.solverstate"),
+        caffe_solverstate(2, "caffe/tiny_iter_2.caffemodel", &histories[..1]),
+    )
+    .unwrap();
     let bad = train_sgd(dir.path(), &["--snapshot", "caffe/bad_iter_2.solverstate"]);
     assert_eq!(bad.status.code(), Some(2));
     let stderr = one_line(&bad.stderr);
-    assert!(stderr.contains("bad_iter_2.solverstate") && stderr.contains("holds 1 history blobs; this net has 2 param blobs"), "{stderr}");
+    assert!(
+        stderr.contains("bad_iter_2.solverstate")
+            && stderr.contains("holds 1 history blobs; this net has 2 param blobs"),
+        "{stderr}"
+    );
 }

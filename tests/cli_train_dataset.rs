@@ -66,7 +66,8 @@ impl Fixture {
     /// Writes `text` to `name` in the fixture folder (next to tiny.prototxt).
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.root.join(name);
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         path
     }
     /// A fresh run folder path for one test.
@@ -87,7 +88,12 @@ fn text(bytes: &[u8]) -> String {
 
 fn ok(args: &[&str]) -> String {
     let out = lvc(args);
-    assert!(out.status.success(), "lvc {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lvc {args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -100,23 +106,42 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lvc-train-dataset");
         let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
+        std::fs::create_dir_all(&root)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
         let phantom = root.join("phantom");
         ok(&["phantom", "--out", s(&phantom), "--cases", "3", "--seed", "5"]);
         let contours = phantom.join("Sunnybrook Cardiac MR Database ContoursPart3");
         let images = phantom.join("challenge_training");
-        ok(&["dataset", "create", "--images", s(&images), "--contours", s(&contours), "--out", s(&root.join("ds")), "--val-pct", "30", "--seed", "1"]);
+        ok(&[
+            "dataset",
+            "create",
+            "--images",
+            s(&images),
+            "--contours",
+            s(&contours),
+            "--out",
+            s(&root.join("ds")),
+            "--val-pct",
+            "30",
+            "--seed",
+            "1",
+        ]);
         std::fs::write(root.join("tiny.prototxt"), TINY_NET).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(root.join("solver.prototxt"), solver("0.01")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(root.join("diverging_solver.prototxt"), solver("1e30")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(root.join("augmented.prototxt"), augmented_net()).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(root.join("augmented_solver.prototxt"), AUGMENTED_SOLVER).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("solver.prototxt"), solver("0.01"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("diverging_solver.prototxt"), solver("1e30"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("augmented.prototxt"), augmented_net())
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("augmented_solver.prototxt"), AUGMENTED_SOLVER)
+            .unwrap_or_else(|e| panic!("{e}"));
         Fixture { root }
     })
 }
 
 fn read_json(path: &Path) -> Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -126,7 +151,17 @@ fn trained_run() -> &'static Path {
     RUN.get_or_init(|| {
         let f = fixture();
         let run = f.run("shared");
-        ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "2"]);
+        ok(&[
+            "train",
+            "--solver",
+            s(&f.solver()),
+            "--dataset",
+            s(&f.dataset()),
+            "--out",
+            s(&run),
+            "--epochs",
+            "2",
+        ]);
         run
     })
 }
@@ -135,7 +170,17 @@ fn trained_run() -> &'static Path {
 fn train_writes_metrics_snapshots_best_and_run_config() {
     let f = fixture();
     let run = f.run("full");
-    let stdout = ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "2"]);
+    let stdout = ok(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     assert!(stdout.contains("batch 2"), "{stdout}");
     assert!(stdout.contains("epoch 2/2: train_loss"), "{stdout}");
 
@@ -146,7 +191,9 @@ fn train_writes_metrics_snapshots_best_and_run_config() {
         assert_eq!(metrics[key], history[1][key], "top-level {key} is the final epoch's");
     }
     for epoch in &history {
-        for key in ["train_loss", "val_loss", "val_accuracy", "val_dice", "train_dice", "lr", "seconds"] {
+        for key in
+            ["train_loss", "val_loss", "val_accuracy", "val_dice", "train_dice", "lr", "seconds"]
+        {
             assert!(epoch[key].as_f64().is_some_and(f64::is_finite), "{key} in {epoch}");
         }
         assert_eq!(epoch["val_class_dice"].as_array().map(Vec::len), Some(2));
@@ -155,8 +202,13 @@ fn train_writes_metrics_snapshots_best_and_run_config() {
             assert!((0.0..=1.0).contains(&dice), "{key} {dice}");
         }
     }
-    assert!(history[1]["train_loss"].as_f64() < history[0]["train_loss"].as_f64(), "training lowers the loss: {history:?}");
-    for file in ["snapshots/epoch-1.safetensors", "snapshots/epoch-2.safetensors", "best.safetensors"] {
+    assert!(
+        history[1]["train_loss"].as_f64() < history[0]["train_loss"].as_f64(),
+        "training lowers the loss: {history:?}"
+    );
+    for file in
+        ["snapshots/epoch-1.safetensors", "snapshots/epoch-2.safetensors", "best.safetensors"]
+    {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     let config = read_json(&run.join("run.json"));
@@ -174,21 +226,51 @@ fn train_writes_metrics_snapshots_best_and_run_config() {
 fn resume_continues_after_the_last_complete_epoch() {
     let f = fixture();
     let run = f.run("resume");
-    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
     let first = read_json(&run.join("metrics.json"))["history"][0].clone();
     // A kill after epoch 2's snapshot but before its metrics: the snapshot is
     // there, metrics.json still ends at epoch 1.
-    std::fs::copy(run.join("snapshots/epoch-1.safetensors"), run.join("snapshots/epoch-2.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        run.join("snapshots/epoch-1.safetensors"),
+        run.join("snapshots/epoch-2.safetensors"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     // A run folder from an lvc that wrote no solver states resumes from the weights, saying so.
-    std::fs::remove_file(run.join("snapshots/epoch-1.solverstate.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(run.join("snapshots/epoch-1.solverstate.safetensors"))
+        .unwrap_or_else(|e| panic!("{e}"));
 
-    let resumed = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let resumed = lvc(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    assert!(text(&resumed.stderr).contains("resuming from the weights only"), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("resuming from the weights only"),
+        "{}",
+        text(&resumed.stderr)
+    );
     let stdout = text(&resumed.stdout);
     assert!(stdout.contains("after epoch 1"), "{stdout}");
     assert!(!stdout.contains("epoch 1/2:"), "epoch 1 is not trained again: {stdout}");
-    let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
+    let history =
+        read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0], first, "the finished epoch's record is kept");
     assert_eq!(history[1]["epoch"], 2);
@@ -199,14 +281,38 @@ fn resume_continues_after_the_last_complete_epoch() {
 fn a_run_folder_is_not_overwritten_and_resume_checks_the_solver() {
     let f = fixture();
     let run = trained_run();
-    let again = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(run), "--epochs", "1"]);
+    let again = lvc(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(run),
+        "--epochs",
+        "1",
+    ]);
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
 
     let other = f.write("adam_solver.prototxt", &solver("0.01").replace("SGD", "Adam"));
-    let resumed = lvc(&["train", "--solver", s(&other), "--dataset", s(&f.dataset()), "--resume", s(run), "--epochs", "3"]);
+    let resumed = lvc(&[
+        "train",
+        "--solver",
+        s(&other),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(run),
+        "--epochs",
+        "3",
+    ]);
     assert_eq!(resumed.status.code(), Some(2));
-    assert!(text(&resumed.stderr).contains("type changed from \"SGD\" to \"Adam\""), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("type changed from \"SGD\" to \"Adam\""),
+        "{}",
+        text(&resumed.stderr)
+    );
 
     let no_out = lvc(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset())]);
     assert_eq!(no_out.status.code(), Some(2));
@@ -217,12 +323,25 @@ fn a_run_folder_is_not_overwritten_and_resume_checks_the_solver() {
 fn a_diverging_loss_stops_naming_the_iteration_and_keeps_no_bad_snapshot() {
     let f = fixture();
     let run = f.run("diverging");
-    let out = lvc(&["train", "--solver", s(&f.root.join("diverging_solver.prototxt")), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "2"]);
+    let out = lvc(&[
+        "train",
+        "--solver",
+        s(&f.root.join("diverging_solver.prototxt")),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("at iteration"), "{stderr}");
     assert!(stderr.contains("last good snapshot"), "{stderr}");
-    assert!(!run.join("snapshots/epoch-1.safetensors").exists(), "no snapshot of the diverged epoch");
+    assert!(
+        !run.join("snapshots/epoch-1.safetensors").exists(),
+        "no snapshot of the diverged epoch"
+    );
     assert!(!run.join("metrics.json").exists());
 }
 
@@ -230,19 +349,34 @@ fn a_diverging_loss_stops_naming_the_iteration_and_keeps_no_bad_snapshot() {
 fn evaluate_reports_per_image_and_per_patient_scores() {
     let run = trained_run();
     let out = ok(&["evaluate", "--run", s(run), "--format", "json"]);
-    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    let report: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
     for key in ["mean_dice", "sd_dice", "mean_jaccard", "pixel_accuracy"] {
-        assert!(report[key].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)), "{key}: {}", report[key]);
+        assert!(
+            report[key].as_f64().is_some_and(|v| (0.0..=1.0).contains(&v)),
+            "{key}: {}",
+            report[key]
+        );
     }
     assert!(report["empty_rule"].as_str().is_some_and(|r| r.contains("Dice 1")));
     let manifest = read_json(&fixture().dataset().join("manifest.json"));
     let val_cases = manifest["splits"]["val"]["cases"].clone();
-    let patients: Vec<Value> = report["per_patient"].as_array().map(|p| p.iter().map(|p| p["case"].clone()).collect()).unwrap_or_default();
+    let patients: Vec<Value> = report["per_patient"]
+        .as_array()
+        .map(|p| p.iter().map(|p| p["case"].clone()).collect())
+        .unwrap_or_default();
     assert_eq!(Value::Array(patients), val_cases);
-    assert_eq!(report["per_image"].as_array().map(Vec::len), manifest["splits"]["val"]["count"].as_u64().map(|n| n as usize));
+    assert_eq!(
+        report["per_image"].as_array().map(Vec::len),
+        manifest["splits"]["val"]["count"].as_u64().map(|n| n as usize)
+    );
     // The evaluation scores best.safetensors, which training scored the same way.
     let best = read_json(&run.join("metrics.json"))["best_val_dice"].as_f64().unwrap_or(-1.0);
-    assert!((report["mean_dice"].as_f64().unwrap_or(0.0) - best).abs() < 1e-9, "evaluate {} vs training {best}", report["mean_dice"]);
+    assert!(
+        (report["mean_dice"].as_f64().unwrap_or(0.0) - best).abs() < 1e-9,
+        "evaluate {} vs training {best}",
+        report["mean_dice"]
+    );
 
     let human = ok(&["evaluate", "--run", s(run), "--split", "train"]);
     assert!(human.contains("train split") && human.contains("Dice "), "{human}");
@@ -252,10 +386,19 @@ fn evaluate_reports_per_image_and_per_patient_scores() {
 fn infer_writes_mask_overlay_and_dice_for_a_record() {
     let run = trained_run();
     let manifest = read_json(&fixture().dataset().join("manifest.json"));
-    let record = manifest["records"].as_array().and_then(|r| r.iter().find(|r| r["split"] == "val")).cloned().unwrap_or_default();
-    let name = format!("{}/{:04}", record["case"].as_str().unwrap_or_default(), record["image"].as_u64().unwrap_or(0));
+    let record = manifest["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["split"] == "val"))
+        .cloned()
+        .unwrap_or_default();
+    let name = format!(
+        "{}/{:04}",
+        record["case"].as_str().unwrap_or_default(),
+        record["image"].as_u64().unwrap_or(0)
+    );
     let out = fixture().run("infer-one");
-    let stdout = ok(&["infer", "--run", s(run), "--record", &name, "--out", s(&out), "--opacity", "0.5"]);
+    let stdout =
+        ok(&["infer", "--run", s(run), "--record", &name, "--out", s(&out), "--opacity", "0.5"]);
     assert!(stdout.contains("Dice"), "{stdout}");
     let mask = image::open(out.join("mask.png")).unwrap_or_else(|e| panic!("{e}")).to_luma8();
     assert_eq!(mask.dimensions(), (256, 256));
@@ -279,15 +422,30 @@ fn infer_all_val_writes_one_folder_per_image_and_a_dicom_needs_no_truth() {
     ok(&["infer", "--run", s(run), "--all-val", "--out", s(&out)]);
     let index = read_json(&out.join("index.json"));
     let manifest = read_json(&fixture().dataset().join("manifest.json"));
-    assert_eq!(index.as_array().map(Vec::len), manifest["splits"]["val"]["count"].as_u64().map(|n| n as usize));
+    assert_eq!(
+        index.as_array().map(Vec::len),
+        manifest["splits"]["val"]["count"].as_u64().map(|n| n as usize)
+    );
     for entry in index.as_array().cloned().unwrap_or_default() {
         let folder = PathBuf::from(entry["folder"].as_str().unwrap_or_default());
-        assert!(folder.join("overlay.png").is_file() && folder.join("mask.png").is_file(), "{}", folder.display());
+        assert!(
+            folder.join("overlay.png").is_file() && folder.join("mask.png").is_file(),
+            "{}",
+            folder.display()
+        );
     }
 
     let record = &manifest["records"][0];
-    let dicom = fixture().root.join("phantom/challenge_training").join(record["case"].as_str().unwrap_or_default());
-    let file = std::fs::read_dir(&dicom).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path()).unwrap_or_default();
+    let dicom = fixture()
+        .root
+        .join("phantom/challenge_training")
+        .join(record["case"].as_str().unwrap_or_default());
+    let file = std::fs::read_dir(&dicom)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(Result::ok)
+        .map(|e| e.path())
+        .unwrap_or_default();
     let single = fixture().run("infer-dicom");
     let stdout = ok(&["infer", "--run", s(run), "--image", s(&file), "--out", s(&single)]);
     assert!(stdout.contains("no ground truth"), "{stdout}");
@@ -304,11 +462,17 @@ fn infer_refuses_an_image_that_is_a_fifo_or_nests_too_deep() {
     let good = fixture().root.join("phantom/challenge_training/SC-HF-I-1/IM-0004-0001.dcm");
     let deep = dir.join("deep.dcm");
     let bytes = std::fs::read(&good).unwrap_or_else(|e| panic!("{}: {e}", good.display()));
-    std::fs::write(&deep, common::with_nested_sequences(&bytes, 10_000)).unwrap_or_else(|e| panic!("{e}"));
-    for (image, code, needle) in
-        [(&fifo, "lvc::dicom::not_a_file", "it is a FIFO"), (&deep, "lvc::dicom::nesting", "opens nesting level 65")]
-    {
-        let out = common::lvc_within(&["infer", "--run", s(run), "--image", s(image), "--out", s(&dir.join("out"))], &dir, 60);
+    std::fs::write(&deep, common::with_nested_sequences(&bytes, 10_000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (image, code, needle) in [
+        (&fifo, "lvc::dicom::not_a_file", "it is a FIFO"),
+        (&deep, "lvc::dicom::nesting", "opens nesting level 65"),
+    ] {
+        let out = common::lvc_within(
+            &["infer", "--run", s(run), "--image", s(image), "--out", s(&dir.join("out"))],
+            &dir,
+            60,
+        );
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         for want in [code, s(image), needle] {
@@ -324,8 +488,19 @@ fn start_weights_load_with_adaptations() {
     let best = trained_run().join("best.safetensors");
     let run = f.run("adapted");
     let stdout = ok(&[
-        "train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1",
-        "--weights", s(&best), "--adapt", "reinit=score_fr",
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+        "--weights",
+        s(&best),
+        "--adapt",
+        "reinit=score_fr",
     ]);
     assert!(stdout.contains("adapted score_fr: re-initialised"), "{stdout}");
     let config = read_json(&run.join("run.json"));
@@ -333,8 +508,19 @@ fn start_weights_load_with_adaptations() {
     assert!(config["weights"].as_str().is_some_and(|w| w.ends_with("best.safetensors")));
 
     let unknown = lvc(&[
-        "train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&f.run("adapt-bad")), "--epochs", "1",
-        "--weights", s(&best), "--adapt", "reinit=no_such_layer",
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&f.run("adapt-bad")),
+        "--epochs",
+        "1",
+        "--weights",
+        s(&best),
+        "--adapt",
+        "reinit=no_such_layer",
     ]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown.stderr));
     assert!(text(&unknown.stderr).contains("no_such_layer"), "{}", text(&unknown.stderr));
@@ -354,12 +540,32 @@ fn a_run_killed_during_an_epoch_resumes_to_bit_identical_weights_and_metrics() {
     let f = fixture();
     let solver = f.root.join("augmented_solver.prototxt");
     let straight = f.run("straight");
-    ok(&["train", "--solver", s(&solver), "--dataset", s(&f.dataset()), "--out", s(&straight), "--epochs", "2"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&solver),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&straight),
+        "--epochs",
+        "2",
+    ]);
 
     // kill -9 as soon as epoch 1 is finished (metrics.json names it).
     let killed = f.run("killed");
     let mut child = Command::new(LVC)
-        .args(["train", "--solver", s(&solver), "--dataset", s(&f.dataset()), "--out", s(&killed), "--epochs", "2"])
+        .args([
+            "train",
+            "--solver",
+            s(&solver),
+            "--dataset",
+            s(&f.dataset()),
+            "--out",
+            s(&killed),
+            "--epochs",
+            "2",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -369,22 +575,45 @@ fn a_run_killed_during_an_epoch_resumes_to_bit_identical_weights_and_metrics() {
         assert!(child.try_wait().ok().flatten().is_none(), "lvc stopped before finishing epoch 1");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    assert!(child.try_wait().ok().flatten().is_none(), "epoch 2 finished before the kill; nothing was interrupted");
+    assert!(
+        child.try_wait().ok().flatten().is_none(),
+        "epoch 2 finished before the kill; nothing was interrupted"
+    );
     child.kill().unwrap_or_else(|e| panic!("cannot kill lvc: {e}"));
     let _ = child.wait();
-    assert_eq!(read_json(&metrics)["history"].as_array().map(Vec::len), Some(1), "the kill came during epoch 2");
+    assert_eq!(
+        read_json(&metrics)["history"].as_array().map(Vec::len),
+        Some(1),
+        "the kill came during epoch 2"
+    );
     assert!(killed.join("snapshots/epoch-1.solverstate.safetensors").is_file());
 
-    let stdout = ok(&["train", "--solver", s(&solver), "--dataset", s(&f.dataset()), "--resume", s(&killed)]);
+    let stdout = ok(&[
+        "train",
+        "--solver",
+        s(&solver),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&killed),
+    ]);
     assert!(stdout.contains("after epoch 1"), "{stdout}");
     for file in ["snapshots/epoch-2.safetensors", "best.safetensors"] {
-        let weights = |run: &Path| read_safetensors(&run.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).weights;
+        let weights = |run: &Path| {
+            read_safetensors(&run.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).weights
+        };
         assert_eq!(weights(&killed), weights(&straight), "{file}: tensor for tensor");
     }
-    let state = |run: &Path| read_state(&run.join("snapshots/epoch-2.solverstate.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    let state = |run: &Path| {
+        read_state(&run.join("snapshots/epoch-2.solverstate.safetensors"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
     let (resumed_state, straight_state) = (state(&killed), state(&straight));
     assert_eq!(resumed_state, straight_state, "history, lr step and random streams");
-    assert!(straight_state.streams.contains_key("augment") && straight_state.current_step == 2, "{straight_state:?}");
+    assert!(
+        straight_state.streams.contains_key("augment") && straight_state.current_step == 2,
+        "{straight_state:?}"
+    );
     assert_eq!(metrics_without_timing(&killed), metrics_without_timing(&straight));
 }
 
@@ -397,12 +626,41 @@ fn resume_takes_a_new_rate_and_clipping_uses_them_and_records_them() {
     let f = fixture();
     let solver_path = f.write("tunable_solver.prototxt", &solver("0.01"));
     let run = f.run("tunable");
-    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
-    assert!(read_json(&run.join("run.json")).get("changes").is_none(), "a run never resumed records no changes");
+    ok(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
+    assert!(
+        read_json(&run.join("run.json")).get("changes").is_none(),
+        "a run never resumed records no changes"
+    );
 
     // Edited in place, as the divergence advice says.
-    f.write("tunable_solver.prototxt", &format!("{}clip_gradients: 10\ndisplay: 5\nsnapshot: 3\n", solver("0.005").replace("display: 0\n", "")));
-    let resumed = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    f.write(
+        "tunable_solver.prototxt",
+        &format!(
+            "{}clip_gradients: 10\ndisplay: 5\nsnapshot: 3\n",
+            solver("0.005").replace("display: 0\n", "")
+        ),
+    );
+    let resumed = lvc(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     let (stdout, stderr) = (text(&resumed.stdout), text(&resumed.stderr));
     assert!(resumed.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("changed from epoch 2 on (recorded in run.json): base_lr 0.01 → 0.005, clip_gradients -1.0 → 10.0"), "{stdout}");
@@ -418,17 +676,35 @@ fn resume_takes_a_new_rate_and_clipping_uses_them_and_records_them() {
             {"epoch": 2, "field": "epochs", "from": 1, "to": 2},
         ])
     );
-    assert!(config["solver_text"].as_str().is_some_and(|t| t.contains("base_lr: 0.005")), "the next resume compares with the new solver");
+    assert!(
+        config["solver_text"].as_str().is_some_and(|t| t.contains("base_lr: 0.005")),
+        "the next resume compares with the new solver"
+    );
     // The trainer used the new rate (Caffe reads base_lr as a float32).
-    let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
+    let history =
+        read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
     assert!(close(&history[0]["lr"], 0.01) && close(&history[1]["lr"], 0.005), "{history:?}");
 
     // Resuming again with the same solver changes nothing more.
-    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     assert_eq!(read_json(&run.join("run.json"))["changes"], config["changes"]);
     // evaluate reads the solver recorded after the change without a warning.
     let evaluated = lvc(&["evaluate", "--run", s(&run)]);
-    assert!(evaluated.status.success() && !text(&evaluated.stderr).contains("changed since"), "{}", text(&evaluated.stderr));
+    assert!(
+        evaluated.status.success() && !text(&evaluated.stderr).contains("changed since"),
+        "{}",
+        text(&evaluated.stderr)
+    );
 }
 
 #[test]
@@ -436,12 +712,30 @@ fn a_diverged_run_continues_as_its_advice_says() {
     let f = fixture();
     let solver_path = f.write("advised_solver.prototxt", &solver("1e30"));
     let run = f.run("advised");
-    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    let out = lvc(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("lower base_lr, or set (or lower) clip_gradients, in "), "{stderr}");
     let command = stderr.split('`').nth(1).unwrap_or_else(|| panic!("no command in {stderr}"));
-    assert_eq!(command, format!("lvc train --solver {} --dataset {} --resume {}", s(&solver_path), s(&f.dataset()), s(&run)));
+    assert_eq!(
+        command,
+        format!(
+            "lvc train --solver {} --dataset {} --resume {}",
+            s(&solver_path),
+            s(&f.dataset()),
+            s(&run)
+        )
+    );
 
     // Do what it says, literally: edit the solver, run the command.
     f.write("advised_solver.prototxt", &format!("{}clip_gradients: 100\n", solver("0.01")));
@@ -449,7 +743,10 @@ fn a_diverged_run_continues_as_its_advice_says() {
     let stdout = ok(&args);
     assert!(stdout.contains("epoch 1/1: train_loss"), "{stdout}");
     let changes = read_json(&run.join("run.json"))["changes"].clone();
-    assert_eq!(changes[0], serde_json::json!({"epoch": 1, "field": "base_lr", "from": 1e30, "to": 0.01}));
+    assert_eq!(
+        changes[0],
+        serde_json::json!({"epoch": 1, "field": "base_lr", "from": 1e30, "to": 0.01})
+    );
     assert_eq!(changes[1]["field"], "clip_gradients");
     assert!(close(&read_json(&run.join("metrics.json"))["history"][0]["lr"], 0.01));
 }
@@ -458,16 +755,42 @@ fn a_diverged_run_continues_as_its_advice_says() {
 fn resume_refuses_what_would_make_another_run_naming_each_field() {
     let f = fixture();
     let run = f.run("refusals");
-    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
     let other_dataset = f.root.join("ds-other-split");
     if !other_dataset.exists() {
         let phantom = f.root.join("phantom");
         let contours = phantom.join("Sunnybrook Cardiac MR Database ContoursPart3");
         let images = phantom.join("challenge_training");
-        ok(&["dataset", "create", "--images", s(&images), "--contours", s(&contours), "--out", s(&other_dataset), "--val-pct", "60", "--seed", "1"]);
+        ok(&[
+            "dataset",
+            "create",
+            "--images",
+            s(&images),
+            "--contours",
+            s(&contours),
+            "--out",
+            s(&other_dataset),
+            "--val-pct",
+            "60",
+            "--seed",
+            "1",
+        ]);
     }
     let wider = f.write("tiny_wider.prototxt", &TINY_NET.replace("num_output: 4", "num_output: 5"));
-    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json"]
+        .iter()
+        .map(|n| std::fs::read(run.join(n)).unwrap_or_default())
+        .collect();
 
     let base = solver("0.01");
     let cases: [(&str, String, &[&str], &str); 6] = [
@@ -489,17 +812,43 @@ fn resume_refuses_what_would_make_another_run_naming_each_field() {
         let out = lvc(&args);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
-        assert!(stderr.starts_with(&format!("error: cannot resume {}: ", s(&run))), "{name}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: cannot resume {}: ", s(&run))),
+            "{name}: {stderr}"
+        );
         assert!(stderr.contains(expected), "{name}: expected {expected:?} in {stderr}");
-        assert!(stderr.contains("help: resume with the setting run.json records"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("help: resume with the setting run.json records"),
+            "{name}: {stderr}"
+        );
     }
     // Two at once: both are named.
-    let both = f.write("refused_two_solver.prototxt", &base.replace("\"SGD\"", "\"Nesterov\"").replace("random_seed: 3", "random_seed: 9"));
-    let out = lvc(&["train", "--solver", s(&both), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let both = f.write(
+        "refused_two_solver.prototxt",
+        &base.replace("\"SGD\"", "\"Nesterov\"").replace("random_seed: 3", "random_seed: 9"),
+    );
+    let out = lvc(&[
+        "train",
+        "--solver",
+        s(&both),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("type changed from \"SGD\" to \"Nesterov\"") && stderr.contains("random_seed changed from 3 to 9"), "{stderr}");
-    let now: Vec<Vec<u8>> = ["run.json", "metrics.json"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    assert!(
+        stderr.contains("type changed from \"SGD\" to \"Nesterov\"")
+            && stderr.contains("random_seed changed from 3 to 9"),
+        "{stderr}"
+    );
+    let now: Vec<Vec<u8>> = ["run.json", "metrics.json"]
+        .iter()
+        .map(|n| std::fs::read(run.join(n)).unwrap_or_default())
+        .collect();
     assert!(now == kept, "a refused resume writes nothing");
     assert!(!run.join("snapshots/epoch-2.safetensors").exists());
 }
@@ -508,8 +857,21 @@ fn resume_refuses_what_would_make_another_run_naming_each_field() {
 fn a_run_has_one_writer_and_readers_are_not_held_up() {
     let f = fixture();
     let run = f.run("locked");
-    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
-    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    ok(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
+    let kept: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"]
+        .iter()
+        .map(|n| std::fs::read(run.join(n)).unwrap_or_default())
+        .collect();
     // The lock as another lvc process would hold it: flock belongs to the
     // open file, so this process's holds against the children's.
     let held = lvc_fsio::FolderLock::acquire(&run.join(".lock")).unwrap_or_else(|e| panic!("{e}"));
@@ -523,9 +885,29 @@ fn a_run_has_one_writer_and_readers_are_not_held_up() {
     let overlays = run.join("overlays");
     let (solver, dataset) = (f.solver(), f.dataset());
     let writers: [Vec<&str>; 5] = [
-        vec!["train", "--solver", s(&solver), "--dataset", s(&dataset), "--resume", s(&run), "--epochs", "2"],
+        vec![
+            "train",
+            "--solver",
+            s(&solver),
+            "--dataset",
+            s(&dataset),
+            "--resume",
+            s(&run),
+            "--epochs",
+            "2",
+        ],
         // Refused for the lock, not for the run already in the folder.
-        vec!["train", "--solver", s(&solver), "--dataset", s(&dataset), "--out", s(&run), "--epochs", "1"],
+        vec![
+            "train",
+            "--solver",
+            s(&solver),
+            "--dataset",
+            s(&dataset),
+            "--out",
+            s(&run),
+            "--epochs",
+            "1",
+        ],
         vec!["evaluate", "--run", s(&run), "--out", s(&evaluation)],
         vec!["infer", "--run", s(&run), "--all-val", "--out", s(&overlays)],
         vec!["report", "--run", s(&run)],
@@ -537,7 +919,10 @@ fn a_run_has_one_writer_and_readers_are_not_held_up() {
         assert_eq!(stderr.lines().next(), Some(in_use.as_str()), "{args:?}");
         assert!(stderr.contains("help: a run folder takes one writer at a time"), "{stderr}");
     }
-    let now: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"].iter().map(|n| std::fs::read(run.join(n)).unwrap_or_default()).collect();
+    let now: Vec<Vec<u8>> = ["run.json", "metrics.json", "report.html", "curves.png"]
+        .iter()
+        .map(|n| std::fs::read(run.join(n)).unwrap_or_default())
+        .collect();
     assert!(now == kept, "nothing was written");
     assert!(!evaluation.exists() && !overlays.exists());
     // Readers, and writers outside the run, do not wait for the lock.
@@ -549,23 +934,59 @@ fn a_run_has_one_writer_and_readers_are_not_held_up() {
     drop(held);
     // Released, the run takes writers again, and its .lock confuses nothing.
     ok(&["report", "--run", s(&run)]);
-    ok(&["train", "--solver", s(&f.solver()), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&f.solver()),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     assert_eq!(read_json(&run.join("metrics.json"))["history"].as_array().map(Vec::len), Some(2));
 }
 
 #[test]
 fn a_resumed_multistep_schedule_follows_the_new_stepvalues() {
     let f = fixture();
-    let multistep = |stepvalue: u32| solver("0.01").replace("lr_policy: \"fixed\"", &format!("lr_policy: \"multistep\"\ngamma: 0.5\nstepvalue: {stepvalue}"));
+    let multistep = |stepvalue: u32| {
+        solver("0.01").replace(
+            "lr_policy: \"fixed\"",
+            &format!("lr_policy: \"multistep\"\ngamma: 0.5\nstepvalue: {stepvalue}"),
+        )
+    };
     let solver_path = f.write("multistep_solver.prototxt", &multistep(1));
     let run = f.run("multistep");
-    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
     // The step at iteration 1 is moved past the run's end: the restored
     // position (one step taken) belongs to the old schedule.
     f.write("multistep_solver.prototxt", &multistep(1000));
-    let stdout = ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let stdout = ok(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     assert!(stdout.contains("stepvalue [1] → [1000]"), "{stdout}");
-    let history = read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
+    let history =
+        read_json(&run.join("metrics.json"))["history"].as_array().cloned().unwrap_or_default();
     assert!(close(&history[0]["lr"], 0.005) && close(&history[1]["lr"], 0.01), "{history:?}");
 }
 
@@ -574,7 +995,17 @@ fn a_run_json_of_an_earlier_lvc_resumes_with_a_changed_rate_checking_what_it_rec
     let f = fixture();
     let solver_path = f.write("earlier_solver.prototxt", &solver("0.01"));
     let run = f.run("earlier");
-    ok(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--out", s(&run), "--epochs", "1"]);
+    ok(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--out",
+        s(&run),
+        "--epochs",
+        "1",
+    ]);
     // run.json as an lvc before solver_text and changes wrote it.
     let mut config = read_json(&run.join("run.json"));
     config.as_object_mut().map(|c| c.remove("solver_text"));
@@ -582,18 +1013,45 @@ fn a_run_json_of_an_earlier_lvc_resumes_with_a_changed_rate_checking_what_it_rec
     std::fs::write(run.join("run.json"), config.to_string()).unwrap_or_else(|e| panic!("{e}"));
 
     f.write("earlier_solver.prototxt", &solver("0.01").replace("random_seed: 3", "random_seed: 4"));
-    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let out = lvc(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("random_seed is now 4, the run's seed is 3"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("random_seed is now 4, the run's seed is 3"),
+        "{}",
+        text(&out.stderr)
+    );
 
     f.write("earlier_solver.prototxt", &solver("0.005"));
-    let out = lvc(&["train", "--solver", s(&solver_path), "--dataset", s(&f.dataset()), "--resume", s(&run), "--epochs", "2"]);
+    let out = lvc(&[
+        "train",
+        "--solver",
+        s(&solver_path),
+        "--dataset",
+        s(&f.dataset()),
+        "--resume",
+        s(&run),
+        "--epochs",
+        "2",
+    ]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("keeps the solver's SHA-256 but not its settings"), "{stderr}");
     let config = read_json(&run.join("run.json"));
     assert_eq!(config["changes"][0]["field"], "solver");
-    assert_eq!((&config["changes"][0]["from"], &config["changes"][0]["to"]), (&trained_sha, &config["solver_sha256"]));
+    assert_eq!(
+        (&config["changes"][0]["from"], &config["changes"][0]["to"]),
+        (&trained_sha, &config["solver_sha256"])
+    );
     assert_ne!(trained_sha, config["solver_sha256"]);
     assert!(config["solver_text"].as_str().is_some(), "it keeps the text from now on");
     assert!(close(&read_json(&run.join("metrics.json"))["history"][1]["lr"], 0.005));

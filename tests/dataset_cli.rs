@@ -64,10 +64,20 @@ impl Tree {
     fn image(&self, case: &str, series: u32, image: u32, pixels: StoredPixels) {
         let dir = self.images().join(case);
         fs::create_dir_all(&dir).unwrap();
-        write_mr_slice(&dir.join(format!("IM-{series:04}-{image:04}.dcm")), &slice(i64::from(series), i64::from(image), pixels), WriteSyntax::default()).unwrap();
+        write_mr_slice(
+            &dir.join(format!("IM-{series:04}-{image:04}.dcm")),
+            &slice(i64::from(series), i64::from(image), pixels),
+            WriteSyntax::default(),
+        )
+        .unwrap();
     }
     fn contour(&self, case: &str, image: u32, kind: &str, text: &str) -> PathBuf {
-        let dir = self.contours().join("TrainingDataContours").join(case).join("contours-manual").join("IRCCI-expert");
+        let dir = self
+            .contours()
+            .join("TrainingDataContours")
+            .join(case)
+            .join("contours-manual")
+            .join("IRCCI-expert");
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("IM-0001-{image:04}-{kind}contour-manual.txt"));
         fs::write(&path, text).unwrap();
@@ -97,7 +107,11 @@ impl Tree {
     /// `create`, failing the test if it runs longer than 30 s (blocked on a FIFO).
     fn create_within(&self, out: &str, extra: &[&str]) -> Output {
         let args = self.create_args(out, extra);
-        common::lvc_within(&args.iter().map(String::as_str).collect::<Vec<_>>(), self.dir.path(), 30)
+        common::lvc_within(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            self.dir.path(),
+            30,
+        )
     }
 }
 
@@ -106,7 +120,10 @@ fn lvc(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -125,7 +142,15 @@ fn create_inspect_export_round_trip() {
     let train = ds.split("train").unwrap();
     let val = ds.split("val").unwrap();
     assert_eq!(train.len() + val.len(), 10);
-    assert_eq!(val.records.iter().map(|r| r.case.as_str()).collect::<std::collections::BTreeSet<_>>().len(), 1, "patient split");
+    assert_eq!(
+        val.records
+            .iter()
+            .map(|r| r.case.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        1,
+        "patient split"
+    );
     // stored values survive: pixel (r,c) = base + r*32 + c
     let r = &train.records[0];
     let base = if r.case == "SC-HF-I-1" { 100.0 } else { 200.0 };
@@ -142,16 +167,25 @@ fn create_inspect_export_round_trip() {
     assert!(!out.contains("warning: train: foreground"), "11.8% foreground must not warn: {out}");
     let o = lvc(&["dataset", "inspect", t.path("ds").to_str().unwrap(), "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(json["splits"]["train"]["count"].as_u64().unwrap() + json["splits"]["val"]["count"].as_u64().unwrap(), 10);
+    assert_eq!(
+        json["splits"]["train"]["count"].as_u64().unwrap()
+            + json["splits"]["val"]["count"].as_u64().unwrap(),
+        10
+    );
     assert_eq!(json["classes"][1], "left ventricle");
 
     let png = t.path("png");
     let o = lvc(&["dataset", "export", t.path("ds").to_str().unwrap(), png.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
     let split = r.split.name();
-    let img = image::open(png.join(split).join(&r.case).join(format!("IM-{:04}.png", r.image))).unwrap().into_luma16();
+    let img = image::open(png.join(split).join(&r.case).join(format!("IM-{:04}.png", r.image)))
+        .unwrap()
+        .into_luma16();
     assert_eq!(img.get_pixel(1, 1).0[0], base as u16 + 33);
-    let label = image::open(png.join(split).join(&r.case).join(format!("IM-{:04}_label.png", r.image))).unwrap().into_luma8();
+    let label =
+        image::open(png.join(split).join(&r.case).join(format!("IM-{:04}_label.png", r.image)))
+            .unwrap()
+            .into_luma8();
     assert_eq!(label.iter().filter(|&&v| v == 1).count(), 121);
 
     // existing dataset: refused without --force, replaced with it
@@ -218,7 +252,11 @@ fn fifos_devices_and_deeply_nested_files_are_problems_named_and_skipped_with_ski
     fs::remove_file(&fifo_image).unwrap();
     common::make_fifo(&fifo_image);
     let deep_image = case.join("IM-0004-0003.dcm");
-    fs::write(&deep_image, common::with_nested_sequences(&fs::read(case.join("IM-0004-0001.dcm")).unwrap(), 10_000)).unwrap();
+    fs::write(
+        &deep_image,
+        common::with_nested_sequences(&fs::read(case.join("IM-0004-0001.dcm")).unwrap(), 10_000),
+    )
+    .unwrap();
     let fifo_contour = t.contour("SC-HF-I-01", 4, "i", "");
     fs::remove_file(&fifo_contour).unwrap();
     common::make_fifo(&fifo_contour);
@@ -234,13 +272,22 @@ fn fifos_devices_and_deeply_nested_files_are_problems_named_and_skipped_with_ski
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("4 problem(s)"), "{err}");
     for needle in [
-        format!("{}: cannot read file: it is a FIFO (named pipe), not a regular file", fifo_image.display()),
+        format!(
+            "{}: cannot read file: it is a FIFO (named pipe), not a regular file",
+            fifo_image.display()
+        ),
         "lvc::dicom::not_a_file".to_string(),
         format!("{}: (0008,1115) at byte", deep_image.display()),
         "opens nesting level 65".to_string(),
         "lvc::dicom::nesting".to_string(),
-        format!("cannot read contour file {}: it is a FIFO (named pipe), not a regular file", fifo_contour.display()),
-        format!("cannot read contour file {}: it is a character device, not a regular file", device_contour.display()),
+        format!(
+            "cannot read contour file {}: it is a FIFO (named pipe), not a regular file",
+            fifo_contour.display()
+        ),
+        format!(
+            "cannot read contour file {}: it is a character device, not a regular file",
+            device_contour.display()
+        ),
         "lvc::data::contour::not_a_file".to_string(),
     ] {
         assert!(common::says(&err, &needle), "missing {needle:?} in\n{err}");
@@ -251,23 +298,37 @@ fn fifos_devices_and_deeply_nested_files_are_problems_named_and_skipped_with_ski
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("1 images") && out.contains("4 skipped"), "{out}");
-    let warning = format!("warning: {} is a folder, not a contour file; it is not read as a contour\n", folder_contour.display());
+    let warning = format!(
+        "warning: {} is a folder, not a contour file; it is not read as a contour\n",
+        folder_contour.display()
+    );
     assert!(err.contains(&warning), "{err}");
     let m = Dataset::open(&t.path("ds")).unwrap().manifest;
     assert_eq!(m.records.iter().map(|r| r.image).collect::<Vec<_>>(), [1]);
     let mut skipped: Vec<&str> = m.skipped.iter().map(|s| s.path.as_str()).collect();
     skipped.sort();
-    let mut expected = [&fifo_image, &deep_image, &fifo_contour, &device_contour].map(|p| p.to_str().unwrap()).to_vec();
+    let mut expected = [&fifo_image, &deep_image, &fifo_contour, &device_contour]
+        .map(|p| p.to_str().unwrap())
+        .to_vec();
     expected.sort();
     assert_eq!(skipped, expected);
-    assert!(m.warnings.iter().any(|w| w.contains("is a folder, not a contour file")), "{:?}", m.warnings);
+    assert!(
+        m.warnings.iter().any(|w| w.contains("is a folder, not a contour file")),
+        "{:?}",
+        m.warnings
+    );
 }
 
 #[test]
 fn inspect_warns_on_low_foreground_and_errors_name_the_path() {
     let t = Tree::new();
     for image in 1..=2 {
-        t.image("SC-N-2", 898, image, StoredPixels::I16(vec![-3; usize::from(SIZE) * usize::from(SIZE)]));
+        t.image(
+            "SC-N-2",
+            898,
+            image,
+            StoredPixels::I16(vec![-3; usize::from(SIZE) * usize::from(SIZE)]),
+        );
         t.contour("SC-N-02", image, "i", "1 1\n2 1\n2 2\n");
     }
     let o = t.create("ds", &["--val-pct", "0"]);
@@ -317,12 +378,19 @@ fn phantom_tree_imports_without_problems() {
     assert!(!stderr.contains("warning"), "built-in SAX map must pair the phantom: {stderr}");
     let ds = Dataset::open(&out).unwrap();
     let m = &ds.manifest;
-    let contour_files = walk(&contours).into_iter().filter(|p| p.to_string_lossy().ends_with("-icontour-manual.txt")).count();
+    let contour_files = walk(&contours)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with("-icontour-manual.txt"))
+        .count();
     assert_eq!(m.records.len(), contour_files);
     assert_eq!(m.image_shape, [1, 256, 256]);
     assert_eq!(m.splits[&lvc_data::sunnybrook::import::Split::Val].cases.len(), 1);
     for s in m.splits.values() {
-        assert!(s.class_fraction[1] > 0.0 && s.class_fraction[1] < 0.05, "LV fraction {:?}", s.class_fraction);
+        assert!(
+            s.class_fraction[1] > 0.0 && s.class_fraction[1] < 0.05,
+            "LV fraction {:?}",
+            s.class_fraction
+        );
     }
 }
 
@@ -331,7 +399,11 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         .unwrap()
         .flat_map(|e| {
             let p = e.unwrap().path();
-            if p.is_dir() { walk(&p) } else { vec![p] }
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                vec![p]
+            }
         })
         .collect()
 }

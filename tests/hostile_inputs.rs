@@ -35,7 +35,8 @@ fn assert_clean_failure(run: &Run, expected: &str) {
 /// The bytes of a `.npy` header (format 1.0) for `descr` and `shape`.
 fn npy_header(descr: &str, shape: &[u64]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape =
+        if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + dict.len() + 1) % 64 != 0 {
         dict.push(' ');
@@ -91,7 +92,10 @@ fn npy_inputs_are_read_through_one_checked_reader() {
     let mut good = npy_header("<f4", &[1, 1, 8, 8]);
     good.extend_from_slice(&[0; 256]);
     std::fs::write(d.join("good.npy"), &good).unwrap();
-    let run = lvc(d, &["forward", "--model", "net.prototxt", "--input", "data=good.npy", "--out", "blobs"]);
+    let run = lvc(
+        d,
+        &["forward", "--model", "net.prototxt", "--input", "data=good.npy", "--out", "blobs"],
+    );
     assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
     assert!(d.join("blobs/conv.npy").exists());
 }
@@ -102,7 +106,18 @@ fn phantom_dataset(dir: &Path) {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let run = lvc(
         dir,
-        &["dataset", "create", "--images", "P/challenge_training", "--contours", "P/Sunnybrook Cardiac MR Database ContoursPart3", "--out", "ds", "--val-pct", "50"],
+        &[
+            "dataset",
+            "create",
+            "--images",
+            "P/challenge_training",
+            "--contours",
+            "P/Sunnybrook Cardiac MR Database ContoursPart3",
+            "--out",
+            "ds",
+            "--val-pct",
+            "50",
+        ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
@@ -110,7 +125,8 @@ fn phantom_dataset(dir: &Path) {
 /// Edits `ds/manifest.json` in place.
 fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("ds/manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     edit(&mut manifest);
     std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
 }
@@ -143,7 +159,12 @@ fn names_in_a_manifest_cannot_reach_outside_the_output_folder() {
     std::fs::create_dir(&d).unwrap();
     phantom_dataset(&d);
     let before = files_under(dir.path());
-    for (hostile, reason) in [("../../escaped", "path separator"), ("/tmp/escaped", "path separator"), ("..", "parent"), ("a\u{1b}]0;x\u{7}", "control character")] {
+    for (hostile, reason) in [
+        ("../../escaped", "path separator"),
+        ("/tmp/escaped", "path separator"),
+        ("..", "parent"),
+        ("a\u{1b}]0;x\u{7}", "control character"),
+    ] {
         edit_manifest(&d, |m| m["records"][0]["case"] = hostile.into());
         let run = lvc(&d, &["dataset", "export", "ds", "png"]);
         assert_clean_failure(&run, "record 0 (train #0)'s case");
@@ -152,8 +173,10 @@ fn names_in_a_manifest_cannot_reach_outside_the_output_folder() {
         // `infer --all-val` of a run whose dataset is this one.
         let run_dir = d.join("run");
         std::fs::create_dir_all(&run_dir).unwrap();
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report_run/run.json");
-        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report_run/run.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
         config["dataset"] = d.join("ds").display().to_string().into();
         config["image_shape"] = serde_json::json!([1, 256, 256]);
         for (field, value) in [
@@ -191,14 +214,41 @@ fn a_dataset_being_replaced_has_one_writer() {
     let held = lvc_fsio::FolderLock::acquire(&d.join(".ds.lock")).unwrap();
     let run = lvc(
         d,
-        &["dataset", "create", "--images", "P/challenge_training", "--contours", "P/Sunnybrook Cardiac MR Database ContoursPart3", "--out", "ds", "--force"],
+        &[
+            "dataset",
+            "create",
+            "--images",
+            "P/challenge_training",
+            "--contours",
+            "P/Sunnybrook Cardiac MR Database ContoursPart3",
+            "--out",
+            "ds",
+            "--force",
+        ],
     );
-    assert_clean_failure(&run, &format!("is held by another lvc process (PID {})", std::process::id()));
-    assert_eq!(std::fs::read(d.join("ds/manifest.json")).unwrap(), manifest, "the dataset is untouched");
+    assert_clean_failure(
+        &run,
+        &format!("is held by another lvc process (PID {})", std::process::id()),
+    );
+    assert_eq!(
+        std::fs::read(d.join("ds/manifest.json")).unwrap(),
+        manifest,
+        "the dataset is untouched"
+    );
     drop(held);
     let run = lvc(
         d,
-        &["dataset", "create", "--images", "P/challenge_training", "--contours", "P/Sunnybrook Cardiac MR Database ContoursPart3", "--out", "ds", "--force"],
+        &[
+            "dataset",
+            "create",
+            "--images",
+            "P/challenge_training",
+            "--contours",
+            "P/Sunnybrook Cardiac MR Database ContoursPart3",
+            "--out",
+            "ds",
+            "--force",
+        ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
@@ -218,7 +268,10 @@ fn leftovers_of_dead_writers_are_cleaned_by_the_next_one() {
     std::fs::create_dir(d.join(format!(".gone.old-{dead}"))).unwrap();
     std::fs::write(d.join(format!(".gone.old-{dead}/manifest.json")), "{}").unwrap();
     phantom_dataset(d);
-    let names: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(!names.iter().any(|n| n.contains(&dead.to_string())), "{names:?}");
     assert!(d.join("gone/manifest.json").exists(), "{names:?}");
 }
@@ -231,7 +284,10 @@ fn terminal_commands_in_names_are_printed_as_escapes() {
     let raw_escape = |text: &str| {
         text.match_indices('\u{1b}').any(|(at, _)| {
             let rest = &text[at + 1..];
-            !(rest.starts_with('[') && rest[1..].trim_start_matches(|c: char| c.is_ascii_digit() || c == ';').starts_with('m'))
+            !(rest.starts_with('[')
+                && rest[1..]
+                    .trim_start_matches(|c: char| c.is_ascii_digit() || c == ';')
+                    .starts_with('m'))
         })
     };
     let dir = tempfile::tempdir().unwrap();
@@ -242,11 +298,18 @@ fn terminal_commands_in_names_are_printed_as_escapes() {
                layer { name: \"ev\u{1b}[2Jil\" type: \"Input\" top: \"data\" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }\n\
                layer { name: \"c\" type: \"Convolution\" bottom: \"data\" bottom: \"nope\u{1b}[2J\" top: \"c\" convolution_param { num_output: 2 kernel_size: 9 } }\n";
     std::fs::write(d.join("net.prototxt"), net).unwrap();
-    for args in [&["check", "net.prototxt"][..], &["print", "net.prototxt"], &["check", "--format", "json", "net.prototxt"]] {
+    for args in [
+        &["check", "net.prototxt"][..],
+        &["print", "net.prototxt"],
+        &["check", "--format", "json", "net.prototxt"],
+    ] {
         let run = lvc(d, args);
         let all = format!("{}{}", run.stdout, run.stderr);
         assert!(!raw_escape(&all), "{args:?} printed a raw ESC:\n{all:?}");
-        assert!(all.contains("\\x1b") || all.contains("\\u001b"), "{args:?}: the name is shown, escaped:\n{all}");
+        assert!(
+            all.contains("\\x1b") || all.contains("\\u001b"),
+            "{args:?}: the name is shown, escaped:\n{all}"
+        );
     }
     // A file name with a title-setting sequence, in an error message.
     let hostile = "IM\u{1b}]0;pwned\u{7}.dcm";
@@ -283,7 +346,20 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top
     npy("ok.npy", &labels);
     labels[7] = 5.0;
     npy("bad.npy", &labels);
-    let train = |label: &str| lvc(d, &["train", "--solver", "solver.prototxt", "--feed", "data=data.npy", "--feed", &format!("label={label}")]);
+    let train = |label: &str| {
+        lvc(
+            d,
+            &[
+                "train",
+                "--solver",
+                "solver.prototxt",
+                "--feed",
+                "data=data.npy",
+                "--feed",
+                &format!("label={label}"),
+            ],
+        )
+    };
     let ok = train("ok.npy");
     assert_eq!(ok.code, Some(0), "{}{}", ok.stdout, ok.stderr);
     let run = train("bad.npy");
@@ -307,15 +383,32 @@ fn non_finite_weights_are_reported_by_layer() {
         layers: vec![WeightsLayer {
             name: "conv".into(),
             kind: "Convolution".into(),
-            blobs: vec![WeightBlob::new(vec![2, 1, 3, 3], weight), WeightBlob::new(vec![2], vec![0.0, 0.0])],
+            blobs: vec![
+                WeightBlob::new(vec![2, 1, 3, 3], weight),
+                WeightBlob::new(vec![2], vec![0.0, 0.0]),
+            ],
         }],
     };
     write_caffemodel(&d.join("w.caffemodel"), &file).unwrap();
     let mut good = npy_header("<f4", &[1, 1, 8, 8]);
     good.extend_from_slice(&[0; 256]);
     std::fs::write(d.join("in.npy"), &good).unwrap();
-    let expected = "warning: w.caffemodel: layer 'conv' blob 0 holds 2 NaN or infinite value(s) of 18";
-    let run = lvc(d, &["forward", "--model", "net.prototxt", "--weights", "w.caffemodel", "--input", "data=in.npy", "--out", "blobs"]);
+    let expected =
+        "warning: w.caffemodel: layer 'conv' blob 0 holds 2 NaN or infinite value(s) of 18";
+    let run = lvc(
+        d,
+        &[
+            "forward",
+            "--model",
+            "net.prototxt",
+            "--weights",
+            "w.caffemodel",
+            "--input",
+            "data=in.npy",
+            "--out",
+            "blobs",
+        ],
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains(expected), "{}", run.stderr);
     let run = lvc(d, &["weights", "check", "--model", "net.prototxt", "--weights", "w.caffemodel"]);
@@ -345,7 +438,11 @@ fn files_that_are_not_files_are_refused_before_reading() {
         &["train", "--solver", "solver.prototxt", "--snapshot", "fifo.solverstate"],
     ] {
         let run = lvc(d, args);
-        let expected = if args.contains(&"/dev/zero") { "/dev/zero: it is a character device, not a regular file" } else { "it is a FIFO (named pipe), not a regular file" };
+        let expected = if args.contains(&"/dev/zero") {
+            "/dev/zero: it is a character device, not a regular file"
+        } else {
+            "it is a FIFO (named pipe), not a regular file"
+        };
         assert_clean_failure(&run, expected);
     }
 }

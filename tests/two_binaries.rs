@@ -10,7 +10,11 @@ const LVC: &str = env!("CARGO_BIN_EXE_lvc");
 const LVC_TORCH: &str = env!("CARGO_BIN_EXE_lvc-torch");
 
 fn run(binary: &Path, args: &[&str]) -> Output {
-    Command::new(binary).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run binary")
+    Command::new(binary)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run binary")
 }
 
 fn stderr(o: &Output) -> String {
@@ -38,7 +42,10 @@ fn needed_libraries(binary: &Path) -> Vec<String> {
     assert_eq!(&b[..6], b"\x7fELF\x02\x01", "{}: not a little-endian ELF64 file", binary.display());
     let (sh_off, sh_size, sh_count) = (read_u64(&b, 0x28), read_u16(&b, 0x3a), read_u16(&b, 0x3c));
     let section = |i: usize| sh_off + i * sh_size;
-    let dynamic = (0..sh_count).map(section).find(|&s| read_u32(&b, s + 4) == SHT_DYNAMIC).expect("a dynamic section");
+    let dynamic = (0..sh_count)
+        .map(section)
+        .find(|&s| read_u32(&b, s + 4) == SHT_DYNAMIC)
+        .expect("a dynamic section");
     let (dyn_off, dyn_size) = (read_u64(&b, dynamic + 0x18), read_u64(&b, dynamic + 0x20));
     let strtab_off = read_u64(&b, section(read_u32(&b, dynamic + 0x28)) + 0x18);
     (dyn_off..dyn_off + dyn_size)
@@ -55,10 +62,22 @@ fn needed_libraries(binary: &Path) -> Vec<String> {
 #[test]
 fn lvc_needs_no_libtorch_and_lvc_torch_keeps_cuda() {
     let light = needed_libraries(Path::new(LVC));
-    assert!(light.iter().any(|l| l.starts_with("libc.so")), "the ELF reader found lvc's libraries: {light:?}");
-    let torch_libs: Vec<&String> =
-        light.iter().filter(|l| ["torch", "c10", "cuda", "cudnn", "cublas", "nccl", "openblas"].iter().any(|t| l.contains(t))).collect();
-    assert!(torch_libs.is_empty(), "lvc must not load libtorch or OpenBLAS; it needs {torch_libs:?} (see build.rs)");
+    assert!(
+        light.iter().any(|l| l.starts_with("libc.so")),
+        "the ELF reader found lvc's libraries: {light:?}"
+    );
+    let torch_libs: Vec<&String> = light
+        .iter()
+        .filter(|l| {
+            ["torch", "c10", "cuda", "cudnn", "cublas", "nccl", "openblas"]
+                .iter()
+                .any(|t| l.contains(t))
+        })
+        .collect();
+    assert!(
+        torch_libs.is_empty(),
+        "lvc must not load libtorch or OpenBLAS; it needs {torch_libs:?} (see build.rs)"
+    );
 
     // libtorch.so needs libtorch_cuda.so (CUDA builds), kept by --no-as-needed.
     let torch = needed_libraries(Path::new(LVC_TORCH));
@@ -92,7 +111,10 @@ fn lvc_without_its_sibling() {
     // miette wraps lines to the terminal width (with a `│` gutter).
     let unwrapped: String = err.split_whitespace().filter(|w| *w != "│").collect();
     assert!(unwrapped.contains("lvc::torch_binary"), "{err}");
-    assert!(unwrapped.contains(&dir.path().join("lvc-torch").display().to_string()), "names the missing binary: {err}");
+    assert!(
+        unwrapped.contains(&dir.path().join("lvc-torch").display().to_string()),
+        "names the missing binary: {err}"
+    );
     assert!(unwrapped.contains("makebuild"), "says how to get it: {err}");
 }
 
@@ -102,7 +124,14 @@ fn lvc_without_its_sibling() {
 fn torch_commands_pass_through_unchanged() {
     for args in [
         &["time", "--model", "tests/fixtures/does-not-exist.prototxt", "--iterations", "1"][..],
-        &["weights", "check", "--model", "models/fcn8s.prototxt", "--weights", "tests/fixtures/does-not-exist.caffemodel"][..],
+        &[
+            "weights",
+            "check",
+            "--model",
+            "models/fcn8s.prototxt",
+            "--weights",
+            "tests/fixtures/does-not-exist.caffemodel",
+        ][..],
     ] {
         let via_lvc = run(Path::new(LVC), args);
         let direct = run(Path::new(LVC_TORCH), args);

@@ -6,8 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use lvc_runtime::weights::{read_caffemodel, read_safetensors, write_caffemodel, WeightBlob, WeightsFile, WeightsLayer};
 use common::text;
+use lvc_runtime::weights::{
+    read_caffemodel, read_safetensors, write_caffemodel, WeightBlob, WeightsFile, WeightsLayer,
+};
 use serde_json::Value;
 
 fn golden_dir() -> PathBuf {
@@ -31,7 +33,8 @@ fn rgb_weights_into_the_gray_net_fail_on_conv1_only() {
 
 #[test]
 fn json_names_conv1_param_0_with_both_shapes_and_nothing_else() {
-    let out = lvc(&["weights", "check", "--model", GRAY, "--weights", RGB_WEIGHTS, "--format", "json"]);
+    let out =
+        lvc(&["weights", "check", "--model", GRAY, "--weights", RGB_WEIGHTS, "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(json["loads"], false);
@@ -41,7 +44,10 @@ fn json_names_conv1_param_0_with_both_shapes_and_nothing_else() {
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["layer"], "conv1");
     assert_eq!(bad[0]["status"], "shape-mismatch");
-    assert_eq!(bad[0]["params"], serde_json::json!([{"index": 0, "expected": [96, 1, 11, 11], "found": [96, 3, 11, 11]}]));
+    assert_eq!(
+        bad[0]["params"],
+        serde_json::json!([{"index": 0, "expected": [96, 1, 11, 11], "found": [96, 3, 11, 11]}])
+    );
     assert_eq!(bad[0]["line"], 24);
     assert!(bad[0]["fix"].as_str().unwrap().contains("--adapt conv1=sum"));
 }
@@ -49,21 +55,53 @@ fn json_names_conv1_param_0_with_both_shapes_and_nothing_else() {
 #[test]
 fn adapting_conv1_makes_it_load() {
     for fix in ["conv1=sum", "conv1=mean"] {
-        let out = lvc(&["weights", "check", "--model", GRAY, "--weights", RGB_WEIGHTS, "--adapt", fix, "--format", "json"]);
+        let out = lvc(&[
+            "weights",
+            "check",
+            "--model",
+            GRAY,
+            "--weights",
+            RGB_WEIGHTS,
+            "--adapt",
+            fix,
+            "--format",
+            "json",
+        ]);
         assert_eq!(out.status.code(), Some(0), "{fix}: {}", text(&out.stderr));
         let json: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
         assert_eq!(json["loads"], true);
-        assert!(json["layers"][0]["adapted"].as_str().unwrap().contains("96 3 11 11 (34848) → 96 1 11 11 (11616)"));
+        assert!(json["layers"][0]["adapted"]
+            .as_str()
+            .unwrap()
+            .contains("96 3 11 11 (34848) → 96 1 11 11 (11616)"));
     }
 }
 
 #[test]
 fn an_adaptation_that_does_not_fit_cannot_run() {
-    let out = lvc(&["weights", "check", "--model", GRAY, "--weights", RGB_WEIGHTS, "--adapt", "conv1=replicate"]);
+    let out = lvc(&[
+        "weights",
+        "check",
+        "--model",
+        GRAY,
+        "--weights",
+        RGB_WEIGHTS,
+        "--adapt",
+        "conv1=replicate",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("lvc::weights::adapt") && err.contains("--adapt conv1=sum"), "{err}");
-    let out = lvc(&["weights", "check", "--model", GRAY, "--weights", RGB_WEIGHTS, "--adapt", "conv1=avg"]);
+    let out = lvc(&[
+        "weights",
+        "check",
+        "--model",
+        GRAY,
+        "--weights",
+        RGB_WEIGHTS,
+        "--adapt",
+        "conv1=avg",
+    ]);
     assert_eq!(out.status.code(), Some(2), "clap rejects an unknown mode");
     assert!(text(&out.stderr).contains("unknown channel mode `avg`"));
 }
@@ -82,39 +120,80 @@ fn slim_weights_into_the_full_net_list_all_three_layers() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    let bad: Vec<&str> = json["layers"].as_array().unwrap().iter().filter(|l| l["status"] != "ok").map(|l| l["layer"].as_str().unwrap()).collect();
+    let bad: Vec<&str> = json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["status"] != "ok")
+        .map(|l| l["layer"].as_str().unwrap())
+        .collect();
     assert_eq!(bad, vec!["fc6", "fc7", "score_fr"]);
     let reinit = ["--adapt", "reinit=fc6", "--adapt", "reinit=fc7", "--adapt", "reinit=score_fr"];
-    let mut args = vec!["weights", "check", "--model", "prototxt/fcn_alexnet_gray_deploy.prototxt", "--weights", "models/fcn_alexnet_slim_gray.caffemodel"];
+    let mut args = vec![
+        "weights",
+        "check",
+        "--model",
+        "prototxt/fcn_alexnet_gray_deploy.prototxt",
+        "--weights",
+        "models/fcn_alexnet_slim_gray.caffemodel",
+    ];
     args.extend(reinit);
     let out = lvc(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("adapted fc6: re-initialised from the prototxt fillers (gaussian, constant)"));
+    assert!(text(&out.stdout)
+        .contains("adapted fc6: re-initialised from the prototxt fillers (gaussian, constant)"));
 }
 
 #[test]
 fn a_renamed_layer_is_reported_but_loads() {
-    let out = lvc(&["weights", "check", "--model", "prototxt/errors/renamed_conv1.prototxt", "--weights", "models/fcn_alexnet_slim_gray.caffemodel"]);
+    let out = lvc(&[
+        "weights",
+        "check",
+        "--model",
+        "prototxt/errors/renamed_conv1.prototxt",
+        "--weights",
+        "models/fcn_alexnet_slim_gray.caffemodel",
+    ]);
     assert_eq!(out.status.code(), Some(0), "Caffe only logs 'Ignoring source layer conv1'");
     insta::assert_snapshot!("renamed_conv1_human", text(&out.stdout));
 }
 
 #[test]
 fn a_missing_bias_is_a_blob_count_mismatch() {
-    let args = ["weights", "check", "--model", "prototxt/errors/upscore_bias.prototxt", "--weights", "models/fcn_alexnet_slim_gray.caffemodel"];
+    let args = [
+        "weights",
+        "check",
+        "--model",
+        "prototxt/errors/upscore_bias.prototxt",
+        "--weights",
+        "models/fcn_alexnet_slim_gray.caffemodel",
+    ];
     let out = lvc(&[&args[..], &["--format", "json"]].concat());
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    let upscore = json["layers"].as_array().unwrap().iter().find(|l| l["layer"] == "upscore").unwrap();
+    let upscore =
+        json["layers"].as_array().unwrap().iter().find(|l| l["layer"] == "upscore").unwrap();
     assert_eq!(upscore["status"], "blob-count-mismatch");
-    assert_eq!(upscore["params"][1], serde_json::json!({"index": 1, "expected": [2], "found": null}));
+    assert_eq!(
+        upscore["params"][1],
+        serde_json::json!({"index": 1, "expected": [2], "found": null})
+    );
     let out = lvc(&[&args[..], &["--adapt", "reinit=upscore"]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
 #[test]
 fn matching_models_load_with_phase_flags() {
-    let out = lvc(&["weights", "check", "--model", "prototxt/layer_probe.prototxt", "--phase", "train", "--weights", "models/layer_probe.caffemodel"]);
+    let out = lvc(&[
+        "weights",
+        "check",
+        "--model",
+        "prototxt/layer_probe.prototxt",
+        "--phase",
+        "train",
+        "--weights",
+        "models/layer_probe.caffemodel",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("— loads"));
 }
@@ -130,7 +209,14 @@ fn unreadable_inputs_cannot_run() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("lvc::weights::format"));
 
-    let out = lvc(&["weights", "check", "--model", "prototxt/errors/typo_field.prototxt", "--weights", RGB_WEIGHTS]);
+    let out = lvc(&[
+        "weights",
+        "check",
+        "--model",
+        "prototxt/errors/typo_field.prototxt",
+        "--weights",
+        RGB_WEIGHTS,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("has errors"), "{}", text(&out.stderr));
 }
@@ -141,10 +227,22 @@ fn a_damaged_caffemodel_names_file_and_byte() {
     let bytes = std::fs::read(golden_dir().join("models/layer_probe.caffemodel")).unwrap();
     let cut = dir.path().join("cut.caffemodel");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let out = lvc(&["weights", "check", "--model", "prototxt/layer_probe.prototxt", "--weights", cut.to_str().unwrap()]);
+    let out = lvc(&[
+        "weights",
+        "check",
+        "--model",
+        "prototxt/layer_probe.prototxt",
+        "--weights",
+        cut.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("lvc::weights::malformed") && err.contains("cut.caffemodel") && err.contains("at byte"), "{err}");
+    assert!(
+        err.contains("lvc::weights::malformed")
+            && err.contains("cut.caffemodel")
+            && err.contains("at byte"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -153,21 +251,37 @@ fn convert_round_trips_through_safetensors() {
     let st = dir.path().join("gray.safetensors");
     let back = dir.path().join("gray.caffemodel");
     let st_arg = st.to_str().unwrap();
-    let out = lvc(&["weights", "convert", "--model", GRAY, "models/fcn_alexnet_slim_gray.caffemodel", st_arg]);
+    let out = lvc(&[
+        "weights",
+        "convert",
+        "--model",
+        GRAY,
+        "models/fcn_alexnet_slim_gray.caffemodel",
+        st_arg,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("9 layers with weights, 7301572 values"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("9 layers with weights, 7301572 values"),
+        "{}",
+        text(&out.stdout)
+    );
     let snapshot = read_safetensors(&st).unwrap();
     assert_eq!(snapshot.roles["conv1"], vec!["weight", "bias"]);
 
     let out = lvc(&["weights", "convert", st_arg, back.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let original = read_caffemodel(&golden_dir().join("models/fcn_alexnet_slim_gray.caffemodel")).unwrap();
+    let original =
+        read_caffemodel(&golden_dir().join("models/fcn_alexnet_slim_gray.caffemodel")).unwrap();
     let reread = read_caffemodel(&back).unwrap();
     for (a, b) in original.layers.iter().zip(&reread.layers) {
         assert_eq!(a.name, b.name);
         for (x, y) in a.blobs.iter().zip(&b.blobs) {
             assert_eq!(x.shape, y.shape);
-            assert!(x.data.iter().zip(&y.data).all(|(p, q)| p.to_bits() == q.to_bits()), "{}", a.name);
+            assert!(
+                x.data.iter().zip(&y.data).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{}",
+                a.name
+            );
         }
     }
 
@@ -186,7 +300,8 @@ fn convert_with_a_model_writes_nothing_unless_it_loads() {
     assert!(!out_path.exists());
     assert!(text(&out.stderr).contains("not written"));
 
-    let out = lvc(&["weights", "convert", "--model", GRAY, "--adapt", "conv1=sum", RGB_WEIGHTS, target]);
+    let out =
+        lvc(&["weights", "convert", "--model", GRAY, "--adapt", "conv1=sum", RGB_WEIGHTS, target]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let converted = read_caffemodel(&out_path).unwrap();
     assert_eq!(converted.layer("conv1").unwrap().blobs[0].shape, vec![96, 1, 11, 11]);
@@ -216,7 +331,11 @@ fn inner_product_weights_are_convolutionalized_on_request() {
         name: "fc6".into(),
         kind: "InnerProduct".into(),
         blobs: vec![
-            WeightBlob { shape: vec![1, 1, 3, 16], legacy_4d: true, data: (0..48).map(|v| v as f32).collect() },
+            WeightBlob {
+                shape: vec![1, 1, 3, 16],
+                legacy_4d: true,
+                data: (0..48).map(|v| v as f32).collect(),
+            },
             WeightBlob { shape: vec![1, 1, 1, 3], legacy_4d: true, data: vec![0.5; 3] },
         ],
     };
@@ -226,14 +345,29 @@ fn inner_product_weights_are_convolutionalized_on_request() {
     let out = lvc(&["weights", "check", "--model", m, "--weights", w, "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    assert_eq!(json["layers"][0]["params"], serde_json::json!([{"index": 0, "expected": [3, 4, 2, 2], "found": [1, 1, 3, 16]}]));
+    assert_eq!(
+        json["layers"][0]["params"],
+        serde_json::json!([{"index": 0, "expected": [3, 4, 2, 2], "found": [1, 1, 3, 16]}])
+    );
     assert!(json["layers"][0]["fix"].as_str().unwrap().contains("--adapt convolutionalize"));
 
     let converted = dir.path().join("conv.caffemodel");
-    let out = lvc(&["weights", "convert", "--model", m, "--adapt", "convolutionalize", w, converted.to_str().unwrap()]);
+    let out = lvc(&[
+        "weights",
+        "convert",
+        "--model",
+        m,
+        "--adapt",
+        "convolutionalize",
+        w,
+        converted.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let fc6 = read_caffemodel(&converted).unwrap().layers.remove(0);
-    assert_eq!(fc6.blobs[0], WeightBlob::new(vec![3, 4, 2, 2], (0..48).map(|v| v as f32).collect()));
+    assert_eq!(
+        fc6.blobs[0],
+        WeightBlob::new(vec![3, 4, 2, 2], (0..48).map(|v| v as f32).collect())
+    );
     assert_eq!(fc6.blobs[1], WeightBlob::new(vec![3], vec![0.5; 3]));
 }
 
@@ -242,9 +376,12 @@ fn help_shows_examples_and_every_adapt_form() {
     let out = lvc(&["weights", "check", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    for expected in ["Examples:", "--adapt conv1=sum", "reinit=<layer>", "convolutionalize", "Exit status"] {
+    for expected in
+        ["Examples:", "--adapt conv1=sum", "reinit=<layer>", "convolutionalize", "Exit status"]
+    {
         assert!(help.contains(expected), "{expected} missing from:\n{help}");
     }
     let out = lvc(&["weights", "convert", "--help"]);
-    assert!(text(&out.stdout).contains("lvc weights convert fcn_alexnet.caffemodel fcn_alexnet.safetensors"));
+    assert!(text(&out.stdout)
+        .contains("lvc weights convert fcn_alexnet.caffemodel fcn_alexnet.safetensors"));
 }

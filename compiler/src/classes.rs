@@ -22,11 +22,23 @@ use crate::schema::{LayerDef, NetDef, Phase};
 use crate::source::SourceFile;
 
 /// Layer types whose bottom 0 carries one channel per class.
-const CLASS_CONSUMERS: [&str; 6] = ["SoftmaxWithLoss", "Softmax", "Accuracy", "Dice", "DiceLoss", "ArgMax"];
+const CLASS_CONSUMERS: [&str; 6] =
+    ["SoftmaxWithLoss", "Softmax", "Accuracy", "Dice", "DiceLoss", "ArgMax"];
 
 /// Layer types that pass the channel axis through unchanged (bottom 0 → top 0).
 const CHANNEL_PRESERVING: [&str; 12] = [
-    "Crop", "ReLU", "Dropout", "Split", "Power", "Sigmoid", "TanH", "AbsVal", "ELU", "BatchNorm", "Scale", "Bias",
+    "Crop",
+    "ReLU",
+    "Dropout",
+    "Split",
+    "Power",
+    "Sigmoid",
+    "TanH",
+    "AbsVal",
+    "ELU",
+    "BatchNorm",
+    "Scale",
+    "Bias",
 ];
 
 /// One replacement in the file.
@@ -123,7 +135,11 @@ fn states_mentioned(source: &SourceFile) -> Vec<CompileOptions> {
     let stage_sets = std::iter::once(Vec::new()).chain(stages.into_iter().map(|s| vec![s]));
     stage_sets
         .flat_map(|stages| {
-            [Phase::Train, Phase::Test].map(|phase| CompileOptions { phase, stages: stages.clone(), ..Default::default() })
+            [Phase::Train, Phase::Test].map(|phase| CompileOptions {
+                phase,
+                stages: stages.clone(),
+                ..Default::default()
+            })
         })
         .collect()
 }
@@ -169,8 +185,17 @@ fn find_class_producers(graph: &NetGraph, net: &NetDef, producers: &mut BTreeMap
     }
 }
 
-fn plan_layer_edits(layer: &LayerDef, classes: i64, per_class_groups: bool, change: &mut ClassChange) {
-    let block = if layer.kind.value == "InnerProduct" { "inner_product_param" } else { "convolution_param" };
+fn plan_layer_edits(
+    layer: &LayerDef,
+    classes: i64,
+    per_class_groups: bool,
+    change: &mut ClassChange,
+) {
+    let block = if layer.kind.value == "InnerProduct" {
+        "inner_product_param"
+    } else {
+        "convolution_param"
+    };
     let params = layer.param_block(block);
     let name = &layer.name.value;
     match params.int("num_output") {
@@ -215,7 +240,11 @@ pub fn errors_after_change(source: &SourceFile, change: &ClassChange) -> (Source
         let after = compile(&edited, &opts).diags;
         if after.error_count() > before {
             for d in after.into_iter().filter(Diagnostic::is_error) {
-                if !found.iter().any(|f| f.code == d.code && f.primary_span() == d.primary_span() && f.message == d.message) {
+                if !found.iter().any(|f| {
+                    f.code == d.code
+                        && f.primary_span() == d.primary_span()
+                        && f.message == d.message
+                }) {
                     found.push(d);
                 }
             }
@@ -253,8 +282,12 @@ mod tests {
         assert!(!change.diags.has_errors(), "{:?}", change.diags);
         assert_eq!(change.old_counts, BTreeSet::from([2]));
         let described: Vec<&str> = change.edits.iter().map(|e| e.description.as_str()).collect();
-        assert_eq!(described, ["score_fr: num_output 2 → 3", "upscore: num_output 2 → 3", "upscore: group 2 → 3"]);
-        let rewritten = SourceFile::new("rewritten.prototxt", apply_edits(&source.text, &change.edits));
+        assert_eq!(
+            described,
+            ["score_fr: num_output 2 → 3", "upscore: num_output 2 → 3", "upscore: group 2 → 3"]
+        );
+        let rewritten =
+            SourceFile::new("rewritten.prototxt", apply_edits(&source.text, &change.edits));
         // The rewritten net has 3 classes everywhere and plans no further edit.
         let again = plan_class_change(&rewritten, 3);
         assert!(again.edits.is_empty(), "{:?}", again.edits);
@@ -273,7 +306,14 @@ mod tests {
             change.edits.iter().map(|e| e.description.split(':').next().unwrap_or("")).collect();
         assert_eq!(
             layers,
-            BTreeSet::from(["score_fr", "score_pool3", "score_pool4", "upscore2", "upscore8", "upscore_pool4"])
+            BTreeSet::from([
+                "score_fr",
+                "score_pool3",
+                "score_pool4",
+                "upscore2",
+                "upscore8",
+                "upscore_pool4"
+            ])
         );
         // num_output of six layers, group of the three deconvolutions
         assert_eq!(change.edits.len(), 9);
@@ -290,7 +330,11 @@ mod tests {
     fn counts_beyond_a_blob_dimension_are_refused() {
         for classes in [-3, MAX_CLASSES + 1, 99_999_999_999] {
             let change = plan_class_change(&models("fcn8s.prototxt"), classes);
-            assert_eq!(change.diags.iter().map(|d| d.code).collect::<Vec<_>>(), ["lvc::classes::count"], "{classes}");
+            assert_eq!(
+                change.diags.iter().map(|d| d.code).collect::<Vec<_>>(),
+                ["lvc::classes::count"],
+                "{classes}"
+            );
             assert!(change.edits.is_empty());
         }
     }

@@ -91,7 +91,13 @@ impl MemoryEstimate {
 impl fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = |n: u64| bytes_text(u128::from(n));
-        write!(f, "{} (parameters {}, activations {}", b(self.total), b(self.parameters), b(self.activations))?;
+        write!(
+            f,
+            "{} (parameters {}, activations {}",
+            b(self.total),
+            b(self.parameters),
+            b(self.activations)
+        )?;
         if let Mode::Training { history_blobs } = self.mode {
             write!(f, ", gradients {}", b(self.gradients))?;
             if history_blobs > 0 {

@@ -137,7 +137,8 @@ impl IndexedSource {
         let first_line = self.index.line_of(anchor).saturating_sub(before);
         let last_line = self.index.line_of(end.saturating_sub(1).max(span.offset()));
         let starts = &self.index.starts;
-        let window_end = starts.get(last_line + after + 2).copied().unwrap_or(self.index.text.len());
+        let window_end =
+            starts.get(last_line + after + 2).copied().unwrap_or(self.index.text.len());
         (first_line, starts[first_line], window_end)
     }
 }
@@ -153,9 +154,16 @@ impl SourceCode for IndexedSource {
         let end = span.offset().saturating_add(span.len());
         if end > text.len() {
             // Out of bounds: miette's own reader says so.
-            return named(&self.name, text.read_span(span, context_lines_before, context_lines_after)?, 0, 0, 0);
+            return named(
+                &self.name,
+                text.read_span(span, context_lines_before, context_lines_after)?,
+                0,
+                0,
+                0,
+            );
         }
-        let (first_line, window_start, window_end) = self.window(span, context_lines_before, context_lines_after);
+        let (first_line, window_start, window_end) =
+            self.window(span, context_lines_before, context_lines_after);
         let window = &text[window_start..window_end];
         let local = SourceSpan::new((span.offset() - window_start).into(), span.len());
         let contents = window.read_span(&local, context_lines_before, context_lines_after)?;
@@ -242,11 +250,19 @@ mod tests {
                             let what = format!("span {start}+{len}, context {context}");
                             assert_eq!(a.data(), b.data(), "{what}");
                             assert_eq!(a.span(), b.span(), "{what}");
-                            assert_eq!((a.line(), a.column(), a.line_count()), (b.line(), b.column(), b.line_count()), "{what}");
+                            assert_eq!(
+                                (a.line(), a.column(), a.line_count()),
+                                (b.line(), b.column(), b.line_count()),
+                                "{what}"
+                            );
                             assert_eq!(a.name(), Some("t.prototxt"));
                         }
                         (Err(_), Err(_)) => {}
-                        (a, b) => panic!("span {start}+{len}, context {context}: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+                        (a, b) => panic!(
+                            "span {start}+{len}, context {context}: {:?} vs {:?}",
+                            a.is_ok(),
+                            b.is_ok()
+                        ),
                     }
                 }
             }

@@ -23,7 +23,8 @@ fn fcn_nets() -> Vec<std::path::PathBuf> {
     for dir in std::fs::read_dir(&fcn).expect("fcn corpus") {
         for file in std::fs::read_dir(dir.expect("dir").path()).expect("net dir") {
             let path = file.expect("file").path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name =
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if name.ends_with(".prototxt") && !name.contains("solver") {
                 nets.push(path);
             }
@@ -46,7 +47,8 @@ fn fcn_corpus_nets_check_clean() {
         for phase in [Phase::Train, Phase::Test] {
             // First pass: which inputs does this net have?
             let probe = compile(&source, &options(phase, &[]));
-            let graph = probe.graph.as_ref().unwrap_or_else(|| panic!("{} does not load", path.display()));
+            let graph =
+                probe.graph.as_ref().unwrap_or_else(|| panic!("{} does not load", path.display()));
             let shapes: Vec<(&str, &[i64])> = graph
                 .inputs()
                 .iter()
@@ -66,7 +68,8 @@ fn fcn_corpus_nets_check_clean() {
             // Every FCN ends in score blobs of the input's spatial size
             // (`score`, or `score_sem`/`score_geo` for SIFT Flow).
             let full_size = g.blobs().iter().any(|b| {
-                b.name.starts_with("score") && b.shape.as_ref().is_some_and(|s| s.0.get(2..) == Some(&[500, 500][..]))
+                b.name.starts_with("score")
+                    && b.shape.as_ref().is_some_and(|s| s.0.get(2..) == Some(&[500, 500][..]))
             });
             assert!(full_size, "{what}: no 500×500 score blob");
         }

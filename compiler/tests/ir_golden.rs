@@ -68,10 +68,20 @@ fn forward_manifests_match_the_graph() {
         for p in m["params"].as_array().expect("params") {
             let layer = p["layer"].as_str().expect("layer");
             let index = p["index"].as_u64().expect("index") as usize;
-            let params = graph.param_shapes(layer).unwrap_or_else(|| panic!("{path}: no layer {layer}"));
-            assert_eq!(params.get(index).map(|s| s.shape.0.clone()), Some(dims(&p["shape"])), "{path}: {layer} param {index}");
+            let params =
+                graph.param_shapes(layer).unwrap_or_else(|| panic!("{path}: no layer {layer}"));
+            assert_eq!(
+                params.get(index).map(|s| s.shape.0.clone()),
+                Some(dims(&p["shape"])),
+                "{path}: {layer} param {index}"
+            );
         }
-        let caffe_count: i64 = m["params"].as_array().expect("params").iter().map(|p| p["count"].as_i64().expect("count")).sum();
+        let caffe_count: i64 = m["params"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .map(|p| p["count"].as_i64().expect("count"))
+            .sum();
         assert_eq!(graph.param_count(), caffe_count, "{path}: parameter count");
     }
 }

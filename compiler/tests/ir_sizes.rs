@@ -47,7 +47,11 @@ fn too_large(c: &Compiled, text: &str, layers: &[&str]) {
     assert!(graph.param_count() >= 0);
     for blob in graph.blobs() {
         if let Some(shape) = &blob.shape {
-            assert!(shape.checked_count().is_some_and(|n| n <= MAX_BLOB_COUNT), "{} {shape}", blob.name);
+            assert!(
+                shape.checked_count().is_some_and(|n| n <= MAX_BLOB_COUNT),
+                "{} {shape}",
+                blob.name
+            );
         }
     }
 }
@@ -60,7 +64,10 @@ fn inputs_beyond_int_max_and_beyond_i64() {
     let text = input(&[100_000, 100_000, 100, 100]);
     too_large(&check(&text), &text, &["data"]);
     // --input-shape goes through the same check.
-    let c = compile_text(&input(&[1, 3, 8, 8]), &options(Phase::Test, &[("data", &[1 << 20, 1 << 20, 1 << 20])]));
+    let c = compile_text(
+        &input(&[1, 3, 8, 8]),
+        &options(Phase::Test, &[("data", &[1 << 20, 1 << 20, 1 << 20])]),
+    );
     assert_eq!(ir_support::codes(&c), ["lvc::shape::too_large"]);
 }
 
@@ -69,7 +76,12 @@ fn convolution_and_deconvolution_sizes_are_checked() {
     let base = input(&[1, 3, 64, 64]);
     // The weight, the bias and the top are too large: one error.
     let text = base.clone()
-        + &layer("conv", "Convolution", &["data"], "convolution_param { num_output: 4000000000 kernel_size: 60000 pad: 30000 }");
+        + &layer(
+            "conv",
+            "Convolution",
+            &["data"],
+            "convolution_param { num_output: 4000000000 kernel_size: 60000 pad: 30000 }",
+        );
     let c = check(&text);
     too_large(&c, &text, &["conv"]);
     let d = &c.diags.items[0];
@@ -77,21 +89,44 @@ fn convolution_and_deconvolution_sizes_are_checked() {
     assert!(d.message.contains("2 more blobs of this layer are too large"), "{}", d.message);
     // D·(K−1)+1 beyond i64 (both are uint32).
     let text = base.clone()
-        + &layer("conv", "Convolution", &["data"], "convolution_param { num_output: 2 kernel_size: 4294967295 dilation: 4294967295 }");
+        + &layer(
+            "conv",
+            "Convolution",
+            &["data"],
+            "convolution_param { num_output: 2 kernel_size: 4294967295 dilation: 4294967295 }",
+        );
     too_large(&check(&text), &text, &["conv"]);
     // S·(H−1)+K−2P beyond INT_MAX, and beyond i64.
-    let text = base.clone() + &layer("up", "Deconvolution", &["data"], "convolution_param { num_output: 2 kernel_size: 4 stride: 2000000000 }");
+    let text = base.clone()
+        + &layer(
+            "up",
+            "Deconvolution",
+            &["data"],
+            "convolution_param { num_output: 2 kernel_size: 4 stride: 2000000000 }",
+        );
     too_large(&check(&text), &text, &["up"]);
-    let deconv = |body: &str| input(&[1, 1, 1_000_000, 1]) + &layer("up", "Deconvolution", &["data"], body);
-    let text = deconv("convolution_param { num_output: 1 kernel_size: 4294967295 stride: 4294967295 }");
+    let deconv =
+        |body: &str| input(&[1, 1, 1_000_000, 1]) + &layer("up", "Deconvolution", &["data"], body);
+    let text =
+        deconv("convolution_param { num_output: 1 kernel_size: 4294967295 stride: 4294967295 }");
     too_large(&check(&text), &text, &["up"]);
     // A dilated kernel just inside i64, plus S·(H−1): beyond it.
     let text = deconv("convolution_param { num_output: 1 kernel_size: 4294967295 dilation: 2147483648 stride: 4294967295 }");
     let c = check(&text);
     too_large(&c, &text, &["up"]);
-    assert!(c.diags.items[0].message.contains("overflows 64-bit integers"), "{}", c.diags.items[0].message);
+    assert!(
+        c.diags.items[0].message.contains("overflows 64-bit integers"),
+        "{}",
+        c.diags.items[0].message
+    );
     // Im2col's channels C·∏K.
-    let text = base + &layer("cols", "Im2col", &["data"], "convolution_param { kernel_size: 4294967295 kernel_size: 4294967295 pad: 2147483647 }");
+    let text = base
+        + &layer(
+            "cols",
+            "Im2col",
+            &["data"],
+            "convolution_param { kernel_size: 4294967295 kernel_size: 4294967295 pad: 2147483647 }",
+        );
     too_large(&check(&text), &text, &["cols"]);
 }
 
@@ -105,7 +140,12 @@ fn dense_combining_and_pyramid_layers_are_checked() {
         layer("fc", "Concat", &["data"; 8], "concat_param { axis: 2 }"),
         layer("fc", "SPP", &["data"], "spp_param { pyramid_height: 4000000000 }"),
         layer("fc", "SPP", &["data"], "spp_param { pyramid_height: 20 }"),
-        layer("fc", "Embed", &["data"], "embed_param { num_output: 4000000000 input_dim: 4000000000 }"),
+        layer(
+            "fc",
+            "Embed",
+            &["data"],
+            "embed_param { num_output: 4000000000 input_dim: 4000000000 }",
+        ),
     ];
     for case in cases {
         let text = if case.contains("Concat") {
@@ -118,7 +158,10 @@ fn dense_combining_and_pyramid_layers_are_checked() {
     // Flatten and InnerProduct beside a zero-sized axis: the other axes
     // multiply past i64.
     let zero = input(&[0, 2_147_483_647, 2_147_483_647, 2_147_483_647]);
-    for case in [layer("f", "Flatten", &["data"], ""), layer("f", "InnerProduct", &["data"], "inner_product_param { num_output: 2 }")] {
+    for case in [
+        layer("f", "Flatten", &["data"], ""),
+        layer("f", "InnerProduct", &["data"], "inner_product_param { num_output: 2 }"),
+    ] {
         let text = zero.clone() + &case;
         too_large(&check(&text), &text, &["f"]);
     }
@@ -140,7 +183,12 @@ fn the_largest_caffe_blob_is_fine() {
 #[test]
 fn an_impossible_shape_reads_well() {
     let text = input(&[1, 3, 64, 64])
-        + &layer("conv", "Convolution", &["data"], "convolution_param { num_output: 4000000000 kernel_size: 3 }");
+        + &layer(
+            "conv",
+            "Convolution",
+            &["data"],
+            "convolution_param { num_output: 4000000000 kernel_size: 3 }",
+        );
     let c = check(&text);
     insta::assert_snapshot!(common::render(&c.diags, &SourceFile::new("test.prototxt", text)));
 }
@@ -169,15 +217,37 @@ fn the_memory_estimate_counts_what_it_says() {
     let columns = 3 * 9 * 36 * 2;
     let inference = memory::estimate(net, graph, Mode::Inference);
     assert_eq!(
-        (inference.parameters, inference.activations, inference.gradients, inference.history, inference.workspace),
+        (
+            inference.parameters,
+            inference.activations,
+            inference.gradients,
+            inference.history,
+            inference.workspace
+        ),
         (4 * params, 4 * activations, 0, 0, 4 * columns)
     );
     assert_eq!(inference.total(), 4 * (params + activations + columns));
-    let adam = memory::estimate(net, graph, Mode::training_with(lvc_compiler::schema::solver::SolverType::Adam));
-    assert_eq!((adam.gradients, adam.history, adam.workspace), (4 * (learnable + largest), 4 * 2 * learnable, 8 * columns));
-    assert_eq!(adam.total(), adam.parameters + adam.activations + adam.gradients + adam.history + adam.workspace);
-    assert_eq!(inference.to_string(), "14 kB (parameters 3.3 kB, activations 2.7 kB, workspace 7.8 kB)");
-    assert!(adam.to_string().contains(", gradients 2.0 kB, solver history 896 B, workspace 16 kB)"), "{adam}");
+    let adam = memory::estimate(
+        net,
+        graph,
+        Mode::training_with(lvc_compiler::schema::solver::SolverType::Adam),
+    );
+    assert_eq!(
+        (adam.gradients, adam.history, adam.workspace),
+        (4 * (learnable + largest), 4 * 2 * learnable, 8 * columns)
+    );
+    assert_eq!(
+        adam.total(),
+        adam.parameters + adam.activations + adam.gradients + adam.history + adam.workspace
+    );
+    assert_eq!(
+        inference.to_string(),
+        "14 kB (parameters 3.3 kB, activations 2.7 kB, workspace 7.8 kB)"
+    );
+    assert!(
+        adam.to_string().contains(", gradients 2.0 kB, solver history 896 B, workspace 16 kB)"),
+        "{adam}"
+    );
 }
 
 /// Terabytes of blobs that each fit Caffe's limit: the net checks, and the

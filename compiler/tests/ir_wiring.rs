@@ -31,7 +31,10 @@ layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" bottom: "data" top: 
     // data feeds conv1 and sum (4 vs 3 channels): only wiring matters here.
     let g = c.graph.as_ref().expect("graph");
     let names: Vec<&str> = g.nodes().map(|(_, n)| n.name.as_str()).collect();
-    assert_eq!(names, ["data", "data_data_0_split", "conv1", "relu1", "conv1_relu1_0_split", "a", "b", "sum"]);
+    assert_eq!(
+        names,
+        ["data", "data_data_0_split", "conv1", "relu1", "conv1_relu1_0_split", "a", "b", "sum"]
+    );
     let split = g.node_by_name("conv1_relu1_0_split").expect("split");
     assert!(split.inserted_split);
     let split_tops: Vec<&str> = split.tops.iter().map(|&t| g.blob(t).name.as_str()).collect();
@@ -97,8 +100,14 @@ layer { name: "not_deploy" type: "Sigmoid" bottom: "data" top: "out" exclude { s
     assert_eq!(names(&test), ["data", "not_deploy"]);
     let train = compile_text(&text, &options(Phase::Train, &[]));
     assert_eq!(names(&train), ["data", "drop", "not_deploy"]);
-    assert_eq!(train.graph.as_ref().expect("graph").node_by_name("drop").expect("drop").phase, Phase::Train);
-    let deploy = compile_text(&text, &CompileOptions { stages: vec!["deploy".into()], ..CompileOptions::default() });
+    assert_eq!(
+        train.graph.as_ref().expect("graph").node_by_name("drop").expect("drop").phase,
+        Phase::Train
+    );
+    let deploy = compile_text(
+        &text,
+        &CompileOptions { stages: vec!["deploy".into()], ..CompileOptions::default() },
+    );
     assert_eq!(names(&deploy), ["data", "deploy_only"]);
 }
 
@@ -107,7 +116,10 @@ fn input_shapes_override_and_supply() {
     let text = net(r#"layer { name: "relu" type: "ReLU" bottom: "data" top: "out" }"#);
     let c = compile_text(&text, &options(Phase::Test, &[("data", &[2, 3, 5, 5])]));
     assert_clean(&c, "override");
-    assert_eq!(c.graph.as_ref().expect("graph").blob_shape("out").map(|s| s.0.clone()), Some(vec![2, 3, 5, 5]));
+    assert_eq!(
+        c.graph.as_ref().expect("graph").blob_shape("out").map(|s| s.0.clone()),
+        Some(vec![2, 3, 5, 5])
+    );
 
     let c = compile_text(&text, &options(Phase::Test, &[("dtaa", &[1, 1, 1, 1])]));
     assert_eq!(codes(&c), ["lvc::graph::unused_input_shape"]);
@@ -139,7 +151,12 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "data" bottom: "label" top:
     let c = compile_text(text, &CompileOptions::default());
     assert_eq!(codes(&c), ["lvc::graph::unknown_bottom"]);
     let help = c.diags.items[0].help.clone().unwrap_or_default();
-    assert!(help.contains("layer 'label'") && help.contains("phase TEST") && help.contains("--phase train"), "{help}");
+    assert!(
+        help.contains("layer 'label'")
+            && help.contains("phase TEST")
+            && help.contains("--phase train"),
+        "{help}"
+    );
     assert_eq!(c.diags.items[0].labels.len(), 2);
 }
 
@@ -154,7 +171,10 @@ layer { name: "d" type: "ReLU" bottom: "data" top: "b" }
 "#),
         &CompileOptions::default(),
     );
-    assert_eq!(codes(&c), ["lvc::graph::unknown_type", "lvc::graph::unknown_bottom", "lvc::graph::duplicate_top"]);
+    assert_eq!(
+        codes(&c),
+        ["lvc::graph::unknown_type", "lvc::graph::unknown_bottom", "lvc::graph::duplicate_top"]
+    );
     assert!(c.diags.items[0].help.as_deref().unwrap_or("").contains("'LRN'"));
     assert!(c.graph.is_some());
 }
@@ -162,7 +182,9 @@ layer { name: "d" type: "ReLU" bottom: "data" top: "b" }
 #[test]
 fn loss_weight_count_must_match_tops() {
     let c = compile_text(
-        &net(r#"layer { name: "r" type: "ReLU" bottom: "data" top: "r" loss_weight: 1 loss_weight: 2 }"#),
+        &net(
+            r#"layer { name: "r" type: "ReLU" bottom: "data" top: "r" loss_weight: 1 loss_weight: 2 }"#,
+        ),
         &CompileOptions::default(),
     );
     assert_eq!(codes(&c), ["lvc::graph::loss_weight"]);
@@ -195,5 +217,8 @@ layer { name: "auto" type: "Crop" bottom: "pad" bottom: "data" top: "auto" }
     );
     assert_eq!(codes(&ok), ["lvc::crop::auto"]);
     assert_eq!(ok.diags.items[0].severity, lvc_compiler::Severity::Advice);
-    assert_eq!(ok.graph.as_ref().expect("graph").node_by_name("auto").expect("auto").crop_offsets, Some(vec![0, 0, 4, 4]));
+    assert_eq!(
+        ok.graph.as_ref().expect("graph").node_by_name("auto").expect("auto").crop_offsets,
+        Some(vec![0, 0, 4, 4])
+    );
 }

@@ -10,10 +10,7 @@ use lvc_compiler::schema::solver::NetSource;
 use lvc_compiler::schema::{load_net, load_solver, LoadOptions, NetFormat};
 
 fn nets() -> Vec<CorpusEntry> {
-    corpus_manifest()
-        .into_iter()
-        .filter(|e| e.kind == "net")
-        .collect()
+    corpus_manifest().into_iter().filter(|e| e.kind == "net").collect()
 }
 
 /// Loads a corpus file as what the manifest says it is (solvers as
@@ -133,27 +130,22 @@ fn lenient_warnings_are_the_fork_fields() {
         let source = read_corpus_file(&entry.path);
         let (_, diags) = load_net(&source, &LoadOptions { lenient: true });
         for d in diags.iter() {
-            assert_eq!(
-                d.code, "lvc::schema::unknown_field",
-                "{}: {}",
-                entry.path, d.message
-            );
+            assert_eq!(d.code, "lvc::schema::unknown_field", "{}: {}", entry.path, d.message);
             *seen.entry(d.message.clone()).or_default() += 1;
         }
     }
     let expected: std::collections::BTreeMap<String, usize> = [
         (
-            "LayerParameter has no field named `roi_pooling_param`; keeping it unchecked".to_string(),
+            "LayerParameter has no field named `roi_pooling_param`; keeping it unchecked"
+                .to_string(),
             20,
         ),
         (
-            "LayerParameter has no field named `smooth_l1_loss_param`; keeping it unchecked".to_string(),
+            "LayerParameter has no field named `smooth_l1_loss_param`; keeping it unchecked"
+                .to_string(),
             5,
         ),
-        (
-            "DropoutParameter has no field named `scale_train`; keeping it unchecked".to_string(),
-            8,
-        ),
+        ("DropoutParameter has no field named `scale_train`; keeping it unchecked".to_string(), 8),
     ]
     .into();
     assert_eq!(seen, expected);
@@ -165,10 +157,8 @@ fn lenient_warnings_are_the_fork_fields() {
 #[test]
 fn all_solvers_load() {
     let mut failures = Vec::new();
-    let solvers: Vec<CorpusEntry> = corpus_manifest()
-        .into_iter()
-        .filter(|e| e.kind == "solver")
-        .collect();
+    let solvers: Vec<CorpusEntry> =
+        corpus_manifest().into_iter().filter(|e| e.kind == "solver").collect();
     assert!(solvers.len() > 70);
     let mut inline_warnings = 0;
     for entry in &solvers {
@@ -181,16 +171,10 @@ fn all_solvers_load() {
                 .map(|d| format!("{}: {}", d.code, d.message))
                 .collect();
             if solver.is_none() || !unexpected.is_empty() {
-                failures.push(format!(
-                    "{} (lenient {lenient}): {unexpected:?}",
-                    entry.path
-                ));
+                failures.push(format!("{} (lenient {lenient}): {unexpected:?}", entry.path));
                 continue;
             }
-            inline_warnings += diags
-                .iter()
-                .filter(|d| d.code == "lvc::schema::inline_v1")
-                .count();
+            inline_warnings += diags.iter().filter(|d| d.code == "lvc::schema::inline_v1").count();
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -205,21 +189,13 @@ fn consolidated_solver_upgrades_its_inline_v1_net() {
     let (solver, diags) = load_solver(&source, &LoadOptions::default());
     let solver = solver.expect("the consolidated solver loads");
     assert_eq!(codes(&diags).len(), 1, "{:?}", codes(&diags));
-    let NetSource::Inline(net) = &solver.train_net else {
-        panic!("net_param is inline")
-    };
+    let NetSource::Inline(net) = &solver.train_net else { panic!("net_param is inline") };
     assert_eq!(net.format, NetFormat::V1);
     let kinds: Vec<&str> = net.layers.iter().map(|l| l.kind.value.as_str()).collect();
-    assert!(
-        kinds.contains(&"Convolution") && kinds.contains(&"SoftmaxWithLoss"),
-        "{kinds:?}"
-    );
+    assert!(kinds.contains(&"Convolution") && kinds.contains(&"SoftmaxWithLoss"), "{kinds:?}");
     // test_iter ×2 with test_state { stage: 'test-on-test' / 'test-on-train' }.
-    let stages: Vec<Vec<String>> = solver
-        .test_nets
-        .iter()
-        .map(|t| t.state.stages.clone())
-        .collect();
+    let stages: Vec<Vec<String>> =
+        solver.test_nets.iter().map(|t| t.state.stages.clone()).collect();
     assert_eq!(stages.len(), 2);
     assert!(stages.iter().all(|s| s.len() == 1), "{stages:?}");
 }

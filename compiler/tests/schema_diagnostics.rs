@@ -43,10 +43,7 @@ fn golden_typo_field_suggests_num_output() {
     let d = &diags.items[0];
     assert_eq!(d.code, "lvc::schema::unknown_field");
     // Caffe: `123:14: Message type "caffe.ConvolutionParameter" has no field named "num_ouput".`
-    assert_eq!(
-        d.message,
-        "ConvolutionParameter has no field named `num_ouput`"
-    );
+    assert_eq!(d.message, "ConvolutionParameter has no field named `num_ouput`");
     assert_eq!(d.help.as_deref(), Some("did you mean `num_output`?"));
     assert_eq!(d.layer.as_deref(), Some("conv3"));
     assert_eq!(source.line_col(d.labels[0].span.start), (123, 5));
@@ -59,11 +56,7 @@ fn unknown_fields_with_and_without_a_close_name() {
         "layer {\n  name: \"c\"\n  type: \"Convolution\"\n  convolution_param { kernelsize: 3 num_output: 8 }\n  frobnicate: 1\n}\n",
         &STRICT,
     );
-    assert_eq!(
-        diags.error_count(),
-        2,
-        "every problem is reported, not just the first"
-    );
+    assert_eq!(diags.error_count(), 2, "every problem is reported, not just the first");
     insta::assert_snapshot!(render(&diags, &source));
 }
 
@@ -95,11 +88,7 @@ fn values_of_the_wrong_kind() {
         ),
         &STRICT,
     );
-    assert!(
-        diags.iter().all(|d| d.code == "lvc::schema::type"),
-        "{:?}",
-        codes(&diags)
-    );
+    assert!(diags.iter().all(|d| d.code == "lvc::schema::type"), "{:?}", codes(&diags));
     assert_eq!(diags.len(), 6);
     insta::assert_snapshot!(render(&diags, &source));
 }
@@ -140,10 +129,7 @@ fn an_enum_number_reads_as_its_name() {
     assert!(diags.is_empty(), "{:?}", codes(&diags));
     let net = net.expect("valid net");
     assert_eq!(
-        net.layers[0]
-            .param_block("pooling_param")
-            .ident("pool")
-            .map(|p| p.value),
+        net.layers[0].param_block("pooling_param").ident("pool").map(|p| p.value),
         Some("AVE")
     );
 }
@@ -154,7 +140,10 @@ fn include_and_exclude_in_one_layer() {
         "layer {\n  name: \"d\"\n  type: \"Dropout\"\n  include { phase: TRAIN }\n  exclude { stage: \"deploy\" }\n}\n",
         &STRICT,
     );
-    assert_eq!(codes(&diags), ["lvc::schema::include_exclude: Specify either include rules or exclude rules; not both."]);
+    assert_eq!(
+        codes(&diags),
+        ["lvc::schema::include_exclude: Specify either include rules or exclude rules; not both."]
+    );
     insta::assert_snapshot!(render(&diags, &source));
 }
 
@@ -182,11 +171,7 @@ fn v0_upgrade_problems() {
     let found: Vec<&str> = diags.iter().map(|d| d.code).collect();
     assert_eq!(
         found,
-        [
-            "lvc::schema::v0_padding",
-            "lvc::schema::v0_type",
-            "lvc::schema::v0_upgrade"
-        ]
+        ["lvc::schema::v0_padding", "lvc::schema::v0_type", "lvc::schema::v0_upgrade"]
     );
     insta::assert_snapshot!(render(&diags, &source));
 }

@@ -52,30 +52,10 @@ const NAMES: &[&str] = &[
     "min",
     "bogus",
 ];
-const IDENTS: &[&str] = &[
-    "MAX",
-    "CONVOLUTION",
-    "DATA",
-    "RELU",
-    "TEST",
-    "TRAIN",
-    "true",
-    "ADAM",
-    "x",
-];
-const STRINGS: &[&str] = &[
-    "conv",
-    "padding",
-    "pool",
-    "relu",
-    "data",
-    "Python",
-    "Dice",
-    "BatchNorm",
-    "step",
-    "x",
-    "",
-];
+const IDENTS: &[&str] =
+    &["MAX", "CONVOLUTION", "DATA", "RELU", "TEST", "TRAIN", "true", "ADAM", "x"];
+const STRINGS: &[&str] =
+    &["conv", "padding", "pool", "relu", "data", "Python", "Dice", "BatchNorm", "step", "x", ""];
 
 fn scalar() -> impl Strategy<Value = ScalarKind> {
     prop_oneof![
@@ -87,12 +67,7 @@ fn scalar() -> impl Strategy<Value = ScalarKind> {
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    let leaf = scalar().prop_map(|kind| {
-        Value::Scalar(Scalar {
-            kind,
-            span: Span::default(),
-        })
-    });
+    let leaf = scalar().prop_map(|kind| Value::Scalar(Scalar { kind, span: Span::default() }));
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop::collection::vec((prop::sample::select(NAMES), inner), 0..6)
             .prop_map(|fields| Value::Message(message(fields)))

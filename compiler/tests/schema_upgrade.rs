@@ -16,16 +16,10 @@ fn summary(layers: &[LayerDef]) -> String {
         .iter()
         .map(|l| {
             let names = |v: &[lvc_compiler::schema::Spanned<String>]| {
-                v.iter()
-                    .map(|s| s.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
+                v.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(",")
             };
-            let params: Vec<String> = l
-                .params
-                .iter()
-                .map(|p| format!("{}/{}", p.lr_mult, p.decay_mult))
-                .collect();
+            let params: Vec<String> =
+                l.params.iter().map(|p| format!("{}/{}", p.lr_mult, p.decay_mult)).collect();
             format!(
                 "{:>2} {:<8} {:<16} [{}] -> [{}] params [{}]",
                 l.index,
@@ -54,36 +48,20 @@ fn v0_imagenet_upgrades_like_caffe() {
     let net = net.expect("the V0 net loads");
     insta::assert_snapshot!("v0_imagenet_layers", summary(&net.layers));
     // Padding layers are folded: conv2 reads norm1 directly and has pad 2.
-    let conv2 = net
-        .layers
-        .iter()
-        .find(|l| l.name.value == "conv2")
-        .expect("conv2 exists");
+    let conv2 = net.layers.iter().find(|l| l.name.value == "conv2").expect("conv2 exists");
     assert_eq!(conv2.bottoms[0].value, "norm1");
     let pad = conv2.param_block("convolution_param").ints("pad");
     assert_eq!(pad.iter().map(|p| p.value).collect::<Vec<_>>(), vec![2]);
     // …and the span of that pad points at the padding layer's `pad: 2`.
     assert_eq!(source.snippet(pad[0].span), "2");
-    let pad2_layer = source
-        .text
-        .find("name: \"pad2\"")
-        .expect("the file has a pad2 layer");
-    let conv2_layer = source
-        .text
-        .find("name: \"conv2\"")
-        .expect("the file has a conv2 layer");
+    let pad2_layer = source.text.find("name: \"pad2\"").expect("the file has a pad2 layer");
+    let conv2_layer = source.text.find("name: \"conv2\"").expect("the file has a conv2 layer");
     assert!((pad2_layer..conv2_layer).contains(&pad[0].span.start));
     // The Input layer's shape values point at the input_dim tokens.
     let input = &net.layers[0];
-    assert_eq!(
-        (input.name.value.as_str(), input.kind.value.as_str()),
-        ("input", "Input")
-    );
+    assert_eq!((input.name.value.as_str(), input.kind.value.as_str()), ("input", "Input"));
     let dims = input.param_block("input_param").subs("shape")[0].ints("dim");
-    assert_eq!(
-        dims.iter().map(|d| d.value).collect::<Vec<_>>(),
-        vec![10, 3, 227, 227]
-    );
+    assert_eq!(dims.iter().map(|d| d.value).collect::<Vec<_>>(), vec![10, 3, 227, 227]);
     assert_eq!(source.line_col(dims[0].span.start), (3, 12));
 }
 
@@ -110,10 +88,7 @@ fn v1_rcnn_upgrades_like_caffe() {
     // blobs_lr / weight_decay became param specs, spans on the original tokens.
     let conv1 = &net.layers[1];
     assert_eq!(conv1.params.len(), 2);
-    assert_eq!(
-        (conv1.params[1].lr_mult, conv1.params[1].decay_mult),
-        (2.0, 0.0)
-    );
+    assert_eq!((conv1.params[1].lr_mult, conv1.params[1].decay_mult), (2.0, 0.0));
     assert_eq!(source.snippet(conv1.kind.span), "CONVOLUTION");
 }
 
@@ -130,10 +105,8 @@ fn upgraded_layer_counts_match_the_manifest() {
             continue;
         };
         let padding = source.text.matches("type: \"padding\"").count();
-        let input_layer = usize::from(matches!(
-            entry.input_style.as_str(),
-            "input_dim" | "input_shape"
-        ));
+        let input_layer =
+            usize::from(matches!(entry.input_style.as_str(), "input_dim" | "input_shape"));
         let expected = entry.n_layers + input_layer - padding;
         if net.layers.len() != expected {
             mismatches.push(format!(

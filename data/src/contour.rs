@@ -86,7 +86,10 @@ pub enum ContourError {
         span: SourceSpan,
     },
     #[error("{}: a contour needs at least 3 points, found {count}", path.display())]
-    #[diagnostic(code(lvc::data::contour), help("the file is truncated or not a contour; remove it or re-export it"))]
+    #[diagnostic(
+        code(lvc::data::contour),
+        help("the file is truncated or not a contour; remove it or re-export it")
+    )]
     TooFewPoints { path: PathBuf, count: usize },
     #[error("{}:{line}: point ({x}, {y}) lies outside the {width}x{height} image", path.display())]
     #[diagnostic(
@@ -146,7 +149,11 @@ pub fn read_contour_and_bytes(path: &Path) -> Result<(Contour, Vec<u8>), Contour
 /// checksum them too), with the size bound [`read_contour`] applies.
 pub fn contour_from_bytes(path: &Path, bytes: &[u8]) -> Result<Contour, ContourError> {
     if bytes.len() as u64 > MAX_CONTOUR_BYTES {
-        return Err(ContourError::TooLarge { path: path.to_path_buf(), len: bytes.len() as u64, max: MAX_CONTOUR_BYTES });
+        return Err(ContourError::TooLarge {
+            path: path.to_path_buf(),
+            len: bytes.len() as u64,
+            max: MAX_CONTOUR_BYTES,
+        });
     }
     // Contour files are ASCII; anything else shows up as a bad line below.
     parse_contour(path, String::from_utf8_lossy(bytes).into_owned())
@@ -173,7 +180,11 @@ pub fn parse_contour(path: &Path, text: String) -> Result<Contour, ContourError>
         };
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() != 2 {
-            return Err(bad(format!("expected 2 numbers `x y`, found {} field(s): {:?}", fields.len(), line.trim())));
+            return Err(bad(format!(
+                "expected 2 numbers `x y`, found {} field(s): {:?}",
+                fields.len(),
+                line.trim()
+            )));
         }
         let mut coords = [0.0f64; 2];
         for (slot, field) in coords.iter_mut().zip(&fields) {
@@ -261,7 +272,12 @@ mod tests {
 
     #[test]
     fn wrong_field_count_nan_and_inf_are_errors() {
-        for (text, line) in [("1 2\n3\n4 5\n6 7", 2), ("1 2 3\n4 5\n6 7", 1), ("1 2\nNaN 4\n5 6", 2), ("1 2\n3 4\n5 inf", 3)] {
+        for (text, line) in [
+            ("1 2\n3\n4 5\n6 7", 2),
+            ("1 2 3\n4 5\n6 7", 1),
+            ("1 2\nNaN 4\n5 6", 2),
+            ("1 2\n3 4\n5 inf", 3),
+        ] {
             match parse(text) {
                 Err(ContourError::BadLine { line: got, .. }) => assert_eq!(got, line, "{text:?}"),
                 other => panic!("{text:?}: {other:?}"),
@@ -303,24 +319,46 @@ mod tests {
         std::thread::spawn(move || send.send(read_contour(&path)));
         let Ok(from_fifo) = receive.recv_timeout(std::time::Duration::from_secs(5)) else {
             use std::os::unix::fs::OpenOptionsExt;
-            let _writer = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+            let _writer =
+                std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
             panic!("reading the FIFO {} blocked for 5 s", fifo.display());
         };
         let mut results = vec![(from_fifo, fifo.as_path(), "a FIFO (named pipe)")];
-        results.push((read_contour(Path::new("/dev/zero")), Path::new("/dev/zero"), "a character device"));
+        results.push((
+            read_contour(Path::new("/dev/zero")),
+            Path::new("/dev/zero"),
+            "a character device",
+        ));
         results.push((read_contour(dir.path()), dir.path(), "a folder"));
         for (result, path, what) in results {
             let err = result.unwrap_err();
             assert!(matches!(err, ContourError::NotAFile { what: w, .. } if w == what), "{err:?}");
-            assert_eq!(err.to_string(), format!("cannot read contour file {}: it is {what}, not a regular file", path.display()));
-            assert_eq!(err.code().map(|c| c.to_string()).as_deref(), Some("lvc::data::contour::not_a_file"));
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "cannot read contour file {}: it is {what}, not a regular file",
+                    path.display()
+                )
+            );
+            assert_eq!(
+                err.code().map(|c| c.to_string()).as_deref(),
+                Some("lvc::data::contour::not_a_file")
+            );
             assert_eq!(err.path(), path);
         }
         let big = dir.path().join("IM-0001-0049-icontour-manual.txt");
         std::fs::File::create(&big).unwrap().set_len(MAX_CONTOUR_BYTES + 1).unwrap();
         let err = read_contour(&big).unwrap_err();
-        assert!(matches!(err, ContourError::TooLarge { len, .. } if len == MAX_CONTOUR_BYTES + 1), "{err:?}");
-        assert!(err.to_string().ends_with("it holds 16777217 bytes, more than the 16.8 MB a contour file can need"), "{err}");
+        assert!(
+            matches!(err, ContourError::TooLarge { len, .. } if len == MAX_CONTOUR_BYTES + 1),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().ends_with(
+                "it holds 16777217 bytes, more than the 16.8 MB a contour file can need"
+            ),
+            "{err}"
+        );
         let bytes = vec![b' '; MAX_CONTOUR_BYTES as usize + 1];
         assert!(matches!(contour_from_bytes(&big, &bytes), Err(ContourError::TooLarge { .. })));
     }

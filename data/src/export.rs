@@ -20,11 +20,17 @@ pub enum ExportError {
     Store(#[from] StoreError),
 
     #[error("cannot write {}: {reason}", path.display())]
-    #[diagnostic(code(lvc::data::export::write), help("check free space and permissions of the output folder"))]
+    #[diagnostic(
+        code(lvc::data::export::write),
+        help("check free space and permissions of the output folder")
+    )]
     Write { path: PathBuf, reason: String },
 
     #[error("{case} image {image}: value {value} does not fit a 16-bit PNG (even after a shift of {shift})")]
-    #[diagnostic(code(lvc::data::export::range), help("PNG export keeps integer values in 0..=65535; this dataset holds other values"))]
+    #[diagnostic(
+        code(lvc::data::export::range),
+        help("PNG export keeps integer values in 0..=65535; this dataset holds other values")
+    )]
     Range { case: String, image: u32, value: f32, shift: f32 },
 }
 
@@ -54,8 +60,12 @@ pub fn export_pngs(ds: &Dataset, out: &Path, force: bool) -> Result<ExportSummar
                 // `Dataset::open` checked the case; joined as a checked
                 // component all the same, so no manifest can reach out.
                 let dir = lvc_fsio::join_component(&temp.join(data.split.name()), &record.case)
-                    .map_err(|e| ExportError::Write { path: temp.join(data.split.name()), reason: e.to_string() })?;
-                std::fs::create_dir_all(&dir).map_err(|e| ExportError::Write { path: dir.clone(), reason: e.to_string() })?;
+                    .map_err(|e| ExportError::Write {
+                        path: temp.join(data.split.name()),
+                        reason: e.to_string(),
+                    })?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| ExportError::Write { path: dir.clone(), reason: e.to_string() })?;
                 // Channel 0 only: RGB datasets hold three identical planes.
                 let plane = &data.image(i)[..rows * columns];
                 let values = plane
@@ -65,7 +75,12 @@ pub fn export_pngs(ds: &Dataset, out: &Path, force: bool) -> Result<ExportSummar
                         if shifted.fract() == 0.0 && (0.0..=65535.0).contains(&shifted) {
                             Ok(shifted as u16)
                         } else {
-                            Err(ExportError::Range { case: record.case.clone(), image: record.image, value: v, shift })
+                            Err(ExportError::Range {
+                                case: record.case.clone(),
+                                image: record.image,
+                                value: v,
+                                shift,
+                            })
                         }
                     })
                     .collect::<Result<Vec<u16>, _>>()?;
@@ -76,15 +91,22 @@ pub fn export_pngs(ds: &Dataset, out: &Path, force: bool) -> Result<ExportSummar
                     move |e: image::ImageError| ExportError::Write { path, reason: e.to_string() }
                 };
                 let (w, h) = (columns as u32, rows as u32);
-                let gray: Option<ImageBuffer<Luma<u16>, Vec<u16>>> = ImageBuffer::from_raw(w, h, values);
+                let gray: Option<ImageBuffer<Luma<u16>, Vec<u16>>> =
+                    ImageBuffer::from_raw(w, h, values);
                 let label: Option<GrayImage> = ImageBuffer::from_raw(w, h, data.label(i).to_vec());
                 match (gray, label) {
                     (Some(gray), Some(label)) => {
-                        gray.save_with_format(&image_path, image::ImageFormat::Png).map_err(png_err(&image_path))?;
-                        label.save_with_format(&label_path, image::ImageFormat::Png).map_err(png_err(&label_path))?;
+                        gray.save_with_format(&image_path, image::ImageFormat::Png)
+                            .map_err(png_err(&image_path))?;
+                        label
+                            .save_with_format(&label_path, image::ImageFormat::Png)
+                            .map_err(png_err(&label_path))?;
                     }
                     _ => {
-                        return Err(ExportError::Write { path: image_path, reason: "image size does not match the dataset shape".into() })
+                        return Err(ExportError::Write {
+                            path: image_path,
+                            reason: "image size does not match the dataset shape".into(),
+                        })
                     }
                 }
                 pairs += 1;
@@ -92,14 +114,16 @@ pub fn export_pngs(ds: &Dataset, out: &Path, force: bool) -> Result<ExportSummar
         }
         let readme = readme_text(ds, shift);
         let path = temp.join(README);
-        std::fs::write(&path, readme).map_err(|e| ExportError::Write { path, reason: e.to_string() })
+        std::fs::write(&path, readme)
+            .map_err(|e| ExportError::Write { path, reason: e.to_string() })
     })?;
     Ok(ExportSummary { pairs, shift })
 }
 
 fn readme_text(ds: &Dataset, shift: f32) -> String {
     let m = &ds.manifest;
-    let classes: Vec<String> = m.classes.iter().enumerate().map(|(v, c)| format!("{v} = {c}")).collect();
+    let classes: Vec<String> =
+        m.classes.iter().enumerate().map(|(v, c)| format!("{v} = {c}")).collect();
     let values = if shift > 0.0 {
         format!(
             "Image values were SHIFTED by +{shift}: the dataset holds negative values, PNG cannot.\n\
@@ -122,7 +146,9 @@ mod tests {
     use super::*;
     use crate::dicom::StoredPixels;
     use crate::store::write_dataset;
-    use crate::sunnybrook::import::{Channels, ContoursKind, ImportOptions, Imported, ImportedSlice, SourceFile, SplitKind};
+    use crate::sunnybrook::import::{
+        Channels, ContoursKind, ImportOptions, Imported, ImportedSlice, SourceFile, SplitKind,
+    };
 
     /// A 2×3 plane counting up from `first`.
     fn unsigned(first: u16) -> StoredPixels {
@@ -161,7 +187,10 @@ mod tests {
             },
             rows: 2,
             columns: 3,
-            slices: vec![slice("SC-A-1", 48, Split::Train, train), slice("SC-B-2", 7, Split::Val, val)],
+            slices: vec![
+                slice("SC-A-1", 48, Split::Train, train),
+                slice("SC-B-2", 7, Split::Val, val),
+            ],
             problems: vec![],
             skipped: vec![],
             warnings: vec![],
@@ -186,7 +215,10 @@ mod tests {
         assert!(matches!(label, image::DynamicImage::ImageLuma8(_)));
         assert_eq!(label.into_luma8().into_raw(), vec![0, 1, 1, 0, 2, 0]);
         assert!(std::fs::read_to_string(out.join(README)).unwrap().contains("unchanged"));
-        assert!(matches!(export_pngs(&ds, &out, false), Err(ExportError::Store(StoreError::Exists { .. }))));
+        assert!(matches!(
+            export_pngs(&ds, &out, false),
+            Err(ExportError::Store(StoreError::Exists { .. }))
+        ));
         export_pngs(&ds, &out, true).unwrap();
     }
 

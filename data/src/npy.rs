@@ -109,7 +109,10 @@ pub struct NpyArray {
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum NpyError {
     #[error("{path}: cannot {action}: {source}")]
-    #[diagnostic(code(lvc::npy::io), help("check that the path exists and that its folder is writable"))]
+    #[diagnostic(
+        code(lvc::npy::io),
+        help("check that the path exists and that its folder is writable")
+    )]
     Io { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error("{path}: not a supported .npy file: {reason}")]
     #[diagnostic(
@@ -121,7 +124,10 @@ pub enum NpyError {
     #[diagnostic(code(lvc::npy::raw), help("a raw input is little-endian float32 values in C order; give the shape it was written with (FILE.f32:NxCxHxW)"))]
     Raw { path: PathBuf, reason: String },
     #[error("{path}: shape {shape:?} holds {expected} values but {actual} were given")]
-    #[diagnostic(code(lvc::npy::shape), help("this is a bug in the caller: the data length must equal the product of the shape"))]
+    #[diagnostic(
+        code(lvc::npy::shape),
+        help("this is a bug in the caller: the data length must equal the product of the shape")
+    )]
     Shape { path: PathBuf, shape: Vec<usize>, expected: usize, actual: usize },
 }
 
@@ -136,7 +142,8 @@ fn shape_text(shape: &[usize]) -> String {
 /// C order: magic, version, length and the dict, padded so the data starts
 /// 64-byte aligned.
 pub fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
-    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}", shape_text(shape));
+    let dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}", shape_text(shape));
     let unpadded = MAGIC.len() + 2 + 2 + dict.len() + 1;
     let padding = (64 - unpadded % 64) % 64;
     let header_len = dict.len() + padding + 1;
@@ -167,9 +174,18 @@ pub fn to_bytes(array: &NpyArray) -> Vec<u8> {
 pub fn write_npy(path: &Path, array: &NpyArray) -> Result<(), NpyError> {
     let expected: usize = array.shape.iter().product();
     if expected != array.data.len() {
-        return Err(NpyError::Shape { path: path.into(), shape: array.shape.clone(), expected, actual: array.data.len() });
+        return Err(NpyError::Shape {
+            path: path.into(),
+            shape: array.shape.clone(),
+            expected,
+            actual: array.data.len(),
+        });
     }
-    write_atomic(path, &to_bytes(array)).map_err(|source| NpyError::Io { path: path.into(), action: "write", source })
+    write_atomic(path, &to_bytes(array)).map_err(|source| NpyError::Io {
+        path: path.into(),
+        action: "write",
+        source,
+    })
 }
 
 /// The longest header this reader accepts. NumPy writes a few hundred bytes
@@ -253,7 +269,9 @@ fn f16_to_f32(h: u16) -> f32 {
     let bits = match (exponent, mantissa) {
         (0, 0) => sign,
         // Subnormal: value = mantissa · 2^-24.
-        (0, m) => return if sign != 0 { -(m as f32) * 2f32.powi(-24) } else { m as f32 * 2f32.powi(-24) },
+        (0, m) => {
+            return if sign != 0 { -(m as f32) * 2f32.powi(-24) } else { m as f32 * 2f32.powi(-24) }
+        }
         (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
         (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
     };
@@ -288,12 +306,16 @@ fn header_extent(bytes: &[u8]) -> Result<(usize, usize), String> {
     }
     let (start, len) = match bytes[6] {
         1 => (10usize, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
-        2 | 3 if bytes.len() >= 12 => (12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize),
+        2 | 3 if bytes.len() >= 12 => {
+            (12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize)
+        }
         2 | 3 => return Err("the header is cut short".into()),
         v => return Err(format!("format version {v} is not supported")),
     };
     if len > MAX_HEADER_BYTES {
-        return Err(format!("the header declares {len} bytes, more than the {MAX_HEADER_BYTES} a header can need"));
+        return Err(format!(
+            "the header declares {len} bytes, more than the {MAX_HEADER_BYTES} a header can need"
+        ));
     }
     Ok((start, len))
 }
@@ -324,7 +346,10 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<NpyHeader, String> {
     let element = ElementType::from_descr(&descr).ok_or_else(|| {
         format!("dtype {descr} is not supported (bool, int8–64, uint8–64, float16/32/64, either byte order)")
     })?;
-    let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).ok_or("the shape overflows")?;
+    let count = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .ok_or("the shape overflows")?;
     let data_len = count.checked_mul(element.width as u64).ok_or("the shape overflows")?;
     let body = file_len.saturating_sub(data_offset as u64);
     if file_len < data_offset as u64 || body != data_len {
@@ -443,7 +468,11 @@ impl Lexer<'_> {
                 let value = match word {
                     "True" => Value::Bool(true),
                     "False" => Value::Bool(false),
-                    _ if first == '[' => return Err("structured dtypes are not supported (the 'descr' is a list)".into()),
+                    _ if first == '[' => {
+                        return Err(
+                            "structured dtypes are not supported (the 'descr' is a list)".into()
+                        )
+                    }
                     _ => Value::Other,
                 };
                 self.rest = &self.rest[word_len..];
@@ -470,7 +499,10 @@ fn open_checked(path: &Path) -> Result<(NpyHeader, std::fs::File), NpyError> {
     let (start, len) = header_extent(&fixed).map_err(format)?;
     let mut bytes = Vec::with_capacity(start + len);
     file.seek(SeekFrom::Start(0)).map_err(|e| read_err(path, e))?;
-    (&mut file).take((start + len) as u64).read_to_end(&mut bytes).map_err(|e| read_err(path, e))?;
+    (&mut file)
+        .take((start + len) as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_err(path, e))?;
     let header = parse_header(&bytes, file_len).map_err(format)?;
     file.seek(SeekFrom::Start(header.data_offset as u64)).map_err(|e| read_err(path, e))?;
     Ok((header, file))
@@ -487,7 +519,12 @@ fn read_data(path: &Path, header: &NpyHeader, file: std::fs::File) -> Result<Vec
         // The file shrank after the check.
         return Err(NpyError::Format {
             path: path.into(),
-            reason: format!("the data holds {} bytes, shape {} of {} needs {len}", body.len(), shape_text(&header.shape), header.descr),
+            reason: format!(
+                "the data holds {} bytes, shape {} of {} needs {len}",
+                body.len(),
+                shape_text(&header.shape),
+                header.descr
+            ),
         });
     }
     Ok(body)
@@ -504,7 +541,11 @@ pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
     }
     if NpyDtype::from_descr(&header.descr).is_none() {
         let supported: Vec<&str> = NpyDtype::ALL.iter().map(|d| d.descr()).collect();
-        return Err(format(format!("dtype {} is not supported ({})", header.descr, supported.join(", "))));
+        return Err(format(format!(
+            "dtype {} is not supported ({})",
+            header.descr,
+            supported.join(", ")
+        )));
     }
     let body = read_data(path, &header, file)?;
     array_from(header, &body).map_err(format)
@@ -528,7 +569,11 @@ pub fn parse_npy_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
 fn values_f32(header: &NpyHeader, body: &[u8]) -> (Vec<usize>, Vec<f32>) {
     let element = header.element;
     let stored: Vec<f32> = body.chunks_exact(element.width).map(|b| element.to_f32(b)).collect();
-    let values = if header.fortran_order && header.shape.len() > 1 { fortran_to_c(&stored, &header.shape) } else { stored };
+    let values = if header.fortran_order && header.shape.len() > 1 {
+        fortran_to_c(&stored, &header.shape)
+    } else {
+        stored
+    };
     (header.shape.clone(), values)
 }
 
@@ -573,9 +618,15 @@ fn array_from(header: NpyHeader, body: &[u8]) -> Result<NpyArray, String> {
     };
     let data = match dtype {
         NpyDtype::U8 => NpyData::U8(body.to_vec()),
-        NpyDtype::U16 => NpyData::U16(body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
-        NpyDtype::I16 => NpyData::I16(body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
-        NpyDtype::F32 => NpyData::F32(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        NpyDtype::U16 => {
+            NpyData::U16(body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+        }
+        NpyDtype::I16 => {
+            NpyData::I16(body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect())
+        }
+        NpyDtype::F32 => NpyData::F32(
+            body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        ),
     };
     Ok(NpyArray { shape: header.shape, data })
 }
@@ -592,7 +643,10 @@ pub fn read_raw_f32(path: &Path, shape: &[usize]) -> Result<Vec<f32>, NpyError> 
         return fail(format!("cannot hold shape {shown}: its size overflows"));
     };
     if file_len != needed {
-        return fail(format!("holds {file_len} bytes, but shape {shown} needs {} float32 values ({needed} bytes)", needed / 4));
+        return fail(format!(
+            "holds {file_len} bytes, but shape {shown} needs {} float32 values ({needed} bytes)",
+            needed / 4
+        ));
     }
     let mut bytes = Vec::with_capacity(needed as usize);
     file.take(needed).read_to_end(&mut bytes).map_err(|e| read_err(path, e))?;
@@ -618,7 +672,10 @@ mod tests {
         round_trip(NpyArray { shape: vec![2, 3], data: NpyData::U16(vec![0, 1, 2, 65535, 4, 5]) });
         round_trip(NpyArray { shape: vec![3, 1], data: NpyData::I16(vec![-32768, 0, 32767]) });
         round_trip(NpyArray { shape: vec![4], data: NpyData::U8(vec![0, 1, 254, 255]) });
-        round_trip(NpyArray { shape: vec![1, 2, 2], data: NpyData::F32(vec![0.5, -1.25, f32::MAX, 3.0]) });
+        round_trip(NpyArray {
+            shape: vec![1, 2, 2],
+            data: NpyData::F32(vec![0.5, -1.25, f32::MAX, 3.0]),
+        });
         round_trip(NpyArray { shape: vec![0, 5], data: NpyData::U8(vec![]) });
     }
 
@@ -626,7 +683,9 @@ mod tests {
     #[test]
     fn matches_numpy_bytes() {
         let bytes = to_bytes(&NpyArray { shape: vec![1, 3], data: NpyData::U16(vec![1, 2, 3]) });
-        let mut expected = b"\x93NUMPY\x01\x00v\x00{'descr': '<u2', 'fortran_order': False, 'shape': (1, 3), }".to_vec();
+        let mut expected =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<u2', 'fortran_order': False, 'shape': (1, 3), }"
+                .to_vec();
         expected.resize(127, b' ');
         expected.push(b'\n');
         expected.extend_from_slice(&[1, 0, 2, 0, 3, 0]);
@@ -647,7 +706,9 @@ mod tests {
 
     #[test]
     fn reads_numpy_written_headers() {
-        let mut bytes = b"\x93NUMPY\x01\x00F\x00{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }".to_vec();
+        let mut bytes =
+            b"\x93NUMPY\x01\x00F\x00{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }"
+                .to_vec();
         bytes.resize(10 + 70 - 1, b' ');
         bytes.push(b'\n');
         bytes.extend_from_slice(&[9, 8, 7, 6]);
@@ -676,7 +737,8 @@ mod tests {
     fn write_checks_shape_and_reports_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.npy");
-        let err = write_npy(&path, &NpyArray { shape: vec![2, 2], data: NpyData::U8(vec![1]) }).unwrap_err();
+        let err = write_npy(&path, &NpyArray { shape: vec![2, 2], data: NpyData::U8(vec![1]) })
+            .unwrap_err();
         assert!(err.to_string().contains("a.npy"), "{err}");
         let array = NpyArray { shape: vec![1, 2], data: NpyData::U16(vec![7, 9]) };
         write_npy(&path, &array).unwrap();
@@ -750,7 +812,9 @@ mod tests {
             };
             assert_eq!(values, want, "{descr}");
         }
-        assert!(parse_npy_f32(&file_bytes("<c8", false, &[1], &[0; 8])).unwrap_err().contains("<c8"));
+        assert!(parse_npy_f32(&file_bytes("<c8", false, &[1], &[0; 8]))
+            .unwrap_err()
+            .contains("<c8"));
         // Fortran order: the 2×3 matrix [[0, 1, 2], [3, 4, 5]] stored by columns.
         let by_columns = le(&[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         let (_, values) = parse_npy_f32(&file_bytes("<f4", true, &[2, 3], &by_columns)).unwrap();
@@ -766,12 +830,23 @@ mod tests {
             bytes.extend_from_slice(&[0; 2]);
             parse_npy_f32(&bytes)
         };
-        assert_eq!(with("{\"shape\": (2,), \"fortran_order\": False, \"descr\": \"|u1\"}\n").unwrap(), (vec![2], vec![0.0, 0.0]));
+        assert_eq!(
+            with("{\"shape\": (2,), \"fortran_order\": False, \"descr\": \"|u1\"}\n").unwrap(),
+            (vec![2], vec![0.0, 0.0])
+        );
         // A key inside a string is not a key.
-        assert!(with("{'descr': '|u1', 'x': \"'shape': (2,)\", 'fortran_order': False}").unwrap_err().contains("no 'shape'"));
-        assert!(with("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}").unwrap_err().contains("structured"));
-        assert!(with("{'descr': '|u1', 'descr': '|u1', 'fortran_order': False, 'shape': (2,)}").unwrap_err().contains("twice"));
-        assert!(with("{'descr': '|u1', 'fortran_order': False, 'shape': (-2,)}").unwrap_err().contains("not a size"));
+        assert!(with("{'descr': '|u1', 'x': \"'shape': (2,)\", 'fortran_order': False}")
+            .unwrap_err()
+            .contains("no 'shape'"));
+        assert!(with("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}")
+            .unwrap_err()
+            .contains("structured"));
+        assert!(with("{'descr': '|u1', 'descr': '|u1', 'fortran_order': False, 'shape': (2,)}")
+            .unwrap_err()
+            .contains("twice"));
+        assert!(with("{'descr': '|u1', 'fortran_order': False, 'shape': (-2,)}")
+            .unwrap_err()
+            .contains("not a size"));
     }
 
     #[test]
@@ -781,7 +856,10 @@ mod tests {
         std::fs::write(&path, [0u8; 12]).unwrap();
         assert_eq!(read_raw_f32(&path, &[1, 3]).unwrap(), [0.0; 3]);
         assert!(read_raw_f32(&path, &[1, 4]).unwrap_err().to_string().contains("holds 12 bytes"));
-        assert!(read_raw_f32(&path, &[usize::MAX, 4]).unwrap_err().to_string().contains("overflows"));
+        assert!(read_raw_f32(&path, &[usize::MAX, 4])
+            .unwrap_err()
+            .to_string()
+            .contains("overflows"));
     }
 
     #[cfg(unix)]

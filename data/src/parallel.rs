@@ -6,8 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// in the order of `items`. Items are handed out one at a time, so a slow one
 /// does not hold up a fixed share. Err with a panic's payload when a worker
 /// panicked (a bug); every worker is joined first.
-pub(crate) fn map_on_all_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(usize, &T) -> R + Sync) -> std::thread::Result<Vec<R>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
+pub(crate) fn map_on_all_cores<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(usize, &T) -> R + Sync,
+) -> std::thread::Result<Vec<R>> {
+    let workers =
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
     let next = AtomicUsize::new(0);
     let joined: Vec<std::thread::Result<Vec<(usize, R)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)

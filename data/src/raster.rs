@@ -113,14 +113,17 @@ impl LabelPlane {
         let mut active: Vec<i64> = Vec::with_capacity(edges.len());
         for y in first_row.max(0)..end_row {
             active.clear();
-            active.extend(edges.iter().filter(|e| e.y0 <= y && y < e.y1).map(|e| e.x + (y - e.y0) * e.dx));
+            active.extend(
+                edges.iter().filter(|e| e.y0 <= y && y < e.y1).map(|e| e.x + (y - e.y0) * e.dx),
+            );
             active.sort_unstable();
             for pair in active.chunks_exact(2) {
                 let left = (pair[0] + (1 << FRAC_BITS) - 1) >> FRAC_BITS;
                 let right = pair[1] >> FRAC_BITS;
                 if left < self.width as i64 && right >= 0 {
                     let row = y as usize * self.width;
-                    let (from, to) = (left.max(0) as usize, right.min(self.width as i64 - 1) as usize);
+                    let (from, to) =
+                        (left.max(0) as usize, right.min(self.width as i64 - 1) as usize);
                     if from <= to {
                         self.data[row + from..=row + to].fill(value);
                     }
@@ -138,7 +141,8 @@ impl LabelPlane {
         {
             return;
         }
-        let (start, mut dx, mut dy) = if b.x < a.x { (b, a.x - b.x, a.y - b.y) } else { (a, b.x - a.x, b.y - a.y) };
+        let (start, mut dx, mut dy) =
+            if b.x < a.x { (b, a.x - b.x, a.y - b.y) } else { (a, b.x - a.x, b.y - a.y) };
         let (mut step_major, mut step_minor) = ((1i64, 0i64), (0i64, 1i64));
         if dy < 0 {
             dy = -dy;
@@ -183,12 +187,17 @@ struct ScanEdge {
 fn clip_segment(width: i64, height: i64, p1: &mut Vertex, p2: &mut Vertex) -> bool {
     let (right, bottom) = (width - 1, height - 1);
     let outcode = |p: &Vertex| -> u8 {
-        u8::from(p.x < 0) | u8::from(p.x > right) << 1 | u8::from(p.y < 0) << 2 | u8::from(p.y > bottom) << 3
+        u8::from(p.x < 0)
+            | u8::from(p.x > right) << 1
+            | u8::from(p.y < 0) << 2
+            | u8::from(p.y > bottom) << 3
     };
     let x_code = |p: &Vertex| -> u8 { u8::from(p.x < 0) | u8::from(p.x > right) << 1 };
     let (mut c1, mut c2) = (outcode(p1), outcode(p2));
     if c1 & c2 == 0 && c1 | c2 != 0 {
-        let along = |num: i64, span: i64, den: i64| -> i64 { (num as f64 * span as f64 / den as f64) as i64 };
+        let along = |num: i64, span: i64, den: i64| -> i64 {
+            (num as f64 * span as f64 / den as f64) as i64
+        };
         if c1 & 12 != 0 {
             let a = if c1 < 8 { 0 } else { bottom };
             p1.x += along(a - p1.y, p2.x - p1.x, p2.y - p1.y);
@@ -261,7 +270,13 @@ mod tests {
     }
 
     fn assert_mask(got: &LabelPlane, want: &[&str]) {
-        assert_eq!(show(got), show(&grid(want)), "\n got:\n{}\nwant:\n{}", show(got), show(&grid(want)));
+        assert_eq!(
+            show(got),
+            show(&grid(want)),
+            "\n got:\n{}\nwant:\n{}",
+            show(got),
+            show(&grid(want))
+        );
     }
 
     #[test]
@@ -269,7 +284,10 @@ mod tests {
         let m = fill(8, 8, &[(2, 1), (5, 1), (5, 4), (2, 4)]);
         assert_mask(
             &m,
-            &["........", "..####..", "..####..", "..####..", "..####..", "........", "........", "........"],
+            &[
+                "........", "..####..", "..####..", "..####..", "..####..", "........", "........",
+                "........",
+            ],
         );
     }
 
@@ -279,7 +297,10 @@ mod tests {
         let m = fill(8, 8, &[(0, 0), (6, 6), (0, 6)]);
         assert_mask(
             &m,
-            &["#.......", "##......", "###.....", "####....", "#####...", "######..", "#######.", "........"],
+            &[
+                "#.......", "##......", "###.....", "####....", "#####...", "######..", "#######.",
+                "........",
+            ],
         );
     }
 
@@ -297,7 +318,10 @@ mod tests {
         let m = fill(8, 8, &[(1, 1), (2, 1), (2, 5), (5, 5), (5, 1), (6, 1), (6, 6), (1, 6)]);
         assert_mask(
             &m,
-            &["........", ".##..##.", ".##..##.", ".##..##.", ".##..##.", ".######.", ".######.", "........"],
+            &[
+                "........", ".##..##.", ".##..##.", ".##..##.", ".##..##.", ".######.", ".######.",
+                "........",
+            ],
         );
     }
 
@@ -306,7 +330,10 @@ mod tests {
         let m = fill(8, 8, &[(0, 0), (2, 0), (2, 4), (6, 4), (6, 6), (0, 6)]);
         assert_mask(
             &m,
-            &["###.....", "###.....", "###.....", "###.....", "#######.", "#######.", "#######.", "........"],
+            &[
+                "###.....", "###.....", "###.....", "###.....", "#######.", "#######.", "#######.",
+                "........",
+            ],
         );
     }
 
@@ -315,7 +342,10 @@ mod tests {
         // (0,0)-(6,6)-(6,0)-(0,6): the diagonals cross at (3,3); the left and
         // right triangles (closed by the vertical sides) are inside.
         let m = fill(7, 7, &[(0, 0), (6, 6), (6, 0), (0, 6)]);
-        assert_mask(&m, &["#.....#", "##...##", "###.###", "#######", "###.###", "##...##", "#.....#"]);
+        assert_mask(
+            &m,
+            &["#.....#", "##...##", "###.###", "#######", "###.###", "##...##", "#.....#"],
+        );
     }
 
     #[test]
@@ -324,7 +354,10 @@ mod tests {
         let m = fill(8, 8, &[(0, 0), (3, 0), (3, 3), (6, 3), (6, 6), (3, 6), (3, 3), (0, 3)]);
         assert_mask(
             &m,
-            &["####....", "####....", "####....", "#######.", "...####.", "...####.", "...####.", "........"],
+            &[
+                "####....", "####....", "####....", "#######.", "...####.", "...####.", "...####.",
+                "........",
+            ],
         );
     }
 
@@ -378,8 +411,10 @@ mod tests {
     #[test]
     fn later_fill_overwrites_earlier_value() {
         let mut plane = LabelPlane::new(6, 6);
-        let outer: Vec<Vertex> = [(0, 0), (5, 0), (5, 5), (0, 5)].iter().map(|&(x, y)| Vertex { x, y }).collect();
-        let inner: Vec<Vertex> = [(2, 2), (3, 2), (3, 3), (2, 3)].iter().map(|&(x, y)| Vertex { x, y }).collect();
+        let outer: Vec<Vertex> =
+            [(0, 0), (5, 0), (5, 5), (0, 5)].iter().map(|&(x, y)| Vertex { x, y }).collect();
+        let inner: Vec<Vertex> =
+            [(2, 2), (3, 2), (3, 3), (2, 3)].iter().map(|&(x, y)| Vertex { x, y }).collect();
         plane.fill_polygon(&outer, 2);
         plane.fill_polygon(&inner, 1);
         assert_eq!(plane.data.iter().filter(|&&v| v == 1).count(), 4);
@@ -389,7 +424,13 @@ mod tests {
     #[test]
     fn far_away_vertices_neither_overflow_nor_panic() {
         let mut plane = LabelPlane::new(8, 8);
-        let poly = truncate_points(&[[-1e300, 2.0], [1e300, 2.0], [1e300, 5.0], [-1e300, 5.0], [3.0, 1e18]]);
+        let poly = truncate_points(&[
+            [-1e300, 2.0],
+            [1e300, 2.0],
+            [1e300, 5.0],
+            [-1e300, 5.0],
+            [3.0, 1e18],
+        ]);
         plane.fill_polygon(&poly, 1);
         // Rows 2..=5 are crossed by the huge band: fully set.
         assert!(plane.data[2 * 8..6 * 8].iter().all(|&v| v == 1));
@@ -414,6 +455,9 @@ mod tests {
     #[test]
     fn truncation_is_toward_zero() {
         let v = truncate_points(&[[109.5, 146.0], [-0.5, 2.99], [-1.5, 0.0]]);
-        assert_eq!(v, vec![Vertex { x: 109, y: 146 }, Vertex { x: 0, y: 2 }, Vertex { x: -1, y: 0 }]);
+        assert_eq!(
+            v,
+            vec![Vertex { x: 109, y: 146 }, Vertex { x: 0, y: 2 }, Vertex { x: -1, y: 0 }]
+        );
     }
 }

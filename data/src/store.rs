@@ -11,7 +11,9 @@
 
 use crate::dicom::StoredPixels;
 use crate::npy::{read_npy, NpyArray, NpyData, NpyDtype, NpyError};
-use crate::sunnybrook::import::{Channels, ContoursKind, Imported, ImportedSlice, Skipped, SourceFile, Split, SplitKind};
+use crate::sunnybrook::import::{
+    Channels, ContoursKind, Imported, ImportedSlice, Skipped, SourceFile, Split, SplitKind,
+};
 use lvc_fsio::WritebackFile;
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -114,19 +116,31 @@ pub struct Manifest {
 #[derive(Debug, Error, Diagnostic)]
 pub enum StoreError {
     #[error("{} already exists", path.display())]
-    #[diagnostic(code(lvc::data::store::exists), help("pass --force to replace it (atomically), or choose another output folder"))]
+    #[diagnostic(
+        code(lvc::data::store::exists),
+        help("pass --force to replace it (atomically), or choose another output folder")
+    )]
     Exists { path: PathBuf },
 
     #[error("{} exists and is not an lvc dataset (no manifest.json); refusing to replace it", path.display())]
-    #[diagnostic(code(lvc::data::store::not_a_dataset), help("choose an output folder that does not exist yet"))]
+    #[diagnostic(
+        code(lvc::data::store::not_a_dataset),
+        help("choose an output folder that does not exist yet")
+    )]
     NotReplaceable { path: PathBuf },
 
     #[error("cannot write {}: {source}", path.display())]
-    #[diagnostic(code(lvc::data::store::io), help("check free space and permissions of the output folder"))]
+    #[diagnostic(
+        code(lvc::data::store::io),
+        help("check free space and permissions of the output folder")
+    )]
     Write { path: PathBuf, source: std::io::Error },
 
     #[error("cannot read {}: {reason}", path.display())]
-    #[diagnostic(code(lvc::data::store::read), help("the dataset is incomplete or damaged; re-create it with `lvc dataset create`"))]
+    #[diagnostic(
+        code(lvc::data::store::read),
+        help("the dataset is incomplete or damaged; re-create it with `lvc dataset create`")
+    )]
     Read { path: PathBuf, reason: String },
 
     #[error("{}: format {format} version {version} is not supported (this lvc reads {FORMAT_NAME} versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION})", path.display())]
@@ -152,7 +166,10 @@ pub enum StoreError {
     Label { path: PathBuf, what: String, value: u8, classes: usize },
 
     #[error("{} is being written by another lvc process: {source}", path.display())]
-    #[diagnostic(code(lvc::data::store::locked), help("wait for that command to finish (or stop it), then run this one again"))]
+    #[diagnostic(
+        code(lvc::data::store::locked),
+        help("wait for that command to finish (or stop it), then run this one again")
+    )]
     Locked { path: PathBuf, source: lvc_fsio::LockError },
 
     #[error("{}: no split named `{name}` (have: train, val)", path.display())]
@@ -224,7 +241,11 @@ impl ImageDtype {
     /// its content). The dtype must come from [`for_planes`](Self::for_planes)
     /// over a set holding `plane`: then every conversion below is exact.
     fn encode(self, plane: &StoredPixels, out: &mut Vec<u8>) {
-        fn put<const N: usize, T: Copy>(out: &mut Vec<u8>, values: &[T], to_bytes: impl Fn(T) -> [u8; N]) {
+        fn put<const N: usize, T: Copy>(
+            out: &mut Vec<u8>,
+            values: &[T],
+            to_bytes: impl Fn(T) -> [u8; N],
+        ) {
             out.clear();
             out.resize(values.len() * N, 0);
             for (bytes, &v) in out.chunks_exact_mut(N).zip(values) {
@@ -268,14 +289,19 @@ pub(crate) fn build_dir_atomically<T, E: From<StoreError>>(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
     if !parent.is_dir() {
         std::fs::create_dir_all(&parent).map_err(write_err(&parent))?;
     }
-    let _lock = lvc_fsio::FolderLock::acquire(&parent.join(format!(".{name}.lock"))).map_err(|e| match e {
-        lvc_fsio::LockError::Io { path, source } => StoreError::Write { path, source },
-        held => StoreError::Locked { path: target.to_path_buf(), source: held },
-    })?;
+    let _lock = lvc_fsio::FolderLock::acquire(&parent.join(format!(".{name}.lock"))).map_err(
+        |e| match e {
+            lvc_fsio::LockError::Io { path, source } => StoreError::Write { path, source },
+            held => StoreError::Locked { path: target.to_path_buf(), source: held },
+        },
+    )?;
     lvc_fsio::stale::remove_stale(&parent);
     if target.exists() {
         if !force {
@@ -332,7 +358,12 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
     let class_count = class_names(imported.options.kind).len();
     for slice in &imported.slices {
         if let Some(&value) = slice.label.iter().find(|&&v| usize::from(v) >= class_count) {
-            return Err(StoreError::Label { path: out.to_path_buf(), what: format!("the label of {}", slice.dicom.path), value, classes: class_count });
+            return Err(StoreError::Label {
+                path: out.to_path_buf(),
+                what: format!("the label of {}", slice.dicom.path),
+                value,
+                classes: class_count,
+            });
         }
         lvc_fsio::check_component(&slice.case).map_err(|source| StoreError::UnsafeName {
             path: out.to_path_buf(),
@@ -348,7 +379,9 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
             let dir = temp.join(split_dir(split));
             std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
         }
-        let slices_of = |split: Split| -> Vec<&ImportedSlice> { imported.slices.iter().filter(|s| s.split == split).collect() };
+        let slices_of = |split: Split| -> Vec<&ImportedSlice> {
+            imported.slices.iter().filter(|s| s.split == split).collect()
+        };
         let write_labels = |split: Split| -> Result<Written, StoreError> {
             let slices = slices_of(split);
             let path = temp.join(split_dir(split)).join("labels.npy");
@@ -377,7 +410,9 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
         // Producing the bytes is memory bound: train images (the bulk) on
         // one core, the other three tensors on the other.
         let (bulk, rest) = std::thread::scope(|scope| {
-            let rest = scope.spawn(|| [write_labels(Split::Train), write_images(Split::Val), write_labels(Split::Val)]);
+            let rest = scope.spawn(|| {
+                [write_labels(Split::Train), write_images(Split::Val), write_labels(Split::Val)]
+            });
             (write_images(Split::Train), rest.join())
         });
         let mut written = vec![bulk?];
@@ -391,10 +426,15 @@ pub fn write_dataset(out: &Path, imported: &Imported, force: bool) -> Result<Man
 /// Waits until the written `tensors` are on disk while it makes and writes
 /// the manifest, then syncs that too. The syncs run side by side so the
 /// disk's cache flushes overlap, and the manifest is made while they wait.
-fn finish_dataset(temp: &Path, manifest: impl FnOnce() -> Manifest, tensors: Vec<Written>) -> Result<Manifest, StoreError> {
+fn finish_dataset(
+    temp: &Path,
+    manifest: impl FnOnce() -> Manifest,
+    tensors: Vec<Written>,
+) -> Result<Manifest, StoreError> {
     let sync = |Written { path, file }: Written| file.sync().map_err(write_err(&path));
     std::thread::scope(|scope| {
-        let syncs: Vec<_> = tensors.into_iter().map(|tensor| scope.spawn(move || sync(tensor))).collect();
+        let syncs: Vec<_> =
+            tensors.into_iter().map(|tensor| scope.spawn(move || sync(tensor))).collect();
         let manifest = manifest();
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| write_err(temp)(e.into()))?;
         sync(write_file(&temp.join(MANIFEST), |file| file.write_all(&json))?)?;
@@ -412,7 +452,10 @@ struct Written {
 }
 
 /// Writes `path` with `content` and starts its writeback.
-fn write_file(path: &Path, content: impl FnOnce(&mut WritebackFile) -> std::io::Result<()>) -> Result<Written, StoreError> {
+fn write_file(
+    path: &Path,
+    content: impl FnOnce(&mut WritebackFile) -> std::io::Result<()>,
+) -> Result<Written, StoreError> {
     let mut file = WritebackFile::create(path).map_err(write_err(path))?;
     content(&mut file).and_then(|()| file.start_writeback()).map_err(write_err(path))?;
     Ok(Written { path: path.to_path_buf(), file })
@@ -433,11 +476,21 @@ fn write_tensor(
 
 /// Checks that every plane of a tensor holds H·W values (`shape` is
 /// (N, C, H, W)); the importer guarantees it, other callers may not.
-fn check_planes(path: &Path, shape: &[usize; 4], mut lengths: impl Iterator<Item = usize>) -> Result<(), StoreError> {
+fn check_planes(
+    path: &Path,
+    shape: &[usize; 4],
+    mut lengths: impl Iterator<Item = usize>,
+) -> Result<(), StoreError> {
     let plane = shape[2] * shape[3];
     match lengths.find(|&n| n != plane) {
         None => Ok(()),
-        Some(actual) => Err(NpyError::Shape { path: path.to_path_buf(), shape: shape[2..].to_vec(), expected: plane, actual }.into()),
+        Some(actual) => Err(NpyError::Shape {
+            path: path.to_path_buf(),
+            shape: shape[2..].to_vec(),
+            expected: plane,
+            actual,
+        }
+        .into()),
     }
 }
 
@@ -470,7 +523,10 @@ fn manifest_for(imported: &Imported, image_dtype: ImageDtype) -> Manifest {
         }
         cases.dedup();
         let total: u64 = class_pixels.iter().sum();
-        let class_fraction = class_pixels.iter().map(|&n| if total == 0 { 0.0 } else { n as f64 / total as f64 }).collect();
+        let class_fraction = class_pixels
+            .iter()
+            .map(|&n| if total == 0 { 0.0 } else { n as f64 / total as f64 })
+            .collect();
         let dir = split_dir(split);
         splits.insert(
             split,
@@ -484,7 +540,9 @@ fn manifest_for(imported: &Imported, image_dtype: ImageDtype) -> Manifest {
             },
         );
     }
-    let shown = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned();
+    let shown = |p: &Path| {
+        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
+    };
     Manifest {
         format: FORMAT_NAME.to_string(),
         format_version: FORMAT_VERSION,
@@ -559,16 +617,28 @@ impl Manifest {
     /// that is joined into a path.
     pub fn from_json(text: &[u8], path: &Path) -> Result<Manifest, StoreError> {
         let read_err = |reason: String| StoreError::Read { path: path.to_path_buf(), reason };
-        let head: serde_json::Value = serde_json::from_slice(text).map_err(|e| read_err(e.to_string()))?;
+        let head: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| read_err(e.to_string()))?;
         let format = head.get("format").and_then(|v| v.as_str()).unwrap_or("").to_string();
         let version = head.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
-        if format != FORMAT_NAME || !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version) {
-            return Err(StoreError::Version { path: path.to_path_buf(), format, version: u32::try_from(version).unwrap_or(u32::MAX) });
+        if format != FORMAT_NAME
+            || !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version)
+        {
+            return Err(StoreError::Version {
+                path: path.to_path_buf(),
+                format,
+                version: u32::try_from(version).unwrap_or(u32::MAX),
+            });
         }
-        let manifest: Manifest = serde_json::from_value(head).map_err(|e| read_err(e.to_string()))?;
+        let manifest: Manifest =
+            serde_json::from_value(head).map_err(|e| read_err(e.to_string()))?;
         if ImageDtype::from_name(&manifest.image_dtype).is_none() {
             let names: Vec<&str> = ImageDtype::ALL.iter().map(|d| d.name()).collect();
-            return Err(read_err(format!("image_dtype `{}` is not one of {}", manifest.image_dtype, names.join(", "))));
+            return Err(read_err(format!(
+                "image_dtype `{}` is not one of {}",
+                manifest.image_dtype,
+                names.join(", ")
+            )));
         }
         check_names(path, &manifest)?;
         Ok(manifest)
@@ -580,7 +650,8 @@ impl Dataset {
     pub fn open(root: &Path) -> Result<Dataset, StoreError> {
         let path = root.join(MANIFEST);
         let read_err = |reason: String| StoreError::Read { path: path.clone(), reason };
-        let text = lvc_fsio::read_regular(&path, MAX_MANIFEST_BYTES).map_err(|e| read_err(e.to_string()))?;
+        let text = lvc_fsio::read_regular(&path, MAX_MANIFEST_BYTES)
+            .map_err(|e| read_err(e.to_string()))?;
         let manifest = Manifest::from_json(&text, &path)?;
         Ok(Dataset { root: root.to_path_buf(), manifest })
     }
@@ -589,15 +660,13 @@ impl Dataset {
     /// and types against the manifest; images come as f32 whatever their
     /// stored type.
     pub fn split(&self, name: &str) -> Result<SplitData, StoreError> {
-        let split = Split::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| StoreError::NoSplit { path: self.root.clone(), name: name.to_string() })?;
-        let summary = self
-            .manifest
-            .splits
-            .get(&split)
-            .ok_or_else(|| StoreError::NoSplit { path: self.root.clone(), name: name.to_string() })?;
+        let split = Split::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
+            StoreError::NoSplit { path: self.root.clone(), name: name.to_string() }
+        })?;
+        let summary = self.manifest.splits.get(&split).ok_or_else(|| StoreError::NoSplit {
+            path: self.root.clone(),
+            name: name.to_string(),
+        })?;
         let [c, h, w] = self.manifest.image_shape;
         let want_images = [summary.count, c, h, w];
         let want_labels = [summary.count, 1, h, w];
@@ -606,14 +675,28 @@ impl Dataset {
         // `open` checked the name.
         let dtype = ImageDtype::from_name(&self.manifest.image_dtype).unwrap_or(ImageDtype::F32);
         let images = match read_npy(&images_path)? {
-            NpyArray { shape, data } if shape == want_images && data.dtype() == dtype.npy_dtype() => data.into_f32(),
-            other => return Err(unexpected_tensor(&images_path, &other, dtype.npy_dtype(), &want_images)),
+            NpyArray { shape, data }
+                if shape == want_images && data.dtype() == dtype.npy_dtype() =>
+            {
+                data.into_f32()
+            }
+            other => {
+                return Err(unexpected_tensor(
+                    &images_path,
+                    &other,
+                    dtype.npy_dtype(),
+                    &want_images,
+                ))
+            }
         };
         let labels = match read_npy(&labels_path)? {
             NpyArray { shape, data: NpyData::U8(v) } if shape == want_labels => v,
-            other => return Err(unexpected_tensor(&labels_path, &other, NpyDtype::U8, &want_labels)),
+            other => {
+                return Err(unexpected_tensor(&labels_path, &other, NpyDtype::U8, &want_labels))
+            }
         };
-        let records: Vec<Record> = self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
+        let records: Vec<Record> =
+            self.manifest.records.iter().filter(|r| r.split == split).cloned().collect();
         // Record i describes image i: callers index the tensors by record.
         if records.len() != summary.count || records.iter().enumerate().any(|(i, r)| r.index != i) {
             return Err(StoreError::Read {
@@ -647,15 +730,21 @@ const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 /// the user gave. (The records' source files are provenance, never joined
 /// into a path; printed, they go through the CLI's escaping.)
 fn check_names(path: &Path, manifest: &Manifest) -> Result<(), StoreError> {
-    let unsafe_name = |what: String| move |source| StoreError::UnsafeName { path: path.to_path_buf(), what, source };
+    let unsafe_name = |what: String| {
+        move |source| StoreError::UnsafeName { path: path.to_path_buf(), what, source }
+    };
     for (split, summary) in &manifest.splits {
-        for (field, file) in [("images_file", &summary.images_file), ("labels_file", &summary.labels_file)] {
-            lvc_fsio::name::check_relative(file).map_err(unsafe_name(format!("split {}'s {field}", split.name())))?;
+        for (field, file) in
+            [("images_file", &summary.images_file), ("labels_file", &summary.labels_file)]
+        {
+            lvc_fsio::name::check_relative(file)
+                .map_err(unsafe_name(format!("split {}'s {field}", split.name())))?;
         }
     }
     for (i, record) in manifest.records.iter().enumerate() {
         let which = || format!("record {i} ({} #{})", record.split.name(), record.index);
-        lvc_fsio::check_component(&record.case).map_err(unsafe_name(format!("{}'s case", which())))?;
+        lvc_fsio::check_component(&record.case)
+            .map_err(unsafe_name(format!("{}'s case", which())))?;
     }
     Ok(())
 }
@@ -664,13 +753,21 @@ fn check_names(path: &Path, manifest: &Manifest) -> Result<(), StoreError> {
 /// bytes (so no lane overflows), which vectorises; a histogram indexed by
 /// the byte does not, and this runs over every label pixel.
 fn count_value(bytes: &[u8], value: u8) -> u64 {
-    bytes.chunks(255).map(|run| u64::from(run.iter().fold(0u8, |n, &v| n + u8::from(v == value)))).sum()
+    bytes
+        .chunks(255)
+        .map(|run| u64::from(run.iter().fold(0u8, |n, &v| n + u8::from(v == value))))
+        .sum()
 }
 
 fn unexpected_tensor(path: &Path, got: &NpyArray, dtype: NpyDtype, shape: &[usize]) -> StoreError {
     StoreError::Read {
         path: path.to_path_buf(),
-        reason: format!("holds {} {:?}, the manifest says {} {shape:?}", got.data.descr(), got.shape, dtype.descr()),
+        reason: format!(
+            "holds {} {:?}, the manifest says {} {shape:?}",
+            got.data.descr(),
+            got.shape,
+            dtype.descr()
+        ),
     }
 }
 

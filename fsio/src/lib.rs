@@ -21,7 +21,9 @@ pub mod stale;
 
 pub use lock::{FolderLock, LockError};
 pub use name::{check_component, escape_controls, join_component, NameError};
-pub use read::{check_regular, open_regular, read_regular, read_regular_to_string, NotRegular, TooLarge};
+pub use read::{
+    check_regular, open_regular, read_regular, read_regular_to_string, NotRegular, TooLarge,
+};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -35,7 +37,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Writes `path` atomically through a buffered writer; `write` produces the
 /// whole content.
-pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     write_atomic_via_temp_path(path, |temp| {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(temp)?);
         write(&mut out)?;
@@ -46,7 +51,10 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -
 /// For writers that take a path rather than a `Write` (libtorch's
 /// `write_npy`, safetensors' `serialize_to_file`): `create` writes the
 /// temporary path it is given, which then replaces `path` atomically.
-pub fn write_atomic_via_temp_path(path: &Path, create: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+pub fn write_atomic_via_temp_path(
+    path: &Path,
+    create: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<()> {
     let temp = temp_path_for(path);
     clean_folder_once(temp.parent().unwrap_or(Path::new(".")));
     let result = create(&temp).and_then(|()| finish(&temp, path));
@@ -122,7 +130,12 @@ pub struct WritebackFile {
 impl WritebackFile {
     /// Creates (or truncates) `path`.
     pub fn create(path: &Path) -> io::Result<WritebackFile> {
-        Ok(WritebackFile { file: File::create(path)?, written: 0, requested: 0, ends_in_hole: false })
+        Ok(WritebackFile {
+            file: File::create(path)?,
+            written: 0,
+            requested: 0,
+            ends_in_hole: false,
+        })
     }
 
     /// Starts writing out whatever has not been handed to the disk yet;
@@ -191,7 +204,8 @@ impl Write for WritebackFile {
 #[cfg(target_os = "linux")]
 fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else {
+    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
+    else {
         // Beyond what the call can express; the final fsync writes it.
         return Ok(());
     };
@@ -200,7 +214,9 @@ fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     // Only a hint: where the call is refused (ENOSYS in some sandboxes, a
     // file system without it), the final fsync still writes and reports
     // every real I/O error, so a refusal must not fail the write.
-    let _refused = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) } != 0;
+    let _refused = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    } != 0;
     Ok(())
 }
 
@@ -216,8 +232,10 @@ mod tests {
     use super::*;
 
     fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -256,7 +274,11 @@ mod tests {
         .unwrap();
         let temp = seen.unwrap();
         assert_eq!(temp.parent(), Some(dir.path()));
-        assert!(temp.file_name().unwrap().to_string_lossy().starts_with(".net.dot.tmp-"), "{}", temp.display());
+        assert!(
+            temp.file_name().unwrap().to_string_lossy().starts_with(".net.dot.tmp-"),
+            "{}",
+            temp.display()
+        );
         assert!(!temp.exists());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "digraph {}");
     }
@@ -280,7 +302,8 @@ mod tests {
     fn failure_before_the_temp_exists_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.npy");
-        let err = write_atomic_via_temp_path(&path, |_| Err(io::Error::other("encoder failed"))).unwrap_err();
+        let err = write_atomic_via_temp_path(&path, |_| Err(io::Error::other("encoder failed")))
+            .unwrap_err();
         assert_eq!(err.to_string(), "encoder failed");
         assert!(entries(dir.path()).is_empty());
     }
@@ -339,12 +362,20 @@ mod tests {
         file.write_all_sparse(&[0; 3 * HOLE_UNIT as usize]).unwrap();
         expected.extend_from_slice(&[0; 3 * HOLE_UNIT as usize]);
         file.sync().unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), expected, "holes read back as zeros; the trailing hole keeps the length");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            expected,
+            "holes read back as zeros; the trailing hole keeps the length"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
             let on_disk = std::fs::metadata(&path).unwrap().blocks() * 512;
-            assert!(on_disk < expected.len() as u64 / 4, "{on_disk} bytes allocated for {}", expected.len());
+            assert!(
+                on_disk < expected.len() as u64 / 4,
+                "{on_disk} bytes allocated for {}",
+                expected.len()
+            );
         }
     }
 

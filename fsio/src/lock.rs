@@ -26,8 +26,14 @@ pub struct FolderLock {
 #[derive(Debug)]
 pub enum LockError {
     /// Another process holds it; its PID as it wrote it, when readable.
-    Held { path: PathBuf, holder: Option<u32> },
-    Io { path: PathBuf, source: io::Error },
+    Held {
+        path: PathBuf,
+        holder: Option<u32>,
+    },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 impl std::fmt::Display for LockError {
@@ -36,7 +42,9 @@ impl std::fmt::Display for LockError {
             LockError::Held { path, holder: Some(pid) } => {
                 write!(f, "{} is held by another lvc process (PID {pid})", path.display())
             }
-            LockError::Held { path, holder: None } => write!(f, "{} is held by another lvc process", path.display()),
+            LockError::Held { path, holder: None } => {
+                write!(f, "{} is held by another lvc process", path.display())
+            }
             LockError::Io { path, source } => write!(f, "cannot lock {}: {source}", path.display()),
         }
     }
@@ -59,7 +67,8 @@ impl FolderLock {
                 .map_err(io_err)?;
             if !try_lock(&file).map_err(io_err)? {
                 let mut text = String::new();
-                let holder = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                let holder =
+                    file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
                 return Err(LockError::Held { path: lock_file.to_path_buf(), holder });
             }
             if still_named(&file, lock_file) {
@@ -171,7 +180,11 @@ mod tests {
                 scope.spawn(|| {
                     for _ in 0..200 {
                         if let Ok(lock) = FolderLock::acquire(&path) {
-                            assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                            assert_eq!(
+                                holders.fetch_add(1, Ordering::SeqCst),
+                                0,
+                                "two holders at once"
+                            );
                             taken.fetch_add(1, Ordering::SeqCst);
                             holders.fetch_sub(1, Ordering::SeqCst);
                             drop(lock);
@@ -186,6 +199,9 @@ mod tests {
     #[test]
     fn a_missing_folder_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(FolderLock::acquire(&dir.path().join("no/such/.lock")), Err(LockError::Io { .. })));
+        assert!(matches!(
+            FolderLock::acquire(&dir.path().join("no/such/.lock")),
+            Err(LockError::Io { .. })
+        ));
     }
 }

@@ -63,7 +63,8 @@ pub fn check_relative(path: &str) -> Result<&str, NameError> {
         return Err(NameError { shown: escape_controls(path), reason: "it is an absolute path" });
     }
     for part in path.split('/') {
-        check_component(part).map_err(|e| NameError { shown: escape_controls(path), reason: e.reason })?;
+        check_component(part)
+            .map_err(|e| NameError { shown: escape_controls(path), reason: e.reason })?;
     }
     Ok(path)
 }
@@ -132,7 +133,10 @@ mod tests {
 
     #[test]
     fn relative_paths_stay_below_their_root() {
-        assert_eq!(check_relative("snapshots/iter_100.safetensors"), Ok("snapshots/iter_100.safetensors"));
+        assert_eq!(
+            check_relative("snapshots/iter_100.safetensors"),
+            Ok("snapshots/iter_100.safetensors")
+        );
         for bad in ["../x", "/x", "a//b", "a/../b", "a/", "a/./b"] {
             assert!(check_relative(bad).is_err(), "{bad}");
         }

@@ -76,7 +76,12 @@ pub struct TooLarge {
 
 impl std::fmt::Display for TooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "it holds {}, more than the {} this kind of file can need", exact_bytes(self.len), human_bytes(self.max_bytes))
+        write!(
+            f,
+            "it holds {}, more than the {} this kind of file can need",
+            exact_bytes(self.len),
+            human_bytes(self.max_bytes)
+        )
     }
 }
 
@@ -172,8 +177,12 @@ pub fn read_regular(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
 
 /// Like [`read_regular`], for text.
 pub fn read_regular_to_string(path: &Path, max_bytes: u64) -> io::Result<String> {
-    String::from_utf8(read_regular(path, max_bytes)?)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("it is not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(read_regular(path, max_bytes)?).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
 }
 
 /// The first `at_most` bytes of a regular file (all of it when shorter),
@@ -192,7 +201,10 @@ fn read_bounded(file: File, expected: u64, max_bytes: u64) -> io::Result<Vec<u8>
     // A refused allocation is an error to report, not an abort (a tight
     // `ulimit -v`, or a file as large as memory).
     bytes.try_reserve_exact(usize::try_from(expected).unwrap_or(usize::MAX)).map_err(|_| {
-        io::Error::new(io::ErrorKind::OutOfMemory, format!("cannot hold its {} in memory", exact_bytes(expected)))
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot hold its {} in memory", exact_bytes(expected)),
+        )
     })?;
     file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_bytes {
@@ -275,7 +287,11 @@ mod tests {
         assert!(err.to_string().contains("5.0 GB"), "{err}");
         assert_eq!(too_large_in(&err), Some(&TooLarge { len: 5_000_000_000, max_bytes: 1 << 20 }));
         assert_eq!(not_regular_in(&err), None);
-        assert_eq!(not_regular_in(&std::fs::read(dir.path().join("absent")).unwrap_err()), None, "other errors are neither");
+        assert_eq!(
+            not_regular_in(&std::fs::read(dir.path().join("absent")).unwrap_err()),
+            None,
+            "other errors are neither"
+        );
         let (prefix, len) = read_prefix(&path, 16).unwrap();
         assert_eq!((prefix.len(), len), (16, 5_000_000_000));
     }

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 pub enum Leftover {
     Removed(PathBuf),
     /// `.NAME.old-PID` renamed back to `NAME`.
-    Restored { from: PathBuf, to: PathBuf },
+    Restored {
+        from: PathBuf,
+        to: PathBuf,
+    },
 }
 
 /// The parts of a leftover's name: (`NAME`, `tmp` or `old`, PID).
@@ -119,7 +122,10 @@ mod tests {
         std::fs::write(d.join(&mine), "in progress").unwrap();
         let done = remove_stale(d);
         assert_eq!(done.len(), 2, "{done:?}");
-        let mut left: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         left.sort();
         assert_eq!(left, [mine, "metrics.json".to_string()]);
     }

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(file) = lvc_runtime::weights::read_caffemodel_bytes(data, Path::new("fuzz.caffemodel")) {
+    if let Ok(file) =
+        lvc_runtime::weights::read_caffemodel_bytes(data, Path::new("fuzz.caffemodel"))
+    {
         let _ = file.non_finite();
         let _ = file.param_count();
     }

@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let info = lvc_data::dicom::info_from_bytes(path, data);
     if let Ok(image) = lvc_data::dicom::decode_image(path, data) {
         assert!(info.is_ok(), "decoded what the header reader refused");
-        assert_eq!(image.pixels.len() as u64, u64::from(image.info.rows) * u64::from(image.info.columns));
+        assert_eq!(
+            image.pixels.len() as u64,
+            u64::from(image.info.rows) * u64::from(image.info.columns)
+        );
     }
 });

@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let source = SourceFile::new("fuzz.prototxt", String::from_utf8_lossy(data).into_owned());
     for phase in [Phase::Test, Phase::Train] {
         let compiled = compile(&source, &CompileOptions { phase, ..CompileOptions::default() });
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
         for diag in compiled.diags.iter() {
             let mut out = String::new();
             let _ = handler.render_report(&mut out, &diag.render(&source));
@@ -31,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
                 for blob in graph.blobs() {
                     if let Some(shape) = &blob.shape {
                         let count = shape.checked_count();
-                        assert!(count.is_some_and(|n| (0..=MAX_BLOB_COUNT).contains(&n)), "{}: {shape}", blob.name);
+                        assert!(
+                            count.is_some_and(|n| (0..=MAX_BLOB_COUNT).contains(&n)),
+                            "{}: {shape}",
+                            blob.name
+                        );
                     }
                 }
             }

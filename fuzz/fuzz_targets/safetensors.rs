@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(file) = lvc_runtime::weights::read_safetensors_bytes(data, Path::new("fuzz.safetensors")) {
+    if let Ok(file) =
+        lvc_runtime::weights::read_safetensors_bytes(data, Path::new("fuzz.safetensors"))
+    {
         let _ = file.weights.non_finite();
     }
     let dir = tempfile::tempdir().unwrap();

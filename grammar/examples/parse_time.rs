@@ -14,10 +14,7 @@ fn main() {
     let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/prototxt/");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let files: Vec<String> = if args.is_empty() {
-        DEFAULT_FILES
-            .iter()
-            .map(|f| format!("{corpus}{f}"))
-            .collect()
+        DEFAULT_FILES.iter().map(|f| format!("{corpus}{f}")).collect()
     } else {
         args
     };
@@ -72,9 +69,5 @@ fn main() {
 }
 
 fn count_fields(message: &lvc_grammar::Message) -> usize {
-    message
-        .fields
-        .iter()
-        .map(|f| 1 + f.value.as_message().map_or(0, count_fields))
-        .sum()
+    message.fields.iter().map(|f| 1 + f.value.as_message().map_or(0, count_fields)).sum()
 }

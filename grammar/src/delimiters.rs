@@ -132,13 +132,7 @@ mod tests {
     #[test]
     fn finds_stray_and_unclosed() {
         let found = scan("a { } } b {").unwrap();
-        assert_eq!(
-            found.first_stray,
-            Some(Stray {
-                close: Span::new(6, 7),
-                open: None
-            })
-        );
+        assert_eq!(found.first_stray, Some(Stray { close: Span::new(6, 7), open: None }));
         assert_eq!(found.innermost_unclosed, Some(Span::new(10, 11)));
     }
 
@@ -147,10 +141,7 @@ mod tests {
         let found = scan("a { >").unwrap();
         assert_eq!(
             found.first_stray,
-            Some(Stray {
-                close: Span::new(4, 5),
-                open: Some(Span::new(2, 3))
-            })
+            Some(Stray { close: Span::new(4, 5), open: Some(Span::new(2, 3)) })
         );
     }
 

@@ -67,19 +67,13 @@ impl ParseError {
         ParseError {
             kind,
             message: message.into(),
-            labels: vec![ParseLabel {
-                span,
-                text: label.into(),
-            }],
+            labels: vec![ParseLabel { span, text: label.into() }],
             help: help.into(),
         }
     }
 
     pub(crate) fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.labels.push(ParseLabel {
-            span,
-            text: text.into(),
-        });
+        self.labels.push(ParseLabel { span, text: text.into() });
         self
     }
 
@@ -116,15 +110,13 @@ impl miette::Diagnostic for ParseError {
         Some(Box::new(&self.help))
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        Some(Box::new(self.labels.iter().enumerate().map(
-            |(i, label)| {
-                let text = (!label.text.is_empty()).then(|| label.text.clone());
-                if i == 0 {
-                    miette::LabeledSpan::new_primary_with_span(text, label.span)
-                } else {
-                    miette::LabeledSpan::new_with_span(text, label.span)
-                }
-            },
-        )))
+        Some(Box::new(self.labels.iter().enumerate().map(|(i, label)| {
+            let text = (!label.text.is_empty()).then(|| label.text.clone());
+            if i == 0 {
+                miette::LabeledSpan::new_primary_with_span(text, label.span)
+            } else {
+                miette::LabeledSpan::new_with_span(text, label.span)
+            }
+        })))
     }
 }

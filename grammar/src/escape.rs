@@ -27,13 +27,7 @@ pub(crate) fn decode_escapes(
         }
         let start = i;
         let Some(&letter) = bytes.get(i + 1) else {
-            return Err(bad_escape(
-                body,
-                offset,
-                start,
-                i + 1,
-                "a backslash at the end of a line",
-            ));
+            return Err(bad_escape(body, offset, start, i + 1, "a backslash at the end of a line"));
         };
         i += 2;
         match letter {
@@ -65,13 +59,7 @@ pub(crate) fn decode_escapes(
             b'x' | b'X' => {
                 let end = digits_end(bytes, i, 2, |b| b.is_ascii_hexdigit());
                 if end == i {
-                    return Err(bad_escape(
-                        body,
-                        offset,
-                        start,
-                        i,
-                        "`\\x` without hex digits",
-                    ));
+                    return Err(bad_escape(body, offset, start, i, "`\\x` without hex digits"));
                 }
                 // At most two hex digits, so it fits in a byte.
                 out.push(u8::from_str_radix(&body[i..end], 16).unwrap_or(0));
@@ -80,13 +68,7 @@ pub(crate) fn decode_escapes(
             b'u' | b'U' => {
                 let width = if letter == b'u' { 4 } else { 8 };
                 let code = hex_code(body, i, width).ok_or_else(|| {
-                    bad_escape(
-                        body,
-                        offset,
-                        start,
-                        i,
-                        "a unicode escape without enough hex digits",
-                    )
+                    bad_escape(body, offset, start, i, "a unicode escape without enough hex digits")
                 })?;
                 i += width;
                 let code = if (0xD800..0xDC00).contains(&code) {
@@ -119,13 +101,7 @@ pub(crate) fn decode_escapes(
             }
             _ => {
                 let end = start + 1 + body[start + 1..].chars().next().map_or(0, char::len_utf8);
-                return Err(bad_escape(
-                    body,
-                    offset,
-                    start,
-                    end,
-                    "an unknown escape sequence",
-                ));
+                return Err(bad_escape(body, offset, start, end, "an unknown escape sequence"));
             }
         }
     }

@@ -22,10 +22,7 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
         Ok(pairs) => pairs,
         Err(err) => return Err(syntax_error(text, &delimiters, &err)),
     };
-    let mut root = Message {
-        fields: Vec::new(),
-        span: Span::new(0, text.len()),
-    };
+    let mut root = Message { fields: Vec::new(), span: Span::new(0, text.len()) };
     if let Some(document) = pairs.next() {
         for field in document.into_inner().filter(|p| p.as_rule() == Rule::field) {
             push_field(field, &mut root.fields)?;
@@ -62,20 +59,14 @@ fn push_field(pair: Pair<'_, Rule>, out: &mut Vec<Field>) -> Result<(), ParseErr
 }
 
 fn is_value(rule: Rule) -> bool {
-    matches!(
-        rule,
-        Rule::message | Rule::number | Rule::special_float | Rule::string | Rule::ident
-    )
+    matches!(rule, Rule::message | Rule::number | Rule::special_float | Rule::string | Rule::ident)
 }
 
 fn build_value(pair: Pair<'_, Rule>) -> Result<Value, ParseError> {
     let span = span_of(&pair);
     let kind = match pair.as_rule() {
         Rule::message => {
-            let mut message = Message {
-                fields: Vec::new(),
-                span,
-            };
+            let mut message = Message { fields: Vec::new(), span };
             for field in pair.into_inner().filter(|p| p.as_rule() == Rule::field) {
                 push_field(field, &mut message.fields)?;
             }
@@ -85,10 +76,7 @@ fn build_value(pair: Pair<'_, Rule>) -> Result<Value, ParseError> {
         Rule::special_float => ScalarKind::Float(decode_special_float(pair.as_str())),
         Rule::string => {
             let (text, span) = decode_string(pair)?;
-            return Ok(Value::Scalar(Scalar {
-                kind: ScalarKind::Str(text),
-                span,
-            }));
+            return Ok(Value::Scalar(Scalar { kind: ScalarKind::Str(text), span }));
         }
         _ => ScalarKind::Ident(pair.as_str().to_string()),
     };
@@ -130,11 +118,7 @@ fn decode_string(pair: Pair<'_, Rule>) -> Result<(String, Span), ParseError> {
 
 fn decode_special_float(text: &str) -> f64 {
     let (negative, body) = split_sign(text);
-    let value = if body.eq_ignore_ascii_case("nan") {
-        f64::NAN
-    } else {
-        f64::INFINITY
-    };
+    let value = if body.eq_ignore_ascii_case("nan") { f64::NAN } else { f64::INFINITY };
     if negative {
         -value
     } else {
@@ -159,13 +143,9 @@ fn decode_number(text: &str, span: Span) -> Result<ScalarKind, ParseError> {
         let digits = body.trim_end_matches(['f', 'F']);
         return match digits.parse::<f64>() {
             Ok(v) => Ok(ScalarKind::Float(if negative { -v } else { v })),
-            Err(_) => Err(number_error(
-                text,
-                span,
-                "is not a valid number",
-                "not a number",
-                NUMBER_HELP,
-            )),
+            Err(_) => {
+                Err(number_error(text, span, "is not a valid number", "not a number", NUMBER_HELP))
+            }
         };
     }
     let (digits, radix) = if is_hex {
@@ -222,13 +202,7 @@ fn number_error(
     label: &str,
     help: impl Into<String>,
 ) -> ParseError {
-    ParseError::new(
-        ParseErrorKind::Number,
-        format!("`{text}` {what}"),
-        span,
-        label,
-        help,
-    )
+    ParseError::new(ParseErrorKind::Number, format!("`{text}` {what}"), span, label, help)
 }
 
 /// Turns a pest failure into an error that says, in words, what was expected
@@ -247,12 +221,9 @@ fn syntax_error(text: &str, delimiters: &Delimiters, err: &pest::error::Error<Ru
     if let Some(stray) = delimiters.first_stray.filter(|s| s.close.start == pos) {
         return unmatched_error(text, stray);
     }
-    let wants_closer = positives
-        .iter()
-        .any(|r| matches!(r, Rule::rbrace | Rule::rangle | Rule::rbracket));
-    if let Some(open) = delimiters
-        .innermost_unclosed
-        .filter(|_| pos == text.len() && wants_closer)
+    let wants_closer =
+        positives.iter().any(|r| matches!(r, Rule::rbrace | Rule::rangle | Rule::rbracket));
+    if let Some(open) = delimiters.innermost_unclosed.filter(|_| pos == text.len() && wants_closer)
     {
         return unclosed_error(text, open);
     }
@@ -447,10 +418,7 @@ fn unclosed_error(text: &str, open: Span) -> ParseError {
             "add the missing `{partner}`; the block opened here is the innermost one left open"
         ),
     )
-    .with_label(
-        last_token_span(text),
-        format!("the file ends here, without `{partner}`"),
-    )
+    .with_label(last_token_span(text), format!("the file ends here, without `{partner}`"))
 }
 
 /// The last non-whitespace character, where "the file ends" is shown (a

@@ -105,12 +105,7 @@ impl Field {
     /// the end of `value`.
     pub fn new(name: &str, name_span: Span, value: Value) -> Field {
         let span = name_span.join(value.span());
-        Field {
-            name: name.to_string(),
-            name_span,
-            value,
-            span,
-        }
+        Field { name: name.to_string(), name_span, value, span }
     }
 }
 

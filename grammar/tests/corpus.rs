@@ -26,11 +26,7 @@ fn parse_all(dir: &str, keep: impl Fn(&Path) -> bool) -> usize {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         match lvc_grammar::parse(&text) {
-            Ok(net) => assert!(
-                !net.fields.is_empty(),
-                "{} parsed to nothing",
-                path.display()
-            ),
+            Ok(net) => assert!(!net.fields.is_empty(), "{} parsed to nothing", path.display()),
             Err(err) => failures.push(format!("{}: {} at {:?}", path.display(), err, err.span())),
         }
     }

@@ -26,11 +26,7 @@ fn check(name: &str, text: &str, kind: ParseErrorKind, offending: &str, at: usiz
     let err = error(text);
     assert_eq!(err.kind(), kind, "{name}: {err}");
     assert_eq!(err.code(), kind.code());
-    assert_eq!(
-        err.span(),
-        Span::new(at, at + offending.len()),
-        "{name}: {err}"
-    );
+    assert_eq!(err.span(), Span::new(at, at + offending.len()), "{name}: {err}");
     assert_eq!(&text[at..at + offending.len()], offending);
     assert!(!err.help().is_empty());
     insta::assert_snapshot!(name, render(&format!("{name}.prototxt"), text, &err));
@@ -58,35 +54,20 @@ fn unclosed_brace_labels_opener_and_end_of_file() {
         "layer {\n  name: \"conv1\"\n  param { lr_mult: 1 }\nlayer {\n  name: \"relu1\"\n}\n";
     check("unclosed_brace", text, ParseErrorKind::Unclosed, "{", 6);
     let err = error(text);
-    assert_eq!(
-        err.labels()[1].span,
-        Span::new(text.len() - 2, text.len() - 1)
-    );
+    assert_eq!(err.labels()[1].span, Span::new(text.len() - 2, text.len() - 1));
 }
 
 #[test]
 fn block_closed_with_wrong_delimiter() {
     let text = "layer <\n  name: \"conv1\"\n}\n";
-    check(
-        "mismatched_delimiter",
-        text,
-        ParseErrorKind::Unmatched,
-        "}",
-        24,
-    );
+    check("mismatched_delimiter", text, ParseErrorKind::Unmatched, "}", 24);
     assert_eq!(error(text).labels()[1].span, Span::new(6, 7));
 }
 
 #[test]
 fn unterminated_string() {
     let text = "layer {\n  name: \"conv1\n  type: \"Convolution\"\n}\n";
-    check(
-        "unterminated_string",
-        text,
-        ParseErrorKind::String,
-        "\"conv1",
-        16,
-    );
+    check("unterminated_string", text, ParseErrorKind::String, "\"conv1", 16);
 }
 
 #[test]
@@ -104,13 +85,7 @@ fn non_octal_digit_after_leading_zero() {
 #[test]
 fn integer_out_of_range() {
     let text = "max_iter: 18446744073709551616\n";
-    check(
-        "int_out_of_range",
-        text,
-        ParseErrorKind::Number,
-        "18446744073709551616",
-        10,
-    );
+    check("int_out_of_range", text, ParseErrorKind::Number, "18446744073709551616", 10);
     let text = "x: -9223372036854775809";
     assert_eq!(error(text).kind(), ParseErrorKind::Number);
 }
@@ -125,10 +100,7 @@ fn number_running_into_a_name() {
 fn missing_value() {
     let text = "layer {\n  name: \n}\n";
     check("missing_value", text, ParseErrorKind::Syntax, "}", 17);
-    assert_eq!(
-        error(text).message(),
-        "expected a value after `name:`, found `}`"
-    );
+    assert_eq!(error(text).message(), "expected a value after `name:`, found `}`");
 }
 
 #[test]
@@ -146,13 +118,7 @@ fn stray_character_where_a_field_belongs() {
 #[test]
 fn scalar_list_needs_colon() {
     let text = "dim [1, 2]\n";
-    check(
-        "scalar_list_without_colon",
-        text,
-        ParseErrorKind::Syntax,
-        "1",
-        5,
-    );
+    check("scalar_list_without_colon", text, ParseErrorKind::Syntax, "1", 5);
 }
 
 #[test]
@@ -165,27 +131,15 @@ fn nesting_deeper_than_the_limit() {
     assert!(parse(&at_limit).is_ok());
     let small = format!("{}{}", "a { ".repeat(3), "}".repeat(3));
     let too_deep = format!("{}{small}", "a {\n".repeat(MAX_DEPTH + 1));
-    check(
-        "too_deep",
-        &too_deep,
-        ParseErrorKind::Depth,
-        "{",
-        4 * MAX_DEPTH + 2,
-    );
+    check("too_deep", &too_deep, ParseErrorKind::Depth, "{", 4 * MAX_DEPTH + 2);
 }
 
 /// Kind and primary span only, for the cases not worth a snapshot.
 fn check_span(text: &str, kind: ParseErrorKind, offending: &str) {
     let err = error(text);
     assert_eq!(err.kind(), kind, "{text:?}: {err}");
-    let at = text
-        .find(offending)
-        .expect("offending text is in the input");
-    assert_eq!(
-        err.span(),
-        Span::new(at, at + offending.len()),
-        "{text:?}: {err}"
-    );
+    let at = text.find(offending).expect("offending text is in the input");
+    assert_eq!(err.span(), Span::new(at, at + offending.len()), "{text:?}: {err}");
 }
 
 #[test]
@@ -217,14 +171,8 @@ fn messages_name_what_was_expected() {
         ("a: [1, 2", "unclosed `[`"),
         ("a: [1, ]", "expected a value in the list, found `]`"),
         ("a < b: 1 }", "`}` does not close the open `<`"),
-        (
-            "\"name\": 1",
-            "expected a field name or end of file, found a string",
-        ),
-        (
-            "a { b: 1 } c",
-            "expected `:` or `{` after field name `c`, found end of file",
-        ),
+        ("\"name\": 1", "expected a field name or end of file, found a string"),
+        ("a { b: 1 } c", "expected `:` or `{` after field name `c`, found end of file"),
     ];
     for (text, message) in cases {
         assert_eq!(error(text).message(), message, "{text:?}");

@@ -90,51 +90,28 @@ fn nested_message_spans_cover_braces() {
     let param = &body.fields[1];
     assert_eq!(param.name_span, sp(22, 27));
     let param_body = param.value.as_message().expect("message");
-    assert_eq!(
-        &text[param_body.span.start..param_body.span.end],
-        "{ lr_mult: 1 }"
-    );
+    assert_eq!(&text[param_body.span.start..param_body.span.end], "{ lr_mult: 1 }");
     assert_eq!(param.span, sp(22, param_body.span.end));
 }
 
 #[test]
 fn all_message_delimiter_forms() {
-    for text in [
-        "p { a: 1 }",
-        "p: { a: 1 }",
-        "p < a: 1 >",
-        "p: < a: 1 >",
-        "p{a:1}",
-        "p:<a:1>",
-    ] {
+    for text in ["p { a: 1 }", "p: { a: 1 }", "p < a: 1 >", "p: < a: 1 >", "p{a:1}", "p:<a:1>"] {
         let net = parsed(text);
-        let body = net.fields[0]
-            .value
-            .as_message()
-            .unwrap_or_else(|| panic!("{text}"));
+        let body = net.fields[0].value.as_message().unwrap_or_else(|| panic!("{text}"));
         let open = text.find(['{', '<']).expect("opener");
         assert_eq!(body.span, sp(open, text.len()), "{text}");
         assert_eq!(body.fields.len(), 1, "{text}");
-        assert_eq!(
-            body.fields[0].value.as_scalar().map(|s| &s.kind),
-            Some(&ScalarKind::Int(1))
-        );
+        assert_eq!(body.fields[0].value.as_scalar().map(|s| &s.kind), Some(&ScalarKind::Int(1)));
     }
 }
 
 #[test]
 fn repeated_fields_stay_in_order() {
     let net = parsed("bottom: \"a\" bottom: \"b\" top: \"c\" bottom: \"d\"");
-    let bottoms: Vec<_> = net
-        .all("bottom")
-        .map(|f| f.value.as_scalar().map(|s| s.kind.clone()))
-        .collect();
-    assert_eq!(
-        bottoms,
-        ["a", "b", "d"]
-            .map(|s| Some(ScalarKind::Str(s.into())))
-            .to_vec()
-    );
+    let bottoms: Vec<_> =
+        net.all("bottom").map(|f| f.value.as_scalar().map(|s| s.kind.clone())).collect();
+    assert_eq!(bottoms, ["a", "b", "d"].map(|s| Some(ScalarKind::Str(s.into()))).to_vec());
     assert_eq!(net.last("bottom").map(|f| f.name_span), Some(sp(33, 39)));
 }
 
@@ -142,11 +119,8 @@ fn repeated_fields_stay_in_order() {
 fn scalar_list_expands_to_one_field_per_element() {
     let text = "dim: [1, 3 , 224]";
     let net = parsed(text);
-    let fields: Vec<_> = net
-        .fields
-        .iter()
-        .map(|f| (f.name.as_str(), f.name_span, f.span, f.value.span()))
-        .collect();
+    let fields: Vec<_> =
+        net.fields.iter().map(|f| (f.name.as_str(), f.name_span, f.span, f.value.span())).collect();
     assert_eq!(
         fields,
         vec![
@@ -160,10 +134,7 @@ fn scalar_list_expands_to_one_field_per_element() {
 
 #[test]
 fn message_list_with_and_without_colon() {
-    for text in [
-        "param: [{lr_mult: 1}, {lr_mult: 2}]",
-        "param [{lr_mult: 1}, <lr_mult: 2>]",
-    ] {
+    for text in ["param: [{lr_mult: 1}, {lr_mult: 2}]", "param [{lr_mult: 1}, <lr_mult: 2>]"] {
         let net = parsed(text);
         assert_eq!(net.fields.len(), 2, "{text}");
         let first = net.fields[0].value.as_message().expect("message");
@@ -178,23 +149,11 @@ fn message_list_with_and_without_colon() {
 fn enum_identifiers_and_booleans() {
     assert_eq!(only_scalar("pool: MAX"), ScalarKind::Ident("MAX".into()));
     assert_eq!(only_scalar("phase: TEST"), ScalarKind::Ident("TEST".into()));
-    assert_eq!(
-        only_scalar("bias_term: false"),
-        ScalarKind::Ident("false".into())
-    );
-    assert_eq!(
-        only_scalar("force_backward: true"),
-        ScalarKind::Ident("true".into())
-    );
-    assert_eq!(
-        only_scalar("x: _snake_Case9"),
-        ScalarKind::Ident("_snake_Case9".into())
-    );
+    assert_eq!(only_scalar("bias_term: false"), ScalarKind::Ident("false".into()));
+    assert_eq!(only_scalar("force_backward: true"), ScalarKind::Ident("true".into()));
+    assert_eq!(only_scalar("x: _snake_Case9"), ScalarKind::Ident("_snake_Case9".into()));
     // Names that merely start like `inf`/`nan` are identifiers.
-    assert_eq!(
-        only_scalar("x: information"),
-        ScalarKind::Ident("information".into())
-    );
+    assert_eq!(only_scalar("x: information"), ScalarKind::Ident("information".into()));
     assert_eq!(only_scalar("x: nano"), ScalarKind::Ident("nano".into()));
 }
 
@@ -211,10 +170,7 @@ fn strings_single_and_double_quoted() {
 
 #[test]
 fn string_escapes() {
-    assert_eq!(
-        string(r#"s: "\n\t\r\\\'\"\?\a\b\f\v""#),
-        "\n\t\r\\'\"?\x07\x08\x0C\x0B"
-    );
+    assert_eq!(string(r#"s: "\n\t\r\\\'\"\?\a\b\f\v""#), "\n\t\r\\'\"?\x07\x08\x0C\x0B");
     assert_eq!(string(r#"s: "\101\60\0x""#), "A0\0x");
     assert_eq!(string(r#"s: "\x41\x4a\x7""#), "AJ\x07");
     assert_eq!(string(r#"s: "\u00e9\u2202""#), "é∂");
@@ -299,10 +255,7 @@ fn comments_anywhere_whitespace_may_be() {
     let net = parsed(text);
     let body = net.fields[0].value.as_message().expect("message");
     assert_eq!(body.fields[0].name, "a");
-    assert_eq!(
-        body.fields[0].value.as_scalar().map(|s| &s.kind),
-        Some(&ScalarKind::Int(1))
-    );
+    assert_eq!(body.fields[0].value.as_scalar().map(|s| &s.kind), Some(&ScalarKind::Int(1)));
     // `#` inside a string is not a comment.
     assert_eq!(string("s: \"a#b\" # c"), "a#b");
 }

@@ -65,7 +65,10 @@ fn main() {
     gemm::set_num_threads(threads);
     println!("{threads} threads; {}", gemm::describe());
     println!("ms, fastest of {ROUNDS} (GFLOP/s); * = the kernel lvc picks");
-    println!("{:<38} {:>18} {:>18} {:>18}  max|Δ| vs libtorch", "product", "libtorch (MKL)", "OpenBLAS", "AVX2");
+    println!(
+        "{:<38} {:>18} {:>18} {:>18}  max|Δ| vs libtorch",
+        "product", "libtorch (MKL)", "OpenBLAS", "AVX2"
+    );
     for c in &CASES {
         let [m, n, k] = c.mnk;
         let a = if c.transpose_a { operand(k, m, 0.3) } else { operand(m, k, 0.3) };
@@ -76,7 +79,10 @@ fn main() {
         let (reference_ms, reference) = time(Kernel::Libtorch, c, &a, &b);
         let mut cells = vec![cell(reference_ms, gflop, chosen == Kernel::Libtorch)];
         let mut worst = 0.0f64;
-        for (kernel, applies) in [(Kernel::OpenBlas, gemm::openblas::available()), (avx2, !c.transpose_a && gemm::avx2_available())] {
+        for (kernel, applies) in [
+            (Kernel::OpenBlas, gemm::openblas::available()),
+            (avx2, !c.transpose_a && gemm::avx2_available()),
+        ] {
             if !applies {
                 cells.push(format!("{:>18}", "–"));
                 continue;

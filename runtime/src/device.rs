@@ -111,8 +111,15 @@ impl fmt::Display for CudaFloat32 {
 
 // src/cuda_float32.cpp (built by build.rs): ATen's Context, which tch does not bind.
 extern "C" {
-    fn lvc_set_cuda_tf32(allow: std::ffi::c_int, error: *mut std::ffi::c_char, error_len: usize) -> std::ffi::c_int;
-    fn lvc_cuda_tf32_allowed(conv: *mut std::ffi::c_int, matmul: *mut std::ffi::c_int) -> std::ffi::c_int;
+    fn lvc_set_cuda_tf32(
+        allow: std::ffi::c_int,
+        error: *mut std::ffi::c_char,
+        error_len: usize,
+    ) -> std::ffi::c_int;
+    fn lvc_cuda_tf32_allowed(
+        conv: *mut std::ffi::c_int,
+        matmul: *mut std::ffi::c_int,
+    ) -> std::ffi::c_int;
 }
 
 /// Sets libtorch's process-wide float32 policy for CUDA (the CPU is not
@@ -121,13 +128,23 @@ pub fn set_cuda_float32(math: CudaFloat32) -> Result<(), RuntimeError> {
     let mut error = [0 as std::ffi::c_char; 512];
     // SAFETY: the buffer outlives the call, which writes at most its length
     // (snprintf, NUL-terminated) and catches every C++ exception.
-    let failed = unsafe { lvc_set_cuda_tf32(std::ffi::c_int::from(math == CudaFloat32::Tf32), error.as_mut_ptr(), error.len()) };
+    let failed = unsafe {
+        lvc_set_cuda_tf32(
+            std::ffi::c_int::from(math == CudaFloat32::Tf32),
+            error.as_mut_ptr(),
+            error.len(),
+        )
+    };
     if failed == 0 {
         return Ok(());
     }
     // SAFETY: snprintf wrote a NUL-terminated string into the buffer.
-    let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned();
-    Err(RuntimeError::Torch { context: format!("setting CUDA's float32 math to {math}"), source: tch::TchError::Torch(message) })
+    let message =
+        unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) }.to_string_lossy().into_owned();
+    Err(RuntimeError::Torch {
+        context: format!("setting CUDA's float32 math to {math}"),
+        source: tch::TchError::Torch(message),
+    })
 }
 
 /// Whether libtorch now lets cuDNN convolutions and cuBLAS matrix products
@@ -175,13 +192,19 @@ mod tests {
     fn cuda_without_gpu_is_a_clear_error() {
         let none = CudaProbe { built_with_cuda: true, device_count: 0 };
         let err = none.resolve(DeviceChoice::Cuda(0)).unwrap_err();
-        assert!(matches!(&err, RuntimeError::NoCuda { found } if found.contains("device count: 0")));
+        assert!(
+            matches!(&err, RuntimeError::NoCuda { found } if found.contains("device count: 0"))
+        );
         let cpu_build = CudaProbe { built_with_cuda: false, device_count: 0 };
         let err = cpu_build.resolve(DeviceChoice::Cuda(0)).unwrap_err();
         assert!(err.to_string().contains("CUDA available: no"), "{err}");
         let one = CudaProbe { built_with_cuda: true, device_count: 1 };
         assert_eq!(one.resolve(DeviceChoice::Cuda(0)).unwrap(), tch::Device::Cuda(0));
-        assert!(one.resolve(DeviceChoice::Cuda(1)).unwrap_err().to_string().contains("1 CUDA device"));
+        assert!(one
+            .resolve(DeviceChoice::Cuda(1))
+            .unwrap_err()
+            .to_string()
+            .contains("1 CUDA device"));
         assert_eq!(none.resolve(DeviceChoice::Cpu).unwrap(), tch::Device::Cpu);
     }
 

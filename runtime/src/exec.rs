@@ -73,7 +73,10 @@ impl Plan {
         let blobs = graph.blobs();
         let mut plan = Plan {
             blob_names: blobs.iter().map(|b| b.name.clone()).collect(),
-            blob_shapes: blobs.iter().map(|b| b.shape.as_ref().map_or_else(Vec::new, |s| s.0.clone())).collect(),
+            blob_shapes: blobs
+                .iter()
+                .map(|b| b.shape.as_ref().map_or_else(Vec::new, |s| s.0.clone()))
+                .collect(),
             inputs: Vec::new(),
             steps: Vec::new(),
             force_backward: net.force_backward,
@@ -91,15 +94,22 @@ impl Plan {
             };
             // Data sources (Input, Data, Python data layers, …) are fed from
             // outside: their tops are `Net::forward`'s inputs.
-            if node.bottoms.is_empty() && lvc_compiler::ops::data::TYPES.contains(&node.kind.as_str()) {
+            if node.bottoms.is_empty()
+                && lvc_compiler::ops::data::TYPES.contains(&node.kind.as_str())
+            {
                 plan.inputs.extend(node.tops.iter().copied());
                 continue;
             }
             let bottoms: Option<Vec<usize>> = node.bottoms.iter().copied().collect();
-            let bottom_shapes: Option<Vec<_>> =
-                bottoms.iter().flatten().map(|&b| blobs.get(b).and_then(|b| b.shape.clone())).collect();
+            let bottom_shapes: Option<Vec<_>> = bottoms
+                .iter()
+                .flatten()
+                .map(|&b| blobs.get(b).and_then(|b| b.shape.clone()))
+                .collect();
             let (Some(bottoms), Some(bottom_shapes)) = (bottoms, bottom_shapes) else {
-                errors.push(unsupported("its bottom shapes are unknown (fix the errors reported before)".to_string()));
+                errors.push(unsupported(
+                    "its bottom shapes are unknown (fix the errors reported before)".to_string(),
+                ));
                 continue;
             };
             let train = node.phase == Phase::Train;
@@ -157,7 +167,8 @@ impl Plan {
 
     /// The blobs that depend on step `index`'s tops (the tops included).
     pub fn downstream_of(&self, index: usize) -> Vec<usize> {
-        let mut reached: Vec<usize> = self.steps.get(index).map_or_else(Vec::new, |s| s.tops.clone());
+        let mut reached: Vec<usize> =
+            self.steps.get(index).map_or_else(Vec::new, |s| s.tops.clone());
         for step in self.steps.iter().skip(index + 1) {
             if step.bottoms.iter().any(|b| reached.contains(b)) {
                 reached.extend(step.tops.iter().copied());
@@ -257,7 +268,12 @@ impl Net {
     /// (training keeps gradients and the solver's history) is checked
     /// against what `device` has free, and a net that cannot fit is refused
     /// (`lvc::runtime::memory`) before anything is allocated.
-    pub fn with_mode(plan: Plan, device: Device, seed: u64, mode: Mode) -> Result<Net, RuntimeError> {
+    pub fn with_mode(
+        plan: Plan,
+        device: Device,
+        seed: u64,
+        mode: Mode,
+    ) -> Result<Net, RuntimeError> {
         crate::memory::ensure_fits(&plan.memory.estimate(mode), device)?;
         let mut rng = FillRng::seed_from_u64(seed);
         let mut params = Vec::with_capacity(plan.steps.len());
@@ -267,7 +283,9 @@ impl Net {
             for info in &step.params {
                 // Fallible all the way: an allocation libtorch refuses is an
                 // error naming the blob, not a panic.
-                let context = || format!("allocating {} of layer '{}' ({:?})", info.role, step.layer, info.shape);
+                let context = || {
+                    format!("allocating {} of layer '{}' ({:?})", info.role, step.layer, info.shape)
+                };
                 let value = match &info.filler {
                     Some(filler) => fill(filler, &info.shape, &mut rng)?,
                     None => Tensor::f_zeros(info.shape.as_slice(), (Kind::Float, Device::Cpu))
@@ -318,18 +336,30 @@ impl Net {
             return Ok(report);
         }
         for layer_report in &report.layers {
-            let Some(source) = layer_report.source.and_then(|i| file.layers.get(i)) else { continue };
-            let Some(step) = self.plan.steps.iter().position(|s| s.layer == layer_report.layer) else { continue };
-            for (index, (param, blob)) in self.params[step].iter_mut().zip(&source.blobs).enumerate() {
+            let Some(source) = layer_report.source.and_then(|i| file.layers.get(i)) else {
+                continue;
+            };
+            let Some(step) = self.plan.steps.iter().position(|s| s.layer == layer_report.layer)
+            else {
+                continue;
+            };
+            for (index, (param, blob)) in
+                self.params[step].iter_mut().zip(&source.blobs).enumerate()
+            {
                 if blob.data.len() as i64 != param.numel() as i64 {
                     return Err(RuntimeError::Param {
                         layer: layer_report.layer.clone(),
                         index,
-                        reason: format!("the file holds {} values for a blob of {}", blob.data.len(), param.numel()),
+                        reason: format!(
+                            "the file holds {} values for a blob of {}",
+                            blob.data.len(),
+                            param.numel()
+                        ),
                         help: "the weights file is inconsistent; re-export it".to_string(),
                     });
                 }
-                let value = Tensor::from_slice(&blob.data).reshape(param.size()).to_device(self.device);
+                let value =
+                    Tensor::from_slice(&blob.data).reshape(param.size()).to_device(self.device);
                 tch::no_grad(|| param.copy_(&value));
             }
         }
@@ -355,32 +385,52 @@ impl Net {
     }
 
     fn run(&self, inputs: &[(&str, Tensor)], keep: Versions) -> Result<Blobs, RuntimeError> {
-        let mut values: Vec<Option<Tensor>> = (0..self.plan.blob_names.len()).map(|_| None).collect();
+        let mut values: Vec<Option<Tensor>> =
+            (0..self.plan.blob_names.len()).map(|_| None).collect();
         for &id in &self.plan.inputs {
             let name = &self.plan.blob_names[id];
-            let given = inputs.iter().find(|(n, _)| n == name).ok_or_else(|| RuntimeError::Input {
-                name: name.clone(),
-                reason: "no value given for this net input".to_string(),
-                help: format!("pass `--input {name}=FILE.npy`"),
-            })?;
+            let given =
+                inputs.iter().find(|(n, _)| n == name).ok_or_else(|| RuntimeError::Input {
+                    name: name.clone(),
+                    reason: "no value given for this net input".to_string(),
+                    help: format!("pass `--input {name}=FILE.npy`"),
+                })?;
             let want = &self.plan.blob_shapes[id];
             if &given.1.size() != want {
                 return Err(RuntimeError::Input {
                     name: name.clone(),
-                    reason: format!("shape {:?} does not match the net's {:?}", given.1.size(), want),
-                    help: "reshape the input, or compile the net for this shape with `--input-shape`".to_string(),
+                    reason: format!(
+                        "shape {:?} does not match the net's {:?}",
+                        given.1.size(),
+                        want
+                    ),
+                    help:
+                        "reshape the input, or compile the net for this shape with `--input-shape`"
+                            .to_string(),
                 });
             }
             let tensor = given.1.to_kind(Kind::Float).to_device(self.device);
-            values[id] = Some(if self.plan.force_backward { tensor.detach().set_requires_grad(true) } else { tensor });
+            values[id] = Some(if self.plan.force_backward {
+                tensor.detach().set_requires_grad(true)
+            } else {
+                tensor
+            });
         }
-        if let Some(unknown) = inputs.iter().find(|(n, _)| !self.plan.inputs.iter().any(|&i| self.plan.blob_names[i] == *n)) {
+        if let Some(unknown) = inputs
+            .iter()
+            .find(|(n, _)| !self.plan.inputs.iter().any(|&i| self.plan.blob_names[i] == *n))
+        {
             return Err(RuntimeError::Input {
                 name: unknown.0.to_string(),
                 reason: "the net has no input of this name".to_string(),
                 help: format!(
                     "the net's inputs are: {}",
-                    self.plan.inputs.iter().map(|&i| self.plan.blob_names[i].as_str()).collect::<Vec<_>>().join(", ")
+                    self.plan
+                        .inputs
+                        .iter()
+                        .map(|&i| self.plan.blob_names[i].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -396,7 +446,8 @@ impl Net {
                 .ok_or_else(|| RuntimeError::Input {
                     name: step.layer.clone(),
                     reason: "a bottom of this layer has no value".to_string(),
-                    help: "the plan reads a blob no earlier layer wrote; this is a bug in lowering".to_string(),
+                    help: "the plan reads a blob no earlier layer wrote; this is a bug in lowering"
+                        .to_string(),
                 })?;
             step.op
                 .check_bottoms(&bottoms)
@@ -441,7 +492,8 @@ impl Net {
                 let tops = op.forward_untracked(bottoms, params);
                 let tracked = recording && bottoms.iter().chain(params).any(Tensor::requires_grad);
                 if tracked {
-                    let tops: Vec<Tensor> = tops.into_iter().map(|t| t.set_requires_grad(true)).collect();
+                    let tops: Vec<Tensor> =
+                        tops.into_iter().map(|t| t.set_requires_grad(true)).collect();
                     own.push(OwnStep {
                         step: index,
                         bottoms: bottoms.iter().map(Tensor::shallow_clone).collect(),
@@ -484,7 +536,8 @@ impl Net {
             .collect();
         // Requested blobs, then the own steps' tops (autograd leaves, held
         // by the own step: a lean pass may have released the blob slot).
-        let mut targets: Vec<(usize, &Tensor)> = requested.iter().filter_map(|&i| blobs.get(i).map(|t| (i, t))).collect();
+        let mut targets: Vec<(usize, &Tensor)> =
+            requested.iter().filter_map(|&i| blobs.get(i).map(|t| (i, t))).collect();
         for own in &blobs.own {
             for (&id, top) in self.plan.steps[own.step].tops.iter().zip(&own.tops) {
                 if !targets.iter().any(|&(t, _)| t == id) {
@@ -497,41 +550,56 @@ impl Net {
             .params
             .iter()
             .enumerate()
-            .flat_map(|(s, ps)| ps.iter().enumerate().filter(|(_, p)| p.requires_grad()).map(move |(i, _)| (s, i)))
+            .flat_map(|(s, ps)| {
+                ps.iter().enumerate().filter(|(_, p)| p.requires_grad()).map(move |(i, _)| (s, i))
+            })
             .collect();
         let mut grads = Gradients {
             blobs: (0..blobs.values.len()).map(|_| None).collect(),
             params: self.params.iter().map(|ps| ps.iter().map(|_| None).collect()).collect(),
         };
         let Some(loss) = blobs.loss.as_ref().filter(|l| l.requires_grad()) else { return grads };
-        let wrt: Vec<&Tensor> =
-            targets.iter().map(|&(_, t)| t).chain(param_ids.iter().map(|&(s, i)| &self.params[s][i])).collect();
+        let wrt: Vec<&Tensor> = targets
+            .iter()
+            .map(|&(_, t)| t)
+            .chain(param_ids.iter().map(|&(s, i)| &self.params[s][i]))
+            .collect();
         if wrt.is_empty() {
             return grads;
         }
         let mut sums: Vec<Option<Tensor>> = wrt.iter().map(|_| None).collect();
         let blob_slot = |id: usize| blob_ids.iter().position(|&b| b == id);
-        let param_slot = |s: usize, i: usize| param_ids.iter().position(|&p| p == (s, i)).map(|p| blob_ids.len() + p);
+        let param_slot = |s: usize, i: usize| {
+            param_ids.iter().position(|&p| p == (s, i)).map(|p| blob_ids.len() + p)
+        };
         // Waiting roots, each with the blobs it starts from.
         let loss_tops: Vec<usize> = self
             .plan
             .steps
             .iter()
-            .flat_map(|s| s.tops.iter().zip(&s.loss_weights).filter(|(_, &w)| w != 0.0).map(|(&id, _)| id))
+            .flat_map(|s| {
+                s.tops.iter().zip(&s.loss_weights).filter(|(_, &w)| w != 0.0).map(|(&id, _)| id)
+            })
             .collect();
         let mut waiting: Vec<(Tensor, Vec<usize>)> = vec![(loss.shallow_clone(), loss_tops)];
         for own in blobs.own.iter().rev() {
             let step = &self.plan.steps[own.step];
             let Some(op) = self.own_backward(step) else { continue };
             let downstream = self.plan.downstream_of(own.step);
-            let (due, later): (Vec<_>, Vec<_>) =
-                waiting.into_iter().partition(|(_, from)| from.iter().any(|id| downstream.contains(id)));
+            let (due, later): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|(_, from)| from.iter().any(|id| downstream.contains(id)));
             waiting = later;
             if let Some(root) = due.into_iter().map(|(root, _)| root).reduce(|a, b| a + b) {
                 backward_into(&mut sums, &root, &wrt, true);
             }
-            let reached: Vec<Option<Tensor>> =
-                step.tops.iter().map(|&id| blob_slot(id).and_then(|slot| sums[slot].as_ref().map(Tensor::shallow_clone))).collect();
+            let reached: Vec<Option<Tensor>> = step
+                .tops
+                .iter()
+                .map(|&id| {
+                    blob_slot(id).and_then(|slot| sums[slot].as_ref().map(Tensor::shallow_clone))
+                })
+                .collect();
             if reached.iter().all(Option::is_none) {
                 continue;
             }
@@ -541,7 +609,8 @@ impl Net {
                 .zip(&own.tops)
                 .map(|(grad, top)| grad.unwrap_or_else(|| top.zeros_like()))
                 .collect();
-            let spent = self.spent.slots().get_mut(own.step).map(std::mem::take).unwrap_or_default();
+            let spent =
+                self.spent.slots().get_mut(own.step).map(std::mem::take).unwrap_or_default();
             let own_grads = op.backward(&own.bottoms, &self.params[own.step], &top_grads, spent);
             for (i, grad) in own_grads.params.into_iter().enumerate() {
                 if let (Some(grad), Some(slot)) = (grad, param_slot(own.step, i)) {
@@ -629,7 +698,13 @@ mod tests {
         })
     }
 
-    fn step(layer: &str, op: Box<dyn Lowered>, bottoms: Vec<usize>, tops: Vec<usize>, loss: f64) -> Step {
+    fn step(
+        layer: &str,
+        op: Box<dyn Lowered>,
+        bottoms: Vec<usize>,
+        tops: Vec<usize>,
+        loss: f64,
+    ) -> Step {
         Step {
             layer: layer.into(),
             kind: "test".into(),
@@ -646,24 +721,57 @@ mod tests {
     fn plan() -> Plan {
         let mut conv = step(
             "conv",
-            Box::new(Conv { stride: vec![1, 1], pad: vec![0, 0], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true }),
+            Box::new(Conv {
+                stride: vec![1, 1],
+                pad: vec![0, 0],
+                dilation: vec![1, 1],
+                group: 1,
+                transposed: false,
+                bias_term: true,
+            }),
             vec![0],
             vec![1],
             0.0,
         );
         conv.params = vec![
-            ParamInfo { role: "weight", shape: vec![1, 1, 1, 1], filler: constant(2.0), lr_mult: 1.0, decay_mult: 1.0 },
-            ParamInfo { role: "bias", shape: vec![1], filler: constant(0.5), lr_mult: 0.0, decay_mult: 0.0 },
+            ParamInfo {
+                role: "weight",
+                shape: vec![1, 1, 1, 1],
+                filler: constant(2.0),
+                lr_mult: 1.0,
+                decay_mult: 1.0,
+            },
+            ParamInfo {
+                role: "bias",
+                shape: vec![1],
+                filler: constant(0.5),
+                lr_mult: 0.0,
+                decay_mult: 0.0,
+            },
         ];
         Plan {
-            blob_names: ["data", "conv", "split_0", "split_1", "sq", "split_1"].map(String::from).to_vec(),
+            blob_names: ["data", "conv", "split_0", "split_1", "sq", "split_1"]
+                .map(String::from)
+                .to_vec(),
             blob_shapes: vec![vec![1, 1, 1, 2]; 6],
             inputs: vec![0],
             steps: vec![
                 conv,
                 step("split", Box::new(Split { tops: 2 }), vec![1], vec![2, 3], 0.0),
-                step("sq", Box::new(Power { power: 2.0, scale: 1.0, shift: 0.0 }), vec![2], vec![4], 0.5),
-                step("relu", Box::new(crate::ops::activation::Relu { negative_slope: 0.0 }), vec![3], vec![5], 0.0),
+                step(
+                    "sq",
+                    Box::new(Power { power: 2.0, scale: 1.0, shift: 0.0 }),
+                    vec![2],
+                    vec![4],
+                    0.5,
+                ),
+                step(
+                    "relu",
+                    Box::new(crate::ops::activation::Relu { negative_slope: 0.0 }),
+                    vec![3],
+                    vec![5],
+                    0.0,
+                ),
             ],
             force_backward: true,
             memory: NetMemory::default(),
@@ -695,7 +803,8 @@ mod tests {
         let net = Net::new(plan(), Device::Cpu, 1).unwrap();
         let blobs = net.forward(&[("data", data(&[1.0, -1.0]))]).unwrap();
         let grads = net.backward(&blobs);
-        let values = |t: &Option<Tensor>| Vec::<f32>::try_from(t.as_ref().unwrap().flatten(0, -1)).unwrap();
+        let values =
+            |t: &Option<Tensor>| Vec::<f32>::try_from(t.as_ref().unwrap().flatten(0, -1)).unwrap();
         // d(0.5 Σ y²)/dy = y on the loss branch only.
         assert_eq!(values(&grads.blobs[4]), vec![0.5, 0.5]);
         assert_eq!(values(&grads.blobs[2]), vec![2.5, -1.5]);
@@ -737,17 +846,32 @@ mod tests {
         let net = Net::new(plan(), Device::Cpu, 1).unwrap();
         let missing = net.forward(&[]).err().unwrap();
         assert!(missing.to_string().contains("no value given"), "{missing}");
-        let shape = net.forward(&[("data", Tensor::zeros([1, 1, 2, 2], (Kind::Float, Device::Cpu)))]).err().unwrap();
+        let shape = net
+            .forward(&[("data", Tensor::zeros([1, 1, 2, 2], (Kind::Float, Device::Cpu)))])
+            .err()
+            .unwrap();
         assert!(shape.to_string().contains("does not match"), "{shape}");
-        let unknown = net.forward(&[("data", data(&[0.0, 0.0])), ("label", data(&[0.0, 0.0]))]).err().unwrap();
+        let unknown = net
+            .forward(&[("data", data(&[0.0, 0.0])), ("label", data(&[0.0, 0.0]))])
+            .err()
+            .unwrap();
         assert!(unknown.to_string().contains("no input of this name"), "{unknown}");
     }
 
     #[test]
     fn fillers_are_seeded() {
         let mut p = plan();
-        p.steps[0].params[0].filler = Some(FillerDef { kind: "gaussian".into(), ..constant(0.0).unwrap() });
-        let value = |seed| f64::try_from(&Net::new(plan_with(&p), Device::Cpu, seed).unwrap().params[0][0].detach().flatten(0, -1).get(0)).unwrap();
+        p.steps[0].params[0].filler =
+            Some(FillerDef { kind: "gaussian".into(), ..constant(0.0).unwrap() });
+        let value = |seed| {
+            f64::try_from(
+                &Net::new(plan_with(&p), Device::Cpu, seed).unwrap().params[0][0]
+                    .detach()
+                    .flatten(0, -1)
+                    .get(0),
+            )
+            .unwrap()
+        };
         assert_eq!(value(7), value(7));
         assert_ne!(value(7), value(8));
     }
@@ -764,14 +888,34 @@ mod tests {
             if own {
                 Box::new(GemmConv { kernel: vec![kernel; 2], pad: vec![pad; 2], bias_term: true })
             } else {
-                Box::new(Conv { stride: vec![1, 1], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true })
+                Box::new(Conv {
+                    stride: vec![1, 1],
+                    pad: vec![pad; 2],
+                    dilation: vec![1, 1],
+                    group: 1,
+                    transposed: false,
+                    bias_term: true,
+                })
             }
         };
-        let gaussian = Some(FillerDef { kind: "gaussian".into(), std: 0.5, ..constant(0.0).unwrap() });
+        let gaussian =
+            Some(FillerDef { kind: "gaussian".into(), std: 0.5, ..constant(0.0).unwrap() });
         let params = |outputs: i64, inputs: i64, kernel: i64, bias_lr: f64| {
             vec![
-                ParamInfo { role: "weight", shape: vec![outputs, inputs, kernel, kernel], filler: gaussian.clone(), lr_mult: 1.0, decay_mult: 1.0 },
-                ParamInfo { role: "bias", shape: vec![outputs], filler: gaussian.clone(), lr_mult: bias_lr, decay_mult: 0.0 },
+                ParamInfo {
+                    role: "weight",
+                    shape: vec![outputs, inputs, kernel, kernel],
+                    filler: gaussian.clone(),
+                    lr_mult: 1.0,
+                    decay_mult: 1.0,
+                },
+                ParamInfo {
+                    role: "bias",
+                    shape: vec![outputs],
+                    filler: gaussian.clone(),
+                    lr_mult: bias_lr,
+                    decay_mult: 0.0,
+                },
             ]
         };
         let square = || Box::new(Power { power: 2.0, scale: 1.0, shift: 0.0 });
@@ -783,7 +927,11 @@ mod tests {
         let mut conv_c = step("conv_c", layer(1, 0), vec![2], vec![11], 0.0);
         conv_c.params = params(2, 3, 1, 1.0);
         Plan {
-            blob_names: ["data", "d1", "d2", "a", "a1", "a2", "b", "b", "lb", "a2", "r2", "c", "c2"].map(String::from).to_vec(),
+            blob_names: [
+                "data", "d1", "d2", "a", "a1", "a2", "b", "b", "lb", "a2", "r2", "c", "c2",
+            ]
+            .map(String::from)
+            .to_vec(),
             blob_shapes: vec![vec![2, 3, 5, 5]; 13],
             inputs: vec![0],
             steps: vec![
@@ -803,29 +951,41 @@ mod tests {
         }
     }
 
-    fn assert_same_gradients<'a>(pairs: impl Iterator<Item = (&'a Option<Tensor>, &'a Option<Tensor>)>) {
+    fn assert_same_gradients<'a>(
+        pairs: impl Iterator<Item = (&'a Option<Tensor>, &'a Option<Tensor>)>,
+    ) {
         for (i, (g, w)) in pairs.enumerate() {
             match (g, w) {
                 (Some(g), Some(w)) => {
                     let diff = f64::try_from((g - w).abs().max()).unwrap();
                     let scale = f64::try_from(w.abs().max()).unwrap();
-                    assert!(diff <= 1e-5 * (1.0 + scale), "gradient {i}: max difference {diff} (scale {scale})");
+                    assert!(
+                        diff <= 1e-5 * (1.0 + scale),
+                        "gradient {i}: max difference {diff} (scale {scale})"
+                    );
                 }
                 (None, None) => {}
-                _ => panic!("gradient {i}: present on one path only ({} vs {})", g.is_some(), w.is_some()),
+                _ => panic!(
+                    "gradient {i}: present on one path only ({} vs {})",
+                    g.is_some(),
+                    w.is_some()
+                ),
             }
         }
     }
 
     #[test]
     fn own_backward_steps_give_autograds_gradients() {
-        let x = (Tensor::arange(2 * 3 * 25, (Kind::Float, Device::Cpu)) * 0.37).sin().reshape([2, 3, 5, 5]);
+        let x = (Tensor::arange(2 * 3 * 25, (Kind::Float, Device::Cpu)) * 0.37)
+            .sin()
+            .reshape([2, 3, 5, 5]);
         let run = |own: bool, force_backward: bool, lean: bool| {
             let mut plan = branching_plan(own);
             plan.force_backward = force_backward;
             let net = Net::new(plan, Device::Cpu, 3).unwrap();
             let inputs = [("data", x.shallow_clone())];
-            let blobs = if lean { net.forward_lean(&inputs) } else { net.forward(&inputs) }.unwrap();
+            let blobs =
+                if lean { net.forward_lean(&inputs) } else { net.forward(&inputs) }.unwrap();
             let loss = f64::try_from(blobs.loss.as_ref().unwrap()).unwrap();
             let own_steps = blobs.own.len();
             (loss, own_steps, net.backward(&blobs))
@@ -836,8 +996,13 @@ mod tests {
             for lean in [false, true] {
                 let (loss, own_steps, got) = run(true, force_backward, lean);
                 assert_eq!(own_steps, if crate::gemm::available() { 3 } else { 0 });
-                assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs(), "loss {loss} vs {want_loss}");
-                assert_same_gradients(got.params.iter().flatten().zip(want.params.iter().flatten()));
+                assert!(
+                    (loss - want_loss).abs() <= 1e-5 * want_loss.abs(),
+                    "loss {loss} vs {want_loss}"
+                );
+                assert_same_gradients(
+                    got.params.iter().flatten().zip(want.params.iter().flatten()),
+                );
                 if lean {
                     // The overwritten versions are gone: conv_b's and relu_a's inputs.
                     assert!(got.blobs[6].is_none() && got.blobs[5].is_none());
@@ -856,12 +1021,20 @@ mod tests {
     /// pass, which gives what a net without spent storage gives.
     #[test]
     fn recycled_gradients_are_overwritten_with_the_next_passes() {
-        let input = |scale: f64| (Tensor::arange(2 * 3 * 25, (Kind::Float, Device::Cpu)) * scale).sin().reshape([2, 3, 5, 5]);
-        let gradients = |net: &Net, x: &Tensor| net.param_gradients(&net.forward_lean(&[("data", x.shallow_clone())]).unwrap());
+        let input = |scale: f64| {
+            (Tensor::arange(2 * 3 * 25, (Kind::Float, Device::Cpu)) * scale)
+                .sin()
+                .reshape([2, 3, 5, 5])
+        };
+        let gradients = |net: &Net, x: &Tensor| {
+            net.param_gradients(&net.forward_lean(&[("data", x.shallow_clone())]).unwrap())
+        };
         let net = Net::new(branching_plan(true), Device::Cpu, 3).unwrap();
         let first = gradients(&net, &input(0.37)).params;
-        let storage: Vec<Vec<Option<usize>>> =
-            first.iter().map(|ps| ps.iter().map(|g| g.as_ref().map(|g| g.data_ptr() as usize)).collect()).collect();
+        let storage: Vec<Vec<Option<usize>>> = first
+            .iter()
+            .map(|ps| ps.iter().map(|g| g.as_ref().map(|g| g.data_ptr() as usize)).collect())
+            .collect();
         net.recycle(first);
         let second = gradients(&net, &input(0.91));
         let fresh = Net::new(branching_plan(true), Device::Cpu, 3).unwrap();

@@ -53,7 +53,9 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
     // `capacity overflow` panic or an aborting allocation.
     let count = lvc_compiler::ops::checked_product(shape)
         .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| fail("its element count overflows", "check the layer's shape with `lvc check`"))?;
+        .ok_or_else(|| {
+            fail("its element count overflows", "check the layer's shape with `lvc check`")
+        })?;
     let mut values: Vec<f32> = Vec::new();
     // One more: the gaussian draws values in pairs.
     if values.try_reserve_exact(count.saturating_add(1)).is_err() {
@@ -69,12 +71,18 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
             gaussian(rng, count, filler.mean, filler.std, &mut values);
             if filler.sparse >= 0 {
                 let outputs = *shape.first().ok_or_else(|| {
-                    fail("a sparse gaussian filler needs at least one axis", "give the blob a shape")
+                    fail(
+                        "a sparse gaussian filler needs at least one axis",
+                        "give the blob a shape",
+                    )
                 })?;
                 let p = filler.sparse as f64 / outputs as f64;
                 if !(0.0..=1.0).contains(&p) {
                     return Err(fail(
-                        &format!("sparse {} over {outputs} outputs is not a probability", filler.sparse),
+                        &format!(
+                            "sparse {} over {outputs} outputs is not a probability",
+                            filler.sparse
+                        ),
                         "use sparse ≤ the number of outputs (shape[0])",
                     ));
                 }
@@ -86,8 +94,9 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
             }
         }
         "xavier" | "msra" => {
-            let (fan_in, fan_out) = fans(shape)
-                .ok_or_else(|| fail("needs at least one non-empty axis", "give the blob a shape"))?;
+            let (fan_in, fan_out) = fans(shape).ok_or_else(|| {
+                fail("needs at least one non-empty axis", "give the blob a shape")
+            })?;
             let n = match filler.variance_norm.as_str() {
                 "FAN_OUT" => fan_out,
                 "AVERAGE" => (fan_in + fan_out) / 2.0,
@@ -110,10 +119,16 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
         }
         "bilinear" => {
             if shape.len() != 4 {
-                return Err(fail("the bilinear filler needs a 4-axis blob", "use it on a 2-D (De)Convolution weight"));
+                return Err(fail(
+                    "the bilinear filler needs a 4-axis blob",
+                    "use it on a 2-D (De)Convolution weight",
+                ));
             }
             if shape[2] != shape[3] {
-                return Err(fail("the bilinear filler needs a square kernel", "use kernel_h == kernel_w"));
+                return Err(fail(
+                    "the bilinear filler needs a square kernel",
+                    "use kernel_h == kernel_w",
+                ));
             }
             bilinear(shape[3] as usize, count, &mut values);
         }
@@ -122,7 +137,9 @@ pub fn fill(filler: &FillerDef, shape: &[i64], rng: &mut FillRng) -> Result<Tens
                 kind: other.to_string(),
                 shape: shape.to_vec(),
                 reason: "unknown filler type".to_string(),
-                help: "use constant, uniform, gaussian, xavier, msra, positive_unitball or bilinear".to_string(),
+                help:
+                    "use constant, uniform, gaussian, xavier, msra, positive_unitball or bilinear"
+                        .to_string(),
             })
         }
     }
@@ -197,7 +214,8 @@ mod tests {
     #[test]
     fn impossible_blobs_are_errors() {
         let mut rng = FillRng::seed_from_u64(1);
-        for shape in [&[i64::MAX, 4][..], &[4_000_000_000, 3, 60_000, 60_000], &[1 << 40, 1 << 20]] {
+        for shape in [&[i64::MAX, 4][..], &[4_000_000_000, 3, 60_000, 60_000], &[1 << 40, 1 << 20]]
+        {
             for kind in ["constant", "gaussian", "xavier"] {
                 let err = fill(&def(kind), shape, &mut rng).expect_err("too large");
                 assert!(matches!(err, RuntimeError::Filler { .. }), "{kind} {shape:?}: {err}");
@@ -273,7 +291,9 @@ mod tests {
 
     #[test]
     fn positive_unitball_rows_sum_to_one() {
-        let v = values(&fill(&def("positive_unitball"), &[4, 5, 2], &mut FillRng::seed_from_u64(2)).unwrap());
+        let v = values(
+            &fill(&def("positive_unitball"), &[4, 5, 2], &mut FillRng::seed_from_u64(2)).unwrap(),
+        );
         for row in v.chunks(10) {
             assert!(row.iter().all(|&x| x >= 0.0));
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
@@ -291,7 +311,9 @@ mod tests {
             }
         }
         // k = 63: FCN-AlexNet's upscore; symmetric, peak 1 at (31, 31).
-        let big = values(&fill(&def("bilinear"), &[1, 1, 63, 63], &mut FillRng::seed_from_u64(0)).unwrap());
+        let big = values(
+            &fill(&def("bilinear"), &[1, 1, 63, 63], &mut FillRng::seed_from_u64(0)).unwrap(),
+        );
         assert_eq!(big[31 * 63 + 31], 1.0);
         assert_eq!(big[0], big[62 * 63 + 62]);
         assert!(big.iter().all(|&w| w > 0.0 && w <= 1.0));
@@ -303,7 +325,10 @@ mod tests {
         assert!(fill(&def("bilinear"), &[2, 3, 4], &mut rng).is_err());
         assert!(fill(&def("bilinear"), &[2, 3, 4, 5], &mut rng).is_err());
         assert!(fill(&def("xavier"), &[], &mut rng).is_err());
-        assert!(fill(&def("glorot"), &[3], &mut rng).unwrap_err().to_string().contains("unknown filler"));
+        assert!(fill(&def("glorot"), &[3], &mut rng)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown filler"));
         assert!(fill(&FillerDef { sparse: 2, ..def("xavier") }, &[3, 3], &mut rng).is_err());
     }
 }

@@ -32,7 +32,10 @@ const TCH_PANIC: &str = "called `Result::unwrap()` on an `Err` value: Torch(\"";
 
 /// Runs `f`; a libtorch error tch panicked with comes back as
 /// `RuntimeError::Torch` (`lvc::runtime::torch`) naming `context()`.
-pub fn catch_torch<T>(context: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T, RuntimeError> {
+pub fn catch_torch<T>(
+    context: impl FnOnce() -> String,
+    f: impl FnOnce() -> T,
+) -> Result<T, RuntimeError> {
     install_hook();
     let outer = CATCHING.with(|c| c.replace(true));
     // The closure's state is dropped with the panic: nothing of it is used
@@ -86,9 +89,10 @@ mod tests {
     #[test]
     fn a_libtorch_error_becomes_an_error() {
         // 2^62 float32 values: libtorch refuses to allocate them at once.
-        let result = catch_torch(|| "allocating a test tensor".into(), || {
-            tch::Tensor::zeros([1 << 31, 1 << 31], (tch::Kind::Float, tch::Device::Cpu)).size()
-        });
+        let result = catch_torch(
+            || "allocating a test tensor".into(),
+            || tch::Tensor::zeros([1 << 31, 1 << 31], (tch::Kind::Float, tch::Device::Cpu)).size(),
+        );
         let err = result.expect_err("libtorch cannot allocate 2^62 floats");
         let text = err.to_string();
         assert!(text.starts_with("libtorch failed in allocating a test tensor: "), "{text}");

@@ -46,7 +46,11 @@ pub fn ensure_fits(estimate: &MemoryEstimate, device: Device) -> Result<(), Runt
 }
 
 /// [`ensure_fits`] against a known amount of free memory.
-pub fn check(estimate: &MemoryEstimate, device: Device, free: &Available) -> Result<(), RuntimeError> {
+pub fn check(
+    estimate: &MemoryEstimate,
+    device: Device,
+    free: &Available,
+) -> Result<(), RuntimeError> {
     if estimate.total() <= free.bytes {
         return Ok(());
     }
@@ -80,7 +84,10 @@ fn cpu_available() -> Option<Available> {
     let mut free = Available { bytes: kb.saturating_mul(1024), source: "MemAvailable".to_string() };
     if let Some(left) = cgroup_left() {
         if left < free.bytes {
-            free = Available { bytes: left, source: "what the memory cgroup's limit leaves".to_string() };
+            free = Available {
+                bytes: left,
+                source: "what the memory cgroup's limit leaves".to_string(),
+            };
         }
     }
     Some(free)
@@ -89,12 +96,16 @@ fn cpu_available() -> Option<Available> {
 /// What the process's memory cgroup still allows, when it has a limit.
 fn cgroup_left() -> Option<u64> {
     let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let read =
+        |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
     // A cgroup that looks unlimited: v1 writes "no limit" as ~2^63.
     let limited = |limit: u64| limit < 1 << 60;
     for line in cgroups.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
         let path = path.trim_end_matches('/');
         // Inside a container the cgroup is often mounted as the root.
         let candidates: Vec<(String, String)> = if id == "0" && controllers.is_empty() {
@@ -105,7 +116,9 @@ fn cgroup_left() -> Option<u64> {
         } else if controllers.split(',').any(|c| c == "memory") {
             [format!("/sys/fs/cgroup/memory{path}"), "/sys/fs/cgroup/memory".to_string()]
                 .into_iter()
-                .map(|dir| (format!("{dir}/memory.limit_in_bytes"), format!("{dir}/memory.usage_in_bytes")))
+                .map(|dir| {
+                    (format!("{dir}/memory.limit_in_bytes"), format!("{dir}/memory.usage_in_bytes"))
+                })
                 .collect()
         } else {
             continue;
@@ -136,7 +149,8 @@ fn cuda_free(index: usize) -> Option<Available> {
         let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
         (!p.is_null()).then_some(p)
     };
-    let (get, set, info) = (symbol(c"cudaGetDevice")?, symbol(c"cudaSetDevice")?, symbol(c"cudaMemGetInfo")?);
+    let (get, set, info) =
+        (symbol(c"cudaGetDevice")?, symbol(c"cudaSetDevice")?, symbol(c"cudaMemGetInfo")?);
     let device = libc::c_int::try_from(index).ok()?;
     // SAFETY: the symbols are the CUDA runtime's functions of these
     // signatures (cuda_runtime_api.h); every pointer passed is valid for the
@@ -154,7 +168,11 @@ fn cuda_free(index: usize) -> Option<Available> {
         set(current);
         (status == 0).then(|| Available {
             bytes: u64::try_from(free).unwrap_or(u64::MAX),
-            source: format!("cudaMemGetInfo: {} of {} free", bytes_text(free as u128), bytes_text(total as u128)),
+            source: format!(
+                "cudaMemGetInfo: {} of {} free",
+                bytes_text(free as u128),
+                bytes_text(total as u128)
+            ),
         })
     }
 }
@@ -165,7 +183,14 @@ mod tests {
     use lvc_compiler::memory::NetMemory;
 
     fn needing(bytes: u64, mode: Mode) -> MemoryEstimate {
-        NetMemory { parameters: bytes / 2, learnable: 0, activations: bytes / 2, largest_blob: 0, columns: 0 }.estimate(mode)
+        NetMemory {
+            parameters: bytes / 2,
+            learnable: 0,
+            activations: bytes / 2,
+            largest_blob: 0,
+            columns: 0,
+        }
+        .estimate(mode)
     }
 
     #[test]
@@ -173,11 +198,24 @@ mod tests {
         let free = Available { bytes: 23_000_000_000, source: "MemAvailable".into() };
         let fits = needing(1_000_000_000, Mode::Inference);
         assert!(check(&fits, Device::Cpu, &free).is_ok());
-        let err = check(&needing(154_000_000_000, Mode::Training { history_blobs: 0 }), Device::Cpu, &free).unwrap_err();
+        let err = check(
+            &needing(154_000_000_000, Mode::Training { history_blobs: 0 }),
+            Device::Cpu,
+            &free,
+        )
+        .unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("to train, this net needs 154 GB (parameters 77 GB, activations 77 GB"), "{text}");
+        assert!(
+            text.starts_with(
+                "to train, this net needs 154 GB (parameters 77 GB, activations 77 GB"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with(", but this machine has 23 GB available (MemAvailable)"), "{text}");
-        assert_eq!(miette::Diagnostic::code(&err).map(|c| c.to_string()).as_deref(), Some("lvc::runtime::memory"));
+        assert_eq!(
+            miette::Diagnostic::code(&err).map(|c| c.to_string()).as_deref(),
+            Some("lvc::runtime::memory")
+        );
     }
 
     #[test]

@@ -5,7 +5,13 @@
 /// `unit` floats (a plane, a row of C), at most one run per thread, each
 /// run but the last a multiple of `align` units (a GEMM's row tile). With
 /// one thread, or one run, `work` runs on the calling thread.
-pub(crate) fn for_each_run(out: &mut [f32], unit: usize, align: usize, threads: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+pub(crate) fn for_each_run(
+    out: &mut [f32],
+    unit: usize,
+    align: usize,
+    threads: usize,
+    work: impl Fn(usize, &mut [f32]) + Sync,
+) {
     if unit == 0 {
         return;
     }
@@ -36,7 +42,9 @@ mod tests {
     /// Every unit is visited once, with its index, in aligned runs.
     #[test]
     fn runs_cover_every_unit_once_in_aligned_runs() {
-        for (units, align, threads) in [(10, 1, 2), (13, 6, 2), (5, 6, 4), (1, 1, 8), (0, 1, 2), (17, 6, 3)] {
+        for (units, align, threads) in
+            [(10, 1, 2), (13, 6, 2), (5, 6, 4), (1, 1, 8), (0, 1, 2), (17, 6, 3)]
+        {
             let mut out = vec![0f32; units * 3];
             let firsts = std::sync::Mutex::new(Vec::new());
             for_each_run(&mut out, 3, align, threads, |first, run| {
@@ -48,7 +56,10 @@ mod tests {
             let want: Vec<f32> = (0..units).flat_map(|u| [u as f32 + 1.0; 3]).collect();
             assert_eq!(out, want, "{units} units, align {align}, {threads} threads");
             let firsts = firsts.into_inner().unwrap();
-            assert!(firsts.len() <= threads.max(1) && firsts.iter().all(|f| f % align == 0), "{firsts:?}");
+            assert!(
+                firsts.len() <= threads.max(1) && firsts.iter().all(|f| f % align == 0),
+                "{firsts:?}"
+            );
         }
     }
 }

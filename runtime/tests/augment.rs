@@ -31,12 +31,18 @@ fn net(phase: Phase, seed: u64) -> Net {
     let source = SourceFile::new("augmented.prototxt", NET);
     let compiled = compile(&source, &CompileOptions { phase, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{:#?}", compiled.diags);
-    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("no graph") };
+    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else {
+        panic!("no graph")
+    };
     Net::new(Plan::from_graph(graph, def).unwrap(), test_device(), seed).unwrap()
 }
 
 fn inputs() -> Vec<(&'static str, Tensor)> {
-    let label = Tensor::arange(2 * 12 * 12, (Kind::Float, Device::Cpu)).reshape([2, 1, 12, 12]).remainder(5.0).ge(3.0).to_kind(Kind::Float);
+    let label = Tensor::arange(2 * 12 * 12, (Kind::Float, Device::Cpu))
+        .reshape([2, 1, 12, 12])
+        .remainder(5.0)
+        .ge(3.0)
+        .to_kind(Kind::Float);
     vec![("data", &label * 0.5 + 0.1), ("label", label)]
 }
 
@@ -60,7 +66,11 @@ fn training_nets_with_the_same_seed_augment_alike_batch_after_batch() {
     assert_eq!(second, augmented(&b));
     assert_ne!(first.0, augmented(&net(Phase::Train, 43)).0, "the solver seed enters the stream");
     assert!(first.1.iter().all(|v| *v == 0.0 || *v == 1.0), "labels stay labels");
-    let loss = net(Phase::Train, 42).forward(&inputs()).unwrap().loss.map(|l| f64::try_from(l.detach()).unwrap());
+    let loss = net(Phase::Train, 42)
+        .forward(&inputs())
+        .unwrap()
+        .loss
+        .map(|l| f64::try_from(l.detach()).unwrap());
     assert!(loss.is_some_and(f64::is_finite));
 }
 
@@ -80,8 +90,11 @@ layer { name: "augment" type: "Augment" bottom: "data" bottom: "label" top: "dat
   augment_param { flip_prob: 0.5 } }
 "#;
     let source = SourceFile::new("off_grid.prototxt", text);
-    let compiled = compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
-    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("{:#?}", compiled.diags) };
+    let compiled =
+        compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
+    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else {
+        panic!("{:#?}", compiled.diags)
+    };
     let errors = Plan::from_graph(graph, def).unwrap_err();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].code, "lvc::runtime::unsupported");
@@ -91,10 +104,16 @@ layer { name: "augment" type: "Augment" bottom: "data" bottom: "label" top: "dat
 #[test]
 fn in_place_augment_feeds_the_later_layers_under_the_same_names() {
     // As in models/fcn_alexnet.prototxt: tops named like the bottoms.
-    let text = NET.replace("top: \"data_aug\" top: \"label_aug\"", "top: \"data\" top: \"label\"").replace("\"data_aug\"", "\"data\"").replace("\"label_aug\"", "\"label\"");
+    let text = NET
+        .replace("top: \"data_aug\" top: \"label_aug\"", "top: \"data\" top: \"label\"")
+        .replace("\"data_aug\"", "\"data\"")
+        .replace("\"label_aug\"", "\"label\"");
     let source = SourceFile::new("in_place.prototxt", text.as_str());
-    let compiled = compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
-    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("{:#?}", compiled.diags) };
+    let compiled =
+        compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
+    let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else {
+        panic!("{:#?}", compiled.diags)
+    };
     let in_place = Net::new(Plan::from_graph(graph, def).unwrap(), test_device(), 42).unwrap();
     let blobs = in_place.forward(&inputs()).unwrap();
     let last = in_place.plan.final_blobs();
@@ -104,14 +123,19 @@ fn in_place_augment_feeds_the_later_layers_under_the_same_names() {
     };
     let fed = Vec::<f32>::try_from(inputs()[0].1.flatten(0, -1)).unwrap();
     assert_ne!(value("data"), fed, "the later layers read the augmented data");
-    assert_eq!(value("data"), augmented(&net(Phase::Train, 42)).0, "in place or not, the same draws");
+    assert_eq!(
+        value("data"),
+        augmented(&net(Phase::Train, 42)).0,
+        "in place or not, the same draws"
+    );
 }
 
 /// The `augment` stage of models/fcn_alexnet.prototxt and models/fcn8s.prototxt.
 #[test]
 fn the_segmentation_models_augment_only_when_training_with_the_augment_stage() {
     for model in ["fcn_alexnet", "fcn8s"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{model}.prototxt"));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../models/{model}.prototxt"));
         let source = SourceFile::read(&path).unwrap();
         for (phase, stages, augments) in [
             (Phase::Train, &["train", "augment"][..], true),
@@ -120,12 +144,23 @@ fn the_segmentation_models_augment_only_when_training_with_the_augment_stage() {
             (Phase::Test, &["val", "augment"][..], false),
             (Phase::Test, &["deploy"][..], false),
         ] {
-            let options = CompileOptions { phase, stages: stages.iter().map(ToString::to_string).collect(), ..CompileOptions::default() };
+            let options = CompileOptions {
+                phase,
+                stages: stages.iter().map(ToString::to_string).collect(),
+                ..CompileOptions::default()
+            };
             let compiled = compile(&source, &options);
             assert!(compiled.is_ok(), "{model} {stages:?}: {:#?}", compiled.diags);
-            let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else { panic!("{model}: no graph") };
-            let plan = Plan::from_graph(graph, def).unwrap_or_else(|e| panic!("{model} {stages:?}: {e:#?}"));
-            assert_eq!(plan.steps.iter().any(|s| s.kind == "Augment"), augments, "{model} {stages:?}");
+            let (Some(graph), Some(def)) = (compiled.graph.as_ref(), compiled.net.as_ref()) else {
+                panic!("{model}: no graph")
+            };
+            let plan = Plan::from_graph(graph, def)
+                .unwrap_or_else(|e| panic!("{model} {stages:?}: {e:#?}"));
+            assert_eq!(
+                plan.steps.iter().any(|s| s.kind == "Augment"),
+                augments,
+                "{model} {stages:?}"
+            );
         }
     }
 }

@@ -25,9 +25,11 @@ fn net(layers: &str) -> Net {
          {layers}"
     );
     let source = SourceFile::new("dice_test.prototxt", text);
-    let compiled = compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
+    let compiled =
+        compile(&source, &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{:#?}", compiled.diags);
-    let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
+    let plan =
+        Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
     Net::new(plan, test_device(), 1).unwrap()
 }
 
@@ -61,7 +63,13 @@ fn run(net: &Net, scores: &[f32], labels: &[f32]) -> (f64, Vec<f64>) {
 
 /// float64 reference: 1 − Σ_c w_c·mean_n d_nc / Σ_c w_c with
 /// d_nc = (2 Σ p·l + smooth) / (Σ p + Σ l + smooth) over valid pixels.
-fn reference_loss(scores: &[f32], labels: &[f32], smooth: f64, weights: &[f64], ignore: f64) -> f64 {
+fn reference_loss(
+    scores: &[f32],
+    labels: &[f32],
+    smooth: f64,
+    weights: &[f64],
+    ignore: f64,
+) -> f64 {
     let mut per_class = [0.0f64; C];
     for n in 0..N {
         for (c, total) in per_class.iter_mut().enumerate() {
@@ -99,12 +107,18 @@ fn check_gradient(net: &Net, scores: &[f32], labels: &[f32]) {
         plus[i] += eps;
         let mut minus = scores.to_vec();
         minus[i] -= eps;
-        let numeric = (run(net, &plus, labels).0 - run(net, &minus, labels).0) / (2.0 * f64::from(eps));
-        assert!((numeric - grad[i]).abs() <= 1e-3 * scale, "element {i}: backward {} vs finite difference {numeric}", grad[i]);
+        let numeric =
+            (run(net, &plus, labels).0 - run(net, &minus, labels).0) / (2.0 * f64::from(eps));
+        assert!(
+            (numeric - grad[i]).abs() <= 1e-3 * scale,
+            "element {i}: backward {} vs finite difference {numeric}",
+            grad[i]
+        );
     }
 }
 
-const DICE_LOSS: &str = "layer { name: \"loss\" type: \"DiceLoss\" bottom: \"score\" bottom: \"label\" top: \"loss\" \
+const DICE_LOSS: &str =
+    "layer { name: \"loss\" type: \"DiceLoss\" bottom: \"score\" bottom: \"label\" top: \"loss\" \
                          dice_param { smooth: 1 ignore_label: 255 } }";
 
 #[test]
@@ -129,7 +143,8 @@ fn smoothing_and_class_weights_change_the_loss_as_defined() {
     assert!((loss - want).abs() <= 1e-6, "smooth 0: {loss} vs {want}");
     check_gradient(&unsmoothed, &scores(), &labels());
 
-    let weighted = net(&DICE_LOSS.replace("smooth: 1", "smooth: 1 class_weight: 0.5 class_weight: 1 class_weight: 2"));
+    let weighted = net(&DICE_LOSS
+        .replace("smooth: 1", "smooth: 1 class_weight: 0.5 class_weight: 1 class_weight: 2"));
     let (loss, _) = run(&weighted, &scores(), &labels());
     let want = reference_loss(&scores(), &labels(), 1.0, &[0.5, 1.0, 2.0], 255.0);
     assert!((loss - want).abs() <= 1e-6, "class weights: {loss} vs {want}");
@@ -138,7 +153,8 @@ fn smoothing_and_class_weights_change_the_loss_as_defined() {
     // With smoothing, a class absent from both label and prediction scores
     // (0 + 1)/(0 + 1) = 1: confident background everywhere on an all-0 label
     // gives a loss near 0 even with foreground classes weighted.
-    let background: Vec<f32> = (0..N * C * S).map(|i| if (i / S) % C == 0 { 20.0 } else { -20.0 }).collect();
+    let background: Vec<f32> =
+        (0..N * C * S).map(|i| if (i / S) % C == 0 { 20.0 } else { -20.0 }).collect();
     let (loss, _) = run(&net(DICE_LOSS), &background, &vec![0.0; N * S]);
     assert!(loss.abs() < 1e-6, "empty classes with smoothing: {loss}");
 }
@@ -175,24 +191,32 @@ fn dice_metric_scores_empty_masks_with_empty_score() {
         ];
         let blobs = net.forward(&inputs).unwrap();
         assert!(blobs.loss.is_none(), "Dice is a metric, not a loss");
-        let get = |name: &str| blobs.get(net.plan.blob_id(name).unwrap()).unwrap().to_kind(Kind::Double);
+        let get =
+            |name: &str| blobs.get(net.plan.blob_id(name).unwrap()).unwrap().to_kind(Kind::Double);
         (f64::try_from(get("dice")).unwrap(), Vec::<f64>::try_from(get("per_class")).unwrap())
     };
     // Everything predicted and labelled background: classes 1 and 2 are
     // empty in both, so they score empty_score (default 1).
-    let background: Vec<f32> = (0..N * C * S).map(|i| if (i / S) % C == 0 { 1.0 } else { 0.0 }).collect();
+    let background: Vec<f32> =
+        (0..N * C * S).map(|i| if (i / S) % C == 0 { 1.0 } else { 0.0 }).collect();
     let zeros = vec![0.0; N * S];
     assert_eq!(value(metric, &background, &zeros), (1.0, vec![1.0, 1.0, 1.0]));
-    let strict = metric.replace("top: \"per_class\"", "top: \"per_class\" dice_param { empty_score: 0 }");
+    let strict =
+        metric.replace("top: \"per_class\"", "top: \"per_class\" dice_param { empty_score: 0 }");
     assert_eq!(value(&strict, &background, &zeros), (0.0, vec![1.0, 0.0, 0.0]));
     // A perfect prediction scores 1 in every class that occurs.
     let perfect: Vec<f32> = (0..N * C * S)
         .map(|i| {
             let (n, c, s) = (i / (C * S), (i / S) % C, i % S);
-            if labels()[n * S + s] as usize == c { 1.0 } else { 0.0 }
+            if labels()[n * S + s] as usize == c {
+                1.0
+            } else {
+                0.0
+            }
         })
         .collect();
-    let ignoring = metric.replace("top: \"per_class\"", "top: \"per_class\" dice_param { ignore_label: 255 }");
+    let ignoring =
+        metric.replace("top: \"per_class\"", "top: \"per_class\" dice_param { ignore_label: 255 }");
     let (dice, per_class) = value(&ignoring, &perfect, &labels());
     assert_eq!(dice, 1.0);
     assert_eq!(per_class, vec![1.0; C]);

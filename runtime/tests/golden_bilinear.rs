@@ -51,8 +51,10 @@ fn bilinear_filled_groupless_deconvs_make_identical_class_scores() {
     }
     let data = read_f32("inputs/input_gray_256.f32", &[1, 1, 256, 256]);
     let blobs = net.forward(&[("data", data)]).unwrap();
-    let score = blobs.get(net.plan.final_blobs().iter().find(|(n, _)| n == "score").unwrap().1).unwrap();
-    let want = manifest["layers"].as_array().unwrap().iter().find(|l| l["layer"] == "score").unwrap();
+    let score =
+        blobs.get(net.plan.final_blobs().iter().find(|(n, _)| n == "score").unwrap().1).unwrap();
+    let want =
+        manifest["layers"].as_array().unwrap().iter().find(|l| l["layer"] == "score").unwrap();
     assert_stats("score", score, &want["stats"]);
     assert!(score.get(0).get(0).equal(&score.get(0).get(1)), "class scores must be identical");
 }
@@ -69,7 +71,9 @@ fn no_gradient_passes_bilinear_filled_groupless_deconvs() {
     let label = read_f32("inputs/label_disc_256.f32", &[1, 1, 256, 256]);
     let blobs = net.forward(&[("data", data), ("label", label)]).unwrap();
     let loss = f64::try_from(blobs.loss.as_ref().unwrap().detach()).unwrap();
-    let want = manifest("train_fcn8s_slim_gray_bilinearfiller")["initial_loss_forward_backward"].as_f64().unwrap();
+    let want = manifest("train_fcn8s_slim_gray_bilinearfiller")["initial_loss_forward_backward"]
+        .as_f64()
+        .unwrap();
     // Exactly 65536·ln 2 in exact arithmetic; Caffe's float32 running sum
     // reports 45402.93, and lvc reports the loss the same way.
     assert!((loss - 65536.0 * 2f64.ln()).abs() <= 1e-3 * loss, "loss {loss}");

@@ -17,7 +17,10 @@ fn check_case(case: &str, prototxt: &str, model: &str, input: &str, input_shape:
     let mut worst = (0.0f64, String::new());
     let mut compared = 0;
     for entry in manifest["layers"].as_array().unwrap() {
-        let (Some(file), false) = (entry["file"].as_str(), entry["in_place"].as_bool().unwrap()) else { continue };
+        let (Some(file), false) = (entry["file"].as_str(), entry["in_place"].as_bool().unwrap())
+        else {
+            continue;
+        };
         let layer = entry["layer"].as_str().unwrap();
         let top = entry["top"].as_str().unwrap();
         let want = read_f32(&format!("{case}/{file}"), &shape_of(entry));

@@ -30,7 +30,10 @@ fn layer_probe_forward_and_gradients_match_caffe() {
         let Some(file) = entry["file"].as_str() else { continue };
         let (layer, top) = (entry["layer"].as_str().unwrap(), entry["top"].as_str().unwrap());
         let want = read_f32(&format!("layer_probe/{file}"), &shape_of(entry));
-        track(format!("forward {layer}"), relative_error(blobs.get(top_of(&net, layer, top)).unwrap(), &want));
+        track(
+            format!("forward {layer}"),
+            relative_error(blobs.get(top_of(&net, layer, top)).unwrap(), &want),
+        );
     }
 
     let loss = f64::try_from(blobs.loss.as_ref().unwrap().detach()).unwrap();
@@ -45,7 +48,10 @@ fn layer_probe_forward_and_gradients_match_caffe() {
         let shape = shape_of(entry);
         let want = read_f32(&format!("layer_probe/{file}"), &shape);
         let id = net.plan.final_blobs().into_iter().find(|(n, _)| n == blob).unwrap().1;
-        let got = grads.blobs[id].as_ref().map_or_else(|| Tensor::zeros(shape.as_slice(), (Kind::Float, net.device)), |g| g.shallow_clone());
+        let got = grads.blobs[id].as_ref().map_or_else(
+            || Tensor::zeros(shape.as_slice(), (Kind::Float, net.device)),
+            |g| g.shallow_clone(),
+        );
         track(format!("diff {blob}"), relative_error(&got, &want));
     }
     for entry in manifest["param_diffs"].as_array().unwrap() {

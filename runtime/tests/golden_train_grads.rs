@@ -47,9 +47,14 @@ fn check_case(case: &str, model: &str, label: &str, loss_rtol: f64) {
         let got_l2 = grad.map_or(0.0, |g| f64::try_from(g.to_kind(Kind::Double).norm()).unwrap());
         let l2_err = if want_l2 == 0.0 { got_l2 } else { (got_l2 - want_l2).abs() / want_l2 };
         let file = format!("{case}/grad0_{layer}.{index}.f32");
-        let element_err = golden(&file).exists().then(|| relative_error(grad.unwrap(), &read_f32(&file, &shape_of(entry))));
+        let element_err = golden(&file)
+            .exists()
+            .then(|| relative_error(grad.unwrap(), &read_f32(&file, &shape_of(entry))));
         println!("{case}: {layer}.{index} l2 {got_l2:.6e} (Caffe {want_l2:.6e}, rel {l2_err:.2e}) elementwise {element_err:?}");
-        assert!(l2_err <= tolerance(case, layer), "{case}: {layer}.{index} gradient norm off by {l2_err:.2e}");
+        assert!(
+            l2_err <= tolerance(case, layer),
+            "{case}: {layer}.{index} gradient norm off by {l2_err:.2e}"
+        );
         let err = element_err.unwrap_or(l2_err);
         assert!(err <= tolerance(case, layer), "{case}: {layer}.{index} gradient off by {err:.2e}");
         if err > worst.0 {
@@ -61,12 +66,22 @@ fn check_case(case: &str, model: &str, label: &str, loss_rtol: f64) {
 
 #[test]
 fn fcn_alexnet_training_gradients_match_caffe() {
-    check_case("train_fcn_alexnet_slim_gray", "fcn_alexnet_slim_gray.caffemodel", "label_disc_256.f32", 1e-4);
+    check_case(
+        "train_fcn_alexnet_slim_gray",
+        "fcn_alexnet_slim_gray.caffemodel",
+        "label_disc_256.f32",
+        1e-4,
+    );
 }
 
 #[test]
 fn fcn_alexnet_training_gradients_with_ignored_pixels_match_caffe() {
-    check_case("train_fcn_alexnet_slim_gray_ignore", "fcn_alexnet_slim_gray.caffemodel", "label_disc_ignore_256.f32", 1e-4);
+    check_case(
+        "train_fcn_alexnet_slim_gray_ignore",
+        "fcn_alexnet_slim_gray.caffemodel",
+        "label_disc_ignore_256.f32",
+        1e-4,
+    );
 }
 
 #[test]

@@ -72,8 +72,10 @@ fn plan_of(text: &str, phase: Phase) -> (SourceFile, Result<Plan, Vec<lvc_compil
 }
 
 fn inputs() -> Vec<(&'static str, Tensor)> {
-    let data = Tensor::arange(2 * 3 * 9 * 8, (Kind::Float, Device::Cpu)).reshape([2, 3, 9, 8]).sin();
-    let label = (Tensor::arange(2 * 9 * 8, (Kind::Float, Device::Cpu)).reshape([2, 1, 9, 8]) * 7.0).remainder(3.0);
+    let data =
+        Tensor::arange(2 * 3 * 9 * 8, (Kind::Float, Device::Cpu)).reshape([2, 3, 9, 8]).sin();
+    let label = (Tensor::arange(2 * 9 * 8, (Kind::Float, Device::Cpu)).reshape([2, 1, 9, 8]) * 7.0)
+        .remainder(3.0);
     vec![("data", data), ("label", label)]
 }
 
@@ -86,7 +88,13 @@ fn every_supported_type_runs_with_the_compilers_shapes() {
         for step in &net.plan.steps {
             for &top in &step.tops {
                 let got = blobs.get(top).unwrap_or_else(|| panic!("{}: no top", step.layer));
-                assert_eq!(got.size(), net.plan.blob_shapes[top], "{} top {}", step.layer, net.plan.blob_names[top]);
+                assert_eq!(
+                    got.size(),
+                    net.plan.blob_shapes[top],
+                    "{} top {}",
+                    step.layer,
+                    net.plan.blob_names[top]
+                );
                 let finite = bool::try_from(got.isfinite().all()).unwrap();
                 assert!(finite, "{}: non-finite values", step.layer);
             }

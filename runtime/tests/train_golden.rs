@@ -17,7 +17,8 @@ use lvc_runtime::tch::{Device, Kind, Tensor};
 use lvc_runtime::weights::read_caffemodel;
 
 fn solver(path: &str, text: &str) -> SolverDef {
-    let (def, diags) = load_solver(&SourceFile::new(golden(path), text.to_string()), &LoadOptions::default());
+    let (def, diags) =
+        load_solver(&SourceFile::new(golden(path), text.to_string()), &LoadOptions::default());
     assert!(!diags.has_errors(), "{path}: {diags:#?}");
     let mut def = def.unwrap();
     // The default snapshot prefix is next to the solver, inside the read-only
@@ -80,7 +81,12 @@ fn check_losses(case: &str, got: &[f64], rtol: f64) -> f64 {
 /// against the shipped `grad0_*` files (max|Δ|/max|ref| ≤ 1e-3) and the L2
 /// norm of every gradient in the manifest (relative 1e-3). Returns the
 /// worst file error.
-fn check_initial_gradients(case: &str, trainer: &Trainer, data: &mut FedTensors, l2_rtol: f64) -> f64 {
+fn check_initial_gradients(
+    case: &str,
+    trainer: &Trainer,
+    data: &mut FedTensors,
+    l2_rtol: f64,
+) -> f64 {
     let (_, grads) = trainer.forward_backward(data).unwrap();
     let net = &trainer.net;
     let m = manifest(case);
@@ -92,11 +98,15 @@ fn check_initial_gradients(case: &str, trainer: &Trainer, data: &mut FedTensors,
         let step = net.plan.steps.iter().position(|s| s.layer == layer).unwrap();
         let want_l2 = entry["stats"]["l2"].as_f64().unwrap();
         let got = grads[step][index].as_ref().map(|g| g.detach().to_kind(Kind::Double));
-        let got_l2 = got.as_ref().map_or(0.0, |g| f64::try_from(g.square().sum(Kind::Double).sqrt()).unwrap());
+        let got_l2 = got
+            .as_ref()
+            .map_or(0.0, |g| f64::try_from(g.square().sum(Kind::Double).sqrt()).unwrap());
         let rel = if want_l2 == 0.0 { got_l2 } else { (got_l2 - want_l2).abs() / want_l2 };
         println!("{case}: grad {layer}.{index} l2 {got_l2:.6e} Caffe {want_l2:.6e} rel {rel:.2e}");
         if rel > l2_rtol {
-            failures.push(format!("gradient {layer}.{index}: l2 {got_l2} vs {want_l2} (rel {rel:.2e})"));
+            failures.push(format!(
+                "gradient {layer}.{index}: l2 {got_l2} vs {want_l2} (rel {rel:.2e})"
+            ));
         }
         let file = format!("{case}/grad0_{layer}.{index}.f32");
         if golden(&file).exists() {
@@ -121,11 +131,14 @@ fn check_weight_deltas(trainer: &Trainer, initial: &str, trained: &str) -> f64 {
     let mut worst = 0.0f64;
     let mut compared = 0;
     for (step, params) in trainer.net.plan.steps.iter().zip(&trainer.net.params) {
-        let (Some(a), Some(b)) = (start.layer(&step.layer), end.layer(&step.layer)) else { continue };
+        let (Some(a), Some(b)) = (start.layer(&step.layer), end.layer(&step.layer)) else {
+            continue;
+        };
         for (index, param) in params.iter().enumerate() {
             let init = Tensor::from_slice(&a.blobs[index].data).to_kind(Kind::Double);
             let want = Tensor::from_slice(&b.blobs[index].data).to_kind(Kind::Double) - &init;
-            let got = param.detach().to_device(Device::Cpu).flatten(0, -1).to_kind(Kind::Double) - &init;
+            let got =
+                param.detach().to_device(Device::Cpu).flatten(0, -1).to_kind(Kind::Double) - &init;
             let scale = f64::try_from(want.abs().max()).unwrap();
             let diff = f64::try_from((&got - &want).abs().max()).unwrap();
             if scale == 0.0 {
@@ -135,7 +148,11 @@ fn check_weight_deltas(trainer: &Trainer, initial: &str, trained: &str) -> f64 {
             let rel = diff / scale;
             let ulps = 4.0 * f64::from(f32::EPSILON) * f64::try_from(init.abs().max()).unwrap();
             println!("{}.{index}: max|delta| {scale:.3e}, delta error {rel:.2e} ({diff:.2e}, ulp allowance {ulps:.1e})", step.layer);
-            assert!(diff <= 1e-3 * scale + ulps, "{}.{index}: weight delta error {diff:.2e} for max|delta| {scale:.3e}", step.layer);
+            assert!(
+                diff <= 1e-3 * scale + ulps,
+                "{}.{index}: weight delta error {diff:.2e} for max|delta| {scale:.3e}",
+                step.layer
+            );
             worst = worst.max(rel);
             compared += 1;
         }
@@ -148,21 +165,34 @@ fn check_weight_deltas(trainer: &Trainer, initial: &str, trained: &str) -> f64 {
 fn fcn_alexnet_slim_gray_trains_like_caffe() {
     let case = "train_fcn_alexnet_slim_gray";
     let def = golden_solver();
-    let net = net("fcn_alexnet_slim_gray_train.prototxt", Phase::Train, "fcn_alexnet_slim_gray.caffemodel");
+    let net = net(
+        "fcn_alexnet_slim_gray_train.prototxt",
+        Phase::Train,
+        "fcn_alexnet_slim_gray.caffemodel",
+    );
     let mut data = feeds("label_disc_256.f32");
     let mut trainer = Trainer::new(&def, 0, net, Vec::new());
     let grad_err = check_initial_gradients(case, &trainer, &mut data, 1e-4);
     let losses = solve(&mut trainer, &mut data);
     let loss_err = check_losses(case, &losses, 1e-5);
-    let delta_err =
-        check_weight_deltas(&trainer, "fcn_alexnet_slim_gray.caffemodel", "fcn_alexnet_slim_gray_trained5.caffemodel");
-    println!("{case}: worst loss {loss_err:.2e}, gradient {grad_err:.2e}, weight delta {delta_err:.2e}");
+    let delta_err = check_weight_deltas(
+        &trainer,
+        "fcn_alexnet_slim_gray.caffemodel",
+        "fcn_alexnet_slim_gray_trained5.caffemodel",
+    );
+    println!(
+        "{case}: worst loss {loss_err:.2e}, gradient {grad_err:.2e}, weight delta {delta_err:.2e}"
+    );
 }
 
 #[test]
 fn fcn_alexnet_slim_gray_with_ignored_pixels_trains_like_caffe() {
     let case = "train_fcn_alexnet_slim_gray_ignore";
-    let net = net("fcn_alexnet_slim_gray_train.prototxt", Phase::Train, "fcn_alexnet_slim_gray.caffemodel");
+    let net = net(
+        "fcn_alexnet_slim_gray_train.prototxt",
+        Phase::Train,
+        "fcn_alexnet_slim_gray.caffemodel",
+    );
     let mut data = feeds("label_disc_ignore_256.f32");
     let mut trainer = Trainer::new(&golden_solver(), 0, net, Vec::new());
     check_initial_gradients(case, &trainer, &mut data, 1e-4);
@@ -211,7 +241,10 @@ fn fcn8s_bilinear_filler_counter_example_never_learns() {
     // The exact value is 65536·ln 2; Caffe's float32 running sum (and so
     // lvc's reported loss) drifts 5.1e-4 below it, identically every time.
     let exact = 65536.0 * std::f64::consts::LN_2;
-    assert!(losses.iter().all(|l| *l == losses[0] && (l - exact).abs() <= 1e-3 * exact), "{losses:?} vs 65536·ln 2 = {exact}");
+    assert!(
+        losses.iter().all(|l| *l == losses[0] && (l - exact).abs() <= 1e-3 * exact),
+        "{losses:?} vs 65536·ln 2 = {exact}"
+    );
 }
 
 /// Runs to max_iter and returns the losses Caffe prints: iterations 0..4,
@@ -234,6 +267,7 @@ fn filler_net(prototxt: &str, phase: Phase) -> lvc_runtime::exec::Net {
     let source = SourceFile::read(&golden(&format!("prototxt/{prototxt}"))).unwrap();
     let compiled = compile(&source, &CompileOptions { phase, ..CompileOptions::default() });
     assert!(compiled.is_ok(), "{prototxt}: {:#?}", compiled.diags);
-    let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
+    let plan =
+        Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
     Net::new(plan, test_device(), 1234).unwrap()
 }

@@ -82,18 +82,37 @@ fn decode(bytes: &[u8]) -> Result<lvc_runtime::weights::WeightsFile, WeightsErro
 #[test]
 fn v1_layers_with_legacy_dims_and_enum_types() {
     // V1LayerParameter: name 4, type 5 (enum), blobs 6; BlobProto legacy dims 1..4.
-    let weight = Msg::default().int(1, 1).int(2, 1).int(3, 2).int(4, 3).packed_f32(5, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let weight = Msg::default()
+        .int(1, 1)
+        .int(2, 1)
+        .int(3, 2)
+        .int(4, 3)
+        .packed_f32(5, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let bias = Msg::default().int(1, 1).int(2, 1).int(3, 1).int(4, 2).packed_f32(5, &[0.5, -0.5]);
     let ip = Msg::default().str(4, "fc8").int(5, 14).msg(6, &weight).msg(6, &bias);
-    let conv = Msg::default().str(4, "conv1").int(5, 4).msg(6, &Msg::default().int(1, 1).int(2, 1).int(3, 1).int(4, 1).fixed32(5, 9.0));
+    let conv = Msg::default()
+        .str(4, "conv1")
+        .int(5, 4)
+        .msg(6, &Msg::default().int(1, 1).int(2, 1).int(3, 1).int(4, 1).fixed32(5, 9.0));
     let relu = Msg::default().str(4, "relu1").int(5, 18).str(2, "conv1").str(3, "conv1");
     let net = Msg::default().str(1, "CaffeNet").msg(2, &conv).msg(2, &relu).msg(2, &ip);
     let file = decode(&net.0).unwrap();
     assert_eq!(file.name.as_deref(), Some("CaffeNet"));
-    let summary: Vec<(&str, &str, usize)> = file.layers.iter().map(|l| (l.name.as_str(), l.kind.as_str(), l.blobs.len())).collect();
-    assert_eq!(summary, vec![("conv1", "Convolution", 1), ("relu1", "ReLU", 0), ("fc8", "InnerProduct", 2)]);
+    let summary: Vec<(&str, &str, usize)> =
+        file.layers.iter().map(|l| (l.name.as_str(), l.kind.as_str(), l.blobs.len())).collect();
+    assert_eq!(
+        summary,
+        vec![("conv1", "Convolution", 1), ("relu1", "ReLU", 0), ("fc8", "InnerProduct", 2)]
+    );
     let fc8 = &file.layers[2];
-    assert_eq!(fc8.blobs[0], WeightBlob { shape: vec![1, 1, 2, 3], legacy_4d: true, data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0] });
+    assert_eq!(
+        fc8.blobs[0],
+        WeightBlob {
+            shape: vec![1, 1, 2, 3],
+            legacy_4d: true,
+            data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        }
+    );
     assert_eq!(fc8.blobs[1].shape, vec![1, 1, 1, 2]);
 }
 
@@ -103,7 +122,10 @@ fn a_single_legacy_dim_makes_the_blob_4d_with_zeros() {
     let blob = Msg::default().int(3, 0).msg(7, &shape(&[5]));
     let layer = Msg::default().str(1, "empty").str(2, "Parameter").msg(7, &blob);
     let file = decode(&Msg::default().msg(100, &layer).0).unwrap();
-    assert_eq!(file.layers[0].blobs[0], WeightBlob { shape: vec![0, 0, 0, 0], legacy_4d: true, data: vec![] });
+    assert_eq!(
+        file.layers[0].blobs[0],
+        WeightBlob { shape: vec![0, 0, 0, 0], legacy_4d: true, data: vec![] }
+    );
 }
 
 #[test]
@@ -119,12 +141,19 @@ fn v0_layers_inside_v1_connections() {
     assert_eq!(file.layers[0].name, "conv1");
     assert_eq!(file.layers[0].kind, "Convolution");
     assert_eq!(file.layers[1].kind, "InnerProduct");
-    assert_eq!(file.layers[1].blobs[0], WeightBlob { shape: vec![2, 1, 1, 1], legacy_4d: true, data: vec![0.25, 0.75] });
+    assert_eq!(
+        file.layers[1].blobs[0],
+        WeightBlob { shape: vec![2, 1, 1, 1], legacy_4d: true, data: vec![0.25, 0.75] }
+    );
 }
 
 #[test]
 fn unpacked_floats_and_mixed_packed_runs_concatenate() {
-    let blob = Msg::default().msg(7, &shape(&[2, 2])).fixed32(5, 1.0).packed_f32(5, &[2.0, 3.0]).fixed32(5, 4.0);
+    let blob = Msg::default()
+        .msg(7, &shape(&[2, 2]))
+        .fixed32(5, 1.0)
+        .packed_f32(5, &[2.0, 3.0])
+        .fixed32(5, 4.0);
     let layer = Msg::default().str(1, "ip").str(2, "InnerProduct").msg(7, &blob);
     let file = decode(&Msg::default().msg(100, &layer).0).unwrap();
     assert_eq!(file.layers[0].blobs[0], WeightBlob::new(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]));
@@ -141,7 +170,8 @@ fn unpacked_shape_dims_are_accepted() {
 
 #[test]
 fn double_data_wins_over_data_packed_or_not() {
-    let packed = Msg::default().msg(7, &shape(&[2])).packed_f32(5, &[9.0, 9.0]).packed_f64(8, &[0.1, -1e-3]);
+    let packed =
+        Msg::default().msg(7, &shape(&[2])).packed_f32(5, &[9.0, 9.0]).packed_f64(8, &[0.1, -1e-3]);
     let unpacked = Msg::default().msg(7, &shape(&[2])).fixed64(8, 0.1).fixed64(8, -1e-3);
     for blob in [packed, unpacked] {
         let layer = Msg::default().str(1, "d").str(2, "Convolution").msg(7, &blob);
@@ -152,7 +182,11 @@ fn double_data_wins_over_data_packed_or_not() {
 
 #[test]
 fn diff_is_ignored() {
-    let blob = Msg::default().msg(7, &shape(&[1])).packed_f32(5, &[1.0]).packed_f32(6, &[123.0]).packed_f64(9, &[4.0]);
+    let blob = Msg::default()
+        .msg(7, &shape(&[1]))
+        .packed_f32(5, &[1.0])
+        .packed_f32(6, &[123.0])
+        .packed_f64(9, &[4.0]);
     let layer = Msg::default().str(1, "d").str(2, "Scale").msg(7, &blob);
     let file = decode(&Msg::default().msg(100, &layer).0).unwrap();
     assert_eq!(file.layers[0].blobs[0].data, vec![1.0]);
@@ -160,9 +194,19 @@ fn diff_is_ignored() {
 
 #[test]
 fn unknown_fields_of_every_wire_type_are_skipped_at_every_level() {
-    let blob = Msg::default().unknown_fields(20).msg(7, &shape(&[2]).unknown_fields(30)).packed_f32(5, &[1.0, 2.0]).unknown_fields(40);
+    let blob = Msg::default()
+        .unknown_fields(20)
+        .msg(7, &shape(&[2]).unknown_fields(30))
+        .packed_f32(5, &[1.0, 2.0])
+        .unknown_fields(40);
     // 149+ is past caffe.proto's last LayerParameter field: a fork's param.
-    let layer = Msg::default().unknown_fields(149).str(1, "conv").int(10, 1).str(2, "Convolution").msg(7, &blob).unknown_fields(200);
+    let layer = Msg::default()
+        .unknown_fields(149)
+        .str(1, "conv")
+        .int(10, 1)
+        .str(2, "Convolution")
+        .msg(7, &blob)
+        .unknown_fields(200);
     let v1 = Msg::default().str(4, "v1").int(5, 4).unknown_fields(50);
     let net = Msg::default().unknown_fields(9).msg(100, &layer).int(5, 1).unknown_fields(300);
     let file = decode(&net.0).unwrap();
@@ -187,7 +231,12 @@ fn truncated_file_is_an_error_naming_file_and_offset() {
     // "net" name: 2 + 3 bytes; then the layer key (2 bytes: A2 06) and its
     // one-byte length, so the layer payload starts at byte 8.
     assert!(matches!(err, WeightsError::Malformed { offset: 8, .. }), "{err:?}");
-    assert!(text.contains("hand.caffemodel") && text.contains("at byte 8") && text.contains("truncated"), "{text}");
+    assert!(
+        text.contains("hand.caffemodel")
+            && text.contains("at byte 8")
+            && text.contains("truncated"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -196,7 +245,9 @@ fn every_truncation_is_either_a_shorter_net_or_an_error_never_a_panic() {
     for cut in 0..bytes.len() {
         match decode(&bytes[..cut]) {
             Ok(file) => assert!(file.layers.is_empty(), "cut at {cut} kept a partial layer"),
-            Err(WeightsError::Malformed { offset, .. }) => assert!(offset <= cut, "cut {cut}, offset {offset}"),
+            Err(WeightsError::Malformed { offset, .. }) => {
+                assert!(offset <= cut, "cut {cut}, offset {offset}")
+            }
             Err(other) => panic!("cut at {cut}: unexpected {other:?}"),
         }
     }
@@ -244,9 +295,15 @@ fn missing_and_empty_files_are_errors_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.caffemodel");
     let err = read_caffemodel(&missing).unwrap_err();
-    assert!(matches!(err, WeightsError::Io { .. }) && err.to_string().contains("nope.caffemodel"), "{err}");
+    assert!(
+        matches!(err, WeightsError::Io { .. }) && err.to_string().contains("nope.caffemodel"),
+        "{err}"
+    );
     let empty = dir.path().join("empty.caffemodel");
     std::fs::write(&empty, b"").unwrap();
     let err = read_caffemodel(&empty).unwrap_err();
-    assert!(matches!(err, WeightsError::Empty { .. }) && err.to_string().contains("empty.caffemodel"), "{err}");
+    assert!(
+        matches!(err, WeightsError::Empty { .. }) && err.to_string().contains("empty.caffemodel"),
+        "{err}"
+    );
 }

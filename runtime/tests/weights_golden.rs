@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lvc_runtime::weights::{read_caffemodel, read_safetensors, write_caffemodel, write_safetensors, WeightsFile};
+use lvc_runtime::weights::{
+    read_caffemodel, read_safetensors, write_caffemodel, write_safetensors, WeightsFile,
+};
 use serde_json::Value;
 
 fn golden(rel: &str) -> PathBuf {
@@ -32,15 +34,21 @@ fn close(a: f64, b: f64, rel: f64) -> bool {
 fn every_blob_matches_the_golden_manifest() {
     for (model, case, key) in MODELS {
         let file = load(model);
-        let manifest: Value = serde_json::from_str(&std::fs::read_to_string(golden(&format!("{case}/manifest.json"))).unwrap()).unwrap();
+        let manifest: Value = serde_json::from_str(
+            &std::fs::read_to_string(golden(&format!("{case}/manifest.json"))).unwrap(),
+        )
+        .unwrap();
         let params = manifest[key].as_array().unwrap();
         let with_blobs: usize = file.layers.iter().map(|l| l.blobs.len()).sum();
         assert_eq!(with_blobs, params.len(), "{model}: blob count");
         for p in params {
             let layer = p["layer"].as_str().unwrap();
             let index = p["index"].as_u64().unwrap() as usize;
-            let blob = &file.layer(layer).unwrap_or_else(|| panic!("{model}: no layer {layer}")).blobs[index];
-            let shape: Vec<i64> = p["shape"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
+            let blob =
+                &file.layer(layer).unwrap_or_else(|| panic!("{model}: no layer {layer}")).blobs
+                    [index];
+            let shape: Vec<i64> =
+                p["shape"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
             assert_eq!(blob.shape, shape, "{model} {layer}.{index}");
             assert!(!blob.legacy_4d, "Caffe 1.0 writes BlobShape");
             assert_eq!(blob.count() as u64, p["count"].as_u64().unwrap());
@@ -50,7 +58,11 @@ fn every_blob_matches_the_golden_manifest() {
             let min = blob.data.iter().copied().fold(f32::INFINITY, f32::min);
             let max = blob.data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let what = format!("{model} {layer}.{index}");
-            assert!(close(sum, stats["sum"].as_f64().unwrap(), 1e-6), "{what}: sum {sum} vs {}", stats["sum"]);
+            assert!(
+                close(sum, stats["sum"].as_f64().unwrap(), 1e-6),
+                "{what}: sum {sum} vs {}",
+                stats["sum"]
+            );
             assert!(close(l2, stats["l2"].as_f64().unwrap(), 1e-6), "{what}: l2");
             assert_eq!(min, stats["min"].as_f64().unwrap() as f32, "{what}: min");
             assert_eq!(max, stats["max"].as_f64().unwrap() as f32, "{what}: max");
@@ -69,7 +81,9 @@ fn parameter_totals_match_the_readme() {
 fn every_layer_is_kept_including_splits_and_layers_without_blobs() {
     let file = load("fcn_alexnet_slim_gray");
     let names: Vec<&str> = file.layers.iter().map(|l| l.name.as_str()).collect();
-    for expected in ["data", "data_data_0_split", "conv1", "relu1", "fc6", "score_fr", "upscore", "score"] {
+    for expected in
+        ["data", "data_data_0_split", "conv1", "relu1", "fc6", "score_fr", "upscore", "score"]
+    {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
     let conv1 = file.layer("conv1").unwrap();
@@ -92,7 +106,11 @@ fn caffemodel_to_safetensors_to_caffemodel_is_bit_identical() {
         let reread = read_caffemodel(&back).unwrap();
         assert_eq!(reread.layers.len(), original.layers.len(), "{model}");
         for (a, b) in original.layers.iter().zip(&reread.layers) {
-            assert_eq!((&a.name, &a.kind, a.blobs.len()), (&b.name, &b.kind, b.blobs.len()), "{model}");
+            assert_eq!(
+                (&a.name, &a.kind, a.blobs.len()),
+                (&b.name, &b.kind, b.blobs.len()),
+                "{model}"
+            );
             for (x, y) in a.blobs.iter().zip(&b.blobs) {
                 assert_eq!(x.shape, y.shape);
                 let bits = |d: &[f32]| d.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

@@ -91,7 +91,10 @@ fn blobs(graph: Option<&NetGraph>, pick: fn(&NetGraph) -> &[usize]) -> Vec<JsonB
             .iter()
             .map(|&b| {
                 let blob = g.blob(b);
-                JsonBlob { name: blob.name.clone(), shape: blob.shape.as_ref().map(|s| s.0.clone()) }
+                JsonBlob {
+                    name: blob.name.clone(),
+                    shape: blob.shape.as_ref().map(|s| s.0.clone()),
+                }
             })
             .collect()
     })
@@ -208,22 +211,31 @@ fn phase_memory(source: &SourceFile, opts: &CompileOptions) -> JsonMemory {
 
 /// `  memory, TRAIN (training, SGD): 1.2 GB (parameters …)` per phase.
 fn memory_lines(m: &JsonMemory) -> String {
-    let line = |phase: &str, how: &str, e: &Option<MemoryEstimate>| match e {
+    let line = |phase: &str, how: &str, e: &Option<MemoryEstimate>| {
+        match e {
         Some(e) => format!("  memory, {phase} ({how}): {e}\n"),
         None => format!("  memory, {phase}: not estimated, the net has errors in this phase (see `lvc check --phase {}`)\n", phase.to_lowercase()),
+    }
     };
     line("TRAIN", "training with SGD", &m.train) + &line("TEST", "inference", &m.test)
 }
 
 /// A JSON entry for a file that could not be read.
 fn unreadable_file(path: &str, message: String) -> JsonFile {
-    let diag = Diagnostic::error("lvc::io::read", message).with_help("check the path and the file's permissions");
+    let diag = Diagnostic::error("lvc::io::read", message)
+        .with_help("check the path and the file's permissions");
     let empty = SourceFile::new(path, "");
     JsonFile {
         path: path.to_string(),
         ok: false,
         diagnostics: vec![diag.to_json(&empty)],
-        summary: Summary { errors: 1, warnings: 0, layers: 0, inputs: Vec::new(), outputs: Vec::new() },
+        summary: Summary {
+            errors: 1,
+            warnings: 0,
+            layers: 0,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        },
         memory: None,
     }
 }

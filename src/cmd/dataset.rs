@@ -4,7 +4,9 @@
 use clap::{Args, Subcommand, ValueEnum};
 use lvc_data::export::export_pngs;
 use lvc_data::store::{write_dataset, Dataset, Manifest};
-use lvc_data::sunnybrook::import::{import, Channels, ContoursKind, DicomLoader, ImportOptions, Split, SplitKind};
+use lvc_data::sunnybrook::import::{
+    import, Channels, ContoursKind, DicomLoader, ImportOptions, Split, SplitKind,
+};
 use miette::Report;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -30,7 +32,9 @@ enum DatasetCommand {
         lvc dataset create --images imgs --contours ctrs --out lv-io --contours-kind io --skip-bad --force")]
     Create(CreateArgs),
     /// Show shapes, counts, cases and class balance per split.
-    #[command(after_help = "Examples:\n  lvc dataset inspect lv-ds\n  lvc dataset inspect lv-ds --format json")]
+    #[command(
+        after_help = "Examples:\n  lvc dataset inspect lv-ds\n  lvc dataset inspect lv-ds --format json"
+    )]
     Inspect(InspectArgs),
     /// Write the dataset as PNG pairs: OUTDIR/{train,val}/<case>/IM-<NNNN>.png and IM-<NNNN>_label.png.
     #[command(after_help = "Examples:\n  lvc dataset export lv-ds lv-png")]
@@ -271,7 +275,9 @@ fn inspect(a: InspectArgs) -> u8 {
                 }
             }
         }
-        FormatArg::Human => out!("{}", human_inspection(&a.dataset.display().to_string(), m, &warnings)),
+        FormatArg::Human => {
+            out!("{}", human_inspection(&a.dataset.display().to_string(), m, &warnings))
+        }
     }
     0
 }
@@ -280,13 +286,30 @@ fn human_inspection(name: &str, m: &Manifest, warnings: &[String]) -> String {
     use std::fmt::Write;
     let [c, h, w] = m.image_shape;
     let mut out = String::new();
-    let _ = writeln!(out, "dataset   {name} ({} v{}, {})", m.format, m.format_version, m.created_by);
-    let _ = writeln!(out, "images    {c}x{h}x{w} {}, channels {:?}; labels 1x{h}x{w} {}", m.image_dtype, m.channels, m.label_dtype);
-    let classes: Vec<String> = m.classes.iter().enumerate().map(|(i, n)| format!("{i} {n}")).collect();
+    let _ =
+        writeln!(out, "dataset   {name} ({} v{}, {})", m.format, m.format_version, m.created_by);
+    let _ = writeln!(
+        out,
+        "images    {c}x{h}x{w} {}, channels {:?}; labels 1x{h}x{w} {}",
+        m.image_dtype, m.channels, m.label_dtype
+    );
+    let classes: Vec<String> =
+        m.classes.iter().enumerate().map(|(i, n)| format!("{i} {n}")).collect();
     let _ = writeln!(out, "classes   {}", classes.join(", "));
     let lower = |debug: String| debug.to_lowercase();
-    let _ = writeln!(out, "contours  {}, from {}", lower(format!("{:?}", m.source.contours_kind)), m.source.contours);
-    let _ = writeln!(out, "split     by {}, {}% val, seed {}", lower(format!("{:?}", m.split.kind)), m.split.val_pct, m.split.seed);
+    let _ = writeln!(
+        out,
+        "contours  {}, from {}",
+        lower(format!("{:?}", m.source.contours_kind)),
+        m.source.contours
+    );
+    let _ = writeln!(
+        out,
+        "split     by {}, {}% val, seed {}",
+        lower(format!("{:?}", m.split.kind)),
+        m.split.val_pct,
+        m.split.seed
+    );
     let _ = writeln!(out);
     let mut header = format!("{:<6} {:>7} {:>6}", "split", "images", "cases");
     for class in &m.classes {
@@ -302,10 +325,19 @@ fn human_inspection(name: &str, m: &Manifest, warnings: &[String]) -> String {
     }
     let _ = writeln!(out);
     for (split, s) in &m.splits {
-        let _ = writeln!(out, "{} cases: {}", split.name(), if s.cases.is_empty() { "-".to_string() } else { s.cases.join(" ") });
+        let _ = writeln!(
+            out,
+            "{} cases: {}",
+            split.name(),
+            if s.cases.is_empty() { "-".to_string() } else { s.cases.join(" ") }
+        );
     }
     if !m.skipped.is_empty() {
-        let _ = writeln!(out, "skipped   {} file(s) at import (listed in manifest.json)", m.skipped.len());
+        let _ = writeln!(
+            out,
+            "skipped   {} file(s) at import (listed in manifest.json)",
+            m.skipped.len()
+        );
     }
     for warning in m.warnings.iter().chain(warnings) {
         let _ = writeln!(out, "warning: {warning}");

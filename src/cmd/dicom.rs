@@ -111,7 +111,12 @@ fn human(i: &DicomInfo) -> String {
     line("modality", opt(&i.modality));
     line("sop class", opt(&i.sop_class_uid));
     line("patient id", opt(&i.patient_id));
-    line("series", format!("{} {}", opt(&i.series_number), i.series_description.as_deref().unwrap_or("")).trim_end().to_string());
+    line(
+        "series",
+        format!("{} {}", opt(&i.series_number), i.series_description.as_deref().unwrap_or(""))
+            .trim_end()
+            .to_string(),
+    );
     line("instance", opt(&i.instance_number));
     line("pixel spacing (mm)", i.pixel_spacing.map_or("-".into(), |p| list(&p)));
     line("slice thickness", opt(&i.slice_thickness));
@@ -119,7 +124,10 @@ fn human(i: &DicomInfo) -> String {
     line("position (mm)", i.image_position_patient.map_or("-".into(), |p| list(&p)));
     line("orientation", i.image_orientation_patient.map_or("-".into(), |p| list(&p)));
     line("trigger time (ms)", opt(&i.trigger_time));
-    line("rescale", format!("slope {} intercept {}", opt(&i.rescale_slope), opt(&i.rescale_intercept)));
+    line(
+        "rescale",
+        format!("slope {} intercept {}", opt(&i.rescale_slope), opt(&i.rescale_intercept)),
+    );
     line("window", format!("center {} width {}", opt(&i.window_center), opt(&i.window_width)));
     out
 }

@@ -85,7 +85,11 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// Aggregates per-image overlaps (with their case and image number).
-    pub fn from_overlaps(split: &str, weights: String, scored: &[(String, u32, Overlap)]) -> Evaluation {
+    pub fn from_overlaps(
+        split: &str,
+        weights: String,
+        scored: &[(String, u32, Overlap)],
+    ) -> Evaluation {
         let per_image: Vec<ImageScore> = scored
             .iter()
             .enumerate()
@@ -104,7 +108,11 @@ impl Evaluation {
         }
         let per_patient = by_case
             .into_iter()
-            .map(|(case, dice)| PatientScore { case: case.to_string(), dice: mean(dice.iter().copied()), images: dice.len() })
+            .map(|(case, dice)| PatientScore {
+                case: case.to_string(),
+                dice: mean(dice.iter().copied()),
+                images: dice.len(),
+            })
             .collect();
         let dices: Vec<f64> = per_image.iter().map(|s| s.dice).collect();
         let correct: u64 = scored.iter().map(|(_, _, o)| o.both.iter().sum::<u64>()).sum();
@@ -153,20 +161,36 @@ fn evaluate(args: &EvaluateArgs) -> Result<(), Failed> {
     let dataset_path = args.dataset.clone().unwrap_or(recorded.dataset);
     let dataset = Dataset::open(&dataset_path).map_err(|e| report(2, e))?;
     let split = dataset.split(&args.split).map_err(|e| report(2, e))?;
-    let (_, segmenter) = open_run(&args.run, args.weights.as_deref(), dataset.manifest.image_shape, &args.device)?;
+    let (_, segmenter) =
+        open_run(&args.run, args.weights.as_deref(), dataset.manifest.image_shape, &args.device)?;
     if segmenter.classes != dataset.manifest.classes.len() {
-        return Err(fail(2, format!("the net scores {} classes, {} has {}", segmenter.classes, dataset_path.display(), dataset.manifest.classes.len())));
+        return Err(fail(
+            2,
+            format!(
+                "the net scores {} classes, {} has {}",
+                segmenter.classes,
+                dataset_path.display(),
+                dataset.manifest.classes.len()
+            ),
+        ));
     }
     let mut scored = Vec::with_capacity(split.len());
     for (i, record) in split.records.iter().enumerate() {
         let (predicted, _) = segmenter.segment(split.image(i), None).map_err(|e| report(1, e))?;
-        scored.push((record.case.clone(), record.image, Overlap::of(&predicted, split.label(i), segmenter.classes)));
+        scored.push((
+            record.case.clone(),
+            record.image,
+            Overlap::of(&predicted, split.label(i), segmenter.classes),
+        ));
     }
-    let weights = args.weights.clone().unwrap_or_else(|| args.run.join(super::segment::BEST_WEIGHTS));
+    let weights =
+        args.weights.clone().unwrap_or_else(|| args.run.join(super::segment::BEST_WEIGHTS));
     let evaluation = Evaluation::from_overlaps(&args.split, weights.display().to_string(), &scored);
-    let json = serde_json::to_string_pretty(&evaluation).map_err(|e| fail(1, format!("cannot encode the report: {e}")))?;
+    let json = serde_json::to_string_pretty(&evaluation)
+        .map_err(|e| fail(1, format!("cannot encode the report: {e}")))?;
     if let Some(out) = &args.out {
-        write_atomic(out, json.as_bytes()).map_err(|e| fail(1, format!("cannot write {}: {e}", out.display())))?;
+        write_atomic(out, json.as_bytes())
+            .map_err(|e| fail(1, format!("cannot write {}: {e}", out.display())))?;
     }
     match args.format {
         Format::Json => outln!("{json}"),
@@ -184,7 +208,11 @@ mod tests {
         let hit = Overlap::of(&[1, 1, 0, 0], &[1, 1, 0, 0], 2);
         let miss = Overlap::of(&[0, 0, 0, 0], &[1, 1, 0, 0], 2);
         let empty = Overlap::of(&[0, 0, 0, 0], &[0, 0, 0, 0], 2);
-        let scored = vec![("A".to_string(), 1, hit), ("A".to_string(), 2, miss), ("B".to_string(), 7, empty)];
+        let scored = vec![
+            ("A".to_string(), 1, hit),
+            ("A".to_string(), 2, miss),
+            ("B".to_string(), 7, empty),
+        ];
         let e = Evaluation::from_overlaps("val", "w".into(), &scored);
         assert_eq!(e.per_patient.len(), 2);
         assert_eq!((e.per_patient[0].dice, e.per_patient[0].images), (0.5, 2));
@@ -193,7 +221,15 @@ mod tests {
         assert!((e.pixel_accuracy - 10.0 / 12.0).abs() < 1e-12);
         assert!(e.sd_dice > 0.5);
         let json = serde_json::to_value(&e).unwrap_or_default();
-        for key in ["mean_dice", "sd_dice", "mean_jaccard", "pixel_accuracy", "empty_rule", "per_patient", "per_image"] {
+        for key in [
+            "mean_dice",
+            "sd_dice",
+            "mean_jaccard",
+            "pixel_accuracy",
+            "empty_rule",
+            "per_patient",
+            "per_image",
+        ] {
             assert!(json.get(key).is_some(), "missing {key}");
         }
         assert_eq!(json["per_image"][1]["image"], 2);

@@ -88,7 +88,8 @@ pub(crate) fn read_input(input: &InputArg) -> Result<Tensor, String> {
     let (shape, values) = match &input.raw_shape {
         Some(shape) => {
             let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-            let values = lvc_data::npy::read_raw_f32(&input.path, &shape).map_err(|e| e.to_string())?;
+            let values =
+                lvc_data::npy::read_raw_f32(&input.path, &shape).map_err(|e| e.to_string())?;
             (shape, values)
         }
         None => lvc_data::npy::read_npy_f32(&input.path).map_err(|e| match e {
@@ -112,8 +113,10 @@ fn file_name(blob: &str) -> String {
 /// Writes a tensor as .npy atomically.
 fn write_npy_atomic(tensor: &Tensor, path: &Path) -> Result<(), String> {
     let on_cpu = tensor.detach().to_device(lvc_runtime::tch::Device::Cpu);
-    lvc_fsio::write_atomic_via_temp_path(path, |tmp| on_cpu.write_npy(tmp).map_err(std::io::Error::other))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    lvc_fsio::write_atomic_via_temp_path(path, |tmp| {
+        on_cpu.write_npy(tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 pub fn run(args: ForwardArgs) -> u8 {
@@ -142,7 +145,13 @@ pub fn run(args: ForwardArgs) -> u8 {
     };
     if diags.has_errors() {
         diags.iter().filter(|d| d.is_error()).for_each(|d| err!("{}", render(d, &source)));
-        return fail(2, format!("{} has errors; fix them before running it (see `lvc check`)", args.model.display()));
+        return fail(
+            2,
+            format!(
+                "{} has errors; fix them before running it (see `lvc check`)",
+                args.model.display()
+            ),
+        );
     }
     let plan = match Plan::from_graph(graph, net_def) {
         Ok(p) => p,
@@ -172,19 +181,34 @@ pub fn run(args: ForwardArgs) -> u8 {
                         .iter()
                         .filter(|p| p.expected != p.found)
                         .map(|p| {
-                            let shape = |s: &Option<Vec<i64>>| s.as_deref().map_or("none".to_string(), |s| CaffeShape(s).to_string());
-                            format!("param {}: file {}, net {}", p.index, shape(&p.found), shape(&p.expected))
+                            let shape = |s: &Option<Vec<i64>>| {
+                                s.as_deref()
+                                    .map_or("none".to_string(), |s| CaffeShape(s).to_string())
+                            };
+                            format!(
+                                "param {}: file {}, net {}",
+                                p.index,
+                                shape(&p.found),
+                                shape(&p.expected)
+                            )
                         })
                         .collect::<Vec<_>>()
                         .join("; ");
-                    let what = if layer.status == LayerStatus::BlobCountMismatch { "blob count mismatch" } else { "shape mismatch" };
+                    let what = if layer.status == LayerStatus::BlobCountMismatch {
+                        "blob count mismatch"
+                    } else {
+                        "shape mismatch"
+                    };
                     errln!("error: layer '{}': {what} ({detail})", layer.layer);
                 }
-                return fail(2, format!(
-                    "{} does not load into {} (see `lvc weights check` for the fixes)",
-                    path.display(),
-                    args.model.display()
-                ));
+                return fail(
+                    2,
+                    format!(
+                        "{} does not load into {} (see `lvc weights check` for the fixes)",
+                        path.display(),
+                        args.model.display()
+                    ),
+                );
             }
             Err(e) => {
                 errln!("{:?}", miette::Report::new(e));
@@ -229,7 +253,10 @@ mod tests {
     #[test]
     fn input_arguments_parse() {
         let npy = parse_input("data=x/slice.npy").unwrap();
-        assert_eq!(npy, InputArg { name: "data".into(), path: "x/slice.npy".into(), raw_shape: None });
+        assert_eq!(
+            npy,
+            InputArg { name: "data".into(), path: "x/slice.npy".into(), raw_shape: None }
+        );
         let raw = parse_input("data=in.f32:1x1x256x256").unwrap();
         assert_eq!(raw.raw_shape, Some(vec![1, 1, 256, 256]));
         assert_eq!(raw.path, PathBuf::from("in.f32"));
@@ -254,7 +281,8 @@ mod tests {
         assert_eq!(read_input(&ok).unwrap().size(), vec![1, 3]);
         let bad = InputArg { raw_shape: Some(vec![1, 4]), ..ok };
         assert!(read_input(&bad).unwrap_err().contains("12 bytes"));
-        let missing = InputArg { name: "d".into(), path: dir.path().join("none.npy"), raw_shape: None };
+        let missing =
+            InputArg { name: "d".into(), path: dir.path().join("none.npy"), raw_shape: None };
         assert!(read_input(&missing).unwrap_err().contains("none.npy"));
     }
 }

@@ -79,7 +79,12 @@ const TRUTH_COLOUR: [u8; 3] = [40, 230, 60];
 pub fn window(pixels: &[f32]) -> Vec<u8> {
     let mut sorted: Vec<f32> = pixels.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f32::total_cmp);
-    let at = |q: f64| sorted.get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+    let at = |q: f64| {
+        sorted
+            .get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     let (low, high) = (at(0.005), at(0.995));
     let span = (high - low).max(f32::EPSILON);
     pixels.iter().map(|&v| ((v - low) / span * 255.0).clamp(0.0, 255.0).round() as u8).collect()
@@ -89,7 +94,8 @@ pub fn window(pixels: &[f32]) -> Vec<u8> {
 /// when `inside`; pixels of other classes next to `class` otherwise.
 pub fn contour(mask: &[u8], width: usize, height: usize, class: u8, inside: bool) -> Vec<bool> {
     let at = |x: isize, y: isize| {
-        (x >= 0 && y >= 0 && (x as usize) < width && (y as usize) < height).then(|| mask[y as usize * width + x as usize] == class)
+        (x >= 0 && y >= 0 && (x as usize) < width && (y as usize) < height)
+            .then(|| mask[y as usize * width + x as usize] == class)
     };
     let mut edge = vec![false; width * height];
     for y in 0..height as isize {
@@ -107,20 +113,33 @@ pub fn contour(mask: &[u8], width: usize, height: usize, class: u8, inside: bool
 }
 
 /// The overlay at native size, then upscaled by `scale`.
-pub fn overlay(gray: &[u8], width: usize, height: usize, predicted: &[u8], truth: Option<&[u8]>, opacity: f32, scale: u32) -> RgbImage {
+pub fn overlay(
+    gray: &[u8],
+    width: usize,
+    height: usize,
+    predicted: &[u8],
+    truth: Option<&[u8]>,
+    opacity: f32,
+    scale: u32,
+) -> RgbImage {
     let mut rgb: Vec<[u8; 3]> = gray.iter().map(|&g| [g, g, g]).collect();
     for (k, colour) in CLASS_COLOURS.iter().enumerate() {
         let class = (k + 1) as u8;
         for (px, _) in rgb.iter_mut().zip(predicted).filter(|(_, &p)| p == class) {
             for c in 0..3 {
-                px[c] = (f32::from(px[c]) * (1.0 - opacity) + f32::from(colour[c]) * opacity).round() as u8;
+                px[c] = (f32::from(px[c]) * (1.0 - opacity) + f32::from(colour[c]) * opacity)
+                    .round() as u8;
             }
         }
-        for (px, _) in rgb.iter_mut().zip(contour(predicted, width, height, class, true)).filter(|(_, e)| *e) {
+        for (px, _) in
+            rgb.iter_mut().zip(contour(predicted, width, height, class, true)).filter(|(_, e)| *e)
+        {
             *px = *colour;
         }
         if let Some(truth) = truth {
-            for (px, _) in rgb.iter_mut().zip(contour(truth, width, height, class, false)).filter(|(_, e)| *e) {
+            for (px, _) in
+                rgb.iter_mut().zip(contour(truth, width, height, class, false)).filter(|(_, e)| *e)
+            {
                 *px = TRUTH_COLOUR;
             }
         }
@@ -130,7 +149,9 @@ pub fn overlay(gray: &[u8], width: usize, height: usize, predicted: &[u8], truth
     })
 }
 
-fn png_bytes(encode: impl FnOnce(image::codecs::png::PngEncoder<&mut Vec<u8>>) -> image::ImageResult<()>) -> Result<Vec<u8>, String> {
+fn png_bytes(
+    encode: impl FnOnce(image::codecs::png::PngEncoder<&mut Vec<u8>>) -> image::ImageResult<()>,
+) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     encode(image::codecs::png::PngEncoder::new(&mut bytes)).map_err(|e| e.to_string())?;
     Ok(bytes)
@@ -160,18 +181,38 @@ struct Subject<'a> {
     truth: Option<&'a [u8]>,
 }
 
-fn infer_one(segmenter: &Segmenter, subject: &Subject, out: &Path, opacity: f32, scale: u32) -> Result<InferResult, Failed> {
-    std::fs::create_dir_all(out).map_err(|e| fail(1, format!("cannot create {}: {e}", out.display())))?;
+fn infer_one(
+    segmenter: &Segmenter,
+    subject: &Subject,
+    out: &Path,
+    opacity: f32,
+    scale: u32,
+) -> Result<InferResult, Failed> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| fail(1, format!("cannot create {}: {e}", out.display())))?;
     let (predicted, _) = segmenter.segment(subject.pixels, None).map_err(|e| report(1, e))?;
     let (w, h) = (subject.width, subject.height);
-    let mask = GrayImage::from_raw(w as u32, h as u32, predicted.clone())
-        .ok_or_else(|| fail(1, format!("the prediction has {} values for a {w}x{h} mask", predicted.len())))?;
-    write_png(&out.join("mask.png"), png_bytes(|e| e.write_image(mask.as_raw(), w as u32, h as u32, image::ExtendedColorType::L8)))?;
+    let mask = GrayImage::from_raw(w as u32, h as u32, predicted.clone()).ok_or_else(|| {
+        fail(1, format!("the prediction has {} values for a {w}x{h} mask", predicted.len()))
+    })?;
+    write_png(
+        &out.join("mask.png"),
+        png_bytes(|e| {
+            e.write_image(mask.as_raw(), w as u32, h as u32, image::ExtendedColorType::L8)
+        }),
+    )?;
     let gray = window(&subject.pixels[..w * h]);
     let picture = overlay(&gray, w, h, &predicted, subject.truth, opacity, scale);
     write_png(
         &out.join("overlay.png"),
-        png_bytes(|e| e.write_image(picture.as_raw(), picture.width(), picture.height(), image::ExtendedColorType::Rgb8)),
+        png_bytes(|e| {
+            e.write_image(
+                picture.as_raw(),
+                picture.width(),
+                picture.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+        }),
     )?;
     let overlap = subject.truth.map(|t| Overlap::of(&predicted, t, segmenter.classes));
     let result = InferResult {
@@ -181,9 +222,11 @@ fn infer_one(segmenter: &Segmenter, subject: &Subject, out: &Path, opacity: f32,
         dice: overlap.as_ref().map(Overlap::foreground_dice),
         jaccard: overlap.as_ref().map(Overlap::foreground_jaccard),
     };
-    let json = serde_json::to_vec_pretty(&result).map_err(|e| fail(1, format!("cannot encode the result: {e}")))?;
+    let json = serde_json::to_vec_pretty(&result)
+        .map_err(|e| fail(1, format!("cannot encode the result: {e}")))?;
     let path = out.join("result.json");
-    write_atomic(&path, &json).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
+    write_atomic(&path, &json)
+        .map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))?;
     match result.dice {
         Some(dice) => outln!("{}: Dice {dice:.4} → {}", subject.source, out.display()),
         None => outln!("{}: no ground truth → {}", subject.source, out.display()),
@@ -221,26 +264,45 @@ fn infer(args: &InferArgs) -> Result<(), Failed> {
     let recorded = RunConfig::read(&args.run)?;
     // Overlays written into the run (RUN/overlays, as `make demo` does)
     // make this a writer of it (cmd::run_lock).
-    let _lock = super::run_lock::lock_run_if_inside(&args.run, &args.out).map_err(|m| fail(2, m))?;
+    let _lock =
+        super::run_lock::lock_run_if_inside(&args.run, &args.out).map_err(|m| fail(2, m))?;
     if let Some(path) = &args.image {
         let loaded = DicomLoader.load(path).map_err(|e| report(2, e))?;
         let channels = recorded.image_shape[0];
         let pixels = loaded.pixels.to_f32().repeat(channels);
-        let (_, segmenter) = open_run(&args.run, args.weights.as_deref(), [channels, loaded.rows, loaded.columns], &args.device)?;
-        let subject = Subject { source: path.display().to_string(), pixels: &pixels, height: loaded.rows, width: loaded.columns, truth: None };
+        let (_, segmenter) = open_run(
+            &args.run,
+            args.weights.as_deref(),
+            [channels, loaded.rows, loaded.columns],
+            &args.device,
+        )?;
+        let subject = Subject {
+            source: path.display().to_string(),
+            pixels: &pixels,
+            height: loaded.rows,
+            width: loaded.columns,
+            truth: None,
+        };
         infer_one(&segmenter, &subject, &args.out, args.opacity, args.scale)?;
         return Ok(());
     }
     let dataset_path = args.dataset.clone().unwrap_or(recorded.dataset);
     let dataset = Dataset::open(&dataset_path).map_err(|e| report(2, e))?;
-    let (_, segmenter) = open_run(&args.run, args.weights.as_deref(), dataset.manifest.image_shape, &args.device)?;
+    let (_, segmenter) =
+        open_run(&args.run, args.weights.as_deref(), dataset.manifest.image_shape, &args.device)?;
     if let Some(text) = &args.record {
         let (case, number) = parse_record(text)?;
         let record = dataset.manifest.records.iter().find(|r| r.case == case && r.image == number).ok_or_else(|| {
             fail(2, format!("{}: no record {case}/{number:04} (see `lvc dataset inspect` for the cases)", dataset_path.display()))
         })?;
         let split = dataset.split(record.split.name()).map_err(|e| report(2, e))?;
-        infer_one(&segmenter, &dataset_subject(&split, record.index), &args.out, args.opacity, args.scale)?;
+        infer_one(
+            &segmenter,
+            &dataset_subject(&split, record.index),
+            &args.out,
+            args.opacity,
+            args.scale,
+        )?;
         return Ok(());
     }
     let split = dataset.split("val").map_err(|e| report(2, e))?;
@@ -249,13 +311,26 @@ fn infer(args: &InferArgs) -> Result<(), Failed> {
         let record = &split.records[index];
         // `Dataset::open` checked the case; joined as a checked component
         // all the same, so no manifest can reach out of --out.
-        let folder = lvc_fsio::join_component(&args.out, &format!("{}-{:04}", record.case, record.image))
-            .map_err(|e| fail(2, format!("{}: {e}", dataset_path.display())))?;
-        results.push(infer_one(&segmenter, &dataset_subject(&split, index), &folder, args.opacity, args.scale)?);
+        let folder =
+            lvc_fsio::join_component(&args.out, &format!("{}-{:04}", record.case, record.image))
+                .map_err(|e| fail(2, format!("{}: {e}", dataset_path.display())))?;
+        results.push(infer_one(
+            &segmenter,
+            &dataset_subject(&split, index),
+            &folder,
+            args.opacity,
+            args.scale,
+        )?);
     }
     let dices: Vec<f64> = results.iter().filter_map(|r| r.dice).collect();
-    outln!("{} val images, mean Dice {:.4} → {}", results.len(), super::segment::mean(dices), args.out.display());
-    let json = serde_json::to_vec_pretty(&results).map_err(|e| fail(1, format!("cannot encode the index: {e}")))?;
+    outln!(
+        "{} val images, mean Dice {:.4} → {}",
+        results.len(),
+        super::segment::mean(dices),
+        args.out.display()
+    );
+    let json = serde_json::to_vec_pretty(&results)
+        .map_err(|e| fail(1, format!("cannot encode the index: {e}")))?;
     let path = args.out.join("index.json");
     write_atomic(&path, &json).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))
 }
@@ -282,9 +357,16 @@ mod tests {
             mask[i] = 1;
         }
         let inner = contour(&mask, 4, 4, 1, true);
-        assert_eq!(inner.iter().filter(|e| **e).count(), 4, "every pixel of a 2x2 square is on its edge");
+        assert_eq!(
+            inner.iter().filter(|e| **e).count(),
+            4,
+            "every pixel of a 2x2 square is on its edge"
+        );
         let outer = contour(&mask, 4, 4, 1, false);
-        assert_eq!(outer.iter().enumerate().filter(|(_, e)| **e).map(|(i, _)| i).collect::<Vec<_>>(), vec![1, 2, 4, 7, 8, 11, 13, 14]);
+        assert_eq!(
+            outer.iter().enumerate().filter(|(_, e)| **e).map(|(i, _)| i).collect::<Vec<_>>(),
+            vec![1, 2, 4, 7, 8, 11, 13, 14]
+        );
     }
 
     #[test]

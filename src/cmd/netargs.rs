@@ -24,9 +24,9 @@ pub struct InputShape {
 }
 
 fn parse_input_shape(text: &str) -> Result<InputShape, String> {
-    let (name, dims) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=d,d,… (for example data=1,3,500,500), got '{text}'"))?;
+    let (name, dims) = text.split_once('=').ok_or_else(|| {
+        format!("expected NAME=d,d,… (for example data=1,3,500,500), got '{text}'")
+    })?;
     let name = name.trim();
     if name.is_empty() {
         return Err(format!("no blob name before '=' in '{text}'"));
@@ -72,7 +72,11 @@ impl NetArgs {
             },
             stages: self.stages.clone(),
             level: self.level,
-            input_shapes: self.input_shapes.iter().map(|s| (s.name.clone(), s.dims.clone())).collect(),
+            input_shapes: self
+                .input_shapes
+                .iter()
+                .map(|s| (s.name.clone(), s.dims.clone()))
+                .collect(),
             lenient: self.lenient,
         }
     }
@@ -81,7 +85,8 @@ impl NetArgs {
 /// Reads and compiles one file; `Err` carries a message when the file cannot
 /// be read at all.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<(SourceFile, Compiled), String> {
-    let source = SourceFile::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let source =
+        SourceFile::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let compiled = compile(&source, opts);
     Ok((source, compiled))
 }
@@ -106,7 +111,8 @@ pub fn render(diag: &Diagnostic, source: &SourceFile) -> String {
     } else {
         miette::GraphicalTheme::unicode_nocolor()
     };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let mut out = String::new();
     let rendered = diag.render(source);
     if handler.render_report(&mut out, &rendered).is_err() {

@@ -128,7 +128,10 @@ impl NetId {
 }
 
 fn net_text(net: &NetDef) -> String {
-    let mut text = format!("name: {:?}\nforce_backward: {}\nstate: {:?}\n", net.name, net.force_backward, net.state);
+    let mut text = format!(
+        "name: {:?}\nforce_backward: {}\nstate: {:?}\n",
+        net.name, net.force_backward, net.state
+    );
     for layer in &net.layers {
         text.push_str("layer {\n");
         text.push_str(&to_prototxt(&layer.body));
@@ -215,16 +218,24 @@ pub fn solver_changes(old: &SolverDef, new: &SolverDef) -> Vec<Change> {
         // the contents are checked against run.json's model_sha256.
         (NetId::File(_), NetId::File(_)) => {}
         (from, to) if from == to => {}
-        (NetId::Inline(_), NetId::Inline(_)) => diff.value("net", json!("an inline net_param"), json!("another inline net_param")),
+        (NetId::Inline(_), NetId::Inline(_)) => {
+            diff.value("net", json!("an inline net_param"), json!("another inline net_param"))
+        }
         (from, to) => diff.value("net", from.label(), to.label()),
     }
     diff.value("train_state", state_value(train_state), state_value(&new.train_state));
-    let val = |nets: &[lvc_compiler::schema::solver::TestNet]| nets.first().map(|t| (NetId::of(&t.source), t.state.clone(), t.test_iter));
+    let val = |nets: &[lvc_compiler::schema::solver::TestNet]| {
+        nets.first().map(|t| (NetId::of(&t.source), t.state.clone(), t.test_iter))
+    };
     match (val(test_nets), val(&new.test_nets)) {
         (Some((from, from_state, from_iter)), Some((to, to_state, to_iter))) => {
             match (&from, &to) {
                 (NetId::Inline(_), NetId::Inline(_)) if from != to => {
-                    diff.value("test_net", json!("an inline test net"), json!("another inline test net"));
+                    diff.value(
+                        "test_net",
+                        json!("an inline test net"),
+                        json!("another inline test net"),
+                    );
                 }
                 _ => diff.value("test_net", from.label(), to.label()),
             }
@@ -232,7 +243,9 @@ pub fn solver_changes(old: &SolverDef, new: &SolverDef) -> Vec<Change> {
             diff.value("test_iter", json!(from_iter), json!(to_iter));
         }
         (from, to) => {
-            let label = |v: Option<(NetId, NetState, i64)>| v.map_or(json!("none (the train net in stage val)"), |(id, _, _)| id.label());
+            let label = |v: Option<(NetId, NetState, i64)>| {
+                v.map_or(json!("none (the train net in stage val)"), |(id, _, _)| id.label())
+            };
             diff.value("test_net", label(from), label(to));
         }
     }
@@ -240,7 +253,11 @@ pub fn solver_changes(old: &SolverDef, new: &SolverDef) -> Vec<Change> {
     diff.value("test_initialization", json!(test_initialization), json!(new.test_initialization));
     diff.value("test_compute_loss", json!(test_compute_loss), json!(new.test_compute_loss));
     diff.float("base_lr", *base_lr, new.base_lr);
-    diff.value("lr_policy", name_of(LrPolicy::NAMES, *lr_policy), name_of(LrPolicy::NAMES, new.lr_policy));
+    diff.value(
+        "lr_policy",
+        name_of(LrPolicy::NAMES, *lr_policy),
+        name_of(LrPolicy::NAMES, new.lr_policy),
+    );
     diff.float("gamma", *gamma, new.gamma);
     diff.float("power", *power, new.power);
     diff.value("stepsize", json!(stepsize), json!(new.stepsize));
@@ -251,9 +268,15 @@ pub fn solver_changes(old: &SolverDef, new: &SolverDef) -> Vec<Change> {
     diff.float("delta", *delta, new.delta);
     diff.float("rms_decay", *rms_decay, new.rms_decay);
     diff.float("weight_decay", *weight_decay, new.weight_decay);
-    let regularization_name = |r: Regularization| json!(if r == Regularization::L1 { "L1" } else { "L2" });
-    diff.value("regularization_type", regularization_name(*regularization), regularization_name(new.regularization));
-    let types: Vec<(&str, SolverType)> = SolverType::NAMES.iter().map(|&(name, _, t)| (name, t)).collect();
+    let regularization_name =
+        |r: Regularization| json!(if r == Regularization::L1 { "L1" } else { "L2" });
+    diff.value(
+        "regularization_type",
+        regularization_name(*regularization),
+        regularization_name(new.regularization),
+    );
+    let types: Vec<(&str, SolverType)> =
+        SolverType::NAMES.iter().map(|&(name, _, t)| (name, t)).collect();
     diff.value("type", name_of(&types, *solver_type), name_of(&types, new.solver_type));
     diff.value("iter_size", json!(iter_size), json!(new.iter_size));
     diff.float("clip_gradients", *clip_gradients, new.clip_gradients);
@@ -264,8 +287,13 @@ pub fn solver_changes(old: &SolverDef, new: &SolverDef) -> Vec<Change> {
     diff.value("snapshot", json!(snapshot), json!(new.snapshot));
     diff.value("snapshot_prefix", json!(snapshot_prefix), json!(new.snapshot_prefix));
     diff.value("snapshot_diff", json!(snapshot_diff), json!(new.snapshot_diff));
-    diff.value("snapshot_after_train", json!(snapshot_after_train), json!(new.snapshot_after_train));
-    let format_name = |f: SnapshotFormat| json!(if f == SnapshotFormat::Hdf5 { "HDF5" } else { "BINARYPROTO" });
+    diff.value(
+        "snapshot_after_train",
+        json!(snapshot_after_train),
+        json!(new.snapshot_after_train),
+    );
+    let format_name =
+        |f: SnapshotFormat| json!(if f == SnapshotFormat::Hdf5 { "HDF5" } else { "BINARYPROTO" });
     diff.value("snapshot_format", format_name(*snapshot_format), format_name(new.snapshot_format));
     let mode_name = |m: SolverMode| json!(if m == SolverMode::Cpu { "CPU" } else { "GPU" });
     diff.value("solver_mode", mode_name(*solver_mode), mode_name(new.solver_mode));
@@ -295,7 +323,12 @@ fn quietly(source: &SourceFile) -> Option<SolverDef> {
 /// written: `train` overrides max_iter in its own copy) continues the same
 /// run. Every breaking change is reported; none means the tunable ones are
 /// returned and the unused ones noted on stderr.
-pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, solver: &SourceFile) -> Result<Accepted, Failed> {
+pub(super) fn check_resume(
+    run: &Path,
+    recorded: &RunConfig,
+    now: &RunConfig,
+    solver: &SourceFile,
+) -> Result<Accepted, Failed> {
     let run_json = run.join(super::segment::RUN_JSON);
     // Under the path run.json records for it (absolute), as the recorded
     // text is read: defaults derived from the path (snapshot_prefix) agree.
@@ -305,7 +338,10 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
     let old = recorded.solver_text.as_deref().and_then(|text| {
         let old = quietly(&SourceFile::new(recorded.solver.clone(), text));
         if old.is_none() {
-            errln!("warning: the solver recorded in {} no longer loads; comparing by its SHA-256 only", run_json.display());
+            errln!(
+                "warning: the solver recorded in {} no longer loads; comparing by its SHA-256 only",
+                run_json.display()
+            );
         }
         old
     });
@@ -314,7 +350,10 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
     let mut refused: Vec<(&'static str, String)> = Vec::new();
     for change in &changes {
         if let FieldClass::Breaking(why) = change.class() {
-            refused.push((change.field, format!("{} changed from {} to {}: {why}", change.field, change.from, change.to)));
+            refused.push((
+                change.field,
+                format!("{} changed from {} to {}: {why}", change.field, change.from, change.to),
+            ));
         }
     }
     // What run.json records itself, checked for every run.json (an earlier
@@ -334,7 +373,8 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
     also("batch size", recorded.batch_size != now.batch_size, &|| {
         format!("the batch size changed from {} to {}: the iterations per epoch and the snapshots' iterations follow it", recorded.batch_size, now.batch_size)
     });
-    also("net", recorded.model_sha256 != now.model_sha256, &|| match (&recorded.model, &now.model) {
+    also("net", recorded.model_sha256 != now.model_sha256, &|| {
+        match (&recorded.model, &now.model) {
         (Some(trained), Some(model)) if trained == model => format!(
             "the net changed: {} was edited since the run was trained (its SHA-256 is not run.json's model_sha256): the snapshots hold the weights of the net as it was",
             model.display()
@@ -348,23 +388,39 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
             let label = |m: &Option<std::path::PathBuf>| m.as_ref().map_or_else(|| "an inline net_param".to_string(), |p| p.display().to_string());
             format!("net changed from {} to {}: the snapshots hold the weights of the net the run was trained with", label(from), label(to))
         }
+    }
     });
     also("train_state", recorded.train_stages != now.train_stages, &|| {
-        format!("the train stages changed from {:?} to {:?}: they select the layers of the run's net", recorded.train_stages, now.train_stages)
+        format!(
+            "the train stages changed from {:?} to {:?}: they select the layers of the run's net",
+            recorded.train_stages, now.train_stages
+        )
     });
     also("test_state", recorded.val_stages != now.val_stages, &|| {
-        format!("the val stages changed from {:?} to {:?}: the val net scores every epoch", recorded.val_stages, now.val_stages)
-    });
-    let same_batches = recorded.batch_size == now.batch_size && recorded.dataset_manifest_sha256 == now.dataset_manifest_sha256;
-    also("iter_size", same_batches && recorded.iterations_per_epoch != now.iterations_per_epoch, &|| {
         format!(
+            "the val stages changed from {:?} to {:?}: the val net scores every epoch",
+            recorded.val_stages, now.val_stages
+        )
+    });
+    let same_batches = recorded.batch_size == now.batch_size
+        && recorded.dataset_manifest_sha256 == now.dataset_manifest_sha256;
+    also(
+        "iter_size",
+        same_batches && recorded.iterations_per_epoch != now.iterations_per_epoch,
+        &|| {
+            format!(
             "an epoch is now {} iterations, the run's were {} (iter_size changed): the snapshots no longer fall on epoch ends",
             now.iterations_per_epoch, recorded.iterations_per_epoch
         )
-    });
-    also("random_seed", old.is_none() && def.random_seed >= 0 && def.random_seed as u64 != recorded.seed, &|| {
-        format!("random_seed is now {}, the run's seed is {}: the run's shuffles, dropout and augmentation are drawn from its seed", def.random_seed, recorded.seed)
-    });
+        },
+    );
+    also(
+        "random_seed",
+        old.is_none() && def.random_seed >= 0 && def.random_seed as u64 != recorded.seed,
+        &|| {
+            format!("random_seed is now {}, the run's seed is {}: the run's shuffles, dropout and augmentation are drawn from its seed", def.random_seed, recorded.seed)
+        },
+    );
     if let Some(((_, last), first)) = refused.split_last() {
         for (_, message) in first {
             errln!("error: cannot resume {}: {message}", run.display());
@@ -381,10 +437,16 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
 
     for change in &changes {
         if let FieldClass::Unused(why) = change.class() {
-            errln!("note: {} changed from {} to {}; it has no effect here: {why}", change.field, change.from, change.to);
+            errln!(
+                "note: {} changed from {} to {}; it has no effect here: {why}",
+                change.field,
+                change.from,
+                change.to
+            );
         }
     }
-    let changes: Vec<Change> = changes.into_iter().filter(|c| c.class() == FieldClass::Tunable).collect();
+    let changes: Vec<Change> =
+        changes.into_iter().filter(|c| c.class() == FieldClass::Tunable).collect();
     let unknown = old.is_none() && recorded.solver_sha256 != now.solver_sha256;
     if unknown {
         errln!(
@@ -393,10 +455,20 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
             now.solver.display()
         );
     }
-    let schedule_changed = unknown || changes.iter().any(|c| matches!(c.field, "base_lr" | "lr_policy" | "gamma" | "power" | "stepsize" | "stepvalue"));
+    let schedule_changed = unknown
+        || changes.iter().any(|c| {
+            matches!(
+                c.field,
+                "base_lr" | "lr_policy" | "gamma" | "power" | "stepsize" | "stepvalue"
+            )
+        });
     let mut accepted = changes;
     if unknown {
-        accepted.push(Change { field: "solver", from: json!(recorded.solver_sha256), to: json!(now.solver_sha256) });
+        accepted.push(Change {
+            field: "solver",
+            from: json!(recorded.solver_sha256),
+            to: json!(now.solver_sha256),
+        });
     }
     Ok(Accepted { changes: accepted, schedule_changed })
 }
@@ -406,7 +478,13 @@ pub(super) fn check_resume(run: &Path, recorded: &RunConfig, now: &RunConfig, so
 /// resume that was itself interrupted, then resumed again): it is folded
 /// into this one, and dropped when the value is back where it was, so the
 /// list says what the finished epochs were trained with.
-pub fn record_change(list: &mut Vec<SettingChange>, epoch: u32, field: &str, from: Value, to: Value) {
+pub fn record_change(
+    list: &mut Vec<SettingChange>,
+    epoch: u32,
+    field: &str,
+    from: Value,
+    to: Value,
+) {
     let mut from = from;
     if let Some(at) = list.iter().position(|c| c.field == field && c.epoch >= epoch) {
         from = list.remove(at).from;
@@ -426,7 +504,8 @@ mod tests {
     const BASE: &str = "net: \"tiny.prototxt\"\ntype: \"SGD\"\nbase_lr: 0.01\nmomentum: 0.9\nlr_policy: \"fixed\"\nmax_iter: 10\ndisplay: 0\nrandom_seed: 3\n";
 
     fn def(text: &str) -> SolverDef {
-        let (def, diags) = load_solver(&SourceFile::new("jobs/solver.prototxt", text), &LoadOptions::default());
+        let (def, diags) =
+            load_solver(&SourceFile::new("jobs/solver.prototxt", text), &LoadOptions::default());
         def.filter(|_| !diags.has_errors()).unwrap_or_else(|| panic!("{diags:?}"))
     }
 
@@ -436,7 +515,8 @@ mod tests {
 
     #[test]
     fn every_solver_parameter_field_has_a_class() {
-        let unclassified: Vec<&str> = SOLVER_PARAMETER.field_names().filter(|f| class_of(f).is_none()).collect();
+        let unclassified: Vec<&str> =
+            SOLVER_PARAMETER.field_names().filter(|f| class_of(f).is_none()).collect();
         assert!(unclassified.is_empty(), "classify {unclassified:?}");
         assert_eq!(class_of("not_a_field"), None);
     }
@@ -444,27 +524,66 @@ mod tests {
     #[test]
     fn rate_optimizer_and_clipping_settings_are_tunable() {
         let edit = "lr_policy: \"multistep\"\ngamma: 0.5\nstepvalue: 4\nstepvalue: 8\nclip_gradients: 10\nweight_decay: 0.0005\nregularization_type: \"L1\"\n";
-        let found = solver_changes(&def(BASE), &def(&BASE.replace("base_lr: 0.01", "base_lr: 0.001").replace("lr_policy: \"fixed\"\n", edit)));
+        let found = solver_changes(
+            &def(BASE),
+            &def(&BASE
+                .replace("base_lr: 0.01", "base_lr: 0.001")
+                .replace("lr_policy: \"fixed\"\n", edit)),
+        );
         let fields: Vec<&str> = found.iter().map(|c| c.field).collect();
-        assert_eq!(fields, ["base_lr", "lr_policy", "gamma", "stepvalue", "weight_decay", "regularization_type", "clip_gradients"]);
+        assert_eq!(
+            fields,
+            [
+                "base_lr",
+                "lr_policy",
+                "gamma",
+                "stepvalue",
+                "weight_decay",
+                "regularization_type",
+                "clip_gradients"
+            ]
+        );
         assert!(found.iter().all(|c| c.class() == FieldClass::Tunable), "{found:?}");
-        assert_eq!((&found[0].from, &found[0].to), (&json!(0.01), &json!(0.001)), "kept as written");
+        assert_eq!(
+            (&found[0].from, &found[0].to),
+            (&json!(0.01), &json!(0.001)),
+            "kept as written"
+        );
         assert_eq!((&found[1].from, &found[1].to), (&json!("fixed"), &json!("multistep")));
         assert_eq!(found[3].to, json!([4, 8]));
         assert_eq!((&found[6].from, &found[6].to), (&json!(-1.0), &json!(10.0)));
-        for edit in ["momentum: 0.95\n", "momentum2: 0.99\n", "delta: 1e-6\n", "rms_decay: 0.9\n", "power: 2\n", "stepsize: 5\n"] {
-            let found = solver_changes(&def(BASE), &def(&format!("{}{edit}", BASE.replace("momentum: 0.9\n", ""))));
-            assert!(found.iter().all(|c| c.class() == FieldClass::Tunable) && !found.is_empty(), "{edit}: {found:?}");
+        for edit in [
+            "momentum: 0.95\n",
+            "momentum2: 0.99\n",
+            "delta: 1e-6\n",
+            "rms_decay: 0.9\n",
+            "power: 2\n",
+            "stepsize: 5\n",
+        ] {
+            let found = solver_changes(
+                &def(BASE),
+                &def(&format!("{}{edit}", BASE.replace("momentum: 0.9\n", ""))),
+            );
+            assert!(
+                found.iter().all(|c| c.class() == FieldClass::Tunable) && !found.is_empty(),
+                "{edit}: {found:?}"
+            );
         }
     }
 
     #[test]
     fn the_same_value_written_differently_is_no_change() {
         assert!(changes("").is_empty());
-        let respelled = BASE.replace("base_lr: 0.01", "base_lr: 1e-2").replace("momentum: 0.9", "momentum: 0.90000000001");
+        let respelled = BASE
+            .replace("base_lr: 0.01", "base_lr: 1e-2")
+            .replace("momentum: 0.9", "momentum: 0.90000000001");
         assert!(solver_changes(&def(BASE), &def(&format!("# edited\n{respelled}"))).is_empty());
         // Another path to a net file: its contents are what counts (model_sha256).
-        assert!(solver_changes(&def(BASE), &def(&BASE.replace("tiny.prototxt", "../jobs/tiny.prototxt"))).is_empty());
+        assert!(solver_changes(
+            &def(BASE),
+            &def(&BASE.replace("tiny.prototxt", "../jobs/tiny.prototxt"))
+        )
+        .is_empty());
     }
 
     #[test]
@@ -473,12 +592,27 @@ mod tests {
             ("type: \"SGD\"", "type: \"Adam\"", "type", json!("SGD"), json!("Adam")),
             ("random_seed: 3", "random_seed: 4", "random_seed", json!(3), json!(4)),
             ("display: 0", "display: 0\niter_size: 2", "iter_size", json!(1), json!(2)),
-            ("display: 0", "display: 0\ntrain_state { stage: \"x\" }", "train_state", json!({"phase": "TRAIN", "level": 0, "stages": []}), json!({"phase": "TRAIN", "level": 0, "stages": ["x"]})),
-            ("display: 0", "display: 0\ntest_net: \"val.prototxt\"\ntest_iter: 1\ntest_interval: 5", "test_net", json!("none (the train net in stage val)"), json!("val.prototxt")),
+            (
+                "display: 0",
+                "display: 0\ntrain_state { stage: \"x\" }",
+                "train_state",
+                json!({"phase": "TRAIN", "level": 0, "stages": []}),
+                json!({"phase": "TRAIN", "level": 0, "stages": ["x"]}),
+            ),
+            (
+                "display: 0",
+                "display: 0\ntest_net: \"val.prototxt\"\ntest_iter: 1\ntest_interval: 5",
+                "test_net",
+                json!("none (the train net in stage val)"),
+                json!("val.prototxt"),
+            ),
         ];
         for (from, to, field, old, new) in cases {
             let found = solver_changes(&def(BASE), &def(&BASE.replace(from, to)));
-            let change = found.iter().find(|c| c.field == field).unwrap_or_else(|| panic!("{field}: {found:?}"));
+            let change = found
+                .iter()
+                .find(|c| c.field == field)
+                .unwrap_or_else(|| panic!("{field}: {found:?}"));
             assert!(matches!(change.class(), FieldClass::Breaking(_)), "{change:?}");
             assert_eq!((&change.from, &change.to), (&old, &new), "{field}");
         }
@@ -506,9 +640,15 @@ mod tests {
         let found = changes("snapshot: 5\ntest_interval: 3\nsolver_mode: CPU\nweights: \"w.caffemodel\"\naverage_loss: 4\n");
         assert_eq!(found.len(), 5, "{found:?}");
         assert!(found.iter().all(|c| matches!(c.class(), FieldClass::Unused(_))), "{found:?}");
-        let found = solver_changes(&def(BASE), &def(&BASE.replace("display: 0", "display: 5").replace("max_iter: 10", "max_iter: 20")));
+        let found = solver_changes(
+            &def(BASE),
+            &def(&BASE.replace("display: 0", "display: 5").replace("max_iter: 10", "max_iter: 20")),
+        );
         assert_eq!(found.iter().map(|c| c.field).collect::<Vec<_>>(), ["max_iter", "display"]);
-        assert!(matches!(found[0].class(), FieldClass::Unused(why) if why.contains("--epochs")), "{found:?}");
+        assert!(
+            matches!(found[0].class(), FieldClass::Unused(why) if why.contains("--epochs")),
+            "{found:?}"
+        );
         assert_eq!(found[1].class(), FieldClass::Output);
     }
 
@@ -534,18 +674,27 @@ mod tests {
             adapt: vec![],
             device: "cpu".into(),
             lvc_version: "0.1.0".into(),
-            torch: super::super::segment::TorchVersion { tch_crate: "0.24.0".into(), libtorch: None },
+            torch: super::super::segment::TorchVersion {
+                tch_crate: "0.24.0".into(),
+                libtorch: None,
+            },
             solver_text: None,
             changes: vec![],
         };
         let old = serde_json::to_value(&config).unwrap_or_default();
-        assert!(old.get("solver_text").is_none() && old.get("changes").is_none(), "written as an earlier lvc wrote it: {old}");
+        assert!(
+            old.get("solver_text").is_none() && old.get("changes").is_none(),
+            "written as an earlier lvc wrote it: {old}"
+        );
         assert_eq!(serde_json::from_value::<RunConfig>(old).ok().as_ref(), Some(&config));
         let mut changes = Vec::new();
         record_change(&mut changes, 2, "base_lr", json!(0.01), json!(0.005));
         let new = RunConfig { solver_text: Some(BASE.into()), changes, ..config };
         let text = serde_json::to_string(&new).unwrap_or_default();
-        assert!(text.contains(r#""changes":[{"epoch":2,"field":"base_lr","from":0.01,"to":0.005}]"#), "{text}");
+        assert!(
+            text.contains(r#""changes":[{"epoch":2,"field":"base_lr","from":0.01,"to":0.005}]"#),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<RunConfig>(&text).ok(), Some(new));
     }
 
@@ -557,7 +706,15 @@ mod tests {
         assert_eq!(list.len(), 2);
         // Epoch 4 was interrupted; resumed at epoch 4 again with another rate.
         record_change(&mut list, 4, "base_lr", json!(0.0005), json!(0.0002));
-        assert_eq!(list[1], SettingChange { epoch: 4, field: "base_lr".into(), from: json!(0.001), to: json!(0.0002) });
+        assert_eq!(
+            list[1],
+            SettingChange {
+                epoch: 4,
+                field: "base_lr".into(),
+                from: json!(0.001),
+                to: json!(0.0002)
+            }
+        );
         // … and then back to the rate epoch 3 finished with: nothing changed.
         record_change(&mut list, 4, "base_lr", json!(0.0002), json!(0.001));
         assert_eq!(list.len(), 1);

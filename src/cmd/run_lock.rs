@@ -97,7 +97,10 @@ mod tests {
         assert!(is_inside(&run.join("snapshots/../x.json"), &run));
         assert!(!is_inside(&run.join("../r2/evaluation.json"), &run));
         assert!(!is_inside(&run.join("new/../../r2"), &run), "`..` after a missing folder");
-        assert!(!is_inside(&dir.path().join("runs/r10"), &run), "a prefix of the name is not inside");
+        assert!(
+            !is_inside(&dir.path().join("runs/r10"), &run),
+            "a prefix of the name is not inside"
+        );
         assert!(!is_inside(&run, &dir.path().join("missing")));
     }
 
@@ -107,10 +110,19 @@ mod tests {
         let held = lock_run(dir.path()).unwrap();
         let message = lock_run(dir.path()).unwrap_err();
         assert!(message.starts_with(&format!("{} is in use: ", dir.path().display())), "{message}");
-        assert!(message.contains(&format!("{} is held by another lvc process (PID {})", dir.path().join(LOCK_FILE).display(), std::process::id())), "{message}");
+        assert!(
+            message.contains(&format!(
+                "{} is held by another lvc process (PID {})",
+                dir.path().join(LOCK_FILE).display(),
+                std::process::id()
+            )),
+            "{message}"
+        );
         assert!(message.contains("\n  help: "), "{message}");
         assert!(lock_run_if_inside(dir.path(), &dir.path().join("out.json")).is_err());
-        assert!(lock_run_if_inside(dir.path(), &std::env::temp_dir().join("lvc-elsewhere.json")).unwrap().is_none());
+        assert!(lock_run_if_inside(dir.path(), &std::env::temp_dir().join("lvc-elsewhere.json"))
+            .unwrap()
+            .is_none());
         drop(held);
         assert!(lock_run_if_inside(dir.path(), &dir.path().join("out.json")).unwrap().is_some());
         assert!(lock_run(&dir.path().join("missing")).unwrap_err().starts_with("cannot lock "));

@@ -116,7 +116,8 @@ const MAX_RUN_JSON_BYTES: u64 = 1 << 30;
 
 /// Reads a JSON file of a run folder: a regular file only, bounded.
 pub(super) fn read_run_json(path: &Path) -> Result<Vec<u8>, Failed> {
-    lvc_fsio::read_regular(path, MAX_RUN_JSON_BYTES).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))
+    lvc_fsio::read_regular(path, MAX_RUN_JSON_BYTES)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))
 }
 
 impl RunConfig {
@@ -130,13 +131,17 @@ impl RunConfig {
 
     /// Parses the bytes of a run.json (`path` names it in the message).
     pub fn from_json(text: &[u8], path: &Path) -> Result<RunConfig, String> {
-        serde_json::from_slice(text).map_err(|e| format!("{} is not a run.json of this lvc: {e}", path.display()))
+        serde_json::from_slice(text)
+            .map_err(|e| format!("{} is not a run.json of this lvc: {e}", path.display()))
     }
 
     /// Loads the recorded solver, warning when it changed since training.
     pub(super) fn load_solver(&self) -> Result<(SourceFile, SolverDef), Failed> {
         if sha256_file(&self.solver)? != self.solver_sha256 {
-            errln!("warning: {} changed since the run was trained (its SHA-256 differs from run.json)", self.solver.display());
+            errln!(
+                "warning: {} changed since the run was trained (its SHA-256 differs from run.json)",
+                self.solver.display()
+            );
         }
         read_solver(&self.solver)
     }
@@ -144,26 +149,48 @@ impl RunConfig {
 
 /// Reads and checks a solver prototxt, printing its diagnostics.
 pub(super) fn read_solver(path: &Path) -> Result<(SourceFile, SolverDef), Failed> {
-    let source = SourceFile::read(path).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+    let source = SourceFile::read(path)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
     let (def, diags) = load_solver(&source, &LoadOptions::default());
     diags.iter().for_each(|d| err!("{}", render(d, &source)));
     match def.filter(|_| !diags.has_errors()) {
         Some(def) => Ok((source, def)),
-        None => Err(fail(2, format!("{} is not a usable solver (see the errors above)", path.display()))),
+        None => Err(fail(
+            2,
+            format!("{} is not a usable solver (see the errors above)", path.display()),
+        )),
     }
 }
 
 /// The solver's net in the deploy stage (TEST phase), for one image of
 /// `image_shape` (C, H, W).
-pub(super) fn deploy_net(solver: &SourceFile, def: &SolverDef, image_shape: [usize; 3], device: tch::Device) -> Result<Net, Failed> {
+pub(super) fn deploy_net(
+    solver: &SourceFile,
+    def: &SolverDef,
+    image_shape: [usize; 3],
+    device: tch::Device,
+) -> Result<Net, Failed> {
     let state = NetState { phase: Phase::Test, level: 0, stages: vec!["deploy".to_string()] };
-    build_net(&def.train_net, &state, solver, &[("data".to_string(), one_image_shape(image_shape))], device, 0, Mode::Inference)
+    build_net(
+        &def.train_net,
+        &state,
+        solver,
+        &[("data".to_string(), one_image_shape(image_shape))],
+        device,
+        0,
+        Mode::Inference,
+    )
 }
 
 /// Opens a trained run for prediction: the recorded solver's net in the
 /// deploy stage for images of `image_shape`, with `weights` (default
 /// `RUN/best.safetensors`) loaded.
-pub(super) fn open_run(run: &Path, weights: Option<&Path>, image_shape: [usize; 3], device: &DeviceArgs) -> Result<(RunConfig, Segmenter), Failed> {
+pub(super) fn open_run(
+    run: &Path,
+    weights: Option<&Path>,
+    image_shape: [usize; 3],
+    device: &DeviceArgs,
+) -> Result<(RunConfig, Segmenter), Failed> {
     let device = device.select().map_err(|e| report(2, e))?;
     let config = RunConfig::read(run)?;
     let (solver, def) = config.load_solver()?;
@@ -175,9 +202,17 @@ pub(super) fn open_run(run: &Path, weights: Option<&Path>, image_shape: [usize; 
     let file = read_weights_checked(&weights).map_err(|e| report(2, e))?;
     let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
     if !loaded.loads() {
-        return Err(fail(2, format!("{} does not fit the deploy net of {} (see `lvc weights check`)", weights.display(), config.solver.display())));
+        return Err(fail(
+            2,
+            format!(
+                "{} does not fit the deploy net of {} (see `lvc weights check`)",
+                weights.display(),
+                config.solver.display()
+            ),
+        ));
     }
-    let segmenter = Segmenter::new(net).map_err(|m| fail(2, format!("the deploy net of {}: {m}", config.solver.display())))?;
+    let segmenter = Segmenter::new(net)
+        .map_err(|m| fail(2, format!("the deploy net of {}: {m}", config.solver.display())))?;
     Ok((config, segmenter))
 }
 
@@ -198,7 +233,12 @@ pub struct Overlap {
 
 impl Overlap {
     pub fn of(predicted: &[u8], truth: &[u8], classes: usize) -> Overlap {
-        let mut o = Overlap { predicted: vec![0; classes], truth: vec![0; classes], both: vec![0; classes], pixels: 0 };
+        let mut o = Overlap {
+            predicted: vec![0; classes],
+            truth: vec![0; classes],
+            both: vec![0; classes],
+            pixels: 0,
+        };
         for (&p, &t) in predicted.iter().zip(truth) {
             let (p, t) = (usize::from(p), usize::from(t));
             if t >= classes {
@@ -287,7 +327,8 @@ pub struct Segmenter {
 }
 
 /// Layer types that compare a score blob (bottom 0) with the label (bottom 1).
-const SCORING_LAYERS: [&str; 6] = ["SoftmaxWithLoss", "DiceLoss", "Dice", "Accuracy", "Python", "SigmoidCrossEntropyLoss"];
+const SCORING_LAYERS: [&str; 6] =
+    ["SoftmaxWithLoss", "DiceLoss", "Dice", "Accuracy", "Python", "SigmoidCrossEntropyLoss"];
 
 impl Segmenter {
     /// Finds the blobs: with a `label` input, the score is the first bottom
@@ -295,12 +336,15 @@ impl Segmenter {
     /// (deploy), the first net output shaped (1, C, H, W) like the input.
     pub fn new(net: Net) -> Result<Segmenter, String> {
         let plan = &net.plan;
-        let input = |name: &str| plan.inputs.iter().copied().find(|&id| plan.blob_names[id] == name);
+        let input =
+            |name: &str| plan.inputs.iter().copied().find(|&id| plan.blob_names[id] == name);
         let data = input("data").ok_or("the net has no Input named `data`")?;
         let label = input("label");
         // Caffe inserts Split layers where a blob has several readers; look through them.
         let origin = |mut id: usize| {
-            while let Some(split) = plan.steps.iter().find(|s| s.kind == "Split" && s.tops.contains(&id)) {
+            while let Some(split) =
+                plan.steps.iter().find(|s| s.kind == "Split" && s.tops.contains(&id))
+            {
                 id = split.bottoms[0];
             }
             id
@@ -309,7 +353,10 @@ impl Segmenter {
             Some(label) => plan
                 .steps
                 .iter()
-                .find(|s| SCORING_LAYERS.contains(&s.kind.as_str()) && s.bottoms.get(1).map(|&b| origin(b)) == Some(label))
+                .find(|s| {
+                    SCORING_LAYERS.contains(&s.kind.as_str())
+                        && s.bottoms.get(1).map(|&b| origin(b)) == Some(label)
+                })
                 .map(|s| origin(s.bottoms[0]))
                 .ok_or("no loss or metric layer compares a score blob with `label`")?,
             None => {
@@ -324,7 +371,10 @@ impl Segmenter {
         };
         let classes = plan.blob_shapes[score].get(1).copied().unwrap_or(0);
         if classes < 2 {
-            return Err(format!("the score blob `{}` has {classes} channel(s); lvc needs one score per class (≥ 2)", plan.blob_names[score]));
+            return Err(format!(
+                "the score blob `{}` has {classes} channel(s); lvc needs one score per class (≥ 2)",
+                plan.blob_names[score]
+            ));
         }
         Ok(Segmenter { net, data, label, score, classes: classes as usize })
     }
@@ -340,20 +390,38 @@ impl Segmenter {
 
     /// Per-pixel argmax labels of one image (C·H·W values), and the net's
     /// loss when `label` (H·W values) is given and the net has a label input.
-    pub fn segment(&self, image: &[f32], label: Option<&[u8]>) -> Result<(Vec<u8>, Option<f64>), RuntimeError> {
+    pub fn segment(
+        &self,
+        image: &[f32],
+        label: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, Option<f64>), RuntimeError> {
         let shape = self.input_shape().to_vec();
         let device = self.net.device;
-        let mut inputs = vec![(self.net.plan.blob_names[self.data].as_str(), Tensor::from_slice(image).reshape(&shape).to_device(device))];
+        let mut inputs = vec![(
+            self.net.plan.blob_names[self.data].as_str(),
+            Tensor::from_slice(image).reshape(&shape).to_device(device),
+        )];
         if let (Some(id), Some(label)) = (self.label, label) {
             let values: Vec<f32> = label.iter().map(|&v| f32::from(v)).collect();
             let label_shape = [1, 1, shape[2], shape[3]];
-            inputs.push((self.net.plan.blob_names[id].as_str(), Tensor::from_slice(&values).reshape(label_shape).to_device(device)));
+            inputs.push((
+                self.net.plan.blob_names[id].as_str(),
+                Tensor::from_slice(&values).reshape(label_shape).to_device(device),
+            ));
         }
         let blobs = tch::no_grad(|| self.net.forward_lean(&inputs))?;
         let loss = blobs.loss.as_ref().and_then(|l| f64::try_from(l.detach()).ok());
-        let scores = blobs.get(self.score).ok_or_else(|| self.score_error("the forward pass did not compute it".to_string()))?;
-        let predicted = scores.detach().argmax(1, false).to_kind(Kind::Uint8).to_device(tch::Device::Cpu).flatten(0, -1);
-        let predicted = Vec::<u8>::try_from(predicted).map_err(|e| self.score_error(format!("cannot read the predictions back: {e}")))?;
+        let scores = blobs
+            .get(self.score)
+            .ok_or_else(|| self.score_error("the forward pass did not compute it".to_string()))?;
+        let predicted = scores
+            .detach()
+            .argmax(1, false)
+            .to_kind(Kind::Uint8)
+            .to_device(tch::Device::Cpu)
+            .flatten(0, -1);
+        let predicted = Vec::<u8>::try_from(predicted)
+            .map_err(|e| self.score_error(format!("cannot read the predictions back: {e}")))?;
         Ok((predicted, loss))
     }
 

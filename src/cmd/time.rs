@@ -99,8 +99,16 @@ pub fn run(args: TimeArgs) -> u8 {
         Err(message) => return fail(2, message),
     };
     compiled.diags.iter().for_each(|d| err!("{}", render(d, &source)));
-    let (Some(net_def), Some(graph), false) = (&compiled.net, &compiled.graph, compiled.diags.has_errors()) else {
-        return fail(2, format!("{} has errors; fix them before timing it (see `lvc check`)", args.model.display()));
+    let (Some(net_def), Some(graph), false) =
+        (&compiled.net, &compiled.graph, compiled.diags.has_errors())
+    else {
+        return fail(
+            2,
+            format!(
+                "{} has errors; fix them before timing it (see `lvc check`)",
+                args.model.display()
+            ),
+        );
     };
     let plan = match Plan::from_graph(graph, net_def) {
         Ok(p) => p,
@@ -117,8 +125,11 @@ pub fn run(args: TimeArgs) -> u8 {
         Ok(n) => n,
         Err(e) => return super::train::not_instantiated(&args.model.display().to_string(), e).0,
     };
-    let timed = lvc_runtime::guard::catch_torch(|| "timing the net".into(), || time_net(&net, args.iterations, !args.no_layers))
-        .and_then(|r| r);
+    let timed = lvc_runtime::guard::catch_torch(
+        || "timing the net".into(),
+        || time_net(&net, args.iterations, !args.no_layers),
+    )
+    .and_then(|r| r);
     match timed {
         Ok(report) => {
             match args.format {
@@ -154,13 +165,23 @@ fn random_inputs(net: &Net) -> Vec<(String, Tensor)> {
     net.plan
         .inputs
         .iter()
-        .map(|&id| (net.plan.blob_names[id].clone(), Tensor::rand(net.plan.blob_shapes[id].as_slice(), (Kind::Float, net.device))))
+        .map(|&id| {
+            (
+                net.plan.blob_names[id].clone(),
+                Tensor::rand(net.plan.blob_shapes[id].as_slice(), (Kind::Float, net.device)),
+            )
+        })
         .collect()
 }
 
-pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeReport, lvc_runtime::error::RuntimeError> {
+pub fn time_net(
+    net: &Net,
+    iterations: u32,
+    per_layer: bool,
+) -> Result<TimeReport, lvc_runtime::error::RuntimeError> {
     let inputs = random_inputs(net);
-    let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+    let refs: Vec<(&str, Tensor)> =
+        inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
     let has_loss = net.forward(&refs)?.loss.is_some_and(|l| l.requires_grad());
     // Warm-up (allocator, kernel selection), then the timed passes.
     // The gradients go back to the net after each pass, as the solver's
@@ -188,7 +209,9 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
         .steps
         .iter()
         .zip(&net.params)
-        .map(|(step, params)| time_layer(net, step, params, &blobs, if per_layer { iterations } else { 0 }, has_loss))
+        .map(|(step, params)| {
+            time_layer(net, step, params, &blobs, if per_layer { iterations } else { 0 }, has_loss)
+        })
         .collect();
     Ok(TimeReport {
         iterations,
@@ -210,15 +233,25 @@ pub fn time_net(net: &Net, iterations: u32, per_layer: bool) -> Result<TimeRepor
 }
 
 /// One layer alone: forward, then backward into whatever needs a gradient.
-fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iterations: u32, has_loss: bool) -> LayerTime {
+fn time_layer(
+    net: &Net,
+    step: &Step,
+    params: &[Tensor],
+    blobs: &Blobs,
+    iterations: u32,
+    has_loss: bool,
+) -> LayerTime {
     let bottoms: Vec<Tensor> = step
         .bottoms
         .iter()
         .filter_map(|&b| blobs.get(b))
         .map(|t| t.detach().set_requires_grad(has_loss && t.requires_grad()))
         .collect();
-    let wrt: Vec<&Tensor> =
-        bottoms.iter().chain(params.iter()).filter(|t| has_loss && t.requires_grad() && t.is_floating_point()).collect();
+    let wrt: Vec<&Tensor> = bottoms
+        .iter()
+        .chain(params.iter())
+        .filter(|t| has_loss && t.requires_grad() && t.is_floating_point())
+        .collect();
     let (forward_flops, input_grad_flops, weight_grad_flops) = flops(net, step, params);
     let mut forward = 0.0;
     let mut backward = 0.0;
@@ -230,7 +263,14 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
     for round in (0..=iterations).filter(|_| iterations > 0) {
         let (forward_round, backward_round) = match own {
             Some(op) => {
-                let (times, grads) = own_round(net, op, &bottoms, params, !wrt.is_empty(), std::mem::take(&mut spent));
+                let (times, grads) = own_round(
+                    net,
+                    op,
+                    &bottoms,
+                    params,
+                    !wrt.is_empty(),
+                    std::mem::take(&mut spent),
+                );
                 spent = grads;
                 times
             }
@@ -250,7 +290,8 @@ fn time_layer(net: &Net, step: &Step, params: &[Tensor], blobs: &Blobs, iteratio
         forward_ms: (iterations > 0).then_some(forward / n),
         backward_ms: (iterations > 0).then_some(backward / n),
         forward_flops,
-        backward_flops: if input_grad { input_grad_flops } else { 0.0 } + if weight_grad { weight_grad_flops } else { 0.0 },
+        backward_flops: if input_grad { input_grad_flops } else { 0.0 }
+            + if weight_grad { weight_grad_flops } else { 0.0 },
     }
 }
 
@@ -278,7 +319,13 @@ fn own_round(
 }
 
 /// One timed forward and autograd backward (ms) into `wrt`.
-fn autograd_round(net: &Net, step: &Step, bottoms: &[Tensor], params: &[Tensor], wrt: &[&Tensor]) -> (f64, f64) {
+fn autograd_round(
+    net: &Net,
+    step: &Step,
+    bottoms: &[Tensor],
+    params: &[Tensor],
+    wrt: &[&Tensor],
+) -> (f64, f64) {
     let started = Instant::now();
     let tops = step.op.forward(bottoms, params, step.train);
     let forward = elapsed_ms(net.device, started);
@@ -288,7 +335,11 @@ fn autograd_round(net: &Net, step: &Step, bottoms: &[Tensor], params: &[Tensor],
     }
     let ones: Vec<Tensor> = differentiable.iter().map(|t| t.ones_like()).collect();
     let started = Instant::now();
-    let sum = differentiable.iter().zip(&ones).map(|(t, o)| (*t * o).sum(Kind::Float)).reduce(|a, b| a + b);
+    let sum = differentiable
+        .iter()
+        .zip(&ones)
+        .map(|(t, o)| (*t * o).sum(Kind::Float))
+        .reduce(|a, b| a + b);
     if let Some(sum) = sum {
         let _ = Tensor::run_backward(&[sum], wrt, false, false);
     }
@@ -300,16 +351,27 @@ fn autograd_round(net: &Net, step: &Step, bottoms: &[Tensor], params: &[Tensor],
 /// rest (element-wise and pooling work is memory-bound and small).
 fn flops(net: &Net, step: &Step, params: &[Tensor]) -> (f64, f64, f64) {
     let Some(weight) = params.first() else { return (0.0, 0.0, 0.0) };
-    let count = |id: Option<&usize>| id.and_then(|&i| net.plan.blob_shapes.get(i)).map_or(0.0, |s| s.iter().product::<i64>() as f64);
+    let count = |id: Option<&usize>| {
+        id.and_then(|&i| net.plan.blob_shapes.get(i))
+            .map_or(0.0, |s| s.iter().product::<i64>() as f64)
+    };
     let w = weight.size();
-    let per = |axis: usize| w.get(axis).map_or(0.0, |&d| if d > 0 { weight.numel() as f64 / d as f64 } else { 0.0 });
+    let per = |axis: usize| {
+        w.get(axis).map_or(0.0, |&d| if d > 0 { weight.numel() as f64 / d as f64 } else { 0.0 })
+    };
     let f = match step.kind.as_str() {
         // Each output value is a dot product over C_in/g·k… weights.
         "Convolution" => 2.0 * count(step.tops.first()) * per(0),
         // Each input value is scattered through C_out/g·k… weights.
         "Deconvolution" => 2.0 * count(step.bottoms.first()) * per(0),
         "InnerProduct" => {
-            let batch = step.bottoms.first().and_then(|&i| net.plan.blob_shapes.get(i)).and_then(|s| s.first()).copied().unwrap_or(1);
+            let batch = step
+                .bottoms
+                .first()
+                .and_then(|&i| net.plan.blob_shapes.get(i))
+                .and_then(|s| s.first())
+                .copied()
+                .unwrap_or(1);
             2.0 * batch as f64 * weight.numel() as f64
         }
         _ => return (0.0, 0.0, 0.0),
@@ -321,8 +383,19 @@ fn print_human(report: &TimeReport) {
     if report.layers.iter().all(|l| l.forward_ms.is_none()) {
         return print_totals(report);
     }
-    outln!("Average time per layer ({} iterations, {}; each layer run alone):", report.iterations, report.device);
-    outln!("{:<24} {:<16} {:>12} {:>12} {:>10}", "layer", "type", "forward ms", "backward ms", "GFLOP f+b");
+    outln!(
+        "Average time per layer ({} iterations, {}; each layer run alone):",
+        report.iterations,
+        report.device
+    );
+    outln!(
+        "{:<24} {:<16} {:>12} {:>12} {:>10}",
+        "layer",
+        "type",
+        "forward ms",
+        "backward ms",
+        "GFLOP f+b"
+    );
     for l in &report.layers {
         outln!(
             "{:<24} {:<16} {:>12.3} {:>12.3} {:>10.3}",
@@ -345,6 +418,10 @@ fn print_totals(report: &TimeReport) {
         }
         _ => outln!("No backward: the net has no loss."),
     }
-    outln!("GFLOP per forward: {:.3}, per backward: {:.3}", report.forward_flops / 1e9, report.backward_flops / 1e9);
+    outln!(
+        "GFLOP per forward: {:.3}, per backward: {:.3}",
+        report.forward_flops / 1e9,
+        report.backward_flops / 1e9
+    );
     outln!("GEMM of layers with their own backward: {}", report.own_backward_gemm);
 }

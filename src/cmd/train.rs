@@ -12,8 +12,8 @@ use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
 use lvc_compiler::SourceFile;
 use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::solver::{
-    caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState, Event, FedTensors, SolverState, TestNet,
-    Trainer,
+    caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState,
+    Event, FedTensors, SolverState, TestNet, Trainer,
 };
 use lvc_runtime::tch;
 
@@ -115,11 +115,15 @@ pub fn run(args: TrainArgs) -> u8 {
 
 fn train(args: &TrainArgs) -> Result<(), Failed> {
     let device = args.device.select().map_err(|e| report(2, e))?;
-    let source = SourceFile::read(&args.solver).map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
+    let source = SourceFile::read(&args.solver)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
     let (def, diags) = load_solver(&source, &LoadOptions::default());
     diags.iter().for_each(|d| err!("{}", render(d, &source)));
     let Some(mut def) = def.filter(|_| !diags.has_errors()) else {
-        return Err(fail(2, format!("{} is not a usable solver (see the errors above)", args.solver.display())));
+        return Err(fail(
+            2,
+            format!("{} is not a usable solver (see the errors above)", args.solver.display()),
+        ));
     };
     if let Some(n) = args.max_iter {
         def.max_iter = n;
@@ -130,9 +134,12 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
     // --out is a run folder with one writer (cmd::run_lock), held to the end.
     let _lock = match &args.out {
         Some(out) => {
-            std::fs::create_dir_all(out).map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
+            std::fs::create_dir_all(out)
+                .map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
             let lock = super::run_lock::lock_run(out).map_err(|m| fail(2, m))?;
-            let name = Path::new(&def.snapshot_prefix).file_name().map_or_else(|| "snapshot".into(), |n| n.to_os_string());
+            let name = Path::new(&def.snapshot_prefix)
+                .file_name()
+                .map_or_else(|| "snapshot".into(), |n| n.to_os_string());
             def.snapshot_prefix = out.join(name).to_string_lossy().into_owned();
             Some(lock)
         }
@@ -145,7 +152,9 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         feeds.push((feed.name.clone(), tensor));
     }
     let resume = match &args.snapshot {
-        Some(path) if is_caffe_state(path) => Some((path, Resume::Caffe(read_caffe_state(path).map_err(|e| report(2, e))?))),
+        Some(path) if is_caffe_state(path) => {
+            Some((path, Resume::Caffe(read_caffe_state(path).map_err(|e| report(2, e))?)))
+        }
         Some(path) => Some((path, Resume::Lvc(read_state(path).map_err(|e| report(2, e))?))),
         None => None,
     };
@@ -157,11 +166,22 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         _ => solver_seed(&def),
     };
     tch::manual_seed(seed as i64);
-    let shapes: Vec<(String, Vec<i64>)> = feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
-    let mut net = build_net(&def.train_net, &def.train_state, &source, &shapes, device, seed, Mode::training_with(def.solver_type))?;
+    let shapes: Vec<(String, Vec<i64>)> =
+        feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
+    let mut net = build_net(
+        &def.train_net,
+        &def.train_state,
+        &source,
+        &shapes,
+        device,
+        seed,
+        Mode::training_with(def.solver_type),
+    )?;
     let weights: Vec<PathBuf> = match (&resume, &args.weights) {
         (Some((path, Resume::Lvc(state))), _) => vec![state_weights(path, state)?],
-        (Some((path, Resume::Caffe(state))), _) => vec![caffe_learned_net(path, state).map_err(|e| report(2, e))?],
+        (Some((path, Resume::Caffe(state))), _) => {
+            vec![caffe_learned_net(path, state).map_err(|e| report(2, e))?]
+        }
         (None, Some(w)) => vec![w.clone()],
         (None, None) => def.weights.iter().map(PathBuf::from).collect(),
     };
@@ -172,12 +192,19 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
             for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {
                 errln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
             }
-            return Err(fail(2, format!("{} does not load into the train net (see `lvc weights check`)", path.display())));
+            return Err(fail(
+                2,
+                format!(
+                    "{} does not load into the train net (see `lvc weights check`)",
+                    path.display()
+                ),
+            ));
         }
     }
     let mut test_nets = Vec::new();
     for test in &def.test_nets {
-        let net = build_net(&test.source, &test.state, &source, &shapes, device, seed, Mode::Inference)?;
+        let net =
+            build_net(&test.source, &test.state, &source, &shapes, device, seed, Mode::Inference)?;
         test_nets.push(TestNet { net, test_iter: test.test_iter });
     }
 
@@ -206,7 +233,13 @@ enum Resume {
 fn state_weights(path: &Path, state: &SolverState) -> Result<PathBuf, Failed> {
     match &state.weights {
         Some(name) => Ok(path.parent().unwrap_or(Path::new("")).join(name)),
-        None => Err(fail(2, format!("{} names no weights snapshot; resume needs the weights written with it", path.display()))),
+        None => Err(fail(
+            2,
+            format!(
+                "{} names no weights snapshot; resume needs the weights written with it",
+                path.display()
+            ),
+        )),
     }
 }
 
@@ -217,7 +250,11 @@ fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
             serde_json::json!({"event": "resume", "iter": iter, "state": state.display().to_string(), "weights": weights.display().to_string()})
         ),
         LogFormat::Human => {
-            outln!("Restoring previous solver status from {} (weights {}), iteration {iter}", state.display(), weights.display());
+            outln!(
+                "Restoring previous solver status from {} (weights {}), iteration {iter}",
+                state.display(),
+                weights.display()
+            );
         }
     }
 }
@@ -236,7 +273,8 @@ pub(super) fn build_net(
     mode: Mode,
 ) -> Result<Net, Failed> {
     let plan = build_plan(net_source, state, solver_source, input_shapes)?;
-    Net::with_mode(plan, device, seed, mode).map_err(|e| not_instantiated(&net_file_name(net_source, solver_source), e))
+    Net::with_mode(plan, device, seed, mode)
+        .map_err(|e| not_instantiated(&net_file_name(net_source, solver_source), e))
 }
 
 /// The file a solver's net comes from, for messages.
@@ -268,10 +306,19 @@ pub(super) fn build_plan(
     let (file_source, net_def, graph, diags) = match net_source {
         NetSource::File(file) => {
             let Some(path) = file.candidates.iter().find(|p| p.is_file()) else {
-                let tried: Vec<String> = file.candidates.iter().map(|p| p.display().to_string()).collect();
-                return Err(fail(2, format!("net file '{}' not found (tried {})", file.written.value, tried.join(", "))));
+                let tried: Vec<String> =
+                    file.candidates.iter().map(|p| p.display().to_string()).collect();
+                return Err(fail(
+                    2,
+                    format!(
+                        "net file '{}' not found (tried {})",
+                        file.written.value,
+                        tried.join(", ")
+                    ),
+                ));
             };
-            let net_source = SourceFile::read(path).map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
+            let net_source = SourceFile::read(path)
+                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
             let compiled = compile(&net_source, &opts);
             (net_source, compiled.net, compiled.graph, compiled.diags)
         }
@@ -287,7 +334,10 @@ pub(super) fn build_plan(
         return Err(fail(2, format!("{shown} could not be read as a net")));
     };
     if diags.has_errors() {
-        return Err(fail(2, format!("{shown} has errors; fix them before training (see `lvc check`)")));
+        return Err(fail(
+            2,
+            format!("{shown} has errors; fix them before training (see `lvc check`)"),
+        ));
     }
     Plan::from_graph(&graph, &net_def).map_err(|errors| {
         errors.iter().for_each(|d| err!("{}", render(d, &file_source)));
@@ -303,7 +353,9 @@ fn print_event(event: &Event, format: LogFormat) {
                 outln!("Iteration {iter}, loss = {smoothed_loss:.6}, lr = {lr} ({ms:.1} ms)");
             }
             Event::Iteration { .. } => {}
-            Event::Final { iter, smoothed_loss, .. } => outln!("Iteration {iter}, loss = {smoothed_loss:.6}"),
+            Event::Final { iter, smoothed_loss, .. } => {
+                outln!("Iteration {iter}, loss = {smoothed_loss:.6}")
+            }
             Event::Test { iter, net, loss, outputs } => {
                 outln!("Iteration {iter}, Testing net (#{net}): loss = {loss:.6}");
                 for (name, values) in outputs {
@@ -312,7 +364,11 @@ fn print_event(event: &Event, format: LogFormat) {
                 }
             }
             Event::Snapshot { iter, path, state } => {
-                outln!("Iteration {iter}, snapshot written to {}, solver state to {}", path.display(), state.display());
+                outln!(
+                    "Iteration {iter}, snapshot written to {}, solver state to {}",
+                    path.display(),
+                    state.display()
+                );
             }
         },
     }
@@ -344,10 +400,25 @@ mod tests {
 
     #[test]
     fn json_events_have_the_documented_keys() {
-        let it = event_json(&Event::Iteration { iter: 3, loss: 0.5, smoothed_loss: 0.6, lr: 0.01, ms: 2.0, display: false });
+        let it = event_json(&Event::Iteration {
+            iter: 3,
+            loss: 0.5,
+            smoothed_loss: 0.6,
+            lr: 0.01,
+            ms: 2.0,
+            display: false,
+        });
         assert_eq!(it["event"], "iteration");
-        assert_eq!((it["iter"].as_i64(), it["loss"].as_f64(), it["lr"].as_f64()), (Some(3), Some(0.5), Some(0.01)));
-        let test = event_json(&Event::Test { iter: 0, net: 1, loss: 2.0, outputs: vec![("accuracy".into(), vec![0.75])] });
+        assert_eq!(
+            (it["iter"].as_i64(), it["loss"].as_f64(), it["lr"].as_f64()),
+            (Some(3), Some(0.5), Some(0.01))
+        );
+        let test = event_json(&Event::Test {
+            iter: 0,
+            net: 1,
+            loss: 2.0,
+            outputs: vec![("accuracy".into(), vec![0.75])],
+        });
         assert_eq!(test["outputs"]["accuracy"][0].as_f64(), Some(0.75));
         let snap = event_json(&Event::Snapshot {
             iter: 5,

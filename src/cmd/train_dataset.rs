@@ -24,7 +24,9 @@ use lvc_data::atomic::write_atomic;
 use lvc_data::store::{Dataset, SplitData};
 use lvc_runtime::error::RuntimeError;
 use lvc_runtime::exec::Net;
-use lvc_runtime::solver::{net_weights, read_state, share_weights, solver_seed, state_path_for, DataSource, Event, Trainer};
+use lvc_runtime::solver::{
+    net_weights, read_state, share_weights, solver_seed, state_path_for, DataSource, Event, Trainer,
+};
 use lvc_runtime::tch::{self, Tensor};
 use lvc_runtime::weights::{apply_adaptations, write_weights, Adaptation};
 use rand::seq::SliceRandom;
@@ -32,14 +34,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::weights::read_weights_checked;
-use super::segment::{
-    mean, sha256_file, one_image_shape, Overlap, RunConfig, Segmenter, TorchVersion, BEST_WEIGHTS, EMPTY_RULE, METRICS_JSON, RUN_JSON,
-    SNAPSHOTS,
-};
 use super::resume::{check_resume, record_change};
 use super::run_lock::lock_run;
+use super::segment::{
+    mean, one_image_shape, sha256_file, Overlap, RunConfig, Segmenter, TorchVersion, BEST_WEIGHTS,
+    EMPTY_RULE, METRICS_JSON, RUN_JSON, SNAPSHOTS,
+};
 use super::train::{build_net, build_plan, fail, report, Failed, TrainArgs};
+use super::weights::read_weights_checked;
 
 /// The dataset options of `lvc train` (used with `--dataset`).
 #[derive(clap::Args, Debug)]
@@ -137,7 +139,8 @@ impl Metrics {
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Failed> {
-    let text = serde_json::to_vec_pretty(value).map_err(|e| fail(1, format!("cannot encode {}: {e}", path.display())))?;
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| fail(1, format!("cannot encode {}: {e}", path.display())))?;
     write_atomic(path, &text).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))
 }
 
@@ -155,7 +158,9 @@ impl<'a> EpochBatches<'a> {
     /// so a resumed run sees the same order it would have seen.
     fn new(split: &'a SplitData, seed: u64, epoch: u32, batch: usize, device: tch::Device) -> Self {
         let mut order: Vec<usize> = (0..split.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ u64::from(epoch).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            seed ^ u64::from(epoch).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         EpochBatches { split, order, next: 0, batch, device }
     }
 }
@@ -180,8 +185,18 @@ impl DataSource for EpochBatches<'_> {
         self.next += 1;
         let b = self.batch as i64;
         Ok(vec![
-            ("data".to_string(), Tensor::from_slice(&images).reshape([b, c as i64, h as i64, w as i64]).to_device(self.device)),
-            ("label".to_string(), Tensor::from_slice(&labels).reshape([b, 1, h as i64, w as i64]).to_device(self.device)),
+            (
+                "data".to_string(),
+                Tensor::from_slice(&images)
+                    .reshape([b, c as i64, h as i64, w as i64])
+                    .to_device(self.device),
+            ),
+            (
+                "label".to_string(),
+                Tensor::from_slice(&labels)
+                    .reshape([b, 1, h as i64, w as i64])
+                    .to_device(self.device),
+            ),
         ])
     }
 }
@@ -196,7 +211,11 @@ struct Validation {
 
 /// Scores `images` of `split` (every image for the val split; the
 /// [`train_sample`] for the train Dice).
-fn score(segmenter: &Segmenter, split: &SplitData, images: impl Iterator<Item = usize>) -> Result<Validation, RuntimeError> {
+fn score(
+    segmenter: &Segmenter,
+    split: &SplitData,
+    images: impl Iterator<Item = usize>,
+) -> Result<Validation, RuntimeError> {
     let mut overlaps = Vec::with_capacity(split.len());
     let mut losses = Vec::with_capacity(split.len());
     for i in images {
@@ -208,7 +227,9 @@ fn score(segmenter: &Segmenter, split: &SplitData, images: impl Iterator<Item = 
         loss: mean(losses),
         accuracy: mean(overlaps.iter().map(Overlap::accuracy)),
         dice: mean(overlaps.iter().map(Overlap::foreground_dice)),
-        class_dice: (0..segmenter.classes).map(|c| mean(overlaps.iter().map(|o| o.dice(c)))).collect(),
+        class_dice: (0..segmenter.classes)
+            .map(|c| mean(overlaps.iter().map(|o| o.dice(c))))
+            .collect(),
     })
 }
 
@@ -239,7 +260,11 @@ impl Progress {
             let eta = elapsed / self.done as f64 * (self.total - self.done) as f64;
             let width = 24;
             let filled = (batch * width / per_epoch.max(1)) as usize;
-            let bar = format!("{}{}", "#".repeat(filled), "-".repeat(width as usize - filled.min(width as usize)));
+            let bar = format!(
+                "{}{}",
+                "#".repeat(filled),
+                "-".repeat(width as usize - filled.min(width as usize))
+            );
             // Raw: the line-erase sequence is lvc's own, and the line holds
             // only numbers.
             eprint!("\r\x1b[2Kepoch {epoch}/{epochs} [{bar}] {batch}/{per_epoch}  loss {loss:.4}  lr {lr:.3e}  ETA {}", clock(eta));
@@ -260,7 +285,8 @@ impl Progress {
 /// characters no shell treats specially, else in single quotes.
 fn shell_word(path: &Path) -> String {
     let text = path.display().to_string();
-    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    let plain = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
     if plain {
         text
     } else {
@@ -290,7 +316,10 @@ fn absolute(path: &Path) -> PathBuf {
 fn val_state(def: &SolverDef) -> (&NetSource, NetState) {
     match def.test_nets.first() {
         Some(test) => (&test.source, test.state.clone()),
-        None => (&def.train_net, NetState { phase: Phase::Test, level: 0, stages: vec!["val".to_string()] }),
+        None => (
+            &def.train_net,
+            NetState { phase: Phase::Test, level: 0, stages: vec!["val".to_string()] },
+        ),
     }
 }
 
@@ -319,14 +348,25 @@ fn save_weights(net: &Net, path: &Path) -> Result<(), Failed> {
     write_weights(path, &weights, &roles).map_err(|e| report(1, e))
 }
 
-pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, mut def: SolverDef, device: tch::Device) -> Result<(), Failed> {
+pub(super) fn train(
+    args: &TrainArgs,
+    dataset_path: &Path,
+    source: &SourceFile,
+    mut def: SolverDef,
+    device: tch::Device,
+) -> Result<(), Failed> {
     let opts = &args.dataset;
     let run = match (&opts.resume, &args.out) {
         (Some(resume), Some(out)) if absolute(resume) != absolute(out) => {
             return Err(fail(2, "--resume RUN and --out name different folders; --resume continues in RUN (drop --out)"));
         }
         (Some(run), _) | (None, Some(run)) => run.clone(),
-        (None, None) => return Err(fail(2, "--dataset needs --out RUN (the run folder for snapshots and metrics)")),
+        (None, None) => {
+            return Err(fail(
+                2,
+                "--dataset needs --out RUN (the run folder for snapshots and metrics)",
+            ))
+        }
     };
     let dataset = Dataset::open(dataset_path).map_err(|e| report(2, e))?;
     let train_split = dataset.split("train").map_err(|e| report(2, e))?;
@@ -355,7 +395,8 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
     // The batch size is N of the `data` Input unless --batch-size says otherwise.
     // Only compiled: the net as declared may not fit where the batch given does.
     let declared = build_plan(&def.train_net, &def.train_state, source, &[])?;
-    let declared_batch = declared.blob_id("data").and_then(|id| declared.blob_shapes[id].first().copied());
+    let declared_batch =
+        declared.blob_id("data").and_then(|id| declared.blob_shapes[id].first().copied());
     let Some(batch) = opts.batch_size.or(declared_batch).filter(|&b| b > 0) else {
         return Err(fail(2, "the train net has no `data` Input with a batch dimension; give one (or --batch-size B)"));
     };
@@ -363,7 +404,15 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         ("data".to_string(), vec![batch, c as i64, h as i64, w as i64]),
         ("label".to_string(), vec![batch, 1, h as i64, w as i64]),
     ];
-    let mut net = build_net(&def.train_net, &def.train_state, source, &shapes, device, seed, Mode::training_with(def.solver_type))?;
+    let mut net = build_net(
+        &def.train_net,
+        &def.train_state,
+        source,
+        &shapes,
+        device,
+        seed,
+        Mode::training_with(def.solver_type),
+    )?;
     let passes = def.iter_size.max(1) * batch;
     let per_epoch = train_split.len() as i64 / passes;
     if per_epoch == 0 {
@@ -409,20 +458,40 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             let metrics_path = run.join(METRICS_JSON);
             if metrics_path.is_file() {
                 let text = super::segment::read_run_json(&metrics_path)?;
-                let metrics: Metrics = serde_json::from_slice(&text).map_err(|e| fail(2, format!("{} is damaged: {e}", metrics_path.display())))?;
+                let metrics: Metrics = serde_json::from_slice(&text)
+                    .map_err(|e| fail(2, format!("{} is damaged: {e}", metrics_path.display())))?;
                 history = metrics.history;
             }
             // The changes apply from the first epoch this resume trains.
             let from_epoch = history.last().map_or(0, |e| e.epoch) + 1;
             let mut changes = recorded.changes.clone();
             for change in &accepted.changes {
-                record_change(&mut changes, from_epoch, change.field, change.from.clone(), change.to.clone());
+                record_change(
+                    &mut changes,
+                    from_epoch,
+                    change.field,
+                    change.from.clone(),
+                    change.to.clone(),
+                );
             }
             // --epochs moves max_iter, and with it poly's rate.
-            record_change(&mut changes, from_epoch, "epochs", recorded.epochs.into(), epochs.into());
+            record_change(
+                &mut changes,
+                from_epoch,
+                "epochs",
+                recorded.epochs.into(),
+                epochs.into(),
+            );
             if !accepted.changes.is_empty() {
-                let list: Vec<String> = accepted.changes.iter().map(|c| format!("{} {} → {}", c.field, c.from, c.to)).collect();
-                outln!("changed from epoch {from_epoch} on (recorded in run.json): {}", list.join(", "));
+                let list: Vec<String> = accepted
+                    .changes
+                    .iter()
+                    .map(|c| format!("{} {} → {}", c.field, c.from, c.to))
+                    .collect();
+                outln!(
+                    "changed from epoch {from_epoch} on (recorded in run.json): {}",
+                    list.join(", ")
+                );
             }
             schedule_changed = accepted.schedule_changed;
             // The solver now trained with (its text, for the next resume's
@@ -440,12 +509,14 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             write_json(&run.join(RUN_JSON), &resumed)?;
         }
         None => {
-            std::fs::create_dir_all(&run).map_err(|e| fail(2, format!("cannot create {}: {e}", run.display())))?;
+            std::fs::create_dir_all(&run)
+                .map_err(|e| fail(2, format!("cannot create {}: {e}", run.display())))?;
             _lock = Some(lock_run(&run).map_err(|m| fail(2, m))?);
             if run.join(METRICS_JSON).exists() {
                 return Err(fail(2, format!("{} already holds a run; continue it with --resume {0}, or choose another --out", run.display())));
             }
-            std::fs::create_dir_all(run.join(SNAPSHOTS)).map_err(|e| fail(2, format!("cannot create {}: {e}", run.display())))?;
+            std::fs::create_dir_all(run.join(SNAPSHOTS))
+                .map_err(|e| fail(2, format!("cannot create {}: {e}", run.display())))?;
             write_json(&run.join(RUN_JSON), &config)?;
         }
     }
@@ -469,8 +540,12 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         load_start_weights(&mut net, weights, &opts.adapt)?;
     }
 
-    let val_shapes = [("data".to_string(), one_image_shape([c, h, w])), ("label".to_string(), vec![1, 1, h as i64, w as i64])];
-    let mut val_net = build_net(val_source, &val_state, source, &val_shapes, device, seed, Mode::Inference)?;
+    let val_shapes = [
+        ("data".to_string(), one_image_shape([c, h, w])),
+        ("label".to_string(), vec![1, 1, h as i64, w as i64]),
+    ];
+    let mut val_net =
+        build_net(val_source, &val_state, source, &val_shapes, device, seed, Mode::Inference)?;
     share_weights(&net, &mut val_net);
     let segmenter = Segmenter::new(val_net).map_err(|m| fail(2, format!("the val graph: {m}")))?;
     if segmenter.classes != dataset.manifest.classes.len() {
@@ -509,7 +584,13 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
         val_split.len(),
         done + 1
     );
-    let mut progress = Progress { tty: std::io::stderr().is_terminal(), started: Instant::now(), total: remaining, done: 0, display: def.display };
+    let mut progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+        started: Instant::now(),
+        total: remaining,
+        done: 0,
+        display: def.display,
+    };
     let mut best = history.iter().map(|e| e.val_dice).fold(f64::NEG_INFINITY, f64::max);
     for epoch in done + 1..=epochs {
         let started = Instant::now();
@@ -520,10 +601,15 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             if let Event::Iteration { iter, loss, lr: rate, .. } = &event {
                 if !loss.is_finite() {
                     progress.clear_line();
-                    let kept = if epoch > 1 { snapshot_path(&run, epoch - 1).display().to_string() } else { "none (no epoch finished)".to_string() };
+                    let kept = if epoch > 1 {
+                        snapshot_path(&run, epoch - 1).display().to_string()
+                    } else {
+                        "none (no epoch finished)".to_string()
+                    };
                     // cmd::resume lets the rate settings and clipping change;
                     // the command repeats --batch-size, which a resume checks.
-                    let batch_arg = opts.batch_size.map_or_else(String::new, |b| format!(" --batch-size {b}"));
+                    let batch_arg =
+                        opts.batch_size.map_or_else(String::new, |b| format!(" --batch-size {b}"));
                     return Err(fail(1, format!(
                         "the training loss is {loss} at iteration {iter} (epoch {epoch}, batch {b}); stopped.\n  last good snapshot: {kept}\n  help: lower base_lr, or set (or lower) clip_gradients, in {}; then continue the run with `lvc train --solver {} --dataset {}{batch_arg} --resume {}`",
                         args.solver.display(),
@@ -538,8 +624,12 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             progress.iteration(epoch, epochs, b, per_epoch, &event);
         }
         let val = score(&segmenter, &val_split, 0..val_split.len()).map_err(|e| report(1, e))?;
-        let train = score(&segmenter, &train_split, train_sample(train_split.len(), val_split.len()).into_iter())
-            .map_err(|e| report(1, e))?;
+        let train = score(
+            &segmenter,
+            &train_split,
+            train_sample(train_split.len(), val_split.len()).into_iter(),
+        )
+        .map_err(|e| report(1, e))?;
         progress.clear_line();
         let record = EpochRecord {
             epoch,
@@ -570,7 +660,10 @@ pub(super) fn train(args: &TrainArgs, dataset_path: &Path, source: &SourceFile, 
             record.train_loss, train.dice, record.val_loss, record.val_accuracy, record.val_dice, record.seconds
         );
         history.push(record);
-        write_json(&run.join(METRICS_JSON), &Metrics::new(dataset.manifest.classes.clone(), history.clone()))?;
+        write_json(
+            &run.join(METRICS_JSON),
+            &Metrics::new(dataset.manifest.classes.clone(), history.clone()),
+        )?;
     }
     let metrics = Metrics::new(dataset.manifest.classes.clone(), history);
     outln!(
@@ -612,7 +705,10 @@ mod tests {
 
     #[test]
     fn metrics_report_the_last_epoch_and_the_best_one() {
-        let m = Metrics::new(vec!["background".into(), "left ventricle".into()], vec![record(1, 0.5), record(2, 0.8), record(3, 0.7)]);
+        let m = Metrics::new(
+            vec!["background".into(), "left ventricle".into()],
+            vec![record(1, 0.5), record(2, 0.8), record(3, 0.7)],
+        );
         assert_eq!((m.epochs_done, m.val_dice, m.best_epoch, m.best_val_dice), (3, 0.7, 2, 0.8));
         assert!((m.train_loss - 1.0 / 3.0).abs() < 1e-12);
         let json = serde_json::to_value(&m).unwrap_or_default();
@@ -673,7 +769,10 @@ mod tests {
         let data = Vec::<f32>::try_from(inputs[0].1.flatten(0, -1)).unwrap_or_default();
         assert_eq!(data[..2], split.image(order[0]).to_vec()[..]);
         let label = Vec::<f32>::try_from(inputs[1].1.flatten(0, -1)).unwrap_or_default();
-        assert_eq!(label[2..], split.label(order[1]).iter().map(|&v| f32::from(v)).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            label[2..],
+            split.label(order[1]).iter().map(|&v| f32::from(v)).collect::<Vec<_>>()[..]
+        );
         assert!(batches.next_batch(Phase::Test).is_err());
     }
 

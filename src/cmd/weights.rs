@@ -8,8 +8,9 @@ use lvc_compiler::ir::Compiled;
 use lvc_compiler::{Diagnostic, SourceFile};
 use lvc_runtime::weights::safetensors::ParamRoles;
 use lvc_runtime::weights::{
-    apply_adaptations, match_weights, read_weights, targets_from_graph, write_weights, Adaptation, AppliedAdaptation, CaffeShape,
-    LayerReport, LayerStatus, TargetLayer, WeightsFile, WeightsReport,
+    apply_adaptations, match_weights, read_weights, targets_from_graph, write_weights, Adaptation,
+    AppliedAdaptation, CaffeShape, LayerReport, LayerStatus, TargetLayer, WeightsFile,
+    WeightsReport,
 };
 use serde::Serialize;
 
@@ -19,7 +20,9 @@ use super::netargs::{compile_file, render, NetArgs};
 /// layer) about blobs holding NaN or ±inf: they load, but every output
 /// through that layer is NaN. Every command that reads weights reads them
 /// through here.
-pub(crate) fn read_weights_checked(path: &Path) -> Result<WeightsFile, lvc_runtime::weights::WeightsError> {
+pub(crate) fn read_weights_checked(
+    path: &Path,
+) -> Result<WeightsFile, lvc_runtime::weights::WeightsError> {
     let file = read_weights(path)?;
     for bad in file.non_finite() {
         errln!("warning: {}: {bad}; outputs through this layer will be NaN", path.display());
@@ -127,7 +130,9 @@ fn load_targets(model: &Path, args: &NetArgs) -> Result<(SourceFile, Vec<TargetL
     };
     let Compiled { net, graph, diags } = &compiled;
     match (net, graph) {
-        (Some(net), Some(graph)) if !diags.has_errors() => Ok((source.clone(), targets_from_graph(net, graph))),
+        (Some(net), Some(graph)) if !diags.has_errors() => {
+            Ok((source.clone(), targets_from_graph(net, graph)))
+        }
         _ => {
             for d in diags.iter() {
                 err!("{}", render(d, &source));
@@ -139,7 +144,11 @@ fn load_targets(model: &Path, args: &NetArgs) -> Result<(SourceFile, Vec<TargetL
 }
 
 /// Reads the weights and applies the fixes; `Err(2)` after printing why not.
-fn load_adapted(path: &Path, targets: &[TargetLayer], adapt: &[Adaptation]) -> Result<(WeightsFile, Vec<AppliedAdaptation>), u8> {
+fn load_adapted(
+    path: &Path,
+    targets: &[TargetLayer],
+    adapt: &[Adaptation],
+) -> Result<(WeightsFile, Vec<AppliedAdaptation>), u8> {
     let mut file = read_weights_checked(path).map_err(|e| {
         eprint_report(e);
         2u8
@@ -172,13 +181,15 @@ fn check(args: CheckArgs) -> u8 {
     annotate(&mut report, &applied);
     match args.format {
         Format::Human => out!("{}", human_report(&report, &source, &args.weights)),
-        Format::Json => match serde_json::to_string_pretty(&JsonReport::new(&report, &source, &args)) {
-            Ok(text) => outln!("{text}"),
-            Err(e) => {
-                errln!("error: cannot encode the report as JSON: {e}");
-                return 2;
+        Format::Json => {
+            match serde_json::to_string_pretty(&JsonReport::new(&report, &source, &args)) {
+                Ok(text) => outln!("{text}"),
+                Err(e) => {
+                    errln!("error: cannot encode the report as JSON: {e}");
+                    return 2;
+                }
             }
-        },
+        }
     }
     u8::from(!report.loads())
 }
@@ -194,12 +205,28 @@ fn line_of(layer: &LayerReport, source: &SourceFile) -> Option<usize> {
 /// The table of every layer, then one diagnostic (with the prototxt line)
 /// per layer that needs attention, then a summary.
 fn human_report(report: &WeightsReport, source: &SourceFile, weights: &Path) -> String {
-    let mut rows = vec![["layer".to_string(), "type".into(), "status".into(), "param".into(), "expected (net)".into(), "found (file)".into(), "line".into()]];
+    let mut rows = vec![[
+        "layer".to_string(),
+        "type".into(),
+        "status".into(),
+        "param".into(),
+        "expected (net)".into(),
+        "found (file)".into(),
+        "line".into(),
+    ]];
     for layer in &report.layers {
         let line = line_of(layer, source).map_or_else(String::new, |l| l.to_string());
         let status = layer.status.as_str().to_string();
         if layer.status == LayerStatus::Ok || layer.params.is_empty() {
-            rows.push([layer.layer.clone(), layer.kind.clone(), status, String::new(), String::new(), String::new(), line]);
+            rows.push([
+                layer.layer.clone(),
+                layer.kind.clone(),
+                status,
+                String::new(),
+                String::new(),
+                String::new(),
+                line,
+            ]);
             continue;
         }
         for (i, p) in layer.params.iter().enumerate() {
@@ -208,13 +235,23 @@ fn human_report(report: &WeightsReport, source: &SourceFile, weights: &Path) -> 
             } else {
                 Default::default()
             };
-            rows.push([name, kind, status, p.index.to_string(), shape_text(&p.expected), shape_text(&p.found), line]);
+            rows.push([
+                name,
+                kind,
+                status,
+                p.index.to_string(),
+                shape_text(&p.expected),
+                shape_text(&p.found),
+                line,
+            ]);
         }
     }
-    let widths: Vec<usize> = (0..7).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..7).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let cells: Vec<String> =
+            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
@@ -247,23 +284,52 @@ fn layer_diagnostic(layer: &LayerReport) -> Diagnostic {
             let params: Vec<String> = layer
                 .params
                 .iter()
-                .map(|p| format!("param {}: file {} vs net {}", p.index, shape_text(&p.found), shape_text(&p.expected)))
+                .map(|p| {
+                    format!(
+                        "param {}: file {} vs net {}",
+                        p.index,
+                        shape_text(&p.found),
+                        shape_text(&p.expected)
+                    )
+                })
                 .collect();
-            ("lvc::weights::shape_mismatch", format!("cannot copy weights: {}", params.join("; ")), true)
-        }
-        LayerStatus::BlobCountMismatch => {
-            let count = |f: fn(&lvc_runtime::weights::ParamReport) -> bool| layer.params.iter().filter(|p| f(p)).count();
             (
-                "lvc::weights::blob_count",
-                format!("the file has {} blob(s), the net expects {}", count(|p| p.found.is_some()), count(|p| p.expected.is_some())),
+                "lvc::weights::shape_mismatch",
+                format!("cannot copy weights: {}", params.join("; ")),
                 true,
             )
         }
-        LayerStatus::MissingInFile => ("lvc::weights::missing", "not in the weights file: keeps its filler values".to_string(), false),
-        LayerStatus::UnusedInFile => ("lvc::weights::unused", "in the weights file but not in the net: ignored".to_string(), false),
+        LayerStatus::BlobCountMismatch => {
+            let count = |f: fn(&lvc_runtime::weights::ParamReport) -> bool| {
+                layer.params.iter().filter(|p| f(p)).count()
+            };
+            (
+                "lvc::weights::blob_count",
+                format!(
+                    "the file has {} blob(s), the net expects {}",
+                    count(|p| p.found.is_some()),
+                    count(|p| p.expected.is_some())
+                ),
+                true,
+            )
+        }
+        LayerStatus::MissingInFile => (
+            "lvc::weights::missing",
+            "not in the weights file: keeps its filler values".to_string(),
+            false,
+        ),
+        LayerStatus::UnusedInFile => (
+            "lvc::weights::unused",
+            "in the weights file but not in the net: ignored".to_string(),
+            false,
+        ),
         LayerStatus::Ok => ("lvc::weights::ok", String::new(), false),
     };
-    let mut diag = if severity_error { Diagnostic::error(code, message) } else { Diagnostic::warning(code, message) };
+    let mut diag = if severity_error {
+        Diagnostic::error(code, message)
+    } else {
+        Diagnostic::warning(code, message)
+    };
     diag = diag.in_layer(layer.layer.clone());
     if let Some(span) = layer.span {
         diag = diag.with_label(span, layer.status.as_str());
@@ -297,7 +363,11 @@ impl<'a> JsonReport<'a> {
             model: args.model.display().to_string(),
             weights: args.weights.display().to_string(),
             loads: report.loads(),
-            layers: report.layers.iter().map(|l| JsonLayer { report: l, line: line_of(l, source) }).collect(),
+            layers: report
+                .layers
+                .iter()
+                .map(|l| JsonLayer { report: l, line: line_of(l, source) })
+                .collect(),
         }
     }
 }
@@ -310,7 +380,8 @@ fn convert(args: ConvertArgs) -> u8 {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            let (file, applied) = match load_adapted(&args.input, &targets, &args.model_args.adapt) {
+            let (file, applied) = match load_adapted(&args.input, &targets, &args.model_args.adapt)
+            {
                 Ok(f) => f,
                 Err(code) => return code,
             };
@@ -318,12 +389,18 @@ fn convert(args: ConvertArgs) -> u8 {
             annotate(&mut report, &applied);
             if !report.loads() {
                 err!("{}", human_report(&report, &source, &args.input));
-                errln!("error: not written: {} does not load into {}", args.input.display(), model.display());
+                errln!(
+                    "error: not written: {} does not load into {}",
+                    args.input.display(),
+                    model.display()
+                );
                 return 1;
             }
             for t in &targets {
                 if !t.params.is_empty() {
-                    roles.entry(t.name.clone()).or_insert_with(|| t.params.iter().map(|p| p.role.to_string()).collect());
+                    roles
+                        .entry(t.name.clone())
+                        .or_insert_with(|| t.params.iter().map(|p| p.role.to_string()).collect());
                 }
             }
             file
@@ -343,7 +420,11 @@ fn convert(args: ConvertArgs) -> u8 {
     match write_weights(&args.output, &file, &roles) {
         Ok(()) => {
             let layers = file.layers.iter().filter(|l| !l.blobs.is_empty()).count();
-            outln!("wrote {} ({layers} layers with weights, {} values)", args.output.display(), file.param_count());
+            outln!(
+                "wrote {} ({layers} layers with weights, {} values)",
+                args.output.display(),
+                file.param_count()
+            );
             0
         }
         Err(e) => {

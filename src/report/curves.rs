@@ -46,8 +46,16 @@ struct Series {
 }
 
 impl Series {
-    fn of(name: &'static str, colour: RGBColor, history: &[EpochPoint], value: fn(&EpochPoint) -> Option<f64>) -> Series {
-        let points = history.iter().filter_map(|e| value(e).filter(|v| v.is_finite()).map(|v| (f64::from(e.epoch), v))).collect();
+    fn of(
+        name: &'static str,
+        colour: RGBColor,
+        history: &[EpochPoint],
+        value: fn(&EpochPoint) -> Option<f64>,
+    ) -> Series {
+        let points = history
+            .iter()
+            .filter_map(|e| value(e).filter(|v| v.is_finite()).map(|v| (f64::from(e.epoch), v)))
+            .collect();
         Series { name, colour, points }
     }
 }
@@ -83,11 +91,16 @@ pub fn render_curves(metrics: &MetricsFile, target: &Path) -> Result<Vec<u8>, Re
         let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw_error(e.to_string()))?;
         let (left, right) = root.split_horizontally(WIDTH / 2);
-        let loss_top = losses.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
-        let loss_bottom = losses.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::min);
-        let loss_range = loss_bottom..if loss_top > loss_bottom { loss_top * 1.08 } else { loss_bottom + 1.0 };
-        panel(&left, "Loss per epoch", "loss", epochs.clone(), loss_range, &losses).map_err(draw_error)?;
-        panel(&right, "Dice and pixel accuracy per epoch", "score", epochs, 0.0..1.0, &scores).map_err(draw_error)?;
+        let loss_top =
+            losses.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
+        let loss_bottom =
+            losses.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::min);
+        let loss_range =
+            loss_bottom..if loss_top > loss_bottom { loss_top * 1.08 } else { loss_bottom + 1.0 };
+        panel(&left, "Loss per epoch", "loss", epochs.clone(), loss_range, &losses)
+            .map_err(draw_error)?;
+        panel(&right, "Dice and pixel accuracy per epoch", "score", epochs, 0.0..1.0, &scores)
+            .map_err(draw_error)?;
         root.present().map_err(|e| draw_error(e.to_string()))?;
     }
     let mut png = Vec::new();
@@ -126,7 +139,13 @@ fn panel(
         .x_desc("epoch")
         .y_desc(y_label)
         .x_labels(span.min(10) + 1)
-        .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-9 { format!("{}", x.round()) } else { String::new() })
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{}", x.round())
+            } else {
+                String::new()
+            }
+        })
         .y_label_formatter(&|y| format!("{y:.2}"))
         .label_style(text(16.0))
         .axis_desc_style(text(18.0))
@@ -140,7 +159,9 @@ fn panel(
             .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(3)))
             .map_err(|e| e.to_string())?
             .label(s.name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
+            });
         chart
             .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, colour.filled())))
             .map_err(|e| e.to_string())?;
@@ -177,10 +198,16 @@ mod tests {
     fn both_panels_carry_their_lines_and_text() {
         let picture = render(8);
         assert_eq!(picture.dimensions(), (WIDTH, HEIGHT));
-        let half = |x0: u32| image::imageops::crop_imm(&picture, x0, 0, WIDTH / 2, HEIGHT).to_image();
+        let half =
+            |x0: u32| image::imageops::crop_imm(&picture, x0, 0, WIDTH / 2, HEIGHT).to_image();
         let (left, right) = (half(0), half(WIDTH / 2));
         // Train and val loss on the left; val Dice and accuracy on the right.
-        for (panel, colour, name) in [(&left, TRAIN, "train loss"), (&left, VAL, "val loss"), (&right, VAL, "val Dice"), (&right, ACCURACY, "accuracy")] {
+        for (panel, colour, name) in [
+            (&left, TRAIN, "train loss"),
+            (&left, VAL, "val loss"),
+            (&right, VAL, "val Dice"),
+            (&right, ACCURACY, "accuracy"),
+        ] {
             assert!(count(panel, colour) > 300, "{name}: {} pixels", count(panel, colour));
         }
         assert_eq!(count(&right, TRAIN), 0, "no train Dice in this run");
@@ -195,8 +222,18 @@ mod tests {
         assert!(count(&picture, VAL) > 20, "the single epoch shows as points");
         let metrics = MetricsFile {
             history: vec![
-                EpochPoint { epoch: 1, train_loss: Some(f64::NAN), val_dice: Some(0.4), ..EpochPoint::default() },
-                EpochPoint { epoch: 2, train_loss: Some(0.5), train_dice: Some(0.6), ..EpochPoint::default() },
+                EpochPoint {
+                    epoch: 1,
+                    train_loss: Some(f64::NAN),
+                    val_dice: Some(0.4),
+                    ..EpochPoint::default()
+                },
+                EpochPoint {
+                    epoch: 2,
+                    train_loss: Some(0.5),
+                    train_dice: Some(0.6),
+                    ..EpochPoint::default()
+                },
             ],
             ..MetricsFile::default()
         };

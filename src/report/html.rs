@@ -67,10 +67,22 @@ pub struct RunPage {
 impl RunPage {
     /// Reads run.json, the evaluation and the overlays when they exist; a
     /// file that exists but does not parse is an error naming it.
-    pub fn gather(run: &Path, metrics: MetricsFile, curves: Option<Vec<u8>>, evaluation: &Path, overlays: &Path) -> Result<RunPage, ReportError> {
+    pub fn gather(
+        run: &Path,
+        metrics: MetricsFile,
+        curves: Option<Vec<u8>>,
+        evaluation: &Path,
+        overlays: &Path,
+    ) -> Result<RunPage, ReportError> {
         let config_path = run.join(RUN_JSON);
-        let config = config_path.is_file().then(|| read_json(&config_path, "run record", "lvc train --dataset DS --out RUN")).transpose()?;
-        let evaluation_found = evaluation.is_file().then(|| read_json(evaluation, "evaluation", "lvc evaluate --run RUN --out FILE.json")).transpose()?;
+        let config = config_path
+            .is_file()
+            .then(|| read_json(&config_path, "run record", "lvc train --dataset DS --out RUN"))
+            .transpose()?;
+        let evaluation_found = evaluation
+            .is_file()
+            .then(|| read_json(evaluation, "evaluation", "lvc evaluate --run RUN --out FILE.json"))
+            .transpose()?;
         Ok(RunPage {
             run: run.to_path_buf(),
             metrics,
@@ -96,13 +108,20 @@ impl RunPage {
             missing.push(format!("evaluation ({} not found)", self.evaluation_path.display()));
         }
         if self.overlays.is_empty() {
-            missing.push(format!("overlays (no scored overlay in {})", self.overlays_path.display()));
+            missing
+                .push(format!("overlays (no scored overlay in {})", self.overlays_path.display()));
         }
         missing
     }
 
     pub fn render(&self) -> String {
-        let title = format!("lvc run report: {}", self.run.file_name().map_or_else(|| self.run.display().to_string(), |n| n.to_string_lossy().into_owned()));
+        let title = format!(
+            "lvc run report: {}",
+            self.run.file_name().map_or_else(
+                || self.run.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        );
         let mut page = String::new();
         let _ = write!(
             page,
@@ -124,16 +143,33 @@ impl RunPage {
         match &self.config {
             Some(config) => {
                 let field = |name: &str| config.get(name).filter(|v| !v.is_null()).map(json_text);
-                for (label, name) in [("Model", "model"), ("Solver", "solver"), ("Dataset", "dataset"), ("Initial weights", "weights"), ("Seed", "seed"), ("Batch size", "batch_size"), ("Device", "device")] {
+                for (label, name) in [
+                    ("Model", "model"),
+                    ("Solver", "solver"),
+                    ("Dataset", "dataset"),
+                    ("Initial weights", "weights"),
+                    ("Seed", "seed"),
+                    ("Batch size", "batch_size"),
+                    ("Device", "device"),
+                ] {
                     rows.push((label, field(name).unwrap_or_else(|| "—".to_string())));
                 }
                 let versions = [
                     field("lvc_version").map(|v| format!("lvc {v}")),
-                    config.pointer("/torch/libtorch").filter(|v| !v.is_null()).map(|v| format!("libtorch {}", json_text(v))),
+                    config
+                        .pointer("/torch/libtorch")
+                        .filter(|v| !v.is_null())
+                        .map(|v| format!("libtorch {}", json_text(v))),
                 ];
-                rows.push(("Software", versions.into_iter().flatten().collect::<Vec<_>>().join(", ")));
+                rows.push((
+                    "Software",
+                    versions.into_iter().flatten().collect::<Vec<_>>().join(", "),
+                ));
                 let planned = field("epochs").map_or_else(String::new, |e| format!(" of {e}"));
-                rows.push(("Epochs", format!("{}{planned}", self.metrics.epochs_done.unwrap_or(0))));
+                rows.push((
+                    "Epochs",
+                    format!("{}{planned}", self.metrics.epochs_done.unwrap_or(0)),
+                ));
                 // Settings a resume changed (run.json `changes`; absent in
                 // runs that were never resumed with another solver).
                 let changes: Vec<String> = config
@@ -142,8 +178,18 @@ impl RunPage {
                     .into_iter()
                     .flatten()
                     .map(|c| {
-                        let part = |name: &str| c.get(name).filter(|v| !v.is_null()).map_or_else(|| "?".to_string(), json_text);
-                        format!("from epoch {}: {} {} → {}", part("epoch"), part("field"), part("from"), part("to"))
+                        let part = |name: &str| {
+                            c.get(name)
+                                .filter(|v| !v.is_null())
+                                .map_or_else(|| "?".to_string(), json_text)
+                        };
+                        format!(
+                            "from epoch {}: {} {} → {}",
+                            part("epoch"),
+                            part("field"),
+                            part("from"),
+                            part("to")
+                        )
                     })
                     .collect();
                 if !changes.is_empty() {
@@ -152,7 +198,10 @@ impl RunPage {
             }
             None => rows.push(("Epochs", self.metrics.epochs_done.unwrap_or(0).to_string())),
         }
-        rows.push(("Training time", self.metrics.seconds().map_or_else(|| "—".to_string(), duration)));
+        rows.push((
+            "Training time",
+            self.metrics.seconds().map_or_else(|| "—".to_string(), duration),
+        ));
         rows.push(("Final val Dice", number(self.metrics.val_dice)));
         rows.push(("Final val pixel accuracy", number(self.metrics.val_accuracy)));
         let best = match (self.metrics.best_val_dice, self.metrics.best_epoch) {
@@ -162,11 +211,16 @@ impl RunPage {
         rows.push(("Best val Dice", best));
         page.push_str("<table class=\"summary\">\n");
         for (label, value) in rows {
-            let _ = writeln!(page, "<tr><th>{}</th><td>{}</td></tr>", escape(label), escape(&value));
+            let _ =
+                writeln!(page, "<tr><th>{}</th><td>{}</td></tr>", escape(label), escape(&value));
         }
         page.push_str("</table>\n");
         if self.config.is_none() {
-            let _ = writeln!(page, "<p class=\"missing\">No run record: {} was not found.</p>", escape(&self.run.join(RUN_JSON).display().to_string()));
+            let _ = writeln!(
+                page,
+                "<p class=\"missing\">No run record: {} was not found.</p>",
+                escape(&self.run.join(RUN_JSON).display().to_string())
+            );
         }
         page.push_str("</section>\n");
     }
@@ -228,7 +282,9 @@ impl RunPage {
     fn overlays_section(&self, page: &mut String) {
         page.push_str("<section id=\"overlays\">\n<h2>Best and worst validation images</h2>\n");
         let picks: Vec<(&str, &Overlay)> = match (self.overlays.first(), self.overlays.last()) {
-            (Some(best), Some(worst)) if self.overlays.len() > 1 => vec![("best", best), ("worst", worst)],
+            (Some(best), Some(worst)) if self.overlays.len() > 1 => {
+                vec![("best", best), ("worst", worst)]
+            }
             (Some(only), _) => vec![("only", only)],
             _ => Vec::new(),
         };
@@ -267,7 +323,8 @@ fn read_overlays(folder: &Path) -> Result<Vec<Overlay>, ReportError> {
         if !result_path.is_file() || !png_path.is_file() {
             continue;
         }
-        let result: InferResult = read_json(&result_path, "inference result", "lvc infer --run RUN --all-val --out DIR")?;
+        let result: InferResult =
+            read_json(&result_path, "inference result", "lvc infer --run RUN --all-val --out DIR")?;
         let Some(dice) = result.dice.filter(|d| d.is_finite()) else { continue };
         let png = read_bytes(&png_path, "it is written by `lvc infer`")?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -334,7 +391,14 @@ mod tests {
 
     fn page_of(run: &Path) -> RunPage {
         let metrics = MetricsFile::read(&run.join(super::super::METRICS_JSON)).unwrap();
-        RunPage::gather(run, metrics, Some(vec![1, 2, 3]), &run.join("evaluation.json"), &run.join("overlays")).unwrap()
+        RunPage::gather(
+            run,
+            metrics,
+            Some(vec![1, 2, 3]),
+            &run.join("evaluation.json"),
+            &run.join("overlays"),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -342,7 +406,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         testing::write_run(dir.path());
         let page = page_of(dir.path());
-        assert_eq!(page.overlays.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["SC-HF-I-01-0002", "SC-N-03-0009", "SC-N-03-0007"]);
+        assert_eq!(
+            page.overlays.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+            ["SC-HF-I-01-0002", "SC-N-03-0009", "SC-N-03-0007"]
+        );
         let html = page.render();
         for expected in [
             "/work/models/demo.prototxt",
@@ -368,7 +435,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         testing::write_run(dir.path());
         let path = dir.path().join(RUN_JSON);
-        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         config["changes"] = serde_json::json!([
             {"epoch": 4, "field": "base_lr", "from": 0.002, "to": 0.0005},
             {"epoch": 4, "field": "lr_policy", "from": "poly", "to": "step"}
@@ -398,11 +466,29 @@ mod tests {
         let evaluation = std::fs::read(dir.path().join("evaluation.json")).unwrap();
         std::fs::write(dir.path().join("evaluation.json"), "[1,").unwrap();
         let metrics = MetricsFile::read(&dir.path().join("metrics.json")).unwrap();
-        let err = RunPage::gather(dir.path(), metrics.clone(), None, &dir.path().join("evaluation.json"), &dir.path().join("overlays")).unwrap_err();
+        let err = RunPage::gather(
+            dir.path(),
+            metrics.clone(),
+            None,
+            &dir.path().join("evaluation.json"),
+            &dir.path().join("overlays"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("evaluation.json"), "{err}");
         std::fs::write(dir.path().join("evaluation.json"), evaluation).unwrap();
-        std::fs::write(dir.path().join("overlays/SC-N-03-0007/result.json"), "{\"dice\": \"high\"}").unwrap();
-        let err = RunPage::gather(dir.path(), metrics, None, &dir.path().join("evaluation.json"), &dir.path().join("overlays")).unwrap_err();
+        std::fs::write(
+            dir.path().join("overlays/SC-N-03-0007/result.json"),
+            "{\"dice\": \"high\"}",
+        )
+        .unwrap();
+        let err = RunPage::gather(
+            dir.path(),
+            metrics,
+            None,
+            &dir.path().join("evaluation.json"),
+            &dir.path().join("overlays"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("result.json"), "{err}");
     }
 
@@ -411,7 +497,9 @@ mod tests {
         assert_eq!(escape("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
         let dir = tempfile::tempdir().unwrap();
         testing::write_run(dir.path());
-        let evaluation = std::fs::read_to_string(dir.path().join("evaluation.json")).unwrap().replace("SC-N-03", "<script>alert(1)</script>");
+        let evaluation = std::fs::read_to_string(dir.path().join("evaluation.json"))
+            .unwrap()
+            .replace("SC-N-03", "<script>alert(1)</script>");
         std::fs::write(dir.path().join("evaluation.json"), evaluation).unwrap();
         let html = page_of(dir.path()).render();
         assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));

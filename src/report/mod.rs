@@ -29,13 +29,19 @@ pub enum ReportError {
     #[diagnostic(code(lvc::report::read), help("{help}"))]
     Read { path: PathBuf, reason: String, help: String },
     #[error("{path} is not a valid {what}: {reason}")]
-    #[diagnostic(code(lvc::report::parse), help("it is written by `{writer}`; rerun that command to rewrite it"))]
+    #[diagnostic(
+        code(lvc::report::parse),
+        help("it is written by `{writer}`; rerun that command to rewrite it")
+    )]
     Parse { path: PathBuf, what: &'static str, reason: String, writer: &'static str },
     #[error("{path} has no finished epoch to draw")]
     #[diagnostic(code(lvc::report::no_epochs), help("curves need at least one epoch in `history`; wait for the first epoch of `lvc train --dataset` to finish"))]
     NoEpochs { path: PathBuf },
     #[error("cannot draw {path}: {reason}")]
-    #[diagnostic(code(lvc::report::draw), help("this is a bug in lvc's plotting; the metrics themselves are fine"))]
+    #[diagnostic(
+        code(lvc::report::draw),
+        help("this is a bug in lvc's plotting; the metrics themselves are fine")
+    )]
     Draw { path: PathBuf, reason: String },
     #[error("cannot write {path}: {reason}")]
     #[diagnostic(code(lvc::report::write), help("check that the folder exists and is writable"))]
@@ -76,13 +82,26 @@ const MAX_RUN_FILE_BYTES: u64 = 1 << 30;
 
 /// Reads a file of a run folder: a regular file only, bounded.
 fn read_bytes(path: &Path, help: &str) -> Result<Vec<u8>, ReportError> {
-    lvc_fsio::read_regular(path, MAX_RUN_FILE_BYTES).map_err(|e| ReportError::Read { path: path.to_path_buf(), reason: e.to_string(), help: help.to_string() })
+    lvc_fsio::read_regular(path, MAX_RUN_FILE_BYTES).map_err(|e| ReportError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+        help: help.to_string(),
+    })
 }
 
 /// Reads and parses a JSON file written by `writer`.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str, writer: &'static str) -> Result<T, ReportError> {
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    writer: &'static str,
+) -> Result<T, ReportError> {
     let bytes = read_bytes(path, &format!("it is written by `{writer}`"))?;
-    serde_json::from_slice(&bytes).map_err(|e| ReportError::Parse { path: path.to_path_buf(), what, reason: e.to_string(), writer })
+    serde_json::from_slice(&bytes).map_err(|e| ReportError::Parse {
+        path: path.to_path_buf(),
+        what,
+        reason: e.to_string(),
+        writer,
+    })
 }
 
 impl MetricsFile {
@@ -99,7 +118,8 @@ impl MetricsFile {
 
 /// Writes `bytes` to `path` atomically.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    lvc_fsio::write_atomic(path, bytes).map_err(|e| ReportError::Write { path: path.to_path_buf(), reason: e.to_string() })
+    lvc_fsio::write_atomic(path, bytes)
+        .map_err(|e| ReportError::Write { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// What `write_run_report` wrote.
@@ -115,7 +135,11 @@ pub struct Written {
 /// run.json, the evaluation and the overlays are shown when present and
 /// named as missing otherwise. `evaluation` and `overlays` default to
 /// `RUN/evaluation.json` and `RUN/overlays`.
-pub fn write_run_report(run: &Path, evaluation: Option<&Path>, overlays: Option<&Path>) -> Result<Written, ReportError> {
+pub fn write_run_report(
+    run: &Path,
+    evaluation: Option<&Path>,
+    overlays: Option<&Path>,
+) -> Result<Written, ReportError> {
     let metrics_path = run.join(METRICS_JSON);
     let metrics = MetricsFile::read(&metrics_path)?;
     let curves_path = run.join(CURVES_PNG);
@@ -129,7 +153,11 @@ pub fn write_run_report(run: &Path, evaluation: Option<&Path>, overlays: Option<
     let page = html::RunPage::gather(run, metrics, curves, &evaluation_path, &overlays_path)?;
     let report = run.join(REPORT_HTML);
     write_file(&report, page.render().as_bytes())?;
-    Ok(Written { curves: page.curves.is_some().then_some(curves_path), report, missing: page.missing() })
+    Ok(Written {
+        curves: page.curves.is_some().then_some(curves_path),
+        report,
+        missing: page.missing(),
+    })
 }
 
 #[cfg(test)]
@@ -202,10 +230,18 @@ mod tests {
     fn unreadable_and_broken_metrics_are_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let missing = write_run_report(dir.path(), None, None).unwrap_err();
-        assert!(matches!(missing, ReportError::Read { .. }) && missing.to_string().contains(METRICS_JSON), "{missing}");
+        assert!(
+            matches!(missing, ReportError::Read { .. })
+                && missing.to_string().contains(METRICS_JSON),
+            "{missing}"
+        );
         std::fs::write(dir.path().join(METRICS_JSON), "{\"history\": [1, 2]").unwrap();
         let broken = write_run_report(dir.path(), None, None).unwrap_err();
-        assert!(matches!(broken, ReportError::Parse { .. }) && broken.to_string().contains(METRICS_JSON), "{broken}");
+        assert!(
+            matches!(broken, ReportError::Parse { .. })
+                && broken.to_string().contains(METRICS_JSON),
+            "{broken}"
+        );
     }
 
     #[test]

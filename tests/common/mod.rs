@@ -66,12 +66,17 @@ pub fn lvc_within(args: &[&str], dir: &Path, seconds: u64) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 /// Makes a FIFO (named pipe) at `path`.
 pub fn make_fifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a temp path");
+    let c =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a temp path");
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
 }
@@ -82,7 +87,10 @@ pub fn make_fifo(path: &Path) {
 pub fn with_nested_sequences(file: &[u8], depth: usize) -> Vec<u8> {
     let group_length = u32::from_le_bytes([file[140], file[141], file[142], file[143]]) as usize;
     let data_start = 144 + group_length;
-    let open = [0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF];
+    let open = [
+        0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0,
+        0xFF, 0xFF, 0xFF, 0xFF,
+    ];
     let close = [0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0];
     [&file[..data_start], &open.repeat(depth), &close.repeat(depth), &file[data_start..]].concat()
 }

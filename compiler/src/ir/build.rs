@@ -67,7 +67,8 @@ pub(super) fn wire(net: &NetDef, opts: &CompileOptions, diags: &mut Diagnostics)
             .map(|(j, _)| (j, explicit_loss(&d, j)))
             .collect();
         // Caffe clears the producer's loss_weight when a split takes it over.
-        let explicit = if split_loss.iter().any(|&(_, w)| w != 0.0) { None } else { d.explicit_loss };
+        let explicit =
+            if split_loss.iter().any(|&(_, w)| w != 0.0) { None } else { d.explicit_loss };
         let loss_weights = (0..d.tops.len())
             .map(|j| match &explicit {
                 Some(w) => w[j],
@@ -95,7 +96,8 @@ pub(super) fn wire(net: &NetDef, opts: &CompileOptions, diags: &mut Diagnostics)
         }
         for (j, loss) in split_loss {
             let source = d.tops[j];
-            let (split, tops) = split_node(d.def, j, source, consumers[source], loss, state.phase, &mut blobs);
+            let (split, tops) =
+                split_node(d.def, j, source, consumers[source], loss, state.phase, &mut blobs);
             let split_index = graph.add_node(split);
             order.push(split_index);
             for &t in &tops {
@@ -110,15 +112,8 @@ pub(super) fn wire(net: &NetDef, opts: &CompileOptions, diags: &mut Diagnostics)
     for (id, blob) in blobs.iter().enumerate() {
         by_name.insert(blob.name.clone(), id);
     }
-    let mut net_graph = NetGraph {
-        state,
-        graph,
-        order,
-        blobs,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        by_name,
-    };
+    let mut net_graph =
+        NetGraph { state, graph, order, blobs, inputs: Vec::new(), outputs: Vec::new(), by_name };
     connect_edges(&mut net_graph);
     net_graph.inputs = net_graph
         .nodes()
@@ -168,7 +163,15 @@ fn resolve_blobs<'a>(
                 let found = latest.get(b.value.as_str()).copied();
                 if found.is_none() {
                     let producers = producers.get(b.value.as_str()).map_or(&[][..], Vec::as_slice);
-                    diags.push(unknown_bottom(state, def, &b.value, b.span, &latest, producers, &mut suggestion_budget));
+                    diags.push(unknown_bottom(
+                        state,
+                        def,
+                        &b.value,
+                        b.span,
+                        &latest,
+                        producers,
+                        &mut suggestion_budget,
+                    ));
                 }
                 found
             })
@@ -231,7 +234,9 @@ fn loss_weights(def: &LayerDef, diags: &mut Diagnostics) -> Option<Vec<f64>> {
         for w in &def.loss_weights {
             d = d.with_label(w.span, "");
         }
-        diags.push(d.with_help("write one loss_weight per top, in top order (0 for tops that are not losses)"));
+        diags.push(d.with_help(
+            "write one loss_weight per top, in top order (0 for tops that are not losses)",
+        ));
         return None;
     }
     Some(def.loss_weights.iter().map(|w| w.value).collect())
@@ -271,12 +276,10 @@ fn unknown_bottom(
     producers: &[&LayerDef],
     budget: &mut usize,
 ) -> Diagnostic {
-    let mut d = Diagnostic::error(
-        "lvc::graph::unknown_bottom",
-        format!("unknown bottom blob '{name}'"),
-    )
-    .in_layer(def.name.value.clone())
-    .with_label(span, "no layer above produces this blob");
+    let mut d =
+        Diagnostic::error("lvc::graph::unknown_bottom", format!("unknown bottom blob '{name}'"))
+            .in_layer(def.name.value.clone())
+            .with_label(span, "no layer above produces this blob");
     let producer = |pred: &dyn Fn(&LayerDef) -> bool| producers.iter().copied().find(|l| pred(l));
     let help = if let Some(later) = producer(&|l| l.index > def.index && l.is_included_in(state)) {
         if near(later.name.span, span) {
@@ -290,12 +293,8 @@ fn unknown_bottom(
         if near(excluded.name.span, span) {
             d = d.with_label(excluded.name.span, "produced by this layer, which is filtered out");
         }
-        let how = excluded
-            .include
-            .first()
-            .map(rule_flags)
-            .filter(|flags| !flags.is_empty())
-            .map_or_else(
+        let how =
+            excluded.include.first().map(rule_flags).filter(|flags| !flags.is_empty()).map_or_else(
                 || "choose another --phase/--stage/--level".to_string(),
                 |flags| format!("its include rule holds with {flags}"),
             );

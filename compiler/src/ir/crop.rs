@@ -78,7 +78,9 @@ fn node_map(g: &NetGraph, index: NodeIndex) -> Option<Maps> {
     }
     if node.kind == "Crop" {
         let offsets = node.crop_offsets.as_ref()?;
-        return Some(offsets.iter().skip(2).map(|&o| AxisMap { scale: 1.0, shift: -(o as f64) }).collect());
+        return Some(
+            offsets.iter().skip(2).map(|&o| AxisMap { scale: 1.0, shift: -(o as f64) }).collect(),
+        );
     }
     node.op.as_ref()?.coord_map()
 }
@@ -95,7 +97,11 @@ fn walk_bottoms(g: &NetGraph, index: NodeIndex) -> Vec<BlobId> {
 /// coordinate map. `stop(blob, map)` sees each reached blob with the map from
 /// its coordinates into `start`'s and ends the walk by returning true.
 /// Returns every reached blob's map.
-fn walk_back(g: &NetGraph, start: BlobId, mut stop: impl FnMut(BlobId, &Maps) -> bool) -> HashMap<BlobId, Maps> {
+fn walk_back(
+    g: &NetGraph,
+    start: BlobId,
+    mut stop: impl FnMut(BlobId, &Maps) -> bool,
+) -> HashMap<BlobId, Maps> {
     let mut maps = HashMap::from([(start, Vec::new())]);
     let mut queue = VecDeque::from([start]);
     while let Some(blob) = queue.pop_front() {
@@ -132,7 +138,13 @@ fn map_between(g: &NetGraph, from: BlobId, to: BlobId) -> Option<(Maps, BlobId)>
 /// The offsets (one per cropped axis, from `start_axis` to `rank`) that align
 /// bottom 0 with bottom 1, with the common ancestor's name; `None` when the
 /// graph does not determine them.
-fn graph_offsets(g: &NetGraph, from: BlobId, to: BlobId, start_axis: usize, rank: usize) -> Option<(Vec<i64>, String)> {
+fn graph_offsets(
+    g: &NetGraph,
+    from: BlobId,
+    to: BlobId,
+    start_axis: usize,
+    rank: usize,
+) -> Option<(Vec<i64>, String)> {
     // Coordinate maps describe spatial axes, which start after (N, C).
     if start_axis < 2 {
         return None;
@@ -143,7 +155,8 @@ fn graph_offsets(g: &NetGraph, from: BlobId, to: BlobId, start_axis: usize, rank
             let m = axis(&maps, i - 2)?;
             let shift = -m.shift;
             let integral = (shift - shift.round()).abs() < 1e-6;
-            ((m.scale - 1.0).abs() < 1e-9 && integral && shift.round() >= 0.0).then_some(shift.round() as i64)
+            ((m.scale - 1.0).abs() < 1e-9 && integral && shift.round() >= 0.0)
+                .then_some(shift.round() as i64)
         })
         .collect::<Option<Vec<i64>>>()?;
     Some((offsets, g.blob(ancestor).name.clone()))
@@ -186,8 +199,9 @@ pub(super) fn resolve(
     };
     let computed = graph_offsets(g, *from, *to, start_axis, shape.rank());
     let graph = computed.as_ref().map(|(o, _)| o.clone());
-    let applied = applied_offsets(def, &written, computed, start_axis, shape.rank(), bottoms, diags)
-        .map(|cropped| [vec![0; start_axis], cropped].concat());
+    let applied =
+        applied_offsets(def, &written, computed, start_axis, shape.rank(), bottoms, diags)
+            .map(|cropped| [vec![0; start_axis], cropped].concat());
     CropOffsets { applied, graph }
 }
 
@@ -206,7 +220,15 @@ fn applied_offsets(
     let blob_names = (written_name(0), written_name(1));
 
     let Some(block) = written.block else {
-        return Some(auto_offsets(def, computed, blob_names, rank - start_axis, bottoms, start_axis, diags));
+        return Some(auto_offsets(
+            def,
+            computed,
+            blob_names,
+            rank - start_axis,
+            bottoms,
+            start_axis,
+            diags,
+        ));
     };
     let applied: Vec<(i64, Option<Span>)> =
         (0..rank - start_axis).map(|k| written.offset(k)).collect::<Option<_>>()?;
@@ -220,16 +242,26 @@ fn applied_offsets(
         _ => false,
     };
     if let Some((computed, ancestor)) = computed.filter(|_| !out_of_bounds) {
-        let wrong: Vec<usize> = (0..applied.len()).filter(|&k| applied[k].0 != computed[k]).collect();
+        let wrong: Vec<usize> =
+            (0..applied.len()).filter(|&k| applied[k].0 != computed[k]).collect();
         if let Some(&first) = wrong.first() {
             let span = applied[first].1.unwrap_or(block);
-            let same = wrong.iter().all(|&k| (applied[k].0, computed[k]) == (applied[first].0, computed[first]));
+            let same = wrong
+                .iter()
+                .all(|&k| (applied[k].0, computed[k]) == (applied[first].0, computed[first]));
             let what = if same {
                 format!("the graph gives {}", computed[first])
             } else {
                 let axes: Vec<String> = wrong
                     .iter()
-                    .map(|&k| format!("axis {}: written {}, graph {}", start_axis + k, applied[k].0, computed[k]))
+                    .map(|&k| {
+                        format!(
+                            "axis {}: written {}, graph {}",
+                            start_axis + k,
+                            applied[k].0,
+                            computed[k]
+                        )
+                    })
                     .collect();
                 axes.join("; ")
             };
@@ -317,7 +349,9 @@ fn auto_offsets(
             .filter_map(|(k, &off)| {
                 let i = start_axis + k;
                 let (&size, &want) = (data.dims().get(i)?, reference.dims().get(i)?);
-                (size - off < want).then(|| format!("axis {i}: offset {off} + size {want} = {} > {size}", off + want))
+                (size - off < want).then(|| {
+                    format!("axis {i}: offset {off} + size {want} = {} > {size}", off + want)
+                })
             })
             .collect();
         if !problems.is_empty() {

@@ -7,19 +7,28 @@ use std::collections::HashMap;
 use super::suggest::did_you_mean;
 use super::{crop, BlobId, CompileOptions, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::ops::crop::CropOp;
 use crate::ops::common::{check_sizes, check_top};
+use crate::ops::crop::CropOp;
 use crate::ops::{BlobShape, ShapeCtx};
 use crate::schema::{LayerDef, NetDef};
 
-pub(super) fn infer(g: &mut NetGraph, net: &NetDef, opts: &CompileOptions, diags: &mut Diagnostics) {
-    let supplied: HashMap<&str, BlobShape> =
-        opts.input_shapes.iter().map(|(name, dims)| (name.as_str(), BlobShape(dims.clone()))).collect();
+pub(super) fn infer(
+    g: &mut NetGraph,
+    net: &NetDef,
+    opts: &CompileOptions,
+    diags: &mut Diagnostics,
+) {
+    let supplied: HashMap<&str, BlobShape> = opts
+        .input_shapes
+        .iter()
+        .map(|(name, dims)| (name.as_str(), BlobShape(dims.clone())))
+        .collect();
     let order = g.order.clone();
     for index in order {
         let node = &g.graph[index];
         if node.inserted_split {
-            let shape = node.bottoms.first().copied().flatten().and_then(|b| g.blobs[b].shape.clone());
+            let shape =
+                node.bottoms.first().copied().flatten().and_then(|b| g.blobs[b].shape.clone());
             let tops = node.tops.clone();
             for t in tops {
                 g.blobs[t].shape = shape.clone();
@@ -42,7 +51,9 @@ pub(super) fn infer(g: &mut NetGraph, net: &NetDef, opts: &CompileOptions, diags
         let mut ctx = ShapeCtx { layer: def, bottoms: &bottoms, diags: &mut found };
         // A Crop's out-of-bounds message names the offset the graph implies.
         let tops = match (op.as_any().downcast_ref::<CropOp>(), &crop) {
-            (Some(crop_op), Some(c)) => crop_op.infer_with_graph_offset(&mut ctx, c.graph.as_deref()),
+            (Some(crop_op), Some(c)) => {
+                crop_op.infer_with_graph_offset(&mut ctx, c.graph.as_deref())
+            }
             _ => op.infer_shapes(&mut ctx),
         };
         let mut params = if tops.is_some() { op.param_shapes(&bottoms) } else { Vec::new() };
@@ -91,8 +102,11 @@ fn infer_source(
         node.tops.iter().map(|&t| supplied.get(g.blobs[t].name.as_str()).cloned()).collect();
     let shapes: Vec<Option<BlobShape>> = match op.input_shapes() {
         Some(written) => {
-            let shapes: Vec<Option<BlobShape>> =
-                given.into_iter().enumerate().map(|(j, s)| s.or_else(|| written.get(j).cloned().flatten())).collect();
+            let shapes: Vec<Option<BlobShape>> = given
+                .into_iter()
+                .enumerate()
+                .map(|(j, s)| s.or_else(|| written.get(j).cloned().flatten()))
+                .collect();
             for (j, shape) in shapes.iter().enumerate() {
                 if shape.is_none() {
                     diags.push(missing_input_shape(def, j, &g.blobs[node.tops[j]].name));
@@ -104,17 +118,26 @@ fn infer_source(
         // generator): its own rule decides, with overrides on top.
         None => {
             let mut found = Vec::new();
-            let derived = op.infer_shapes(&mut ShapeCtx { layer: def, bottoms: &[], diags: &mut found }).unwrap_or_default();
+            let derived = op
+                .infer_shapes(&mut ShapeCtx { layer: def, bottoms: &[], diags: &mut found })
+                .unwrap_or_default();
             push_layer_diags(diags, found, def);
-            given.into_iter().enumerate().map(|(j, s)| s.or_else(|| derived.get(j).cloned())).collect()
+            given
+                .into_iter()
+                .enumerate()
+                .map(|(j, s)| s.or_else(|| derived.get(j).cloned()))
+                .collect()
         }
     };
     let mut params = op.param_shapes(&[]);
     let mut found = Vec::new();
     // Net inputs go through the same size check as every layer's tops; an
     // impossible input stays unknown (and so does everything after it).
-    let shapes: Vec<Option<BlobShape>> =
-        shapes.into_iter().enumerate().map(|(j, s)| s.filter(|s| check_top(def, j, s, &mut found))).collect();
+    let shapes: Vec<Option<BlobShape>> = shapes
+        .into_iter()
+        .enumerate()
+        .map(|(j, s)| s.filter(|s| check_top(def, j, s, &mut found)))
+        .collect();
     if !check_sizes(def, &[], &params, &mut found) {
         params.clear();
     }
@@ -127,13 +150,14 @@ fn infer_source(
 }
 
 fn missing_input_shape(def: &LayerDef, j: usize, name: &str) -> Diagnostic {
-    let mut d = Diagnostic::error(
-        "lvc::graph::input_shape",
-        format!("net input '{name}' has no shape"),
-    )
-    .in_layer(def.name.value.clone());
+    let mut d =
+        Diagnostic::error("lvc::graph::input_shape", format!("net input '{name}' has no shape"))
+            .in_layer(def.name.value.clone());
     if let Some(top) = def.tops.get(j) {
-        d = d.with_label(top.span, format!("the {} layer does not say how big '{name}' is", def.kind.value));
+        d = d.with_label(
+            top.span,
+            format!("the {} layer does not say how big '{name}' is", def.kind.value),
+        );
     }
     d.with_help(format!(
         "add --input-shape {name}=N,C,H,W with the real sizes (for example --input-shape {name}=1,3,500,500), or give the net an Input layer with input_param {{ shape {{ dim: … }} }}"
@@ -141,7 +165,11 @@ fn missing_input_shape(def: &LayerDef, j: usize, name: &str) -> Diagnostic {
 }
 
 /// `--input-shape` for a name that is not an input of this net.
-fn report_unused_inputs(g: &NetGraph, supplied: &HashMap<&str, BlobShape>, diags: &mut Diagnostics) {
+fn report_unused_inputs(
+    g: &NetGraph,
+    supplied: &HashMap<&str, BlobShape>,
+    diags: &mut Diagnostics,
+) {
     let inputs: Vec<&str> = g.inputs.iter().map(|&b| g.blobs[b].name.as_str()).collect();
     let mut unused: Vec<&str> = supplied.keys().copied().filter(|n| !inputs.contains(n)).collect();
     unused.sort_unstable();

@@ -223,14 +223,14 @@ impl NetGraph {
     /// `MAX_BLOB_COUNT` values); the sum saturates all the same, so that it
     /// never wraps.
     pub fn param_count(&self) -> i64 {
-        self.nodes().flat_map(|(_, n)| &n.params).map(|p| p.shape.count()).fold(0, i64::saturating_add)
+        self.nodes()
+            .flat_map(|(_, n)| &n.params)
+            .map(|p| p.shape.count())
+            .fold(0, i64::saturating_add)
     }
 
     /// Whether a layer's inputs all have known shapes.
     fn bottoms_known(&self, node: &LayerNode) -> Option<Vec<BlobShape>> {
-        node.bottoms
-            .iter()
-            .map(|b| b.and_then(|id| self.blobs[id].shape.clone()))
-            .collect()
+        node.bottoms.iter().map(|b| b.and_then(|id| self.blobs[id].shape.clone())).collect()
     }
 }

@@ -53,7 +53,11 @@ impl NetGraph {
         let rows: Vec<(String, String, String)> = self
             .nodes()
             .map(|(_, n)| {
-                let kind = if n.inserted_split { format!("{} (inserted)", n.kind) } else { n.kind.clone() };
+                let kind = if n.inserted_split {
+                    format!("{} (inserted)", n.kind)
+                } else {
+                    n.kind.clone()
+                };
                 let mut body = format!("{} → {}", self.bottoms_text(n), self.tops_text(n));
                 if !n.params.is_empty() {
                     body.push_str(&format!("  params: {}", params_text(&n.params)));

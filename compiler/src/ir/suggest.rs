@@ -6,7 +6,10 @@ use crate::schema::suggest::typo_distance;
 /// The candidate closest to `word`, if any is close enough to be a likely
 /// typo: equal ignoring case, an acronym of it (`LocalResponseNorm` → `LRN`),
 /// or within a small edit distance.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let initials = acronym(word);
     let mut best: Option<(usize, &'a str)> = None;
@@ -44,7 +47,11 @@ pub fn name_list<'a>(names: impl IntoIterator<Item = &'a str>, max: usize) -> St
 
 /// [`name_list`] of `total` names, reading only the first `max` (for long
 /// lists, whose length is known).
-pub fn name_list_of<'a>(names: impl IntoIterator<Item = &'a str>, total: usize, max: usize) -> String {
+pub fn name_list_of<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    total: usize,
+    max: usize,
+) -> String {
     let mut out = names.into_iter().take(max).collect::<Vec<_>>().join(", ");
     if total > max {
         out.push_str(&format!(" … and {} more", total - max));

@@ -96,14 +96,22 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
     let op = LayerRef::of(def);
     let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
     let errors_before = error_count(diags);
-    let num = |view: ParamView<'_>, name: &str, default: f64| view.float(name).map_or(default, |v| v.value);
+    let num = |view: ParamView<'_>, name: &str, default: f64| {
+        view.float(name).map_or(default, |v| v.value)
+    };
     let function = match type_name {
-        "ReLU" => Activation::ReLU { negative_slope: num(def.param_block("relu_param"), "negative_slope", 0.0) },
+        "ReLU" => Activation::ReLU {
+            negative_slope: num(def.param_block("relu_param"), "negative_slope", 0.0),
+        },
         "Sigmoid" => Activation::Sigmoid,
         "TanH" => Activation::TanH,
         "Power" => {
             let v = def.param_block("power_param");
-            Activation::Power { power: num(v, "power", 1.0), scale: num(v, "scale", 1.0), shift: num(v, "shift", 0.0) }
+            Activation::Power {
+                power: num(v, "power", 1.0),
+                scale: num(v, "scale", 1.0),
+                shift: num(v, "shift", 0.0),
+            }
         }
         "Dropout" => {
             let v = def.param_block("dropout_param");
@@ -124,7 +132,8 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         "Exp" | "Log" => {
             let field = if type_name == "Exp" { "exp_param" } else { "log_param" };
             let v = def.param_block(field);
-            let (base, scale, shift) = (num(v, "base", -1.0), num(v, "scale", 1.0), num(v, "shift", 0.0));
+            let (base, scale, shift) =
+                (num(v, "base", -1.0), num(v, "scale", 1.0), num(v, "shift", 0.0));
             if base != -1.0 && base <= 0.0 {
                 diags.push(range_error(
                     &op,
@@ -139,14 +148,19 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 Activation::Log { base, scale, shift }
             }
         }
-        "Threshold" => Activation::Threshold { threshold: num(def.param_block("threshold_param"), "threshold", 0.0) },
+        "Threshold" => Activation::Threshold {
+            threshold: num(def.param_block("threshold_param"), "threshold", 0.0),
+        },
         "PReLU" => {
             let v = def.param_block("prelu_param");
             let mut f = filler(&op, v.sub("filler"), diags);
             if !v.sub("filler").is_present() {
                 f.value = 0.25;
             }
-            Activation::PReLU { channel_shared: v.bool("channel_shared").is_some_and(|b| b.value), filler: f }
+            Activation::PReLU {
+                channel_shared: v.bool("channel_shared").is_some_and(|b| b.value),
+                filler: f,
+            }
         }
         "Swish" => Activation::Swish { beta: num(def.param_block("swish_param"), "beta", 1.0) },
         _ => {
@@ -170,7 +184,10 @@ impl LayerOp for ActivationOp {
         if matches!(self.function, Activation::PReLU { .. }) && shapes[0].rank() < 2 {
             ctx.diags.push(
                 self.layer
-                    .error("lvc::shape::rank", format!("PReLU needs a bottom with at least 2 axes, got {}", shapes[0]))
+                    .error(
+                        "lvc::shape::rank",
+                        format!("PReLU needs a bottom with at least 2 axes, got {}", shapes[0]),
+                    )
                     .with_label(ctx.bottom_span(0), format!("{}", shapes[0]))
                     .with_help("PReLU learns one slope per channel (axis 1); feed an N×C… blob"),
             );
@@ -180,13 +197,19 @@ impl LayerOp for ActivationOp {
     }
 
     fn param_shapes(&self, bottoms: &[BlobShape]) -> Vec<ParamShape> {
-        let Activation::PReLU { channel_shared, filler } = &self.function else { return Vec::new() };
+        let Activation::PReLU { channel_shared, filler } = &self.function else {
+            return Vec::new();
+        };
         let channels = match (channel_shared, bottoms.first().map(|b| b.dims())) {
             (true, _) => 1,
             (false, Some([_, c, ..])) => *c,
             (false, _) => return Vec::new(),
         };
-        vec![ParamShape { role: "slope", shape: BlobShape(vec![channels]), filler: Some(filler.clone()) }]
+        vec![ParamShape {
+            role: "slope",
+            shape: BlobShape(vec![channels]),
+            filler: Some(filler.clone()),
+        }]
     }
 
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
@@ -213,7 +236,10 @@ mod tests {
     fn every_type_keeps_the_shape() {
         for t in TYPES {
             let extra = if *t == "Clip" { "clip_param { min: -1 max: 1 }" } else { "" };
-            let r = run_layer(&format!("name: \"a\" type: \"{t}\" bottom: \"x\" top: \"x\" {extra}"), &[&[2, 3, 5, 7]]);
+            let r = run_layer(
+                &format!("name: \"a\" type: \"{t}\" bottom: \"x\" top: \"x\" {extra}"),
+                &[&[2, 3, 5, 7]],
+            );
             assert_eq!(r.top(0), [2, 3, 5, 7], "{t}");
         }
     }
@@ -226,13 +252,20 @@ mod tests {
         );
         assert_eq!(function("type: \"ReLU\""), Activation::ReLU { negative_slope: 0.0 });
         assert_eq!(function("type: \"Dropout\""), Activation::Dropout { ratio: 0.5 });
-        assert_eq!(function("type: \"Exp\""), Activation::Exp { base: -1.0, scale: 1.0, shift: 0.0 });
-        assert_eq!(function("type: \"ELU\" elu_param { alpha: 0.5 }"), Activation::ELU { alpha: 0.5 });
+        assert_eq!(
+            function("type: \"Exp\""),
+            Activation::Exp { base: -1.0, scale: 1.0, shift: 0.0 }
+        );
+        assert_eq!(
+            function("type: \"ELU\" elu_param { alpha: 0.5 }"),
+            Activation::ELU { alpha: 0.5 }
+        );
     }
 
     #[test]
     fn prelu_learns_one_slope_per_channel() {
-        let r = run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\"", &[&[1, 16, 4, 4]]);
+        let r =
+            run_layer("name: \"p\" type: \"PReLU\" bottom: \"x\" top: \"y\"", &[&[1, 16, 4, 4]]);
         assert_eq!(r.param_dims(), [("slope", vec![16])]);
         assert_eq!(r.params[0].filler.as_ref().map(|f| f.value), Some(0.25));
         let r = run_layer(

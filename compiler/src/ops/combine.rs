@@ -4,8 +4,13 @@
 
 use std::any::Any;
 
-use super::common::{canonical_axis, filler, identity_map, overflow, plural, range_error, Arity, LayerRef};
-use super::{checked_product, saturating_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::common::{
+    canonical_axis, filler, identity_map, overflow, plural, range_error, Arity, LayerRef,
+};
+use super::{
+    checked_product, saturating_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape,
+    ShapeCtx,
+};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -99,21 +104,35 @@ pub struct CombineOp {
     pub op: Combine,
 }
 
-pub const TYPES: &[&str] =
-    &["Eltwise", "Concat", "Split", "Slice", "Silence", "Flatten", "Reshape", "ArgMax", "Tile", "Reduction", "Embed"];
+pub const TYPES: &[&str] = &[
+    "Eltwise",
+    "Concat",
+    "Split",
+    "Slice",
+    "Silence",
+    "Flatten",
+    "Reshape",
+    "ArgMax",
+    "Tile",
+    "Reduction",
+    "Embed",
+];
 
 pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
     let layer = LayerRef::of(def);
     let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
     let op = match type_name {
         "Eltwise" => eltwise(&layer, def, diags)?,
-        "Concat" => {
-            Combine::Concat { axis: legacy_axis(&layer, def.param_block("concat_param"), "concat_dim", diags)? }
-        }
+        "Concat" => Combine::Concat {
+            axis: legacy_axis(&layer, def.param_block("concat_param"), "concat_dim", diags)?,
+        },
         "Split" => Combine::Split,
         "Slice" => {
             let v = def.param_block("slice_param");
-            Combine::Slice { axis: legacy_axis(&layer, v, "slice_dim", diags)?, points: v.ints("slice_point") }
+            Combine::Slice {
+                axis: legacy_axis(&layer, v, "slice_dim", diags)?,
+                points: v.ints("slice_point"),
+            }
         }
         "Silence" => Combine::Silence,
         "Flatten" => {
@@ -128,10 +147,19 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             let v = def.param_block("argmax_param");
             let top_k = layer.or_default(v.int("top_k"), 1);
             if top_k.value < 1 {
-                diags.push(range_error(&layer, top_k.span, "top_k must be at least 1", "use top_k: 1 or more"));
+                diags.push(range_error(
+                    &layer,
+                    top_k.span,
+                    "top_k must be at least 1",
+                    "use top_k: 1 or more",
+                ));
                 return None;
             }
-            Combine::ArgMax { out_max_val: v.bool("out_max_val").is_some_and(|b| b.value), top_k, axis: v.int("axis") }
+            Combine::ArgMax {
+                out_max_val: v.bool("out_max_val").is_some_and(|b| b.value),
+                top_k,
+                axis: v.int("axis"),
+            }
         }
         "Tile" => {
             let v = def.param_block("tile_param");
@@ -141,7 +169,10 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                     let span = other.map_or(layer.type_span, |t| t.span);
                     diags.push(
                         layer
-                            .error("lvc::param::range", "tile_param.tiles must be set to a positive number")
+                            .error(
+                                "lvc::param::range",
+                                "tile_param.tiles must be set to a positive number",
+                            )
                             .with_label(span, "tiles")
                             .with_help("set `tile_param { tiles: N }` with N ≥ 1"),
                     );
@@ -198,7 +229,9 @@ fn eltwise(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Opt
         for c in &coeff {
             d = d.with_label(c.span, "");
         }
-        diags.push(d.with_help(format!("give exactly one coeff per bottom ({bottoms}), or none (all 1)")));
+        diags.push(
+            d.with_help(format!("give exactly one coeff per bottom ({bottoms}), or none (all 1)")),
+        );
     }
     ok.then(|| {
         Combine::Eltwise(EltwiseParams {
@@ -210,7 +243,12 @@ fn eltwise(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Opt
 }
 
 /// `axis` or its deprecated alias (`concat_dim`, `slice_dim`); both is an error.
-fn legacy_axis(layer: &LayerRef, v: ParamView<'_>, legacy: &str, diags: &mut Vec<Diagnostic>) -> Option<Spanned<i64>> {
+fn legacy_axis(
+    layer: &LayerRef,
+    v: ParamView<'_>,
+    legacy: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Spanned<i64>> {
     match (v.int("axis"), v.int(legacy)) {
         (Some(a), Some(l)) => {
             diags.push(
@@ -268,7 +306,10 @@ fn embed(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> Opt
         other => {
             diags.push(
                 layer
-                    .error("lvc::param::missing", format!("embed_param.{name} must be set to a positive number"))
+                    .error(
+                        "lvc::param::missing",
+                        format!("embed_param.{name} must be set to a positive number"),
+                    )
                     .with_label(other.map_or(layer.type_span, |x| x.span), name.to_string())
                     .with_help(format!("set `embed_param {{ {name}: N }}`")),
             );
@@ -299,7 +340,9 @@ impl CombineOp {
     }
 
     fn no_in_place(&self, ctx: &mut ShapeCtx<'_>) -> bool {
-        let (Some(b), Some(t)) = (ctx.layer.bottoms.first(), ctx.layer.tops.first()) else { return true };
+        let (Some(b), Some(t)) = (ctx.layer.bottoms.first(), ctx.layer.tops.first()) else {
+            return true;
+        };
         if b.value != t.value {
             return true;
         }
@@ -314,8 +357,10 @@ impl CombineOp {
 
     fn eltwise(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
         let first = ctx.bottoms[0].clone();
-        let only_spatial =
-            ctx.bottoms.iter().all(|b| b.rank() == first.rank() && b.dims().get(..2) == first.dims().get(..2));
+        let only_spatial = ctx
+            .bottoms
+            .iter()
+            .all(|b| b.rank() == first.rank() && b.dims().get(..2) == first.dims().get(..2));
         let help = if only_spatial && first.rank() > 2 {
             format!("insert a Crop layer (like FCN's score_pool4c) so both are {first}")
         } else {
@@ -337,7 +382,8 @@ impl CombineOp {
         let bad: Vec<usize> = (1..ctx.bottoms.len())
             .filter(|&i| {
                 let b = &ctx.bottoms[i];
-                b.rank() != first.rank() || (0..first.rank()).any(|d| d != a && b.dims()[d] != first.dims()[d])
+                b.rank() != first.rank()
+                    || (0..first.rank()).any(|d| d != a && b.dims()[d] != first.dims()[d])
             })
             .collect();
         if !bad.is_empty() {
@@ -349,8 +395,7 @@ impl CombineOp {
             for &i in &bad {
                 d = d.with_label(ctx.bottom_span(i), format!("{}", ctx.bottoms[i]));
             }
-            ctx.diags.push(
-                d.with_help(format!(
+            ctx.diags.push(d.with_help(format!(
                     "all bottoms must be {} except along axis {a}; crop or resize the others",
                     first
                         .dims()
@@ -359,20 +404,30 @@ impl CombineOp {
                         .map(|(i, x)| if i == a { "*".to_string() } else { x.to_string() })
                         .collect::<Vec<_>>()
                         .join("×")
-                )),
-            );
+                )));
             return None;
         }
         let mut dims = first.dims().to_vec();
-        let Some(joined) = ctx.bottoms.iter().try_fold(0i64, |sum, b| sum.checked_add(b.dims()[a])) else {
-            ctx.diags.push(overflow(&self.layer, self.layer.type_span, &format!("the concatenated axis {a}"), "join fewer or smaller bottoms"));
+        let Some(joined) = ctx.bottoms.iter().try_fold(0i64, |sum, b| sum.checked_add(b.dims()[a]))
+        else {
+            ctx.diags.push(overflow(
+                &self.layer,
+                self.layer.type_span,
+                &format!("the concatenated axis {a}"),
+                "join fewer or smaller bottoms",
+            ));
             return None;
         };
         dims[a] = joined;
         Some(vec![BlobShape(dims)])
     }
 
-    fn slice(&self, ctx: &mut ShapeCtx<'_>, axis: &Spanned<i64>, points: &[Spanned<i64>]) -> Option<Vec<BlobShape>> {
+    fn slice(
+        &self,
+        ctx: &mut ShapeCtx<'_>,
+        axis: &Spanned<i64>,
+        points: &[Spanned<i64>],
+    ) -> Option<Vec<BlobShape>> {
         let bottom = ctx.bottoms[0].clone();
         let a = canonical_axis(&self.layer, axis, &bottom, "axis", ctx.diags)?;
         let (size, tops) = (bottom.dims()[a], ctx.layer.tops.len() as i64);
@@ -380,9 +435,14 @@ impl CombineOp {
             if size % tops != 0 {
                 ctx.diags.push(
                     self.layer
-                        .error("lvc::shape::slice", format!("{tops} tops do not evenly divide axis {a} of size {size}"))
+                        .error(
+                            "lvc::shape::slice",
+                            format!("{tops} tops do not evenly divide axis {a} of size {size}"),
+                        )
                         .with_label(ctx.bottom_span(0), format!("{bottom}"))
-                        .with_help("give slice_point values, or a number of tops that divides the axis"),
+                        .with_help(
+                            "give slice_point values, or a number of tops that divides the axis",
+                        ),
                 );
                 return None;
             }
@@ -391,12 +451,19 @@ impl CombineOp {
             if points.len() as i64 != tops - 1 {
                 let mut d = self.layer.error(
                     "lvc::param::count",
-                    format!("{} for {}", plural(points.len(), "slice_point"), plural(tops as usize, "top")),
+                    format!(
+                        "{} for {}",
+                        plural(points.len(), "slice_point"),
+                        plural(tops as usize, "top")
+                    ),
                 );
                 for p in points {
                     d = d.with_label(p.span, "");
                 }
-                ctx.diags.push(d.with_help(format!("give one slice_point fewer than there are tops ({})", tops - 1)));
+                ctx.diags.push(d.with_help(format!(
+                    "give one slice_point fewer than there are tops ({})",
+                    tops - 1
+                )));
                 return None;
             }
             let mut prev = 0;
@@ -429,7 +496,12 @@ impl CombineOp {
         )
     }
 
-    fn flatten(&self, ctx: &mut ShapeCtx<'_>, axis: &Spanned<i64>, end_axis: &Spanned<i64>) -> Option<Vec<BlobShape>> {
+    fn flatten(
+        &self,
+        ctx: &mut ShapeCtx<'_>,
+        axis: &Spanned<i64>,
+        end_axis: &Spanned<i64>,
+    ) -> Option<Vec<BlobShape>> {
         let bottom = ctx.bottoms[0].clone();
         let start = canonical_axis(&self.layer, axis, &bottom, "axis", ctx.diags);
         let end = canonical_axis(&self.layer, end_axis, &bottom, "end_axis", ctx.diags);
@@ -447,7 +519,12 @@ impl CombineOp {
         let mut dims = d[..start].to_vec();
         // Beside a zero-sized axis the others may multiply past i64.
         let Some(merged) = checked_product(&d[start..=end]) else {
-            ctx.diags.push(overflow(&self.layer, axis.span, &format!("the merged axes {start}..={end} of {bottom}"), "flatten fewer axes"));
+            ctx.diags.push(overflow(
+                &self.layer,
+                axis.span,
+                &format!("the merged axes {start}..={end} of {bottom}"),
+                "flatten fewer axes",
+            ));
             return None;
         };
         dims.push(merged);
@@ -487,7 +564,10 @@ impl CombineOp {
                         ctx.diags.push(range_error(
                             &self.layer,
                             x.span,
-                            format!("dim 0 copies input axis {}, which {bottom} does not have", start + i),
+                            format!(
+                                "dim 0 copies input axis {}, which {bottom} does not have",
+                                start + i
+                            ),
                             "give the size explicitly",
                         ));
                         return None;
@@ -499,22 +579,29 @@ impl CombineOp {
         dims.extend(&d[end..]);
         // The written dims are int64: their product may overflow, and then
         // it cannot equal the bottom's count (Caffe's own check fails too).
-        let known: Option<i64> = dims.iter().filter(|&&x| x != -1).try_fold(1i64, |p, &x| p.checked_mul(x));
+        let known: Option<i64> =
+            dims.iter().filter(|&&x| x != -1).try_fold(1i64, |p, &x| p.checked_mul(x));
         let count = bottom.checked_count();
-        if let (Some(pos), Some(known), Some(count)) = (dims.iter().position(|&x| x == -1), known, count) {
+        if let (Some(pos), Some(known), Some(count)) =
+            (dims.iter().position(|&x| x == -1), known, count)
+        {
             if known > 0 && count % known == 0 {
                 dims[pos] = count / known;
             }
         }
         let top = BlobShape(dims);
-        if top.checked_count().is_none() || top.checked_count() != count || top.dims().contains(&-1) {
-            let mut diag = self
-                .layer
-                .error("lvc::shape::reshape", format!("cannot reshape {bottom} ({} values) to {top}", bottom.count()));
+        if top.checked_count().is_none() || top.checked_count() != count || top.dims().contains(&-1)
+        {
+            let mut diag = self.layer.error(
+                "lvc::shape::reshape",
+                format!("cannot reshape {bottom} ({} values) to {top}", bottom.count()),
+            );
             for x in new {
                 diag = diag.with_label(x.span, "");
             }
-            ctx.diags.push(diag.with_help("the new shape must hold exactly as many values as the bottom"));
+            ctx.diags.push(
+                diag.with_help("the new shape must hold exactly as many values as the bottom"),
+            );
             return None;
         }
         Some(vec![top])
@@ -586,12 +673,19 @@ impl LayerOp for CombineOp {
                 }
                 self.reshape(ctx, dims, axis, num_axes)
             }
-            Combine::ArgMax { out_max_val, top_k, axis } => self.argmax(ctx, *out_max_val, top_k, axis),
+            Combine::ArgMax { out_max_val, top_k, axis } => {
+                self.argmax(ctx, *out_max_val, top_k, axis)
+            }
             Combine::Tile { axis, tiles } => {
                 let a = canonical_axis(&self.layer, axis, &bottom, "axis", ctx.diags)?;
                 let mut dims = bottom.dims().to_vec();
                 let Some(tiled) = dims[a].checked_mul(*tiles) else {
-                    ctx.diags.push(overflow(&self.layer, self.layer.type_span, &format!("axis {a} tiled {tiles} times"), "use fewer tiles"));
+                    ctx.diags.push(overflow(
+                        &self.layer,
+                        self.layer.type_span,
+                        &format!("axis {a} tiled {tiles} times"),
+                        "use fewer tiles",
+                    ));
                     return None;
                 };
                 dims[a] = tiled;
@@ -610,7 +704,9 @@ impl LayerOp for CombineOp {
     }
 
     fn param_shapes(&self, _bottoms: &[BlobShape]) -> Vec<ParamShape> {
-        let Combine::Embed { num_output, input_dim, bias_term, weight_filler, bias_filler } = &self.op else {
+        let Combine::Embed { num_output, input_dim, bias_term, weight_filler, bias_filler } =
+            &self.op
+        else {
             return Vec::new();
         };
         let mut blobs = vec![ParamShape {
@@ -633,7 +729,9 @@ impl LayerOp for CombineOp {
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         match &self.op {
             Combine::Eltwise(_) | Combine::Split => Some(identity_map(2)),
-            Combine::Concat { axis } | Combine::Slice { axis, .. } if (0..=1).contains(&axis.value) => {
+            Combine::Concat { axis } | Combine::Slice { axis, .. }
+                if (0..=1).contains(&axis.value) =>
+            {
                 Some(identity_map(2))
             }
             _ => None,
@@ -651,7 +749,10 @@ pub struct BatchReindexOp {
     pub layer: LayerRef,
 }
 
-pub fn build_batch_reindex(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_batch_reindex(
+    def: &LayerDef,
+    _diags: &mut Vec<Diagnostic>,
+) -> Option<Box<dyn LayerOp>> {
     Some(Box::new(BatchReindexOp { layer: LayerRef::of(def) }))
 }
 
@@ -668,7 +769,10 @@ impl LayerOp for BatchReindexOp {
         if index.rank() != 1 || data.rank() == 0 {
             let d = self
                 .layer
-                .error("lvc::shape::mismatch", format!("BatchReindex needs a 1-D index blob, got {index}"))
+                .error(
+                    "lvc::shape::mismatch",
+                    format!("BatchReindex needs a 1-D index blob, got {index}"),
+                )
                 .with_label(ctx.bottom_span(1), format!("{index}"))
                 .with_help("bottom 1 holds one item index per output item");
             ctx.diags.push(d);
@@ -699,7 +803,10 @@ mod tests {
     fn eltwise_needs_one_shape() {
         let r = run_layer(&layer("Eltwise", 2, 1, ""), &[&[1, 2, 20, 20], &[1, 2, 20, 20]]);
         assert_eq!(r.top(0), [1, 2, 20, 20]);
-        let r = run_layer(&layer("Eltwise", 3, 1, ""), &[&[1, 2, 20, 20], &[1, 2, 29, 29], &[1, 3, 20, 20]]);
+        let r = run_layer(
+            &layer("Eltwise", 3, 1, ""),
+            &[&[1, 2, 20, 20], &[1, 2, 29, 29], &[1, 3, 20, 20]],
+        );
         assert_eq!(r.codes(), ["lvc::shape::eltwise"]);
         assert_eq!(r.diags[0].labels.len(), 3);
         let r = run_layer(&layer("Eltwise", 1, 1, ""), &[&[1, 2]]);
@@ -708,25 +815,40 @@ mod tests {
 
     #[test]
     fn eltwise_coefficients() {
-        let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: -1 }"), &[&[3], &[3]]);
+        let r = run_layer(
+            &layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: -1 }"),
+            &[&[3], &[3]],
+        );
         assert_eq!(r.top(0), [3]);
-        let r = run_layer(&layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: 1 coeff: 1 }"), &[&[3], &[3]]);
+        let r = run_layer(
+            &layer("Eltwise", 2, 1, "eltwise_param { coeff: 1 coeff: 1 coeff: 1 }"),
+            &[&[3], &[3]],
+        );
         assert_eq!(r.codes(), ["lvc::param::count"]);
-        let r =
-            run_layer(&layer("Eltwise", 2, 1, "eltwise_param { operation: PROD coeff: 1 coeff: 2 }"), &[&[3], &[3]]);
+        let r = run_layer(
+            &layer("Eltwise", 2, 1, "eltwise_param { operation: PROD coeff: 1 coeff: 2 }"),
+            &[&[3], &[3]],
+        );
         assert_eq!(r.codes(), ["lvc::param::conflict"]);
     }
 
     #[test]
     fn concat_adds_along_the_axis() {
-        let r = run_layer(&layer("Concat", 3, 1, ""), &[&[1, 2, 5, 5], &[1, 3, 5, 5], &[1, 1, 5, 5]]);
+        let r =
+            run_layer(&layer("Concat", 3, 1, ""), &[&[1, 2, 5, 5], &[1, 3, 5, 5], &[1, 1, 5, 5]]);
         assert_eq!(r.top(0), [1, 6, 5, 5]);
-        let r = run_layer(&layer("Concat", 2, 1, "concat_param { concat_dim: 0 }"), &[&[1, 2], &[4, 2]]);
+        let r = run_layer(
+            &layer("Concat", 2, 1, "concat_param { concat_dim: 0 }"),
+            &[&[1, 2], &[4, 2]],
+        );
         assert_eq!(r.top(0), [5, 2]);
         let r = run_layer(&layer("Concat", 2, 1, ""), &[&[1, 2, 5, 5], &[1, 3, 6, 5]]);
         assert_eq!(r.codes(), ["lvc::shape::concat"]);
         insta::assert_snapshot!(r.rendered());
-        let r = run_layer(&layer("Concat", 2, 1, "concat_param { axis: 1 concat_dim: 1 }"), &[&[1], &[1]]);
+        let r = run_layer(
+            &layer("Concat", 2, 1, "concat_param { axis: 1 concat_dim: 1 }"),
+            &[&[1], &[1]],
+        );
         assert_eq!(r.codes(), ["lvc::param::conflict"]);
     }
 
@@ -734,14 +856,19 @@ mod tests {
     fn split_slice_silence() {
         let r = run_layer(&layer("Split", 1, 3, ""), &[&[1, 2, 3]]);
         assert_eq!(r.tops.as_ref().map(Vec::len), Some(3));
-        let r =
-            run_layer(&layer("Slice", 1, 3, "slice_param { axis: 1 slice_point: 1 slice_point: 4 }"), &[&[2, 6, 3]]);
+        let r = run_layer(
+            &layer("Slice", 1, 3, "slice_param { axis: 1 slice_point: 1 slice_point: 4 }"),
+            &[&[2, 6, 3]],
+        );
         assert_eq!((r.top(0), r.top(1), r.top(2)), (vec![2, 1, 3], vec![2, 3, 3], vec![2, 2, 3]));
         let r = run_layer(&layer("Slice", 1, 2, ""), &[&[2, 6, 3]]);
         assert_eq!(r.top(1), [2, 3, 3]);
         let r = run_layer(&layer("Slice", 1, 4, ""), &[&[2, 6, 3]]);
         assert_eq!(r.codes(), ["lvc::shape::slice"]);
-        let r = run_layer(&layer("Slice", 1, 3, "slice_param { slice_point: 4 slice_point: 2 }"), &[&[2, 6, 3]]);
+        let r = run_layer(
+            &layer("Slice", 1, 3, "slice_param { slice_point: 4 slice_point: 2 }"),
+            &[&[2, 6, 3]],
+        );
         assert_eq!(r.codes(), ["lvc::param::range"]);
         let r = run_layer(&layer("Slice", 1, 3, "slice_param { slice_point: 4 }"), &[&[2, 6, 3]]);
         assert_eq!(r.codes(), ["lvc::param::count"]);
@@ -753,19 +880,35 @@ mod tests {
     fn flatten_and_reshape() {
         let r = run_layer(&layer("Flatten", 1, 1, ""), &[&[2, 3, 4, 5]]);
         assert_eq!(r.top(0), [2, 60]);
-        let r = run_layer(&layer("Flatten", 1, 1, "flatten_param { axis: 1 end_axis: 2 }"), &[&[2, 3, 4, 5]]);
+        let r = run_layer(
+            &layer("Flatten", 1, 1, "flatten_param { axis: 1 end_axis: 2 }"),
+            &[&[2, 3, 4, 5]],
+        );
         assert_eq!(r.top(0), [2, 12, 5]);
-        let r =
-            run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 0 dim: -1 dim: 2 } }"), &[&[2, 3, 4, 5]]);
+        let r = run_layer(
+            &layer("Reshape", 1, 1, "reshape_param { shape { dim: 0 dim: -1 dim: 2 } }"),
+            &[&[2, 3, 4, 5]],
+        );
         assert_eq!(r.top(0), [2, 30, 2]);
         let r = run_layer(
-            &layer("Reshape", 1, 1, "reshape_param { shape { dim: 2 dim: 2 } axis: 1 num_axes: 1 }"),
+            &layer(
+                "Reshape",
+                1,
+                1,
+                "reshape_param { shape { dim: 2 dim: 2 } axis: 1 num_axes: 1 }",
+            ),
             &[&[2, 4, 5]],
         );
         assert_eq!(r.top(0), [2, 2, 2, 5]);
-        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: 7 dim: -1 } }"), &[&[2, 3, 4, 5]]);
+        let r = run_layer(
+            &layer("Reshape", 1, 1, "reshape_param { shape { dim: 7 dim: -1 } }"),
+            &[&[2, 3, 4, 5]],
+        );
         assert_eq!(r.codes(), ["lvc::shape::reshape"]);
-        let r = run_layer(&layer("Reshape", 1, 1, "reshape_param { shape { dim: -1 dim: -1 } }"), &[&[4]]);
+        let r = run_layer(
+            &layer("Reshape", 1, 1, "reshape_param { shape { dim: -1 dim: -1 } }"),
+            &[&[4]],
+        );
         assert_eq!(r.codes(), ["lvc::param::count"]);
         let r = run_layer("name: \"r\" type: \"Flatten\" bottom: \"x\" top: \"x\"", &[&[2, 3]]);
         assert_eq!(r.codes(), ["lvc::shape::in_place"]);
@@ -775,11 +918,17 @@ mod tests {
     fn argmax_tile_reduction_embed() {
         let r = run_layer(&layer("ArgMax", 1, 1, ""), &[&[2, 10]]);
         assert_eq!(r.top(0), [2, 1, 1]);
-        let r = run_layer(&layer("ArgMax", 1, 1, "argmax_param { out_max_val: true top_k: 3 }"), &[&[2, 10, 1, 1]]);
+        let r = run_layer(
+            &layer("ArgMax", 1, 1, "argmax_param { out_max_val: true top_k: 3 }"),
+            &[&[2, 10, 1, 1]],
+        );
         assert_eq!(r.top(0), [2, 2, 3, 1]);
         let r = run_layer(&layer("ArgMax", 1, 1, "argmax_param { axis: 1 }"), &[&[1, 2, 8, 8]]);
         assert_eq!(r.top(0), [1, 1, 8, 8]);
-        let r = run_layer(&layer("ArgMax", 1, 1, "argmax_param { axis: 1 top_k: 3 }"), &[&[1, 2, 8, 8]]);
+        let r = run_layer(
+            &layer("ArgMax", 1, 1, "argmax_param { axis: 1 top_k: 3 }"),
+            &[&[1, 2, 8, 8]],
+        );
         assert_eq!(r.codes(), ["lvc::param::range"]);
         let r = run_layer(&layer("Tile", 1, 1, "tile_param { tiles: 3 }"), &[&[1, 2, 4]]);
         assert_eq!(r.top(0), [1, 6, 4]);
@@ -789,13 +938,23 @@ mod tests {
         assert_eq!(r.top(0), [2]);
         let r = run_layer(&layer("Reduction", 1, 1, ""), &[&[2, 3, 4]]);
         assert_eq!(r.top(0), Vec::<i64>::new());
-        for (text, want) in [("", ReductionOp::Sum), ("reduction_param { operation: SUMSQ }", ReductionOp::SumSq), ("reduction_param { operation: MEAN }", ReductionOp::Mean)] {
+        for (text, want) in [
+            ("", ReductionOp::Sum),
+            ("reduction_param { operation: SUMSQ }", ReductionOp::SumSq),
+            ("reduction_param { operation: MEAN }", ReductionOp::Mean),
+        ] {
             let (_, def) = crate::ops::testing::layer(&layer("Reduction", 1, 1, text));
             let op = super::build(&def, &mut Vec::new()).expect("builds");
             let built = op.as_any().downcast_ref::<CombineOp>().map(|o| &o.op);
-            assert!(matches!(built, Some(Combine::Reduction { operation, .. }) if *operation == want), "{text}: {built:?}");
+            assert!(
+                matches!(built, Some(Combine::Reduction { operation, .. }) if *operation == want),
+                "{text}: {built:?}"
+            );
         }
-        let r = run_layer(&layer("Embed", 1, 1, "embed_param { num_output: 8 input_dim: 100 }"), &[&[4, 7]]);
+        let r = run_layer(
+            &layer("Embed", 1, 1, "embed_param { num_output: 8 input_dim: 100 }"),
+            &[&[4, 7]],
+        );
         assert_eq!(r.top(0), [4, 7, 8]);
         assert_eq!(r.param_dims(), [("weight", vec![100, 8]), ("bias", vec![8])]);
     }

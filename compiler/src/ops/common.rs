@@ -60,7 +60,13 @@ impl Arity {
         }
     }
     pub const fn new(bottoms: (usize, Option<usize>), tops: (usize, Option<usize>)) -> Self {
-        Arity { min_bottoms: bottoms.0, max_bottoms: bottoms.1, min_tops: tops.0, max_tops: tops.1, auto_tops: false }
+        Arity {
+            min_bottoms: bottoms.0,
+            max_bottoms: bottoms.1,
+            min_tops: tops.0,
+            max_tops: tops.1,
+            auto_tops: false,
+        }
     }
     pub const fn auto_tops(mut self) -> Self {
         self.auto_tops = true;
@@ -84,7 +90,8 @@ impl Arity {
         let bottoms = (0..ctx.bottoms.len()).map(|i| ctx.bottom_span(i)).collect::<Vec<_>>();
         let tops = ctx.layer.tops.iter().map(|t| t.span).collect::<Vec<_>>();
         let min_tops = if self.auto_tops { 0 } else { self.min_tops };
-        let ok_b = count_ok(op, type_name, "bottom", &bottoms, self.min_bottoms, self.max_bottoms, ctx);
+        let ok_b =
+            count_ok(op, type_name, "bottom", &bottoms, self.min_bottoms, self.max_bottoms, ctx);
         let ok_t = count_ok(op, type_name, "top", &tops, min_tops, self.max_tops, ctx);
         ok_b && ok_t
     }
@@ -108,7 +115,8 @@ fn count_ok(
         Some(m) if n > m => format!("at most {}", plural(m, what)),
         _ => format!("at least {}", plural(min, what)),
     };
-    let mut d = op.error("lvc::shape::arity", format!("{type_name} takes {wanted}, but the layer lists {n}"));
+    let mut d = op
+        .error("lvc::shape::arity", format!("{type_name} takes {wanted}, but the layer lists {n}"));
     d = match max.filter(|&m| n > m) {
         Some(m) => spans[m..].iter().fold(d, |d, s| d.with_label(*s, format!("extra {what}"))),
         None => d.with_label(op.type_span, format!("needs {wanted}")),
@@ -144,7 +152,10 @@ pub fn canonical_axis(
         diags.push(
             op.error(
                 "lvc::shape::axis",
-                format!("{field} {} is out of range for a {rank}-axis bottom ({shape})", axis.value),
+                format!(
+                    "{field} {} is out of range for a {rank}-axis bottom ({shape})",
+                    axis.value
+                ),
             )
             .with_label(axis.span, format!("{field} {}", axis.value))
             .with_help(format!(
@@ -202,20 +213,40 @@ pub fn constant_filler(value: f64) -> FillerDef {
 }
 
 /// Reports a value outside an allowed range (`lvc::param::range`).
-pub fn range_error(op: &LayerRef, span: Span, message: impl Into<String>, help: impl Into<String>) -> Diagnostic {
+pub fn range_error(
+    op: &LayerRef,
+    span: Span,
+    message: impl Into<String>,
+    help: impl Into<String>,
+) -> Diagnostic {
     op.error("lvc::param::range", message).with_label(span, "out of range").with_help(help)
 }
 
 /// `true` when every bottom has the same shape as bottom 0; otherwise one
 /// `code` error labelling every disagreeing bottom.
-pub fn bottoms_agree(op: &LayerRef, ctx: &mut ShapeCtx<'_>, code: &'static str, what: &str, help: &str) -> bool {
+pub fn bottoms_agree(
+    op: &LayerRef,
+    ctx: &mut ShapeCtx<'_>,
+    code: &'static str,
+    what: &str,
+    help: &str,
+) -> bool {
     let Some(first) = ctx.bottoms.first() else { return true };
-    let differing: Vec<usize> = (1..ctx.bottoms.len()).filter(|&i| ctx.bottoms[i] != *first).collect();
+    let differing: Vec<usize> =
+        (1..ctx.bottoms.len()).filter(|&i| ctx.bottoms[i] != *first).collect();
     if differing.is_empty() {
         return true;
     }
-    let list = ctx.bottoms.iter().enumerate().map(|(i, s)| format!("bottom[{i}] {s}")).collect::<Vec<_>>().join(", ");
-    let mut d = op.error(code, format!("{what}: {list}")).with_label(ctx.bottom_span(0), format!("{first}"));
+    let list = ctx
+        .bottoms
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("bottom[{i}] {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut d = op
+        .error(code, format!("{what}: {list}"))
+        .with_label(ctx.bottom_span(0), format!("{first}"));
     for i in differing {
         d = d.with_label(ctx.bottom_span(i), format!("{}", ctx.bottoms[i]));
     }
@@ -272,7 +303,8 @@ pub fn report_windows(op: &LayerRef, diags: &mut Vec<Diagnostic>, issues: &[Wind
     for issue in issues {
         let same = |(g, _): &&mut (&WindowIssue, Vec<&str>)| {
             let (a, b) = (&g.window, &issue.window);
-            (a.input, a.pad, a.extent, a.out, g.span) == (b.input, b.pad, b.extent, b.out, issue.span)
+            (a.input, a.pad, a.extent, a.out, g.span)
+                == (b.input, b.pad, b.extent, b.out, issue.span)
         };
         match groups.iter_mut().find(same) {
             Some((_, axes)) => axes.push(&issue.axis),
@@ -307,7 +339,11 @@ pub fn report_windows(op: &LayerRef, diags: &mut Vec<Diagnostic>, issues: &[Wind
 
 /// The rule of every one-bottom, one-top elementwise layer: the top has the
 /// bottom's shape.
-pub fn same_shape(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
+pub fn same_shape(
+    op: &LayerRef,
+    type_name: &str,
+    ctx: &mut ShapeCtx<'_>,
+) -> Option<Vec<BlobShape>> {
     Arity::exact(1, 1).check(op, type_name, ctx).then(|| vec![ctx.bottoms[0].clone()])
 }
 
@@ -331,7 +367,10 @@ pub fn check_rank4(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>, botto
     let d = op
         .error(
             "lvc::shape::rank",
-            format!("{type_name} needs a 4-axis (N, C, H, W) bottom, got {} axes ({shape})", shape.rank()),
+            format!(
+                "{type_name} needs a 4-axis (N, C, H, W) bottom, got {} axes ({shape})",
+                shape.rank()
+            ),
         )
         .with_label(ctx.bottom_span(bottom), format!("{shape}"))
         .with_help(format!("reshape the bottom to N×C×H×W before {type_name}"));
@@ -344,7 +383,9 @@ pub fn check_rank4(op: &LayerRef, type_name: &str, ctx: &mut ShapeCtx<'_>, botto
 pub fn describe_count(dims: &[i64]) -> String {
     let exact = dims.iter().try_fold(1u128, |acc, &d| acc.checked_mul(u128::try_from(d).ok()?));
     match exact {
-        Some(n) => format!("{} elements ({} as float32)", thousands(n), bytes_text(n.saturating_mul(4))),
+        Some(n) => {
+            format!("{} elements ({} as float32)", thousands(n), bytes_text(n.saturating_mul(4)))
+        }
         None => {
             let log10: f64 = dims.iter().map(|&d| (d.unsigned_abs() as f64).log10()).sum();
             format!("about 10^{} elements", log10.floor())
@@ -392,11 +433,17 @@ pub fn size_problem(shape: &BlobShape) -> Option<String> {
         return Some(format!("{shape} has a negative dimension ({d})"));
     }
     if let Some(d) = shape.dims().iter().find(|&&d| d > MAX_BLOB_COUNT) {
-        return Some(format!("{shape} has a dimension of {}, more than {limit}", thousands(*d as u128)));
+        return Some(format!(
+            "{shape} has a dimension of {}, more than {limit}",
+            thousands(*d as u128)
+        ));
     }
     match shape.checked_count() {
         Some(n) if n <= MAX_BLOB_COUNT => None,
-        _ => Some(format!("{shape} would hold {}, more than {limit} per blob", describe_count(shape.dims()))),
+        _ => Some(format!(
+            "{shape} would hold {}, more than {limit} per blob",
+            describe_count(shape.dims())
+        )),
     }
 }
 
@@ -443,10 +490,10 @@ fn check_blobs<'a>(
     let mut labels: Vec<(Span, String)> = Vec::new();
     for (j, top) in tops {
         let Some(problem) = size_problem(top) else { continue };
-        let (name, span) = layer
-            .tops
-            .get(j)
-            .map_or_else(|| (format!("top {j}"), op.type_span), |t| (format!("top '{}'", t.value), t.span));
+        let (name, span) = layer.tops.get(j).map_or_else(
+            || (format!("top {j}"), op.type_span),
+            |t| (format!("top '{}'", t.value), t.span),
+        );
         problems.push(format!("{name} {problem}"));
         labels.push((span, format!("{top}")));
     }
@@ -477,7 +524,10 @@ fn check_blobs<'a>(
         };
     }
     let help = shrink_hint(&layer.kind.value, layer.bottoms.is_empty());
-    diags.push(d.with_help(format!("{help}: no blob can hold more than {} elements", thousands(MAX_BLOB_COUNT as u128))));
+    diags.push(d.with_help(format!(
+        "{help}: no blob can hold more than {} elements",
+        thousands(MAX_BLOB_COUNT as u128)
+    )));
     false
 }
 
@@ -492,5 +542,8 @@ pub fn check_top(layer: &LayerDef, j: usize, top: &BlobShape, diags: &mut Vec<Di
 pub fn overflow(op: &LayerRef, span: Span, what: &str, help: &str) -> Diagnostic {
     op.error("lvc::shape::too_large", format!("{what} overflows 64-bit integers"))
         .with_label(span, "too large")
-        .with_help(format!("{help}: no blob can hold more than {} elements", thousands(MAX_BLOB_COUNT as u128)))
+        .with_help(format!(
+            "{help}: no blob can hold more than {} elements",
+            thousands(MAX_BLOB_COUNT as u128)
+        ))
 }

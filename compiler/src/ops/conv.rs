@@ -6,8 +6,8 @@
 use std::any::Any;
 
 use super::common::{
-    axis_name, bottoms_agree, canonical_axis, error_count, filler, overflow, plural, report_windows, Arity, LayerRef,
-    Window, WindowIssue,
+    axis_name, bottoms_agree, canonical_axis, error_count, filler, overflow, plural,
+    report_windows, Arity, LayerRef, Window, WindowIssue,
 };
 use super::{checked_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
@@ -35,7 +35,8 @@ impl AxisParam {
         required: bool,
         diags: &mut Vec<Diagnostic>,
     ) -> AxisParam {
-        let values: Vec<Spanned<i64>> = if single { view.int(list).into_iter().collect() } else { view.ints(list) };
+        let values: Vec<Spanned<i64>> =
+            if single { view.int(list).into_iter().collect() } else { view.ints(list) };
         let (hv, wv) = (view.int(h), view.int(w));
         if hv.is_none() && wv.is_none() {
             return AxisParam::List(values);
@@ -49,21 +50,25 @@ impl AxisParam {
                     .with_help(format!("give either `{list}` or `{h}` and `{w}`, not both")),
             );
         }
-        let half = |v: Option<Spanned<i64>>, name: &str, other: &str, diags: &mut Vec<Diagnostic>| {
-            v.unwrap_or_else(|| {
-                if required {
-                    diags.push(
-                        op.error("lvc::param::missing", format!("`{other}` is set but `{name}` is not"))
+        let half =
+            |v: Option<Spanned<i64>>, name: &str, other: &str, diags: &mut Vec<Diagnostic>| {
+                v.unwrap_or_else(|| {
+                    if required {
+                        diags.push(
+                            op.error(
+                                "lvc::param::missing",
+                                format!("`{other}` is set but `{name}` is not"),
+                            )
                             .with_label(op.anchor(view, other), format!("{other} without {name}"))
                             .with_help(format!("set `{name}` too (or use `{list}` for both axes)")),
-                    );
-                }
-                // A missing required half has been reported (the build fails),
-                // so its placeholder must not trigger range errors too; an
-                // optional half (pad) is Caffe's default 0.
-                Spanned::new(i64::from(required), op.anchor(view, other))
-            })
-        };
+                        );
+                    }
+                    // A missing required half has been reported (the build fails),
+                    // so its placeholder must not trigger range errors too; an
+                    // optional half (pad) is Caffe's default 0.
+                    Spanned::new(i64::from(required), op.anchor(view, other))
+                })
+            };
         let hv2 = half(hv, h, w, diags);
         let wv2 = half(wv, w, h, diags);
         AxisParam::HeightWidth(hv2, wv2)
@@ -111,22 +116,26 @@ impl AxisParam {
                 );
                 None
             }
-            AxisParam::List(v) => match v.len() {
-                0 => Some(vec![default; n]),
-                1 => Some(vec![v[0].value; n]),
-                len if len == n => Some(v.iter().map(|s| s.value).collect()),
-                len => {
-                    let mut d = op.error(
+            AxisParam::List(v) => {
+                match v.len() {
+                    0 => Some(vec![default; n]),
+                    1 => Some(vec![v[0].value; n]),
+                    len if len == n => Some(v.iter().map(|s| s.value).collect()),
+                    len => {
+                        let mut d = op.error(
                         "lvc::param::count",
                         format!("`{name}` is given {len} times, but the bottom has {n} spatial axes"),
                     );
-                    for s in v {
-                        d = d.with_label(s.span, "");
+                        for s in v {
+                            d = d.with_label(s.span, "");
+                        }
+                        diags.push(d.with_help(format!(
+                            "give `{name}` once (for all axes) or {n} times (one per axis)"
+                        )));
+                        None
                     }
-                    diags.push(d.with_help(format!("give `{name}` once (for all axes) or {n} times (one per axis)")));
-                    None
                 }
-            },
+            }
         }
     }
 }
@@ -190,11 +199,18 @@ pub fn build_convolution(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<
     build(def, false, diags)
 }
 
-pub fn build_deconvolution(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_deconvolution(
+    def: &LayerDef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Box<dyn LayerOp>> {
     build(def, true, diags)
 }
 
-fn build(def: &LayerDef, transposed: bool, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+fn build(
+    def: &LayerDef,
+    transposed: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Box<dyn LayerOp>> {
     let op = LayerRef::of(def);
     let view = def.param_block("convolution_param");
     let errors_before = error_count(diags);
@@ -202,9 +218,12 @@ fn build(def: &LayerDef, transposed: bool, diags: &mut Vec<Diagnostic>) -> Optio
         Some(n) if n.value > 0 => Some(n),
         Some(n) => {
             diags.push(
-                op.error("lvc::param::range", format!("num_output must be positive, got {}", n.value))
-                    .with_label(n.span, "must be > 0")
-                    .with_help("set num_output to the number of output channels"),
+                op.error(
+                    "lvc::param::range",
+                    format!("num_output must be positive, got {}", n.value),
+                )
+                .with_label(n.span, "must be > 0")
+                .with_help("set num_output to the number of output channels"),
             );
             None
         }
@@ -248,30 +267,41 @@ fn build(def: &LayerDef, transposed: bool, diags: &mut Vec<Diagnostic>) -> Optio
         warn_groupless_bilinear(&op, view, &params, diags);
     }
     let errors_after = error_count(diags);
-    (errors_after == errors_before).then(|| Box::new(ConvOp { layer: op, transposed, params }) as Box<dyn LayerOp>)
+    (errors_after == errors_before)
+        .then(|| Box::new(ConvOp { layer: op, transposed, params }) as Box<dyn LayerOp>)
 }
 
 /// kernel, stride, pad and dilation of a `convolution_param`, checked.
 fn read_window(op: &LayerRef, view: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> [AxisParam; 4] {
-    let kernel = AxisParam::read(op, view, ["kernel_size", "kernel_h", "kernel_w"], false, true, diags);
+    let kernel =
+        AxisParam::read(op, view, ["kernel_size", "kernel_h", "kernel_w"], false, true, diags);
     if kernel == AxisParam::List(Vec::new()) {
         diags.push(
-            op.error("lvc::param::missing", "no kernel size: set `kernel_size` or `kernel_h` and `kernel_w`")
-                .with_label(op.type_span, "kernel size missing")
-                .with_help("add `kernel_size: K` to convolution_param"),
+            op.error(
+                "lvc::param::missing",
+                "no kernel size: set `kernel_size` or `kernel_h` and `kernel_w`",
+            )
+            .with_label(op.type_span, "kernel size missing")
+            .with_help("add `kernel_size: K` to convolution_param"),
         );
     }
     let stride = AxisParam::read(op, view, ["stride", "stride_h", "stride_w"], false, true, diags);
     let pad = AxisParam::read(op, view, ["pad", "pad_h", "pad_w"], false, false, diags);
     let dilation = AxisParam::List(view.ints("dilation"));
-    for (name, p, min) in
-        [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0), ("dilation", &dilation, 1)]
-    {
+    for (name, p, min) in [
+        ("kernel_size", &kernel, 1),
+        ("stride", &stride, 1),
+        ("pad", &pad, 0),
+        ("dilation", &dilation, 1),
+    ] {
         for v in p.written().into_iter().filter(|v| v.value < min) {
             diags.push(
-                op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
-                    .with_label(v.span, format!("must be ≥ {min}"))
-                    .with_help(format!("use a {name} of {min} or more")),
+                op.error(
+                    "lvc::param::range",
+                    format!("{name} must be at least {min}, got {}", v.value),
+                )
+                .with_label(v.span, format!("must be ≥ {min}"))
+                .with_help(format!("use a {name} of {min} or more")),
             );
         }
     }
@@ -333,7 +363,12 @@ fn window_maps(op: &LayerRef, window: [&AxisParam; 4], transposed: bool) -> Opti
 /// Caffe's bilinear filler writes the same kernel into every (in, out) slice,
 /// so without `group: num_output` every class gets the sum of all input
 /// channels: identical scores and an exactly zero gradient.
-fn warn_groupless_bilinear(op: &LayerRef, view: ParamView<'_>, p: &ConvParams, diags: &mut Vec<Diagnostic>) {
+fn warn_groupless_bilinear(
+    op: &LayerRef,
+    view: ParamView<'_>,
+    p: &ConvParams,
+    diags: &mut Vec<Diagnostic>,
+) {
     let n = p.num_output.value;
     if p.weight_filler.kind != "bilinear" || n <= 1 || p.group.value == n {
         return;
@@ -384,7 +419,10 @@ impl ConvOp {
                 self.layer
                     .error(
                         "lvc::shape::group",
-                        format!("group {g} does not divide the {}", plural(channels_in as usize, "input channel")),
+                        format!(
+                            "group {g} does not divide the {}",
+                            plural(channels_in as usize, "input channel")
+                        ),
                     )
                     .with_label(p.group.span, format!("group {g}"))
                     .with_help(format!(
@@ -483,7 +521,10 @@ impl ConvOp {
                 self.layer
                     .error(
                         "lvc::init::bilinear_shape",
-                        format!("the bilinear filler needs a square 2-D kernel, got {}", k.join("×")),
+                        format!(
+                            "the bilinear filler needs a square 2-D kernel, got {}",
+                            k.join("×")
+                        ),
                     )
                     .with_label(self.kernel_span(0), "kernel")
                     .with_help("use a single kernel_size on a 4-D (N, C, H, W) bottom"),
@@ -495,10 +536,18 @@ impl ConvOp {
 
 /// Whether every dilated kernel `D·(K−1)+1` fits `i64`; otherwise one
 /// `lvc::shape::too_large` on the kernel, naming the axes.
-fn extents_fit(op: &LayerRef, geo: &ConvGeometry, rank: usize, kernel: &AxisParam, diags: &mut Vec<Diagnostic>) -> bool {
-    let bad: Vec<usize> = (0..geo.kernel.len()).filter(|&i| geo.checked_extent(i).is_none()).collect();
+fn extents_fit(
+    op: &LayerRef,
+    geo: &ConvGeometry,
+    rank: usize,
+    kernel: &AxisParam,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let bad: Vec<usize> =
+        (0..geo.kernel.len()).filter(|&i| geo.checked_extent(i).is_none()).collect();
     let Some(&first) = bad.first() else { return true };
-    let axes = bad.iter().map(|&i| axis_name(geo.axis + 1 + i, rank)).collect::<Vec<_>>().join(" and ");
+    let axes =
+        bad.iter().map(|&i| axis_name(geo.axis + 1 + i, rank)).collect::<Vec<_>>().join(" and ");
     diags.push(overflow(
         op,
         axis_span(kernel, first).unwrap_or(op.type_span),
@@ -526,7 +575,14 @@ fn forward_window(
     // C++ integer division truncates toward zero, as Rust's does. The input
     // is at most INT_MAX and pad a uint32, so `input + 2·pad` fits.
     let out = (input + 2 * p - k) / s + 1;
-    let window = Window { input, pad: p, extent: k, out, kernel: geo.kernel[i], dilated: geo.dilation[i] != 1 };
+    let window = Window {
+        input,
+        pad: p,
+        extent: k,
+        out,
+        kernel: geo.kernel[i],
+        dilated: geo.dilation[i] != 1,
+    };
     if !window.fits() {
         issues.push(WindowIssue { axis: axis_name(dim, bottom.rank()), window, span: kernel_span });
     }
@@ -625,8 +681,9 @@ impl LayerOp for ConvOp {
         let groups_ok = self.check_groups(ctx, geo.channels_in);
         let bilinear_ok = self.check_bilinear(ctx, &geo);
         let mut issues = Vec::new();
-        let spatial: Vec<Option<i64>> =
-            (0..geo.kernel.len()).map(|i| self.output_size(ctx, &geo, &bottom, i, &mut issues)).collect();
+        let spatial: Vec<Option<i64>> = (0..geo.kernel.len())
+            .map(|i| self.output_size(ctx, &geo, &bottom, i, &mut issues))
+            .collect();
         report_windows(&self.layer, ctx.diags, &issues);
         if !groups_ok || !bilinear_ok {
             return None;
@@ -643,12 +700,23 @@ impl LayerOp for ConvOp {
         let Some(geo) = bottoms.first().and_then(|b| self.geometry(b)) else { return Vec::new() };
         let p = &self.params;
         let (g, n) = (p.group.value.max(1), p.num_output.value);
-        let mut weight = if self.transposed { vec![geo.channels_in, n / g] } else { vec![n, geo.channels_in / g] };
+        let mut weight = if self.transposed {
+            vec![geo.channels_in, n / g]
+        } else {
+            vec![n, geo.channels_in / g]
+        };
         weight.extend(&geo.kernel);
-        let mut blobs =
-            vec![ParamShape { role: "weight", shape: BlobShape(weight), filler: Some(p.weight_filler.clone()) }];
+        let mut blobs = vec![ParamShape {
+            role: "weight",
+            shape: BlobShape(weight),
+            filler: Some(p.weight_filler.clone()),
+        }];
         if p.bias_term {
-            blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![n]), filler: Some(p.bias_filler.clone()) });
+            blobs.push(ParamShape {
+                role: "bias",
+                shape: BlobShape(vec![n]),
+                filler: Some(p.bias_filler.clone()),
+            });
         }
         blobs
     }
@@ -681,8 +749,9 @@ pub fn build_im2col(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<d
     let errors_before = error_count(diags);
     let [kernel, stride, pad, dilation] = read_window(&layer, view, diags);
     let axis = layer.or_default(view.int("axis"), 1);
-    (error_count(diags) == errors_before)
-        .then(|| Box::new(Im2colOp { layer, kernel, stride, pad, dilation, axis }) as Box<dyn LayerOp>)
+    (error_count(diags) == errors_before).then(|| {
+        Box::new(Im2colOp { layer, kernel, stride, pad, dilation, axis }) as Box<dyn LayerOp>
+    })
 }
 
 impl Im2colOp {
@@ -714,11 +783,17 @@ impl LayerOp for Im2colOp {
             .collect();
         report_windows(&self.layer, ctx.diags, &issues);
         let mut dims = bottom.dims()[..geo.axis].to_vec();
-        let Some(channels) = checked_product(&geo.kernel).and_then(|k| k.checked_mul(geo.channels_in)) else {
+        let Some(channels) =
+            checked_product(&geo.kernel).and_then(|k| k.checked_mul(geo.channels_in))
+        else {
             ctx.diags.push(overflow(
                 &self.layer,
                 axis_span(&self.kernel, 0).unwrap_or(self.layer.type_span),
-                &format!("the unfolded channel count {} · {}", geo.channels_in, geo.kernel.iter().map(i64::to_string).collect::<Vec<_>>().join("·")),
+                &format!(
+                    "the unfolded channel count {} · {}",
+                    geo.channels_in,
+                    geo.kernel.iter().map(i64::to_string).collect::<Vec<_>>().join("·")
+                ),
                 "use a smaller kernel_size",
             ));
             return None;
@@ -767,24 +842,34 @@ mod tests {
 
     #[test]
     fn deconvolution_upsamples() {
-        let r =
-            run_layer(&deconv("num_output: 2 kernel_size: 63 stride: 32 bias_term: false group: 2"), &[&[1, 2, 9, 9]]);
+        let r = run_layer(
+            &deconv("num_output: 2 kernel_size: 63 stride: 32 bias_term: false group: 2"),
+            &[&[1, 2, 9, 9]],
+        );
         assert_eq!(r.top(0), [1, 2, 319, 319]);
         assert_eq!(r.param_dims(), [("weight", vec![2, 1, 63, 63])]);
-        let r = run_layer(&deconv("num_output: 2 kernel_size: 31 stride: 16 pad: 8"), &[&[1, 2, 17, 17]]);
+        let r = run_layer(
+            &deconv("num_output: 2 kernel_size: 31 stride: 16 pad: 8"),
+            &[&[1, 2, 17, 17]],
+        );
         assert_eq!(r.top(0), [1, 2, 271, 271]);
     }
 
     #[test]
     fn weight_layouts_differ_between_conv_and_deconv() {
-        let r = run_layer(&conv("num_output: 6 kernel_size: 3 stride: 2 pad: 1 group: 2"), &[&[1, 4, 14, 11]]);
+        let r = run_layer(
+            &conv("num_output: 6 kernel_size: 3 stride: 2 pad: 1 group: 2"),
+            &[&[1, 4, 14, 11]],
+        );
         assert_eq!(r.top(0), [1, 6, 7, 6]);
         assert_eq!(r.param_dims(), [("weight", vec![6, 2, 3, 3]), ("bias", vec![6])]);
         // Deconvolution: (C_in, C_out/group, k, k), as in the layer probe.
-        let r = run_layer(&deconv("num_output: 3 kernel_size: 4 stride: 2 pad: 1"), &[&[1, 6, 7, 6]]);
+        let r =
+            run_layer(&deconv("num_output: 3 kernel_size: 4 stride: 2 pad: 1"), &[&[1, 6, 7, 6]]);
         assert_eq!(r.top(0), [1, 3, 14, 12]);
         assert_eq!(r.param_dims(), [("weight", vec![6, 3, 4, 4]), ("bias", vec![3])]);
-        let r = run_layer(&deconv("num_output: 4 kernel_size: 3 stride: 2 group: 2"), &[&[1, 6, 7, 6]]);
+        let r =
+            run_layer(&deconv("num_output: 4 kernel_size: 3 stride: 2 group: 2"), &[&[1, 6, 7, 6]]);
         assert_eq!(r.top(0), [1, 4, 15, 13]);
         assert_eq!(r.param_dims()[0], ("weight", vec![6, 2, 3, 3]));
     }
@@ -810,7 +895,10 @@ mod tests {
         assert_eq!(r.top(0), [2, 8, 10, 3]);
         assert_eq!(r.param_dims()[0], ("weight", vec![8, 3, 3, 5]));
         // Per-axis lists.
-        let r = run_layer(&conv("num_output: 8 kernel_size: 3 kernel_size: 1 pad: 1 pad: 0"), &[&[1, 1, 10, 10]]);
+        let r = run_layer(
+            &conv("num_output: 8 kernel_size: 3 kernel_size: 1 pad: 1 pad: 0"),
+            &[&[1, 1, 10, 10]],
+        );
         assert_eq!(r.top(0), [1, 8, 10, 10]);
     }
 
@@ -828,7 +916,8 @@ mod tests {
 
     #[test]
     fn several_bottoms_share_weights() {
-        let body = "name: \"c\" type: \"Convolution\" bottom: \"a\" bottom: \"b\" top: \"p\" top: \"q\"\n\
+        let body =
+            "name: \"c\" type: \"Convolution\" bottom: \"a\" bottom: \"b\" top: \"p\" top: \"q\"\n\
                     convolution_param { num_output: 2 kernel_size: 3 }";
         let r = run_layer(body, &[&[1, 1, 5, 5], &[1, 1, 5, 5]]);
         assert_eq!(r.tops.as_ref().map(Vec::len), Some(2));
@@ -839,17 +928,21 @@ mod tests {
     #[test]
     fn coord_maps_follow_fcn() {
         use crate::ops::{builder_for, AxisMap};
-        let (_, def) = crate::ops::testing::layer(&conv("num_output: 1 kernel_size: 11 stride: 4 pad: 100"));
+        let (_, def) =
+            crate::ops::testing::layer(&conv("num_output: 1 kernel_size: 11 stride: 4 pad: 100"));
         let op = builder_for("Convolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
         assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 0.25, shift: 23.75 }; 2]));
-        let (_, def) = crate::ops::testing::layer(&deconv("num_output: 1 kernel_size: 63 stride: 32"));
-        let op = builder_for("Deconvolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
+        let (_, def) =
+            crate::ops::testing::layer(&deconv("num_output: 1 kernel_size: 63 stride: 32"));
+        let op =
+            builder_for("Deconvolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
         assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 32.0, shift: 31.0 }; 2]));
     }
 
     #[test]
     fn group_must_divide_input_and_output() {
-        let r = run_layer(&conv("num_output: 256 kernel_size: 5 pad: 2 group: 3"), &[&[1, 97, 56, 56]]);
+        let r =
+            run_layer(&conv("num_output: 256 kernel_size: 5 pad: 2 group: 3"), &[&[1, 97, 56, 56]]);
         assert_eq!(r.codes(), ["lvc::shape::group", "lvc::shape::group"]);
         insta::assert_snapshot!(r.rendered());
     }
@@ -863,17 +956,28 @@ mod tests {
 
     #[test]
     fn bad_parameter_combinations_are_all_reported() {
-        let r = run_layer(&conv("num_output: 0 kernel_size: 3 kernel_h: 3 stride: 0"), &[&[1, 1, 8, 8]]);
+        let r = run_layer(
+            &conv("num_output: 0 kernel_size: 3 kernel_h: 3 stride: 0"),
+            &[&[1, 1, 8, 8]],
+        );
         assert_eq!(
             r.codes(),
-            ["lvc::param::range", "lvc::param::conflict", "lvc::param::missing", "lvc::param::range"]
+            [
+                "lvc::param::range",
+                "lvc::param::conflict",
+                "lvc::param::missing",
+                "lvc::param::range"
+            ]
         );
         insta::assert_snapshot!(r.rendered());
     }
 
     #[test]
     fn parameter_counts_must_fit_the_bottom() {
-        let r = run_layer(&conv("num_output: 1 kernel_size: 3 kernel_size: 3 kernel_size: 3"), &[&[1, 1, 8, 8]]);
+        let r = run_layer(
+            &conv("num_output: 1 kernel_size: 3 kernel_size: 3 kernel_size: 3"),
+            &[&[1, 1, 8, 8]],
+        );
         assert_eq!(r.codes(), ["lvc::param::count"]);
         let r = run_layer(&conv("num_output: 1 kernel_h: 3 kernel_w: 3"), &[&[1, 1, 8, 8, 8]]);
         assert_eq!(r.codes(), ["lvc::param::count"]);
@@ -916,7 +1020,10 @@ mod tests {
 
     #[test]
     fn unknown_filler_is_an_error() {
-        let r = run_layer(&conv("num_output: 1 kernel_size: 1 weight_filler { type: \"gausian\" }"), &[&[1, 1, 2, 2]]);
+        let r = run_layer(
+            &conv("num_output: 1 kernel_size: 1 weight_filler { type: \"gausian\" }"),
+            &[&[1, 1, 2, 2]],
+        );
         assert_eq!(r.codes(), ["lvc::param::filler"]);
     }
 
@@ -925,7 +1032,8 @@ mod tests {
         let body =
             "name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\" convolution_param { kernel_size: 3 stride: 2 }";
         assert_eq!(run_layer(body, &[&[2, 4, 9, 9]]).top(0), [2, 36, 4, 4]);
-        let r = run_layer("name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\"", &[&[2, 4, 9, 9]]);
+        let r =
+            run_layer("name: \"i\" type: \"Im2col\" bottom: \"x\" top: \"y\"", &[&[2, 4, 9, 9]]);
         assert_eq!(r.codes(), ["lvc::param::missing"]);
     }
 }

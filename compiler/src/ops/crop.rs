@@ -28,7 +28,8 @@ struct OutOfBounds {
 
 impl OutOfBounds {
     fn same_numbers(&self, other: &OutOfBounds) -> bool {
-        (self.size, self.want, self.offset, self.span) == (other.size, other.want, other.offset, other.span)
+        (self.size, self.want, self.offset, self.span)
+            == (other.size, other.want, other.offset, other.span)
     }
 }
 
@@ -112,7 +113,12 @@ impl CropOp {
         if o.len() > 1 && start + o.len() != rank {
             let mut d = self.layer.error(
                 "lvc::param::count",
-                format!("{} offsets for {} cropped axes (axes {start}..{} of {data})", o.len(), rank - start, rank - 1),
+                format!(
+                    "{} offsets for {} cropped axes (axes {start}..{} of {data})",
+                    o.len(),
+                    rank - start,
+                    rank - 1
+                ),
             );
             for x in o {
                 d = d.with_label(x.span, "");
@@ -126,7 +132,9 @@ impl CropOp {
         if reference.rank() != rank {
             let mut d = self.layer.error(
                 "lvc::shape::crop",
-                format!("Crop needs bottoms with the same number of axes, got {data} and {reference}"),
+                format!(
+                    "Crop needs bottoms with the same number of axes, got {data} and {reference}"
+                ),
             );
             for (b, s) in ctx.layer.bottoms.iter().zip([&data, &reference]) {
                 d = d.with_label(b.span, format!("{s}"));
@@ -146,7 +154,9 @@ impl CropOp {
             .filter(|p| p.size - p.offset < p.want)
             .collect();
         if problems.is_empty() {
-            let dims = (0..rank).map(|i| if i < start { data.dims()[i] } else { reference.dims()[i] }).collect();
+            let dims = (0..rank)
+                .map(|i| if i < start { data.dims()[i] } else { reference.dims()[i] })
+                .collect();
             return Some(vec![BlobShape(dims)]);
         }
         ctx.diags.push(self.bounds_error(ctx, &problems, rank, graph_offset));
@@ -172,10 +182,17 @@ impl CropOp {
             .iter()
             .map(|(p, axes)| {
                 let (off, want) = (p.offset, p.want);
-                format!("along {}: offset {off} + size {want} = {} > {}", axes.join(" and "), off + want, p.size)
+                format!(
+                    "along {}: offset {off} + size {want} = {} > {}",
+                    axes.join(" and "),
+                    off + want,
+                    p.size
+                )
             })
             .collect();
-        let mut d = self.layer.error("lvc::shape::crop", format!("the crop is out of bounds {}", what.join("; ")));
+        let mut d = self
+            .layer
+            .error("lvc::shape::crop", format!("the crop is out of bounds {}", what.join("; ")));
         for (p, _) in &groups {
             let text = if self.params.offsets.is_empty() {
                 "no offset given: 0".to_string()
@@ -205,7 +222,9 @@ impl CropOp {
                 [first, rest @ ..] if rest.iter().all(|x| x == first) => format!("offset: {first}"),
                 _ => g.iter().map(|x| format!("offset: {x}")).collect::<Vec<_>>().join(" "),
             };
-            help.push_str(&format!("; the layers' coordinate maps align the two bottoms at `{shown}`"));
+            help.push_str(&format!(
+                "; the layers' coordinate maps align the two bottoms at `{shown}`"
+            ));
         }
         d.with_help(help)
     }
@@ -240,12 +259,17 @@ mod tests {
     use crate::ops::{AxisMap, BlobShape, ShapeCtx};
 
     fn crop(params: &str) -> String {
-        format!("name: \"score\" type: \"Crop\" bottom: \"up\" bottom: \"ref\" top: \"score\" {params}")
+        format!(
+            "name: \"score\" type: \"Crop\" bottom: \"up\" bottom: \"ref\" top: \"score\" {params}"
+        )
     }
 
     #[test]
     fn crops_to_the_reference_from_axis_2() {
-        let r = run_layer(&crop("crop_param { axis: 2 offset: 18 }"), &[&[1, 2, 319, 319], &[1, 1, 256, 256]]);
+        let r = run_layer(
+            &crop("crop_param { axis: 2 offset: 18 }"),
+            &[&[1, 2, 319, 319], &[1, 1, 256, 256]],
+        );
         assert_eq!(r.top(0), [1, 2, 256, 256]);
         // No crop_param: offset 0 (BVLC).
         let r = run_layer(&crop(""), &[&[1, 2, 271, 271], &[1, 1, 256, 256]]);
@@ -260,9 +284,13 @@ mod tests {
 
     #[test]
     fn offset_count_and_bounds() {
-        let r = run_layer(&crop("crop_param { offset: 1 offset: 2 offset: 3 }"), &[&[1, 2, 9, 9], &[1, 1, 4, 4]]);
+        let r = run_layer(
+            &crop("crop_param { offset: 1 offset: 2 offset: 3 }"),
+            &[&[1, 2, 9, 9], &[1, 1, 4, 4]],
+        );
         assert_eq!(r.codes(), ["lvc::param::count"]);
-        let r = run_layer(&crop("crop_param { offset: 1 offset: 6 }"), &[&[1, 2, 9, 9], &[1, 1, 4, 4]]);
+        let r =
+            run_layer(&crop("crop_param { offset: 1 offset: 6 }"), &[&[1, 2, 9, 9], &[1, 1, 4, 4]]);
         assert_eq!(r.codes(), ["lvc::shape::crop"]);
         let r = run_layer(&crop(""), &[&[1, 2, 9, 9], &[1, 1, 12, 4]]);
         assert_eq!(r.codes(), ["lvc::shape::crop"]);

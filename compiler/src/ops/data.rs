@@ -88,7 +88,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             let data = batch(v).zip(size).map(|(b, (h, w))| BlobShape(vec![b, channels, h, w]));
             (Source::ImageList { source: source(v) }, reader_shapes(n, data, batch(v)))
         }
-        "HDF5Data" => (Source::Hdf5 { source: source(def.param_block("hdf5_data_param")) }, vec![None; n]),
+        "HDF5Data" => {
+            (Source::Hdf5 { source: source(def.param_block("hdf5_data_param")) }, vec![None; n])
+        }
         "WindowData" => {
             let v = def.param_block("window_data_param");
             let data = batch(v).zip(crop).map(|(b, k)| BlobShape(vec![b, 3, k, k]));
@@ -96,8 +98,10 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         }
         "MemoryData" => {
             let v = def.param_block("memory_data_param");
-            let dims: Option<Vec<i64>> =
-                ["batch_size", "channels", "height", "width"].iter().map(|f| v.int(f).map(|x| x.value)).collect();
+            let dims: Option<Vec<i64>> = ["batch_size", "channels", "height", "width"]
+                .iter()
+                .map(|f| v.int(f).map(|x| x.value))
+                .collect();
             (Source::Memory, reader_shapes(n, dims.map(BlobShape), batch(v)))
         }
         _ => {
@@ -125,7 +129,11 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
 }
 
 /// Reader layers: top 0 is the data, top 1 (if listed) the label `[batch]`.
-fn reader_shapes(tops: usize, data: Option<BlobShape>, batch: Option<i64>) -> Vec<Option<BlobShape>> {
+fn reader_shapes(
+    tops: usize,
+    data: Option<BlobShape>,
+    batch: Option<i64>,
+) -> Vec<Option<BlobShape>> {
     (0..tops)
         .map(|i| match i {
             0 => data.clone(),
@@ -168,25 +176,37 @@ fn per_top<T: Clone>(
         1 => Some(vec![given.first().cloned(); tops]),
         k if k == tops => Some(given.into_iter().map(Some).collect()),
         k => {
-            let mut d = layer.error("lvc::param::count", format!("{} for {}", plural(k, what), plural(tops, "top")));
+            let mut d = layer.error(
+                "lvc::param::count",
+                format!("{} for {}", plural(k, what), plural(tops, "top")),
+            );
             for s in spans {
                 d = d.with_label(*s, "");
             }
-            diags
-                .push(d.with_help(format!("give `{what}` once (for every top), once per top ({tops}), or not at all")));
+            diags.push(d.with_help(format!(
+                "give `{what}` once (for every top), once per top ({tops}), or not at all"
+            )));
             None
         }
     }
 }
 
-fn input_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Vec<Option<BlobShape>>> {
+fn input_shapes(
+    layer: &LayerRef,
+    def: &LayerDef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Option<BlobShape>>> {
     let v = def.param_block("input_param");
     let spans: Vec<_> = v.subs("shape").iter().filter_map(|s| s.span()).collect();
     let shapes = blob_shapes(layer, v, diags);
     per_top(layer, "shape", shapes, &spans, def.tops.len(), diags)
 }
 
-fn dummy_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Vec<Option<BlobShape>>> {
+fn dummy_shapes(
+    layer: &LayerRef,
+    def: &LayerDef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Option<BlobShape>>> {
     let v = def.param_block("dummy_data_param");
     let tops = def.tops.len();
     let legacy: Vec<(&str, Vec<Spanned<i64>>)> =
@@ -199,20 +219,32 @@ fn dummy_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -
     if let Some(first) = shape_spans.first() {
         diags.push(
             layer
-                .error("lvc::param::conflict", "both `shape` and the legacy num/channels/height/width are set")
+                .error(
+                    "lvc::param::conflict",
+                    "both `shape` and the legacy num/channels/height/width are set",
+                )
                 .with_label(*first, "shape")
                 .with_help("use either `shape { dim… }` or num/channels/height/width"),
         );
         return None;
     }
-    let missing: Vec<&str> = legacy.iter().filter(|(_, v)| v.is_empty()).map(|(name, _)| *name).collect();
+    let missing: Vec<&str> =
+        legacy.iter().filter(|(_, v)| v.is_empty()).map(|(name, _)| *name).collect();
     if !missing.is_empty() {
         // Caffe requires each legacy dim once or once per top.
         diags.push(
             layer
-                .error("lvc::param::missing", format!("dummy_data_param lacks {}", missing.join(", ")))
-                .with_label(v.span().unwrap_or(layer.type_span), "num/channels/height/width only partly given")
-                .with_help("give all four of num, channels, height and width, or use `shape { dim… }`"),
+                .error(
+                    "lvc::param::missing",
+                    format!("dummy_data_param lacks {}", missing.join(", ")),
+                )
+                .with_label(
+                    v.span().unwrap_or(layer.type_span),
+                    "num/channels/height/width only partly given",
+                )
+                .with_help(
+                    "give all four of num, channels, height and width, or use `shape { dim… }`",
+                ),
         );
         return None;
     }
@@ -222,7 +254,11 @@ fn dummy_shapes(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -
         let vals = vals.iter().map(|x| x.value).collect();
         columns.push(per_top(layer, name, vals, &spans, tops, diags)?);
     }
-    Some((0..tops).map(|t| columns.iter().map(|c| c[t]).collect::<Option<Vec<i64>>>().map(BlobShape)).collect())
+    Some(
+        (0..tops)
+            .map(|t| columns.iter().map(|c| c[t]).collect::<Option<Vec<i64>>>().map(BlobShape))
+            .collect(),
+    )
 }
 
 impl LayerOp for DataOp {
@@ -232,7 +268,9 @@ impl LayerOp for DataOp {
 
     fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
         let arity = match self.source {
-            Source::Database { .. } | Source::ImageList { .. } => Arity::new((0, Some(0)), (1, Some(2))),
+            Source::Database { .. } | Source::ImageList { .. } => {
+                Arity::new((0, Some(0)), (1, Some(2)))
+            }
             Source::Windows { .. } | Source::Memory => Arity::exact(0, 2),
             Source::Python { .. } => Arity::new((0, Some(0)), (0, None)),
             _ => Arity::new((0, Some(0)), (1, None)),
@@ -240,12 +278,18 @@ impl LayerOp for DataOp {
         if !arity.check(&self.layer, self.type_name, ctx) {
             return None;
         }
-        let unknown: Vec<&str> =
-            self.tops.iter().zip(&self.shapes).filter(|(_, s)| s.is_none()).map(|(t, _)| t.as_str()).collect();
+        let unknown: Vec<&str> = self
+            .tops
+            .iter()
+            .zip(&self.shapes)
+            .filter(|(_, s)| s.is_none())
+            .map(|(t, _)| t.as_str())
+            .collect();
         if unknown.is_empty() {
             return self.shapes.iter().cloned().collect();
         }
-        let hint: Vec<String> = unknown.iter().map(|t| format!("--input-shape {t}=N,C,H,W")).collect();
+        let hint: Vec<String> =
+            unknown.iter().map(|t| format!("--input-shape {t}=N,C,H,W")).collect();
         let why = match self.source {
             Source::Input => "input_param gives no shape",
             Source::Python { .. } => "a Python data layer sets its shapes at run time",
@@ -348,7 +392,8 @@ pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<
     }
     for &(name, lo, hi, why) in MAGNITUDES {
         if let Some(x) = v.float(name).filter(|x| !(lo..=hi).contains(&x.value)) {
-            let range = if hi.is_finite() { format!("[{lo}, {hi}]") } else { format!("[{lo}, ∞)") };
+            let range =
+                if hi.is_finite() { format!("[{lo}, {hi}]") } else { format!("[{lo}, ∞)") };
             diags.push(range_error(
                 &layer,
                 x.span,
@@ -398,7 +443,10 @@ impl LayerOp for AugmentOp {
         if ctx.layer.tops.len() != ctx.bottoms.len() {
             ctx.diags.push(
                 self.layer
-                    .error("lvc::shape::arity", "Augment needs one top per bottom (data, and optionally label)")
+                    .error(
+                        "lvc::shape::arity",
+                        "Augment needs one top per bottom (data, and optionally label)",
+                    )
                     .with_label(self.layer.type_span, "")
                     .with_help("list as many tops as bottoms"),
             );
@@ -445,7 +493,11 @@ impl LayerOp for ParameterOp {
     }
 
     fn param_shapes(&self, _bottoms: &[BlobShape]) -> Vec<ParamShape> {
-        vec![ParamShape { role: "parameter", shape: self.shape.clone(), filler: Some(constant_filler(0.0)) }]
+        vec![ParamShape {
+            role: "parameter",
+            shape: self.shape.clone(),
+            filler: Some(constant_filler(0.0)),
+        }]
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -462,7 +514,8 @@ pub struct Hdf5OutputOp {
 }
 
 pub fn build_hdf5_output(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
-    let file_name = def.param_block("hdf5_output_param").string("file_name").map(|f| f.value.to_string());
+    let file_name =
+        def.param_block("hdf5_output_param").string("file_name").map(|f| f.value.to_string());
     Some(Box::new(Hdf5OutputOp { layer: LayerRef::of(def), file_name }))
 }
 
@@ -521,7 +574,8 @@ mod tests {
         assert_eq!(shapes(shaped), [Some(vec![7, 2])]);
         let both = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 shape { dim: 7 } }";
         assert_eq!(run_layer(both, &[]).codes(), ["lvc::param::conflict"]);
-        let partial = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 channels: 3 }";
+        let partial =
+            "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 channels: 3 }";
         assert_eq!(run_layer(partial, &[]).codes(), ["lvc::param::missing"]);
         let counts = "name: \"d\" type: \"DummyData\" top: \"a\" dummy_data_param { num: 1 num: 2 channels: 3 height: 1 width: 1 }";
         assert_eq!(run_layer(counts, &[]).codes(), ["lvc::param::count"]);
@@ -556,7 +610,8 @@ mod tests {
         let op = data_op(source);
         assert_eq!(op.shapes, [None, None]);
         assert!(matches!(&op.source, Source::Python { module, .. } if module == "voc_layers"));
-        let op_layer = "name: \"proposal\" type: \"Python\" bottom: \"rpn_cls_prob\" top: \"rois\" \
+        let op_layer =
+            "name: \"proposal\" type: \"Python\" bottom: \"rpn_cls_prob\" top: \"rois\" \
                         python_param { module: \"rpn.proposal_layer\" layer: \"ProposalLayer\" }";
         let r = run_layer(op_layer, &[&[1, 18, 14, 14]]);
         assert_eq!(r.codes(), ["lvc::python::unsupported"]);

@@ -98,10 +98,17 @@ impl LayerOp for InnerProductOp {
         let p = &self.params;
         let n = p.num_output.value;
         let weight = if p.transpose { vec![k, n] } else { vec![n, k] };
-        let mut blobs =
-            vec![ParamShape { role: "weight", shape: BlobShape(weight), filler: Some(p.weight_filler.clone()) }];
+        let mut blobs = vec![ParamShape {
+            role: "weight",
+            shape: BlobShape(weight),
+            filler: Some(p.weight_filler.clone()),
+        }];
         if p.bias_term {
-            blobs.push(ParamShape { role: "bias", shape: BlobShape(vec![n]), filler: Some(p.bias_filler.clone()) });
+            blobs.push(ParamShape {
+                role: "bias",
+                shape: BlobShape(vec![n]),
+                filler: Some(p.bias_filler.clone()),
+            });
         }
         blobs
     }
@@ -122,14 +129,20 @@ mod tests {
         let r = run_layer(body, &[&[10, 256, 6, 6]]);
         assert_eq!(r.top(0), [10, 4096]);
         assert_eq!(r.param_dims(), [("weight", vec![4096, 9216]), ("bias", vec![4096])]);
-        let r = run_layer(&body.replace("4096 }", "10 axis: 2 transpose: true bias_term: false }"), &[&[2, 3, 4, 5]]);
+        let r = run_layer(
+            &body.replace("4096 }", "10 axis: 2 transpose: true bias_term: false }"),
+            &[&[2, 3, 4, 5]],
+        );
         assert_eq!(r.top(0), [2, 3, 10]);
         assert_eq!(r.param_dims(), [("weight", vec![20, 10])]);
     }
 
     #[test]
     fn num_output_is_required() {
-        let r = run_layer("name: \"fc8\" type: \"InnerProduct\" bottom: \"x\" top: \"y\"", &[&[1, 4096]]);
+        let r = run_layer(
+            "name: \"fc8\" type: \"InnerProduct\" bottom: \"x\" top: \"y\"",
+            &[&[1, 4096]],
+        );
         assert_eq!(r.codes(), ["lvc::param::missing"]);
         let r = run_layer("name: \"fc8\" type: \"InnerProduct\" bottom: \"x\" top: \"y\" inner_product_param { num_output: 4 axis: 3 }", &[&[1, 4096]]);
         assert_eq!(r.codes(), ["lvc::shape::axis"]);

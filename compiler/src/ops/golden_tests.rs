@@ -59,7 +59,9 @@ fn assert_matches_manifest(case: &str, phase: Phase) {
 
 #[test]
 fn fcn_alexnet_shapes_and_params_match_caffe() {
-    for case in ["fcn_alexnet_slim_gray", "fcn_alexnet_gray", "fcn_alexnet_rgb", "fcn_alexnet_slim_rgb"] {
+    for case in
+        ["fcn_alexnet_slim_gray", "fcn_alexnet_gray", "fcn_alexnet_rgb", "fcn_alexnet_slim_rgb"]
+    {
         assert_matches_manifest(case, Phase::Test);
     }
 }
@@ -78,9 +80,11 @@ fn layer_probe_shapes_and_params_match_caffe() {
 
 #[test]
 fn fcn_parameter_totals_match_the_readme() {
-    for (case, total) in
-        [("fcn_alexnet_gray", 56_861_124), ("fcn_alexnet_slim_gray", 7_301_572), ("fcn8s_slim_gray", 2_594_230)]
-    {
+    for (case, total) in [
+        ("fcn_alexnet_gray", 56_861_124),
+        ("fcn_alexnet_slim_gray", 7_301_572),
+        ("fcn8s_slim_gray", 2_594_230),
+    ] {
         let (_, run) = run_case(case, Phase::Test);
         let count: i64 = run.params.values().flatten().map(|p| p.shape.count()).sum();
         assert_eq!(count, total, "{case}");
@@ -191,7 +195,8 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus")
 /// schema drops.
 #[test]
 fn corpus_nets_build_and_infer() {
-    let manifest = std::fs::read_to_string(format!("{CORPUS}/manifest.tsv")).expect("corpus manifest");
+    let manifest =
+        std::fs::read_to_string(format!("{CORPUS}/manifest.tsv")).expect("corpus manifest");
     let mut nets = 0;
     for line in manifest.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -200,13 +205,19 @@ fn corpus_nets_build_and_infer() {
         }
         nets += 1;
         for phase in [Phase::Train, Phase::Test] {
-            let run = run_net_file(&format!("{CORPUS}/{}", cols[0]), &NetState { phase, ..NetState::default() });
+            let run = run_net_file(
+                &format!("{CORPUS}/{}", cols[0]),
+                &NetState { phase, ..NetState::default() },
+            );
             for d in &run.diags {
                 let expected = match d.code {
                     "lvc::param::missing" => {
-                        d.message == "num_output is not set" || d.message.starts_with("roi_pooling_param.")
+                        d.message == "num_output is not set"
+                            || d.message.starts_with("roi_pooling_param.")
                     }
-                    "lvc::python::unsupported" => cols[0].contains("py-faster-rcnn") || d.message.contains("pyloss"),
+                    "lvc::python::unsupported" => {
+                        cols[0].contains("py-faster-rcnn") || d.message.contains("pyloss")
+                    }
                     _ => false,
                 };
                 assert!(expected, "{}: {}", cols[0], render(&run.source, std::slice::from_ref(d)));
@@ -222,9 +233,21 @@ fn corpus_classifiers_have_their_published_shapes() {
         ("BVLC__caffe/models/bvlc_alexnet/deploy.prototxt", "pool5", &[10, 256, 6, 6]),
         ("BVLC__caffe/models/bvlc_alexnet/deploy.prototxt", "prob", &[10, 1000]),
         ("BVLC__caffe/models/bvlc_googlenet/deploy.prototxt", "pool5/7x7_s1", &[10, 1024, 1, 1]),
-        ("BVLC__caffe/examples/net_surgery/bvlc_caffenet_full_conv.prototxt", "fc8-conv", &[1, 1000, 8, 8]),
-        ("KaimingHe__deep-residual-networks/prototxt/ResNet-50-deploy.prototxt", "pool5", &[1, 2048, 1, 1]),
-        ("KaimingHe__deep-residual-networks/prototxt/ResNet-152-deploy.prototxt", "prob", &[1, 1000]),
+        (
+            "BVLC__caffe/examples/net_surgery/bvlc_caffenet_full_conv.prototxt",
+            "fc8-conv",
+            &[1, 1000, 8, 8],
+        ),
+        (
+            "KaimingHe__deep-residual-networks/prototxt/ResNet-50-deploy.prototxt",
+            "pool5",
+            &[1, 2048, 1, 1],
+        ),
+        (
+            "KaimingHe__deep-residual-networks/prototxt/ResNet-152-deploy.prototxt",
+            "prob",
+            &[1, 1000],
+        ),
         ("forresti__SqueezeNet/SqueezeNet_v1.1/deploy.prototxt", "pool10", &[10, 1000, 1, 1]),
     ];
     for (file, blob, shape) in cases {

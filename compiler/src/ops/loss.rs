@@ -115,7 +115,12 @@ pub const TYPES: &[&str] = &[
     "DiceLoss",
 ];
 
-fn loss_params(layer: &LayerRef, v: ParamView<'_>, default: Normalization, diags: &mut Vec<Diagnostic>) -> LossParams {
+fn loss_params(
+    layer: &LayerRef,
+    v: ParamView<'_>,
+    default: Normalization,
+    diags: &mut Vec<Diagnostic>,
+) -> LossParams {
     let normalization = match (v.ident("normalization"), v.bool("normalize")) {
         (Some(n), _) => match n.value {
             "FULL" => Normalization::Full,
@@ -127,10 +132,18 @@ fn loss_params(layer: &LayerRef, v: ParamView<'_>, default: Normalization, diags
         (None, Some(_)) => Normalization::BatchSize,
         (None, None) => default,
     };
-    LossParams { ignore_label: v.int("ignore_label"), normalization, class_weight: class_weights(layer, v, diags) }
+    LossParams {
+        ignore_label: v.int("ignore_label"),
+        normalization,
+        class_weight: class_weights(layer, v, diags),
+    }
 }
 
-fn class_weights(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> Vec<Spanned<f64>> {
+fn class_weights(
+    layer: &LayerRef,
+    v: ParamView<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Spanned<f64>> {
     let weights = v.floats("class_weight");
     for w in weights.iter().filter(|w| !(w.value >= 0.0 && w.value.is_finite())) {
         diags.push(range_error(
@@ -170,20 +183,32 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
     let lp = def.param_block("loss_param");
     let loss = match type_name {
         "Softmax" => Loss::Softmax { axis: softmax_axis() },
-        "SoftmaxWithLoss" => {
-            Loss::SoftmaxWithLoss { axis: softmax_axis(), loss: loss_params(&layer, lp, Normalization::Valid, diags) }
-        }
+        "SoftmaxWithLoss" => Loss::SoftmaxWithLoss {
+            axis: softmax_axis(),
+            loss: loss_params(&layer, lp, Normalization::Valid, diags),
+        },
         "Accuracy" => {
             let v = def.param_block("accuracy_param");
             let top_k = layer.or_default(v.int("top_k"), 1);
             if top_k.value < 1 {
-                diags.push(range_error(&layer, top_k.span, "top_k must be at least 1", "use top_k: 1 or more"));
+                diags.push(range_error(
+                    &layer,
+                    top_k.span,
+                    "top_k must be at least 1",
+                    "use top_k: 1 or more",
+                ));
             }
-            Loss::Accuracy { top_k, axis: layer.or_default(v.int("axis"), 1), ignore_label: v.int("ignore_label") }
+            Loss::Accuracy {
+                top_k,
+                axis: layer.or_default(v.int("axis"), 1),
+                ignore_label: v.int("ignore_label"),
+            }
         }
         "SigmoidCrossEntropyLoss" => {
             // "for historical reasons" this loss defaults to BATCH_SIZE.
-            Loss::SigmoidCrossEntropyLoss { loss: loss_params(&layer, lp, Normalization::BatchSize, diags) }
+            Loss::SigmoidCrossEntropyLoss {
+                loss: loss_params(&layer, lp, Normalization::BatchSize, diags),
+            }
         }
         "EuclideanLoss" => Loss::EuclideanLoss,
         "ContrastiveLoss" => {
@@ -194,7 +219,11 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             }
         }
         "HingeLoss" => Loss::HingeLoss {
-            norm: def.param_block("hinge_loss_param").ident("norm").map_or("L1", |n| n.value).to_string(),
+            norm: def
+                .param_block("hinge_loss_param")
+                .ident("norm")
+                .map_or("L1", |n| n.value)
+                .to_string(),
         },
         "InfogainLoss" => Loss::InfogainLoss {
             axis: layer.or_default(def.param_block("infogain_loss_param").int("axis"), 1),
@@ -244,7 +273,10 @@ impl LossOp {
         }
         let d = self
             .layer
-            .error("lvc::shape::label", format!("{} and {} differ in their first (batch) axis", a, b))
+            .error(
+                "lvc::shape::label",
+                format!("{} and {} differ in their first (batch) axis", a, b),
+            )
             .with_label(ctx.bottom_span(0), format!("{a}"))
             .with_label(ctx.bottom_span(1), format!("{b}"))
             .with_help("feed the predictions and the labels of the same batch");
@@ -283,18 +315,29 @@ impl LossOp {
         false
     }
 
-    fn check_class_weights(&self, ctx: &mut ShapeCtx<'_>, weights: &[Spanned<f64>], classes: i64) -> bool {
+    fn check_class_weights(
+        &self,
+        ctx: &mut ShapeCtx<'_>,
+        weights: &[Spanned<f64>],
+        classes: i64,
+    ) -> bool {
         if weights.is_empty() || weights.len() as i64 == classes {
             return true;
         }
         let mut d = self.layer.error(
             "lvc::param::count",
-            format!("{} for {}", plural(weights.len(), "class_weight"), plural(classes as usize, "class")),
+            format!(
+                "{} for {}",
+                plural(weights.len(), "class_weight"),
+                plural(classes as usize, "class")
+            ),
         );
         for w in weights {
             d = d.with_label(w.span, "");
         }
-        ctx.diags.push(d.with_help(format!("give exactly one class_weight per class ({classes}), or none")));
+        ctx.diags.push(
+            d.with_help(format!("give exactly one class_weight per class ({classes}), or none")),
+        );
         false
     }
 
@@ -302,7 +345,8 @@ impl LossOp {
     fn dice_shapes(&self, ctx: &mut ShapeCtx<'_>, p: &DiceParams) -> Option<(i64, bool)> {
         let (scores, label) = (ctx.bottoms[0].clone(), ctx.bottoms[1].clone());
         let (s, l) = (scores.dims(), label.dims());
-        let fits = s.len() >= 2 && l.len() == s.len() && l[0] == s[0] && l[1] == 1 && l[2..] == s[2..];
+        let fits =
+            s.len() >= 2 && l.len() == s.len() && l[0] == s[0] && l[1] == 1 && l[2..] == s[2..];
         if !fits {
             let mut expected = s.to_vec();
             if expected.len() >= 2 {
@@ -349,7 +393,8 @@ impl LayerOp for LossOp {
             Loss::SoftmaxWithLoss { axis, loss } | Loss::InfogainLoss { axis, loss } => {
                 let a = canonical_axis(&self.layer, axis, &scores, "axis", ctx.diags)?;
                 let labels_ok = self.label_count(ctx, a);
-                let weights_ok = self.check_class_weights(ctx, &loss.class_weight, scores.dims()[a]);
+                let weights_ok =
+                    self.check_class_weights(ctx, &loss.class_weight, scores.dims()[a]);
                 if !(batch_ok && labels_ok && weights_ok) {
                     return None;
                 }
@@ -380,7 +425,9 @@ impl LayerOp for LossOp {
                 }
                 BlobShape(vec![classes])
             }
-            Loss::SigmoidCrossEntropyLoss { .. } | Loss::EuclideanLoss | Loss::SmoothL1Loss { .. } => {
+            Loss::SigmoidCrossEntropyLoss { .. }
+            | Loss::EuclideanLoss
+            | Loss::SmoothL1Loss { .. } => {
                 let same = if matches!(self.loss, Loss::EuclideanLoss) {
                     scores.dims().get(1..).map(checked_product)
                         == ctx.bottoms[1].dims().get(1..).map(checked_product)
@@ -399,7 +446,9 @@ impl LayerOp for LossOp {
                             )
                             .with_label(ctx.bottom_span(0), format!("{scores}"))
                             .with_label(ctx.bottom_span(1), format!("{}", ctx.bottoms[1]))
-                            .with_help("the prediction and the target must have the same number of values"),
+                            .with_help(
+                                "the prediction and the target must have the same number of values",
+                            ),
                     );
                     return None;
                 }
@@ -408,7 +457,9 @@ impl LayerOp for LossOp {
                 }
                 scalar.clone()
             }
-            Loss::ContrastiveLoss { .. } | Loss::HingeLoss { .. } | Loss::MultinomialLogisticLoss => {
+            Loss::ContrastiveLoss { .. }
+            | Loss::HingeLoss { .. }
+            | Loss::MultinomialLogisticLoss => {
                 if !batch_ok {
                     return None;
                 }
@@ -448,7 +499,9 @@ mod tests {
 
     fn normalization(body: &str) -> Normalization {
         match loss_of(body) {
-            Loss::SoftmaxWithLoss { loss, .. } | Loss::SigmoidCrossEntropyLoss { loss } => loss.normalization,
+            Loss::SoftmaxWithLoss { loss, .. } | Loss::SigmoidCrossEntropyLoss { loss } => {
+                loss.normalization
+            }
             other => panic!("not a loss with loss_param: {other:?}"),
         }
     }
@@ -472,17 +525,27 @@ mod tests {
     #[test]
     fn normalization_presence_rules() {
         assert_eq!(normalization(SWL), Normalization::Valid);
-        assert_eq!(normalization(&format!("{SWL} loss_param {{ normalize: false }}")), Normalization::BatchSize);
-        assert_eq!(normalization(&format!("{SWL} loss_param {{ normalize: true }}")), Normalization::Valid);
+        assert_eq!(
+            normalization(&format!("{SWL} loss_param {{ normalize: false }}")),
+            Normalization::BatchSize
+        );
+        assert_eq!(
+            normalization(&format!("{SWL} loss_param {{ normalize: true }}")),
+            Normalization::Valid
+        );
         assert_eq!(
             normalization(&format!("{SWL} loss_param {{ normalize: false normalization: FULL }}")),
             Normalization::Full
         );
         assert_eq!(
-            normalization("name: \"l\" type: \"SigmoidCrossEntropyLoss\" bottom: \"a\" bottom: \"b\""),
+            normalization(
+                "name: \"l\" type: \"SigmoidCrossEntropyLoss\" bottom: \"a\" bottom: \"b\""
+            ),
             Normalization::BatchSize
         );
-        let Loss::SoftmaxWithLoss { loss, .. } = loss_of(&format!("{SWL} loss_param {{ ignore_label: 255 }}")) else {
+        let Loss::SoftmaxWithLoss { loss, .. } =
+            loss_of(&format!("{SWL} loss_param {{ ignore_label: 255 }}"))
+        else {
             panic!("SoftmaxWithLoss")
         };
         assert_eq!(loss.ignore_label.map(|l| l.value), Some(255));
@@ -522,7 +585,10 @@ mod tests {
             "name: \"acc\" type: \"Accuracy\" bottom: \"score\" bottom: \"label\" top: \"acc\" top: \"per_class\"";
         let r = run_layer(body, &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
         assert_eq!((r.top(0), r.top(1)), (vec![], vec![2]));
-        let r = run_layer(&format!("{body} accuracy_param {{ top_k: 3 }}"), &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
+        let r = run_layer(
+            &format!("{body} accuracy_param {{ top_k: 3 }}"),
+            &[&[1, 2, 8, 8], &[1, 1, 8, 8]],
+        );
         assert_eq!(r.codes(), ["lvc::param::range"]);
         let (_, def) = layer(body);
         let op = super::build(&def, &mut Vec::new()).expect("builds");
@@ -532,7 +598,10 @@ mod tests {
     #[test]
     fn other_losses() {
         let pair = |kind: &str, a: &[i64], b: &[i64]| {
-            run_layer(&format!("name: \"l\" type: \"{kind}\" bottom: \"a\" bottom: \"b\" top: \"l\""), &[a, b])
+            run_layer(
+                &format!("name: \"l\" type: \"{kind}\" bottom: \"a\" bottom: \"b\" top: \"l\""),
+                &[a, b],
+            )
         };
         assert_eq!(pair("EuclideanLoss", &[4, 3], &[4, 3, 1, 1]).top(0), Vec::<i64>::new());
         assert_eq!(pair("EuclideanLoss", &[4, 3], &[4, 2]).codes(), ["lvc::shape::mismatch"]);
@@ -546,7 +615,8 @@ mod tests {
             &[&[4, 2], &[4, 2], &[4]],
         );
         assert_eq!(r.top(0), Vec::<i64>::new());
-        let r = run_layer("name: \"s\" type: \"Softmax\" bottom: \"a\" top: \"p\"", &[&[1, 2, 3, 3]]);
+        let r =
+            run_layer("name: \"s\" type: \"Softmax\" bottom: \"a\" top: \"p\"", &[&[1, 2, 3, 3]]);
         assert_eq!(r.top(0), [1, 2, 3, 3]);
     }
 
@@ -561,13 +631,19 @@ mod tests {
         let op = super::build(&def, &mut Vec::new()).expect("builds");
         assert_eq!(op.default_loss_weight(0), 1.0);
         let (_, def) = layer(metric);
-        assert_eq!(super::build(&def, &mut Vec::new()).expect("builds").default_loss_weight(0), 0.0);
+        assert_eq!(
+            super::build(&def, &mut Vec::new()).expect("builds").default_loss_weight(0),
+            0.0
+        );
         let r = run_layer(loss, &[&[1, 2, 319, 319], &[1, 1, 256, 256]]);
         assert_eq!(r.codes(), ["lvc::shape::dice"]);
         insta::assert_snapshot!(r.rendered());
         let r = run_layer(loss, &[&[1, 2, 8, 8], &[1, 2, 8, 8]]);
         assert_eq!(r.codes(), ["lvc::shape::dice"]);
-        let r = run_layer(&loss.replace("smooth: 1", "class_weight: 1"), &[&[1, 2, 8, 8], &[1, 1, 8, 8]]);
+        let r = run_layer(
+            &loss.replace("smooth: 1", "class_weight: 1"),
+            &[&[1, 2, 8, 8], &[1, 1, 8, 8]],
+        );
         assert_eq!(r.codes(), ["lvc::param::count"]);
         let Loss::DiceLoss(p) = loss_of(loss) else { panic!("DiceLoss") };
         assert_eq!((p.smooth, p.empty_score), (1.0, 1.0));
@@ -575,7 +651,8 @@ mod tests {
 
     #[test]
     fn digits_python_dice_layer_runs_natively() {
-        let body = "name: \"dice\" type: \"Python\" bottom: \"score\" bottom: \"label\" top: \"dice\"\n\
+        let body =
+            "name: \"dice\" type: \"Python\" bottom: \"score\" bottom: \"label\" top: \"dice\"\n\
                     python_param { module: \"digits_python_layers\" layer: \"Dice\" }";
         let r = run_layer(body, &[&[1, 2, 16, 16], &[1, 1, 16, 16]]);
         assert_eq!(r.top(0), Vec::<i64>::new());

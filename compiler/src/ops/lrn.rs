@@ -99,14 +99,22 @@ mod tests {
         let (_, def) = layer(body);
         let op = super::build(&def, &mut Vec::new()).expect("builds");
         let p = &op.as_any().downcast_ref::<LrnOp>().expect("an LrnOp").params;
-        assert_eq!((p.local_size, p.alpha, p.beta, p.k, p.region), (5, 1.0, 0.75, 1.0, NormRegion::AcrossChannels));
+        assert_eq!(
+            (p.local_size, p.alpha, p.beta, p.k, p.region),
+            (5, 1.0, 0.75, 1.0, NormRegion::AcrossChannels)
+        );
     }
 
     #[test]
     fn within_channel_region() {
-        let (_, def) = layer("name: \"n\" type: \"LRN\" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }");
+        let (_, def) = layer(
+            "name: \"n\" type: \"LRN\" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }",
+        );
         let op = super::build(&def, &mut Vec::new()).expect("builds");
-        assert_eq!(op.as_any().downcast_ref::<LrnOp>().map(|o| o.params.region), Some(NormRegion::WithinChannel));
+        assert_eq!(
+            op.as_any().downcast_ref::<LrnOp>().map(|o| o.params.region),
+            Some(NormRegion::WithinChannel)
+        );
     }
 
     #[test]

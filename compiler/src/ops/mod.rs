@@ -320,7 +320,9 @@ mod tests {
         // ROIPooling needs its fork-only param block (tested in `pool`).
         for t in known_types().filter(|t| *t != "ROIPooling") {
             let body = match t {
-                "Convolution" | "Deconvolution" => "convolution_param { num_output: 1 kernel_size: 1 }",
+                "Convolution" | "Deconvolution" => {
+                    "convolution_param { num_output: 1 kernel_size: 1 }"
+                }
                 "Im2col" => "convolution_param { kernel_size: 1 }",
                 "Pooling" => "pooling_param { kernel_size: 1 }",
                 "InnerProduct" => "inner_product_param { num_output: 1 }",

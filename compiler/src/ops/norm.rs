@@ -3,7 +3,9 @@
 
 use std::any::Any;
 
-use super::common::{canonical_axis, constant_filler, filler, identity_map, range_error, same_shape, Arity, LayerRef};
+use super::common::{
+    canonical_axis, constant_filler, filler, identity_map, range_error, same_shape, Arity, LayerRef,
+};
 use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, Spanned};
@@ -68,7 +70,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             let v = def.param_block("batch_norm_param");
             Norm::BatchNorm(BatchNormParams {
                 use_global_stats: v.bool("use_global_stats").map(|b| b.value),
-                moving_average_fraction: v.float("moving_average_fraction").map_or(0.999, |x| x.value),
+                moving_average_fraction: v
+                    .float("moving_average_fraction")
+                    .map_or(0.999, |x| x.value),
                 eps: v.float("eps").map_or(1e-5, |x| x.value),
             })
         }
@@ -127,7 +131,12 @@ impl NormOp {
     }
 
     /// The factor's shape: bottom[1]'s shape, or the covered axes of bottom[0].
-    fn factor_shape(&self, p: &AffineParams, bottoms: &[BlobShape], diags: &mut Vec<Diagnostic>) -> Option<BlobShape> {
+    fn factor_shape(
+        &self,
+        p: &AffineParams,
+        bottoms: &[BlobShape],
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<BlobShape> {
         let data = bottoms.first()?;
         // A scalar second bottom is allowed with any axis (Caffe skips the axis check).
         if let Some(factor) = bottoms.get(1).filter(|f| f.rank() == 0) {
@@ -143,17 +152,22 @@ impl NormOp {
                         self.layer
                             .error(
                                 "lvc::shape::mismatch",
-                                format!("the factor {factor} does not match axes {axis}.. of {data}"),
+                                format!(
+                                    "the factor {factor} does not match axes {axis}.. of {data}"
+                                ),
                             )
                             .with_label(p.axis.span, format!("axis {axis}"))
-                            .with_help(format!("bottom[1] must equal bottom[0]'s dims from axis {axis} on")),
+                            .with_help(format!(
+                                "bottom[1] must equal bottom[0]'s dims from axis {axis} on"
+                            )),
                     );
                     return None;
                 }
                 Some(factor.clone())
             }
             None => {
-                let end = if p.num_axes.value == -1 { d.len() } else { axis + p.num_axes.value as usize };
+                let end =
+                    if p.num_axes.value == -1 { d.len() } else { axis + p.num_axes.value as usize };
                 if end > d.len() {
                     diags.push(range_error(
                         &self.layer,
@@ -181,7 +195,8 @@ impl LayerOp for NormOp {
     fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
         match &self.norm {
             Norm::Scale(p) | Norm::Bias(p) => {
-                if !Arity::new((1, Some(2)), (1, Some(1))).check(&self.layer, self.type_str(), ctx) {
+                if !Arity::new((1, Some(2)), (1, Some(1))).check(&self.layer, self.type_str(), ctx)
+                {
                     return None;
                 }
                 self.factor_shape(p, ctx.bottoms, ctx.diags)?;
@@ -200,19 +215,33 @@ impl LayerOp for NormOp {
                 };
                 [("mean", channels), ("variance", channels), ("moving_average_factor", 1)]
                     .into_iter()
-                    .map(|(role, n)| ParamShape { role, shape: BlobShape(vec![n]), filler: Some(constant_filler(0.0)) })
+                    .map(|(role, n)| ParamShape {
+                        role,
+                        shape: BlobShape(vec![n]),
+                        filler: Some(constant_filler(0.0)),
+                    })
                     .collect()
             }
             Norm::Scale(p) | Norm::Bias(p) => {
-                let Some(shape) = self.factor_shape(p, bottoms, &mut Vec::new()) else { return Vec::new() };
+                let Some(shape) = self.factor_shape(p, bottoms, &mut Vec::new()) else {
+                    return Vec::new();
+                };
                 let is_scale = matches!(self.norm, Norm::Scale(_));
                 let mut blobs = Vec::new();
                 if bottoms.len() == 1 {
                     let role = if is_scale { "scale" } else { "bias" };
-                    blobs.push(ParamShape { role, shape: shape.clone(), filler: Some(p.filler.clone()) });
+                    blobs.push(ParamShape {
+                        role,
+                        shape: shape.clone(),
+                        filler: Some(p.filler.clone()),
+                    });
                 }
                 if p.bias_term {
-                    blobs.push(ParamShape { role: "bias", shape, filler: Some(p.bias_filler.clone()) });
+                    blobs.push(ParamShape {
+                        role: "bias",
+                        shape,
+                        filler: Some(p.bias_filler.clone()),
+                    });
                 }
                 blobs
             }
@@ -235,9 +264,15 @@ mod tests {
 
     #[test]
     fn batch_norm_stores_three_statistics() {
-        let r = run_layer("name: \"bn\" type: \"BatchNorm\" bottom: \"x\" top: \"x\"", &[&[2, 64, 8, 8]]);
+        let r = run_layer(
+            "name: \"bn\" type: \"BatchNorm\" bottom: \"x\" top: \"x\"",
+            &[&[2, 64, 8, 8]],
+        );
         assert_eq!(r.top(0), [2, 64, 8, 8]);
-        assert_eq!(r.param_dims(), [("mean", vec![64]), ("variance", vec![64]), ("moving_average_factor", vec![1])]);
+        assert_eq!(
+            r.param_dims(),
+            [("mean", vec![64]), ("variance", vec![64]), ("moving_average_factor", vec![1])]
+        );
     }
 
     #[test]

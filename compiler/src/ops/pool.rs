@@ -5,7 +5,8 @@
 use std::any::Any;
 
 use super::common::{
-    axis_name, check_rank4, error_count, overflow, report_windows, Arity, LayerRef, Window, WindowIssue,
+    axis_name, check_rank4, error_count, overflow, report_windows, Arity, LayerRef, Window,
+    WindowIssue,
 };
 use super::conv::AxisParam;
 use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
@@ -71,7 +72,8 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         Some(_) => PoolMethod::Stochastic,
     };
     let global = view.bool("global_pooling").is_some_and(|g| g.value);
-    let kernel = AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], true, true, diags);
+    let kernel =
+        AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], true, true, diags);
     let stride = AxisParam::read(&op, view, ["stride", "stride_h", "stride_w"], true, true, diags);
     // Unlike Convolution, Pooling wants both halves of a `_h`/`_w` pad
     // ("pad is pad OR pad_h and pad_w are required").
@@ -80,9 +82,12 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
     for (name, p, min) in [("kernel_size", &kernel, 1), ("stride", &stride, 1), ("pad", &pad, 0)] {
         for v in p.written().into_iter().filter(|v| v.value < min) {
             diags.push(
-                op.error("lvc::param::range", format!("{name} must be at least {min}, got {}", v.value))
-                    .with_label(v.span, format!("must be ≥ {min}"))
-                    .with_help(format!("use a {name} of {min} or more")),
+                op.error(
+                    "lvc::param::range",
+                    format!("{name} must be at least {min}, got {}", v.value),
+                )
+                .with_label(v.span, format!("must be ≥ {min}"))
+                .with_help(format!("use a {name} of {min} or more")),
             );
         }
     }
@@ -101,14 +106,22 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 .with_help("remove the kernel size, or drop `global_pooling: true`"),
             );
         }
-        for (v, name, want) in
-            [(&stride[0], "stride", 1), (&stride[1], "stride", 1), (&pad[0], "pad", 0), (&pad[1], "pad", 0)]
-        {
+        for (v, name, want) in [
+            (&stride[0], "stride", 1),
+            (&stride[1], "stride", 1),
+            (&pad[0], "pad", 0),
+            (&pad[1], "pad", 0),
+        ] {
             if v.value != want {
                 diags.push(
-                    op.error("lvc::param::conflict", format!("global_pooling needs {name} {want}, got {}", v.value))
-                        .with_label(v.span, format!("{name} {}", v.value))
-                        .with_help(format!("remove the {name} (global pooling uses pad 0 and stride 1)")),
+                    op.error(
+                        "lvc::param::conflict",
+                        format!("global_pooling needs {name} {want}, got {}", v.value),
+                    )
+                    .with_label(v.span, format!("{name} {}", v.value))
+                    .with_help(format!(
+                        "remove the {name} (global pooling uses pad 0 and stride 1)"
+                    )),
                 );
             }
         }
@@ -135,10 +148,13 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             }
             if method == PoolMethod::Stochastic {
                 diags.push(
-                    op.error("lvc::param::conflict", "padding is implemented only for MAX and AVE pooling")
-                        .with_label(pad[i].span, format!("pad {}", pad[i].value))
-                        .with_label(op.anchor(view, "pool"), "STOCHASTIC")
-                        .with_help("remove the pad, or use pool: MAX or AVE"),
+                    op.error(
+                        "lvc::param::conflict",
+                        "padding is implemented only for MAX and AVE pooling",
+                    )
+                    .with_label(pad[i].span, format!("pad {}", pad[i].value))
+                    .with_label(op.anchor(view, "pool"), "STOCHASTIC")
+                    .with_help("remove the pad, or use pool: MAX or AVE"),
                 );
                 break;
             }
@@ -146,11 +162,17 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 diags.push(
                     op.error(
                         "lvc::param::range",
-                        format!("pad {} is not smaller than the kernel {}", pad[i].value, k[i].value),
+                        format!(
+                            "pad {} is not smaller than the kernel {}",
+                            pad[i].value, k[i].value
+                        ),
                     )
                     .with_label(pad[i].span, format!("pad {}", pad[i].value))
                     .with_label(k[i].span, format!("kernel {}", k[i].value))
-                    .with_help(format!("Caffe requires pad < kernel; use pad ≤ {}", k[i].value - 1)),
+                    .with_help(format!(
+                        "Caffe requires pad < kernel; use pad ≤ {}",
+                        k[i].value - 1
+                    )),
                 );
             }
         }
@@ -169,7 +191,14 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
 
 impl PoolOp {
     /// Caffe's pooled size along one axis, before the kernel-fit check.
-    pub fn pooled_size(&self, input: i64, kernel: i64, stride: i64, pad: i64, any_pad: bool) -> i64 {
+    pub fn pooled_size(
+        &self,
+        input: i64,
+        kernel: i64,
+        stride: i64,
+        pad: i64,
+        any_pad: bool,
+    ) -> i64 {
         let span = input + 2 * pad - kernel;
         let steps = match self.params.round_mode {
             RoundMode::Ceil => -(-span).div_euclid(stride),
@@ -217,7 +246,8 @@ impl LayerOp for PoolOp {
             let input = bottom.dims()[2 + i];
             let (s, pad) = (p.stride[i].value, p.pad[i].value);
             let out = self.pooled_size(input, kernel[i], s, pad, any_pad);
-            let window = Window { input, pad, extent: kernel[i], out, kernel: kernel[i], dilated: false };
+            let window =
+                Window { input, pad, extent: kernel[i], out, kernel: kernel[i], dilated: false };
             if !window.fits() {
                 let span = p.kernel.as_ref().map_or(self.layer.type_span, |k| k[i].span);
                 issues.push(WindowIssue { axis: axis_name(2 + i, 4), window, span });
@@ -234,8 +264,11 @@ impl LayerOp for PoolOp {
         Some(
             (0..2)
                 .map(|i| {
-                    let (k, s, p) =
-                        (kernel[i].value as f64, self.params.stride[i].value as f64, self.params.pad[i].value as f64);
+                    let (k, s, p) = (
+                        kernel[i].value as f64,
+                        self.params.stride[i].value as f64,
+                        self.params.pad[i].value as f64,
+                    );
                     AxisMap { scale: 1.0 / s, shift: -((k - 1.0) / 2.0 - p) / s }
                 })
                 .collect(),
@@ -295,7 +328,8 @@ impl LayerOp for RoiPoolOp {
     }
 
     fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
-        if !Arity::exact(2, 1).check(&self.layer, "ROIPooling", ctx) || !check_rank4(&self.layer, "ROIPooling", ctx, 0)
+        if !Arity::exact(2, 1).check(&self.layer, "ROIPooling", ctx)
+            || !check_rank4(&self.layer, "ROIPooling", ctx, 0)
         {
             return None;
         }
@@ -339,9 +373,12 @@ pub fn build_spp(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn 
         Some(h) if h.value >= 1 => h,
         other => {
             diags.push(
-                op.error("lvc::param::missing", "spp_param.pyramid_height must be set to 1 or more")
-                    .with_label(other.map_or(op.type_span, |h| h.span), "pyramid_height")
-                    .with_help("set `spp_param { pyramid_height: 3 }` (levels of 1, 2×2 and 4×4 bins)"),
+                op.error(
+                    "lvc::param::missing",
+                    "spp_param.pyramid_height must be set to 1 or more",
+                )
+                .with_label(other.map_or(op.type_span, |h| h.span), "pyramid_height")
+                .with_help("set `spp_param { pyramid_height: 3 }` (levels of 1, 2×2 and 4×4 bins)"),
             );
             return None;
         }
@@ -360,7 +397,9 @@ impl LayerOp for SppOp {
     }
 
     fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
-        if !Arity::exact(1, 1).check(&self.layer, "SPP", ctx) || !check_rank4(&self.layer, "SPP", ctx, 0) {
+        if !Arity::exact(1, 1).check(&self.layer, "SPP", ctx)
+            || !check_rank4(&self.layer, "SPP", ctx, 0)
+        {
             return None;
         }
         let d = ctx.bottoms[0].dims();
@@ -489,9 +528,11 @@ mod tests {
 
     #[test]
     fn spatial_pyramid_pooling() {
-        let body = "name: \"spp\" type: \"SPP\" bottom: \"x\" top: \"y\" spp_param { pyramid_height: 3 }";
+        let body =
+            "name: \"spp\" type: \"SPP\" bottom: \"x\" top: \"y\" spp_param { pyramid_height: 3 }";
         assert_eq!(run_layer(body, &[&[2, 256, 13, 13]]).top(0), [2, 256 * 21]);
-        let r = run_layer("name: \"spp\" type: \"SPP\" bottom: \"x\" top: \"y\"", &[&[2, 256, 13, 13]]);
+        let r =
+            run_layer("name: \"spp\" type: \"SPP\" bottom: \"x\" top: \"y\"", &[&[2, 256, 13, 13]]);
         assert_eq!(r.codes(), ["lvc::param::missing"]);
     }
 }

@@ -71,7 +71,9 @@ pub fn run_fork_layer(body: &str, bottoms: &[&[i64]]) -> Outcome {
 
 fn outcome(source: SourceFile, def: &LayerDef, bottoms: &[&[i64]]) -> Outcome {
     let mut diags = Vec::new();
-    let Some(builder) = builder_for(&def.kind.value) else { panic!("unknown type {}", def.kind.value) };
+    let Some(builder) = builder_for(&def.kind.value) else {
+        panic!("unknown type {}", def.kind.value)
+    };
     let Some(op) = builder(def, &mut diags) else {
         return Outcome { source, tops: None, params: Vec::new(), diags };
     };
@@ -79,7 +81,8 @@ fn outcome(source: SourceFile, def: &LayerDef, bottoms: &[&[i64]]) -> Outcome {
     let tops = op.infer_shapes(&mut ShapeCtx { layer: def, bottoms: &bottoms, diags: &mut diags });
     let params = if tops.is_some() { op.param_shapes(&bottoms) } else { Vec::new() };
     // The IR's size check after every rule, as `compile` runs it.
-    let sized = tops.as_ref().is_none_or(|t| super::common::check_sizes(def, t, &params, &mut diags));
+    let sized =
+        tops.as_ref().is_none_or(|t| super::common::check_sizes(def, t, &params, &mut diags));
     let (tops, params) = if sized { (tops, params) } else { (None, Vec::new()) };
     Outcome { source, tops, params, diags }
 }
@@ -106,12 +109,19 @@ pub fn run_net_file(path: &str, state: &NetState) -> NetRun {
         let tops = match op.input_shapes() {
             Some(given) => given.into_iter().collect::<Option<Vec<_>>>(),
             None => {
-                let Some(bottoms) =
-                    def.bottoms.iter().map(|b| shapes.get(&b.value).cloned()).collect::<Option<Vec<BlobShape>>>()
+                let Some(bottoms) = def
+                    .bottoms
+                    .iter()
+                    .map(|b| shapes.get(&b.value).cloned())
+                    .collect::<Option<Vec<BlobShape>>>()
                 else {
                     continue;
                 };
-                let tops = op.infer_shapes(&mut ShapeCtx { layer: def, bottoms: &bottoms, diags: &mut diags });
+                let tops = op.infer_shapes(&mut ShapeCtx {
+                    layer: def,
+                    bottoms: &bottoms,
+                    diags: &mut diags,
+                });
                 if tops.is_some() {
                     params.insert(def.name.value.clone(), op.param_shapes(&bottoms));
                 }
@@ -127,7 +137,9 @@ pub fn run_net_file(path: &str, state: &NetState) -> NetRun {
 
 /// Diagnostics as miette draws them (unicode, no colour, 100 columns).
 pub fn render(source: &SourceFile, diags: &[Diagnostic]) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
     let mut out = String::new();
     for d in diags {
         handler.render_report(&mut out, &d.render(source)).expect("rendering into a String");

@@ -35,16 +35,9 @@ pub fn extract_net(root: &Message, format: NetFormat, diags: &mut Diagnostics) -
 pub fn net_state(msg: &Message) -> NetState {
     let view = ParamView::of(msg);
     NetState {
-        phase: view
-            .ident("phase")
-            .and_then(|p| phase(p.value))
-            .unwrap_or(Phase::Test),
+        phase: view.ident("phase").and_then(|p| phase(p.value)).unwrap_or(Phase::Test),
         level: view.int("level").map_or(0, |l| l.value),
-        stages: view
-            .strings("stage")
-            .into_iter()
-            .map(|s| s.value.to_string())
-            .collect(),
+        stages: view.strings("stage").into_iter().map(|s| s.value.to_string()).collect(),
     }
 }
 
@@ -61,10 +54,9 @@ fn extract_layer(index: usize, field: &Field, body: &Message, diags: &mut Diagno
     let view = ParamView::of(body);
     // Caffe leaves an unnamed layer's name empty (`layer_param.name()` is "");
     // the span then points at the `layer` keyword so labels still land.
-    let name = view.string("name").map_or_else(
-        || Spanned::new(String::new(), field.name_span),
-        |s| s.map(str::to_string),
-    );
+    let name = view
+        .string("name")
+        .map_or_else(|| Spanned::new(String::new(), field.name_span), |s| s.map(str::to_string));
     let kind = layer_kind(view, field);
     let include = rules(view, "include");
     let exclude = rules(view, "exclude");
@@ -119,10 +111,7 @@ fn layer_kind(view: ParamView<'_>, field: &Field) -> Spanned<String> {
 pub const NATIVE_PYTHON_LAYERS: &[&str] = &["Dice", "DiceLoss"];
 
 fn owned_strings(view: ParamView<'_>, name: &'static str) -> Vec<Spanned<String>> {
-    view.strings(name)
-        .into_iter()
-        .map(|s| s.map(str::to_string))
-        .collect()
+    view.strings(name).into_iter().map(|s| s.map(str::to_string)).collect()
 }
 
 fn rules(view: ParamView<'_>, name: &'static str) -> Vec<NetStateRule> {
@@ -134,11 +123,7 @@ fn rules(view: ParamView<'_>, name: &'static str) -> Vec<NetStateRule> {
                 phase: rule.ident("phase").and_then(|p| phase(p.value)),
                 min_level: rule.int("min_level").map(|l| l.value),
                 max_level: rule.int("max_level").map(|l| l.value),
-                stages: rule
-                    .strings("stage")
-                    .into_iter()
-                    .map(|s| s.value.to_string())
-                    .collect(),
+                stages: rule.strings("stage").into_iter().map(|s| s.value.to_string()).collect(),
                 not_stages: rule
                     .strings("not_stage")
                     .into_iter()
@@ -196,39 +181,22 @@ mod tests {
         assert!(net.force_backward);
         assert_eq!(
             net.state,
-            Some(NetState {
-                phase: Phase::Test,
-                level: 0,
-                stages: vec!["deploy".into()]
-            })
+            Some(NetState { phase: Phase::Test, level: 0, stages: vec!["deploy".into()] })
         );
         let l = &net.layers[0];
         // No name: Caffe's empty name, labelled at the `layer` keyword.
         assert_eq!(l.name.value, "");
         assert_eq!(&text[l.name.span.start..l.name.span.end], "layer");
-        assert_eq!(
-            l.bottoms
-                .iter()
-                .map(|b| b.value.as_str())
-                .collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(l.bottoms.iter().map(|b| b.value.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(l.loss_weights[0].value, 0.5);
         assert_eq!(
-            (
-                l.params[0].lr_mult,
-                l.params[0].decay_mult,
-                l.params[0].name.clone()
-            ),
+            (l.params[0].lr_mult, l.params[0].decay_mult, l.params[0].name.clone()),
             (2.0, 1.0, None)
         );
         assert_eq!((l.params[1].lr_mult, l.params[1].decay_mult), (1.0, 0.0));
         assert_eq!(l.params[1].name.as_deref(), Some("shared"));
         assert_eq!(l.phase, Some(Phase::Test));
-        assert_eq!(
-            l.propagate_down.iter().map(|p| p.value).collect::<Vec<_>>(),
-            [false, true]
-        );
+        assert_eq!(l.propagate_down.iter().map(|p| p.value).collect::<Vec<_>>(), [false, true]);
         let rule = &l.include[0];
         assert_eq!(
             (rule.phase, rule.min_level, rule.max_level),

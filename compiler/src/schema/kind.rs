@@ -24,12 +24,8 @@ pub fn classify(root: &Message) -> DocumentKind {
     if has("layer") || has("layers") {
         return DocumentKind::Net;
     }
-    let count_in = |desc: &MessageDesc| {
-        root.fields
-            .iter()
-            .filter(|f| desc.field(&f.name).is_some())
-            .count()
-    };
+    let count_in =
+        |desc: &MessageDesc| root.fields.iter().filter(|f| desc.field(&f.name).is_some()).count();
     let solver_only = root
         .fields
         .iter()
@@ -81,10 +77,7 @@ pub fn not_a_solver(root: &Message) -> Option<Diagnostic> {
     let (what, help) = match classify(root) {
         DocumentKind::Solver => return None,
         DocumentKind::Net
-            if root
-                .fields
-                .iter()
-                .all(|f| SOLVER_PARAMETER.field(&f.name).is_some()) =>
+            if root.fields.iter().all(|f| SOLVER_PARAMETER.field(&f.name).is_some()) =>
         {
             return None
         }
@@ -131,14 +124,8 @@ mod tests {
         assert_eq!(kind_of("layers { type: RELU }"), DocumentKind::Net);
         assert_eq!(kind_of("input: \"data\" input_dim: 1"), DocumentKind::Net);
         assert_eq!(kind_of(""), DocumentKind::Net);
-        assert_eq!(
-            kind_of("net: \"a\" base_lr: 0.1 debug_info: true"),
-            DocumentKind::Solver
-        );
-        assert_eq!(
-            kind_of("item { name: \"a\" label: 0 }"),
-            DocumentKind::LabelMap
-        );
+        assert_eq!(kind_of("net: \"a\" base_lr: 0.1 debug_info: true"), DocumentKind::Solver);
+        assert_eq!(kind_of("item { name: \"a\" label: 0 }"), DocumentKind::LabelMap);
         assert_eq!(kind_of("foo: 1 bar { }"), DocumentKind::Unknown);
     }
 

@@ -114,11 +114,7 @@ impl StateOverride {
         StateOverride {
             phase: view.ident("phase").and_then(|p| phase(p.value)),
             level: view.int("level").map(|l| l.value),
-            stages: view
-                .strings("stage")
-                .into_iter()
-                .map(|s| s.value.to_string())
-                .collect(),
+            stages: view.strings("stage").into_iter().map(|s| s.value.to_string()).collect(),
         }
     }
     /// `{phase: base}` merged with this override (scalars replace, stages
@@ -206,12 +202,7 @@ pub fn load_solver(source: &SourceFile, opts: &LoadOptions) -> (Option<SolverDef
         return (None, diags);
     }
     validate::validate(&mut tree, &SOLVER_PARAMETER, opts, &mut diags);
-    let solver = SolverReader {
-        source,
-        opts,
-        diags: &mut diags,
-    }
-    .read(tree);
+    let solver = SolverReader { source, opts, diags: &mut diags }.read(tree);
     match solver {
         Some(solver) => finish(solver, diags),
         None => (None, diags),
@@ -285,11 +276,7 @@ impl SolverReader<'_> {
                 _ => SolverMode::Gpu,
             },
             device_id: int("device_id", 0),
-            weights: v
-                .strings("weights")
-                .into_iter()
-                .map(|s| s.value.to_string())
-                .collect(),
+            weights: v.strings("weights").into_iter().map(|s| s.value.to_string()).collect(),
             body,
         })
     }
@@ -321,10 +308,7 @@ impl SolverReader<'_> {
         let Some(written) = written else {
             return Some(SolverType::Sgd);
         };
-        if let Some(&(_, _, t)) = SolverType::NAMES
-            .iter()
-            .find(|(s, _, _)| *s == written.value)
-        {
+        if let Some(&(_, _, t)) = SolverType::NAMES.iter().find(|(s, _, _)| *s == written.value) {
             return Some(t);
         }
         let names: Vec<&str> = SolverType::NAMES.iter().map(|&(s, _, _)| s).collect();
@@ -384,8 +368,7 @@ impl SolverReader<'_> {
             LrPolicy::Step | LrPolicy::Sigmoid
                 if v.int("stepsize").is_none_or(|s| s.value <= 0) =>
             {
-                self.diags
-                    .push(needs("stepsize", "Caffe checks stepsize > 0"));
+                self.diags.push(needs("stepsize", "Caffe checks stepsize > 0"));
             }
             LrPolicy::Multistep if stepvalue.is_empty() => {
                 // Caffe simply never steps; worth a warning, not an error.
@@ -453,11 +436,7 @@ impl SolverReader<'_> {
                     if let Some(span) = v.field_span(field) {
                         d = d.with_label(
                             span,
-                            if field == second {
-                                "another train net"
-                            } else {
-                                "train net"
-                            },
+                            if field == second { "another train net" } else { "train net" },
                         );
                     }
                 }
@@ -469,9 +448,7 @@ impl SolverReader<'_> {
 
     fn net_source(&mut self, v: ParamView<'_>, field: &str) -> Option<NetSource> {
         if let Some(inline) = v.sub(field).message() {
-            return self
-                .inline_net(inline)
-                .map(|n| NetSource::Inline(Box::new(n)));
+            return self.inline_net(inline).map(|n| NetSource::Inline(Box::new(n)));
         }
         let written = v.string(field)?;
         Some(NetSource::File(self.net_file(written)))
@@ -479,10 +456,7 @@ impl SolverReader<'_> {
 
     fn net_file(&self, written: Spanned<&str>) -> NetFile {
         let candidates = net_candidates(&self.source.path, written.value);
-        NetFile {
-            written: written.map(str::to_string),
-            candidates,
-        }
+        NetFile { written: written.map(str::to_string), candidates }
     }
 
     /// An inline net, validated already (as part of the solver), upgraded
@@ -582,9 +556,8 @@ impl SolverReader<'_> {
         }
         let mut nets = Vec::with_capacity(sources.len());
         for (i, source) in sources.into_iter().enumerate() {
-            let state = states
-                .get(i)
-                .map_or_else(StateOverride::default, |s| StateOverride::of(*s));
+            let state =
+                states.get(i).map_or_else(StateOverride::default, |s| StateOverride::of(*s));
             nets.push(TestNet {
                 source: source?,
                 test_iter: test_iter.get(i).map_or(0, |t| t.value),
@@ -629,10 +602,7 @@ mod tests {
     use super::*;
 
     fn solver(text: &str) -> (Option<SolverDef>, Diagnostics) {
-        load_solver(
-            &SourceFile::new("jobs/x/solver.prototxt", text),
-            &LoadOptions::default(),
-        )
+        load_solver(&SourceFile::new("jobs/x/solver.prototxt", text), &LoadOptions::default())
     }
 
     #[test]
@@ -645,42 +615,21 @@ mod tests {
             (s.base_lr, s.lr_policy, s.solver_type),
             (0.01, LrPolicy::Fixed, SolverType::Sgd)
         );
-        assert_eq!(
-            (s.momentum, s.momentum2, s.delta, s.rms_decay),
-            (0.0, 0.999, 1e-8, 0.99)
-        );
-        assert_eq!(
-            (s.iter_size, s.average_loss, s.random_seed, s.test_interval),
-            (1, 1, -1, 0)
-        );
+        assert_eq!((s.momentum, s.momentum2, s.delta, s.rms_decay), (0.0, 0.999, 1e-8, 0.99));
+        assert_eq!((s.iter_size, s.average_loss, s.random_seed, s.test_interval), (1, 1, -1, 0));
         assert_eq!(
             (s.clip_gradients, s.regularization, s.solver_mode),
             (-1.0, Regularization::L2, SolverMode::Gpu)
         );
         assert!(s.test_initialization && s.snapshot_after_train && !s.snapshot_diff);
         assert_eq!(s.snapshot_format, SnapshotFormat::BinaryProto);
-        assert_eq!(
-            s.snapshot_prefix,
-            Path::new("jobs/x/solver").display().to_string()
-        );
-        assert_eq!(
-            s.train_state,
-            NetState {
-                phase: Phase::Train,
-                level: 0,
-                stages: vec![]
-            }
-        );
+        assert_eq!(s.snapshot_prefix, Path::new("jobs/x/solver").display().to_string());
+        assert_eq!(s.train_state, NetState { phase: Phase::Train, level: 0, stages: vec![] });
         assert!(s.test_nets.is_empty());
-        let NetSource::File(file) = &s.train_net else {
-            panic!("a file net")
-        };
+        let NetSource::File(file) = &s.train_net else { panic!("a file net") };
         assert_eq!(
             file.candidates,
-            [
-                Path::new("jobs/x/train_val.prototxt"),
-                Path::new("train_val.prototxt")
-            ]
+            [Path::new("jobs/x/train_val.prototxt"), Path::new("train_val.prototxt")]
         );
     }
 
@@ -690,10 +639,7 @@ mod tests {
             solver("net: \"n\"\nlr_policy: \"inv\"\nsolver_type: NESTEROV\nsolver_mode: CPU\n");
         assert!(diags.is_empty());
         let s = s.expect("valid solver");
-        assert_eq!(
-            (s.solver_type, s.solver_mode),
-            (SolverType::Nesterov, SolverMode::Cpu)
-        );
+        assert_eq!((s.solver_type, s.solver_mode), (SolverType::Nesterov, SolverMode::Cpu));
     }
 
     #[test]
@@ -714,30 +660,16 @@ mod tests {
                 NetSource::Inline(_) => "inline".into(),
             })
             .collect();
-        assert_eq!(
-            files,
-            ["t.prototxt", "generic.prototxt", "generic.prototxt"]
-        );
-        assert_eq!(
-            s.test_nets.iter().map(|t| t.test_iter).collect::<Vec<_>>(),
-            [5, 6, 7]
-        );
+        assert_eq!(files, ["t.prototxt", "generic.prototxt", "generic.prototxt"]);
+        assert_eq!(s.test_nets.iter().map(|t| t.test_iter).collect::<Vec<_>>(), [5, 6, 7]);
         assert_eq!(
             s.test_nets[0].state,
-            NetState {
-                phase: Phase::Test,
-                level: 0,
-                stages: vec!["a".into()]
-            }
+            NetState { phase: Phase::Test, level: 0, stages: vec!["a".into()] }
         );
         assert_eq!(s.test_nets[1].state.phase, Phase::Train);
         assert_eq!(
             s.train_state,
-            NetState {
-                phase: Phase::Train,
-                level: 2,
-                stages: vec!["train".into()]
-            }
+            NetState { phase: Phase::Train, level: 2, stages: vec!["train".into()] }
         );
     }
 
@@ -759,10 +691,7 @@ mod tests {
             net_candidates(Path::new("/a/s.prototxt"), "/abs/n.prototxt"),
             [Path::new("/abs/n.prototxt")]
         );
-        assert_eq!(
-            snapshot_prefix(Path::new("a/b/solver.prototxt"), Some("snaps/x")),
-            "snaps/x"
-        );
+        assert_eq!(snapshot_prefix(Path::new("a/b/solver.prototxt"), Some("snaps/x")), "snaps/x");
         let dir = std::env::temp_dir();
         assert_eq!(
             snapshot_prefix(Path::new("a/b/solver.prototxt"), dir.to_str()),

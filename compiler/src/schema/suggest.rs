@@ -35,12 +35,8 @@ pub fn did_you_mean(word: &str, candidates: &[&str], what: &str) -> String {
 /// "valid {what}: `a`, `b`, …" with at most eight names.
 pub fn list_valid(candidates: &[&str], what: &str) -> String {
     const SHOWN: usize = 8;
-    let mut list = candidates
-        .iter()
-        .take(SHOWN)
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut list =
+        candidates.iter().take(SHOWN).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
     if candidates.len() > SHOWN {
         list.push_str(&format!(", … ({} in all)", candidates.len()));
     }

@@ -44,16 +44,8 @@ impl UpgradeReport {
 /// `layer` and `layers`, an unknown V0 layer type, a misplaced padding layer,
 /// too few input dimensions).
 pub fn upgrade_net(root: &mut Message, diags: &mut Diagnostics) -> Option<UpgradeReport> {
-    let first_v1 = root
-        .fields
-        .iter()
-        .find(|f| f.name == "layers")
-        .map(|f| f.name_span);
-    let first_current = root
-        .fields
-        .iter()
-        .find(|f| f.name == "layer")
-        .map(|f| f.name_span);
+    let first_v1 = root.fields.iter().find(|f| f.name == "layers").map(|f| f.name_span);
+    let first_current = root.fields.iter().find(|f| f.name == "layer").map(|f| f.name_span);
     if let (Some(v1), Some(current)) = (first_v1, first_current) {
         diags.push(
             Diagnostic::error(
@@ -69,11 +61,8 @@ pub fn upgrade_net(root: &mut Message, diags: &mut Diagnostics) -> Option<Upgrad
         );
         return None;
     }
-    let is_v0 = root.all("layers").any(|f| {
-        f.value
-            .as_message()
-            .is_some_and(|m| m.last("layer").is_some())
-    });
+    let is_v0 =
+        root.all("layers").any(|f| f.value.as_message().is_some_and(|m| m.last("layer").is_some()));
     let format = match (first_v1.is_some(), is_v0) {
         (_, true) => NetFormat::V0,
         (true, false) => NetFormat::V1,
@@ -109,28 +98,19 @@ fn scalar(kind: ScalarKind, span: Span) -> Value {
 
 /// A copy of `f` under another name (a V0 field moved into a `*_param`).
 fn renamed(f: &Field, name: &str) -> Field {
-    Field {
-        name: name.to_string(),
-        ..f.clone()
-    }
+    Field { name: name.to_string(), ..f.clone() }
 }
 
 fn str_value(msg: &Message, name: &str) -> Option<String> {
     match &msg.last(name)?.value {
-        Value::Scalar(Scalar {
-            kind: ScalarKind::Str(s),
-            ..
-        }) => Some(s.clone()),
+        Value::Scalar(Scalar { kind: ScalarKind::Str(s), .. }) => Some(s.clone()),
         _ => None,
     }
 }
 
 fn ident_value(msg: &Message, name: &str) -> Option<String> {
     match &msg.last(name)?.value {
-        Value::Scalar(Scalar {
-            kind: ScalarKind::Ident(s),
-            ..
-        }) => Some(s.clone()),
+        Value::Scalar(Scalar { kind: ScalarKind::Ident(s), .. }) => Some(s.clone()),
         _ => None,
     }
 }
@@ -138,10 +118,7 @@ fn ident_value(msg: &Message, name: &str) -> Option<String> {
 fn strings(msg: &Message, name: &str) -> Vec<String> {
     msg.all(name)
         .filter_map(|f| match &f.value {
-            Value::Scalar(Scalar {
-                kind: ScalarKind::Str(s),
-                ..
-            }) => Some(s.clone()),
+            Value::Scalar(Scalar { kind: ScalarKind::Str(s), .. }) => Some(s.clone()),
             _ => None,
         })
         .collect()
@@ -149,34 +126,21 @@ fn strings(msg: &Message, name: &str) -> Vec<String> {
 
 /// The sub-message `name` of `msg`, created (spanning `span`) if absent.
 fn sub_mut<'m>(msg: &'m mut Message, name: &str, span: Span) -> Option<&'m mut Message> {
-    if !msg
-        .fields
-        .iter()
-        .any(|f| f.name == name && f.value.as_message().is_some())
-    {
+    if !msg.fields.iter().any(|f| f.name == name && f.value.as_message().is_some()) {
         msg.fields.push(Field::new(
             name,
             span,
-            Value::Message(Message {
-                fields: Vec::new(),
-                span,
-            }),
+            Value::Message(Message { fields: Vec::new(), span }),
         ));
     }
-    msg.fields
-        .iter_mut()
-        .rev()
-        .filter(|f| f.name == name)
-        .find_map(|f| match &mut f.value {
-            Value::Message(m) => Some(m),
-            Value::Scalar(_) => None,
-        })
+    msg.fields.iter_mut().rev().filter(|f| f.name == name).find_map(|f| match &mut f.value {
+        Value::Message(m) => Some(m),
+        Value::Scalar(_) => None,
+    })
 }
 
 fn remove_all(msg: &mut Message, name: &str) -> Vec<Field> {
-    let (taken, kept) = std::mem::take(&mut msg.fields)
-        .into_iter()
-        .partition(|f| f.name == name);
+    let (taken, kept) = std::mem::take(&mut msg.fields).into_iter().partition(|f| f.name == name);
     msg.fields = kept;
     taken
 }
@@ -237,10 +201,8 @@ fn upgrade_v0_padding_layers(root: &mut Message, diags: &mut Diagnostics) {
     // Blob name → index (in the original list) of the connection that last
     // produced it.
     let mut last_producer: HashMap<String, usize> = HashMap::new();
-    let original: Vec<Message> = root
-        .all("layers")
-        .filter_map(|f| f.value.as_message().cloned())
-        .collect();
+    let original: Vec<Message> =
+        root.all("layers").filter_map(|f| f.value.as_message().cloned()).collect();
     let mut position = 0;
     for f in root.fields.iter_mut().filter(|f| f.name == "layers") {
         let Value::Message(connection) = &mut f.value else {
@@ -259,10 +221,8 @@ fn upgrade_v0_padding_layers(root: &mut Message, diags: &mut Diagnostics) {
                 continue;
             }
             if let Some(problem) = padding_problem(&layer_type, bottoms.len(), source) {
-                let span = connection
-                    .all("bottom")
-                    .nth(j)
-                    .map_or(connection.span, |b| b.value.span());
+                let span =
+                    connection.all("bottom").nth(j).map_or(connection.span, |b| b.value.span());
                 diags.push(
                     Diagnostic::error("lvc::schema::v0_padding", problem)
                         .with_label(span, "reads the output of a V0 padding layer")
@@ -308,37 +268,19 @@ fn padding_problem(
 /// Rewires bottom `j` of `connection` to the padding layer's input and sets
 /// the consumer's V0 `pad` to the padding layer's (0 when unset).
 fn fold_padding(connection: &mut Message, j: usize, padding: &Message) {
-    if let (Some(bottom), Some(source)) = (
-        connection
-            .fields
-            .iter_mut()
-            .filter(|f| f.name == "bottom")
-            .nth(j),
-        padding.last("bottom"),
-    ) {
+    if let (Some(bottom), Some(source)) =
+        (connection.fields.iter_mut().filter(|f| f.name == "bottom").nth(j), padding.last("bottom"))
+    {
         if let Value::Scalar(s) = &mut bottom.value {
-            s.kind = source
-                .value
-                .as_scalar()
-                .map_or(s.kind.clone(), |src| src.kind.clone());
+            s.kind = source.value.as_scalar().map_or(s.kind.clone(), |src| src.kind.clone());
         }
     }
     let pad = match v0_layer(padding).and_then(|l| l.last("pad")) {
         Some(pad) => pad.clone(),
-        None => Field::new(
-            "pad",
-            padding.span,
-            scalar(ScalarKind::Int(0), padding.span),
-        ),
+        None => Field::new("pad", padding.span, scalar(ScalarKind::Int(0), padding.span)),
     };
-    if let Some(Field {
-        value: Value::Message(layer),
-        ..
-    }) = connection
-        .fields
-        .iter_mut()
-        .rev()
-        .find(|f| f.name == "layer")
+    if let Some(Field { value: Value::Message(layer), .. }) =
+        connection.fields.iter_mut().rev().find(|f| f.name == "layer")
     {
         remove_all(layer, "pad");
         layer.fields.push(pad);
@@ -349,15 +291,10 @@ fn fold_padding(connection: &mut Message, j: usize, padding: &Message) {
 /// `None` = the field does not apply to this type.
 fn v0_field_target(field: &str, layer_type: &str) -> Option<(&'static str, &'static str)> {
     let by_type = |table: &[(&str, &'static str)], new_name: &'static str| {
-        table
-            .iter()
-            .find(|(t, _)| *t == layer_type)
-            .map(|&(_, param)| (param, new_name))
+        table.iter().find(|(t, _)| *t == layer_type).map(|&(_, param)| (param, new_name))
     };
-    const CONV_OR_IP: &[(&str, &str)] = &[
-        ("conv", "convolution_param"),
-        ("innerproduct", "inner_product_param"),
-    ];
+    const CONV_OR_IP: &[(&str, &str)] =
+        &[("conv", "convolution_param"), ("innerproduct", "inner_product_param")];
     const CONV_OR_POOL: &[(&str, &str)] =
         &[("conv", "convolution_param"), ("pool", "pooling_param")];
     const SOURCES: &[(&str, &str)] = &[
@@ -432,18 +369,9 @@ fn upgrade_v0_layer(connection: &Message, diags: &mut Diagnostics) -> Option<Mes
     };
     let layer_name = str_value(layer, "name").unwrap_or_default();
     let layer_type = str_value(layer, "type").unwrap_or_default();
-    let mut out = Message {
-        fields: Vec::new(),
-        span: connection.span,
-    };
+    let mut out = Message { fields: Vec::new(), span: connection.span };
     // Connection-level fields (bottom, top, …) stay as they are.
-    out.fields.extend(
-        connection
-            .fields
-            .iter()
-            .filter(|f| f.name != "layer")
-            .cloned(),
-    );
+    out.fields.extend(connection.fields.iter().filter(|f| f.name != "layer").cloned());
     for f in &layer.fields {
         match f.name.as_str() {
             "name" | "blobs" | "blobs_lr" | "weight_decay" => out.fields.push(f.clone()),
@@ -507,18 +435,13 @@ fn upgrade_data_transformation(root: &mut Message) {
         let Some(&(_, param)) = DATA_LAYERS.iter().find(|(t, _)| *t == kind) else {
             continue;
         };
-        let Some(Field {
-            value: Value::Message(data),
-            ..
-        }) = layer.fields.iter_mut().rev().find(|f| f.name == param)
+        let Some(Field { value: Value::Message(data), .. }) =
+            layer.fields.iter_mut().rev().find(|f| f.name == param)
         else {
             continue;
         };
         let data_span = data.span;
-        let moved: Vec<Field> = MOVED
-            .iter()
-            .flat_map(|name| remove_all(data, name))
-            .collect();
+        let moved: Vec<Field> = MOVED.iter().flat_map(|name| remove_all(data, name)).collect();
         if moved.is_empty() {
             continue;
         }
@@ -579,10 +502,7 @@ pub const V1_LAYER_TYPES: &[(&str, &str)] = &[
 
 /// The current type string for a V1 enum name.
 pub fn v1_type_string(v1: &str) -> Option<&'static str> {
-    V1_LAYER_TYPES
-        .iter()
-        .find(|(name, _)| *name == v1)
-        .map(|&(_, s)| s)
+    V1_LAYER_TYPES.iter().find(|(name, _)| *name == v1).map(|&(_, s)| s)
 }
 
 fn upgrade_v1_net(root: &mut Message, diags: &mut Diagnostics) {
@@ -607,10 +527,7 @@ fn param_spec_field(v1_field: &str) -> Option<&'static str> {
 
 /// `UpgradeV1LayerParameter`: one V1 layer → a current `LayerParameter`.
 fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
-    let mut out = Message {
-        fields: Vec::new(),
-        span: v1.span,
-    };
+    let mut out = Message { fields: Vec::new(), span: v1.span };
     // ParamSpecs are created as needed: entry i collects the i-th `param`,
     // `blob_share_mode`, `blobs_lr` and `weight_decay`.
     let mut specs: Vec<Message> = Vec::new();
@@ -620,10 +537,7 @@ fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
         if let Some(spec_field) = param_spec_field(&f.name) {
             let i = counts.entry(spec_field).or_insert(0);
             if specs.len() <= *i {
-                specs.push(Message {
-                    fields: Vec::new(),
-                    span: f.span,
-                });
+                specs.push(Message { fields: Vec::new(), span: f.span });
             }
             let spec = &mut specs[*i];
             spec.span = spec.span.join(f.span);
@@ -634,10 +548,7 @@ fn upgrade_v1_layer(v1: &Message, diags: &mut Diagnostics) -> Message {
         }
         match f.name.as_str() {
             "type" => {
-                let Some(Scalar {
-                    kind: ScalarKind::Ident(name),
-                    span,
-                }) = f.value.as_scalar()
+                let Some(Scalar { kind: ScalarKind::Ident(name), span }) = f.value.as_scalar()
                 else {
                     continue;
                 };
@@ -710,43 +621,22 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
         .reduce(Span::join)
         .unwrap_or_default();
     let anchor = inputs[0].name_span;
-    let mut input_param = Message {
-        fields: Vec::new(),
-        span: whole,
-    };
-    let mut layer = Message {
-        fields: Vec::new(),
-        span: whole,
-    };
-    layer.fields.push(Field::new(
-        "name",
-        anchor,
-        scalar(ScalarKind::Str("input".into()), anchor),
-    ));
-    layer.fields.push(Field::new(
-        "type",
-        anchor,
-        scalar(ScalarKind::Str("Input".into()), anchor),
-    ));
+    let mut input_param = Message { fields: Vec::new(), span: whole };
+    let mut layer = Message { fields: Vec::new(), span: whole };
+    layer.fields.push(Field::new("name", anchor, scalar(ScalarKind::Str("input".into()), anchor)));
+    layer.fields.push(Field::new("type", anchor, scalar(ScalarKind::Str("Input".into()), anchor)));
     for (i, input) in inputs.iter().enumerate() {
         layer.fields.push(renamed(input, "top"));
         let shape = if !shapes.is_empty() {
             shapes.get(i).map(|s| renamed(s, "shape"))
         } else {
             dims.get(4 * i..4 * i + 4).map(|four| {
-                let span = four
-                    .iter()
-                    .map(|d| d.span)
-                    .reduce(Span::join)
-                    .unwrap_or(input.span);
+                let span = four.iter().map(|d| d.span).reduce(Span::join).unwrap_or(input.span);
                 let dim_fields = four.iter().map(|d| renamed(d, "dim")).collect();
                 Field::new(
                     "shape",
                     four[0].name_span,
-                    Value::Message(Message {
-                        fields: dim_fields,
-                        span,
-                    }),
+                    Value::Message(Message { fields: dim_fields, span }),
                 )
             })
         };
@@ -754,15 +644,9 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
             Some(shape) => input_param.fields.push(shape),
             None => {
                 let (what, have) = if shapes.is_empty() {
-                    (
-                        "four `input_dim` values",
-                        format!("{} `input_dim` values", dims.len()),
-                    )
+                    ("four `input_dim` values", format!("{} `input_dim` values", dims.len()))
                 } else {
-                    (
-                        "one `input_shape`",
-                        format!("{} `input_shape` blocks", shapes.len()),
-                    )
+                    ("one `input_shape`", format!("{} `input_shape` blocks", shapes.len()))
                 };
                 diags.push(
                     Diagnostic::error(
@@ -776,16 +660,10 @@ fn upgrade_input(root: &mut Message, diags: &mut Diagnostics) -> bool {
             }
         }
     }
-    layer
-        .fields
-        .push(Field::new("input_param", anchor, Value::Message(input_param)));
-    let first_layer = root
-        .fields
-        .iter()
-        .position(|f| f.name == "layer")
-        .unwrap_or(root.fields.len());
-    root.fields
-        .insert(first_layer, Field::new("layer", anchor, Value::Message(layer)));
+    layer.fields.push(Field::new("input_param", anchor, Value::Message(input_param)));
+    let first_layer =
+        root.fields.iter().position(|f| f.name == "layer").unwrap_or(root.fields.len());
+    root.fields.insert(first_layer, Field::new("layer", anchor, Value::Message(layer)));
     true
 }
 
@@ -818,8 +696,7 @@ fn upgrade_batch_norm(root: &mut Message) -> bool {
             let span = spec.span;
             for name in ["lr_mult", "decay_mult"] {
                 remove_all(spec, name);
-                spec.fields
-                    .push(Field::new(name, span, scalar(ScalarKind::Float(0.0), span)));
+                spec.fields.push(Field::new(name, span, scalar(ScalarKind::Float(0.0), span)));
             }
         }
         changed = true;
@@ -855,10 +732,7 @@ mod tests {
     #[test]
     fn v1_none_and_untyped_layers_get_the_empty_type() {
         let (text, _, _) = upgraded("layers { name: \"a\" type: NONE } layers { name: \"b\" }");
-        assert_eq!(
-            text,
-            "layer {\n  name: \"a\"\n  type: \"\"\n}\nlayer {\n  name: \"b\"\n}\n"
-        );
+        assert_eq!(text, "layer {\n  name: \"a\"\n  type: \"\"\n}\nlayer {\n  name: \"b\"\n}\n");
     }
 
     #[test]

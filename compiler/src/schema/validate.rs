@@ -91,10 +91,7 @@ impl Validator<'_> {
             self.report(
                 Diagnostic::error(
                     "lvc::schema::required",
-                    format!(
-                        "{} is missing its required field `{}`",
-                        desc.name, missing.name
-                    ),
+                    format!("{} is missing its required field `{}`", desc.name, missing.name),
                 )
                 .with_label(msg.span, format!("no `{}` here", missing.name))
                 .with_help(format!(
@@ -203,10 +200,7 @@ fn is_layer_message(desc: &MessageDesc) -> bool {
 
 fn layer_name(msg: &Message) -> Option<String> {
     msg.last("name").and_then(|f| match &f.value {
-        Value::Scalar(Scalar {
-            kind: ScalarKind::Str(s),
-            ..
-        }) => Some(s.clone()),
+        Value::Scalar(Scalar { kind: ScalarKind::Str(s), .. }) => Some(s.clone()),
         _ => None,
     })
 }
@@ -246,17 +240,11 @@ fn check_scalar(
         FieldType::Int32 | FieldType::Int64 | FieldType::UInt32 | FieldType::UInt64 => match s.kind
         {
             ScalarKind::Int(i) => check_range(ty, i, s.span, fdesc, parent),
-            _ => Err(type_error(
-                s,
-                format!("write a whole number, e.g. `{}: 1`", fdesc.name),
-            )),
+            _ => Err(type_error(s, format!("write a whole number, e.g. `{}: 1`", fdesc.name))),
         },
         FieldType::Float | FieldType::Double => match s.kind {
             ScalarKind::Int(_) | ScalarKind::Float(_) => Ok(()),
-            _ => Err(type_error(
-                s,
-                format!("write a number, e.g. `{}: 0.5`", fdesc.name),
-            )),
+            _ => Err(type_error(s, format!("write a number, e.g. `{}: 0.5`", fdesc.name))),
         },
         FieldType::Bool => match &s.kind {
             ScalarKind::Ident(id)
@@ -265,10 +253,7 @@ fn check_scalar(
                 Ok(())
             }
             ScalarKind::Int(0 | 1) => Ok(()),
-            _ => Err(type_error(
-                s,
-                "write `true` or `false` (or 1 / 0)".to_string(),
-            )),
+            _ => Err(type_error(s, "write `true` or `false` (or 1 / 0)".to_string())),
         },
         FieldType::String | FieldType::Bytes => match &s.kind {
             ScalarKind::Str(_) => Ok(()),
@@ -289,10 +274,7 @@ fn check_scalar(
                     },
                 ))
             }
-            _ => Err(type_error(
-                s,
-                format!("write a quoted string, e.g. `{}: \"…\"`", fdesc.name),
-            )),
+            _ => Err(type_error(s, format!("write a quoted string, e.g. `{}: \"…\"`", fdesc.name))),
         },
         FieldType::Enum(e) => check_enum(e, s, fdesc, parent),
         // `Validator::value` reports a scalar given for a message field
@@ -319,19 +301,11 @@ fn check_range(
     }
     Err(Diagnostic::error(
         "lvc::schema::range",
-        format!(
-            "{value} is out of range for `{}` of {} ({})",
-            fdesc.name,
-            parent.name,
-            ty.name()
-        ),
+        format!("{value} is out of range for `{}` of {} ({})", fdesc.name, parent.name, ty.name()),
     )
     .with_label(span, format!("must be between {lo} and {hi}"))
     .with_help(if value < 0 && lo == 0 {
-        format!(
-            "`{}` is unsigned; negative values are not allowed",
-            fdesc.name
-        )
+        format!("`{}` is unsigned; negative values are not allowed", fdesc.name)
     } else {
         format!("use a value between {lo} and {hi}")
     }))
@@ -373,10 +347,9 @@ fn check_enum(
         },
         ScalarKind::Str(st) => {
             let help = match closest(st, names.iter().copied()) {
-                Some(name) => format!(
-                    "enum values are written without quotes: `{}: {name}`",
-                    fdesc.name
-                ),
+                Some(name) => {
+                    format!("enum values are written without quotes: `{}: {name}`", fdesc.name)
+                }
                 None => did_you_mean(st, &names, &format!("values of {} (unquoted)", e.name)),
             };
             Err(Diagnostic::error(
@@ -436,22 +409,12 @@ mod tests {
 
     #[test]
     fn required_fields_must_be_present() {
-        let (_, diags) = check(
-            "layer { name: \"c\" clip_param { min: 0 } }",
-            &NET_PARAMETER,
-            false,
-        );
+        let (_, diags) =
+            check("layer { name: \"c\" clip_param { min: 0 } }", &NET_PARAMETER, false);
         assert_eq!(diags.len(), 1);
         assert_eq!(diags.items[0].code, "lvc::schema::required");
-        assert_eq!(
-            diags.items[0].message,
-            "ClipParameter is missing its required field `max`"
-        );
-        let (_, diags) = check(
-            "layer { clip_param { min: 0 max: 6 } }",
-            &NET_PARAMETER,
-            false,
-        );
+        assert_eq!(diags.items[0].message, "ClipParameter is missing its required field `max`");
+        let (_, diags) = check("layer { clip_param { min: 0 max: 6 } }", &NET_PARAMETER, false);
         assert!(diags.is_empty());
     }
 
@@ -484,7 +447,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_dropped_when_strict_and_kept_when_lenient() {
-        let input = "name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { x: 1 } }";
+        let input =
+            "name: \"n\" bogus: 1 force_backward: 3 layer { name: \"a\" bn_param { x: 1 } }";
         let (strict, diags) = check(input, &NET_PARAMETER, false);
         assert_eq!(strict, "name: \"n\"\nlayer {\n  name: \"a\"\n}\n");
         assert_eq!(diags.error_count(), 3);
@@ -492,7 +456,10 @@ mod tests {
         let (lenient, diags) = check(input, &NET_PARAMETER, true);
         // Fork fields stay (unchecked) for the ops that read them; the type
         // error stays an error and its field is dropped.
-        assert_eq!(lenient, "name: \"n\"\nbogus: 1\nlayer {\n  name: \"a\"\n  bn_param {\n    x: 1\n  }\n}\n");
+        assert_eq!(
+            lenient,
+            "name: \"n\"\nbogus: 1\nlayer {\n  name: \"a\"\n  bn_param {\n    x: 1\n  }\n}\n"
+        );
         assert_eq!(diags.error_count(), 1);
         assert_eq!(diags.warning_count(), 2);
         assert_eq!(diags.items[2].layer.as_deref(), Some("a"));

@@ -36,23 +36,12 @@ pub fn corpus_manifest() -> Vec<CorpusEntry> {
     let text = std::fs::read_to_string(corpus_dir().join("manifest.tsv"))
         .expect("corpus manifest is readable");
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .expect("manifest has a header")
-        .split('\t')
-        .collect();
+    let header: Vec<&str> = lines.next().expect("manifest has a header").split('\t').collect();
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("manifest column {name}"))
+        header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("manifest column {name}"))
     };
-    let (path, kind, format, strict) = (
-        col("path"),
-        col("kind"),
-        col("format"),
-        col("strict_bvlc_parse"),
-    );
+    let (path, kind, format, strict) =
+        (col("path"), col("kind"), col("format"), col("strict_bvlc_parse"));
     let (n_layers, input_style) = (col("n_layers"), col("input_style"));
     lines
         .filter(|l| !l.trim().is_empty())
@@ -62,9 +51,7 @@ pub fn corpus_manifest() -> Vec<CorpusEntry> {
                 path: cells[path].to_string(),
                 kind: cells[kind].to_string(),
                 format: cells[format].to_string(),
-                n_layers: cells[n_layers]
-                    .parse()
-                    .unwrap_or_else(|_| panic!("n_layers in {l}")),
+                n_layers: cells[n_layers].parse().unwrap_or_else(|_| panic!("n_layers in {l}")),
                 input_style: cells[input_style].to_string(),
                 strict_bvlc_parse: cells[strict].to_string(),
             }
@@ -89,9 +76,7 @@ pub fn render(diags: &Diagnostics, source: &SourceFile) -> String {
     let mut out = String::new();
     for diag in diags.iter() {
         let rendered = diag.render(source);
-        handler
-            .render_report(&mut out, &rendered)
-            .expect("rendering into a String cannot fail");
+        handler.render_report(&mut out, &rendered).expect("rendering into a String cannot fail");
         out.push('\n');
     }
     out
@@ -99,8 +84,5 @@ pub fn render(diags: &Diagnostics, source: &SourceFile) -> String {
 
 /// `code: message` per diagnostic, for compact assertions.
 pub fn codes(diags: &Diagnostics) -> Vec<String> {
-    diags
-        .iter()
-        .map(|d| format!("{}: {}", d.code, d.message))
-        .collect()
+    diags.iter().map(|d| format!("{}: {}", d.code, d.message)).collect()
 }

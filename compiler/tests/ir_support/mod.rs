@@ -38,7 +38,11 @@ pub fn codes(c: &Compiled) -> Vec<&'static str> {
 
 /// Fails with every error's code and message.
 pub fn assert_clean(c: &Compiled, what: &str) {
-    let errors: Vec<String> =
-        c.diags.iter().filter(|d| d.is_error()).map(|d| format!("{} [{:?}] {}", d.code, d.layer, d.message)).collect();
+    let errors: Vec<String> = c
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{} [{:?}] {}", d.code, d.layer, d.message))
+        .collect();
     assert!(c.graph.is_some() && errors.is_empty(), "{what}:\n{}", errors.join("\n"));
 }

@@ -3,9 +3,9 @@
 //! otherwise; signed images only when no value is negative).
 
 use super::{DicomImage, StoredPixels};
-use lvc_fsio::write_atomic;
 use crate::npy::{write_npy, NpyArray, NpyData, NpyError};
 use image::{ImageBuffer, Luma};
+use lvc_fsio::write_atomic;
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
 
@@ -21,13 +21,24 @@ pub enum ExportFormat {
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum ExportError {
     #[error("{path}: unknown output format (the extension must be .npy or .png)")]
-    #[diagnostic(code(lvc::dicom::export_format), help("name the output OUT.npy (exact, any values) or OUT.png (16-bit grayscale)"))]
+    #[diagnostic(
+        code(lvc::dicom::export_format),
+        help("name the output OUT.npy (exact, any values) or OUT.png (16-bit grayscale)")
+    )]
     UnknownFormat { path: PathBuf },
-    #[error("{path}: the image is signed and has negative values (min {min}); PNG cannot hold them")]
-    #[diagnostic(code(lvc::dicom::export_negative), help("export to .npy instead (dtype <i2 keeps the values exactly)"))]
+    #[error(
+        "{path}: the image is signed and has negative values (min {min}); PNG cannot hold them"
+    )]
+    #[diagnostic(
+        code(lvc::dicom::export_negative),
+        help("export to .npy instead (dtype <i2 keeps the values exactly)")
+    )]
     NegativeForPng { path: PathBuf, min: i16 },
     #[error("{path}: cannot write PNG: {reason}")]
-    #[diagnostic(code(lvc::dicom::export_io), help("check that the output folder exists and is writable"))]
+    #[diagnostic(
+        code(lvc::dicom::export_io),
+        help("check that the output folder exists and is writable")
+    )]
     Png { path: PathBuf, reason: String },
     #[error(transparent)]
     #[diagnostic(transparent)]

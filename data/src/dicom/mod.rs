@@ -261,13 +261,19 @@ fn read_header(path: &Path) -> Result<Vec<u8>, DicomError> {
             }
             // At least double (up to the bound), so that a header of many
             // small steps is read in few reads.
-            scan::Walked::NeedMore { want: need } => want = need.max((2 * bytes.len() as u64).min(MAX_FILE_BYTES)).min(len),
+            scan::Walked::NeedMore { want: need } => {
+                want = need.max((2 * bytes.len() as u64).min(MAX_FILE_BYTES)).min(len)
+            }
         }
     }
 }
 
 /// Parses the bytes of file `path`, which [`scan`] has checked.
-fn parse(path: &Path, bytes: &[u8], options: OpenFileOptions) -> Result<DefaultDicomObject, DicomError> {
+fn parse(
+    path: &Path,
+    bytes: &[u8],
+    options: OpenFileOptions,
+) -> Result<DefaultDicomObject, DicomError> {
     // What `open_file` does for a path: the 128-byte preamble is skipped
     // when `DICM` follows it, absent when the bytes start with `DICM`, and
     // assumed when neither is found.
@@ -278,7 +284,11 @@ fn parse(path: &Path, bytes: &[u8], options: OpenFileOptions) -> Result<DefaultD
     };
     guard::catch_panic(|| options.read_preamble(preamble).from_reader(bytes))
         .map_err(|msg| {
-            DicomError::new(path, DicomErrorKind::DecoderPanic, format!("the DICOM parser crashed: {msg}"))
+            DicomError::new(
+                path,
+                DicomErrorKind::DecoderPanic,
+                format!("the DICOM parser crashed: {msg}"),
+            )
         })?
         .map_err(|e| {
             use dicom_object::ReadError as R;
@@ -288,7 +298,11 @@ fn parse(path: &Path, bytes: &[u8], options: OpenFileOptions) -> Result<DefaultD
                 | R::ReadUnsupportedTransferSyntaxWithSuggestion { .. } => {
                     DicomError::new(path, DicomErrorKind::UnsupportedSyntax, e.to_string())
                 }
-                _ => DicomError::new(path, DicomErrorKind::Parse, format!("not a readable DICOM file: {}", error_chain(&e))),
+                _ => DicomError::new(
+                    path,
+                    DicomErrorKind::Parse,
+                    format!("not a readable DICOM file: {}", error_chain(&e)),
+                ),
             }
         })
 }
@@ -336,10 +350,18 @@ where
         DicomError::new(path, DicomErrorKind::MissingTag, format!("{} is missing", tag_name(tag)))
     })?;
     let value: i64 = elem.to_int::<i64>().map_err(|e| {
-        DicomError::new(path, DicomErrorKind::InvalidHeader, format!("{} is not an integer: {e}", tag_name(tag)))
+        DicomError::new(
+            path,
+            DicomErrorKind::InvalidHeader,
+            format!("{} is not an integer: {e}", tag_name(tag)),
+        )
     })?;
     T::try_from(value).map_err(|_| {
-        DicomError::new(path, DicomErrorKind::InvalidHeader, format!("{} = {value} is out of range", tag_name(tag)))
+        DicomError::new(
+            path,
+            DicomErrorKind::InvalidHeader,
+            format!("{} = {value} is out of range", tag_name(tag)),
+        )
     })
 }
 
@@ -360,9 +382,7 @@ fn optional_array<const N: usize>(obj: &DefaultDicomObject, tag: Tag) -> Option<
 }
 
 fn optional_str(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
-    obj.get(tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+    obj.get(tag).and_then(|e| e.to_str().ok()).map(|s| s.trim_end_matches(['\0', ' ']).to_string())
 }
 
 fn info_from_object(path: &Path, obj: &DefaultDicomObject) -> Result<DicomInfo, DicomError> {
@@ -389,13 +409,21 @@ fn info_from_object(path: &Path, obj: &DefaultDicomObject) -> Result<DicomInfo, 
     let frames = match optional_int(obj, tags::NUMBER_OF_FRAMES) {
         None => 1,
         Some(n) => u32::try_from(n).map_err(|_| {
-            DicomError::new(path, DicomErrorKind::InvalidHeader, format!("Number of Frames = {n} is out of range"))
+            DicomError::new(
+                path,
+                DicomErrorKind::InvalidHeader,
+                format!("Number of Frames = {n} is out of range"),
+            )
         })?,
     };
     let high_bit = match optional_int(obj, tags::HIGH_BIT) {
         None => bits_stored.saturating_sub(1),
         Some(h) => u16::try_from(h).map_err(|_| {
-            DicomError::new(path, DicomErrorKind::InvalidHeader, format!("High Bit = {h} is out of range"))
+            DicomError::new(
+                path,
+                DicomErrorKind::InvalidHeader,
+                format!("High Bit = {h} is out of range"),
+            )
         })?,
     };
     Ok(DicomInfo {
@@ -408,7 +436,8 @@ fn info_from_object(path: &Path, obj: &DefaultDicomObject) -> Result<DicomInfo, 
         high_bit,
         signed: pixel_representation == 1,
         photometric,
-        planar_configuration: optional_int(obj, tags::PLANAR_CONFIGURATION).and_then(|v| u16::try_from(v).ok()),
+        planar_configuration: optional_int(obj, tags::PLANAR_CONFIGURATION)
+            .and_then(|v| u16::try_from(v).ok()),
         transfer_syntax_uid,
         transfer_syntax_name,
         sop_class_uid: optional_str(obj, tags::SOP_CLASS_UID),
@@ -435,15 +464,22 @@ fn info_from_object(path: &Path, obj: &DefaultDicomObject) -> Result<DicomInfo, 
 
 /// Bytes of one decoded frame (all samples).
 fn frame_bytes(info: &DicomInfo) -> u64 {
-    u64::from(info.rows) * u64::from(info.columns) * u64::from(info.samples_per_pixel) * u64::from(info.bits_allocated / 8)
+    u64::from(info.rows)
+        * u64::from(info.columns)
+        * u64::from(info.samples_per_pixel)
+        * u64::from(info.bits_allocated / 8)
 }
 
 /// Header checks that keep the codecs away from the inputs they crash on.
 fn validate_for_decoding(path: &Path, info: &DicomInfo) -> Result<(), DicomError> {
-    let invalid = |reason: String| Err(DicomError::new(path, DicomErrorKind::InvalidHeader, reason));
+    let invalid =
+        |reason: String| Err(DicomError::new(path, DicomErrorKind::InvalidHeader, reason));
     let unsupported = |kind, reason: String| Err(DicomError::new(path, kind, reason));
     if info.rows == 0 || info.columns == 0 {
-        return invalid(format!("image is {} × {} (Rows and Columns must be > 0)", info.rows, info.columns));
+        return invalid(format!(
+            "image is {} × {} (Rows and Columns must be > 0)",
+            info.rows, info.columns
+        ));
     }
     if info.frames == 0 {
         return invalid("Number of Frames is 0".to_string());
@@ -461,7 +497,10 @@ fn validate_for_decoding(path: &Path, info: &DicomInfo) -> Result<(), DicomError
         ));
     }
     if info.high_bit >= info.bits_allocated {
-        return invalid(format!("High Bit = {} is not below Bits Allocated = {}", info.high_bit, info.bits_allocated));
+        return invalid(format!(
+            "High Bit = {} is not below Bits Allocated = {}",
+            info.high_bit, info.bits_allocated
+        ));
     }
     match (info.samples_per_pixel, info.photometric.as_str()) {
         (1, "MONOCHROME1" | "MONOCHROME2") => {}
@@ -469,7 +508,10 @@ fn validate_for_decoding(path: &Path, info: &DicomInfo) -> Result<(), DicomError
         (1 | 3, other) => {
             return unsupported(
                 DicomErrorKind::UnsupportedFormat,
-                format!("Photometric Interpretation {other} with {} sample(s) per pixel", info.samples_per_pixel),
+                format!(
+                    "Photometric Interpretation {other} with {} sample(s) per pixel",
+                    info.samples_per_pixel
+                ),
             )
         }
         (n, _) => return invalid(format!("Samples per Pixel = {n} (must be 1 or 3)")),
@@ -477,18 +519,27 @@ fn validate_for_decoding(path: &Path, info: &DicomInfo) -> Result<(), DicomError
     if frame_bytes(info) > MAX_FRAME_BYTES {
         return unsupported(
             DicomErrorKind::UnsupportedFormat,
-            format!("a {} × {} frame is larger than {MAX_FRAME_BYTES} bytes", info.rows, info.columns),
+            format!(
+                "a {} × {} frame is larger than {MAX_FRAME_BYTES} bytes",
+                info.rows, info.columns
+            ),
         );
     }
     let uid = info.transfer_syntax_uid.as_str();
     if uid == uids::JPEG_EXTENDED12_BIT && info.bits_stored > 8 {
         return unsupported(
             DicomErrorKind::UnsupportedSyntax,
-            format!("JPEG Extended with {}-bit samples ({uid}) has no decoder here", info.bits_stored),
+            format!(
+                "JPEG Extended with {}-bit samples ({uid}) has no decoder here",
+                info.bits_stored
+            ),
         );
     }
     match TransferSyntaxRegistry.get(uid) {
-        None => unsupported(DicomErrorKind::UnsupportedSyntax, format!("unknown transfer syntax UID {uid}")),
+        None => unsupported(
+            DicomErrorKind::UnsupportedSyntax,
+            format!("unknown transfer syntax UID {uid}"),
+        ),
         Some(ts) if !ts.can_decode_all() => unsupported(
             DicomErrorKind::UnsupportedSyntax,
             format!("transfer syntax {} ({uid}) has no pixel decoder here", ts.name()),
@@ -499,9 +550,17 @@ fn validate_for_decoding(path: &Path, info: &DicomInfo) -> Result<(), DicomError
 
 /// Checks the Pixel Data element against the header: enough native bytes, or
 /// well-formed fragments (an RLE header that points inside its fragment).
-fn validate_pixel_data(path: &Path, obj: &DefaultDicomObject, info: &DicomInfo) -> Result<(), DicomError> {
+fn validate_pixel_data(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    info: &DicomInfo,
+) -> Result<(), DicomError> {
     let elem = obj.get(tags::PIXEL_DATA).ok_or_else(|| {
-        DicomError::new(path, DicomErrorKind::MissingTag, format!("{} is missing", tag_name(tags::PIXEL_DATA)))
+        DicomError::new(
+            path,
+            DicomErrorKind::MissingTag,
+            format!("{} is missing", tag_name(tags::PIXEL_DATA)),
+        )
     })?;
     let expected = frame_bytes(info);
     match elem.value() {
@@ -521,7 +580,11 @@ fn validate_pixel_data(path: &Path, obj: &DefaultDicomObject, info: &DicomInfo) 
         }
         DicomValue::PixelSequence(seq) => {
             let first = seq.fragments().first().filter(|f| !f.is_empty()).ok_or_else(|| {
-                DicomError::new(path, DicomErrorKind::TruncatedPixelData, "encapsulated Pixel Data has no fragment")
+                DicomError::new(
+                    path,
+                    DicomErrorKind::TruncatedPixelData,
+                    "encapsulated Pixel Data has no fragment",
+                )
             })?;
             if info.transfer_syntax_uid == uids::RLE_LOSSLESS {
                 validate_rle_header(path, first, info)?;
@@ -543,9 +606,19 @@ fn validate_rle_header(path: &Path, fragment: &[u8], info: &DicomInfo) -> Result
         Err(DicomError::new(path, DicomErrorKind::Decode, format!("corrupt RLE frame: {reason}")))
     };
     if fragment.len() < 64 {
-        return bad(format!("fragment of {} bytes is shorter than the 64-byte RLE header", fragment.len()));
+        return bad(format!(
+            "fragment of {} bytes is shorter than the 64-byte RLE header",
+            fragment.len()
+        ));
     }
-    let word = |i: usize| u32::from_le_bytes([fragment[4 * i], fragment[4 * i + 1], fragment[4 * i + 2], fragment[4 * i + 3]]);
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            fragment[4 * i],
+            fragment[4 * i + 1],
+            fragment[4 * i + 2],
+            fragment[4 * i + 3],
+        ])
+    };
     let segments = word(0) as usize;
     let expected = usize::from(info.samples_per_pixel) * usize::from(info.bits_allocated / 8);
     if segments != expected {
@@ -555,7 +628,10 @@ fn validate_rle_header(path: &Path, fragment: &[u8], info: &DicomInfo) -> Result
     for i in 1..=segments {
         let offset = word(i);
         if offset <= previous || offset as usize >= fragment.len() {
-            return bad(format!("segment {i} offset {offset} is outside the {}-byte fragment", fragment.len()));
+            return bad(format!(
+                "segment {i} offset {offset} is outside the {}-byte fragment",
+                fragment.len()
+            ));
         }
         previous = offset;
     }
@@ -564,7 +640,12 @@ fn validate_rle_header(path: &Path, fragment: &[u8], info: &DicomInfo) -> Result
 
 /// Turns the decoder's native-endian bytes into stored values: first frame,
 /// first sample, Bits Stored low bits, sign-extended when signed.
-fn stored_values(path: &Path, info: &DicomInfo, data: &[u8], encapsulated: bool) -> Result<StoredPixels, DicomError> {
+fn stored_values(
+    path: &Path,
+    info: &DicomInfo,
+    data: &[u8],
+    encapsulated: bool,
+) -> Result<StoredPixels, DicomError> {
     let pixels = info.rows as usize * info.columns as usize;
     let samples = usize::from(info.samples_per_pixel);
     let bytes_per_sample = usize::from(info.bits_allocated / 8);

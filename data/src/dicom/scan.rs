@@ -107,7 +107,10 @@ pub(crate) fn walk_file(bytes: &[u8], file_len: u64, header_only: bool) -> WalkR
     } else if (bytes.len() as u64) < file_len.min(132) {
         return Ok(Walked::NeedMore { want: file_len.min(132) });
     } else {
-        return unreadable("there is no `DICM` marker at byte 128 (nor at 0), so it is not DICOM Part 10".to_string());
+        return unreadable(
+            "there is no `DICM` marker at byte 128 (nor at 0), so it is not DICOM Part 10"
+                .to_string(),
+        );
     };
     let (data_start, syntax) = match walk_meta(bytes, start, file_len)? {
         Ok(found) => found,
@@ -120,7 +123,9 @@ pub(crate) fn walk_file(bytes: &[u8], file_len: u64, header_only: bool) -> WalkR
     }
     // The parser refuses an unknown transfer syntax, or one whose data set
     // it cannot decode, before it reads the data set.
-    let Some(ts) = TransferSyntaxRegistry.get(&syntax) else { return Ok(Walked::Done { end: data_start }) };
+    let Some(ts) = TransferSyntaxRegistry.get(&syntax) else {
+        return Ok(Walked::Done { end: data_start });
+    };
     let big_endian = ts.endianness() == Endianness::Big;
     match ts.codec() {
         Codec::Dataset(None) => Ok(Walked::Done { end: data_start }),
@@ -131,9 +136,16 @@ pub(crate) fn walk_file(bytes: &[u8], file_len: u64, header_only: bool) -> WalkR
             }
             let inflated = inflate(&bytes[data_start..], super::MAX_FILE_BYTES)?;
             let Some(decoder) = ts.decoder() else { return Ok(Walked::Done { end: data_start }) };
-            let walker = Walker { bytes: &inflated, file_len: inflated.len() as u64, decoder: &*decoder, big_endian };
-            let in_inflated =
-                |r: Refused| Refused { kind: r.kind, message: format!("{} (bytes counted in the inflated data set)", r.message) };
+            let walker = Walker {
+                bytes: &inflated,
+                file_len: inflated.len() as u64,
+                decoder: &*decoder,
+                big_endian,
+            };
+            let in_inflated = |r: Refused| Refused {
+                kind: r.kind,
+                message: format!("{} (bytes counted in the inflated data set)", r.message),
+            };
             match walker.walk(0, header_only).map_err(in_inflated)? {
                 Walked::Done { .. } => Ok(Walked::Done { end: bytes.len() }),
                 Walked::NeedMore { .. } => walk_past_the_end(),
@@ -158,7 +170,10 @@ pub(crate) fn check_bytes(bytes: &[u8], header_only: bool) -> Result<usize, Refu
 /// A walk over the whole stream never needs more of it; an error rather
 /// than a panic should that ever be wrong.
 fn walk_past_the_end<T>() -> Result<T, Refused> {
-    refuse(DicomErrorKind::Parse, "the DICOM check asked for bytes past the end of the file (a bug in lvc)".to_string())
+    refuse(
+        DicomErrorKind::Parse,
+        "the DICOM check asked for bytes past the end of the file (a bug in lvc)".to_string(),
+    )
 }
 
 /// Inflates a deflated data set (raw deflate, PS3.5 A.5), refusing it when
@@ -191,7 +206,10 @@ fn inflate(deflated: &[u8], max: u64) -> Result<Vec<u8>, Refused> {
             let cap = (inflated.capacity() * 2).max(inflated.len() + n).min(max_len);
             if inflated.try_reserve_exact(cap - inflated.len()).is_err() {
                 let at = lvc_fsio::read::human_bytes(cap as u64);
-                return refuse(DicomErrorKind::TooLarge, format!("its deflated data set inflates to more than memory holds ({at})"));
+                return refuse(
+                    DicomErrorKind::TooLarge,
+                    format!("its deflated data set inflates to more than memory holds ({at})"),
+                );
             }
         }
         inflated.extend_from_slice(&chunk[..n]);
@@ -202,7 +220,11 @@ fn inflate(deflated: &[u8], max: u64) -> Result<Vec<u8>, Refused> {
 /// then explicit VR little endian elements until its group length is
 /// consumed (whatever their group). Gives where the data set starts and
 /// the Transfer Syntax UID, or what more to read.
-fn walk_meta(bytes: &[u8], start: usize, file_len: u64) -> Result<Result<(usize, String), Walked>, Refused> {
+fn walk_meta(
+    bytes: &[u8],
+    start: usize,
+    file_len: u64,
+) -> Result<Result<(usize, String), Walked>, Refused> {
     let decoder = dicom_encoding::decode::explicit_le::ExplicitVRLittleEndianDecoder::default();
     let mut pos = start;
     let mut syntax = String::new();
@@ -214,8 +236,12 @@ fn walk_meta(bytes: &[u8], start: usize, file_len: u64) -> Result<Result<(usize,
             return Ok(Err(Walked::NeedMore { want: need }));
         }
         let mut source = &bytes[pos..];
-        let Ok((header, header_len)) = DecodeFrom::<&[u8]>::decode_header(&decoder, &mut source) else {
-            return cut_short(false, format!("the file meta group ends inside an element header at byte {pos}"));
+        let Ok((header, header_len)) = DecodeFrom::<&[u8]>::decode_header(&decoder, &mut source)
+        else {
+            return cut_short(
+                false,
+                format!("the file meta group ends inside an element header at byte {pos}"),
+            );
         };
         let Some(len) = header.len.get() else {
             return unreadable(format!("file meta element {} has an undefined length", header.tag));
@@ -242,7 +268,9 @@ fn walk_meta(bytes: &[u8], start: usize, file_len: u64) -> Result<Result<(usize,
                 if header.tag == tags::TRANSFER_SYNTAX_UID {
                     // The meta table keeps the last one and trims it so.
                     let value = String::from_utf8_lossy(&bytes[value_start..value_end]);
-                    syntax = value.trim_end_matches(|c: char| c.is_whitespace() || c == '\0').to_string();
+                    syntax = value
+                        .trim_end_matches(|c: char| c.is_whitespace() || c == '\0')
+                        .to_string();
                 }
                 consumed = consumed.saturating_add(header_len as u32).saturating_add(len);
             }
@@ -389,7 +417,10 @@ impl Walker<'_, '_> {
                     if in_sequence && in_pixels {
                         return Ok(self.done_at_end());
                     }
-                    return cut_short(in_pixels, format!("an item header is cut off at byte {pos}"));
+                    return cut_short(
+                        in_pixels,
+                        format!("an item header is cut off at byte {pos}"),
+                    );
                 }
                 let at = pos as usize;
                 let tag = Tag(self.u16_at(at), self.u16_at(at + 2));
@@ -401,11 +432,17 @@ impl Walker<'_, '_> {
                 pos += 8;
                 match tag {
                     ITEM => {
-                        let Some(parent) = stack.top() else { return misplaced(tag, at, "outside any sequence") };
+                        let Some(parent) = stack.top() else {
+                            return misplaced(tag, at, "outside any sequence");
+                        };
                         let pixel = parent.pixel;
                         let end = if len == UNDEFINED {
                             if pixel {
-                                return misplaced(tag, at, "with an undefined length inside encapsulated pixel data");
+                                return misplaced(
+                                    tag,
+                                    at,
+                                    "with an undefined length inside encapsulated pixel data",
+                                );
                             }
                             None
                         } else {
@@ -474,7 +511,11 @@ impl Walker<'_, '_> {
                     _ => {}
                 }
             }
-            if header_only && stack.open.is_empty() && tag >= tags::PIXEL_DATA && (sequence || tag != ITEM_END) {
+            if header_only
+                && stack.open.is_empty()
+                && tag >= tags::PIXEL_DATA
+                && (sequence || tag != ITEM_END)
+            {
                 // `read_until(Pixel Data)` stops at the first top-level
                 // element from Pixel Data on (an item delimiter there is
                 // skipped, not returned).
@@ -546,8 +587,14 @@ fn value_unit(tag: Tag, vr: VR) -> u32 {
         VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
         _ => 1,
     };
-    let either_sign = dicom_dictionary_std::StandardDataDictionary.by_tag(tag).is_some_and(|e| e.vr() == VirtualVr::Xs);
-    if either_sign { unit.max(2) } else { unit }
+    let either_sign = dicom_dictionary_std::StandardDataDictionary
+        .by_tag(tag)
+        .is_some_and(|e| e.vr() == VirtualVr::Xs);
+    if either_sign {
+        unit.max(2)
+    } else {
+        unit
+    }
 }
 
 fn misplaced<T>(tag: Tag, at: usize, what: &str) -> Result<T, Refused> {
@@ -597,7 +644,8 @@ mod tests {
         let ok = part10(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 2, 0, b'A', b'B']);
         assert_eq!(check_bytes(&ok, false), Ok(ok.len()));
         let mut unknown_vr = ok.clone();
-        unknown_vr.extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'Z', b'Z', 0, 0, 0xF0, 0xFF, 0xFF, 0x0F]);
+        unknown_vr
+            .extend_from_slice(&[0x09, 0x00, 0x10, 0x00, b'Z', b'Z', 0, 0, 0xF0, 0xFF, 0xFF, 0x0F]);
         let err = refused(&unknown_vr, false);
         assert!(err.message.contains("(0009,0010) declares 268435440 bytes"), "{err:?}");
         let mut short = ok.clone();
@@ -616,7 +664,12 @@ mod tests {
         odd_us.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 2, 0, b'A', b'B']);
         let err = refused(&part10(&odd_us), false);
         assert_eq!(err.kind, DicomErrorKind::Parse);
-        assert!(err.message.contains("(0018,1310) US at byte 172 holds 3 bytes, not a whole number of 2-byte values"), "{err:?}");
+        assert!(
+            err.message.contains(
+                "(0018,1310) US at byte 172 holds 3 bytes, not a whole number of 2-byte values"
+            ),
+            "{err:?}"
+        );
         assert_eq!(refused(&part10(&odd_us), true), err, "the header walk reads it too");
         // (0028,0120) Pixel Padding Value is "US or SS": written as OB, it
         // is still read as 2-byte values once the pixels are signed.
@@ -636,13 +689,18 @@ mod tests {
         let pixel_header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 0x00, 0x10, 0, 0];
         let file = part10(&pixel_header);
         assert_eq!(refused(&file, false).kind, DicomErrorKind::TruncatedPixelData);
-        assert_eq!(check_bytes(&file, true), Ok(file.len()), "up to and including the Pixel Data header");
+        assert_eq!(
+            check_bytes(&file, true),
+            Ok(file.len()),
+            "up to and including the Pixel Data header"
+        );
     }
 
     #[test]
     fn inflating_stops_at_the_bound() {
         use std::io::Write;
-        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&vec![0u8; 3 << 20]).unwrap();
         let deflated = encoder.finish().unwrap();
         assert!(deflated.len() < 20_000, "3 MB of zeros deflate to {} bytes", deflated.len());
@@ -666,7 +724,10 @@ mod tests {
         let file_len = file.len() as u64 + 1_000_000_000;
         let private_end = file.len() - 12 - 10;
         // The private element is skipped unread; the next header is needed.
-        assert_eq!(walk_file(&file[..200], file_len, true), Ok(Walked::NeedMore { want: private_end as u64 + 12 }));
+        assert_eq!(
+            walk_file(&file[..200], file_len, true),
+            Ok(Walked::NeedMore { want: private_end as u64 + 12 })
+        );
         assert_eq!(walk_file(&file, file_len, true), Ok(Walked::Done { end: file.len() }));
         // A whole walk skips the pixel data too, but the parser then reads it.
         assert_eq!(walk_file(&file, file_len, false), Ok(Walked::NeedMore { want: file_len }));

@@ -1,7 +1,9 @@
 //! Reader tests on files built at test time with the writer (and, for the
 //! compressed syntaxes, re-encoded here or by the crates' encoders).
 
-use super::write::{mr_dataset, uid_2_25, with_file_meta, write_file_object, write_mr_slice, MrSlice, WriteSyntax};
+use super::write::{
+    mr_dataset, uid_2_25, with_file_meta, write_file_object, write_mr_slice, MrSlice, WriteSyntax,
+};
 use super::*;
 use dicom_core::value::{PixelFragmentSequence, PrimitiveValue};
 use dicom_core::{DataElement, VR};
@@ -21,7 +23,11 @@ const COLS: u16 = 20;
 
 /// A gradient with a bright disc, so that every byte value class occurs.
 fn pattern(bits: u32, signed: bool) -> Vec<i32> {
-    let (lo, hi) = if signed { (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1) } else { (0, (1i32 << bits) - 1) };
+    let (lo, hi) = if signed {
+        (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1)
+    } else {
+        (0, (1i32 << bits) - 1)
+    };
     (0..i32::from(ROWS) * i32::from(COLS))
         .map(|i| {
             let (r, c) = (i / i32::from(COLS), i % i32::from(COLS));
@@ -78,19 +84,27 @@ fn temp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
 #[test]
 fn uncompressed_syntaxes_round_trip_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let syntaxes = [WriteSyntax::ExplicitVrLittleEndian, WriteSyntax::ImplicitVrLittleEndian, WriteSyntax::ExplicitVrBigEndian];
+    let syntaxes = [
+        WriteSyntax::ExplicitVrLittleEndian,
+        WriteSyntax::ImplicitVrLittleEndian,
+        WriteSyntax::ExplicitVrBigEndian,
+    ];
     let formats = [("u16", 16), ("u16", 12), ("i16", 16), ("i16", 12), ("u8", 8), ("u8", 6)];
     for syntax in syntaxes {
         for (kind, bits) in formats {
             let path = temp_path(&dir, &format!("{syntax:?}-{kind}-{bits}.dcm"));
             let s = slice(pixels(kind, bits), bits);
             write_mr_slice(&path, &s, syntax).unwrap();
-            let image = read_image(&path).unwrap_or_else(|e| panic!("{syntax:?} {kind} {bits}: {e}"));
+            let image =
+                read_image(&path).unwrap_or_else(|e| panic!("{syntax:?} {kind} {bits}: {e}"));
             assert_eq!(image.pixels, s.pixels, "{syntax:?} {kind} {bits}");
             let info = &image.info;
             assert_eq!(info.transfer_syntax_uid, syntax.uid());
             assert_eq!((info.rows, info.columns, info.frames), (24, 20, 1));
-            assert_eq!((info.bits_stored, info.high_bit, info.signed), (bits, bits - 1, kind == "i16"));
+            assert_eq!(
+                (info.bits_stored, info.high_bit, info.signed),
+                (bits, bits - 1, kind == "i16")
+            );
             assert_eq!(info.pixel_spacing, Some([1.40625, 1.25]));
             assert_eq!(info.image_position_patient, Some([-150.0, -140.5, 30.25]));
             assert_eq!(info.image_orientation_patient, Some([0.8, 0.6, 0.0, -0.1, 0.1, -0.98]));
@@ -110,7 +124,10 @@ fn uncompressed_syntaxes_round_trip_exactly() {
 
 #[test]
 fn to_f32_is_exact() {
-    let image = DicomImage { info: header_only_info(), pixels: StoredPixels::I16(vec![-32768, -1, 0, 32767]) };
+    let image = DicomImage {
+        info: header_only_info(),
+        pixels: StoredPixels::I16(vec![-32768, -1, 0, 32767]),
+    };
     assert_eq!(image.to_f32(), vec![-32768.0, -1.0, 0.0, 32767.0]);
 }
 
@@ -146,7 +163,11 @@ fn unused_high_bits_are_masked_and_sign_extended() {
             put_us(obj, tags::BITS_STORED, 12);
             put_us(obj, tags::HIGH_BIT, 11);
             put_us(obj, tags::PIXEL_REPRESENTATION, representation);
-            obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(words.iter().copied().collect())));
+            obj.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::U16(words.iter().copied().collect()),
+            ));
         });
         assert_eq!(read_image(&path).unwrap().pixels, expected);
     }
@@ -163,7 +184,11 @@ fn padded_pixel_data_is_truncated() {
     let expected = words.clone();
     words.extend([7u16; 33]);
     write_edited(&path, uids::EXPLICIT_VR_LITTLE_ENDIAN, |obj| {
-        obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(words.into_iter().collect())));
+        obj.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OW,
+            PrimitiveValue::U16(words.into_iter().collect()),
+        ));
     });
     assert_eq!(read_image(&path).unwrap().pixels, StoredPixels::U16(expected));
 }
@@ -223,11 +248,19 @@ fn encapsulate(obj: &mut InMemDicomObject, fragment: Vec<u8>) {
     obj.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OB,
-        dicom_core::value::Value::PixelSequence(PixelFragmentSequence::new(vec![0u32], vec![fragment])),
+        dicom_core::value::Value::PixelSequence(PixelFragmentSequence::new(
+            vec![0u32],
+            vec![fragment],
+        )),
     ));
 }
 
-fn write_rle(path: &Path, kind: &str, bits: u16, corrupt: impl FnOnce(&mut Vec<u8>)) -> StoredPixels {
+fn write_rle(
+    path: &Path,
+    kind: &str,
+    bits: u16,
+    corrupt: impl FnOnce(&mut Vec<u8>),
+) -> StoredPixels {
     let stored = pixels(kind, bits);
     let words: Vec<u16> = match &stored {
         StoredPixels::U16(v) => v.clone(),
@@ -285,7 +318,11 @@ fn jpeg_2000_decodes_exactly() {
             let path = temp_path(&dir, &format!("j2k-{bits}-{ts}.dcm"));
             let stored = write_j2k(&path, bits, ts);
             let image = read_image(&path).unwrap();
-            assert!(image.info.transfer_syntax_name.contains("JPEG 2000"), "{}", image.info.transfer_syntax_name);
+            assert!(
+                image.info.transfer_syntax_name.contains("JPEG 2000"),
+                "{}",
+                image.info.transfer_syntax_name
+            );
             assert_eq!(image.pixels, stored, "{bits} bits, {ts}");
         }
     }
@@ -305,13 +342,26 @@ fn corrupt_rle_frames_are_errors() {
         write_rle(&path, "u16", 16, corrupt);
         let err = read_image(&path).expect_err(name);
         assert!(err.to_string().contains(&path.display().to_string()), "{err}");
-        assert!(matches!(err.kind, DicomErrorKind::Decode | DicomErrorKind::DecoderPanic), "{name}: {err:?}");
+        assert!(
+            matches!(err.kind, DicomErrorKind::Decode | DicomErrorKind::DecoderPanic),
+            "{name}: {err:?}"
+        );
     }
 }
 
-fn transcoded(path: &Path, kind: &str, bits: u16, ts: &dicom_transfer_syntax_registry::TransferSyntax) -> StoredPixels {
+fn transcoded(
+    path: &Path,
+    kind: &str,
+    bits: u16,
+    ts: &dicom_transfer_syntax_registry::TransferSyntax,
+) -> StoredPixels {
     let stored = pixels(kind, bits);
-    let mut file = with_file_meta(path, mr_dataset(&slice(stored.clone(), bits)), uids::EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+    let mut file = with_file_meta(
+        path,
+        mr_dataset(&slice(stored.clone(), bits)),
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    )
+    .unwrap();
     file.transcode(ts).unwrap();
     write_file_object(path, &file).unwrap();
     stored
@@ -346,18 +396,97 @@ fn assert_error(path: &Path, kind: DicomErrorKind, needle: &str) -> DicomError {
 fn corrupt_headers_are_named_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, &str, HeaderEdit, DicomErrorKind, &str)> = vec![
-        ("bits0", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::BITS_STORED, 0)), DicomErrorKind::InvalidHeader, "Bits Stored = 0"),
-        ("bits17", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::BITS_STORED, 17)), DicomErrorKind::InvalidHeader, "Bits Stored = 17"),
-        ("rows0", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::ROWS, 0)), DicomErrorKind::InvalidHeader, "0 × 20"),
-        ("alloc32", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::BITS_ALLOCATED, 32)), DicomErrorKind::UnsupportedFormat, "Bits Allocated = 32"),
-        ("spp2", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::SAMPLES_PER_PIXEL, 2)), DicomErrorKind::InvalidHeader, "Samples per Pixel = 2"),
-        ("nopixels", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| { o.remove_element(tags::PIXEL_DATA); }), DicomErrorKind::MissingTag, "Pixel Data"),
-        ("norows", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| { o.remove_element(tags::ROWS); }), DicomErrorKind::MissingTag, "Rows"),
-        ("bigger", uids::EXPLICIT_VR_LITTLE_ENDIAN, Box::new(|o| put_us(o, tags::ROWS, 25)), DicomErrorKind::TruncatedPixelData, "needs 1000"),
-        ("jpeg12", uids::JPEG_EXTENDED12_BIT, Box::new(|o| { put_us(o, tags::BITS_STORED, 12); encapsulate(o, vec![0xFF, 0xD8, 0xFF, 0xD9]) }), DicomErrorKind::UnsupportedSyntax, "JPEG Extended"),
-        ("j2k-garbage", uids::JPEG2000_LOSSLESS, Box::new(|o| encapsulate(o, vec![0x42; 64])), DicomErrorKind::Decode, "JPEG 2000"),
-        ("jls-garbage", "1.2.840.10008.1.2.4.80", Box::new(|o| encapsulate(o, vec![0xFF, 0xD8, 0, 1, 2, 3])), DicomErrorKind::Decode, "JPEG-LS"),
-        ("jpegll-garbage", uids::JPEG_LOSSLESS_SV1, Box::new(|o| encapsulate(o, vec![0xFF, 0xD8, 0xFF, 0xC3, 0, 2])), DicomErrorKind::Decode, "JPEG Lossless"),
+        (
+            "bits0",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| put_us(o, tags::BITS_STORED, 0)),
+            DicomErrorKind::InvalidHeader,
+            "Bits Stored = 0",
+        ),
+        (
+            "bits17",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| put_us(o, tags::BITS_STORED, 17)),
+            DicomErrorKind::InvalidHeader,
+            "Bits Stored = 17",
+        ),
+        (
+            "rows0",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| put_us(o, tags::ROWS, 0)),
+            DicomErrorKind::InvalidHeader,
+            "0 × 20",
+        ),
+        (
+            "alloc32",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| put_us(o, tags::BITS_ALLOCATED, 32)),
+            DicomErrorKind::UnsupportedFormat,
+            "Bits Allocated = 32",
+        ),
+        (
+            "spp2",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| put_us(o, tags::SAMPLES_PER_PIXEL, 2)),
+            DicomErrorKind::InvalidHeader,
+            "Samples per Pixel = 2",
+        ),
+        (
+            "nopixels",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| {
+                o.remove_element(tags::PIXEL_DATA);
+            }),
+            DicomErrorKind::MissingTag,
+            "Pixel Data",
+        ),
+        (
+            "norows",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| {
+                o.remove_element(tags::ROWS);
+            }),
+            DicomErrorKind::MissingTag,
+            "Rows",
+        ),
+        (
+            "bigger",
+            uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            Box::new(|o| put_us(o, tags::ROWS, 25)),
+            DicomErrorKind::TruncatedPixelData,
+            "needs 1000",
+        ),
+        (
+            "jpeg12",
+            uids::JPEG_EXTENDED12_BIT,
+            Box::new(|o| {
+                put_us(o, tags::BITS_STORED, 12);
+                encapsulate(o, vec![0xFF, 0xD8, 0xFF, 0xD9])
+            }),
+            DicomErrorKind::UnsupportedSyntax,
+            "JPEG Extended",
+        ),
+        (
+            "j2k-garbage",
+            uids::JPEG2000_LOSSLESS,
+            Box::new(|o| encapsulate(o, vec![0x42; 64])),
+            DicomErrorKind::Decode,
+            "JPEG 2000",
+        ),
+        (
+            "jls-garbage",
+            "1.2.840.10008.1.2.4.80",
+            Box::new(|o| encapsulate(o, vec![0xFF, 0xD8, 0, 1, 2, 3])),
+            DicomErrorKind::Decode,
+            "JPEG-LS",
+        ),
+        (
+            "jpegll-garbage",
+            uids::JPEG_LOSSLESS_SV1,
+            Box::new(|o| encapsulate(o, vec![0xFF, 0xD8, 0xFF, 0xC3, 0, 2])),
+            DicomErrorKind::Decode,
+            "JPEG Lossless",
+        ),
     ];
     for (name, ts, edit, kind, needle) in cases {
         let path = temp_path(&dir, &format!("{name}.dcm"));
@@ -478,7 +607,13 @@ fn export_keeps_stored_values_exactly() {
     assert_eq!(export_image(&u16_image, &npy).unwrap(), ExportFormat::Npy("<u2"));
     let array = read_npy(&npy).unwrap();
     assert_eq!(array.shape, vec![24, 20]);
-    assert_eq!(StoredPixels::U16(match array.data { NpyData::U16(v) => v, other => panic!("{other:?}") }), u16_image.pixels);
+    assert_eq!(
+        StoredPixels::U16(match array.data {
+            NpyData::U16(v) => v,
+            other => panic!("{other:?}"),
+        }),
+        u16_image.pixels
+    );
 
     let png = temp_path(&dir, "u16.png");
     assert_eq!(export_image(&u16_image, &png).unwrap(), ExportFormat::Png(16));
@@ -487,16 +622,25 @@ fn export_keeps_stored_values_exactly() {
     assert_eq!(StoredPixels::U16(decoded.into_raw()), u16_image.pixels);
 
     let signed = image_of("i16", 12);
-    assert_eq!(export_image(&signed, &temp_path(&dir, "i16.npy")).unwrap(), ExportFormat::Npy("<i2"));
+    assert_eq!(
+        export_image(&signed, &temp_path(&dir, "i16.npy")).unwrap(),
+        ExportFormat::Npy("<i2")
+    );
     let err = export_image(&signed, &temp_path(&dir, "i16.png")).unwrap_err();
     assert!(matches!(err, ExportError::NegativeForPng { min: -2048, .. }), "{err}");
     assert!(miette::Diagnostic::help(&err).unwrap().to_string().contains(".npy"));
 
     let small = image_of("u8", 8);
     assert_eq!(export_image(&small, &temp_path(&dir, "u8.png")).unwrap(), ExportFormat::Png(8));
-    assert_eq!(StoredPixels::U8(image::open(temp_path(&dir, "u8.png")).unwrap().into_luma8().into_raw()), small.pixels);
+    assert_eq!(
+        StoredPixels::U8(image::open(temp_path(&dir, "u8.png")).unwrap().into_luma8().into_raw()),
+        small.pixels
+    );
 
-    assert!(matches!(export_image(&small, &temp_path(&dir, "x.jpg")), Err(ExportError::UnknownFormat { .. })));
+    assert!(matches!(
+        export_image(&small, &temp_path(&dir, "x.jpg")),
+        Err(ExportError::UnknownFormat { .. })
+    ));
 }
 
 /// Appends bits MSB-first, with JPEG's 0xFF byte stuffing.
@@ -572,7 +716,12 @@ fn jpeg_lossless(values: &[u16], rows: u16, cols: u16, precision: u8) -> Vec<u8>
 }
 
 /// Writes the test slice as JPEG Lossless SV1; `edit` may then change the header.
-fn write_jpeg_lossless(path: &Path, kind: &str, bits: u16, edit: impl FnOnce(&mut InMemDicomObject)) -> StoredPixels {
+fn write_jpeg_lossless(
+    path: &Path,
+    kind: &str,
+    bits: u16,
+    edit: impl FnOnce(&mut InMemDicomObject),
+) -> StoredPixels {
     let stored = pixels(kind, bits);
     let words: Vec<u16> = match &stored {
         StoredPixels::U16(v) => v.clone(),
@@ -586,7 +735,8 @@ fn write_jpeg_lossless(path: &Path, kind: &str, bits: u16, edit: impl FnOnce(&mu
     }
     encapsulate(&mut dataset, codestream);
     edit(&mut dataset);
-    write_file_object(path, &with_file_meta(path, dataset, uids::JPEG_LOSSLESS_SV1).unwrap()).unwrap();
+    write_file_object(path, &with_file_meta(path, dataset, uids::JPEG_LOSSLESS_SV1).unwrap())
+        .unwrap();
     stored
 }
 
@@ -624,7 +774,11 @@ fn jpeg_lossless_header_mismatch_is_an_error() {
         } else {
             // A decoder may accept a smaller header and crop; never a wrong size.
             let image = result.unwrap();
-            assert_eq!(image.pixels.len(), image.info.rows as usize * image.info.columns as usize, "{name}");
+            assert_eq!(
+                image.pixels.len(),
+                image.info.rows as usize * image.info.columns as usize,
+                "{name}"
+            );
         }
     }
 }
@@ -686,7 +840,8 @@ impl Encoding {
     /// sequence around it, with undefined (delimited) or defined lengths.
     fn nested(self, depth: usize, undefined: bool) -> Vec<u8> {
         if undefined {
-            let open = [self.sequence_header(u32::MAX), self.item_header(0xE000, u32::MAX)].concat();
+            let open =
+                [self.sequence_header(u32::MAX), self.item_header(0xE000, u32::MAX)].concat();
             let close = [self.item_header(0xE00D, 0), self.item_header(0xE0DD, 0)].concat();
             return [open.repeat(depth), close.repeat(depth)].concat();
         }
@@ -721,7 +876,14 @@ fn part10(ts_uid: &str, data_set: &[u8]) -> Vec<u8> {
         if v.len() % 2 == 1 {
             v.push(0);
         }
-        [vec![0x02, 0x00], element.to_le_bytes().to_vec(), b"UI".to_vec(), (v.len() as u16).to_le_bytes().to_vec(), v].concat()
+        [
+            vec![0x02, 0x00],
+            element.to_le_bytes().to_vec(),
+            b"UI".to_vec(),
+            (v.len() as u16).to_le_bytes().to_vec(),
+            v,
+        ]
+        .concat()
     };
     let meta = [
         vec![0x02, 0x00, 0x01, 0x00, b'O', b'B', 0, 0, 2, 0, 0, 0, 0, 1],
@@ -742,7 +904,8 @@ fn part10(ts_uid: &str, data_set: &[u8]) -> Vec<u8> {
 
 fn deflate(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
 }
@@ -750,7 +913,12 @@ fn deflate(bytes: &[u8]) -> Vec<u8> {
 /// The standard test slice in `encoding` with `depth` nested sequences in
 /// front of its data set (or, `deflated`, explicit VR little endian with
 /// the data set deflated); also its stored pixels.
-fn nested_file(encoding: Encoding, depth: usize, undefined: bool, deflated: bool) -> (Vec<u8>, StoredPixels) {
+fn nested_file(
+    encoding: Encoding,
+    depth: usize,
+    undefined: bool,
+    deflated: bool,
+) -> (Vec<u8>, StoredPixels) {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_path(&dir, "base.dcm");
     let s = slice(pixels("u16", 12), 12);
@@ -778,15 +946,26 @@ fn assert_all_refuse(path: &Path, kind: DicomErrorKind, needle: &str) {
     for err in errors {
         assert_eq!(err.kind, kind, "{err}");
         let text = err.to_string();
-        assert!(text.starts_with(&path.display().to_string()) && text.contains(needle), "{text:?} should name the file and say {needle:?}");
-        assert_eq!(miette::Diagnostic::code(&err).unwrap().to_string(), format!("lvc::dicom::{}", kind.as_str()));
+        assert!(
+            text.starts_with(&path.display().to_string()) && text.contains(needle),
+            "{text:?} should name the file and say {needle:?}"
+        );
+        assert_eq!(
+            miette::Diagnostic::code(&err).unwrap().to_string(),
+            format!("lvc::dicom::{}", kind.as_str())
+        );
     }
 }
 
 #[test]
 fn deep_nesting_is_refused_in_every_encoding() {
     let dir = tempfile::tempdir().unwrap();
-    let cases = [(Encoding::ExplicitLe, false), (Encoding::ImplicitLe, false), (Encoding::ExplicitBe, false), (Encoding::ExplicitLe, true)];
+    let cases = [
+        (Encoding::ExplicitLe, false),
+        (Encoding::ImplicitLe, false),
+        (Encoding::ExplicitBe, false),
+        (Encoding::ExplicitLe, true),
+    ];
     for (encoding, deflated) in cases {
         for undefined in [true, false] {
             let name = format!(
@@ -799,8 +978,10 @@ fn deep_nesting_is_refused_in_every_encoding() {
             std::fs::write(&path, file).unwrap();
             // Sequence 65 opens level 65, after 64 (sequence + item) headers.
             let header = if matches!(encoding, Encoding::ImplicitLe) { 8 } else { 12 };
-            let at =
-                format!("(0008,1115) at byte {} opens nesting level 65", 64 * (header + 8) + if deflated { 0 } else { data_start(&path) });
+            let at = format!(
+                "(0008,1115) at byte {} opens nesting level 65",
+                64 * (header + 8) + if deflated { 0 } else { data_start(&path) }
+            );
             assert_all_refuse(&path, DicomErrorKind::Nesting, &at);
         }
     }
@@ -820,12 +1001,17 @@ fn nesting_up_to_the_limit_is_read() {
             let path = temp_path(&dir, &format!("limit-{encoding:?}-{undefined}.dcm"));
             let (file, stored) = nested_file(encoding, scan::MAX_NESTING, undefined, false);
             std::fs::write(&path, file).unwrap();
-            let image = read_image(&path).unwrap_or_else(|e| panic!("{encoding:?} {undefined}: {e}"));
+            let image =
+                read_image(&path).unwrap_or_else(|e| panic!("{encoding:?} {undefined}: {e}"));
             assert_eq!(image.pixels, stored);
             assert_eq!(read_info(&path).unwrap(), image.info);
             let (file, _) = nested_file(encoding, scan::MAX_NESTING + 1, undefined, false);
             std::fs::write(&path, file).unwrap();
-            assert_eq!(read_info(&path).unwrap_err().kind, DicomErrorKind::Nesting, "{encoding:?} {undefined}");
+            assert_eq!(
+                read_info(&path).unwrap_err().kind,
+                DicomErrorKind::Nesting,
+                "{encoding:?} {undefined}"
+            );
         }
     }
 }
@@ -847,7 +1033,12 @@ fn millions_of_empty_items_are_refused_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_path(&dir, "items.dcm");
     let e = Encoding::ExplicitLe;
-    let items = [e.sequence_header(u32::MAX), e.item_header(0xE000, 0).repeat(scan::MAX_ELEMENTS), e.item_header(0xE0DD, 0)].concat();
+    let items = [
+        e.sequence_header(u32::MAX),
+        e.item_header(0xE000, 0).repeat(scan::MAX_ELEMENTS),
+        e.item_header(0xE0DD, 0),
+    ]
+    .concat();
     let (file, _) = nested_file(e, 0, true, false);
     let data_set = [items, data_set_of(&file).to_vec()].concat();
     std::fs::write(&path, part10(uids::EXPLICIT_VR_LITTLE_ENDIAN, &data_set)).unwrap();
@@ -872,7 +1063,8 @@ fn within_5_s<T: Send + 'static>(fifo: &Path, read: impl FnOnce() -> T + Send + 
         Ok(value) => value,
         Err(_) => {
             use std::os::unix::fs::OpenOptionsExt;
-            let _writer = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
+            let _writer =
+                std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
             panic!("reading {} blocked for 5 s", fifo.display());
         }
     }
@@ -885,16 +1077,26 @@ fn fifos_devices_and_folders_are_refused_without_blocking() {
     let fifo = temp_path(&dir, "pipe.dcm");
     make_fifo(&fifo);
     let path = fifo.clone();
-    let (info, image, bytes) = within_5_s(&fifo, move || (read_info(&path), read_image(&path), read_bytes(&path)));
+    let (info, image, bytes) =
+        within_5_s(&fifo, move || (read_info(&path), read_image(&path), read_bytes(&path)));
     for err in [info.unwrap_err(), image.unwrap_err(), bytes.unwrap_err()] {
         assert_eq!(err.kind, DicomErrorKind::NotAFile, "{err}");
-        assert_eq!(err.to_string(), format!("{}: cannot read file: it is a FIFO (named pipe), not a regular file", fifo.display()));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: cannot read file: it is a FIFO (named pipe), not a regular file",
+                fifo.display()
+            )
+        );
         assert_eq!(miette::Diagnostic::code(&err).unwrap().to_string(), "lvc::dicom::not_a_file");
     }
     for (path, what) in [(Path::new("/dev/zero"), "a character device"), (dir.path(), "a folder")] {
         for err in [read_info(path).unwrap_err(), read_image(path).unwrap_err()] {
             assert_eq!(err.kind, DicomErrorKind::NotAFile, "{err}");
-            assert!(err.to_string().contains(&format!("it is {what}, not a regular file")), "{err}");
+            assert!(
+                err.to_string().contains(&format!("it is {what}, not a regular file")),
+                "{err}"
+            );
         }
     }
 }
@@ -916,7 +1118,10 @@ fn a_sparse_file_of_zeros_is_refused_without_reading_it() {
     assert!(err.to_string().contains("no `DICM` marker"), "{err}");
     let err = read_image(&path).unwrap_err();
     assert_eq!(err.kind, DicomErrorKind::TooLarge);
-    assert!(err.to_string().contains("it holds 8.6 GB (8589934592 bytes), more than the 2.1 GB"), "{err}");
+    assert!(
+        err.to_string().contains("it holds 8.6 GB (8589934592 bytes), more than the 2.1 GB"),
+        "{err}"
+    );
     assert_eq!(miette::Diagnostic::code(&err).unwrap().to_string(), "lvc::dicom::too_large");
 }
 
@@ -990,7 +1195,8 @@ fn byte_entry_points_check_what_the_file_readers_check() {
 fn elements_out_of_tag_order_are_refused_by_every_reader() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_path(&dir, "ordered.dcm");
-    write_mr_slice(&path, &slice(pixels("u16", 12), 12), WriteSyntax::ExplicitVrLittleEndian).unwrap();
+    write_mr_slice(&path, &slice(pixels("u16", 12), 12), WriteSyntax::ExplicitVrLittleEndian)
+        .unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     assert!(info_from_bytes(&path, &bytes).is_ok() && decode_image(&path, &bytes).is_ok());
     // (0008,0060) Modality becomes (FF08,0060), ahead of the image module.

@@ -6,11 +6,11 @@
 //! (window). dicom-object fills the file meta group from the SOP UIDs.
 
 use super::{DicomError, DicomErrorKind, StoredPixels};
-use lvc_fsio::write_atomic;
 use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileDicomObject, FileMetaTableBuilder, InMemDicomObject, Tag};
+use lvc_fsio::write_atomic;
 use std::path::Path;
 
 /// The transfer syntaxes the writer produces.
@@ -81,7 +81,11 @@ fn ds(value: f64) -> String {
     let mut precision = 10usize;
     loop {
         let s = format!("{value:.precision$}");
-        let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+        let s = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        };
         if s.len() <= 16 || precision == 0 {
             return s;
         }
@@ -100,7 +104,12 @@ fn check_pixels(path: &Path, slice: &MrSlice) -> Result<(), DicomError> {
         return invalid(format!("image is {} × {}", slice.rows, slice.columns));
     }
     if slice.pixels.len() != expected {
-        return invalid(format!("{} pixel values for a {} × {} image", slice.pixels.len(), slice.rows, slice.columns));
+        return invalid(format!(
+            "{} pixel values for a {} × {} image",
+            slice.pixels.len(),
+            slice.rows,
+            slice.columns
+        ));
     }
     let allocated = match slice.pixels {
         StoredPixels::U8(_) => 8,
@@ -119,7 +128,10 @@ fn check_pixels(path: &Path, slice: &MrSlice) -> Result<(), DicomError> {
         }
     };
     if !fits {
-        return invalid(format!("a pixel value does not fit in Bits Stored = {}", slice.bits_stored));
+        return invalid(format!(
+            "a pixel value does not fit in Bits Stored = {}",
+            slice.bits_stored
+        ));
     }
     Ok(())
 }
@@ -194,7 +206,9 @@ pub(crate) fn mr_dataset(slice: &MrSlice) -> InMemDicomObject {
         StoredPixels::U8(v) => (VR::OB, PrimitiveValue::U8(v.iter().copied().collect())),
         StoredPixels::U16(v) => (VR::OW, PrimitiveValue::U16(v.iter().copied().collect())),
         // OW holds 16-bit words; the sign lives in Pixel Representation.
-        StoredPixels::I16(v) => (VR::OW, PrimitiveValue::U16(v.iter().map(|&x| x as u16).collect())),
+        StoredPixels::I16(v) => {
+            (VR::OW, PrimitiveValue::U16(v.iter().map(|&x| x as u16).collect()))
+        }
     };
     obj.put(DataElement::new(tags::PIXEL_DATA, pixel_value.0, Value::Primitive(pixel_value.1)));
     obj
@@ -213,15 +227,30 @@ pub(crate) fn with_file_meta(
                 .implementation_class_uid("2.25.302290283717447307094626283744373459107")
                 .implementation_version_name("LVC_0_1"),
         )
-        .map_err(|e| DicomError::new(path, DicomErrorKind::InvalidInput, format!("cannot build the file meta group: {e}")))
+        .map_err(|e| {
+            DicomError::new(
+                path,
+                DicomErrorKind::InvalidInput,
+                format!("cannot build the file meta group: {e}"),
+            )
+        })
 }
 
 /// Serialises a file object and writes it atomically (temp file + rename).
-pub(crate) fn write_file_object(path: &Path, file: &FileDicomObject<InMemDicomObject>) -> Result<(), DicomError> {
+pub(crate) fn write_file_object(
+    path: &Path,
+    file: &FileDicomObject<InMemDicomObject>,
+) -> Result<(), DicomError> {
     let mut bytes = Vec::new();
-    file.write_all(&mut bytes)
-        .map_err(|e| DicomError::new(path, DicomErrorKind::InvalidInput, format!("cannot encode the data set: {e}")))?;
-    write_atomic(path, &bytes).map_err(|e| DicomError::new(path, DicomErrorKind::Io, format!("cannot write file: {e}")))
+    file.write_all(&mut bytes).map_err(|e| {
+        DicomError::new(
+            path,
+            DicomErrorKind::InvalidInput,
+            format!("cannot encode the data set: {e}"),
+        )
+    })?;
+    write_atomic(path, &bytes)
+        .map_err(|e| DicomError::new(path, DicomErrorKind::Io, format!("cannot write file: {e}")))
 }
 
 /// Writes `slice` to `path` in `syntax`, atomically.

@@ -110,19 +110,29 @@ fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
 impl Patient {
     pub(crate) fn draw(group: Group, rng: &mut ChaCha8Rng) -> Self {
         let (r_endo_ed_mm, es_ratio, wall_ed_mm) = match group {
-            Group::Normal => (uniform(rng, 23.0, 27.0), uniform(rng, 0.58, 0.68), uniform(rng, 7.0, 9.0)),
-            Group::Hypertrophy => (uniform(rng, 19.0, 23.0), uniform(rng, 0.45, 0.58), uniform(rng, 13.0, 17.0)),
-            Group::HeartFailure => (uniform(rng, 30.0, 35.0), uniform(rng, 0.82, 0.9), uniform(rng, 6.5, 8.5)),
-            Group::HeartFailureInfarct => (uniform(rng, 29.0, 34.0), uniform(rng, 0.8, 0.9), uniform(rng, 6.0, 8.0)),
+            Group::Normal => {
+                (uniform(rng, 23.0, 27.0), uniform(rng, 0.58, 0.68), uniform(rng, 7.0, 9.0))
+            }
+            Group::Hypertrophy => {
+                (uniform(rng, 19.0, 23.0), uniform(rng, 0.45, 0.58), uniform(rng, 13.0, 17.0))
+            }
+            Group::HeartFailure => {
+                (uniform(rng, 30.0, 35.0), uniform(rng, 0.82, 0.9), uniform(rng, 6.5, 8.5))
+            }
+            Group::HeartFailureInfarct => {
+                (uniform(rng, 29.0, 34.0), uniform(rng, 0.8, 0.9), uniform(rng, 6.0, 8.0))
+            }
         };
         let heart_angle = uniform(rng, -0.4, 0.4);
-        let infarct = (group == Group::HeartFailureInfarct).then(|| (uniform(rng, 0.0, TAU), uniform(rng, 0.35, 0.55)));
+        let infarct = (group == Group::HeartFailureInfarct)
+            .then(|| (uniform(rng, 0.0, TAU), uniform(rng, 0.35, 0.55)));
         let spacing = uniform(rng, 1.25, 1.5);
         // Keep the orientation orthonormal: rotate a nominal SAX plane.
         let (a, b) = (uniform(rng, -0.25, 0.25), uniform(rng, -0.25, 0.25));
         let row = normalize([0.72 + a, 0.62, -0.3 + b]);
         let col = normalize(orthogonalize([-0.2, 0.35 + b, -0.9 + a], row));
-        let base_center = (uniform(rng, 128.0 - 14.0, 128.0 + 18.0), uniform(rng, 122.0 - 12.0, 122.0 + 14.0));
+        let base_center =
+            (uniform(rng, 128.0 - 14.0, 128.0 + 18.0), uniform(rng, 122.0 - 12.0, 122.0 + 14.0));
         Patient {
             spacing,
             slices: rng.gen_range(8..=11),
@@ -136,10 +146,16 @@ impl Patient {
             r_endo_ed_mm,
             es_ratio,
             wall_ed_mm,
-            harmonics: [(uniform(rng, 0.02, 0.08), uniform(rng, 0.0, PI)), (uniform(rng, 0.0, 0.04), uniform(rng, 0.0, TAU))],
+            harmonics: [
+                (uniform(rng, 0.02, 0.08), uniform(rng, 0.0, PI)),
+                (uniform(rng, 0.0, 0.04), uniform(rng, 0.0, TAU)),
+            ],
             wall_variation: (uniform(rng, 0.05, 0.2), uniform(rng, 0.0, TAU)),
             infarct,
-            papillary: [(uniform(rng, 2.2, 2.6), uniform(rng, 2.5, 4.0)), (uniform(rng, 3.6, 4.1), uniform(rng, 2.5, 4.0))],
+            papillary: [
+                (uniform(rng, 2.2, 2.6), uniform(rng, 2.5, 4.0)),
+                (uniform(rng, 3.6, 4.1), uniform(rng, 2.5, 4.0)),
+            ],
             rv_size: uniform(rng, 1.0, 1.3),
             rv_intensity: uniform(rng, 0.92, 1.15),
             fat_intensity: uniform(rng, 0.75, 1.1),
@@ -147,7 +163,12 @@ impl Patient {
             body_axes_mm: (uniform(rng, 150.0, 178.0), uniform(rng, 98.0, 112.0)),
             fat_mm: uniform(rng, 6.0, 22.0),
             bias_gradient: (uniform(rng, -0.15, 0.15), uniform(rng, -0.25, 0.0)),
-            coil: (uniform(rng, 60.0, 200.0), uniform(rng, 15.0, 60.0), uniform(rng, 0.15, 0.55), uniform(rng, 50.0, 90.0)),
+            coil: (
+                uniform(rng, 60.0, 200.0),
+                uniform(rng, 15.0, 60.0),
+                uniform(rng, 0.15, 0.55),
+                uniform(rng, 50.0, 90.0),
+            ),
             orientation: [row[0], row[1], row[2], col[0], col[1], col[2]],
             texture_seed: rng.gen(),
         }
@@ -187,7 +208,9 @@ impl Patient {
         let papillary = if (0.12..=0.8).contains(&z) {
             self.papillary
                 .iter()
-                .map(|&(offset, radius_mm)| (rv_angle + offset, self.px(radius_mm) * (1.0 + 0.2 * c)))
+                .map(|&(offset, radius_mm)| {
+                    (rv_angle + offset, self.px(radius_mm) * (1.0 + 0.2 * c))
+                })
                 .filter(|&(_, radius)| radius < 0.33 * r)
                 .collect()
         } else {
@@ -203,7 +226,10 @@ impl Patient {
             infarct: self.infarct,
             papillary,
             rv_angle,
-            rv_center: (center.0 + 0.78 * epi_mean * rv_angle.cos(), center.1 + 0.78 * epi_mean * rv_angle.sin()),
+            rv_center: (
+                center.0 + 0.78 * epi_mean * rv_angle.cos(),
+                center.1 + 0.78 * epi_mean * rv_angle.sin(),
+            ),
             rv_radius: epi_mean * rv_scale,
         }
     }
@@ -343,7 +369,14 @@ impl Blob {
         let direction = self.angle.sin_cos();
         for y in y0..y1 {
             for x in x0..x1 {
-                let m = coverage(ellipse_depth(x as f64, y as f64, self.center, self.a, self.b, direction));
+                let m = coverage(ellipse_depth(
+                    x as f64,
+                    y as f64,
+                    self.center,
+                    self.a,
+                    self.b,
+                    direction,
+                ));
                 if m > 0.0 {
                     let p = &mut image[y * SIZE + x];
                     *p += (self.value - *p) * m;
@@ -394,8 +427,20 @@ impl Patient {
                 value: Tissue::LIVER,
             },
             // Vertebral body (marrow with a dark cortex) and descending aorta.
-            Blob { center: spine, a: self.px(20.0), b: self.px(17.0), angle: 0.0, value: Tissue::CORTEX },
-            Blob { center: spine, a: self.px(17.0), b: self.px(14.0), angle: 0.0, value: Tissue::BONE },
+            Blob {
+                center: spine,
+                a: self.px(20.0),
+                b: self.px(17.0),
+                angle: 0.0,
+                value: Tissue::CORTEX,
+            },
+            Blob {
+                center: spine,
+                a: self.px(17.0),
+                b: self.px(14.0),
+                angle: 0.0,
+                value: Tissue::BONE,
+            },
             Blob {
                 center: (spine.0 + self.px(24.0), spine.1 - self.px(24.0)),
                 a: self.px(11.5),
@@ -409,7 +454,10 @@ impl Patient {
             let side = if k % 2 == 0 { -1.0 } else { 1.0 };
             let (u, v) = (hash_unit(self.texture_seed, k, 1), hash_unit(self.texture_seed, k, 2));
             blobs.push(Blob {
-                center: (heart.0 + side * self.px(45.0 + 45.0 * u), heart.1 + self.px(-40.0 + 90.0 * v)),
+                center: (
+                    heart.0 + side * self.px(45.0 + 45.0 * u),
+                    heart.1 + self.px(-40.0 + 90.0 * v),
+                ),
                 a: self.px(1.5 + 2.0 * hash_unit(self.texture_seed, k, 3)),
                 b: self.px(1.5 + 1.5 * hash_unit(self.texture_seed, k, 4)),
                 angle: 0.0,
@@ -434,14 +482,18 @@ impl Patient {
                 let dir = hash_unit(self.texture_seed, k, 5) * TAU;
                 let freq = 0.03 + 0.07 * hash_unit(self.texture_seed, k, 6);
                 let phase = hash_unit(self.texture_seed, k, 7) * TAU;
-                let columns = (0..SIZE).map(|x| (freq * dir.cos() * x as f64 + phase).sin_cos()).collect();
+                let columns =
+                    (0..SIZE).map(|x| (freq * dir.cos() * x as f64 + phase).sin_cos()).collect();
                 let rows = (0..SIZE).map(|y| (freq * dir.sin() * y as f64).sin_cos()).collect();
                 [columns, rows]
             })
             .collect();
         for (i, p) in image.iter_mut().enumerate() {
             let (x, y) = (i % SIZE, i / SIZE);
-            let texture: f64 = waves.iter().map(|[cols, rows]| cols[x].0 * rows[y].1 + cols[x].1 * rows[y].0).sum();
+            let texture: f64 = waves
+                .iter()
+                .map(|[cols, rows]| cols[x].0 * rows[y].1 + cols[x].1 * rows[y].0)
+                .sum();
             *p *= 1.0 + 0.035 * texture;
         }
         image
@@ -454,7 +506,10 @@ impl Patient {
         for side in [-1.25, 1.3] {
             let angle = heart.rv_angle + side;
             Blob {
-                center: (heart.center.0 + (fat_offset + 1.5) * angle.cos(), heart.center.1 + (fat_offset + 1.5) * angle.sin()),
+                center: (
+                    heart.center.0 + (fat_offset + 1.5) * angle.cos(),
+                    heart.center.1 + (fat_offset + 1.5) * angle.sin(),
+                ),
                 a: self.px(7.0),
                 b: self.px(3.5),
                 angle: angle + PI / 2.0,
@@ -465,8 +520,16 @@ impl Patient {
         if heart.rv_radius > 1.0 {
             let (a, b) = (0.85 * heart.rv_radius, 1.3 * heart.rv_radius);
             let rv_wall = self.px(3.0);
-            Blob { center: heart.rv_center, a: a + rv_wall, b: b + rv_wall, angle: heart.rv_angle, value: Tissue::MYOCARDIUM }.paint(image);
-            Blob { center: heart.rv_center, a, b, angle: heart.rv_angle, value: self.rv_intensity }.paint(image);
+            Blob {
+                center: heart.rv_center,
+                a: a + rv_wall,
+                b: b + rv_wall,
+                angle: heart.rv_angle,
+                value: Tissue::MYOCARDIUM,
+            }
+            .paint(image);
+            Blob { center: heart.rv_center, a, b, angle: heart.rv_angle, value: self.rv_intensity }
+                .paint(image);
         }
         let (x0, y0, x1, y1) = heart.bounds(3.0);
         for y in y0..y1 {
@@ -505,13 +568,19 @@ impl Patient {
             .map(|i| {
                 let (x, y) = ((i % SIZE) as f64, (i / SIZE) as f64);
                 let bump = (-((x - cx).powi(2) + (y - cy).powi(2)) / (2.0 * width * width)).exp();
-                (1.0 + gx * (x - 128.0) / 128.0 + gy * (y - 128.0) / 128.0 + strength * bump).clamp(0.5, 1.8)
+                (1.0 + gx * (x - 128.0) / 128.0 + gy * (y - 128.0) / 128.0 + strength * bump)
+                    .clamp(0.5, 1.8)
             })
             .collect()
     }
 
     /// Point-spread blur, coil field, Rician noise, scaling to raw values.
-    pub(crate) fn acquire(&self, mut image: Vec<f64>, coil_field: &[f64], rng: &mut ChaCha8Rng) -> Vec<u16> {
+    pub(crate) fn acquire(
+        &self,
+        mut image: Vec<f64>,
+        coil_field: &[f64],
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<u16> {
         gaussian_blur(&mut image, 0.65);
         let sigma = self.noise;
         image
@@ -531,12 +600,48 @@ impl Patient {
         let mut image = vec![0.0; SIZE * SIZE];
         let c = (128.0 + 6.0 * index as f64, 128.0);
         let blobs = [
-            Blob { center: c, a: self.px(150.0), b: self.px(170.0), angle: 0.0, value: self.fat_intensity },
-            Blob { center: c, a: self.px(138.0), b: self.px(165.0), angle: 0.0, value: Tissue::MUSCLE },
-            Blob { center: (c.0 - self.px(70.0), c.1 - self.px(40.0)), a: self.px(55.0), b: self.px(110.0), angle: 0.05, value: Tissue::LUNG },
-            Blob { center: (c.0 + self.px(70.0), c.1 - self.px(40.0)), a: self.px(55.0), b: self.px(110.0), angle: -0.05, value: Tissue::LUNG },
-            Blob { center: (c.0 - self.px(40.0), c.1 + self.px(110.0)), a: self.px(100.0), b: self.px(50.0), angle: 0.2, value: Tissue::LIVER },
-            Blob { center: (c.0 + self.px(20.0), c.1 + self.px(15.0)), a: self.px(55.0), b: self.px(45.0), angle: 0.6, value: 0.9 },
+            Blob {
+                center: c,
+                a: self.px(150.0),
+                b: self.px(170.0),
+                angle: 0.0,
+                value: self.fat_intensity,
+            },
+            Blob {
+                center: c,
+                a: self.px(138.0),
+                b: self.px(165.0),
+                angle: 0.0,
+                value: Tissue::MUSCLE,
+            },
+            Blob {
+                center: (c.0 - self.px(70.0), c.1 - self.px(40.0)),
+                a: self.px(55.0),
+                b: self.px(110.0),
+                angle: 0.05,
+                value: Tissue::LUNG,
+            },
+            Blob {
+                center: (c.0 + self.px(70.0), c.1 - self.px(40.0)),
+                a: self.px(55.0),
+                b: self.px(110.0),
+                angle: -0.05,
+                value: Tissue::LUNG,
+            },
+            Blob {
+                center: (c.0 - self.px(40.0), c.1 + self.px(110.0)),
+                a: self.px(100.0),
+                b: self.px(50.0),
+                angle: 0.2,
+                value: Tissue::LIVER,
+            },
+            Blob {
+                center: (c.0 + self.px(20.0), c.1 + self.px(15.0)),
+                a: self.px(55.0),
+                b: self.px(45.0),
+                angle: 0.6,
+                value: 0.9,
+            },
         ];
         for blob in &blobs {
             blob.paint(&mut image);
@@ -558,7 +663,9 @@ fn approx_gaussian(rng: &mut ChaCha8Rng) -> f64 {
 /// Separable Gaussian blur with clamped edges.
 fn gaussian_blur(image: &mut [f64], sigma: f64) {
     let radius = (3.0 * sigma).ceil() as usize;
-    let kernel: Vec<f64> = (0..=2 * radius).map(|k| (-((k as f64 - radius as f64).powi(2)) / (2.0 * sigma * sigma)).exp()).collect();
+    let kernel: Vec<f64> = (0..=2 * radius)
+        .map(|k| (-((k as f64 - radius as f64).powi(2)) / (2.0 * sigma * sigma)).exp())
+        .collect();
     let total: f64 = kernel.iter().sum();
     let kernel: Vec<f64> = kernel.iter().map(|k| k / total).collect();
     let clamp = |i: usize| i.saturating_sub(radius).min(SIZE - 1);
@@ -618,7 +725,10 @@ mod tests {
                 })
                 .collect();
             let n = hearts.len() as f64;
-            (hearts.iter().map(|h| h.0).sum::<f64>() / n, hearts.iter().map(|h| h.1).sum::<f64>() / n)
+            (
+                hearts.iter().map(|h| h.0).sum::<f64>() / n,
+                hearts.iter().map(|h| h.1).sum::<f64>() / n,
+            )
         };
         let (normal_r, normal_wall) = mean_over(Group::Normal);
         let (hyp_r, hyp_wall) = mean_over(Group::Hypertrophy);

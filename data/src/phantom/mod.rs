@@ -12,12 +12,12 @@
 
 mod anatomy;
 
-use lvc_fsio::write_atomic;
 use crate::dicom::write::{uid_2_25, write_mr_slice, MrSlice, WriteSyntax};
 use crate::dicom::{DicomError, StoredPixels};
 use crate::parallel::map_on_all_cores;
 use crate::sunnybrook::sax_map::BUILTIN_SAX_MAP;
 use anatomy::{Group, Heart, Patient, PHASES, SIZE};
+use lvc_fsio::write_atomic;
 use miette::Diagnostic;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -62,7 +62,10 @@ pub enum PhantomError {
     #[diagnostic(code(lvc::phantom::cases), help("ask for 1 to {available} cases"))]
     Cases { requested: usize, available: usize },
     #[error("{path}: cannot {action}: {source}")]
-    #[diagnostic(code(lvc::phantom::io), help("check that the output folder is writable and the disk is not full"))]
+    #[diagnostic(
+        code(lvc::phantom::io),
+        help("check that the output folder is writable and the disk is not full")
+    )]
     Io { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -83,7 +86,13 @@ pub fn written_phases(es_phase: usize) -> Vec<usize> {
 /// `SC-HF-I-01`), as the contour folders name cases.
 pub fn padded_case(case: &str) -> String {
     case.split('-')
-        .map(|t| if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) { format!("{t:0>2}") } else { t.to_string() })
+        .map(|t| {
+            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{t:0>2}")
+            } else {
+                t.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("-")
 }
@@ -123,11 +132,19 @@ fn rng_for(seed: u64, parts: &[u64]) -> ChaCha8Rng {
 }
 
 fn create_dir(path: &Path) -> Result<(), PhantomError> {
-    std::fs::create_dir_all(path).map_err(|source| PhantomError::Io { path: path.into(), action: "create folder", source })
+    std::fs::create_dir_all(path).map_err(|source| PhantomError::Io {
+        path: path.into(),
+        action: "create folder",
+        source,
+    })
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), PhantomError> {
-    write_atomic(path, text.as_bytes()).map_err(|source| PhantomError::Io { path: path.into(), action: "write", source })
+    write_atomic(path, text.as_bytes()).map_err(|source| PhantomError::Io {
+        path: path.into(),
+        action: "write",
+        source,
+    })
 }
 
 /// Study-level identity shared by all images of a case.
@@ -139,7 +156,14 @@ struct Study {
 }
 
 impl Study {
-    fn slice(&self, p: &Patient, series: u32, description: &str, seed: u64, instance: usize) -> MrSlice {
+    fn slice(
+        &self,
+        p: &Patient,
+        series: u32,
+        description: &str,
+        seed: u64,
+        instance: usize,
+    ) -> MrSlice {
         MrSlice {
             patient_name: format!("Phantom^{}", self.case),
             patient_id: self.case.clone(),
@@ -148,7 +172,10 @@ impl Study {
             series_instance_uid: uid_2_25(mix(seed, &[self.index, 2, u64::from(series)])),
             series_description: description.into(),
             series_number: i64::from(series),
-            sop_instance_uid: uid_2_25(mix(seed, &[self.index, 3, u64::from(series), instance as u64])),
+            sop_instance_uid: uid_2_25(mix(
+                seed,
+                &[self.index, 3, u64::from(series), instance as u64],
+            )),
             frame_of_reference_uid: self.frame_of_reference_uid.clone(),
             instance_number: instance as i64,
             rows: SIZE as u16,
@@ -174,7 +201,11 @@ impl Study {
 fn image_position(p: &Patient, slice: usize) -> ([f64; 3], f64) {
     let o = p.orientation;
     let (row, col) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
-    let normal = [row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2], row[0] * col[1] - row[1] * col[0]];
+    let normal = [
+        row[1] * col[2] - row[2] * col[1],
+        row[2] * col[0] - row[0] * col[2],
+        row[0] * col[1] - row[1] * col[0],
+    ];
     let location = -20.0 - SLICE_SPACING_MM * slice as f64;
     let half = SIZE as f64 / 2.0 * p.spacing;
     let position = [0, 1, 2].map(|k| normal[k] * location - row[k] * half - col[k] * half);
@@ -195,19 +226,25 @@ struct CaseOutput {
 /// not depend on the thread count.
 pub fn generate(out: &Path, options: &PhantomOptions) -> Result<PhantomSummary, PhantomError> {
     if options.cases == 0 || options.cases > BUILTIN_SAX_MAP.len() {
-        return Err(PhantomError::Cases { requested: options.cases, available: BUILTIN_SAX_MAP.len() });
+        return Err(PhantomError::Cases {
+            requested: options.cases,
+            available: BUILTIN_SAX_MAP.len(),
+        });
     }
     let contours_root = out.join(CONTOURS_DIR).join(CONTOURS_SPLIT_DIR);
     create_dir(&out.join(IMAGES_DIR))?;
     create_dir(&contours_root.join("file-listings"))?;
     let cases = &BUILTIN_SAX_MAP[..options.cases];
-    let results = map_on_all_cores(cases, |index, &(case, series)| generate_case(out, options.seed, index as u64, case, series))
-        .map_err(|_| PhantomError::Io {
-            path: out.to_path_buf(),
-            action: "generate every case",
-            source: std::io::Error::other("a worker thread stopped early"),
-        })?;
-    let mut summary = PhantomSummary { cases: Vec::new(), dicom_files: 0, icontour_files: 0, ocontour_files: 0 };
+    let results = map_on_all_cores(cases, |index, &(case, series)| {
+        generate_case(out, options.seed, index as u64, case, series)
+    })
+    .map_err(|_| PhantomError::Io {
+        path: out.to_path_buf(),
+        action: "generate every case",
+        source: std::io::Error::other("a worker thread stopped early"),
+    })?;
+    let mut summary =
+        PhantomSummary { cases: Vec::new(), dicom_files: 0, icontour_files: 0, ocontour_files: 0 };
     let mut listing = String::new();
     for (result, &(case, _)) in results.into_iter().zip(cases) {
         let output = result?;
@@ -222,7 +259,13 @@ pub fn generate(out: &Path, options: &PhantomOptions) -> Result<PhantomSummary, 
 }
 
 /// Writes one patient: the SAX frames, the localizer and the contours.
-fn generate_case(out: &Path, seed: u64, index: u64, case: &str, sax_series: u32) -> Result<CaseOutput, PhantomError> {
+fn generate_case(
+    out: &Path,
+    seed: u64,
+    index: u64,
+    case: &str,
+    sax_series: u32,
+) -> Result<CaseOutput, PhantomError> {
     let patient = Patient::draw(Group::of_case(case), &mut rng_for(seed, &[index, 0]));
     let study = Study {
         case: case.to_string(),
@@ -232,10 +275,16 @@ fn generate_case(out: &Path, seed: u64, index: u64, case: &str, sax_series: u32)
     };
     let coil_field = patient.coil_field();
     let image_dir = out.join(IMAGES_DIR).join(case);
-    let contour_dir = out.join(CONTOURS_DIR).join(CONTOURS_SPLIT_DIR).join(padded_case(case)).join("contours-manual").join("IRCCI-expert");
+    let contour_dir = out
+        .join(CONTOURS_DIR)
+        .join(CONTOURS_SPLIT_DIR)
+        .join(padded_case(case))
+        .join("contours-manual")
+        .join("IRCCI-expert");
     create_dir(&image_dir)?;
     create_dir(&contour_dir)?;
-    let mut output = CaseOutput { dicom_files: 0, icontour_files: 0, ocontour_files: 0, listing: String::new() };
+    let mut output =
+        CaseOutput { dicom_files: 0, icontour_files: 0, ocontour_files: 0, listing: String::new() };
 
     // The o-contour is missing on the most basal slice and, by chance, one more.
     let mut contour_rng = rng_for(seed, &[index, 5]);
@@ -248,8 +297,13 @@ fn generate_case(out: &Path, seed: u64, index: u64, case: &str, sax_series: u32)
             let heart = patient.heart(slice, phase);
             let mut image = background.clone();
             patient.paint_heart(&heart, &mut image);
-            let raw = patient.acquire(image, &coil_field, &mut rng_for(seed, &[index, 6, slice as u64, phase as u64]));
-            let mut dicom = study.slice(&patient, sax_series, "CINE SAX FIESTA", seed, image_number);
+            let raw = patient.acquire(
+                image,
+                &coil_field,
+                &mut rng_for(seed, &[index, 6, slice as u64, phase as u64]),
+            );
+            let mut dicom =
+                study.slice(&patient, sax_series, "CINE SAX FIESTA", seed, image_number);
             dicom.slice_location = location;
             dicom.image_position_patient = position;
             dicom.trigger_time = (phase as f64 * patient.rr_ms / PHASES as f64).round();
@@ -258,7 +312,12 @@ fn generate_case(out: &Path, seed: u64, index: u64, case: &str, sax_series: u32)
             write_mr_slice(&image_dir.join(name), &dicom, WriteSyntax::ExplicitVrLittleEndian)?;
             output.dicom_files += 1;
             if phase == 0 || phase == patient.es_phase {
-                let counts = write_contours(&contour_dir, image_number, &heart, slice != 0 && slice != skipped_o)?;
+                let counts = write_contours(
+                    &contour_dir,
+                    image_number,
+                    &heart,
+                    slice != 0 && slice != skipped_o,
+                )?;
                 output.icontour_files += counts.0;
                 output.ocontour_files += counts.1;
                 let _ = writeln!(
@@ -271,7 +330,11 @@ fn generate_case(out: &Path, seed: u64, index: u64, case: &str, sax_series: u32)
     }
     let localizer_series = if sax_series == 1 { 2 } else { 1 };
     for k in 0..LOCALIZER_IMAGES {
-        let raw = patient.acquire(patient.localizer(k), &coil_field, &mut rng_for(seed, &[index, 7, k as u64]));
+        let raw = patient.acquire(
+            patient.localizer(k),
+            &coil_field,
+            &mut rng_for(seed, &[index, 7, k as u64]),
+        );
         let mut dicom = study.slice(&patient, localizer_series, "3-PLANE LOC", seed, k + 1);
         dicom.slice_thickness = 10.0;
         dicom.image_orientation_patient = [1.0, 0.0, 0.0, 0.0, 0.0, -1.0];
@@ -286,7 +349,12 @@ fn generate_case(out: &Path, seed: u64, index: u64, case: &str, sax_series: u32)
 
 /// Writes the i-contour (always) and o-contour (when `with_outer`) of one
 /// frame; returns how many of each were written.
-fn write_contours(dir: &Path, image_number: usize, heart: &Heart, with_outer: bool) -> Result<(usize, usize), PhantomError> {
+fn write_contours(
+    dir: &Path,
+    image_number: usize,
+    heart: &Heart,
+    with_outer: bool,
+) -> Result<(usize, usize), PhantomError> {
     let name = |kind: &str| dir.join(format!("IM-0001-{image_number:04}-{kind}contour-manual.txt"));
     write_text(&name("i"), &contour_text(&heart.contour(|t| heart.r_endo(t))))?;
     if with_outer {

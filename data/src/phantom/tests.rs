@@ -24,7 +24,10 @@ fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
             }
         }
     }
@@ -32,7 +35,10 @@ fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 fn contour_dir(root: &Path, case: &str) -> PathBuf {
-    root.join(CONTOURS_DIR).join(CONTOURS_SPLIT_DIR).join(padded_case(case)).join("contours-manual/IRCCI-expert")
+    root.join(CONTOURS_DIR)
+        .join(CONTOURS_SPLIT_DIR)
+        .join(padded_case(case))
+        .join("contours-manual/IRCCI-expert")
 }
 
 fn parse_contour(text: &str) -> Vec<(f64, f64)> {
@@ -52,7 +58,8 @@ fn parse_contour(text: &str) -> Vec<(f64, f64)> {
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_images() {
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, c) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     generate(a.path(), &PhantomOptions { cases: 1, seed: 5 }).unwrap();
     generate(b.path(), &PhantomOptions { cases: 1, seed: 5 }).unwrap();
     generate(c.path(), &PhantomOptions { cases: 1, seed: 6 }).unwrap();
@@ -73,21 +80,36 @@ fn layout_matches_the_challenge_download() {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        let sax: Vec<&String> = images.iter().filter(|n| n.starts_with(&format!("IM-{series:04}-"))).collect();
+        let sax: Vec<&String> =
+            images.iter().filter(|n| n.starts_with(&format!("IM-{series:04}-"))).collect();
         let localizer = images.iter().filter(|n| n.starts_with("IM-0001-")).count();
         assert_eq!(localizer, LOCALIZER_IMAGES, "{case}");
-        assert_eq!(sax.len() + localizer, images.len(), "{case}: only the SAX and localizer series");
+        assert_eq!(
+            sax.len() + localizer,
+            images.len(),
+            "{case}: only the SAX and localizer series"
+        );
         assert!(sax.len() >= 8 * 4, "{case}: {} SAX files", sax.len());
         let cdir = contour_dir(root, case);
-        let contours: Vec<String> = std::fs::read_dir(&cdir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        let inner: Vec<&String> = contours.iter().filter(|n| n.ends_with("-icontour-manual.txt")).collect();
+        let contours: Vec<String> = std::fs::read_dir(&cdir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let inner: Vec<&String> =
+            contours.iter().filter(|n| n.ends_with("-icontour-manual.txt")).collect();
         let outer = contours.iter().filter(|n| n.ends_with("-ocontour-manual.txt")).count();
-        assert!(outer < inner.len() && outer >= inner.len() / 2, "{case}: o on most but not all slices");
+        assert!(
+            outer < inner.len() && outer >= inner.len() / 2,
+            "{case}: o on most but not all slices"
+        );
         for name in &inner {
             // IM-0001-NNNN-icontour-manual.txt ↔ IM-<series>-NNNN.dcm, ED or ES frame.
             let number: usize = name[8..12].parse().unwrap();
             assert!(name.starts_with("IM-0001-"), "{name}");
-            assert!(images.contains(&format!("IM-{series:04}-{number:04}.dcm")), "{case}: {name} has its image");
+            assert!(
+                images.contains(&format!("IM-{series:04}-{number:04}.dcm")),
+                "{case}: {name} has its image"
+            );
             let phase = (number - 1) % PHASES;
             assert!(phase == 0 || (7..=9).contains(&phase), "{name}: phase {phase}");
         }
@@ -101,9 +123,15 @@ fn dicom_headers_say_what_the_layout_says() {
     let (dir, summary) = phantom();
     let case = &summary.cases[1];
     let series = crate::sunnybrook::sax_map::builtin_series(case).unwrap();
-    let image = read_image(&dir.path().join(IMAGES_DIR).join(case).join(format!("IM-{series:04}-0021.dcm"))).unwrap();
+    let image = read_image(
+        &dir.path().join(IMAGES_DIR).join(case).join(format!("IM-{series:04}-0021.dcm")),
+    )
+    .unwrap();
     let info = &image.info;
-    assert_eq!((info.rows, info.columns, info.bits_allocated, info.bits_stored, info.signed), (256, 256, 16, 12, false));
+    assert_eq!(
+        (info.rows, info.columns, info.bits_allocated, info.bits_stored, info.signed),
+        (256, 256, 16, 12, false)
+    );
     assert_eq!(info.series_number, Some(i64::from(series)));
     assert_eq!(info.instance_number, Some(21));
     assert_eq!(info.trigger_time, Some(0.0), "image 21 is slice 1, phase 0");
@@ -111,12 +139,16 @@ fn dicom_headers_say_what_the_layout_says() {
     assert_eq!(info.patient_id.as_deref(), Some(case.as_str()));
     let spacing = info.pixel_spacing.unwrap();
     assert!(spacing[0] == spacing[1] && (1.25..=1.5).contains(&spacing[0]));
-    let crate::dicom::StoredPixels::U16(values) = &image.pixels else { panic!("unsigned 16-bit expected") };
+    let crate::dicom::StoredPixels::U16(values) = &image.pixels else {
+        panic!("unsigned 16-bit expected")
+    };
     let max = *values.iter().max().unwrap();
     let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
     assert!(max < 4096 && max > 100, "max {max}");
     assert!((10.0..400.0).contains(&mean), "mean {mean}: raw values in the tens to hundreds");
-    let localizer = crate::dicom::read_info(&dir.path().join(IMAGES_DIR).join(case).join("IM-0001-0001.dcm")).unwrap();
+    let localizer =
+        crate::dicom::read_info(&dir.path().join(IMAGES_DIR).join(case).join("IM-0001-0001.dcm"))
+            .unwrap();
     assert_eq!(localizer.series_number, Some(1));
     assert_ne!(localizer.series_instance_uid, info.series_instance_uid);
     assert_eq!(localizer.study_instance_uid, info.study_instance_uid);
@@ -129,7 +161,10 @@ fn studies_differ_in_scale_spacing_and_size() {
     let mut means = Vec::new();
     for case in &summary.cases {
         let series = crate::sunnybrook::sax_map::builtin_series(case).unwrap();
-        let image = read_image(&dir.path().join(IMAGES_DIR).join(case).join(format!("IM-{series:04}-0001.dcm"))).unwrap();
+        let image = read_image(
+            &dir.path().join(IMAGES_DIR).join(case).join(format!("IM-{series:04}-0001.dcm")),
+        )
+        .unwrap();
         spacings.push(image.info.pixel_spacing.unwrap()[0]);
         means.push(image.to_f32().iter().map(|&v| f64::from(v)).sum::<f64>() / 65536.0);
     }
@@ -160,13 +195,24 @@ fn contoured_images() -> Vec<(Polygon, Option<Polygon>, Vec<f32>)> {
     for case in &summary.cases {
         let series = crate::sunnybrook::sax_map::builtin_series(case).unwrap();
         let cdir = contour_dir(dir.path(), case);
-        let mut names: Vec<String> = std::fs::read_dir(&cdir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(&cdir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
         for name in names.iter().filter(|n| n.ends_with("-icontour-manual.txt")) {
             let inner = parse_contour(&std::fs::read_to_string(cdir.join(name)).unwrap());
             let outer_path = cdir.join(name.replace("-icontour", "-ocontour"));
-            let outer = outer_path.exists().then(|| parse_contour(&std::fs::read_to_string(outer_path).unwrap()));
-            let image = read_image(&dir.path().join(IMAGES_DIR).join(case).join(format!("IM-{series:04}-{}.dcm", &name[8..12]))).unwrap();
+            let outer = outer_path
+                .exists()
+                .then(|| parse_contour(&std::fs::read_to_string(outer_path).unwrap()));
+            let image = read_image(
+                &dir.path()
+                    .join(IMAGES_DIR)
+                    .join(case)
+                    .join(format!("IM-{series:04}-{}.dcm", &name[8..12])),
+            )
+            .unwrap();
             out.push((inner, outer, image.to_f32()));
         }
     }
@@ -182,9 +228,15 @@ fn contours_lie_in_the_image_and_nest() {
         }
         assert_ne!(inner.first(), inner.last(), "implicitly closed");
         if let Some(outer) = outer {
-            let (cx, cy) = (inner.iter().map(|p| p.0).sum::<f64>() / inner.len() as f64, inner.iter().map(|p| p.1).sum::<f64>() / inner.len() as f64);
+            let (cx, cy) = (
+                inner.iter().map(|p| p.0).sum::<f64>() / inner.len() as f64,
+                inner.iter().map(|p| p.1).sum::<f64>() / inner.len() as f64,
+            );
             assert!(inside(&outer, cx, cy));
-            assert!(inner.iter().filter(|p| inside(&outer, p.0, p.1)).count() * 10 >= inner.len() * 9, "i inside o");
+            assert!(
+                inner.iter().filter(|p| inside(&outer, p.0, p.1)).count() * 10 >= inner.len() * 9,
+                "i inside o"
+            );
         }
     }
 }
@@ -237,7 +289,11 @@ fn lv_is_often_not_the_brightest_region() {
             !inside(inner, best.1, best.2)
         })
         .count();
-    assert!(outside * 4 >= images.len(), "{outside} of {} frames have their brightest spot outside the LV", images.len());
+    assert!(
+        outside * 4 >= images.len(),
+        "{outside} of {} frames have their brightest spot outside the LV",
+        images.len()
+    );
 }
 
 #[test]
@@ -245,7 +301,10 @@ fn too_many_cases_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = generate(dir.path(), &PhantomOptions { cases: 46, seed: 1 }).unwrap_err();
     assert!(err.to_string().contains("45"), "{err}");
-    assert!(matches!(generate(dir.path(), &PhantomOptions { cases: 0, seed: 1 }), Err(PhantomError::Cases { .. })));
+    assert!(matches!(
+        generate(dir.path(), &PhantomOptions { cases: 0, seed: 1 }),
+        Err(PhantomError::Cases { .. })
+    ));
 }
 
 #[test]

@@ -17,8 +17,14 @@ fn slice(case: &str, image: u32, split: Split, pixels: StoredPixels, fg: usize) 
         case: case.to_string(),
         image,
         series: 4,
-        dicom: SourceFile { path: format!("{case}/IM-0004-{image:04}.dcm"), sha256: "ab".repeat(32) },
-        contours: vec![SourceFile { path: format!("{case}/IM-0001-{image:04}-icontour-manual.txt"), sha256: "cd".repeat(32) }],
+        dicom: SourceFile {
+            path: format!("{case}/IM-0004-{image:04}.dcm"),
+            sha256: "ab".repeat(32),
+        },
+        contours: vec![SourceFile {
+            path: format!("{case}/IM-0001-{image:04}-icontour-manual.txt"),
+            sha256: "cd".repeat(32),
+        }],
         split,
         pixels,
         label,
@@ -80,7 +86,8 @@ fn round_trip_through_open_and_split() {
     assert_eq!(v.records[0].index, 0);
     assert!(matches!(ds.split("test"), Err(StoreError::NoSplit { .. })));
     // nothing but the dataset next to it
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("ds")]);
 }
 
@@ -103,7 +110,10 @@ fn force_does_not_replace_a_folder_that_is_not_a_dataset() {
     let out = dir.path().join("precious");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("notes.txt"), "keep me").unwrap();
-    assert!(matches!(write_dataset(&out, &imported(dir.path()), true), Err(StoreError::NotReplaceable { .. })));
+    assert!(matches!(
+        write_dataset(&out, &imported(dir.path()), true),
+        Err(StoreError::NotReplaceable { .. })
+    ));
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "keep me");
 }
 
@@ -125,7 +135,11 @@ fn open_rejects_missing_damaged_and_future_datasets() {
     assert!(matches!(Dataset::open(dir.path()), Err(StoreError::Read { .. })));
     std::fs::write(dir.path().join("manifest.json"), "{ not json").unwrap();
     assert!(matches!(Dataset::open(dir.path()), Err(StoreError::Read { .. })));
-    std::fs::write(dir.path().join("manifest.json"), r#"{"format":"lvc-dataset","format_version":99}"#).unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        r#"{"format":"lvc-dataset","format_version":99}"#,
+    )
+    .unwrap();
     assert!(matches!(Dataset::open(dir.path()), Err(StoreError::Version { version: 99, .. })));
 
     let out = dir.path().join("ds");
@@ -143,9 +157,21 @@ fn image_dtype_is_the_narrowest_that_holds_every_value() {
     assert_eq!(dtype(&[u16s(65524), u8s.clone()]), ImageDtype::U16);
     assert_eq!(dtype(&[]), ImageDtype::U16);
     assert_eq!(dtype(&[i16s(-5), i16s(32755)]), ImageDtype::I16);
-    assert_eq!(dtype(&[i16s(-5), u16s(32755), u8s]), ImageDtype::I16, "unsigned values up to 32767 fit i16");
-    assert_eq!(dtype(&[i16s(0), u16s(32757)]), ImageDtype::U16, "no negative value: u16 holds both");
-    assert_eq!(dtype(&[i16s(-1), u16s(32757)]), ImageDtype::F32, "-1 and 32767 + 1: no 16-bit type holds both");
+    assert_eq!(
+        dtype(&[i16s(-5), u16s(32755), u8s]),
+        ImageDtype::I16,
+        "unsigned values up to 32767 fit i16"
+    );
+    assert_eq!(
+        dtype(&[i16s(0), u16s(32757)]),
+        ImageDtype::U16,
+        "no negative value: u16 holds both"
+    );
+    assert_eq!(
+        dtype(&[i16s(-1), u16s(32757)]),
+        ImageDtype::F32,
+        "-1 and 32767 + 1: no 16-bit type holds both"
+    );
 }
 
 /// Writes `slices` (3×4 planes) as a dataset and returns it opened.
@@ -167,15 +193,27 @@ fn integer_images_are_stored_in_their_type_and_read_back_as_the_same_f32_values(
     ];
     for (name, planes, manifest_dtype, descr) in cases {
         let expected: Vec<Vec<f32>> = planes.iter().map(StoredPixels::to_f32).collect();
-        let slices = planes.into_iter().zip([10, 20]).map(|(p, image)| slice("SC-A-1", image, Split::Train, p, 1)).collect();
+        let slices = planes
+            .into_iter()
+            .zip([10, 20])
+            .map(|(p, image)| slice("SC-A-1", image, Split::Train, p, 1))
+            .collect();
         let ds = written(dir.path(), name, slices);
         assert_eq!(ds.manifest.image_dtype, manifest_dtype);
         let on_disk = read_npy(&ds.root.join("train/images.npy")).unwrap();
         assert_eq!((on_disk.data.descr(), on_disk.shape), (descr, vec![2, 1, 3, 4]), "{name}");
         let train = ds.split("train").unwrap();
-        assert_eq!([train.image(0), train.image(1)], [&expected[0][..], &expected[1][..]], "{name}");
+        assert_eq!(
+            [train.image(0), train.image(1)],
+            [&expected[0][..], &expected[1][..]],
+            "{name}"
+        );
         let val = ds.split("val").unwrap();
-        assert_eq!((val.shape, val.images.len()), ([0, 1, 3, 4], 0), "{name}: an empty split is still a tensor");
+        assert_eq!(
+            (val.shape, val.images.len()),
+            ([0, 1, 3, 4], 0),
+            "{name}: an empty split is still a tensor"
+        );
     }
 }
 
@@ -184,9 +222,13 @@ fn a_version_1_dataset_with_f32_images_still_reads() {
     let dir = tempfile::tempdir().unwrap();
     let ds = written(dir.path(), "old", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2)]);
     // What lvc wrote before version 2: f32 images, version 1.
-    let images = NpyArray { shape: vec![1, 1, 3, 4], data: NpyData::F32((7..19).map(|v| v as f32).collect()) };
+    let images = NpyArray {
+        shape: vec![1, 1, 3, 4],
+        data: NpyData::F32((7..19).map(|v| v as f32).collect()),
+    };
     crate::npy::write_npy(&ds.root.join("train/images.npy"), &images).unwrap();
-    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(ds.root.join(MANIFEST)).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ds.root.join(MANIFEST)).unwrap()).unwrap();
     manifest["format_version"] = 1.into();
     manifest["image_dtype"] = "f32".into();
     std::fs::write(ds.root.join(MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
@@ -203,10 +245,15 @@ fn images_whose_type_disagrees_with_the_manifest_are_an_error() {
     let signed = NpyArray { shape: vec![1, 1, 3, 4], data: NpyData::I16((7..19).collect()) };
     crate::npy::write_npy(&ds.root.join("train/images.npy"), &signed).unwrap();
     let err = ds.split("train").unwrap_err().to_string();
-    assert!(err.contains("images.npy") && err.contains("<i2") && err.contains("manifest says <u2"), "{err}");
+    assert!(
+        err.contains("images.npy") && err.contains("<i2") && err.contains("manifest says <u2"),
+        "{err}"
+    );
 
     let path = ds.root.join(MANIFEST);
-    let text = std::fs::read_to_string(&path).unwrap().replace(r#""image_dtype": "u16""#, r#""image_dtype": "f64""#);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(r#""image_dtype": "u16""#, r#""image_dtype": "f64""#);
     std::fs::write(&path, text).unwrap();
     let err = Dataset::open(&ds.root).unwrap_err().to_string();
     assert!(err.contains("image_dtype `f64` is not one of u16, i16, f32"), "{err}");
@@ -218,7 +265,10 @@ fn a_plane_of_the_wrong_size_is_refused_and_nothing_is_written() {
     let mut data = imported(dir.path());
     data.slices[1].pixels = StoredPixels::U16(vec![1; 11]);
     let err = write_dataset(&dir.path().join("ds"), &data, false).unwrap_err();
-    assert!(matches!(&err, StoreError::Npy(NpyError::Shape { expected: 12, actual: 11, .. })), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Npy(NpyError::Shape { expected: 12, actual: 11, .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("images.npy"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -257,7 +307,12 @@ fn mostly_background_labels_are_stored_sparse_and_read_back_exactly() {
     {
         use std::os::unix::fs::MetadataExt;
         let labels = std::fs::metadata(out.join("train/labels.npy")).unwrap();
-        assert!(labels.blocks() * 512 < labels.len(), "zero pages are holes: {} of {} bytes allocated", labels.blocks() * 512, labels.len());
+        assert!(
+            labels.blocks() * 512 < labels.len(),
+            "zero pages are holes: {} of {} bytes allocated",
+            labels.blocks() * 512,
+            labels.len()
+        );
     }
 }
 
@@ -269,11 +324,21 @@ fn label_values_outside_the_classes_are_refused_at_import_and_when_read() {
     let mut import = imported(dir.path());
     import.slices = vec![bad, slice("SC-B-2", 10, Split::Val, u16s(7), 2)];
     let err = write_dataset(&dir.path().join("ds"), &import, false).unwrap_err().to_string();
-    assert!(err.contains("SC-A-1/IM-0004-0010.dcm holds label 7, but the dataset has 2 classes"), "{err}");
+    assert!(
+        err.contains("SC-A-1/IM-0004-0010.dcm holds label 7, but the dataset has 2 classes"),
+        "{err}"
+    );
     assert!(!dir.path().join("ds").exists());
 
     // A dataset whose labels.npy was replaced afterwards.
-    let ds = written(dir.path(), "ok", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2), slice("SC-A-1", 11, Split::Train, u16s(7), 2)]);
+    let ds = written(
+        dir.path(),
+        "ok",
+        vec![
+            slice("SC-A-1", 10, Split::Train, u16s(7), 2),
+            slice("SC-A-1", 11, Split::Train, u16s(7), 2),
+        ],
+    );
     let mut labels = vec![0u8; 24];
     labels[12 + 4] = 200;
     let array = NpyArray { shape: vec![2, 1, 3, 4], data: NpyData::U8(labels) };
@@ -295,9 +360,17 @@ fn case_names_that_are_not_plain_components_are_refused_at_import() {
 #[test]
 fn records_that_do_not_describe_the_images_one_to_one_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let ds = written(dir.path(), "ds", vec![slice("SC-A-1", 10, Split::Train, u16s(7), 2), slice("SC-A-1", 11, Split::Train, u16s(7), 2)]);
+    let ds = written(
+        dir.path(),
+        "ds",
+        vec![
+            slice("SC-A-1", 10, Split::Train, u16s(7), 2),
+            slice("SC-A-1", 11, Split::Train, u16s(7), 2),
+        ],
+    );
     let path = ds.root.join(MANIFEST);
-    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     for edit in [
         |m: &mut serde_json::Value| {
             m["records"].as_array_mut().unwrap().pop();

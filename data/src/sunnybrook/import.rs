@@ -72,7 +72,9 @@ pub enum SplitKind {
 }
 
 /// The two splits of a dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
@@ -155,10 +157,18 @@ impl ImageLoader for DicomLoader {
         if info.frames != 1 || info.samples_per_pixel != 1 {
             return Err(Problem::new(
                 path,
-                PairingIssue::NotSingleGrayscale { path: path.to_path_buf(), frames: info.frames, samples: info.samples_per_pixel },
+                PairingIssue::NotSingleGrayscale {
+                    path: path.to_path_buf(),
+                    frames: info.frames,
+                    samples: info.samples_per_pixel,
+                },
             ));
         }
-        Ok(LoadedImage { rows: info.rows as usize, columns: info.columns as usize, pixels: image.pixels })
+        Ok(LoadedImage {
+            rows: info.rows as usize,
+            columns: info.columns as usize,
+            pixels: image.pixels,
+        })
     }
 }
 
@@ -216,7 +226,12 @@ pub struct Imported {
 #[derive(Debug, Error, Diagnostic)]
 pub enum ImportError {
     #[error("{} is not a folder", path.display())]
-    #[diagnostic(code(lvc::data::import::not_a_folder), help("pass the folder itself (--images challenge_training, --contours the contour download)"))]
+    #[diagnostic(
+        code(lvc::data::import::not_a_folder),
+        help(
+            "pass the folder itself (--images challenge_training, --contours the contour download)"
+        )
+    )]
     NotAFolder { path: PathBuf },
 
     #[error("no *-icontour-manual.txt files under {}", path.display())]
@@ -241,7 +256,10 @@ pub enum ImportError {
     },
 
     #[error("every slice was skipped ({} problem(s)); nothing to write", problems.len())]
-    #[diagnostic(code(lvc::data::import::nothing_left), help("the problems below affect every slice; fix them first"))]
+    #[diagnostic(
+        code(lvc::data::import::nothing_left),
+        help("the problems below affect every slice; fix them first")
+    )]
     NothingLeft {
         #[related]
         problems: Vec<Problem>,
@@ -255,7 +273,10 @@ const MAX_SAX_MAP_BYTES: u64 = 1 << 20;
 /// A bad line in a `--sax-map` file.
 #[derive(Debug, Error, Diagnostic)]
 #[error("{}:{line}: {problem}", path.display())]
-#[diagnostic(code(lvc::data::sax_map), help("each line is `CASE SERIES`, e.g. `SC-N-6 984`; `#` starts a comment"))]
+#[diagnostic(
+    code(lvc::data::sax_map),
+    help("each line is `CASE SERIES`, e.g. `SC-N-6 984`; `#` starts a comment")
+)]
 pub struct SaxMapError {
     pub path: PathBuf,
     pub line: usize,
@@ -269,12 +290,14 @@ pub struct SaxMapError {
 /// Reads a `--sax-map` file: `CASE SERIES` per line, `#` comments, blank
 /// lines ignored. Keys are normalised case names.
 pub fn read_sax_map(path: &Path) -> Result<BTreeMap<String, u32>, SaxMapError> {
-    let text = lvc_fsio::read::read_regular_to_string(path, MAX_SAX_MAP_BYTES).map_err(|e| SaxMapError {
-        path: path.to_path_buf(),
-        line: 0,
-        problem: format!("cannot read: {e}"),
-        src: None,
-        span: None,
+    let text = lvc_fsio::read::read_regular_to_string(path, MAX_SAX_MAP_BYTES).map_err(|e| {
+        SaxMapError {
+            path: path.to_path_buf(),
+            line: 0,
+            problem: format!("cannot read: {e}"),
+            src: None,
+            span: None,
+        }
     })?;
     let mut map = BTreeMap::new();
     let mut offset = 0;
@@ -293,10 +316,14 @@ pub fn read_sax_map(path: &Path) -> Result<BTreeMap<String, u32>, SaxMapError> {
         match fields.as_slice() {
             [] => {}
             [case, series] => {
-                let series: u32 = series.parse().map_err(|_| bad(format!("`{series}` is not a series number")))?;
+                let series: u32 = series
+                    .parse()
+                    .map_err(|_| bad(format!("`{series}` is not a series number")))?;
                 map.insert(normalize_case(case), series);
             }
-            _ => return Err(bad(format!("expected `CASE SERIES`, found {} field(s)", fields.len()))),
+            _ => {
+                return Err(bad(format!("expected `CASE SERIES`, found {} field(s)", fields.len())))
+            }
         }
     }
     Ok(map)
@@ -396,7 +423,10 @@ fn walk_contours(dir: &Path, depth: usize, scan: &mut ContourScan) {
             if contour_file_name(name).is_some() {
                 // Say so: a contour the user expects here is missing
                 // (an unpacking accident?), and its slice is left out.
-                scan.warnings.push(format!("{} is a folder, not a contour file; it is not read as a contour", path.display()));
+                scan.warnings.push(format!(
+                    "{} is a folder, not a contour file; it is not read as a contour",
+                    path.display()
+                ));
             }
             if name != "file-listings" && depth < MAX_DEPTH {
                 walk_contours(&path, depth + 1, scan);
@@ -408,7 +438,10 @@ fn walk_contours(dir: &Path, depth: usize, scan: &mut ContourScan) {
     let is_contours_manual = dir.file_name().is_some_and(|n| n == "contours-manual");
     if is_contours_manual && scan.found.iter().filter(|c| c.kind == 'i').count() == before {
         let case_dir = dir.parent().unwrap_or(dir);
-        scan.problems.push(Problem::new(case_dir, PairingIssue::EmptyContourFolder { folder: dir.to_path_buf(), kind: "i" }));
+        scan.problems.push(Problem::new(
+            case_dir,
+            PairingIssue::EmptyContourFolder { folder: dir.to_path_buf(), kind: "i" },
+        ));
     }
 }
 
@@ -422,7 +455,10 @@ fn case_of_contour(path: &Path) -> String {
         .and_then(|i| ancestors.get(i + 1))
         .or_else(|| ancestors.first())
         .copied();
-    let name = case_dir.and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = case_dir
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     normalize_case(&name)
 }
 
@@ -450,22 +486,36 @@ pub fn index_images(root: &Path) -> (BTreeMap<String, ImageFolder>, Vec<Problem>
     (index, problems)
 }
 
-fn walk_images(dir: &Path, depth: usize, index: &mut BTreeMap<String, ImageFolder>, problems: &mut Vec<Problem>) {
+fn walk_images(
+    dir: &Path,
+    depth: usize,
+    index: &mut BTreeMap<String, ImageFolder>,
+    problems: &mut Vec<Problem>,
+) {
     let Some(entries) = sorted_entries(dir, problems) else { return };
     let mut folder = ImageFolder { path: dir.to_path_buf(), series: BTreeMap::new() };
     let mut subdirs = Vec::new();
     for path in entries {
         if path.is_dir() {
             subdirs.push(path);
-        } else if let Some((series, image)) = path.file_name().and_then(|n| n.to_str()).and_then(image_file_name) {
+        } else if let Some((series, image)) =
+            path.file_name().and_then(|n| n.to_str()).and_then(image_file_name)
+        {
             folder.series.entry(series).or_default().insert(image);
         }
     }
-    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let case_name = if name_of(dir) == "DICOM" { dir.parent().map(name_of).unwrap_or_default() } else { name_of(dir) };
+    let name_of =
+        |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let case_name = if name_of(dir) == "DICOM" {
+        dir.parent().map(name_of).unwrap_or_default()
+    } else {
+        name_of(dir)
+    };
     if depth > 0 {
         let key = normalize_case(&case_name);
-        let replace = index.get(&key).is_none_or(|old: &ImageFolder| old.series.is_empty() && !folder.series.is_empty());
+        let replace = index
+            .get(&key)
+            .is_none_or(|old: &ImageFolder| old.series.is_empty() && !folder.series.is_empty());
         if replace {
             index.insert(key, folder);
         }
@@ -510,7 +560,12 @@ fn plan(
         match entry[slot] {
             Some(first) => problems.push(Problem::new(
                 &c.path,
-                PairingIssue::DuplicateContour { case: c.case.clone(), image: c.image, first: first.to_path_buf(), duplicate: c.path.clone() },
+                PairingIssue::DuplicateContour {
+                    case: c.case.clone(),
+                    image: c.image,
+                    first: first.to_path_buf(),
+                    duplicate: c.path.clone(),
+                },
             )),
             None => entry[slot] = Some(&c.path),
         }
@@ -520,9 +575,13 @@ fn plan(
         let mut slices: Vec<(u32, &Path, Option<&Path>)> =
             slices.into_iter().filter_map(|(image, [i, o])| i.map(|i| (image, i, o))).collect();
         if opts.kind == ContoursKind::Io {
-            let without_o: Vec<u32> = slices.iter().filter(|s| s.2.is_none()).map(|s| s.0).collect();
+            let without_o: Vec<u32> =
+                slices.iter().filter(|s| s.2.is_none()).map(|s| s.0).collect();
             if !without_o.is_empty() {
-                notes.push(format!("{case}: {} slice(s) without an o-contour skipped (io mode): {without_o:?}", without_o.len()));
+                notes.push(format!(
+                    "{case}: {} slice(s) without an o-contour skipped (io mode): {without_o:?}",
+                    without_o.len()
+                ));
             }
             slices.retain(|s| s.2.is_some());
         }
@@ -531,12 +590,19 @@ fn plan(
             let contour_dir = first_contour.parent().unwrap_or(first_contour).to_path_buf();
             problems.push(Problem::new(
                 &contour_dir,
-                PairingIssue::NoCaseFolder { case: case.to_string(), contours: contour_dir.clone(), images: opts.images.clone() },
+                PairingIssue::NoCaseFolder {
+                    case: case.to_string(),
+                    contours: contour_dir.clone(),
+                    images: opts.images.clone(),
+                },
             ));
             continue;
         };
         if folder.series.is_empty() {
-            problems.push(Problem::new(&folder.path, PairingIssue::EmptyImageFolder { folder: folder.path.clone() }));
+            problems.push(Problem::new(
+                &folder.path,
+                PairingIssue::EmptyImageFolder { folder: folder.path.clone() },
+            ));
             continue;
         }
         let wanted: BTreeSet<u32> = slices.iter().map(|s| s.0).collect();
@@ -547,7 +613,11 @@ fn plan(
                 let Some(s) = detect_series(case, folder, &wanted, mapped, warnings) else {
                     problems.push(Problem::new(
                         &folder.path,
-                        PairingIssue::NoSeries { case: case.to_string(), folder: folder.path.clone(), wanted: format!("{wanted:?}") },
+                        PairingIssue::NoSeries {
+                            case: case.to_string(),
+                            folder: folder.path.clone(),
+                            wanted: format!("{wanted:?}"),
+                        },
                     ));
                     continue;
                 };
@@ -558,7 +628,10 @@ fn plan(
             let dicom = folder.file(series, image);
             let present = folder.series.get(&series).is_some_and(|imgs| imgs.contains(&image));
             if !present {
-                problems.push(Problem::new(i, PairingIssue::MissingImage { contour: i.to_path_buf(), image: dicom }));
+                problems.push(Problem::new(
+                    i,
+                    PairingIssue::MissingImage { contour: i.to_path_buf(), image: dicom },
+                ));
                 continue;
             }
             let contours = std::iter::once(i).chain(o).map(Path::to_path_buf).collect();
@@ -577,8 +650,12 @@ fn detect_series(
     mapped: Option<u32>,
     warnings: &mut Vec<String>,
 ) -> Option<u32> {
-    let candidates: Vec<(u32, usize)> =
-        folder.series.iter().filter(|(_, imgs)| wanted.is_subset(imgs)).map(|(&s, imgs)| (s, imgs.len())).collect();
+    let candidates: Vec<(u32, usize)> = folder
+        .series
+        .iter()
+        .filter(|(_, imgs)| wanted.is_subset(imgs))
+        .map(|(&s, imgs)| (s, imgs.len()))
+        .collect();
     // Most images first; among equals the lowest series number.
     let &(best, count) = candidates.iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
     let why = match mapped {
@@ -586,9 +663,12 @@ fn detect_series(
         None => "not in the SAX map".to_string(),
     };
     if candidates.len() == 1 {
-        warnings.push(format!("{case}: {why}; using series {best:04}, the only one holding all contoured images"));
+        warnings.push(format!(
+            "{case}: {why}; using series {best:04}, the only one holding all contoured images"
+        ));
     } else {
-        let all: Vec<String> = candidates.iter().map(|(s, n)| format!("{s:04} ({n} images)")).collect();
+        let all: Vec<String> =
+            candidates.iter().map(|(s, n)| format!("{s:04} ({n} images)")).collect();
         warnings.push(format!(
             "{case}: {why}; series {} all hold the contoured images, using {best:04} ({count} images) — pin it with --sax-map",
             all.join(", ")
@@ -636,9 +716,16 @@ fn read_contour_and_sha(path: &Path) -> Result<(Contour, String), Problem> {
     Ok((contour, sha256_hex(&bytes)))
 }
 
-fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice) -> Result<LoadedSlice, Vec<Problem>> {
-    let image = loader.read(&plan.dicom).and_then(|bytes| Ok((loader.decode(&plan.dicom, &bytes)?, sha256_hex(&bytes))));
-    let contours: Vec<Result<(Contour, String), Problem>> = plan.contours.iter().map(|p| read_contour_and_sha(p)).collect();
+fn load_slice(
+    opts: &ImportOptions,
+    loader: &dyn ImageLoader,
+    plan: PlannedSlice,
+) -> Result<LoadedSlice, Vec<Problem>> {
+    let image = loader
+        .read(&plan.dicom)
+        .and_then(|bytes| Ok((loader.decode(&plan.dicom, &bytes)?, sha256_hex(&bytes))));
+    let contours: Vec<Result<(Contour, String), Problem>> =
+        plan.contours.iter().map(|p| read_contour_and_sha(p)).collect();
     let mut problems = Vec::new();
     let image = image.map_err(|p| problems.push(p)).ok();
     let (contours, contour_shas): (Vec<Contour>, Vec<String>) =
@@ -663,9 +750,14 @@ fn load_slice(opts: &ImportOptions, loader: &dyn ImageLoader, plan: PlannedSlice
 }
 
 /// Decodes and rasterises all planned slices on all cores, in order.
-fn load_all(opts: &ImportOptions, loader: &dyn ImageLoader, plans: Vec<PlannedSlice>) -> Vec<Result<LoadedSlice, Vec<Problem>>> {
+fn load_all(
+    opts: &ImportOptions,
+    loader: &dyn ImageLoader,
+    plans: Vec<PlannedSlice>,
+) -> Vec<Result<LoadedSlice, Vec<Problem>>> {
     // A worker only panics on a bug; re-raise it rather than lose slices.
-    map_on_all_cores(&plans, |_, plan| load_slice(opts, loader, plan.clone())).unwrap_or_else(|e| std::panic::resume_unwind(e))
+    map_on_all_cores(&plans, |_, plan| load_slice(opts, loader, plan.clone()))
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// Runs the whole import. Without `skip_bad`, any problem fails the import
@@ -702,7 +794,13 @@ pub fn import(opts: &ImportOptions, loader: &dyn ImageLoader) -> Result<Imported
         if !fits {
             problems.push(Problem::new(
                 &s.plan.dicom,
-                PairingIssue::SizeMismatch { path: s.plan.dicom.clone(), got_h: s.image.rows, got_w: s.image.columns, want_h: rows, want_w: columns },
+                PairingIssue::SizeMismatch {
+                    path: s.plan.dicom.clone(),
+                    got_h: s.image.rows,
+                    got_w: s.image.columns,
+                    want_h: rows,
+                    want_w: columns,
+                },
             ));
         }
         fits
@@ -739,7 +837,16 @@ pub fn import(opts: &ImportOptions, loader: &dyn ImageLoader) -> Result<Imported
         .collect();
     assign_splits(&mut slices, opts.split, opts.val_pct, opts.seed);
     slices.sort_by(|a, b| (a.split, &a.case, a.image).cmp(&(b.split, &b.case, b.image)));
-    Ok(Imported { options: opts.clone(), rows, columns, slices, problems, skipped, warnings, notes })
+    Ok(Imported {
+        options: opts.clone(),
+        rows,
+        columns,
+        slices,
+        problems,
+        skipped,
+        warnings,
+        notes,
+    })
 }
 
 /// The (rows, columns) most slices have; ties go to the larger count of
@@ -749,7 +856,10 @@ fn most_common_size(slices: &[LoadedSlice]) -> (usize, usize) {
     for s in slices {
         *counts.entry((s.image.rows, s.image.columns)).or_default() += 1;
     }
-    counts.into_iter().max_by_key(|&(size, n)| (n, std::cmp::Reverse(size))).map_or((0, 0), |(size, _)| size)
+    counts
+        .into_iter()
+        .max_by_key(|&(size, n)| (n, std::cmp::Reverse(size)))
+        .map_or((0, 0), |(size, _)| size)
 }
 
 /// Assigns `split` to each slice. The slices are first put in (case,

@@ -81,11 +81,17 @@ pub enum PairingIssue {
     NoCaseFolder { case: String, contours: PathBuf, images: PathBuf },
 
     #[error("image folder {} holds no IM-<series>-<image>.dcm files", folder.display())]
-    #[diagnostic(code(lvc::data::import::empty_folder), help("copy the case's DICOM files into it, or remove its contours"))]
+    #[diagnostic(
+        code(lvc::data::import::empty_folder),
+        help("copy the case's DICOM files into it, or remove its contours")
+    )]
     EmptyImageFolder { folder: PathBuf },
 
     #[error("contour folder {} holds no {kind}-contour files", folder.display())]
-    #[diagnostic(code(lvc::data::import::empty_folder), help("the case has no contours of this kind; remove the folder or add them"))]
+    #[diagnostic(
+        code(lvc::data::import::empty_folder),
+        help("the case has no contours of this kind; remove the folder or add them")
+    )]
     EmptyContourFolder { folder: PathBuf, kind: &'static str },
 
     #[error("case {case}: no series in {} holds all contoured images {wanted}", folder.display())]
@@ -103,7 +109,10 @@ pub enum PairingIssue {
     MissingImage { contour: PathBuf, image: PathBuf },
 
     #[error("{}: contour for case {case} image {image} also found at {}", duplicate.display(), first.display())]
-    #[diagnostic(code(lvc::data::import::duplicate_contour), help("point --contours at one copy of the contour tree"))]
+    #[diagnostic(
+        code(lvc::data::import::duplicate_contour),
+        help("point --contours at one copy of the contour tree")
+    )]
     DuplicateContour { case: String, image: u32, first: PathBuf, duplicate: PathBuf },
 
     #[error("{}: image is {got_h}x{got_w}, the dataset's images are {want_h}x{want_w}", path.display())]
@@ -114,6 +123,9 @@ pub enum PairingIssue {
     SizeMismatch { path: PathBuf, got_h: usize, got_w: usize, want_h: usize, want_w: usize },
 
     #[error("{}: {frames} frame(s) with {samples} sample(s) per pixel; expected one grayscale frame", path.display())]
-    #[diagnostic(code(lvc::data::import::not_grayscale), help("Sunnybrook slices are single-frame grayscale MR; leave this file out"))]
+    #[diagnostic(
+        code(lvc::data::import::not_grayscale),
+        help("Sunnybrook slices are single-frame grayscale MR; leave this file out")
+    )]
     NotSingleGrayscale { path: PathBuf, frames: u32, samples: u16 },
 }

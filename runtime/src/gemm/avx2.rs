@@ -14,8 +14,8 @@
 
 use crate::parallel::for_each_run;
 use std::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    _mm256_stream_ps, _mm_sfence,
+    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps,
+    _mm256_setzero_ps, _mm256_storeu_ps, _mm256_stream_ps, _mm_sfence,
 };
 
 /// Rows of C per tile (values of A broadcast per step).
@@ -62,7 +62,13 @@ enum Store {
 /// readable when accumulating) at `r·ldc + j` for `r < R`, `j < 16`, and
 /// 32-byte aligned on every row when streaming.
 #[inline(always)]
-unsafe fn tile<const R: usize>(depth: usize, (a, row_step, k_step): (*const f32, usize, usize), panel: *const f32, (c, ldc): (*mut f32, usize), store: Store) {
+unsafe fn tile<const R: usize>(
+    depth: usize,
+    (a, row_step, k_step): (*const f32, usize, usize),
+    panel: *const f32,
+    (c, ldc): (*mut f32, usize),
+    store: Store,
+) {
     let mut acc: [[__m256; 2]; R] = [[_mm256_setzero_ps(); 2]; R];
     let mut b = panel;
     for k in 0..depth {
@@ -111,7 +117,15 @@ unsafe fn tile_edge(
 ) {
     if columns < NR {
         let mut scratch = [0f32; MR * NR];
-        tile_edge(rows, NR, depth, (a, row_step, k_step), panel, (scratch.as_mut_ptr(), NR), Store::Overwrite);
+        tile_edge(
+            rows,
+            NR,
+            depth,
+            (a, row_step, k_step),
+            panel,
+            (scratch.as_mut_ptr(), NR),
+            Store::Overwrite,
+        );
         for r in 0..rows {
             for j in 0..columns {
                 let out = c.add(r * ldc + j);
@@ -138,7 +152,14 @@ unsafe fn tile_edge(
 /// AVX2 and FMA present; `a` readable for `rows` rows of `depth` floats at
 /// stride `lda`, `b` for `depth` floats, `out` writable at `r·ldo`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_column(rows: usize, depth: usize, (a, lda): (*const f32, usize), b: *const f32, (out, ldo): (*mut f32, usize), accumulate: bool) {
+unsafe fn dot_column(
+    rows: usize,
+    depth: usize,
+    (a, lda): (*const f32, usize),
+    b: *const f32,
+    (out, ldo): (*mut f32, usize),
+    accumulate: bool,
+) {
     let mut acc = [_mm256_setzero_ps(); MR];
     let vectorised = depth / 8 * 8;
     for k in (0..vectorised).step_by(8) {
@@ -169,7 +190,10 @@ unsafe fn fence() {
 /// floats, `b` k·n, `c` m·n) and the CPU's instructions. `true` when C is
 /// already the result: an empty product, or k = 0 (C is zeroed).
 fn is_trivial([m, n, k]: [usize; 3], a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "operand sizes do not match {m}×{n}×{k}");
+    assert!(
+        a.len() == m * k && b.len() == k * n && c.len() == m * n,
+        "operand sizes do not match {m}×{n}×{k}"
+    );
     assert!(supported(), "AVX2/FMA kernels called on a CPU without them");
     if k == 0 {
         c.fill(0.0);
@@ -183,7 +207,15 @@ fn is_trivial([m, n, k]: [usize; 3], a: &[f32], b: &[f32], c: &mut [f32]) -> boo
 /// # Panics
 /// If a slice's length does not match its shape, or the CPU lacks AVX2/FMA
 /// (callers check [`supported`]).
-pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) {
+pub fn narrow_right(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    threads: usize,
+) {
     if is_trivial([m, n, k], a, b, c) {
         return;
     }
@@ -199,7 +231,8 @@ pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut 
         }
     }
     let first_dot = panels * NR;
-    let dot_columns: Vec<f32> = (0..dots).flat_map(|d| b.chunks_exact(n).map(move |row| row[first_dot + d])).collect();
+    let dot_columns: Vec<f32> =
+        (0..dots).flat_map(|d| b.chunks_exact(n).map(move |row| row[first_dot + d])).collect();
     // Threads take runs of whole 6-row tiles of C.
     for_each_run(c, n, MR, threads, |first_row, c| {
         let rows = c.len() / n;
@@ -220,7 +253,15 @@ pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut 
                     // in this thread's chunk. Bounds follow from the shapes
                     // asserted above.
                     unsafe {
-                        tile_edge(tile_rows, columns, depth, (a_block.as_ptr(), k, 1), panel.as_ptr(), (c_block[p * NR..].as_mut_ptr(), n), store);
+                        tile_edge(
+                            tile_rows,
+                            columns,
+                            depth,
+                            (a_block.as_ptr(), k, 1),
+                            panel.as_ptr(),
+                            (c_block[p * NR..].as_mut_ptr(), n),
+                            store,
+                        );
                     }
                 }
                 for d in 0..dots {
@@ -247,7 +288,15 @@ pub fn narrow_right(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut 
 ///
 /// # Panics
 /// As [`narrow_right`].
-pub fn short_inner(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) {
+pub fn short_inner(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    threads: usize,
+) {
     if is_trivial([m, n, k], a, b, c) {
         return;
     }
@@ -272,7 +321,8 @@ pub fn short_inner(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [
                 let a_block = &a[(first_row + i) * k..];
                 for p in p0..panels.min(p0 + PANELS_PER_BLOCK) {
                     let columns = NR.min(n - p * NR);
-                    let store = if stream && columns == NR { Store::Stream } else { Store::Overwrite };
+                    let store =
+                        if stream && columns == NR { Store::Stream } else { Store::Overwrite };
                     // SAFETY: AVX2/FMA checked above. A's tile_rows rows of
                     // k floats from row first_row + i lie in `a`; the panel's
                     // k × 16 floats in `packed`; C's tile_rows × columns at
@@ -280,7 +330,15 @@ pub fn short_inner(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [
                     // 32-byte aligned when streaming (c aligned, n % 8 == 0,
                     // chunks of whole rows).
                     unsafe {
-                        tile_edge(tile_rows, columns, k, (a_block.as_ptr(), k, 1), packed[p * k * NR..].as_ptr(), (c[i * n + p * NR..].as_mut_ptr(), n), store);
+                        tile_edge(
+                            tile_rows,
+                            columns,
+                            k,
+                            (a_block.as_ptr(), k, 1),
+                            packed[p * k * NR..].as_ptr(),
+                            (c[i * n + p * NR..].as_mut_ptr(), n),
+                            store,
+                        );
                     }
                 }
             }
@@ -311,7 +369,12 @@ mod tests {
         let mut c = vec![0f64; m * n];
         for i in 0..m {
             for j in 0..n {
-                c[i * n + j] = (0..k).map(|kk| f64::from(a[i * k + kk]) * f64::from(if transposed { b[j * k + kk] } else { b[kk * n + j] })).sum();
+                c[i * n + j] = (0..k)
+                    .map(|kk| {
+                        f64::from(a[i * k + kk])
+                            * f64::from(if transposed { b[j * k + kk] } else { b[kk * n + j] })
+                    })
+                    .sum();
             }
         }
         c
@@ -330,14 +393,28 @@ mod tests {
             eprintln!("no AVX2/FMA on this CPU; skipping");
             return;
         }
-        for (m, n, k) in [(1, 1, 1), (7, 81, 37), (13, 16, 8), (6, 20, 100), (5, 33, 9), (12, 15, 4097), (30, 4, 8200), (4, 0, 3), (3, 5, 0)] {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (7, 81, 37),
+            (13, 16, 8),
+            (6, 20, 100),
+            (5, 33, 9),
+            (12, 15, 4097),
+            (30, 4, 8200),
+            (4, 0, 3),
+            (3, 5, 0),
+        ] {
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             let want = reference(m, n, k, &a, &b, false);
             for threads in [1, 2] {
                 let mut c = vec![f32::NAN; m * n];
                 narrow_right(m, n, k, &a, &b, &mut c, threads);
                 let tolerance = 1e-6 * (k as f64).max(1.0);
-                assert!(worst(&c, &want) < tolerance, "{m}×{n}×{k} on {threads} threads: {}", worst(&c, &want));
+                assert!(
+                    worst(&c, &want) < tolerance,
+                    "{m}×{n}×{k} on {threads} threads: {}",
+                    worst(&c, &want)
+                );
             }
         }
     }
@@ -348,13 +425,26 @@ mod tests {
             eprintln!("no AVX2/FMA on this CPU; skipping");
             return;
         }
-        for (m, n, k) in [(1, 1, 1), (7, 81, 37), (13, 16, 8), (6, 20, 100), (5, 33, 9), (100, 1030, 81), (4, 0, 3), (3, 5, 0)] {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (7, 81, 37),
+            (13, 16, 8),
+            (6, 20, 100),
+            (5, 33, 9),
+            (100, 1030, 81),
+            (4, 0, 3),
+            (3, 5, 0),
+        ] {
             let (a, b) = (values(m * k, 3), values(n * k, 4));
             let want = reference(m, n, k, &a, &b, true);
             for threads in [1, 2] {
                 let mut c = vec![f32::NAN; m * n];
                 short_inner(m, n, k, &a, &b, &mut c, threads);
-                assert!(worst(&c, &want) < 1e-6 * (k as f64).max(1.0), "{m}×{n}×{k} on {threads} threads: {}", worst(&c, &want));
+                assert!(
+                    worst(&c, &want) < 1e-6 * (k as f64).max(1.0),
+                    "{m}×{n}×{k} on {threads} threads: {}",
+                    worst(&c, &want)
+                );
             }
         }
     }

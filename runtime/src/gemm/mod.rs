@@ -67,7 +67,8 @@ pub fn avx2_available() -> bool {
 
 /// What runs the CPU GEMMs of `GemmConv`, for `lvc time` and the bench.
 pub fn describe() -> String {
-    let rest = if openblas::available() { openblas::describe() } else { "libtorch's mm".to_string() };
+    let rest =
+        if openblas::available() { openblas::describe() } else { "libtorch's mm".to_string() };
     if avx2_available() {
         format!("lvc's AVX2 kernels for products with a side ≤ {NARROW}; otherwise {rest}")
     } else {
@@ -103,7 +104,13 @@ pub fn choose(transpose_a: bool, transpose_b: bool, [m, n, k]: [i64; 3]) -> Kern
 /// the kernel [`choose`] picks: written into `into` where that is a
 /// contiguous `[m, n]` float32 tensor on the same device (spent storage the
 /// caller hands over), into a new tensor otherwise.
-pub fn product(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, into: Option<Tensor>) -> Tensor {
+pub fn product(
+    transpose_a: bool,
+    a: &Tensor,
+    transpose_b: bool,
+    b: &Tensor,
+    into: Option<Tensor>,
+) -> Tensor {
     let kernel = choose(transpose_a, transpose_b, product_dims(transpose_a, a, transpose_b, b));
     product_on(kernel, transpose_a, a, transpose_b, b, into)
 }
@@ -113,7 +120,14 @@ pub fn product(transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, int
 /// kernel that does not take the operands (an AVX2 kernel for the other
 /// transpose, OpenBLAS where it is not linked) leaves them to libtorch's
 /// `mm`.
-pub fn product_on(kernel: Kernel, transpose_a: bool, a: &Tensor, transpose_b: bool, b: &Tensor, into: Option<Tensor>) -> Tensor {
+pub fn product_on(
+    kernel: Kernel,
+    transpose_a: bool,
+    a: &Tensor,
+    transpose_b: bool,
+    b: &Tensor,
+    into: Option<Tensor>,
+) -> Tensor {
     let [m, n, k] = product_dims(transpose_a, a, transpose_b, b);
     let mut c = match into.filter(|c| is_cpu_f32_matrix(c) && c.size() == [m, n]) {
         Some(c) => c,
@@ -125,8 +139,12 @@ pub fn product_on(kernel: Kernel, transpose_a: bool, a: &Tensor, transpose_b: bo
     };
     if is_cpu_f32_matrix(a) && is_cpu_f32_matrix(b) {
         let done = match kernel {
-            Kernel::NarrowRight => !transpose_a && !transpose_b && avx2_product(false, a, b, &mut c, [m, n, k]),
-            Kernel::ShortInner => !transpose_a && transpose_b && avx2_product(true, a, b, &mut c, [m, n, k]),
+            Kernel::NarrowRight => {
+                !transpose_a && !transpose_b && avx2_product(false, a, b, &mut c, [m, n, k])
+            }
+            Kernel::ShortInner => {
+                !transpose_a && transpose_b && avx2_product(true, a, b, &mut c, [m, n, k])
+            }
             Kernel::OpenBlas => openblas::sgemm(transpose_a, transpose_b, 1.0, a, b, 0.0, &mut c),
             Kernel::Libtorch => false,
         };
@@ -185,12 +203,20 @@ fn advise_huge_pages(t: &Tensor) {
 /// Runs the AVX2 kernel for `a·b` or `a·bᵀ`; `false` where the CPU lacks
 /// AVX2/FMA or the operands do not line up (the caller falls back).
 #[cfg(target_arch = "x86_64")]
-fn avx2_product(transpose_b: bool, a: &Tensor, b: &Tensor, c: &mut Tensor, [m, n, k]: [i64; 3]) -> bool {
+fn avx2_product(
+    transpose_b: bool,
+    a: &Tensor,
+    b: &Tensor,
+    c: &mut Tensor,
+    [m, n, k]: [i64; 3],
+) -> bool {
     if !avx2::supported() {
         return false;
     }
     let threads = crate::parallel::threads();
-    let (Ok(m), Ok(n), Ok(k)) = (usize::try_from(m), usize::try_from(n), usize::try_from(k)) else { return false };
+    let (Ok(m), Ok(n), Ok(k)) = (usize::try_from(m), usize::try_from(n), usize::try_from(k)) else {
+        return false;
+    };
     let (Some(a), Some(b)) = (crate::ops::cpu_f32(a), crate::ops::cpu_f32(b)) else { return false };
     let Some(c) = crate::ops::cpu_f32_mut(c) else { return false };
     if a.len() != m * k || b.len() != k * n || c.len() != m * n {
@@ -216,7 +242,8 @@ mod tests {
     /// A `[rows, cols]` matrix of `sin(i·seed)`, for the GEMM tests here
     /// and in `openblas`.
     pub(super) fn matrix(rows: i64, cols: i64, seed: f64) -> Tensor {
-        ((Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * seed).sin()).reshape([rows, cols])
+        ((Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * seed).sin())
+            .reshape([rows, cols])
     }
 
     #[test]
@@ -241,27 +268,46 @@ mod tests {
     /// back where it does not take the operands), also into spent storage.
     #[test]
     fn products_match_libtorch() {
-        for (transpose_a, transpose_b, [m, n, k]) in
-            [(false, false, [700, 81, 9000]), (false, true, [700, 1000, 81]), (true, false, [81, 500, 700]), (false, false, [7, 5, 11])]
-        {
+        for (transpose_a, transpose_b, [m, n, k]) in [
+            (false, false, [700, 81, 9000]),
+            (false, true, [700, 1000, 81]),
+            (true, false, [81, 500, 700]),
+            (false, false, [7, 5, 11]),
+        ] {
             let a = if transpose_a { matrix(k, m, 0.3) } else { matrix(m, k, 0.3) };
             let b = if transpose_b { matrix(n, k, 0.7) } else { matrix(k, n, 0.7) };
             let op = |t: &Tensor, tr: bool| if tr { t.tr() } else { t.shallow_clone() };
             let want = op(&a, transpose_a).mm(&op(&b, transpose_b));
             // Rounding grows with Σ|a·b|, not with the result.
-            let scale = f64::try_from(op(&a, transpose_a).abs().mm(&op(&b, transpose_b).abs()).max()).unwrap();
+            let scale =
+                f64::try_from(op(&a, transpose_a).abs().mm(&op(&b, transpose_b).abs()).max())
+                    .unwrap();
             let spent = Tensor::full([m, n], f64::NAN, (Kind::Float, Device::Cpu));
             let runs = [
                 ("chosen".to_string(), product(transpose_a, &a, transpose_b, &b, None)),
-                ("chosen, into spent storage".to_string(), product(transpose_a, &a, transpose_b, &b, Some(spent))),
+                (
+                    "chosen, into spent storage".to_string(),
+                    product(transpose_a, &a, transpose_b, &b, Some(spent)),
+                ),
             ]
             .into_iter()
-            .chain([Kernel::NarrowRight, Kernel::ShortInner, Kernel::OpenBlas, Kernel::Libtorch].map(|kernel| {
-                (format!("{kernel:?}"), product_on(kernel, transpose_a, &a, transpose_b, &b, None))
-            }));
+            .chain(
+                [Kernel::NarrowRight, Kernel::ShortInner, Kernel::OpenBlas, Kernel::Libtorch].map(
+                    |kernel| {
+                        (
+                            format!("{kernel:?}"),
+                            product_on(kernel, transpose_a, &a, transpose_b, &b, None),
+                        )
+                    },
+                ),
+            );
             for (how, got) in runs {
                 let diff = f64::try_from((got - &want).abs().max()).unwrap();
-                assert!(diff <= 1e-6 * scale, "{how} for {:?}: {diff} (Σ|a·b| up to {scale})", [m, n, k]);
+                assert!(
+                    diff <= 1e-6 * scale,
+                    "{how} for {:?}: {diff} (Σ|a·b| up to {scale})",
+                    [m, n, k]
+                );
             }
         }
     }

@@ -25,7 +25,15 @@ pub fn set_num_threads(threads: usize) {
 /// `op` transposing when asked. Returns `false` (and leaves `c` alone) when
 /// OpenBLAS is not linked or an operand does not qualify (device, dtype,
 /// layout, a size beyond 32-bit BLAS); the caller then uses libtorch.
-pub fn sgemm(transpose_a: bool, transpose_b: bool, alpha: f32, a: &Tensor, b: &Tensor, beta: f32, c: &mut Tensor) -> bool {
+pub fn sgemm(
+    transpose_a: bool,
+    transpose_b: bool,
+    alpha: f32,
+    a: &Tensor,
+    b: &Tensor,
+    beta: f32,
+    c: &mut Tensor,
+) -> bool {
     let plain = super::is_cpu_f32_matrix;
     if !available() || !plain(a) || !plain(b) || !plain(c) {
         return false;
@@ -38,7 +46,11 @@ pub fn sgemm(transpose_a: bool, transpose_b: bool, alpha: f32, a: &Tensor, b: &T
         return false;
     }
     let fits = |v: i64| i32::try_from(v).is_ok();
-    if ![m, n, k, a_cols, b_cols].into_iter().all(fits) || a.numel() == 0 || b.numel() == 0 || c.numel() == 0 {
+    if ![m, n, k, a_cols, b_cols].into_iter().all(fits)
+        || a.numel() == 0
+        || b.numel() == 0
+        || c.numel() == 0
+    {
         return false;
     }
     // SAFETY: all three are contiguous row-major float32 CPU tensors whose
@@ -109,7 +121,22 @@ mod ffi {
         (c, ldc): (*mut f32, i32),
     ) {
         let op = |t: bool| if t { TRANS } else { NO_TRANS };
-        scipy_cblas_sgemm(ROW_MAJOR, op(transpose_a), op(transpose_b), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        scipy_cblas_sgemm(
+            ROW_MAJOR,
+            op(transpose_a),
+            op(transpose_b),
+            m,
+            n,
+            k,
+            alpha,
+            a,
+            lda,
+            b,
+            ldb,
+            beta,
+            c,
+            ldc,
+        );
     }
 
     pub fn set_num_threads(threads: usize) {
@@ -119,15 +146,37 @@ mod ffi {
 
     pub fn describe() -> String {
         // SAFETY: both return pointers to static NUL-terminated strings.
-        let text = |p: *const c_char| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_string() };
-        unsafe { format!("{} ({} kernels)", text(scipy_openblas_get_config()), text(scipy_openblas_get_corename())) }
+        let text = |p: *const c_char| {
+            if p.is_null() {
+                String::new()
+            } else {
+                unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_string()
+            }
+        };
+        unsafe {
+            format!(
+                "{} ({} kernels)",
+                text(scipy_openblas_get_config()),
+                text(scipy_openblas_get_corename())
+            )
+        }
     }
 }
 
 #[cfg(not(lvc_openblas))]
 mod ffi {
     /// Never called: [`super::available`] is false in this build.
-    pub unsafe fn sgemm(_: bool, _: bool, _: [i32; 3], _: f32, _: (*const f32, i32), _: (*const f32, i32), _: f32, _: (*mut f32, i32)) {}
+    pub unsafe fn sgemm(
+        _: bool,
+        _: bool,
+        _: [i32; 3],
+        _: f32,
+        _: (*const f32, i32),
+        _: (*const f32, i32),
+        _: f32,
+        _: (*mut f32, i32),
+    ) {
+    }
 
     pub fn set_num_threads(_threads: usize) {}
 
@@ -170,7 +219,15 @@ mod tests {
         // Shape mismatch, a non-contiguous operand, a double operand.
         assert!(!sgemm(false, false, 1.0, &a, &matrix(3, 2, 0.1), 0.0, &mut c));
         assert!(!sgemm(false, false, 1.0, &a, &matrix(2, 4, 0.1).tr(), 0.0, &mut c));
-        assert!(!sgemm(false, false, 1.0, &a, &matrix(4, 2, 0.1).to_kind(Kind::Double), 0.0, &mut c));
+        assert!(!sgemm(
+            false,
+            false,
+            1.0,
+            &a,
+            &matrix(4, 2, 0.1).to_kind(Kind::Double),
+            0.0,
+            &mut c
+        ));
         assert!(f64::try_from(c.abs().sum(Kind::Float)).unwrap() == 0.0);
         assert_eq!(sgemm(false, false, 1.0, &a, &matrix(4, 2, 0.1), 0.0, &mut c), available());
     }

@@ -5,7 +5,7 @@
 
 use tch::Tensor;
 
-use super::{Lowered, LowerCtx, Lowering};
+use super::{LowerCtx, Lowered, Lowering};
 use lvc_compiler::ops::activation::{Activation, ActivationOp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,26 +34,47 @@ pub enum Pointwise {
     Sigmoid,
     TanH,
     AbsVal,
-    Elu { alpha: f64 },
+    Elu {
+        alpha: f64,
+    },
     /// `outer · exp(inner · x)`: Caffe's `base^(shift + scale·x)` with
     /// `inner = ln(base)·scale`, `outer = base^shift`.
-    Exp { inner: f64, outer: f64 },
+    Exp {
+        inner: f64,
+        outer: f64,
+    },
     /// `ln(shift + scale·x) / ln(base)`.
-    Log { scale: f64, shift: f64, base_scale: f64 },
-    Swish { beta: f64 },
-    Clip { min: f64, max: f64 },
+    Log {
+        scale: f64,
+        shift: f64,
+        base_scale: f64,
+    },
+    Swish {
+        beta: f64,
+    },
+    Clip {
+        min: f64,
+        max: f64,
+    },
 }
 
 impl Pointwise {
     /// Caffe's Exp with base −1 meaning e.
     fn exp(base: f64, scale: f64, shift: f64) -> Pointwise {
         let log_base = if base == -1.0 { 1.0 } else { base.ln() };
-        Pointwise::Exp { inner: log_base * scale, outer: if shift == 0.0 { 1.0 } else { (log_base * shift).exp() } }
+        Pointwise::Exp {
+            inner: log_base * scale,
+            outer: if shift == 0.0 { 1.0 } else { (log_base * shift).exp() },
+        }
     }
 
     /// Caffe's Log with base −1 meaning e.
     fn log(base: f64, scale: f64, shift: f64) -> Pointwise {
-        Pointwise::Log { scale, shift, base_scale: if base == -1.0 { 1.0 } else { 1.0 / base.ln() } }
+        Pointwise::Log {
+            scale,
+            shift,
+            base_scale: if base == -1.0 { 1.0 } else { 1.0 / base.ln() },
+        }
     }
 }
 
@@ -66,14 +87,24 @@ impl Lowered for Pointwise {
             Pointwise::AbsVal => x.abs(),
             // exp only of x ≤ 0: the branch `where` drops must stay finite,
             // or its zero gradient times exp(∞) would be NaN.
-            Pointwise::Elu { alpha } => x.where_self(&x.gt(0.0), &((x.clamp_max(0.0).exp() - 1.0) * alpha)),
+            Pointwise::Elu { alpha } => {
+                x.where_self(&x.gt(0.0), &((x.clamp_max(0.0).exp() - 1.0) * alpha))
+            }
             Pointwise::Exp { inner, outer } => {
                 let y = (x * inner).exp();
-                if outer == 1.0 { y } else { y * outer }
+                if outer == 1.0 {
+                    y
+                } else {
+                    y * outer
+                }
             }
             Pointwise::Log { scale, shift, base_scale } => {
                 let y = (x * scale + shift).log();
-                if base_scale == 1.0 { y } else { y * base_scale }
+                if base_scale == 1.0 {
+                    y
+                } else {
+                    y * base_scale
+                }
             }
             Pointwise::Swish { beta } => x * (x * beta).sigmoid(),
             Pointwise::Clip { min, max } => x.clamp(min, max),
@@ -169,7 +200,9 @@ impl Lowered for Dropout {
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let op = ctx.op::<ActivationOp>()?;
     Some(match &op.function {
-        Activation::ReLU { negative_slope } => Ok(Box::new(Relu { negative_slope: *negative_slope })),
+        Activation::ReLU { negative_slope } => {
+            Ok(Box::new(Relu { negative_slope: *negative_slope }))
+        }
         Activation::Sigmoid => Ok(Box::new(Pointwise::Sigmoid)),
         Activation::TanH => Ok(Box::new(Pointwise::TanH)),
         &Activation::Power { power, scale, shift } => Ok(Box::new(Power { power, scale, shift })),
@@ -207,7 +240,11 @@ mod tests {
     #[test]
     fn sigmoid_and_tanh() {
         let x = t(&[0., 1.], &[2]);
-        assert_close(&Pointwise::Sigmoid.forward(&[x.shallow_clone()], &[], false)[0], &[0.5, 0.7310586], 1e-6);
+        assert_close(
+            &Pointwise::Sigmoid.forward(&[x.shallow_clone()], &[], false)[0],
+            &[0.5, 0.7310586],
+            1e-6,
+        );
         assert_close(&Pointwise::TanH.forward(&[x], &[], false)[0], &[0., 0.7615942], 1e-6);
     }
 
@@ -223,7 +260,10 @@ mod tests {
     fn close(got: &[f32], want: &[f32], tol: f32) {
         assert_eq!(got.len(), want.len());
         for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!((a - b).abs() <= tol * (1.0 + b.abs()), "element {i}: got {a}, want {b} ({got:?})");
+            assert!(
+                (a - b).abs() <= tol * (1.0 + b.abs()),
+                "element {i}: got {a}, want {b} ({got:?})"
+            );
         }
     }
 
@@ -277,7 +317,8 @@ mod tests {
         let d = |x: f32| sigmoid(2.0 * x) + 2.0 * x * sigmoid(2.0 * x) * (1.0 - sigmoid(2.0 * x));
         close(&g, &[d(-1.0), d(0.5)], 1e-6);
         // Caffe passes the gradient on both bounds (x >= min && x <= max).
-        let (y, g) = value_and_grad(&Pointwise::Clip { min: -1.0, max: 1.0 }, &[-2., -1., 0.5, 1., 2.]);
+        let (y, g) =
+            value_and_grad(&Pointwise::Clip { min: -1.0, max: 1.0 }, &[-2., -1., 0.5, 1., 2.]);
         close(&y, &[-1., -1., 0.5, 1., 1.], 0.0);
         close(&g, &[0., 1., 1., 1., 0.], 1e-6);
     }
@@ -295,11 +336,17 @@ mod tests {
         // N=1, C=2, 2 values per channel; slopes 0.1 and 0.5.
         let x = t(&[-2., 3., 0., -4.], &[1, 2, 2]);
         let slope = t(&[0.1, 0.5], &[2]);
-        let run = |x: &Tensor, a: &Tensor| Prelu.forward(&[x.shallow_clone()], &[a.shallow_clone()], true).remove(0);
+        let run = |x: &Tensor, a: &Tensor| {
+            Prelu.forward(&[x.shallow_clone()], &[a.shallow_clone()], true).remove(0)
+        };
         assert_close(&run(&x, &slope), &[-0.2, 3., 0., -2.], 1e-6);
         let w: Vec<f32> = (1..=4).map(|i| (i as f32).sin()).collect();
         // dx: slope where x ≤ 0 (incl. 0), 1 above.
-        assert_close(&grad_of(&x, |x| run(x, &slope)), &[0.1 * w[0], w[1], 0.5 * w[2], 0.5 * w[3]], 1e-6);
+        assert_close(
+            &grad_of(&x, |x| run(x, &slope)),
+            &[0.1 * w[0], w[1], 0.5 * w[2], 0.5 * w[3]],
+            1e-6,
+        );
         // d slope_c = Σ_{x ≤ 0 in c} x·w.
         assert_close(&grad_of(&slope, |a| run(&x, a)), &[-2.0 * w[0], -4.0 * w[3]], 1e-6);
         // One shared slope.
@@ -313,7 +360,11 @@ mod tests {
         let p = Power { power: 2.0, scale: 0.5, shift: 1.0 };
         assert_close(&p.forward(&[x.shallow_clone()], &[], false)[0], &[2.25, 4.0], 1e-7);
         let shift_only = Power { power: 1.0, scale: 1.0, shift: -116.0 };
-        assert_close(&shift_only.forward(&[x.shallow_clone()], &[], false)[0], &[-115., -114.], 0.0);
+        assert_close(
+            &shift_only.forward(&[x.shallow_clone()], &[], false)[0],
+            &[-115., -114.],
+            0.0,
+        );
         let constant = Power { power: 2.0, scale: 0.0, shift: 3.0 };
         assert_close(&constant.forward(&[x.shallow_clone()], &[], false)[0], &[9., 9.], 0.0);
         let zero_power = Power { power: 0.0, scale: 5.0, shift: 3.0 };

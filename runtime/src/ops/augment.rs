@@ -42,10 +42,14 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
         return Some(Err("Augment needs a data bottom".to_string()));
     };
     if image.0.len() != 4 {
-        return Some(Err(format!("Augment needs N×C×H×W bottoms, the data bottom is {:?}", image.0)));
+        return Some(Err(format!(
+            "Augment needs N×C×H×W bottoms, the data bottom is {:?}",
+            image.0
+        )));
     }
     if let Some(label) = ctx.bottoms.get(1) {
-        let same_grid = label.0.len() == 4 && label.0[0] == image.0[0] && label.0[2..] == image.0[2..];
+        let same_grid =
+            label.0.len() == 4 && label.0[0] == image.0[0] && label.0[2..] == image.0[2..];
         if !same_grid {
             return Some(Err(format!(
                 "Augment transforms the label on the image's pixel grid: the label {:?} must be N×C×H×W with the data's N, H and W {:?}",
@@ -80,9 +84,18 @@ impl Augment {
     /// Any transform can fire.
     fn active(&self) -> bool {
         let p = &self.params;
-        [p.flip_prob, p.rot90_prob, p.affine_prob, p.elastic_prob, p.intensity_prob, p.gamma_prob, p.contrast_prob, p.noise_prob]
-            .iter()
-            .any(|&prob| prob > 0.0)
+        [
+            p.flip_prob,
+            p.rot90_prob,
+            p.affine_prob,
+            p.elastic_prob,
+            p.intensity_prob,
+            p.gamma_prob,
+            p.contrast_prob,
+            p.noise_prob,
+        ]
+        .iter()
+        .any(|&prob| prob > 0.0)
     }
 
     /// The stream for the next batch; advances the batch counter.
@@ -105,7 +118,8 @@ impl Lowered for Augment {
             return bottoms.iter().map(Tensor::shallow_clone).collect();
         }
         let mut rng = self.next_batch_rng();
-        let mut outputs: Vec<Vec<Tensor>> = bottoms.iter().map(|_| Vec::with_capacity(images as usize)).collect();
+        let mut outputs: Vec<Vec<Tensor>> =
+            bottoms.iter().map(|_| Vec::with_capacity(images as usize)).collect();
         for n in 0..images {
             let draws = Draws::new(&self.params, &mut rng);
             let image = bottoms[0].narrow(0, n, 1);
@@ -173,9 +187,12 @@ struct Draws {
 impl Draws {
     fn new(p: &AugmentParams, rng: &mut ChaCha8Rng) -> Draws {
         let mut fires = |prob: f64| rng.gen::<f64>() < prob;
-        let (flip_x, flip_y, rotate) = (fires(p.flip_prob), fires(p.flip_prob), fires(p.rot90_prob));
-        let (affine, elastic, intensity) = (fires(p.affine_prob), fires(p.elastic_prob), fires(p.intensity_prob));
-        let (gamma, contrast, noise) = (fires(p.gamma_prob), fires(p.contrast_prob), fires(p.noise_prob));
+        let (flip_x, flip_y, rotate) =
+            (fires(p.flip_prob), fires(p.flip_prob), fires(p.rot90_prob));
+        let (affine, elastic, intensity) =
+            (fires(p.affine_prob), fires(p.elastic_prob), fires(p.intensity_prob));
+        let (gamma, contrast, noise) =
+            (fires(p.gamma_prob), fires(p.contrast_prob), fires(p.noise_prob));
         let quarter_turns = rng.gen_range(1..=3);
         let transform = Affine {
             angle_rad: symmetric(rng) * p.max_rotation_deg.to_radians(),
@@ -184,7 +201,8 @@ impl Draws {
             shift_y: symmetric(rng) * p.max_shift,
         };
         let elastic_seed = rng.gen::<u64>();
-        let factor_offset = (1.0 + symmetric(rng) * p.max_intensity_scale, symmetric(rng) * p.max_intensity_shift);
+        let factor_offset =
+            (1.0 + symmetric(rng) * p.max_intensity_scale, symmetric(rng) * p.max_intensity_shift);
         let gamma_value = 1.0 + symmetric(rng) * p.max_gamma;
         let contrast_value = 1.0 + symmetric(rng) * p.max_contrast;
         let noise_seed = rng.gen::<u64>();
@@ -202,7 +220,12 @@ impl Draws {
     }
 
     /// One image (1×C×H×W) and its label (1×C'×H×W).
-    fn apply(&self, p: &AugmentParams, image: Tensor, label: Option<Tensor>) -> (Tensor, Option<Tensor>) {
+    fn apply(
+        &self,
+        p: &AugmentParams,
+        image: Tensor,
+        label: Option<Tensor>,
+    ) -> (Tensor, Option<Tensor>) {
         let size = image.size();
         let (height, width) = (size[2], size[3]);
         // A quarter turn of a non-square image would change its shape: only
@@ -227,7 +250,13 @@ impl Draws {
 
     /// The affine and elastic maps as one `grid_sample` grid (1×H×W×2, x
     /// then y in [−1, 1]), or `None` when neither fired.
-    fn sampling_grid(&self, p: &AugmentParams, height: i64, width: i64, device: Device) -> Option<Tensor> {
+    fn sampling_grid(
+        &self,
+        p: &AugmentParams,
+        height: i64,
+        width: i64,
+        device: Device,
+    ) -> Option<Tensor> {
         if self.affine.is_none() && self.elastic.is_none() {
             return None;
         }
@@ -237,14 +266,31 @@ impl Draws {
         let theta = match self.affine {
             Some(a) => {
                 let (sin, cos) = a.angle_rad.sin_cos();
-                [cos / a.scale, -sin / a.scale * h / w, 2.0 * a.shift_x, sin / a.scale * w / h, cos / a.scale, 2.0 * a.shift_y]
+                [
+                    cos / a.scale,
+                    -sin / a.scale * h / w,
+                    2.0 * a.shift_x,
+                    sin / a.scale * w / h,
+                    cos / a.scale,
+                    2.0 * a.shift_y,
+                ]
             }
             None => [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
         };
-        let theta = Tensor::from_slice(&theta.map(|v| v as f32)).reshape([1, 2, 3]).to_device(device);
+        let theta =
+            Tensor::from_slice(&theta.map(|v| v as f32)).reshape([1, 2, 3]).to_device(device);
         let grid = Tensor::affine_grid_generator(&theta, [1, 1, height, width], ALIGN_CORNERS);
         Some(match self.elastic {
-            Some(seed) => grid + elastic_displacement(seed, p.elastic_alpha, p.elastic_sigma, height, width, device),
+            Some(seed) => {
+                grid + elastic_displacement(
+                    seed,
+                    p.elastic_alpha,
+                    p.elastic_sigma,
+                    height,
+                    width,
+                    device,
+                )
+            }
             None => grid,
         })
     }
@@ -291,14 +337,22 @@ fn standard_normal(seed: u64, count: usize) -> Vec<f32> {
 /// Simard et al. (2003): a uniform random displacement in [−1, 1] per pixel
 /// and axis, smoothed by a Gaussian of `sigma` pixels and scaled by `alpha`
 /// pixels; returned in grid units (1×H×W×2).
-fn elastic_displacement(seed: u64, alpha: f64, sigma: f64, height: i64, width: i64, device: Device) -> Tensor {
+fn elastic_displacement(
+    seed: u64,
+    alpha: f64,
+    sigma: f64,
+    height: i64,
+    width: i64,
+    device: Device,
+) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let count = (2 * height * width) as usize;
     let uniform: Vec<f32> = (0..count).map(|_| rng.gen_range(-1.0f32..=1.0)).collect();
     let field = Tensor::from_slice(&uniform).reshape([2, 1, height, width]).to_device(device);
     let smooth = gaussian_blur(&field, sigma, height.max(width));
     // Pixels → normalised units: one pixel is 2/W across and 2/H down.
-    let to_grid = Tensor::from_slice(&[(2.0 / width as f64) as f32, (2.0 / height as f64) as f32]).to_device(device);
+    let to_grid = Tensor::from_slice(&[(2.0 / width as f64) as f32, (2.0 / height as f64) as f32])
+        .to_device(device);
     (smooth.reshape([2, height, width]).permute([1, 2, 0]) * alpha * to_grid).unsqueeze(0)
 }
 
@@ -309,11 +363,21 @@ fn gaussian_blur(field: &Tensor, sigma: f64, max_radius: i64) -> Tensor {
         return field.shallow_clone();
     }
     let radius = ((3.0 * sigma).ceil() as i64).clamp(1, max_radius.max(1));
-    let weights: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
+    let weights: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
     let total: f32 = weights.iter().sum();
-    let kernel = Tensor::from_slice(&weights.iter().map(|w| w / total).collect::<Vec<_>>()).to_device(field.device());
+    let kernel = Tensor::from_slice(&weights.iter().map(|w| w / total).collect::<Vec<_>>())
+        .to_device(field.device());
     let size = 2 * radius + 1;
-    let across = field.conv2d(&kernel.reshape([1, 1, 1, size]), None::<Tensor>, [1, 1], [0, radius], [1, 1], 1);
+    let across = field.conv2d(
+        &kernel.reshape([1, 1, 1, size]),
+        None::<Tensor>,
+        [1, 1],
+        [0, radius],
+        [1, 1],
+        1,
+    );
     across.conv2d(&kernel.reshape([1, 1, size, 1]), None::<Tensor>, [1, 1], [radius, 0], [1, 1], 1)
 }
 
@@ -437,7 +501,10 @@ mod tests {
         let resumed = Augment::new(everything(), true);
         resumed.reseed(6);
         resumed.seek_stream(StreamPosition { seed: 5, position: 2 });
-        assert!(equal(&straight.forward(&bottoms, &[], true)[0], &resumed.forward(&bottoms, &[], true)[0]));
+        assert!(equal(
+            &straight.forward(&bottoms, &[], true)[0],
+            &resumed.forward(&bottoms, &[], true)[0]
+        ));
         assert_eq!(resumed.stream_position(), Some(StreamPosition { seed: 5, position: 3 }));
     }
 
@@ -449,7 +516,8 @@ mod tests {
             assert!(equal(&out[0], &image) && equal(&out[1], &label));
         }
         // Magnitudes without probabilities do nothing either.
-        let magnitudes_only = AugmentParams { noise_std: 1.0, max_rotation_deg: 90.0, elastic_alpha: 5.0, ..off() };
+        let magnitudes_only =
+            AugmentParams { noise_std: 1.0, max_rotation_deg: 90.0, elastic_alpha: 5.0, ..off() };
         assert!(equal(&run(magnitudes_only, true, 1, &bottoms)[0], &image));
         let empty = [image.narrow(0, 0, 0), label.narrow(0, 0, 0)];
         assert_eq!(run(everything(), true, 1, &empty)[0].size(), [0, 1, 16, 16]);
@@ -462,7 +530,11 @@ mod tests {
         for seed in 0..8 {
             let out = run(geometric(), true, seed, &bottoms);
             assert_eq!(out[1].size(), label.size());
-            assert!(vals(&out[1]).iter().all(|v| [0.0, 1.0, 2.0].contains(v)), "seed {seed}: {:?}", vals(&out[1]));
+            assert!(
+                vals(&out[1]).iter().all(|v| [0.0, 1.0, 2.0].contains(v)),
+                "seed {seed}: {:?}",
+                vals(&out[1])
+            );
         }
     }
 
@@ -472,7 +544,8 @@ mod tests {
         // Exact transforms (flips and quarter turns) keep an image equal to its label.
         let exact = AugmentParams { flip_prob: 0.5, rot90_prob: 0.7, ..off() };
         for seed in 0..6 {
-            let out = run(exact.clone(), true, seed, &[label.shallow_clone(), label.shallow_clone()]);
+            let out =
+                run(exact.clone(), true, seed, &[label.shallow_clone(), label.shallow_clone()]);
             assert!(equal(&out[0], &out[1]), "seed {seed}");
         }
         // Resampled ones: the bilinear image rounds to the nearest label
@@ -482,7 +555,11 @@ mod tests {
             let rounded = vals(&out[0].round());
             let labels = vals(&out[1]);
             let disagree = rounded.iter().zip(&labels).filter(|(a, b)| a != b).count();
-            assert!(disagree * 10 < labels.len(), "seed {seed}: {disagree} of {} pixels disagree", labels.len());
+            assert!(
+                disagree * 10 < labels.len(),
+                "seed {seed}: {disagree} of {} pixels disagree",
+                labels.len()
+            );
         }
     }
 
@@ -501,7 +578,10 @@ mod tests {
             }
             assert!(equal(&x, &image), "{draws:?}");
             assert!(l.is_some_and(|l| equal(&l, &label)), "{draws:?}");
-            assert!(!equal(&draws.apply(&off(), image.shallow_clone(), None).0, &image), "{draws:?} changes the image once");
+            assert!(
+                !equal(&draws.apply(&off(), image.shallow_clone(), None).0, &image),
+                "{draws:?} changes the image once"
+            );
         }
     }
 
@@ -523,14 +603,26 @@ mod tests {
     fn whole_pixel_shifts_move_image_and_label_exactly() {
         let (image, label) = batch(1);
         // Output pixel x reads input pixel x + 2 (shift 2/16 of the width).
-        let shift = Draws { affine: Some(Affine { angle_rad: 0.0, scale: 1.0, shift_x: 2.0 / 16.0, shift_y: 0.0 }), ..nothing() };
+        let shift = Draws {
+            affine: Some(Affine { angle_rad: 0.0, scale: 1.0, shift_x: 2.0 / 16.0, shift_y: 0.0 }),
+            ..nothing()
+        };
         let (x, l) = shift.apply(&off(), image.shallow_clone(), Some(label.shallow_clone()));
         let l = l.unwrap_or_else(|| label.shallow_clone());
-        let expect = |t: &Tensor| Tensor::cat(&[t.narrow(3, 2, 14), t.narrow(3, 0, 2).zeros_like()], 3);
+        let expect =
+            |t: &Tensor| Tensor::cat(&[t.narrow(3, 2, 14), t.narrow(3, 0, 2).zeros_like()], 3);
         assert!(vals(&(x - expect(&image))).iter().all(|d| d.abs() < 1e-5));
         assert!(equal(&l, &expect(&label)));
         // A 90° affine rotation of a square image is the quarter turn.
-        let quarter = Draws { affine: Some(Affine { angle_rad: std::f64::consts::FRAC_PI_2, scale: 1.0, shift_x: 0.0, shift_y: 0.0 }), ..nothing() };
+        let quarter = Draws {
+            affine: Some(Affine {
+                angle_rad: std::f64::consts::FRAC_PI_2,
+                scale: 1.0,
+                shift_x: 0.0,
+                shift_y: 0.0,
+            }),
+            ..nothing()
+        };
         let turned = quarter.apply(&off(), label.shallow_clone(), None).0;
         let by_turns = [1i64, 3].map(|k| label.rot90(k, [2, 3]));
         assert!(by_turns.iter().any(|t| vals(&(&turned - t)).iter().all(|d| d.abs() < 1e-4)));
@@ -544,17 +636,26 @@ mod tests {
         let pixels = &field * 16.0;
         let max = f64::try_from(pixels.abs().max()).unwrap_or(f64::NAN);
         assert!(max > 0.05 && max <= 4.0, "max displacement {max}");
-        let step = f64::try_from((pixels.narrow(2, 1, 31) - pixels.narrow(2, 0, 31)).abs().max()).unwrap_or(f64::NAN);
+        let step = f64::try_from((pixels.narrow(2, 1, 31) - pixels.narrow(2, 0, 31)).abs().max())
+            .unwrap_or(f64::NAN);
         assert!(step < max / 2.0, "neighbouring displacements differ by {step} of {max}");
         let strong = elastic_displacement(3, 8.0, 3.0, 32, 32, Device::Cpu);
-        assert!(vals(&(strong - &field * 2.0)).iter().all(|d| d.abs() < 1e-5), "the field scales with alpha");
+        assert!(
+            vals(&(strong - &field * 2.0)).iter().all(|d| d.abs() < 1e-5),
+            "the field scales with alpha"
+        );
     }
 
     #[test]
     fn noise_has_the_requested_spread_on_the_image_only() {
         let image = Tensor::zeros([2, 1, 64, 64], (Kind::Float, Device::Cpu));
         let label = Tensor::ones([2, 1, 64, 64], (Kind::Float, Device::Cpu));
-        let out = run(AugmentParams { noise_prob: 1.0, noise_std: 0.3, ..off() }, true, 4, &[image, label.shallow_clone()]);
+        let out = run(
+            AugmentParams { noise_prob: 1.0, noise_std: 0.3, ..off() },
+            true,
+            4,
+            &[image, label.shallow_clone()],
+        );
         let std = f64::try_from(out[0].std(true)).unwrap_or(f64::NAN);
         let mean = f64::try_from(out[0].mean(Kind::Float)).unwrap_or(f64::NAN);
         assert!((std - 0.3).abs() < 0.01, "std {std}");
@@ -583,9 +684,11 @@ mod tests {
     #[test]
     fn non_square_images_turn_by_half_turns_only() {
         let image = Tensor::arange(12, (Kind::Float, Device::Cpu)).reshape([1, 1, 3, 4]);
-        let (out, _) = Draws { quarter_turns: 1, ..nothing() }.apply(&off(), image.shallow_clone(), None);
+        let (out, _) =
+            Draws { quarter_turns: 1, ..nothing() }.apply(&off(), image.shallow_clone(), None);
         assert!(equal(&out, &image), "an odd quarter turn is skipped");
-        let (out, _) = Draws { quarter_turns: 3, ..nothing() }.apply(&off(), image.shallow_clone(), None);
+        let (out, _) =
+            Draws { quarter_turns: 3, ..nothing() }.apply(&off(), image.shallow_clone(), None);
         assert!(equal(&out, &image.rot90(2, [2, 3])), "three quarters keep their half turn");
     }
 

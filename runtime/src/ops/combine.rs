@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{Lowered, LowerCtx, Lowering};
+use super::{LowerCtx, Lowered, Lowering};
 use lvc_compiler::ops::combine::{Combine, CombineOp, EltwiseOp, ReductionOp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,10 +124,17 @@ pub struct Reshape {
 impl Reshape {
     pub fn top_shape(&self, input: &[i64]) -> Vec<i64> {
         let rank = input.len() as i64;
-        let start = if self.axis < 0 { self.axis + rank + 1 } else { self.axis }.clamp(0, rank) as usize;
-        let end = if self.num_axes < 0 { input.len() } else { (start + self.num_axes as usize).min(input.len()) };
+        let start =
+            if self.axis < 0 { self.axis + rank + 1 } else { self.axis }.clamp(0, rank) as usize;
+        let end = if self.num_axes < 0 {
+            input.len()
+        } else {
+            (start + self.num_axes as usize).min(input.len())
+        };
         let mut shape: Vec<i64> = input[..start].to_vec();
-        shape.extend(self.dims.iter().enumerate().map(|(i, &d)| if d == 0 { input[start + i] } else { d }));
+        shape.extend(
+            self.dims.iter().enumerate().map(|(i, &d)| if d == 0 { input[start + i] } else { d }),
+        );
         shape.extend_from_slice(&input[end..]);
         let known: i64 = shape.iter().filter(|&&d| d != -1).product();
         let total: i64 = input.iter().product();
@@ -166,12 +173,17 @@ impl Lowered for ArgMax {
         // Reversed, a stable descending sort puts the larger index first among equals.
         let (values, reversed) = data.flip([axis]).sort_stable(true, axis, true);
         let values = values.narrow(axis, 0, self.top_k);
-        let indices = (reversed.narrow(axis, 0, self.top_k) * -1 + (len - 1)).to_kind(tch::Kind::Float);
+        let indices =
+            (reversed.narrow(axis, 0, self.top_k) * -1 + (len - 1)).to_kind(tch::Kind::Float);
         vec![match self.axis {
             Some(_) if self.out_max_val => values,
             Some(_) => indices,
             None => {
-                let rows = if self.out_max_val { Tensor::stack(&[indices, values], 1) } else { indices.unsqueeze(1) };
+                let rows = if self.out_max_val {
+                    Tensor::stack(&[indices, values], 1)
+                } else {
+                    indices.unsqueeze(1)
+                };
                 let mut shape = vec![1i64; x.dim().max(3)];
                 shape[..3].copy_from_slice(&rows.size());
                 rows.reshape(shape)
@@ -231,7 +243,9 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             _ => Err("a combining layer without bottoms".to_string()),
         });
     };
-    let axis_of = |a: i64| bottom.canonical_axis(a).map(|a| a as i64).ok_or_else(|| format!("axis {a} out of range"));
+    let axis_of = |a: i64| {
+        bottom.canonical_axis(a).map(|a| a as i64).ok_or_else(|| format!("axis {a} out of range"))
+    };
     let tops = ctx.node.tops.len();
     Some(match &op.op {
         Combine::Eltwise(p) => Ok(Box::new(match p.operation {
@@ -240,31 +254,40 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             EltwiseOp::Prod => Eltwise::Prod,
             EltwiseOp::Max => Eltwise::Max,
         }) as Box<dyn Lowered>),
-        Combine::Concat { axis: a } => axis_of(a.value).map(|axis| Box::new(Concat { axis }) as Box<dyn Lowered>),
+        Combine::Concat { axis: a } => {
+            axis_of(a.value).map(|axis| Box::new(Concat { axis }) as Box<dyn Lowered>)
+        }
         Combine::Split => Ok(Box::new(Split { tops })),
         Combine::Slice { axis: a, points } => axis_of(a.value).map(|axis| {
-            Box::new(Slice { axis, slice_points: points.iter().map(|p| p.value).collect(), tops }) as Box<dyn Lowered>
+            Box::new(Slice { axis, slice_points: points.iter().map(|p| p.value).collect(), tops })
+                as Box<dyn Lowered>
         }),
         Combine::Silence => Ok(Box::new(Silence)),
-        Combine::Flatten { axis: a, end_axis } => axis_of(a.value)
-            .and_then(|start| axis_of(end_axis.value).map(|end| Box::new(Flatten { axis: start, end_axis: end }) as Box<dyn Lowered>)),
+        Combine::Flatten { axis: a, end_axis } => axis_of(a.value).and_then(|start| {
+            axis_of(end_axis.value)
+                .map(|end| Box::new(Flatten { axis: start, end_axis: end }) as Box<dyn Lowered>)
+        }),
         Combine::Reshape { dims, axis: a, num_axes } => Ok(Box::new(Reshape {
             dims: dims.iter().map(|d| d.value).collect(),
             axis: a.value,
             num_axes: num_axes.value,
         })),
-        Combine::ArgMax { out_max_val, top_k, axis } => axis
-            .as_ref()
-            .map(|a| axis_of(a.value))
-            .transpose()
-            .map(|axis| Box::new(ArgMax { axis, top_k: top_k.value, out_max_val: *out_max_val }) as Box<dyn Lowered>),
-        Combine::Tile { axis, tiles } => {
-            axis_of(axis.value).map(|axis| Box::new(Tile { axis: axis as usize, tiles: *tiles }) as Box<dyn Lowered>)
+        Combine::ArgMax { out_max_val, top_k, axis } => {
+            axis.as_ref().map(|a| axis_of(a.value)).transpose().map(|axis| {
+                Box::new(ArgMax { axis, top_k: top_k.value, out_max_val: *out_max_val })
+                    as Box<dyn Lowered>
+            })
         }
-        Combine::Reduction { operation, axis, coeff } => {
-            axis_of(axis.value).map(|axis| Box::new(Reduction { kind: *operation, axis: axis as usize, coeff: *coeff }) as Box<dyn Lowered>)
-        }
-        Combine::Embed { .. } => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
+        Combine::Tile { axis, tiles } => axis_of(axis.value)
+            .map(|axis| Box::new(Tile { axis: axis as usize, tiles: *tiles }) as Box<dyn Lowered>),
+        Combine::Reduction { operation, axis, coeff } => axis_of(axis.value).map(|axis| {
+            Box::new(Reduction { kind: *operation, axis: axis as usize, coeff: *coeff })
+                as Box<dyn Lowered>
+        }),
+        Combine::Embed { .. } => Err(format!(
+            "{} is parsed and shape-checked but has no runtime implementation",
+            op.type_name
+        )),
     })
 }
 
@@ -277,19 +300,31 @@ mod tests {
     fn argmax_breaks_ties_to_the_larger_index_like_caffe() {
         // Per row: [1, 3, 3, 0] → top-2 indices 2, 1; values 3, 3.
         let x = t(&[1., 3., 3., 0., 5., 4., 4., 9.], &[2, 4]);
-        let along = |out_max_val| ArgMax { axis: Some(1), top_k: 2, out_max_val }.forward(&[x.shallow_clone()], &[], false).remove(0);
+        let along = |out_max_val| {
+            ArgMax { axis: Some(1), top_k: 2, out_max_val }
+                .forward(&[x.shallow_clone()], &[], false)
+                .remove(0)
+        };
         assert_close(&along(false), &[2., 1., 3., 0.], 0.0);
         assert_close(&along(true), &[3., 3., 9., 5.], 0.0);
         // No axis: [N, 2, top_k] = indices, then values, over all but axis 0.
         let x4 = x.reshape([2, 1, 2, 2]);
-        let y = &ArgMax { axis: None, top_k: 1, out_max_val: true }.forward(&[x4.shallow_clone()], &[], false)[0];
+        let y = &ArgMax { axis: None, top_k: 1, out_max_val: true }.forward(
+            &[x4.shallow_clone()],
+            &[],
+            false,
+        )[0];
         assert_eq!(y.size(), vec![2, 2, 1, 1]);
         assert_close(y, &[2., 3., 3., 9.], 0.0);
         let y = &ArgMax { axis: None, top_k: 1, out_max_val: false }.forward(&[x4], &[], false)[0];
         assert_eq!(y.size(), vec![2, 1, 1, 1]);
         assert!(!y.requires_grad());
         // A 0-axis bottom (after a full Reduction) is one item of one value.
-        let y = &ArgMax { axis: None, top_k: 1, out_max_val: false }.forward(&[Tensor::from(2.5f32)], &[], false)[0];
+        let y = &ArgMax { axis: None, top_k: 1, out_max_val: false }.forward(
+            &[Tensor::from(2.5f32)],
+            &[],
+            false,
+        )[0];
         assert_eq!(y.size(), vec![1, 1, 1]);
         assert_close(y, &[0.], 0.0);
     }
@@ -309,7 +344,9 @@ mod tests {
     #[test]
     fn reductions_from_the_axis_on_with_coeff() {
         let x = t(&[1., -2., 0., 3.], &[2, 2]);
-        let run = |kind, axis| Reduction { kind, axis, coeff: 0.5 }.forward(&[x.shallow_clone()], &[], false).remove(0);
+        let run = |kind, axis| {
+            Reduction { kind, axis, coeff: 0.5 }.forward(&[x.shallow_clone()], &[], false).remove(0)
+        };
         assert_close(&run(ReductionOp::Sum, 1), &[-0.5, 1.5], 0.0);
         assert_close(&run(ReductionOp::Asum, 1), &[1.5, 1.5], 0.0);
         assert_close(&run(ReductionOp::SumSq, 1), &[2.5, 4.5], 0.0);
@@ -318,7 +355,11 @@ mod tests {
         assert_eq!(all.size(), Vec::<i64>::new());
         assert_close(&all, &[1.0], 0.0);
         // ASUM's gradient is sign(x): 0 at 0.
-        let g = grad_of(&x, |x| Reduction { kind: ReductionOp::Asum, axis: 1, coeff: 1.0 }.forward(&[x.shallow_clone()], &[], false).remove(0));
+        let g = grad_of(&x, |x| {
+            Reduction { kind: ReductionOp::Asum, axis: 1, coeff: 1.0 }
+                .forward(&[x.shallow_clone()], &[], false)
+                .remove(0)
+        });
         let w: Vec<f32> = (1..=2).map(|i| (i as f32).sin()).collect();
         assert_close(&g, &[w[0], -w[0], 0., w[1]], 1e-6);
     }
@@ -328,17 +369,37 @@ mod tests {
         let a = t(&[1., 5., 2.], &[3]);
         let b = t(&[2., 5., 1.], &[3]);
         let sum = Eltwise::Sum(vec![1.0, -0.5]);
-        assert_close(&sum.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false)[0], &[0., 2.5, 1.5], 0.0);
-        assert_close(&Eltwise::Prod.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false)[0], &[2., 25., 2.], 0.0);
-        assert_close(&Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false)[0], &[2., 5., 2.], 0.0);
+        assert_close(
+            &sum.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false)[0],
+            &[0., 2.5, 1.5],
+            0.0,
+        );
+        assert_close(
+            &Eltwise::Prod.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false)[0],
+            &[2., 25., 2.],
+            0.0,
+        );
+        assert_close(
+            &Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false)[0],
+            &[2., 5., 2.],
+            0.0,
+        );
         // The tie at index 1 sends the whole gradient to bottom 1; a third
         // bottom must be strictly greater to win.
         let c = t(&[2., 0., 0.], &[3]);
-        let gc = grad_of(&c, |c| Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone(), c.shallow_clone()], &[], false).remove(0));
+        let gc = grad_of(&c, |c| {
+            Eltwise::Max
+                .forward(&[a.shallow_clone(), b.shallow_clone(), c.shallow_clone()], &[], false)
+                .remove(0)
+        });
         assert_eq!(vals(&gc), vec![0.0, 0.0, 0.0]);
-        let ga = grad_of(&a, |a| Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false).remove(0));
+        let ga = grad_of(&a, |a| {
+            Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false).remove(0)
+        });
         assert_eq!(vals(&ga)[1], 0.0);
-        let gb = grad_of(&b, |b| Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false).remove(0));
+        let gb = grad_of(&b, |b| {
+            Eltwise::Max.forward(&[a.shallow_clone(), b.shallow_clone()], &[], false).remove(0)
+        });
         assert_eq!(vals(&gb)[1], 2f32.sin());
     }
 
@@ -350,7 +411,11 @@ mod tests {
         assert_close(c, &[1., 2., 3.], 0.0);
         let tops = Split { tops: 3 }.forward(&[a.shallow_clone()], &[], false);
         assert_eq!(tops.len(), 3);
-        let parts = Slice { axis: 1, slice_points: vec![1], tops: 2 }.forward(&[c.shallow_clone()], &[], false);
+        let parts = Slice { axis: 1, slice_points: vec![1], tops: 2 }.forward(
+            &[c.shallow_clone()],
+            &[],
+            false,
+        );
         assert_close(&parts[0], &[1.], 0.0);
         assert_close(&parts[1], &[2., 3.], 0.0);
         let x = t(&[1., 2., 3., 4.], &[1, 4]);
@@ -362,7 +427,10 @@ mod tests {
     #[test]
     fn flatten_and_reshape_rules() {
         let x = t(&[0.; 24], &[2, 3, 2, 2]);
-        assert_eq!(Flatten { axis: 1, end_axis: -1 }.forward(&[x.shallow_clone()], &[], false)[0].size(), vec![2, 12]);
+        assert_eq!(
+            Flatten { axis: 1, end_axis: -1 }.forward(&[x.shallow_clone()], &[], false)[0].size(),
+            vec![2, 12]
+        );
         let r = Reshape { dims: vec![0, -1], axis: 0, num_axes: -1 };
         assert_eq!(r.top_shape(&[2, 3, 2, 2]), vec![2, 12]);
         let r = Reshape { dims: vec![3, 2], axis: 1, num_axes: 1 };

@@ -65,7 +65,10 @@ impl GemmConv {
 
     /// Output height and width for an `[N, C, H, W]` bottom.
     fn output_size(&self, bottom: &[i64]) -> (i64, i64) {
-        (bottom[2] + 2 * self.pad[0] - self.kernel[0] + 1, bottom[3] + 2 * self.pad[1] - self.kernel[1] + 1)
+        (
+            bottom[2] + 2 * self.pad[0] - self.kernel[0] + 1,
+            bottom[3] + 2 * self.pad[1] - self.kernel[1] + 1,
+        )
     }
 
     /// The GEMM's right operand `[C·kh·kw, N·L]` (L output pixels per image):
@@ -88,7 +91,9 @@ impl GemmConv {
     /// `[O, N·L]` back to `[N, O, oh, ow]`.
     fn to_output(y: Tensor, bottom: &[i64], (out_h, out_w): (i64, i64)) -> Tensor {
         let outputs = y.size()[0];
-        y.reshape([outputs, bottom[0], out_h * out_w]).permute([1, 0, 2]).reshape([bottom[0], outputs, out_h, out_w])
+        y.reshape([outputs, bottom[0], out_h * out_w])
+            .permute([1, 0, 2])
+            .reshape([bottom[0], outputs, out_h, out_w])
     }
 }
 
@@ -146,11 +151,18 @@ impl OwnBackward for GemmConv {
         })
     }
 
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], spent: Vec<Option<Tensor>>) -> OwnGradients {
+    fn backward(
+        &self,
+        bottoms: &[Tensor],
+        params: &[Tensor],
+        top_grads: &[Tensor],
+        spent: Vec<Option<Tensor>>,
+    ) -> OwnGradients {
         tch::no_grad(|| {
             let weight = &params[0];
             let outputs = weight.size()[0];
-            let mut spent_weight_grad = spent.into_iter().next().flatten().map(|g| g.reshape([outputs, -1]));
+            let mut spent_weight_grad =
+                spent.into_iter().next().flatten().map(|g| g.reshape([outputs, -1]));
             let matrix = weight.reshape([outputs, -1]);
             let bias = params.get(1).filter(|b| self.bias_term && b.requires_grad());
             let mut weight_grad: Option<Tensor> = None;
@@ -158,9 +170,19 @@ impl OwnBackward for GemmConv {
             let mut bottom_grads = Vec::with_capacity(bottoms.len());
             for (x, dy) in bottoms.iter().zip(top_grads) {
                 let s = x.size();
-                let dy = dy.reshape([s[0], outputs, -1]).permute([1, 0, 2]).reshape([outputs, -1]).contiguous();
+                let dy = dy
+                    .reshape([s[0], outputs, -1])
+                    .permute([1, 0, 2])
+                    .reshape([outputs, -1])
+                    .contiguous();
                 if weight.requires_grad() {
-                    let dw = crate::gemm::product(false, &dy, true, &self.columns(x).contiguous(), spent_weight_grad.take());
+                    let dw = crate::gemm::product(
+                        false,
+                        &dy,
+                        true,
+                        &self.columns(x).contiguous(),
+                        spent_weight_grad.take(),
+                    );
                     accumulate(&mut weight_grad, dw);
                 }
                 if bias.is_some() {
@@ -176,7 +198,13 @@ impl OwnBackward for GemmConv {
                     if self.pointwise() {
                         dcols.reshape(s.as_slice())
                     } else {
-                        dcols.col2im([s[2], s[3]].as_slice(), self.kernel.as_slice(), [1, 1], self.pad.as_slice(), [1, 1])
+                        dcols.col2im(
+                            [s[2], s[3]].as_slice(),
+                            self.kernel.as_slice(),
+                            [1, 1],
+                            self.pad.as_slice(),
+                            [1, 1],
+                        )
                     }
                 }));
             }
@@ -229,7 +257,16 @@ impl Lowered for GemmDeconv {
                     zeros,
                     [1, 1],
                 ),
-                _ => x.convolution(&params[0], bias, self.stride.as_slice(), self.pad.as_slice(), [1, 1], true, zeros, 1),
+                _ => x.convolution(
+                    &params[0],
+                    bias,
+                    self.stride.as_slice(),
+                    self.pad.as_slice(),
+                    [1, 1],
+                    true,
+                    zeros,
+                    1,
+                ),
             })
             .collect()
     }
@@ -244,7 +281,12 @@ const GEMM_MIN_KERNEL_AREA: i64 = 25;
 
 /// Whether a convolution runs as [`GemmConv`]: 2-D, group 1, stride 1, no
 /// dilation, and either pointwise or a big kernel on a small output.
-fn gemm_lowering(geometry: &lvc_compiler::ops::conv::ConvGeometry, group: i64, transposed: bool, bottom: &[i64]) -> bool {
+fn gemm_lowering(
+    geometry: &lvc_compiler::ops::conv::ConvGeometry,
+    group: i64,
+    transposed: bool,
+    bottom: &[i64],
+) -> bool {
     let plain = !transposed
         && group == 1
         && geometry.kernel.len() == 2
@@ -255,14 +297,20 @@ fn gemm_lowering(geometry: &lvc_compiler::ops::conv::ConvGeometry, group: i64, t
         return false;
     }
     let pointwise = geometry.kernel.iter().all(|&k| k == 1) && geometry.pad.iter().all(|&p| p == 0);
-    let out_pixels: i64 = (0..2).map(|i| bottom[2 + i] + 2 * geometry.pad[i] - geometry.kernel[i] + 1).product();
+    let out_pixels: i64 =
+        (0..2).map(|i| bottom[2 + i] + 2 * geometry.pad[i] - geometry.kernel[i] + 1).product();
     let kernel_area: i64 = geometry.kernel.iter().product();
     pointwise || (kernel_area >= GEMM_MIN_KERNEL_AREA && out_pixels <= GEMM_MAX_OUTPUT_PIXELS)
 }
 
 /// Whether a deconvolution runs as [`GemmDeconv`]: 2-D, group 1, no
 /// dilation, few channels.
-fn gemm_deconv_lowering(geometry: &lvc_compiler::ops::conv::ConvGeometry, group: i64, transposed: bool, num_output: i64) -> bool {
+fn gemm_deconv_lowering(
+    geometry: &lvc_compiler::ops::conv::ConvGeometry,
+    group: i64,
+    transposed: bool,
+    num_output: i64,
+) -> bool {
     transposed
         && group == 1
         && geometry.kernel.len() == 2
@@ -278,13 +326,25 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
         return Some(Err("the bottom's shape does not fit the convolution".to_string()));
     };
     if geometry.axis != 1 {
-        return Some(Err(format!("convolution over axis {} (only the channel axis 1 is supported)", geometry.axis)));
+        return Some(Err(format!(
+            "convolution over axis {} (only the channel axis 1 is supported)",
+            geometry.axis
+        )));
     }
     let bottom = ctx.bottoms.first().map_or(&[][..], |b| b.dims());
     if gemm_lowering(&geometry, op.params.group.value, op.transposed, bottom) {
-        return Some(Ok(Box::new(GemmConv { kernel: geometry.kernel, pad: geometry.pad, bias_term: op.params.bias_term })));
+        return Some(Ok(Box::new(GemmConv {
+            kernel: geometry.kernel,
+            pad: geometry.pad,
+            bias_term: op.params.bias_term,
+        })));
     }
-    if gemm_deconv_lowering(&geometry, op.params.group.value, op.transposed, op.params.num_output.value) {
+    if gemm_deconv_lowering(
+        &geometry,
+        op.params.group.value,
+        op.transposed,
+        op.params.num_output.value,
+    ) {
         return Some(Ok(Box::new(GemmDeconv {
             kernel: geometry.kernel,
             stride: geometry.stride,
@@ -324,7 +384,11 @@ mod tests {
         let x = t(&[1., 2., 3., 4., 5., 6., 7., 8., 9.], &[1, 1, 3, 3]);
         let w = t(&[1.; 4], &[1, 1, 2, 2]);
         let b = t(&[0.5], &[1]);
-        let y = &conv2(1, 0, 1, 1, false).forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], false)[0];
+        let y = &conv2(1, 0, 1, 1, false).forward(
+            &[x.shallow_clone()],
+            &[w.shallow_clone(), b.shallow_clone()],
+            false,
+        )[0];
         assert_eq!(y.size(), vec![1, 1, 2, 2]);
         assert_close(y, &[12.5, 16.5, 24.5, 28.5], 0.0);
         // pad 1 dilation 2 (extent 3): floor((3 + 2 − 3)/1) + 1 = 3.
@@ -360,10 +424,23 @@ mod tests {
     #[test]
     fn gemm_lowering_matches_the_direct_convolution() {
         for (kernel, pad, size) in [(1i64, 0i64, 5i64), (4, 0, 6), (5, 1, 7)] {
-            let x = (Tensor::arange(2 * 3 * size * size, (tch::Kind::Float, tch::Device::Cpu)) * 0.37).sin().reshape([2, 3, size, size]);
-            let w = (Tensor::arange(4 * 3 * kernel * kernel, (tch::Kind::Float, tch::Device::Cpu)) * 0.11).cos().reshape([4, 3, kernel, kernel]);
+            let x = (Tensor::arange(2 * 3 * size * size, (tch::Kind::Float, tch::Device::Cpu))
+                * 0.37)
+                .sin()
+                .reshape([2, 3, size, size]);
+            let w = (Tensor::arange(4 * 3 * kernel * kernel, (tch::Kind::Float, tch::Device::Cpu))
+                * 0.11)
+                .cos()
+                .reshape([4, 3, kernel, kernel]);
             let b = t(&[0.1, -0.2, 0.3, 0.0], &[4]);
-            let direct = Conv { stride: vec![1, 1], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: false, bias_term: true };
+            let direct = Conv {
+                stride: vec![1, 1],
+                pad: vec![pad; 2],
+                dilation: vec![1, 1],
+                group: 1,
+                transposed: false,
+                bias_term: true,
+            };
             let gemm = GemmConv { kernel: vec![kernel; 2], pad: vec![pad; 2], bias_term: true };
             assert_same_op(&gemm, &direct, &x, &w, &b);
         }
@@ -371,8 +448,17 @@ mod tests {
 
     /// `op` against `reference` on (x, weight, bias): the top (shape and
     /// values, 1e-5) and the gradients of all three (1e-4).
-    fn assert_same_op(op: &dyn Lowered, reference: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor) {
-        let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true).remove(0);
+    fn assert_same_op(
+        op: &dyn Lowered,
+        reference: &dyn Lowered,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+    ) {
+        let run = |op: &dyn Lowered, x: &Tensor, w: &Tensor, b: &Tensor| {
+            op.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], true)
+                .remove(0)
+        };
         let want = run(reference, x, w, b);
         let got = run(op, x, w, b);
         assert_eq!(got.size(), want.size());
@@ -391,14 +477,36 @@ mod tests {
     /// gradients of input, weight and bias, with stride, padding and batch 2.
     #[test]
     fn gemm_deconvolution_matches_the_transposed_convolution() {
-        for (kernel, stride, pad, channels_in, channels_out) in [(4i64, 2i64, 0i64, 2i64, 2i64), (16, 8, 4, 1, 3), (3, 1, 1, 3, 1)] {
-            let x = (Tensor::arange(2 * channels_in * 25, (tch::Kind::Float, tch::Device::Cpu)) * 0.37).sin().reshape([2, channels_in, 5, 5]);
-            let w = (Tensor::arange(channels_in * channels_out * kernel * kernel, (tch::Kind::Float, tch::Device::Cpu)) * 0.11)
+        for (kernel, stride, pad, channels_in, channels_out) in
+            [(4i64, 2i64, 0i64, 2i64, 2i64), (16, 8, 4, 1, 3), (3, 1, 1, 3, 1)]
+        {
+            let x = (Tensor::arange(2 * channels_in * 25, (tch::Kind::Float, tch::Device::Cpu))
+                * 0.37)
+                .sin()
+                .reshape([2, channels_in, 5, 5]);
+            let w = (Tensor::arange(
+                channels_in * channels_out * kernel * kernel,
+                (tch::Kind::Float, tch::Device::Cpu),
+            ) * 0.11)
                 .cos()
                 .reshape([channels_in, channels_out, kernel, kernel]);
-            let b = (Tensor::arange(channels_out, (tch::Kind::Float, tch::Device::Cpu)) * 0.3 - 0.2).reshape([channels_out]);
-            let direct = Conv { stride: vec![stride; 2], pad: vec![pad; 2], dilation: vec![1, 1], group: 1, transposed: true, bias_term: true };
-            let gemm = GemmDeconv { kernel: vec![kernel; 2], stride: vec![stride; 2], pad: vec![pad; 2], bias_term: true };
+            let b = (Tensor::arange(channels_out, (tch::Kind::Float, tch::Device::Cpu)) * 0.3
+                - 0.2)
+                .reshape([channels_out]);
+            let direct = Conv {
+                stride: vec![stride; 2],
+                pad: vec![pad; 2],
+                dilation: vec![1, 1],
+                group: 1,
+                transposed: true,
+                bias_term: true,
+            };
+            let gemm = GemmDeconv {
+                kernel: vec![kernel; 2],
+                stride: vec![stride; 2],
+                pad: vec![pad; 2],
+                bias_term: true,
+            };
             assert_same_op(&gemm, &direct, &x, &w, &b);
         }
     }

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{Lowered, LowerCtx, Lowering};
+use super::{LowerCtx, Lowered, Lowering};
 use lvc_compiler::ops::crop::CropOp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,11 +18,8 @@ impl Lowered for Crop {
     /// The reference blob contributes only its shape (and gets no gradient).
     fn forward(&self, bottoms: &[Tensor], _params: &[Tensor], _train: bool) -> Vec<Tensor> {
         let reference = bottoms[1].size();
-        let cropped = self
-            .offsets
-            .iter()
-            .enumerate()
-            .fold(bottoms[0].shallow_clone(), |t, (i, &offset)| {
+        let cropped =
+            self.offsets.iter().enumerate().fold(bottoms[0].shallow_clone(), |t, (i, &offset)| {
                 let axis = self.axis + i;
                 t.narrow(axis as i64, offset, reference[axis])
             });
@@ -36,11 +33,14 @@ impl Lowered for Crop {
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let op = ctx.op::<CropOp>()?;
     let rank = ctx.bottoms.first().map_or(0, |b| b.rank());
-    let Some(axis) = ctx.bottoms.first().and_then(|b| b.canonical_axis(op.params.axis.value)) else {
+    let Some(axis) = ctx.bottoms.first().and_then(|b| b.canonical_axis(op.params.axis.value))
+    else {
         return Some(Err(format!("crop axis {} out of range", op.params.axis.value)));
     };
     Some(match ctx.node.crop_offsets.as_deref() {
-        Some(all) if all.len() == rank => Ok(Box::new(Crop { axis, offsets: all[axis..].to_vec() })),
+        Some(all) if all.len() == rank => {
+            Ok(Box::new(Crop { axis, offsets: all[axis..].to_vec() }))
+        }
         _ => Err("the crop offsets could not be determined".to_string()),
     })
 }

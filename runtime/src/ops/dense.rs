@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::{Lowered, LowerCtx, Lowering};
+use super::{LowerCtx, Lowered, Lowering};
 use lvc_compiler::ops::dense::InnerProductOp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,8 @@ impl Lowered for InnerProduct {
         let shape = x.size();
         let outer: i64 = shape[..self.axis].iter().product();
         let rows = x.reshape([outer, -1]);
-        let product = if self.transpose { rows.matmul(&params[0]) } else { rows.matmul(&params[0].tr()) };
+        let product =
+            if self.transpose { rows.matmul(&params[0]) } else { rows.matmul(&params[0].tr()) };
         let top = if self.bias_term { product + &params[1] } else { product };
         let mut top_shape = shape[..self.axis].to_vec();
         top_shape.push(top.size()[1]);
@@ -46,7 +47,8 @@ mod tests {
         let w = t(&[1., 0., 0., 1., 1., 1., 1., 1.], &[2, 4]);
         let b = t(&[0.5, -0.5], &[2]);
         let ip = InnerProduct { axis: 1, bias_term: true, transpose: false };
-        let y = &ip.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], false)[0];
+        let y =
+            &ip.forward(&[x.shallow_clone()], &[w.shallow_clone(), b.shallow_clone()], false)[0];
         assert_eq!(y.size(), vec![1, 2]);
         assert_close(y, &[5.5, 9.5], 0.0);
         let transposed = InnerProduct { axis: 1, bias_term: false, transpose: true };

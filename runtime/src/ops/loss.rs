@@ -97,7 +97,12 @@ impl Lowered for SoftmaxWithLoss {
         let labels = Labels::new(&bottoms[1], outer, classes, self.ignore_label);
         let valid = labels.valid.to_kind(Kind::Float);
         let weight = match &self.class_weights {
-            Some(w) => valid * w.on(scores.device()).index_select(0, &labels.safe.flatten(0, -1)).reshape(labels.safe.size()),
+            Some(w) => {
+                valid
+                    * w.on(scores.device())
+                        .index_select(0, &labels.safe.flatten(0, -1))
+                        .reshape(labels.safe.size())
+            }
             None => valid,
         };
         let log_p = prob.gather(1, &labels.safe, false).clamp_min(f32::MIN_POSITIVE as f64).log();
@@ -148,7 +153,10 @@ fn caffe_reported_loss(terms: &Tensor, normaliser: &Tensor) -> Tensor {
     match Vec::<f32>::try_from(terms.to_device(tch::Device::Cpu).flatten(0, -1)) {
         // The float32 division happens on the device: the same IEEE
         // single-precision quotient, without copying the normaliser too.
-        Ok(values) => scalar(f64::from(values.iter().fold(0f32, |loss, &term| loss - term)), terms.device()) / normaliser,
+        Ok(values) => {
+            scalar(f64::from(values.iter().fold(0f32, |loss, &term| loss - term)), terms.device())
+                / normaliser
+        }
         // A float tensor on a live device, so the copy only fails if the
         // device itself failed; libtorch's sum then keeps the run's loss
         // defined and the next op reports the device error.
@@ -179,7 +187,8 @@ impl Lowered for SigmoidCrossEntropyLoss {
         let normaliser = normaliser(self.normalization, x.numel() as i64, batch, &valid);
         let xd = x.detach();
         let positive = xd.ge(0.0).to_kind(Kind::Float);
-        let terms = (&xd * (&target - &positive) - (&xd - &xd * &positive * 2.0).exp().log1p()) * &valid;
+        let terms =
+            (&xd * (&target - &positive) - (&xd - &xd * &positive * 2.0).exp().log1p()) * &valid;
         let loss = caffe_reported_loss(&terms, &normaliser);
         let grad = (xd.sigmoid() - &target) * valid / &normaliser;
         vec![with_gradient(loss, x, grad)]
@@ -228,8 +237,10 @@ impl Lowered for Accuracy {
             let per_class = |mask: &Tensor| {
                 scores.zeros_like().scatter_value(1, &labels.safe, 1.0) * mask.to_kind(Kind::Float)
             };
-            let seen = per_class(&labels.valid).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float);
-            let hits = per_class(&correct).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float);
+            let seen =
+                per_class(&labels.valid).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float);
+            let hits =
+                per_class(&correct).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float);
             tops.push(hits / seen.clamp_min(1.0));
         }
         tops
@@ -240,7 +251,8 @@ impl Lowered for Accuracy {
 /// the one-hot label `[N, C, S]`, both already masked by the valid pixels.
 fn dice_per_image(pred: &Tensor, truth: &Tensor, smooth: f64) -> (Tensor, Tensor) {
     let overlap = (pred * truth).sum_dim_intlist(2, false, Kind::Float);
-    let total = pred.sum_dim_intlist(2, false, Kind::Float) + truth.sum_dim_intlist(2, false, Kind::Float);
+    let total =
+        pred.sum_dim_intlist(2, false, Kind::Float) + truth.sum_dim_intlist(2, false, Kind::Float);
     ((overlap * 2.0 + smooth) / (&total + smooth), total)
 }
 
@@ -352,25 +364,37 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let op = ctx.op::<LossOp>()?;
     let tops = ctx.node.tops.len();
     let axis = |a: i64| {
-        ctx.bottoms.first().and_then(|b| b.canonical_axis(a)).ok_or_else(|| format!("axis {a} out of range"))
+        ctx.bottoms
+            .first()
+            .and_then(|b| b.canonical_axis(a))
+            .ok_or_else(|| format!("axis {a} out of range"))
     };
     let ignore = |l: &Option<lvc_compiler::schema::Spanned<i64>>| l.as_ref().map(|l| l.value);
-    let weights = |w: &[lvc_compiler::schema::Spanned<f64>]| w.iter().map(|w| w.value).collect::<Vec<_>>();
+    let weights =
+        |w: &[lvc_compiler::schema::Spanned<f64>]| w.iter().map(|w| w.value).collect::<Vec<_>>();
     let classes = ctx.bottoms.first().and_then(|b| b.dims().get(1).copied()).unwrap_or(1);
     Some(match &op.loss {
-        Loss::Softmax { axis: a } => axis(a.value).map(|a| Box::new(Softmax { axis: a as i64 }) as Box<dyn Lowered>),
+        Loss::Softmax { axis: a } => {
+            axis(a.value).map(|a| Box::new(Softmax { axis: a as i64 }) as Box<dyn Lowered>)
+        }
         Loss::SoftmaxWithLoss { axis: a, loss } => axis(a.value).map(|a| {
             Box::new(SoftmaxWithLoss {
                 axis: a,
                 ignore_label: ignore(&loss.ignore_label),
                 normalization: loss.normalization,
-                class_weights: (!loss.class_weight.is_empty())
-                    .then(|| DeviceConst::new(loss.class_weight.iter().map(|w| w.value as f32).collect())),
+                class_weights: (!loss.class_weight.is_empty()).then(|| {
+                    DeviceConst::new(loss.class_weight.iter().map(|w| w.value as f32).collect())
+                }),
                 tops,
             }) as Box<dyn Lowered>
         }),
         Loss::Accuracy { top_k, axis: a, ignore_label } => axis(a.value).map(|a| {
-            Box::new(Accuracy { axis: a, top_k: top_k.value, ignore_label: ignore(ignore_label), tops }) as Box<dyn Lowered>
+            Box::new(Accuracy {
+                axis: a,
+                top_k: top_k.value,
+                ignore_label: ignore(ignore_label),
+                tops,
+            }) as Box<dyn Lowered>
         }),
         Loss::Dice(p) => Ok(Box::new(Dice {
             ignore_label: ignore(&p.ignore_label),
@@ -384,11 +408,15 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             weights: averaging_weights(&weights(&p.class_weight), classes),
             tops,
         })),
-        Loss::SigmoidCrossEntropyLoss { loss } => {
-            Ok(Box::new(SigmoidCrossEntropyLoss { ignore_label: ignore(&loss.ignore_label), normalization: loss.normalization }))
-        }
+        Loss::SigmoidCrossEntropyLoss { loss } => Ok(Box::new(SigmoidCrossEntropyLoss {
+            ignore_label: ignore(&loss.ignore_label),
+            normalization: loss.normalization,
+        })),
         Loss::EuclideanLoss => Ok(Box::new(EuclideanLoss)),
-        _ => Err(format!("{} is parsed and shape-checked but has no runtime implementation", op.type_name)),
+        _ => Err(format!(
+            "{} is parsed and shape-checked but has no runtime implementation",
+            op.type_name
+        )),
     })
 }
 
@@ -408,7 +436,9 @@ mod tests {
         let label = t(&[0., 1., 255.], &[1, 1, 1, 3]);
         let p0 = |s: f32| 1.0 / (1.0 + (-s).exp()); // P(class 0) when the other score is 0
         let nll = -(p0(0.0).ln()) - (1.0 - p0(1.0)).ln();
-        let run = |l: &SoftmaxWithLoss| vals(&l.forward(&[scores.shallow_clone(), label.shallow_clone()], &[], false)[0])[0];
+        let run = |l: &SoftmaxWithLoss| {
+            vals(&l.forward(&[scores.shallow_clone(), label.shallow_clone()], &[], false)[0])[0]
+        };
         assert!((run(&loss(Normalization::Valid, Some(255))) - nll / 2.0).abs() < 1e-6);
         assert!((run(&loss(Normalization::Full, Some(255))) - nll / 3.0).abs() < 1e-6);
         assert!((run(&loss(Normalization::BatchSize, Some(255))) - nll).abs() < 1e-6);
@@ -436,7 +466,10 @@ mod tests {
     fn class_weights_scale_loss_and_gradient() {
         let scores = t(&[0., 0.], &[1, 2, 1, 1]);
         let label = t(&[1.], &[1, 1, 1, 1]);
-        let l = SoftmaxWithLoss { class_weights: Some(DeviceConst::new(vec![1.0, 3.0])), ..loss(Normalization::Valid, None) };
+        let l = SoftmaxWithLoss {
+            class_weights: Some(DeviceConst::new(vec![1.0, 3.0])),
+            ..loss(Normalization::Valid, None)
+        };
         let x = scores.set_requires_grad(true);
         let top = l.forward(&[x.shallow_clone(), label], &[], false).remove(0);
         assert!((vals(&top)[0] - 3.0 * 2f32.ln()).abs() < 1e-6);
@@ -448,23 +481,35 @@ mod tests {
     fn sigmoid_cross_entropy_value_gradient_and_ignore() {
         let x = t(&[0., 2., -3., 1.], &[2, 2]);
         let target = t(&[1., 0., 0., 255.], &[2, 2]);
-        let l = SigmoidCrossEntropyLoss { ignore_label: Some(255), normalization: Normalization::BatchSize };
-        let run = |x: &Tensor| l.forward(&[x.shallow_clone(), target.shallow_clone()], &[], true).remove(0);
-        let bce = |x: f64, t: f64| -(t * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - t) * (1.0 / (1.0 + x.exp())).ln());
+        let l = SigmoidCrossEntropyLoss {
+            ignore_label: Some(255),
+            normalization: Normalization::BatchSize,
+        };
+        let run = |x: &Tensor| {
+            l.forward(&[x.shallow_clone(), target.shallow_clone()], &[], true).remove(0)
+        };
+        let bce = |x: f64, t: f64| {
+            -(t * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - t) * (1.0 / (1.0 + x.exp())).ln())
+        };
         let want = (bce(0.0, 1.0) + bce(2.0, 0.0) + bce(-3.0, 0.0)) / 2.0;
         assert!((vals(&run(&x))[0] as f64 - want).abs() < 1e-6, "{} vs {want}", vals(&run(&x))[0]);
         // d/dx = (σ(x) − t) / N, 0 where ignored; the kink-free σ(0) = ½ at 0.
         let x = x.set_requires_grad(true);
         run(&x).backward();
         let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
-        assert_close(&x.grad(), &[(0.5 - 1.0) / 2.0, sigmoid(2.0) / 2.0, sigmoid(-3.0) / 2.0, 0.0], 1e-6);
+        assert_close(
+            &x.grad(),
+            &[(0.5 - 1.0) / 2.0, sigmoid(2.0) / 2.0, sigmoid(-3.0) / 2.0, 0.0],
+            1e-6,
+        );
     }
 
     #[test]
     fn euclidean_loss_halves_the_squared_distance_per_image() {
         let a = t(&[1., 2., 3., 4.], &[2, 2]).set_requires_grad(true);
         let b = t(&[0., 2., 5., 4.], &[2, 2]).set_requires_grad(true);
-        let loss = EuclideanLoss.forward(&[a.shallow_clone(), b.shallow_clone()], &[], true).remove(0);
+        let loss =
+            EuclideanLoss.forward(&[a.shallow_clone(), b.shallow_clone()], &[], true).remove(0);
         assert_close(&loss, &[(1.0 + 4.0) / 4.0], 0.0);
         loss.backward();
         assert_close(&a.grad(), &[0.5, 0., -1., 0.], 0.0);
@@ -506,17 +551,30 @@ mod tests {
         }
         let scores = t(&s, &[2, 2, 1, 4]);
         let label = t(&[0., 1., 1., 0., 0., 0., 0., 0.], &[2, 1, 1, 4]);
-        let dice = Dice { ignore_label: None, weights: averaging_weights(&[], 2), empty_score: 1.0, tops: 2 };
+        let dice = Dice {
+            ignore_label: None,
+            weights: averaging_weights(&[], 2),
+            empty_score: 1.0,
+            tops: 2,
+        };
         let tops = dice.forward(&[scores.shallow_clone(), label.shallow_clone()], &[], false);
         assert_close(&tops[0], &[0.75], 1e-6);
         // Background: image 0 pred {2,3} vs label {0,3} → 0.5; image 1 all 4 vs all 4 → 1.
         assert_close(&tops[1], &[0.75, 0.75], 1e-6);
         let zero_if_empty = Dice { empty_score: 0.0, ..dice.clone() };
-        assert_close(&zero_if_empty.forward(&[scores.shallow_clone(), label.shallow_clone()], &[], false)[0], &[0.25], 1e-6);
+        assert_close(
+            &zero_if_empty.forward(&[scores.shallow_clone(), label.shallow_clone()], &[], false)[0],
+            &[0.25],
+            1e-6,
+        );
         // Ignoring pixel 0 of image 0 removes the false positive there: 2/(1+2).
         let ignored = t(&[255., 1., 1., 0., 0., 0., 0., 0.], &[2, 1, 1, 4]);
         let dice = Dice { ignore_label: Some(255), ..dice };
-        assert_close(&dice.forward(&[scores.shallow_clone(), ignored.shallow_clone()], &[], false)[0], &[(2.0 / 3.0 + 1.0) / 2.0], 1e-6);
+        assert_close(
+            &dice.forward(&[scores.shallow_clone(), ignored.shallow_clone()], &[], false)[0],
+            &[(2.0 / 3.0 + 1.0) / 2.0],
+            1e-6,
+        );
         // Explicit class weights include the background. Background with pixel 0
         // ignored: image 0 pred {2,3} vs label {3} → 2/3; image 1 → 1.
         let weighted = Dice { weights: averaging_weights(&[1.0, 3.0], 2), ..dice };
@@ -529,7 +587,12 @@ mod tests {
     fn dice_loss_is_soft_smoothed_and_differentiable() {
         let scores = t(&[0., 0., 0., 0.], &[1, 2, 1, 2]);
         let label = t(&[1., 0.], &[1, 1, 1, 2]);
-        let loss = DiceLoss { smooth: 1.0, ignore_label: None, weights: averaging_weights(&[], 2), tops: 1 };
+        let loss = DiceLoss {
+            smooth: 1.0,
+            ignore_label: None,
+            weights: averaging_weights(&[], 2),
+            tops: 1,
+        };
         let x = scores.set_requires_grad(true);
         let top = loss.forward(&[x.shallow_clone(), label], &[], false).remove(0);
         // p = 0.5 everywhere; fg: (2·0.5 + 1) / (1 + 1 + 1) = 2/3.

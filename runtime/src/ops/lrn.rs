@@ -5,7 +5,10 @@
 
 use tch::{Kind, Tensor};
 
-use super::{backward_on_memory, cpu_f32, cpu_f32_mut, forward_on_memory, Lowered, LowerCtx, Lowering, OwnBackward, OwnGradients};
+use super::{
+    backward_on_memory, cpu_f32, cpu_f32_mut, forward_on_memory, LowerCtx, Lowered, Lowering,
+    OwnBackward, OwnGradients,
+};
 use lvc_compiler::ops::lrn::{LrnOp, NormRegion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +44,18 @@ impl Lowered for Lrn {
                 // forward and backward, on FCN-AlexNet's norm1/norm2.
                 let shape = x.size();
                 let (batch, channels) = (shape[0], shape[1]);
-                let weight = Tensor::full([1, 1, n, 1], self.alpha / n as f64, (x.kind(), x.device()));
+                let weight =
+                    Tensor::full([1, 1, n, 1], self.alpha / n as f64, (x.kind(), x.device()));
                 let window_sums = squares
                     .reshape([batch, 1, channels, -1])
-                    .conv2d(&weight, None::<Tensor>, [1i64, 1].as_slice(), [pre_pad, 0].as_slice(), [1i64, 1].as_slice(), 1)
+                    .conv2d(
+                        &weight,
+                        None::<Tensor>,
+                        [1i64, 1].as_slice(),
+                        [pre_pad, 0].as_slice(),
+                        [1i64, 1].as_slice(),
+                        1,
+                    )
                     .reshape(shape.as_slice());
                 window_sums + self.k
             }
@@ -52,7 +63,14 @@ impl Lowered for Lrn {
                 // Caffe: AVE pool (n, pad (n−1)/2, stride 1: divisor always n²), then Power(−β, α, 1).
                 let window_sums = squares
                     .pad([pre_pad, pre_pad, pre_pad, pre_pad].as_slice(), "constant", 0.0)
-                    .avg_pool2d([n, n].as_slice(), [1i64, 1].as_slice(), [0i64, 0].as_slice(), false, true, Some(1));
+                    .avg_pool2d(
+                        [n, n].as_slice(),
+                        [1i64, 1].as_slice(),
+                        [0i64, 0].as_slice(),
+                        false,
+                        true,
+                        Some(1),
+                    );
                 window_sums * (self.alpha / (n * n) as f64) + 1.0
             }
         };
@@ -82,7 +100,11 @@ impl OwnBackward for Lrn {
             let (xs, ys) = (cpu_f32(x)?, cpu_f32_mut(&mut top)?);
             let (images, channels, plane) = self.layout(x);
             let mut scale = vec![0f32; channels * plane];
-            for (xs, ys) in xs.chunks_exact(channels * plane).zip(ys.chunks_exact_mut(channels * plane)).take(images) {
+            for (xs, ys) in xs
+                .chunks_exact(channels * plane)
+                .zip(ys.chunks_exact_mut(channels * plane))
+                .take(images)
+            {
                 self.fill_scale(xs, &mut scale, channels, plane);
                 self.fill_powers(&scale, ys);
                 for (y, &x) in ys.iter_mut().zip(xs) {
@@ -93,7 +115,13 @@ impl OwnBackward for Lrn {
         })
     }
 
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], _spent: Vec<Option<Tensor>>) -> OwnGradients {
+    fn backward(
+        &self,
+        bottoms: &[Tensor],
+        params: &[Tensor],
+        top_grads: &[Tensor],
+        _spent: Vec<Option<Tensor>>,
+    ) -> OwnGradients {
         backward_on_memory(self, bottoms, params, top_grads, |x, dy| {
             let mut dx = Tensor::empty(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
             let (xs, dys, dxs) = (cpu_f32(x)?, cpu_f32(dy)?, cpu_f32_mut(&mut dx)?);
@@ -103,14 +131,21 @@ impl OwnBackward for Lrn {
             let (images, channels, plane) = self.layout(x);
             let block = channels * plane;
             let half = (self.local_size as usize - 1) / 2;
-            let (mut scale, mut ratio, mut window) = (vec![0f32; block], vec![0f32; block], vec![0f32; plane]);
+            let (mut scale, mut ratio, mut window) =
+                (vec![0f32; block], vec![0f32; block], vec![0f32; plane]);
             let cache_ratio = (2.0 * self.alpha * self.beta / self.local_size as f64) as f32;
-            let images = xs.chunks_exact(block).zip(dys.chunks_exact(block)).zip(dxs.chunks_exact_mut(block)).take(images);
+            let images = xs
+                .chunks_exact(block)
+                .zip(dys.chunks_exact(block))
+                .zip(dxs.chunks_exact_mut(block))
+                .take(images);
             for ((xs, dys), dxs) in images {
                 self.fill_scale(xs, &mut scale, channels, plane);
                 // dx = dy·scale^−β, and the ratio dy·y/scale with y = x·scale^−β.
                 self.fill_powers(&scale, dxs);
-                for (((d, r), (&dy, &x)), &s) in dxs.iter_mut().zip(ratio.iter_mut()).zip(dys.iter().zip(xs)).zip(&scale) {
+                for (((d, r), (&dy, &x)), &s) in
+                    dxs.iter_mut().zip(ratio.iter_mut()).zip(dys.iter().zip(xs)).zip(&scale)
+                {
                     *r = dy * (x * *d) / s;
                     *d *= dy;
                 }
@@ -122,14 +157,24 @@ impl OwnBackward for Lrn {
                 }
                 for c in 0..channels {
                     if c + half < channels {
-                        add_plane(&mut window, &ratio[(c + half) * plane..(c + half + 1) * plane], 1.0);
+                        add_plane(
+                            &mut window,
+                            &ratio[(c + half) * plane..(c + half + 1) * plane],
+                            1.0,
+                        );
                     }
                     let range = c * plane..(c + 1) * plane;
-                    for ((d, &x), &w) in dxs[range.clone()].iter_mut().zip(&xs[range]).zip(window.iter()) {
+                    for ((d, &x), &w) in
+                        dxs[range.clone()].iter_mut().zip(&xs[range]).zip(window.iter())
+                    {
                         *d -= cache_ratio * x * w;
                     }
                     if c >= half {
-                        add_plane(&mut window, &ratio[(c - half) * plane..(c - half + 1) * plane], -1.0);
+                        add_plane(
+                            &mut window,
+                            &ratio[(c - half) * plane..(c - half + 1) * plane],
+                            -1.0,
+                        );
                     }
                 }
             }
@@ -225,7 +270,8 @@ mod tests {
     #[test]
     fn across_channels_divides_alpha_by_n_with_a_zero_padded_window() {
         let x = t(&[1., 2., 3.], &[1, 3, 1, 1]);
-        let lrn = Lrn { region: LrnRegion::AcrossChannels, local_size: 3, alpha: 3.0, beta: 0.5, k: 2.0 };
+        let lrn =
+            Lrn { region: LrnRegion::AcrossChannels, local_size: 3, alpha: 3.0, beta: 0.5, k: 2.0 };
         let y = &lrn.forward(&[x], &[], false)[0];
         // scale_c = 2 + (3/3)·Σ window x²: c0: 1+4, c1: 1+4+9, c2: 4+9.
         let want = [1.0 / 7f32.sqrt(), 2.0 / 16f32.sqrt(), 3.0 / 15f32.sqrt()];
@@ -236,7 +282,8 @@ mod tests {
     fn across_channels_window_wider_than_the_channels_and_several_pixels() {
         // 2 channels, 2 pixels, local_size 5: every window holds both channels.
         let x = t(&[1., 2., 3., 4.], &[1, 2, 1, 2]);
-        let lrn = Lrn { region: LrnRegion::AcrossChannels, local_size: 5, alpha: 5.0, beta: 1.0, k: 1.0 };
+        let lrn =
+            Lrn { region: LrnRegion::AcrossChannels, local_size: 5, alpha: 5.0, beta: 1.0, k: 1.0 };
         let y = &lrn.forward(&[x.shallow_clone()], &[], false)[0];
         // pixel 0: Σx² = 1 + 9 = 10 → scale 11; pixel 1: 4 + 16 = 20 → 21.
         assert_close(y, &[1. / 11., 2. / 21., 3. / 11., 4. / 21.], 1e-6);
@@ -252,30 +299,46 @@ mod tests {
     /// others (`powf`), batch 2.
     #[test]
     fn own_path_matches_the_libtorch_ops_forward_and_backward() {
-        for (channels, n, beta) in [(7i64, 5i64, 0.75), (3, 5, 0.75), (6, 3, 0.6), (1, 5, 1.0), (4, 9, 0.75)] {
+        for (channels, n, beta) in
+            [(7i64, 5i64, 0.75), (3, 5, 0.75), (6, 3, 0.6), (1, 5, 1.0), (4, 9, 0.75)]
+        {
             let count = 2 * channels * 3 * 4;
-            let x = ((Tensor::arange(count, (Kind::Float, tch::Device::Cpu)) * 0.37).sin() * 3.0).reshape([2, channels, 3, 4]);
-            let dy = (Tensor::arange(count, (Kind::Float, tch::Device::Cpu)) * 0.23).cos().reshape([2, channels, 3, 4]);
-            let lrn = Lrn { region: LrnRegion::AcrossChannels, local_size: n, alpha: 0.3, beta, k: 1.5 };
+            let x = ((Tensor::arange(count, (Kind::Float, tch::Device::Cpu)) * 0.37).sin() * 3.0)
+                .reshape([2, channels, 3, 4]);
+            let dy = (Tensor::arange(count, (Kind::Float, tch::Device::Cpu)) * 0.23)
+                .cos()
+                .reshape([2, channels, 3, 4]);
+            let lrn =
+                Lrn { region: LrnRegion::AcrossChannels, local_size: n, alpha: 0.3, beta, k: 1.5 };
             assert!(lrn.applies(tch::Device::Cpu));
             let want = lrn.forward(&[x.shallow_clone()], &[], false).remove(0);
             let got = lrn.forward_untracked(&[x.shallow_clone()], &[]).remove(0);
             assert_close(&got, &vals(&want), 1e-6);
             let leaf = x.set_requires_grad(true);
-            (lrn.forward(&[leaf.shallow_clone()], &[], true).remove(0) * &dy).sum(Kind::Float).backward();
+            (lrn.forward(&[leaf.shallow_clone()], &[], true).remove(0) * &dy)
+                .sum(Kind::Float)
+                .backward();
             let want_dx = leaf.grad();
-            let got_dx = lrn.backward(&[leaf], &[], &[dy.shallow_clone()], vec![]).bottoms.remove(0);
+            let got_dx =
+                lrn.backward(&[leaf], &[], &[dy.shallow_clone()], vec![]).bottoms.remove(0);
             let got_dx = got_dx.unwrap_or_else(|| panic!("C {channels} n {n}: no bottom gradient"));
             assert_close(&got_dx, &vals(&want_dx), 1e-5);
         }
-        let within = Lrn { region: LrnRegion::WithinChannel, local_size: 3, alpha: 1.0, beta: 0.75, k: 1.0 };
+        let within =
+            Lrn { region: LrnRegion::WithinChannel, local_size: 3, alpha: 1.0, beta: 0.75, k: 1.0 };
         assert!(!within.applies(tch::Device::Cpu), "WITHIN_CHANNEL stays on libtorch's ops");
     }
 
     #[test]
     fn within_channel_uses_n_squared_and_ignores_k() {
         let x = t(&[1., 2., 3., 4.], &[1, 1, 2, 2]);
-        let lrn = Lrn { region: LrnRegion::WithinChannel, local_size: 3, alpha: 9.0, beta: 1.0, k: 100.0 };
+        let lrn = Lrn {
+            region: LrnRegion::WithinChannel,
+            local_size: 3,
+            alpha: 9.0,
+            beta: 1.0,
+            k: 100.0,
+        };
         let y = &lrn.forward(&[x], &[], false)[0];
         // Every 3x3 window (pad 1) covers all four pixels: Σx² = 30 → scale 1 + 30.
         // (A 5x5 window on this 2x2 input is as legal in Caffe.)

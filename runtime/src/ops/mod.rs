@@ -83,7 +83,13 @@ pub trait OwnBackward {
     /// `spent` holds, per param, an earlier pass's gradient that nothing
     /// reads any more ([`crate::exec::Net::recycle`]), or `None`: the op may
     /// write this pass's gradient into its storage instead of allocating.
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], spent: Vec<Option<Tensor>>) -> OwnGradients;
+    fn backward(
+        &self,
+        bottoms: &[Tensor],
+        params: &[Tensor],
+        top_grads: &[Tensor],
+        spent: Vec<Option<Tensor>>,
+    ) -> OwnGradients;
 }
 
 /// What [`OwnBackward::backward`] returns: per bottom and per param.
@@ -154,7 +160,10 @@ pub(crate) fn accumulate(sum: &mut Option<Tensor>, term: Tensor) {
 /// A tensor's values on the host as float32, in order (empty if the copy
 /// fails, which only a failed device does; callers write files from it).
 pub(crate) fn host_f32(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).flatten(0, -1)).unwrap_or_default()
+    Vec::<f32>::try_from(
+        t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).flatten(0, -1),
+    )
+    .unwrap_or_default()
 }
 
 /// The elements of a contiguous float32 CPU tensor, for layers that compute
@@ -188,7 +197,12 @@ pub(crate) fn cpu_f32_mut(t: &mut Tensor) -> Option<&mut [f32]> {
 /// computes on memory: `compute` gets the bottom as a contiguous float32
 /// tensor and returns the top, or `None` for a layout it does not handle,
 /// which then runs `op`'s libtorch forward.
-pub(crate) fn forward_on_memory(op: &dyn Lowered, bottoms: &[Tensor], params: &[Tensor], compute: impl FnOnce(&Tensor) -> Option<Tensor>) -> Vec<Tensor> {
+pub(crate) fn forward_on_memory(
+    op: &dyn Lowered,
+    bottoms: &[Tensor],
+    params: &[Tensor],
+    compute: impl FnOnce(&Tensor) -> Option<Tensor>,
+) -> Vec<Tensor> {
     let x = bottoms[0].detach().to_kind(tch::Kind::Float).contiguous();
     match compute(&x) {
         Some(top) => vec![top],
@@ -218,7 +232,13 @@ pub(crate) fn backward_on_memory(
         tch::with_grad(|| {
             let leaf = bottom.detach().set_requires_grad(true);
             let top = op.forward(&[leaf.shallow_clone()], params, true).remove(0);
-            Tensor::run_backward(&[(top * &top_grads[0]).sum(tch::Kind::Float)], &[&leaf], false, false).pop()
+            Tensor::run_backward(
+                &[(top * &top_grads[0]).sum(tch::Kind::Float)],
+                &[&leaf],
+                false,
+                false,
+            )
+            .pop()
         })
     });
     OwnGradients { bottoms: vec![grad], params: vec![] }
@@ -227,7 +247,11 @@ pub(crate) fn backward_on_memory(
 /// Runs `work(index, plane)` on every `plane`-sized chunk of `out` (a plane
 /// of an `[N·C, …]` blob), the chunks split into one contiguous run per
 /// core libtorch uses.
-pub(crate) fn for_each_plane(out: &mut [f32], plane: usize, work: impl Fn(usize, &mut [f32]) + Sync) {
+pub(crate) fn for_each_plane(
+    out: &mut [f32],
+    plane: usize,
+    work: impl Fn(usize, &mut [f32]) + Sync,
+) {
     crate::parallel::for_each_run(out, plane, 1, crate::parallel::threads(), |first, run| {
         for (offset, plane) in run.chunks_exact_mut(plane).enumerate() {
             work(first + offset, plane);
@@ -279,10 +303,9 @@ pub fn lower(ctx: &LowerCtx<'_>) -> Result<Box<dyn Lowered>, String> {
         norm::lower,
         loss::lower,
     ];
-    families
-        .iter()
-        .find_map(|lower| lower(ctx))
-        .unwrap_or_else(|| Err(format!("layer type '{}' has no runtime implementation", ctx.node.kind)))
+    families.iter().find_map(|lower| lower(ctx)).unwrap_or_else(|| {
+        Err(format!("layer type '{}' has no runtime implementation", ctx.node.kind))
+    })
 }
 
 #[cfg(test)]
@@ -310,7 +333,10 @@ pub(crate) mod testing {
         let g = vals(got);
         assert_eq!(g.len(), want.len(), "length");
         for (i, (a, b)) in g.iter().zip(want).enumerate() {
-            assert!((a - b).abs() <= tol * (1.0 + b.abs()), "element {i}: got {a}, want {b}\n{g:?}");
+            assert!(
+                (a - b).abs() <= tol * (1.0 + b.abs()),
+                "element {i}: got {a}, want {b}\n{g:?}"
+            );
         }
     }
 
@@ -318,7 +344,9 @@ pub(crate) mod testing {
     pub fn grad_of(x: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
         let x = x.detach().set_requires_grad(true);
         let y = f(&x);
-        let w = (Tensor::arange(y.numel() as i64, (Kind::Float, y.device())) + 1.0).reshape(y.size()).sin();
+        let w = (Tensor::arange(y.numel() as i64, (Kind::Float, y.device())) + 1.0)
+            .reshape(y.size())
+            .sin();
         (y * w).sum(Kind::Float).backward();
         x.grad()
     }

@@ -3,7 +3,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::{Lowered, LowerCtx, Lowering};
+use super::{LowerCtx, Lowered, Lowering};
 use lvc_compiler::ops::norm::{Norm, NormOp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +131,10 @@ impl Lowered for Mvn {
             // infinite, so it is taken only where var > 0 (Caffe's y is then
             // 0 / eps = 0 with a finite gradient).
             let positive = var.gt(0.0);
-            let root = var.clamp_min(f64::from(f32::MIN_POSITIVE)).sqrt().where_scalarother(&positive, 0.0);
+            let root = var
+                .clamp_min(f64::from(f32::MIN_POSITIVE))
+                .sqrt()
+                .where_scalarother(&positive, 0.0);
             centred / (root + self.eps)
         } else {
             centred
@@ -142,16 +145,28 @@ impl Lowered for Mvn {
 
 pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let op = ctx.op::<NormOp>()?;
-    let axis_of = |axis: i64| ctx.bottoms.first().and_then(|b| b.canonical_axis(axis)).ok_or_else(|| format!("axis {axis} out of range"));
+    let axis_of = |axis: i64| {
+        ctx.bottoms
+            .first()
+            .and_then(|b| b.canonical_axis(axis))
+            .ok_or_else(|| format!("axis {axis} out of range"))
+    };
     Some(match &op.norm {
         Norm::BatchNorm(p) => Ok(Box::new(BatchNorm {
             use_global_stats: p.use_global_stats.unwrap_or(!ctx.train),
             moving_average_fraction: p.moving_average_fraction,
             eps: p.eps,
         }) as Box<dyn Lowered>),
-        Norm::Scale(p) => axis_of(p.axis.value).map(|axis| Box::new(Scale { axis, bias_term: p.bias_term }) as Box<dyn Lowered>),
-        Norm::Bias(p) => axis_of(p.axis.value).map(|axis| Box::new(Bias { axis }) as Box<dyn Lowered>),
-        Norm::Mvn(p) => Ok(Box::new(Mvn { normalize_variance: p.normalize_variance, across_channels: p.across_channels, eps: p.eps })),
+        Norm::Scale(p) => axis_of(p.axis.value)
+            .map(|axis| Box::new(Scale { axis, bias_term: p.bias_term }) as Box<dyn Lowered>),
+        Norm::Bias(p) => {
+            axis_of(p.axis.value).map(|axis| Box::new(Bias { axis }) as Box<dyn Lowered>)
+        }
+        Norm::Mvn(p) => Ok(Box::new(Mvn {
+            normalize_variance: p.normalize_variance,
+            across_channels: p.across_channels,
+            eps: p.eps,
+        })),
     })
 }
 
@@ -190,7 +205,11 @@ mod tests {
     fn bias_adds_a_learnt_or_bottom_beta_along_the_axes() {
         let x = t(&[1., 2., 3., 4.], &[1, 2, 2]);
         let bias = Bias { axis: 1 };
-        assert_close(&bias.forward(&[x.shallow_clone()], &[t(&[10., 20.], &[2])], false)[0], &[11., 12., 23., 24.], 0.0);
+        assert_close(
+            &bias.forward(&[x.shallow_clone()], &[t(&[10., 20.], &[2])], false)[0],
+            &[11., 12., 23., 24.],
+            0.0,
+        );
         let per_pixel = t(&[1., 0., 0., 1.], &[2, 2]);
         assert_close(&bias.forward(&[x, per_pixel], &[], false)[0], &[2., 2., 3., 5.], 0.0);
     }
@@ -206,11 +225,19 @@ mod tests {
         let g = vals(&grad_of(&x, |x| mvn.forward(&[x.shallow_clone()], &[], true).remove(0)));
         assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
         let across = Mvn { normalize_variance: false, across_channels: true, eps: 1e-9 };
-        assert_close(&across.forward(&[x.shallow_clone()], &[], true)[0], &[-2.5, -0.5, 1.5, 1.5], 1e-6);
+        assert_close(
+            &across.forward(&[x.shallow_clone()], &[], true)[0],
+            &[-2.5, -0.5, 1.5, 1.5],
+            1e-6,
+        );
         // Across channels with the variance: mean 3.5, E[(x − m)²] = 2.75.
         let both = Mvn { normalize_variance: true, across_channels: true, eps: 0.0 };
         let sd = 2.75f32.sqrt();
-        assert_close(&both.forward(&[x], &[], true)[0], &[-2.5 / sd, -0.5 / sd, 1.5 / sd, 1.5 / sd], 1e-6);
+        assert_close(
+            &both.forward(&[x], &[], true)[0],
+            &[-2.5 / sd, -0.5 / sd, 1.5 / sd, 1.5 / sd],
+            1e-6,
+        );
         // A 0-axis bottom is one group of one value: centred to 0.
         assert_close(&mvn.forward(&[Tensor::from(3.0f32)], &[], true)[0], &[0.], 0.0);
     }
@@ -219,7 +246,8 @@ mod tests {
     fn scale_with_learnt_or_bottom_gamma() {
         let x = t(&[1., 2., 3., 4.], &[1, 2, 2]);
         let s = Scale { axis: 1, bias_term: true };
-        let y = &s.forward(&[x.shallow_clone()], &[t(&[2., 3.], &[2]), t(&[1., -1.], &[2])], false)[0];
+        let y =
+            &s.forward(&[x.shallow_clone()], &[t(&[2., 3.], &[2]), t(&[1., -1.], &[2])], false)[0];
         assert_close(y, &[3., 5., 8., 11.], 0.0);
         let from_bottom = Scale { axis: 1, bias_term: false };
         let y = &from_bottom.forward(&[x, t(&[10., 0.], &[2])], &[], false)[0];

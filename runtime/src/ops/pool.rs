@@ -9,7 +9,10 @@
 
 use tch::{Kind, Tensor};
 
-use super::{backward_on_memory, cpu_f32, cpu_f32_mut, for_each_plane, forward_on_memory, Lowered, LowerCtx, Lowering, OwnBackward, OwnGradients};
+use super::{
+    backward_on_memory, cpu_f32, cpu_f32_mut, for_each_plane, forward_on_memory, LowerCtx, Lowered,
+    Lowering, OwnBackward, OwnGradients,
+};
 use lvc_compiler::ops::pool::{PoolMethod as CaffeMethod, PoolOp, RoundMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +35,14 @@ pub struct Pool {
 
 /// Caffe's pooled size along one axis. `any_pad`: a pad is set on some axis
 /// (Caffe applies the clipping rule to both axes then).
-pub fn pooled_size(input: i64, kernel: i64, stride: i64, pad: i64, any_pad: bool, ceil: bool) -> i64 {
+pub fn pooled_size(
+    input: i64,
+    kernel: i64,
+    stride: i64,
+    pad: i64,
+    any_pad: bool,
+    ceil: bool,
+) -> i64 {
     let span = (input + 2 * pad - kernel) as f32 / stride as f32;
     let mut out = if ceil { span.ceil() } else { span.floor() } as i64 + 1;
     if any_pad && (out - 1) * stride >= input + pad {
@@ -45,15 +55,25 @@ impl Pool {
     /// Kernel, stride, pad and Caffe's output size for an input of spatial
     /// size `size` (h, w).
     fn geometry(&self, size: [i64; 2]) -> ([i64; 2], [i64; 2], [i64; 2], [i64; 2]) {
-        let (kernel, stride, pad) = if self.global { (size, [1, 1], [0, 0]) } else { (self.kernel, self.stride, self.pad) };
+        let (kernel, stride, pad) =
+            if self.global { (size, [1, 1], [0, 0]) } else { (self.kernel, self.stride, self.pad) };
         let any_pad = pad.iter().any(|&p| p > 0);
-        let out = [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, self.ceil));
+        let out =
+            [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, self.ceil));
         (kernel, stride, pad, out)
     }
 
     /// Pads (or trims) the two spatial axes so that they start at −P and end
     /// where the last window ends.
-    fn frame(x: &Tensor, size: [i64; 2], kernel: [i64; 2], stride: [i64; 2], pad: [i64; 2], out: [i64; 2], value: f64) -> Tensor {
+    fn frame(
+        x: &Tensor,
+        size: [i64; 2],
+        kernel: [i64; 2],
+        stride: [i64; 2],
+        pad: [i64; 2],
+        out: [i64; 2],
+        value: f64,
+    ) -> Tensor {
         let extent = [0, 1].map(|a| (out[a] - 1) * stride[a] + kernel[a]);
         let after = [0, 1].map(|a| (extent[a] - size[a] - pad[a]).max(0));
         // constant_pad_nd lists the last axis first.
@@ -63,9 +83,17 @@ impl Pool {
 
     /// AVE's divisor per output cell: the window clipped to `[−P, I+P)`,
     /// built on the input's device.
-    fn divisor(size: [i64; 2], kernel: [i64; 2], stride: [i64; 2], pad: [i64; 2], out: [i64; 2], device: tch::Device) -> Tensor {
+    fn divisor(
+        size: [i64; 2],
+        kernel: [i64; 2],
+        stride: [i64; 2],
+        pad: [i64; 2],
+        out: [i64; 2],
+        device: tch::Device,
+    ) -> Tensor {
         let [dh, dw] = [0, 1].map(|a| {
-            let start = Tensor::arange(out[a], (Kind::Float, device)) * stride[a] as f64 - pad[a] as f64;
+            let start =
+                Tensor::arange(out[a], (Kind::Float, device)) * stride[a] as f64 - pad[a] as f64;
             let end = (&start + kernel[a] as f64).clamp_max((size[a] + pad[a]) as f64);
             end - start
         });
@@ -84,11 +112,24 @@ impl Lowered for Pool {
             PoolMethod::Max => {
                 // −FLT_MAX, Caffe's initial value, so padding never wins a window with a real pixel.
                 let framed = Self::frame(x, size, kernel, stride, pad, out, -(f32::MAX as f64));
-                framed.max_pool2d(kernel.as_slice(), stride.as_slice(), no_pad.as_slice(), [1i64, 1].as_slice(), false)
+                framed.max_pool2d(
+                    kernel.as_slice(),
+                    stride.as_slice(),
+                    no_pad.as_slice(),
+                    [1i64, 1].as_slice(),
+                    false,
+                )
             }
             PoolMethod::Ave => {
                 let framed = Self::frame(x, size, kernel, stride, pad, out, 0.0);
-                let sums = framed.avg_pool2d(kernel.as_slice(), stride.as_slice(), no_pad.as_slice(), false, true, Some(1));
+                let sums = framed.avg_pool2d(
+                    kernel.as_slice(),
+                    stride.as_slice(),
+                    no_pad.as_slice(),
+                    false,
+                    true,
+                    Some(1),
+                );
                 sums / Self::divisor(size, kernel, stride, pad, out, x.device())
             }
         };
@@ -115,7 +156,8 @@ impl OwnBackward for Pool {
     fn forward_untracked(&self, bottoms: &[Tensor], params: &[Tensor]) -> Vec<Tensor> {
         forward_on_memory(self, bottoms, params, |x| {
             let windows = self.windows(x)?;
-            let mut top = Tensor::empty(windows.top_shape(x).as_slice(), (Kind::Float, tch::Device::Cpu));
+            let mut top =
+                Tensor::empty(windows.top_shape(x).as_slice(), (Kind::Float, tch::Device::Cpu));
             let (xs, ys) = (cpu_f32(x)?, cpu_f32_mut(&mut top)?);
             let input_plane = windows.input_plane();
             for_each_plane(ys, windows.output_plane(), |index, ys| {
@@ -126,7 +168,13 @@ impl OwnBackward for Pool {
         })
     }
 
-    fn backward(&self, bottoms: &[Tensor], params: &[Tensor], top_grads: &[Tensor], _spent: Vec<Option<Tensor>>) -> OwnGradients {
+    fn backward(
+        &self,
+        bottoms: &[Tensor],
+        params: &[Tensor],
+        top_grads: &[Tensor],
+        _spent: Vec<Option<Tensor>>,
+    ) -> OwnGradients {
         backward_on_memory(self, bottoms, params, top_grads, |x, dy| {
             let windows = self.windows(x)?;
             let mut dx = Tensor::zeros(x.size().as_slice(), (Kind::Float, tch::Device::Cpu));
@@ -167,10 +215,20 @@ impl Pool {
         let (kernel, stride, pad, out) = self.geometry(size);
         let to_usize = |v: [i64; 2]| [usize::try_from(v[0]).ok(), usize::try_from(v[1]).ok()];
         match (to_usize(size), to_usize(out), to_usize(kernel), to_usize(stride), to_usize(pad)) {
-            ([Some(h), Some(w)], [Some(oh), Some(ow)], [Some(kh), Some(kw)], [Some(sh), Some(sw)], [Some(ph), Some(pw)])
-                if h * w > 0 && oh * ow > 0 && sh * sw > 0 && ph < kh && pw < kw =>
-            {
-                Some(MaxWindows { size: [h, w], out: [oh, ow], kernel: [kh, kw], stride: [sh, sw], pad: [ph, pw] })
+            (
+                [Some(h), Some(w)],
+                [Some(oh), Some(ow)],
+                [Some(kh), Some(kw)],
+                [Some(sh), Some(sw)],
+                [Some(ph), Some(pw)],
+            ) if h * w > 0 && oh * ow > 0 && sh * sw > 0 && ph < kh && pw < kw => {
+                Some(MaxWindows {
+                    size: [h, w],
+                    out: [oh, ow],
+                    kernel: [kh, kw],
+                    stride: [sh, sw],
+                    pad: [ph, pw],
+                })
             }
             _ => None,
         }
@@ -232,7 +290,9 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let method = match p.method {
         CaffeMethod::Max => PoolMethod::Max,
         CaffeMethod::Ave => PoolMethod::Ave,
-        CaffeMethod::Stochastic => return Some(Err("STOCHASTIC pooling (GPU-only in Caffe)".to_string())),
+        CaffeMethod::Stochastic => {
+            return Some(Err("STOCHASTIC pooling (GPU-only in Caffe)".to_string()))
+        }
     };
     if ctx.node.tops.len() > 1 {
         return Some(Err("the MAX pooling mask top".to_string()));
@@ -276,7 +336,8 @@ mod tests {
         let y = &p.forward(&[x.shallow_clone()], &[], false)[0];
         assert_close(y, &[-5., -3.], 0.0);
         // pad 1: windows [-1,1) and [1,3): padded cells never win even with negative values.
-        let p = Pool { kernel: [1, 2], stride: [1, 2], pad: [0, 1], ..pool(PoolMethod::Max, 2, 2, 1) };
+        let p =
+            Pool { kernel: [1, 2], stride: [1, 2], pad: [0, 1], ..pool(PoolMethod::Max, 2, 2, 1) };
         let y = &p.forward(&[x.shallow_clone()], &[], false)[0];
         assert_close(y, &[-5., -3.], 0.0);
         // Gradient goes to the first maximum only (Caffe's `>` scan).
@@ -302,14 +363,19 @@ mod tests {
         for (p, [h, w]) in cases {
             assert!(p.applies(tch::Device::Cpu));
             let count = 2 * 3 * h * w;
-            let x = ((Tensor::arange(count, (Kind::Float, tch::Device::Cpu)) * 0.731).sin() * 5.0).reshape([2, 3, h, w]);
+            let x = ((Tensor::arange(count, (Kind::Float, tch::Device::Cpu)) * 0.731).sin() * 5.0)
+                .reshape([2, 3, h, w]);
             let want = p.forward(&[x.shallow_clone()], &[], false).remove(0);
             let got = p.forward_untracked(&[x.shallow_clone()], &[]).remove(0);
             assert_eq!(got.size(), want.size(), "{p:?} on {h}×{w}");
             assert_close(&got, &vals(&want), 0.0);
-            let dy = (Tensor::arange(want.numel() as i64, (Kind::Float, tch::Device::Cpu)) * 0.37).cos().reshape(want.size());
+            let dy = (Tensor::arange(want.numel() as i64, (Kind::Float, tch::Device::Cpu)) * 0.37)
+                .cos()
+                .reshape(want.size());
             let leaf = x.set_requires_grad(true);
-            (p.forward(&[leaf.shallow_clone()], &[], true).remove(0) * &dy).sum(Kind::Float).backward();
+            (p.forward(&[leaf.shallow_clone()], &[], true).remove(0) * &dy)
+                .sum(Kind::Float)
+                .backward();
             let got_dx = p.backward(&[leaf.shallow_clone()], &[], &[dy], vec![]).bottoms.remove(0);
             let got_dx = got_dx.unwrap_or_else(|| panic!("{p:?}: no bottom gradient"));
             assert_close(&got_dx, &vals(&leaf.grad()), 1e-6);
@@ -319,7 +385,10 @@ mod tests {
         let row = Pool { kernel: [1, 4], stride: [1, 1], ..pool(PoolMethod::Max, 4, 1, 0) };
         let dx = row.backward(&[tie], &[], &[t(&[3.], &[1, 1, 1, 1])], vec![]).bottoms.remove(0);
         assert_close(&dx.unwrap_or_else(|| panic!("no gradient")), &[0., 3., 0., 0.], 0.0);
-        assert!(!pool(PoolMethod::Ave, 2, 2, 0).applies(tch::Device::Cpu), "AVE stays on libtorch's ops");
+        assert!(
+            !pool(PoolMethod::Ave, 2, 2, 0).applies(tch::Device::Cpu),
+            "AVE stays on libtorch's ops"
+        );
     }
 
     #[test]
@@ -327,7 +396,8 @@ mod tests {
         // 1-D: I=4, k3 s2 p1 → ceil((4+2−3)/2)+1 = 3 → (3−1)·2 = 4 ≥ 5? no → 3 outputs.
         // Windows [-1,2), [1,4), [3,6)→end clipped to I+P=5: sizes 3, 3, 2.
         let x = t(&[1., 2., 3., 4.], &[1, 1, 1, 4]);
-        let p = Pool { kernel: [1, 3], stride: [1, 2], pad: [0, 1], ..pool(PoolMethod::Ave, 3, 2, 1) };
+        let p =
+            Pool { kernel: [1, 3], stride: [1, 2], pad: [0, 1], ..pool(PoolMethod::Ave, 3, 2, 1) };
         let y = &p.forward(&[x], &[], false)[0];
         assert_close(y, &[3.0 / 3.0, 9.0 / 3.0, 4.0 / 2.0], 1e-7);
     }

@@ -34,19 +34,27 @@ pub fn is_caffe_state(path: &Path) -> bool {
 }
 
 pub fn read_caffe_state(path: &Path) -> Result<CaffeSolverState, StateError> {
-    let bytes = lvc_fsio::read_regular(path, u64::MAX).map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
+    let bytes = lvc_fsio::read_regular(path, u64::MAX)
+        .map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
     parse(&bytes).map_err(|what| StateError::Format { path: path.to_path_buf(), what })
 }
 
 fn parse(bytes: &[u8]) -> Result<CaffeSolverState, String> {
     if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
-        return Err("it is an HDF5 solver state (`snapshot_format: HDF5`), which lvc does not read; \
+        return Err(
+            "it is an HDF5 solver state (`snapshot_format: HDF5`), which lvc does not read; \
                     let Caffe write `snapshot_format: BINARYPROTO` (its default)"
-            .to_string());
+                .to_string(),
+        );
     }
     let wire = |e: crate::weights::wire::WireError| format!("not a Caffe SolverState message: {e}");
     let mut r = Reader::new(bytes);
-    let mut state = CaffeSolverState { iter: 0, learned_net: String::new(), history: Vec::new(), current_step: 0 };
+    let mut state = CaffeSolverState {
+        iter: 0,
+        learned_net: String::new(),
+        history: Vec::new(),
+        current_step: 0,
+    };
     while let Some((field, wt)) = r.key().map_err(wire)? {
         match (field, wt) {
             // int32 on the wire: a negative value arrives sign-extended.
@@ -59,7 +67,8 @@ fn parse(bytes: &[u8]) -> Result<CaffeSolverState, String> {
             }
             (4, WireType::Varint) => {
                 let step = r.varint().map_err(wire)? as i32;
-                state.current_step = usize::try_from(step).map_err(|_| format!("current_step is {step}"))?;
+                state.current_step =
+                    usize::try_from(step).map_err(|_| format!("current_step is {step}"))?;
             }
             _ => r.skip(field, wt).map_err(wire)?,
         }
@@ -79,11 +88,18 @@ pub fn caffe_learned_net(path: &Path, state: &CaffeSolverState) -> Result<PathBu
         return Err(bad("it names no weights snapshot (`learned_net`); resume needs the weights written with it".to_string()));
     }
     let as_written = PathBuf::from(&state.learned_net);
-    let beside = as_written.file_name().map(|name| path.parent().unwrap_or(Path::new("")).join(name));
-    std::iter::once(as_written.clone()).chain(beside.clone()).find(|p| p.is_file()).ok_or_else(|| {
-        let beside = beside.map_or_else(String::new, |b| format!(" or {}", b.display()));
-        bad(format!("its weights snapshot `{}` is not at {}{beside}", state.learned_net, as_written.display()))
-    })
+    let beside =
+        as_written.file_name().map(|name| path.parent().unwrap_or(Path::new("")).join(name));
+    std::iter::once(as_written.clone()).chain(beside.clone()).find(|p| p.is_file()).ok_or_else(
+        || {
+            let beside = beside.map_or_else(String::new, |b| format!(" or {}", b.display()));
+            bad(format!(
+                "its weights snapshot `{}` is not at {}{beside}",
+                state.learned_net,
+                as_written.display()
+            ))
+        },
+    )
 }
 
 impl Trainer {
@@ -92,14 +108,23 @@ impl Trainer {
     /// as Caffe does, then checked as [`Trainer::restore`] checks lvc's own.
     /// The seed, the random streams and the smoothed loss stay as they are
     /// (Caffe records none of them). Nothing changes when it does not fit.
-    pub fn restore_caffe(&mut self, state: &CaffeSolverState, path: &Path) -> Result<(), StateError> {
+    pub fn restore_caffe(
+        &mut self,
+        state: &CaffeSolverState,
+        path: &Path,
+    ) -> Result<(), StateError> {
         let mismatch = |what: String| StateError::Mismatch { path: path.to_path_buf(), what };
         let blobs: Vec<(String, usize, Vec<i64>)> = self
             .net
             .plan
             .steps
             .iter()
-            .flat_map(|step| step.params.iter().enumerate().map(|(index, p)| (step.layer.clone(), index, p.shape.clone())))
+            .flat_map(|step| {
+                step.params
+                    .iter()
+                    .enumerate()
+                    .map(|(index, p)| (step.layer.clone(), index, p.shape.clone()))
+            })
             .collect();
         let owned = blobs.len();
         let runs = match state.history.len() {
@@ -113,7 +138,8 @@ impl Trainer {
         };
         let mut params = Vec::with_capacity(owned);
         for (position, (layer, index, shape)) in blobs.into_iter().enumerate() {
-            let runs_of_this: Vec<&WeightBlob> = (0..runs).map(|run| &state.history[run * owned + position]).collect();
+            let runs_of_this: Vec<&WeightBlob> =
+                (0..runs).map(|run| &state.history[run * owned + position]).collect();
             for blob in &runs_of_this {
                 let count: i64 = shape.iter().product();
                 if blob.data.len() as i64 != count {
@@ -138,9 +164,19 @@ impl Trainer {
             .optimizer
             .slots()
             .iter()
-            .map(|slot| (self.net.plan.steps.get(slot.step).map_or_else(String::new, |s| s.layer.clone()), slot.index))
+            .map(|slot| {
+                (
+                    self.net
+                        .plan
+                        .steps
+                        .get(slot.step)
+                        .map_or_else(String::new, |s| s.layer.clone()),
+                    slot.index,
+                )
+            })
             .collect();
-        params.retain(|p| slots.iter().any(|(layer, index)| *layer == p.layer && *index == p.index));
+        params
+            .retain(|p| slots.iter().any(|(layer, index)| *layer == p.layer && *index == p.index));
         let as_lvc = SolverState {
             solver_type: self.optimizer.settings.rule,
             iter: state.iter,
@@ -222,7 +258,11 @@ mod tests {
             let mut first = trainer(rule, NET, 1);
             run(&mut first, 2);
             let weights = dir.path().join("snap_iter_2.caffemodel");
-            crate::weights::caffemodel::write_caffemodel(&weights, &crate::solver::net_weights(&first.net).0).unwrap();
+            crate::weights::caffemodel::write_caffemodel(
+                &weights,
+                &crate::solver::net_weights(&first.net).0,
+            )
+            .unwrap();
             let path = dir.path().join("snap_iter_2.solverstate");
             // Caffe writes learned_net as its process saw it: here a folder
             // that does not exist, so the file is found beside the state.
@@ -232,15 +272,27 @@ mod tests {
             let state = read_caffe_state(&path).unwrap();
             assert_eq!((state.iter, state.current_step), (2, 1));
             let runs = if rule == SolverType::Adam { 2 } else { 1 };
-            assert_eq!(state.history.len(), 4 * runs, "conv weight, conv bias (lr_mult 0), score weight, score bias");
+            assert_eq!(
+                state.history.len(),
+                4 * runs,
+                "conv weight, conv bias (lr_mult 0), score weight, score bias"
+            );
             assert_eq!(caffe_learned_net(&path, &state).unwrap(), weights);
 
             let mut resumed = trainer(rule, NET, 2);
-            assert!(resumed.net.load_weights(&crate::weights::read_weights(&weights).unwrap()).unwrap().loads());
+            assert!(resumed
+                .net
+                .load_weights(&crate::weights::read_weights(&weights).unwrap())
+                .unwrap()
+                .loads());
             resumed.restore_caffe(&state, &path).unwrap();
             assert_eq!(resumed.iter, 2);
             run(&mut resumed, 3);
-            assert_eq!(params(&resumed), params(&straight), "{rule:?}: bit-identical weights after the resume");
+            assert_eq!(
+                params(&resumed),
+                params(&straight),
+                "{rule:?}: bit-identical weights after the resume"
+            );
         }
     }
 
@@ -256,10 +308,16 @@ mod tests {
         // Two histories per blob into an SGD solver, and into a bigger net.
         let mut sgd = trainer(SolverType::Sgd, NET, 1);
         let err = sgd.restore_caffe(&state, &path).unwrap_err().to_string();
-        assert!(err.contains("a_iter_1.solverstate") && err.contains("1 histories per param"), "{err}");
+        assert!(
+            err.contains("a_iter_1.solverstate") && err.contains("1 histories per param"),
+            "{err}"
+        );
         assert_eq!(sgd.iter, 0, "nothing changed");
         let bigger = NET.replace("num_output: 4", "num_output: 5");
-        let err = trainer(SolverType::Adam, &bigger, 1).restore_caffe(&state, &path).unwrap_err().to_string();
+        let err = trainer(SolverType::Adam, &bigger, 1)
+            .restore_caffe(&state, &path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`conv` param 0") && err.contains("[5, 1, 1, 1]"), "{err}");
         // The weights snapshot is missing.
         let err = caffe_learned_net(&path, &state).unwrap_err().to_string();

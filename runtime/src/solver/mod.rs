@@ -14,5 +14,8 @@ pub mod update;
 pub use caffe_state::{caffe_learned_net, is_caffe_state, read_caffe_state, CaffeSolverState};
 pub use lr::LrSchedule;
 pub use state::{read_state, state_path_for, write_state, ParamHistory, SolverState, StateError};
-pub use train::{net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings, SmoothedLoss, TestNet, TrainError, Trainer};
+pub use train::{
+    net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings,
+    SmoothedLoss, TestNet, TrainError, Trainer,
+};
 pub use update::{Optimizer, ParamGrads, UpdateSettings};

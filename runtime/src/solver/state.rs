@@ -80,7 +80,10 @@ pub struct SolverState {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
     #[error("cannot access solver state {}: {source}", path.display())]
-    #[diagnostic(code(lvc::solverstate::io), help("check that the path exists and is readable (or its folder writable)"))]
+    #[diagnostic(
+        code(lvc::solverstate::io),
+        help("check that the path exists and is readable (or its folder writable)")
+    )]
     Io {
         path: PathBuf,
         #[source]
@@ -137,21 +140,38 @@ pub fn write_state(path: &Path, state: &SolverState) -> Result<(), StateError> {
     let mut tensors = Vec::new();
     let mut params = Vec::new();
     for p in &state.params {
-        let shape = p
-            .shape
-            .iter()
-            .map(|&d| usize::try_from(d))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| bad(format!("`{}` param {} has a negative dimension {:?}", p.layer, p.index, p.shape)))?;
+        let shape =
+            p.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<Vec<_>, _>>().map_err(
+                |_| {
+                    bad(format!(
+                        "`{}` param {} has a negative dimension {:?}",
+                        p.layer, p.index, p.shape
+                    ))
+                },
+            )?;
         let count = shape.iter().product::<usize>();
         let histories: Vec<&Vec<f32>> = std::iter::once(&p.history).chain(&p.history2).collect();
         for (which, data) in histories.iter().enumerate() {
             if data.len() != count {
-                return Err(bad(format!("`{}` param {}: {} history values for shape {:?}", p.layer, p.index, data.len(), p.shape)));
+                return Err(bad(format!(
+                    "`{}` param {}: {} history values for shape {:?}",
+                    p.layer,
+                    p.index,
+                    data.len(),
+                    p.shape
+                )));
             }
-            tensors.push((history_name(&p.layer, p.index, which + 1), BlobView { shape: shape.clone(), data }));
+            tensors.push((
+                history_name(&p.layer, p.index, which + 1),
+                BlobView { shape: shape.clone(), data },
+            ));
         }
-        params.push(ParamMeta { layer: p.layer.clone(), index: p.index, shape: p.shape.clone(), histories: histories.len() });
+        params.push(ParamMeta {
+            layer: p.layer.clone(),
+            index: p.index,
+            shape: p.shape.clone(),
+            histories: histories.len(),
+        });
     }
     let json = |value: serde_json::Result<String>| value.map_err(|e| bad(e.to_string()));
     let mut metadata = HashMap::from([
@@ -173,26 +193,32 @@ pub fn write_state(path: &Path, state: &SolverState) -> Result<(), StateError> {
         metadata.insert("weights".to_string(), weights.clone());
     }
     lvc_fsio::write_atomic_via_temp_path(path, |tmp| {
-        safetensors::tensor::serialize_to_file(tensors, &Some(metadata), tmp).map_err(|e| std::io::Error::other(format!("{e:?}")))
+        safetensors::tensor::serialize_to_file(tensors, &Some(metadata), tmp)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
     })
     .map_err(|source| StateError::Io { path: path.to_path_buf(), source })
 }
 
 /// Reads a solver state written by [`write_state`].
 pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
-    let bytes = lvc_fsio::read_regular(path, u64::MAX).map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
+    let bytes = lvc_fsio::read_regular(path, u64::MAX)
+        .map_err(|source| StateError::Io { path: path.to_path_buf(), source })?;
     let bad = |what: String| StateError::Format { path: path.to_path_buf(), what };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    let field = |key: &str| metadata.get(key).ok_or_else(|| bad(format!("its metadata lacks `{key}`")));
+    let field =
+        |key: &str| metadata.get(key).ok_or_else(|| bad(format!("its metadata lacks `{key}`")));
     let number = |key: &str| -> Result<u64, StateError> {
         let text = field(key)?;
         text.parse().map_err(|_| bad(format!("`{key}` is `{text}`, not a count")))
     };
 
     let tag = field("format")?;
-    let Some(version) = tag.strip_prefix(STATE_FORMAT).and_then(|rest| rest.strip_prefix('/')) else {
+    let Some(version) = tag.strip_prefix(STATE_FORMAT).and_then(|rest| rest.strip_prefix('/'))
+    else {
         let what = if tag.starts_with("lvc-weights") {
             "it is a weights file (pass it with --weights)".to_string()
         } else {
@@ -211,25 +237,41 @@ pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
         .map(|(_, _, t)| *t)
         .ok_or_else(|| bad(format!("unknown solver type `{type_text}`")))?;
     let iter_text = field("iter")?;
-    let iter = iter_text.parse::<i64>().map_err(|_| bad(format!("`iter` is `{iter_text}`, not an iteration")))?;
-    let count = |key: &str| number(key).and_then(|n| usize::try_from(n).map_err(|_| bad(format!("`{key}` is too large"))));
-    let float = |key: &str, text: &str| text.parse::<f64>().map_err(|_| bad(format!("`{key}` holds `{text}`, not a number")));
+    let iter = iter_text
+        .parse::<i64>()
+        .map_err(|_| bad(format!("`iter` is `{iter_text}`, not an iteration")))?;
+    let count = |key: &str| {
+        number(key)
+            .and_then(|n| usize::try_from(n).map_err(|_| bad(format!("`{key}` is too large"))))
+    };
+    let float = |key: &str, text: &str| {
+        text.parse::<f64>().map_err(|_| bad(format!("`{key}` holds `{text}`, not a number")))
+    };
 
-    let streams: BTreeMap<String, StreamPosition> =
-        serde_json::from_str(field("streams")?).map_err(|e| bad(format!("`streams` is not valid: {e}")))?;
-    let metas: Vec<ParamMeta> = serde_json::from_str(field("params")?).map_err(|e| bad(format!("`params` is not valid: {e}")))?;
+    let streams: BTreeMap<String, StreamPosition> = serde_json::from_str(field("streams")?)
+        .map_err(|e| bad(format!("`streams` is not valid: {e}")))?;
+    let metas: Vec<ParamMeta> = serde_json::from_str(field("params")?)
+        .map_err(|e| bad(format!("`params` is not valid: {e}")))?;
     let mut params = Vec::with_capacity(metas.len());
     for meta in metas {
         if !(1..=2).contains(&meta.histories) {
-            return Err(bad(format!("`{}` param {} lists {} histories (1 or 2)", meta.layer, meta.index, meta.histories)));
+            return Err(bad(format!(
+                "`{}` param {} lists {} histories (1 or 2)",
+                meta.layer, meta.index, meta.histories
+            )));
         }
         let mut histories = Vec::with_capacity(meta.histories);
         for which in 1..=meta.histories {
             let name = history_name(&meta.layer, meta.index, which);
-            let view = file.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+            let view =
+                file.tensor(&name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             if view.dtype() != Dtype::F32 || shape != meta.shape {
-                return Err(bad(format!("tensor `{name}` is {:?} {shape:?}; the metadata says F32 {:?}", view.dtype(), meta.shape)));
+                return Err(bad(format!(
+                    "tensor `{name}` is {:?} {shape:?}; the metadata says F32 {:?}",
+                    view.dtype(),
+                    meta.shape
+                )));
             }
             let mut values = Vec::new();
             crate::weights::wire::extend_f32_le(&mut values, view.data());
@@ -237,7 +279,13 @@ pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
         }
         let history2 = (histories.len() == 2).then(|| histories.pop()).flatten();
         let history = histories.pop().unwrap_or_default();
-        params.push(ParamHistory { layer: meta.layer, index: meta.index, shape: meta.shape, history, history2 });
+        params.push(ParamHistory {
+            layer: meta.layer,
+            index: meta.index,
+            shape: meta.shape,
+            history,
+            history2,
+        });
     }
 
     let losses_text = field("smoothed_loss_losses")?;
@@ -251,7 +299,9 @@ pub fn read_state(path: &Path) -> Result<SolverState, StateError> {
         next: count("smoothed_loss_next")?,
         value: float("smoothed_loss_value", field("smoothed_loss_value")?)?,
     };
-    if smoothed_loss.losses.len() > smoothed_loss.window || (smoothed_loss.next > 0 && smoothed_loss.next >= smoothed_loss.window) {
+    if smoothed_loss.losses.len() > smoothed_loss.window
+        || (smoothed_loss.next > 0 && smoothed_loss.next >= smoothed_loss.window)
+    {
         return Err(bad("the smoothed-loss window is inconsistent".to_string()));
     }
     Ok(SolverState {
@@ -275,7 +325,13 @@ impl Trainer {
             .slots()
             .iter()
             .map(|slot| ParamHistory {
-                layer: self.net.plan.steps.get(slot.step).map(|s| s.layer.clone()).unwrap_or_default(),
+                layer: self
+                    .net
+                    .plan
+                    .steps
+                    .get(slot.step)
+                    .map(|s| s.layer.clone())
+                    .unwrap_or_default(),
                 index: slot.index,
                 shape: slot.history.size(),
                 history: host_f32(&slot.history),
@@ -297,7 +353,12 @@ impl Trainer {
 
     /// Per train-net layer with its own random stream, where the stream is.
     pub(super) fn streams(&self) -> BTreeMap<String, StreamPosition> {
-        self.net.plan.steps.iter().filter_map(|s| Some((s.layer.clone(), s.op.stream_position()?))).collect()
+        self.net
+            .plan
+            .steps
+            .iter()
+            .filter_map(|s| Some((s.layer.clone(), s.op.stream_position()?)))
+            .collect()
     }
 
     /// Continues from `state` (read from `path`, named in errors): the
@@ -308,20 +369,28 @@ impl Trainer {
         let mismatch = |what: String| StateError::Mismatch { path: path.to_path_buf(), what };
         let rule = self.optimizer.settings.rule;
         if state.solver_type != rule {
-            return Err(mismatch(format!("it was written by solver type {}; this solver's type is {}", type_name(state.solver_type), type_name(rule))));
+            return Err(mismatch(format!(
+                "it was written by solver type {}; this solver's type is {}",
+                type_name(state.solver_type),
+                type_name(rule)
+            )));
         }
         let mut matched = Vec::with_capacity(state.params.len());
         for slot in self.optimizer.slots() {
             let layer = self.net.plan.steps.get(slot.step).map_or("", |s| s.layer.as_str());
             let shape = slot.history.size();
-            let Some(saved) = state.params.iter().find(|p| p.layer == layer && p.index == slot.index) else {
+            let Some(saved) =
+                state.params.iter().find(|p| p.layer == layer && p.index == slot.index)
+            else {
                 return Err(mismatch(format!("the net learns `{layer}` param {} (shape {shape:?}) but the state has no history for it", slot.index)));
             };
             if saved.shape != shape {
                 return Err(mismatch(format!("`{layer}` param {}: the state's history has shape {:?}, the net's param {shape:?}", slot.index, saved.shape)));
             }
             let numel = shape.iter().product::<i64>();
-            let lengths_fit = std::iter::once(&saved.history).chain(&saved.history2).all(|h| h.len() as i64 == numel);
+            let lengths_fit = std::iter::once(&saved.history)
+                .chain(&saved.history2)
+                .all(|h| h.len() as i64 == numel);
             if !lengths_fit {
                 return Err(StateError::Format {
                     path: path.to_path_buf(),
@@ -331,12 +400,19 @@ impl Trainer {
             if saved.history2.is_some() != slot.history2.is_some() {
                 return Err(StateError::Format {
                     path: path.to_path_buf(),
-                    what: format!("`{layer}` param {}: a {} solver keeps {} histories per param", slot.index, type_name(rule), if slot.history2.is_some() { 2 } else { 1 }),
+                    what: format!(
+                        "`{layer}` param {}: a {} solver keeps {} histories per param",
+                        slot.index,
+                        type_name(rule),
+                        if slot.history2.is_some() { 2 } else { 1 }
+                    ),
                 });
             }
             matched.push(saved);
         }
-        if let Some(extra) = state.params.iter().find(|p| !matched.iter().any(|m| std::ptr::eq(*m, *p))) {
+        if let Some(extra) =
+            state.params.iter().find(|p| !matched.iter().any(|m| std::ptr::eq(*m, *p)))
+        {
             return Err(mismatch(format!(
                 "it holds history for `{}` param {} (shape {:?}), which the net does not learn",
                 extra.layer, extra.index, extra.shape
@@ -352,9 +428,14 @@ impl Trainer {
 
         for (slot, saved) in self.optimizer.slots_mut().iter_mut().zip(matched) {
             let device = slot.history.device();
-            slot.history = Tensor::from_slice(&saved.history).reshape(saved.shape.as_slice()).to_device(device);
-            if let (Some(history2), Some(saved2)) = (slot.history2.as_mut(), saved.history2.as_ref()) {
-                *history2 = Tensor::from_slice(saved2).reshape(saved.shape.as_slice()).to_device(device);
+            slot.history = Tensor::from_slice(&saved.history)
+                .reshape(saved.shape.as_slice())
+                .to_device(device);
+            if let (Some(history2), Some(saved2)) =
+                (slot.history2.as_mut(), saved.history2.as_ref())
+            {
+                *history2 =
+                    Tensor::from_slice(saved2).reshape(saved.shape.as_slice()).to_device(device);
             }
         }
         for step in &self.net.plan.steps {
@@ -413,9 +494,14 @@ pub(super) mod tests {
     }
 
     pub(in crate::solver) fn net(text: &str, seed: u64) -> Net {
-        let compiled = compile(&SourceFile::new("t.prototxt", text), &CompileOptions { phase: Phase::Train, ..CompileOptions::default() });
+        let compiled = compile(
+            &SourceFile::new("t.prototxt", text),
+            &CompileOptions { phase: Phase::Train, ..CompileOptions::default() },
+        );
         assert!(!compiled.diags.has_errors(), "{:#?}", compiled.diags);
-        let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
+        let plan =
+            Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap())
+                .unwrap();
         Net::new(plan, tch::Device::Cpu, seed).unwrap()
     }
 
@@ -465,8 +551,14 @@ pub(super) mod tests {
         t.net.params.iter().flatten().map(host_f32).collect()
     }
 
-    const RULES: [SolverType; 6] =
-        [SolverType::Sgd, SolverType::Nesterov, SolverType::AdaGrad, SolverType::RmsProp, SolverType::AdaDelta, SolverType::Adam];
+    const RULES: [SolverType; 6] = [
+        SolverType::Sgd,
+        SolverType::Nesterov,
+        SolverType::AdaGrad,
+        SolverType::RmsProp,
+        SolverType::AdaDelta,
+        SolverType::Adam,
+    ];
 
     #[test]
     fn every_solver_type_round_trips_and_resumes_bit_exactly() {
@@ -486,12 +578,21 @@ pub(super) mod tests {
             captured.weights = Some(format!("{}_iter_2.safetensors", type_name(rule)));
             assert_eq!(state, captured, "{rule:?}: the file holds what was captured");
             assert_eq!((state.iter, state.current_step, state.train_passes), (2, 1, 2), "{rule:?}");
-            assert_eq!(state.streams.get("augment"), Some(&StreamPosition { seed: 1, position: 2 }), "{rule:?}");
+            assert_eq!(
+                state.streams.get("augment"),
+                Some(&StreamPosition { seed: 1, position: 2 }),
+                "{rule:?}"
+            );
             assert_eq!(state.params.len(), 4, "{rule:?}: conv and score, weight and bias");
             let second = matches!(rule, SolverType::AdaDelta | SolverType::Adam);
             for p in &state.params {
                 assert_eq!(p.history2.is_some(), second, "{rule:?} {}.{}", p.layer, p.index);
-                assert!(p.history.iter().any(|&v| v != 0.0), "{rule:?} {}.{}: the history moved", p.layer, p.index);
+                assert!(
+                    p.history.iter().any(|&v| v != 0.0),
+                    "{rule:?} {}.{}: the history moved",
+                    p.layer,
+                    p.index
+                );
             }
 
             // Another seed for the fillers: the weights come from the snapshot.
@@ -500,7 +601,11 @@ pub(super) mod tests {
             assert!(resumed.net.load_weights(&file).unwrap().loads());
             resumed.restore(&state, &state_path).unwrap();
             let resumed_losses = run(&mut resumed, 3);
-            assert_eq!(resumed_losses, straight_losses[2..], "{rule:?}: the same losses, smoothed over the same window");
+            assert_eq!(
+                resumed_losses,
+                straight_losses[2..],
+                "{rule:?}: the same losses, smoothed over the same window"
+            );
             assert_eq!(params(&resumed), params(&straight), "{rule:?}: bit-identical weights");
             assert_eq!(resumed.state(), straight.state(), "{rule:?}: the same history and streams");
         }
@@ -519,7 +624,11 @@ pub(super) mod tests {
         let weights = dir.path().join("w.safetensors");
         first.write_snapshot(&weights).unwrap();
         let mut weights_only = trainer(SolverType::Adam, &text, 1);
-        assert!(weights_only.net.load_weights(&crate::weights::read_weights(&weights).unwrap()).unwrap().loads());
+        assert!(weights_only
+            .net
+            .load_weights(&crate::weights::read_weights(&weights).unwrap())
+            .unwrap()
+            .loads());
         weights_only.iter = 2;
         run(&mut weights_only, 2);
         assert_ne!(params(&weights_only), params(&straight));
@@ -543,7 +652,10 @@ pub(super) mod tests {
 
         let other_rule = mismatch(&state, trainer(SolverType::Adam, &text, 1));
         assert!(other_rule.contains("run/x_iter_2.solverstate.safetensors"), "{other_rule}");
-        assert!(other_rule.contains("written by solver type SGD; this solver's type is Adam"), "{other_rule}");
+        assert!(
+            other_rule.contains("written by solver type SGD; this solver's type is Adam"),
+            "{other_rule}"
+        );
 
         let other_shape = mismatch(&state, trainer(SolverType::Sgd, &net_text(3, false), 1));
         assert!(other_shape.contains("`score` param 0: the state's history has shape [2, 4, 1, 1], the net's param [3, 4, 1, 1]"), "{other_shape}");
@@ -552,14 +664,27 @@ pub(super) mod tests {
         assert!(more_params.contains("the net learns `extra` param 0 (shape [2, 2, 1, 1]) but the state has no history for it"), "{more_params}");
 
         let mut extra = state.clone();
-        extra.params.push(ParamHistory { layer: "gone".into(), index: 1, shape: vec![2], history: vec![0.0; 2], history2: None });
+        extra.params.push(ParamHistory {
+            layer: "gone".into(),
+            index: 1,
+            shape: vec![2],
+            history: vec![0.0; 2],
+            history2: None,
+        });
         let extra_param = mismatch(&extra, trainer(SolverType::Sgd, &text, 1));
-        assert!(extra_param.contains("history for `gone` param 1 (shape [2]), which the net does not learn"), "{extra_param}");
+        assert!(
+            extra_param
+                .contains("history for `gone` param 1 (shape [2]), which the net does not learn"),
+            "{extra_param}"
+        );
 
         let mut short = state.clone();
         short.params[0].history.pop();
         let err = trainer(SolverType::Sgd, &text, 1).restore(&short, Path::new("s")).unwrap_err();
-        assert!(matches!(&err, StateError::Format { what, .. } if what.contains("does not hold")), "{err:?}");
+        assert!(
+            matches!(&err, StateError::Format { what, .. } if what.contains("does not hold")),
+            "{err:?}"
+        );
 
         let mut no_stream = state.clone();
         no_stream.streams.clear();
@@ -580,7 +705,10 @@ pub(super) mod tests {
         let as_weights = crate::weights::read_weights(&state_path).unwrap_err().to_string();
         assert!(as_weights.contains("is a solver state"), "{as_weights}");
         let as_state = read_state(&weights).unwrap_err();
-        assert!(matches!(&as_state, StateError::Format { what, .. } if what.contains("weights file")), "{as_state:?}");
+        assert!(
+            matches!(&as_state, StateError::Format { what, .. } if what.contains("weights file")),
+            "{as_state:?}"
+        );
 
         let bytes = std::fs::read(&state_path).unwrap();
         let truncated = dir.path().join("truncated.solverstate.safetensors");

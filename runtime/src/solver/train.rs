@@ -33,7 +33,10 @@ pub enum TrainError {
     #[diagnostic(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("cannot write the snapshot")]
-    #[diagnostic(code(lvc::train::snapshot), help("check that the folder of `snapshot_prefix` exists and is writable"))]
+    #[diagnostic(
+        code(lvc::train::snapshot),
+        help("check that the folder of `snapshot_prefix` exists and is writable")
+    )]
     Snapshot(#[source] WeightsError),
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -132,7 +135,12 @@ pub struct SmoothedLoss {
 
 impl SmoothedLoss {
     fn new(window: i64) -> Self {
-        SmoothedLoss { window: usize::try_from(window).unwrap_or(1).max(1), losses: Vec::new(), next: 0, value: 0.0 }
+        SmoothedLoss {
+            window: usize::try_from(window).unwrap_or(1).max(1),
+            losses: Vec::new(),
+            next: 0,
+            value: 0.0,
+        }
     }
     fn push(&mut self, loss: f64) -> f64 {
         if self.losses.len() < self.window {
@@ -173,7 +181,14 @@ impl Trainer {
     /// weights are tied to the train net's by layer name (Caffe's
     /// `ShareTrainedLayersWith`).
     pub fn new(def: &SolverDef, seed: u64, net: Net, test_nets: Vec<TestNet>) -> Self {
-        Self::with_settings(UpdateSettings::from_def(def), LrSchedule::from_def(def), LoopSettings::from_def(def), seed, net, test_nets)
+        Self::with_settings(
+            UpdateSettings::from_def(def),
+            LrSchedule::from_def(def),
+            LoopSettings::from_def(def),
+            seed,
+            net,
+            test_nets,
+        )
     }
 
     pub fn with_settings(
@@ -207,12 +222,19 @@ impl Trainer {
     }
 
     /// One forward-backward pass: the loss and the parameter gradients.
-    pub fn forward_backward(&self, data: &mut dyn DataSource) -> Result<(f64, ParamGrads), RuntimeError> {
+    pub fn forward_backward(
+        &self,
+        data: &mut dyn DataSource,
+    ) -> Result<(f64, ParamGrads), RuntimeError> {
         let inputs = data.next_batch(Phase::Train)?;
-        let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+        let refs: Vec<(&str, Tensor)> =
+            inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
         let blobs = self.net.forward_lean(&refs)?;
         let loss = scalar(blobs.loss.as_ref());
-        let grads = crate::guard::catch_torch(|| "the backward pass".into(), || self.net.param_gradients(&blobs))?;
+        let grads = crate::guard::catch_torch(
+            || "the backward pass".into(),
+            || self.net.param_gradients(&blobs),
+        )?;
         Ok((loss, grads.params))
     }
 
@@ -236,7 +258,10 @@ impl Trainer {
         let lr = self.schedule.rate(self.iter);
         let grads = summed.unwrap_or_default();
         let (optimizer, net, iter) = (&mut self.optimizer, &mut self.net, self.iter);
-        let spent = crate::guard::catch_torch(|| "the solver update".into(), || optimizer.apply(net, grads, lr, iter))?;
+        let spent = crate::guard::catch_torch(
+            || "the solver update".into(),
+            || optimizer.apply(net, grads, lr, iter),
+        )?;
         self.net.recycle(spent);
         let event = Event::Iteration {
             iter: self.iter,
@@ -251,10 +276,17 @@ impl Trainer {
     }
 
     /// Caffe's `Solve`: runs until `max_iter`, reporting every event.
-    pub fn solve(&mut self, data: &mut dyn DataSource, on_event: &mut dyn FnMut(&Event)) -> Result<(), TrainError> {
+    pub fn solve(
+        &mut self,
+        data: &mut dyn DataSource,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<(), TrainError> {
         let s = self.settings.clone();
         while self.iter < s.max_iter {
-            if s.test_interval > 0 && self.iter % s.test_interval == 0 && (self.iter > 0 || s.test_initialization) {
+            if s.test_interval > 0
+                && self.iter % s.test_interval == 0
+                && (self.iter > 0 || s.test_initialization)
+            {
                 self.test_all(data, on_event)?;
             }
             let event = self.step(data)?;
@@ -269,8 +301,10 @@ impl Trainer {
         if s.display > 0 && self.iter % s.display == 0 {
             self.seed_next_pass();
             let inputs = data.next_batch(Phase::Train)?;
-            let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
-            let loss = tch::no_grad(|| self.net.forward_lean(&refs)).map(|b| scalar(b.loss.as_ref()))?;
+            let refs: Vec<(&str, Tensor)> =
+                inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+            let loss =
+                tch::no_grad(|| self.net.forward_lean(&refs)).map(|b| scalar(b.loss.as_ref()))?;
             let smoothed_loss = self.smoothed.push(loss);
             on_event(&Event::Final { iter: self.iter, loss, smoothed_loss });
         }
@@ -281,14 +315,19 @@ impl Trainer {
     }
 
     /// Runs every test net `test_iter` times on the current weights.
-    pub fn test_all(&mut self, data: &mut dyn DataSource, on_event: &mut dyn FnMut(&Event)) -> Result<(), TrainError> {
+    pub fn test_all(
+        &mut self,
+        data: &mut dyn DataSource,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<(), TrainError> {
         for (index, test) in self.test_nets.iter().enumerate() {
             let outputs = output_blobs(&test.net);
             let mut loss = 0.0;
             let mut sums: Vec<Option<Tensor>> = outputs.iter().map(|_| None).collect();
             for _ in 0..test.test_iter {
                 let inputs = data.next_batch(Phase::Test)?;
-                let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
+                let refs: Vec<(&str, Tensor)> =
+                    inputs.iter().map(|(n, t)| (n.as_str(), t.shallow_clone())).collect();
                 let blobs = tch::no_grad(|| test.net.forward_lean(&refs))?;
                 loss += scalar(blobs.loss.as_ref());
                 for (sum, &(_, id)) in sums.iter_mut().zip(&outputs) {
@@ -303,7 +342,9 @@ impl Trainer {
                 .zip(sums)
                 .filter_map(|((name, _), sum)| {
                     let mean = sum? / n;
-                    let values = Vec::<f64>::try_from(mean.to_device(tch::Device::Cpu).flatten(0, -1)).ok()?;
+                    let values =
+                        Vec::<f64>::try_from(mean.to_device(tch::Device::Cpu).flatten(0, -1))
+                            .ok()?;
                     Some((name.clone(), values))
                 })
                 .collect();
@@ -315,7 +356,10 @@ impl Trainer {
     /// Writes `<snapshot_prefix>_iter_<iter>.safetensors` and its solver
     /// state, `<snapshot_prefix>_iter_<iter>.solverstate.safetensors`.
     pub fn snapshot(&self) -> Result<Event, TrainError> {
-        let path = PathBuf::from(format!("{}_iter_{}.safetensors", self.settings.snapshot_prefix, self.iter));
+        let path = PathBuf::from(format!(
+            "{}_iter_{}.safetensors",
+            self.settings.snapshot_prefix, self.iter
+        ));
         let state = self.write_snapshot(&path)?;
         Ok(Event::Snapshot { iter: self.iter, path, state })
     }
@@ -365,9 +409,13 @@ fn add_grads(mut total: ParamGrads, more: ParamGrads) -> ParamGrads {
 /// are in place, so the test net always sees the current weights).
 pub fn share_weights(train: &Net, test: &mut Net) {
     for (step, params) in test.plan.steps.iter().zip(test.params.iter_mut()) {
-        let Some(source) = train.plan.steps.iter().position(|s| s.layer == step.layer) else { continue };
+        let Some(source) = train.plan.steps.iter().position(|s| s.layer == step.layer) else {
+            continue;
+        };
         let source = &train.params[source];
-        if source.len() == params.len() && source.iter().zip(params.iter()).all(|(a, b)| a.size() == b.size()) {
+        if source.len() == params.len()
+            && source.iter().zip(params.iter()).all(|(a, b)| a.size() == b.size())
+        {
             *params = source.iter().map(Tensor::shallow_clone).collect();
         }
     }
@@ -380,7 +428,12 @@ fn output_blobs(net: &Net) -> Vec<(String, usize)> {
         .final_blobs()
         .into_iter()
         .filter(|&(_, id)| !net.plan.steps.iter().any(|s| s.bottoms.contains(&id)))
-        .filter(|&(_, id)| net.plan.blob_shapes.get(id).is_some_and(|s| s.iter().product::<i64>() <= MAX_REPORTED_OUTPUT))
+        .filter(|&(_, id)| {
+            net.plan
+                .blob_shapes
+                .get(id)
+                .is_some_and(|s| s.iter().product::<i64>() <= MAX_REPORTED_OUTPUT)
+        })
         .collect()
 }
 
@@ -395,15 +448,15 @@ pub fn net_weights(net: &Net) -> (WeightsFile, ParamRoles) {
         .zip(&net.params)
         .map(|(step, params)| {
             if !params.is_empty() {
-                roles.insert(step.layer.clone(), step.params.iter().map(|p| p.role.to_string()).collect());
+                roles.insert(
+                    step.layer.clone(),
+                    step.params.iter().map(|p| p.role.to_string()).collect(),
+                );
             }
             WeightsLayer {
                 name: step.layer.clone(),
                 kind: step.kind.clone(),
-                blobs: params
-                    .iter()
-                    .map(|p| WeightBlob::new(p.size(), host_f32(p)))
-                    .collect(),
+                blobs: params.iter().map(|p| WeightBlob::new(p.size(), host_f32(p))).collect(),
             }
         })
         .collect();
@@ -428,16 +481,27 @@ mod tests {
     "#;
 
     fn net(phase: Phase) -> Net {
-        let compiled = compile(&SourceFile::new("t.prototxt", NET), &CompileOptions { phase, ..CompileOptions::default() });
-        let plan = Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap()).unwrap();
+        let compiled = compile(
+            &SourceFile::new("t.prototxt", NET),
+            &CompileOptions { phase, ..CompileOptions::default() },
+        );
+        let plan =
+            Plan::from_graph(compiled.graph.as_ref().unwrap(), compiled.net.as_ref().unwrap())
+                .unwrap();
         Net::new(plan, Device::Cpu, 3).unwrap()
     }
 
     fn data() -> FedTensors {
         FedTensors {
             tensors: vec![
-                ("data".into(), Tensor::from_slice(&[1.0f32, -1.0, 2.0, -2.0]).reshape([1, 1, 2, 2])),
-                ("label".into(), Tensor::from_slice(&[1.0f32, 0.0, 1.0, 0.0]).reshape([1, 1, 2, 2])),
+                (
+                    "data".into(),
+                    Tensor::from_slice(&[1.0f32, -1.0, 2.0, -2.0]).reshape([1, 1, 2, 2]),
+                ),
+                (
+                    "label".into(),
+                    Tensor::from_slice(&[1.0f32, 0.0, 1.0, 0.0]).reshape([1, 1, 2, 2]),
+                ),
             ],
         }
     }
@@ -458,7 +522,14 @@ mod tests {
     fn trainer(iter_size: i64, test_nets: Vec<TestNet>) -> Trainer {
         let mut update = UpdateSettings::sgd(0.9, 0.01);
         update.iter_size = iter_size;
-        Trainer::with_settings(update, LrSchedule::new(0.5, LrPolicy::Fixed), settings(3), 3, net(Phase::Train), test_nets)
+        Trainer::with_settings(
+            update,
+            LrSchedule::new(0.5, LrPolicy::Fixed),
+            settings(3),
+            3,
+            net(Phase::Train),
+            test_nets,
+        )
     }
 
     fn losses(t: &mut Trainer) -> Vec<f64> {
@@ -532,7 +603,10 @@ mod tests {
             }
         })
         .unwrap();
-        assert_eq!(paths, [dir.path().join("run_iter_2.safetensors"), dir.path().join("run_iter_3.safetensors")]);
+        assert_eq!(
+            paths,
+            [dir.path().join("run_iter_2.safetensors"), dir.path().join("run_iter_3.safetensors")]
+        );
         let read = crate::weights::read_safetensors(&paths[1]).unwrap();
         let score = read.weights.layer("score").unwrap();
         let want = Vec::<f32>::try_from(t.net.params[0][0].detach().flatten(0, -1)).unwrap();

@@ -140,7 +140,13 @@ impl Optimizer {
     /// and writes into their storage (a shallow clone kept elsewhere sees
     /// the decayed diff). Returns that storage, spent, in the same layout,
     /// for [`Net::recycle`].
-    pub fn apply(&mut self, net: &mut Net, mut grads: ParamGrads, rate: f64, iter: i64) -> ParamGrads {
+    pub fn apply(
+        &mut self,
+        net: &mut Net,
+        mut grads: ParamGrads,
+        rate: f64,
+        iter: i64,
+    ) -> ParamGrads {
         let s = &self.settings;
         let clip_scale = if s.clip_gradients >= 0.0 {
             let norm = self.gradient_norm(&grads);
@@ -164,7 +170,11 @@ impl Optimizer {
         tch::no_grad(|| {
             for slot in &mut self.slots {
                 let weight = &mut net.params[slot.step][slot.index];
-                let mut diff = match grads.get_mut(slot.step).and_then(|g| g.get_mut(slot.index)).and_then(Option::take) {
+                let mut diff = match grads
+                    .get_mut(slot.step)
+                    .and_then(|g| g.get_mut(slot.index))
+                    .and_then(Option::take)
+                {
                     Some(g) if users.get(&storage(&g)).copied().unwrap_or(0) > 1 => g.copy(),
                     Some(g) => g.detach(),
                     None => weight.zeros_like(),
@@ -198,7 +208,13 @@ impl Optimizer {
 
 /// The value subtracted from the weights (Caffe's diff after
 /// `ComputeUpdateValue`), updating the slot's histories.
-fn compute_step(s: &UpdateSettings, slot: &mut Slot, diff: &Tensor, local_rate: f64, iter: i64) -> Tensor {
+fn compute_step(
+    s: &UpdateSettings,
+    slot: &mut Slot,
+    diff: &Tensor,
+    local_rate: f64,
+    iter: i64,
+) -> Tensor {
     let momentum = s.momentum;
     match s.rule {
         SolverType::Sgd => {
@@ -345,7 +361,12 @@ mod tests {
         let mut n = net(&[(&[2.0], 1.0, 1.0), (&[-4.0], 1.0, 1.0)]);
         let mut opt = Optimizer::new(UpdateSettings::sgd(0.0, 0.5), &n);
         let shared = Tensor::from_slice(&[1.0f32]);
-        opt.apply(&mut n, vec![vec![Some(shared.shallow_clone()), Some(shared.shallow_clone())]], 0.1, 0);
+        opt.apply(
+            &mut n,
+            vec![vec![Some(shared.shallow_clone()), Some(shared.shallow_clone())]],
+            0.1,
+            0,
+        );
         // diff = 1 + 0.5·w for each: 2 → 2 − 0.1·2 = 1.8; −4 → −4 − 0.1·(−1) = −3.9.
         assert_close(&values(&n.params[0][0]), &[1.8]);
         assert_close(&values(&n.params[0][1]), &[-3.9]);

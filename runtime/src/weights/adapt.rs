@@ -54,7 +54,8 @@ impl FromStr for Adaptation {
     type Err = String;
     /// `conv1=sum`, `conv1=mean`, `conv1=replicate`, `reinit=score_fr`, `convolutionalize`.
     fn from_str(s: &str) -> Result<Self, String> {
-        const USAGE: &str = "expected <layer>=sum|mean|replicate, reinit=<layer> or convolutionalize";
+        const USAGE: &str =
+            "expected <layer>=sum|mean|replicate, reinit=<layer> or convolutionalize";
         if s == "convolutionalize" {
             return Ok(Adaptation::Convolutionalize);
         }
@@ -92,7 +93,11 @@ pub struct AdaptError {
     pub help: String,
 }
 
-fn adapt_error(adaptation: &Adaptation, what: impl Into<String>, help: impl Into<String>) -> AdaptError {
+fn adapt_error(
+    adaptation: &Adaptation,
+    what: impl Into<String>,
+    help: impl Into<String>,
+) -> AdaptError {
     AdaptError { adaptation: adaptation.to_string(), what: what.into(), help: help.into() }
 }
 
@@ -113,13 +118,27 @@ pub fn apply_adaptations(
                 let before = file.layers.len();
                 file.layers.retain(|l| l.name != *layer);
                 if file.layers.len() == before {
-                    return Err(adapt_error(adaptation, format!("the weights file has no layer '{layer}'"), "the layer already keeps its filler values; drop this --adapt"));
+                    return Err(adapt_error(
+                        adaptation,
+                        format!("the weights file has no layer '{layer}'"),
+                        "the layer already keeps its filler values; drop this --adapt",
+                    ));
                 }
-                let fillers: Vec<String> =
-                    target.params.iter().map(|p| p.filler.as_ref().map_or_else(|| "constant 0".to_string(), |f| f.kind.clone())).collect();
+                let fillers: Vec<String> = target
+                    .params
+                    .iter()
+                    .map(|p| {
+                        p.filler
+                            .as_ref()
+                            .map_or_else(|| "constant 0".to_string(), |f| f.kind.clone())
+                    })
+                    .collect();
                 applied.push(AppliedAdaptation {
                     layer: layer.clone(),
-                    what: format!("re-initialised from the prototxt fillers ({})", fillers.join(", ")),
+                    what: format!(
+                        "re-initialised from the prototxt fillers ({})",
+                        fillers.join(", ")
+                    ),
                 });
             }
             Adaptation::Convolutionalize => {
@@ -136,7 +155,10 @@ pub fn apply_adaptations(
                         }
                         applied.push(AppliedAdaptation {
                             layer: target.name.clone(),
-                            what: format!("InnerProduct weights {from} reshaped to {}", CaffeShape(target.params[0].shape.dims())),
+                            what: format!(
+                                "InnerProduct weights {from} reshaped to {}",
+                                CaffeShape(target.params[0].shape.dims())
+                            ),
                         });
                     }
                 }
@@ -153,9 +175,17 @@ pub fn apply_adaptations(
     Ok(applied)
 }
 
-fn find_target<'a>(targets: &'a [TargetLayer], adaptation: &Adaptation, layer: &str) -> Result<&'a TargetLayer, AdaptError> {
+fn find_target<'a>(
+    targets: &'a [TargetLayer],
+    adaptation: &Adaptation,
+    layer: &str,
+) -> Result<&'a TargetLayer, AdaptError> {
     targets.iter().find(|t| t.name == layer).ok_or_else(|| {
-        adapt_error(adaptation, format!("the net has no learnable layer '{layer}'"), "name a layer of the --model prototxt that has weights")
+        adapt_error(
+            adaptation,
+            format!("the net has no learnable layer '{layer}'"),
+            "name a layer of the --model prototxt that has weights",
+        )
     })
 }
 
@@ -170,12 +200,20 @@ fn adapt_input_channels(
     let expected = target.params.first().map(|p| p.shape.0.clone()).unwrap_or_default();
     let mut sources = file.layers.iter_mut().filter(|l| l.name == layer).peekable();
     if sources.peek().is_none() {
-        return Err(adapt_error(adaptation, format!("the weights file has no layer '{layer}'"), "check the layer name against `lvc weights check` output"));
+        return Err(adapt_error(
+            adaptation,
+            format!("the weights file has no layer '{layer}'"),
+            "check the layer name against `lvc weights check` output",
+        ));
     }
     let mut what = String::new();
     for source in sources {
         let Some(weight) = source.blobs.first_mut() else {
-            return Err(adapt_error(adaptation, format!("layer '{layer}' has no blobs in the file"), "nothing to adapt"));
+            return Err(adapt_error(
+                adaptation,
+                format!("layer '{layer}' has no blobs in the file"),
+                "nothing to adapt",
+            ));
         };
         if weight.shape == expected {
             what = format!("already {}; left as is", CaffeShape(&expected));
@@ -189,15 +227,23 @@ fn adapt_input_channels(
             ));
         };
         *weight = match (mode, to) {
-            (AdaptMode::Sum | AdaptMode::Mean, 1) => fold_input_channels(weight, mode == AdaptMode::Mean),
+            (AdaptMode::Sum | AdaptMode::Mean, 1) => {
+                fold_input_channels(weight, mode == AdaptMode::Mean)
+            }
             (AdaptMode::Replicate, _) if from == 1 => replicate_input_channel(weight, to),
             _ => {
                 let help = if to == 1 {
-                    format!("use `--adapt {layer}=sum` or `--adapt {layer}=mean` for this direction")
+                    format!(
+                        "use `--adapt {layer}=sum` or `--adapt {layer}=mean` for this direction"
+                    )
                 } else {
                     format!("use `--adapt {layer}=replicate` for this direction")
                 };
-                return Err(adapt_error(adaptation, format!("the file has {from} input channel(s) and the net {to}"), help));
+                return Err(adapt_error(
+                    adaptation,
+                    format!("the file has {from} input channel(s) and the net {to}"),
+                    help,
+                ));
             }
         };
         let how = match mode {
@@ -205,7 +251,11 @@ fn adapt_input_channels(
             AdaptMode::Mean => "averaged over",
             AdaptMode::Replicate => "replicated (÷N) to",
         };
-        what = format!("filters {how} input channels: {} → {}", CaffeShape(&[expected[0], from, expected[2], expected[3]]), CaffeShape(&expected));
+        what = format!(
+            "filters {how} input channels: {} → {}",
+            CaffeShape(&[expected[0], from, expected[2], expected[3]]),
+            CaffeShape(&expected)
+        );
     }
     Ok(AppliedAdaptation { layer: layer.to_string(), what })
 }
@@ -265,29 +315,49 @@ mod tests {
             kind: "Convolution".into(),
             span: None,
             params: vec![
-                ParamShape { role: "weight", shape: BlobShape(weight.to_vec()), filler: Some(filler) },
+                ParamShape {
+                    role: "weight",
+                    shape: BlobShape(weight.to_vec()),
+                    filler: Some(filler),
+                },
                 ParamShape { role: "bias", shape: BlobShape(vec![bias]), filler: None },
             ],
         }
     }
 
     fn file_with(name: &str, kind: &str, blobs: Vec<WeightBlob>) -> WeightsFile {
-        WeightsFile { name: None, layers: vec![WeightsLayer { name: name.into(), kind: kind.into(), blobs }] }
+        WeightsFile {
+            name: None,
+            layers: vec![WeightsLayer { name: name.into(), kind: kind.into(), blobs }],
+        }
     }
 
     /// Two outputs, three channels, 1x2 kernels: value = 100·o + 10·c + k.
     fn rgb_filters() -> WeightBlob {
-        let data = (0..2).flat_map(|o| (0..3).flat_map(move |c| (0..2).map(move |k| (100 * o + 10 * c + k) as f32))).collect();
+        let data = (0..2)
+            .flat_map(|o| {
+                (0..3).flat_map(move |c| (0..2).map(move |k| (100 * o + 10 * c + k) as f32))
+            })
+            .collect();
         WeightBlob::new(vec![2, 3, 1, 2], data)
     }
 
     #[test]
     fn parses_every_flag_form() {
-        assert_eq!("conv1=sum".parse(), Ok(Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Sum }));
-        assert_eq!("conv1=replicate".parse(), Ok(Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Replicate }));
+        assert_eq!(
+            "conv1=sum".parse(),
+            Ok(Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Sum })
+        );
+        assert_eq!(
+            "conv1=replicate".parse(),
+            Ok(Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Replicate })
+        );
         assert_eq!("reinit=score_fr".parse(), Ok(Adaptation::Reinit { layer: "score_fr".into() }));
         assert_eq!("convolutionalize".parse(), Ok(Adaptation::Convolutionalize));
-        assert!("conv1=avg".parse::<Adaptation>().unwrap_err().contains("unknown channel mode `avg`"));
+        assert!("conv1=avg"
+            .parse::<Adaptation>()
+            .unwrap_err()
+            .contains("unknown channel mode `avg`"));
         assert!("conv1".parse::<Adaptation>().is_err());
         assert!("=sum".parse::<Adaptation>().is_err());
     }
@@ -295,9 +365,21 @@ mod tests {
     #[test]
     fn three_to_one_sum_and_mean() {
         let targets = vec![conv_target("conv1", &[2, 1, 1, 2], 2)];
-        for (mode, expected) in [(AdaptMode::Sum, vec![30.0, 33.0, 330.0, 333.0]), (AdaptMode::Mean, vec![10.0, 11.0, 110.0, 111.0])] {
-            let mut file = file_with("conv1", "Convolution", vec![rgb_filters(), WeightBlob::new(vec![2], vec![0.5, 0.5])]);
-            let applied = apply_adaptations(&mut file, &targets, &[Adaptation::InputChannels { layer: "conv1".into(), mode }]).unwrap();
+        for (mode, expected) in [
+            (AdaptMode::Sum, vec![30.0, 33.0, 330.0, 333.0]),
+            (AdaptMode::Mean, vec![10.0, 11.0, 110.0, 111.0]),
+        ] {
+            let mut file = file_with(
+                "conv1",
+                "Convolution",
+                vec![rgb_filters(), WeightBlob::new(vec![2], vec![0.5, 0.5])],
+            );
+            let applied = apply_adaptations(
+                &mut file,
+                &targets,
+                &[Adaptation::InputChannels { layer: "conv1".into(), mode }],
+            )
+            .unwrap();
             assert_eq!(file.layers[0].blobs[0], WeightBlob::new(vec![2, 1, 1, 2], expected));
             assert!(applied[0].what.contains("2 3 1 2 (12) → 2 1 1 2 (4)"), "{:?}", applied);
             assert!(match_weights(&targets, &file).loads());
@@ -307,23 +389,56 @@ mod tests {
     #[test]
     fn one_to_three_replicates_divided_by_three() {
         let targets = vec![conv_target("conv1", &[1, 3, 1, 2], 1)];
-        let mut file = file_with("conv1", "Convolution", vec![WeightBlob::new(vec![1, 1, 1, 2], vec![3.0, 6.0]), WeightBlob::new(vec![1], vec![0.0])]);
-        apply_adaptations(&mut file, &targets, &[Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Replicate }]).unwrap();
-        assert_eq!(file.layers[0].blobs[0], WeightBlob::new(vec![1, 3, 1, 2], vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0]));
+        let mut file = file_with(
+            "conv1",
+            "Convolution",
+            vec![
+                WeightBlob::new(vec![1, 1, 1, 2], vec![3.0, 6.0]),
+                WeightBlob::new(vec![1], vec![0.0]),
+            ],
+        );
+        apply_adaptations(
+            &mut file,
+            &targets,
+            &[Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Replicate }],
+        )
+        .unwrap();
+        assert_eq!(
+            file.layers[0].blobs[0],
+            WeightBlob::new(vec![1, 3, 1, 2], vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0])
+        );
     }
 
     #[test]
     fn wrong_direction_or_shape_is_an_error_with_help() {
         let targets = vec![conv_target("conv1", &[2, 1, 1, 2], 2)];
-        let mut file = file_with("conv1", "Convolution", vec![rgb_filters(), WeightBlob::new(vec![2], vec![0.0; 2])]);
-        let err = apply_adaptations(&mut file, &targets, &[Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Replicate }]).unwrap_err();
-        assert!(err.what.contains("3 input channel(s) and the net 1") && err.help.contains("conv1=sum"), "{err:?}");
+        let mut file = file_with(
+            "conv1",
+            "Convolution",
+            vec![rgb_filters(), WeightBlob::new(vec![2], vec![0.0; 2])],
+        );
+        let err = apply_adaptations(
+            &mut file,
+            &targets,
+            &[Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Replicate }],
+        )
+        .unwrap_err();
+        assert!(
+            err.what.contains("3 input channel(s) and the net 1") && err.help.contains("conv1=sum"),
+            "{err:?}"
+        );
 
         let targets = vec![conv_target("conv1", &[4, 1, 1, 2], 4)];
-        let err = apply_adaptations(&mut file, &targets, &[Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Sum }]).unwrap_err();
+        let err = apply_adaptations(
+            &mut file,
+            &targets,
+            &[Adaptation::InputChannels { layer: "conv1".into(), mode: AdaptMode::Sum }],
+        )
+        .unwrap_err();
         assert!(err.what.contains("do not differ only"), "{err:?}");
 
-        let err = apply_adaptations(&mut file, &targets, &["conv9=sum".parse().unwrap()]).unwrap_err();
+        let err =
+            apply_adaptations(&mut file, &targets, &["conv9=sum".parse().unwrap()]).unwrap_err();
         assert!(err.what.contains("no learnable layer 'conv9'"), "{err:?}");
     }
 
@@ -340,23 +455,36 @@ mod tests {
             ],
         );
         assert_eq!(match_weights(&targets, &file).layers[0].status, LayerStatus::ShapeMismatch);
-        let applied = apply_adaptations(&mut file, &targets, &[Adaptation::Convolutionalize]).unwrap();
+        let applied =
+            apply_adaptations(&mut file, &targets, &[Adaptation::Convolutionalize]).unwrap();
         assert_eq!(applied.len(), 1);
         assert_eq!(file.layers[0].blobs[0], WeightBlob::new(vec![2, 3, 2, 2], weights));
         assert_eq!(file.layers[0].blobs[1], WeightBlob::new(vec![2], vec![1.0, 2.0]));
         assert!(match_weights(&targets, &file).loads());
 
-        let err = apply_adaptations(&mut file, &targets, &[Adaptation::Convolutionalize]).unwrap_err();
+        let err =
+            apply_adaptations(&mut file, &targets, &[Adaptation::Convolutionalize]).unwrap_err();
         assert!(err.what.contains("no InnerProduct weights"), "{err:?}");
     }
 
     #[test]
     fn reinit_drops_the_layer_so_it_keeps_its_fillers() {
         let targets = vec![conv_target("score", &[2, 4, 1, 1], 2)];
-        let mut file = file_with("score", "Convolution", vec![WeightBlob::new(vec![21, 4, 1, 1], vec![0.0; 84]), WeightBlob::new(vec![21], vec![0.0; 21])]);
+        let mut file = file_with(
+            "score",
+            "Convolution",
+            vec![
+                WeightBlob::new(vec![21, 4, 1, 1], vec![0.0; 84]),
+                WeightBlob::new(vec![21], vec![0.0; 21]),
+            ],
+        );
         assert!(!match_weights(&targets, &file).loads());
-        let applied = apply_adaptations(&mut file, &targets, &["reinit=score".parse().unwrap()]).unwrap();
-        assert_eq!(applied[0].what, "re-initialised from the prototxt fillers (gaussian, constant 0)");
+        let applied =
+            apply_adaptations(&mut file, &targets, &["reinit=score".parse().unwrap()]).unwrap();
+        assert_eq!(
+            applied[0].what,
+            "re-initialised from the prototxt fillers (gaussian, constant 0)"
+        );
         let report = match_weights(&targets, &file);
         assert!(report.loads());
         assert_eq!(report.layers[0].status, LayerStatus::MissingInFile);

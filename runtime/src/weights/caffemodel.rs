@@ -47,8 +47,12 @@ pub fn read_caffemodel(path: &Path) -> Result<WeightsFile, WeightsError> {
 /// Decodes `NetParameter` bytes; `path` only names the file in errors.
 pub fn read_caffemodel_bytes(bytes: &[u8], path: &Path) -> Result<WeightsFile, WeightsError> {
     parse_net(Reader::new(bytes)).map_err(|e| match e {
-        ParseError::Wire(WireError { offset, what }) => WeightsError::Malformed { path: path.to_path_buf(), offset, what },
-        ParseError::Blob { layer, index, what } => WeightsError::BadBlob { path: path.to_path_buf(), layer, index, what },
+        ParseError::Wire(WireError { offset, what }) => {
+            WeightsError::Malformed { path: path.to_path_buf(), offset, what }
+        }
+        ParseError::Blob { layer, index, what } => {
+            WeightsError::BadBlob { path: path.to_path_buf(), layer, index, what }
+        }
         ParseError::Mixed => WeightsError::MixedFormat { path: path.to_path_buf() },
     })
 }
@@ -98,7 +102,9 @@ impl RawLayer {
             .blobs
             .into_iter()
             .enumerate()
-            .map(|(index, b)| b.finish().map_err(|what| ParseError::Blob { layer: name.clone(), index, what }))
+            .map(|(index, b)| {
+                b.finish().map_err(|what| ParseError::Blob { layer: name.clone(), index, what })
+            })
             .collect::<Result<_, _>>()?;
         Ok(WeightsLayer { name, kind: self.kind, blobs })
     }
@@ -168,19 +174,35 @@ pub(crate) fn parse_blob(mut r: Reader<'_>) -> Result<RawBlob, WireError> {
             (field::BLOB_DATA, WireType::Len) => {
                 let (bytes, at) = r.len_bytes()?;
                 if bytes.len() % 4 != 0 {
-                    return Err(r.error(at, format!("packed float data of {} bytes is not a multiple of 4", bytes.len())));
+                    return Err(r.error(
+                        at,
+                        format!(
+                            "packed float data of {} bytes is not a multiple of 4",
+                            bytes.len()
+                        ),
+                    ));
                 }
                 wire::extend_f32_le(&mut blob.data, bytes);
             }
-            (field::BLOB_DATA, WireType::Fixed32) => blob.data.push(f32::from_le_bytes(r.fixed32()?)),
+            (field::BLOB_DATA, WireType::Fixed32) => {
+                blob.data.push(f32::from_le_bytes(r.fixed32()?))
+            }
             (field::BLOB_DOUBLE_DATA, WireType::Len) => {
                 let (bytes, at) = r.len_bytes()?;
                 if bytes.len() % 8 != 0 {
-                    return Err(r.error(at, format!("packed double data of {} bytes is not a multiple of 8", bytes.len())));
+                    return Err(r.error(
+                        at,
+                        format!(
+                            "packed double data of {} bytes is not a multiple of 8",
+                            bytes.len()
+                        ),
+                    ));
                 }
                 wire::extend_f64_le_as_f32(&mut blob.double_data, bytes);
             }
-            (field::BLOB_DOUBLE_DATA, WireType::Fixed64) => blob.double_data.push(f64::from_le_bytes(r.fixed64()?) as f32),
+            (field::BLOB_DOUBLE_DATA, WireType::Fixed64) => {
+                blob.double_data.push(f64::from_le_bytes(r.fixed64()?) as f32)
+            }
             (field::BLOB_SHAPE, WireType::Len) => {
                 // A repeated sub-message field that is set twice merges: dims append.
                 let dims = parse_blob_shape(r.sub_message()?)?;
@@ -226,7 +248,10 @@ impl RawBlob {
             .ok_or_else(|| format!("shape {shape:?} has a negative or overflowing dimension"))?;
         let data = if self.double_data.is_empty() { self.data } else { self.double_data };
         if data.len() as i64 != count {
-            return Err(format!("shape {shape:?} needs {count} values but the file stores {}", data.len()));
+            return Err(format!(
+                "shape {shape:?} needs {count} values but the file stores {}",
+                data.len()
+            ));
         }
         Ok(WeightBlob { shape, legacy_4d, data })
     }
@@ -320,7 +345,8 @@ fn v0_type_name(v0: &str) -> String {
 /// blobs read that way so that Caffe's right-aligned shape rule still
 /// applies). Atomic: a temporary file is renamed into place.
 pub fn write_caffemodel(path: &Path, weights: &WeightsFile) -> Result<(), WeightsError> {
-    lvc_fsio::write_atomic_with(path, |out| write_net(out, weights)).map_err(|e| WeightsError::io(path, e))
+    lvc_fsio::write_atomic_with(path, |out| write_net(out, weights))
+        .map_err(|e| WeightsError::io(path, e))
 }
 
 fn write_net(out: &mut impl Write, weights: &WeightsFile) -> std::io::Result<()> {
@@ -335,7 +361,10 @@ fn write_net(out: &mut impl Write, weights: &WeightsFile) -> std::io::Result<()>
         head.bytes_field(field::LAYER_NAME, layer.name.as_bytes());
         head.bytes_field(field::LAYER_TYPE, layer.kind.as_bytes());
         let layer_len = head.buf.len()
-            + blobs.iter().map(|(_, blob_len)| len_field_size(field::LAYER_BLOBS, *blob_len)).sum::<usize>();
+            + blobs
+                .iter()
+                .map(|(_, blob_len)| len_field_size(field::LAYER_BLOBS, *blob_len))
+                .sum::<usize>();
         let mut prefix = Writer::new();
         prefix.len_prefix(field::NET_LAYER, layer_len);
         out.write_all(&prefix.buf)?;
@@ -361,7 +390,8 @@ pub(crate) fn blob_header(blob: &WeightBlob) -> (Writer, usize) {
         }
     } else {
         let dims_len: usize = blob.shape.iter().map(|&d| varint_len(d as u64)).sum();
-        let shape_len = if blob.shape.is_empty() { 0 } else { len_field_size(field::SHAPE_DIM, dims_len) };
+        let shape_len =
+            if blob.shape.is_empty() { 0 } else { len_field_size(field::SHAPE_DIM, dims_len) };
         w.len_prefix(field::BLOB_SHAPE, shape_len);
         if !blob.shape.is_empty() {
             w.len_prefix(field::SHAPE_DIM, dims_len);
@@ -416,9 +446,17 @@ mod tests {
                 WeightsLayer {
                     name: "fc".into(),
                     kind: "InnerProduct".into(),
-                    blobs: vec![WeightBlob { shape: vec![1, 1, 1, 2], legacy_4d: true, data: vec![5.0, 6.0] }],
+                    blobs: vec![WeightBlob {
+                        shape: vec![1, 1, 1, 2],
+                        legacy_4d: true,
+                        data: vec![5.0, 6.0],
+                    }],
                 },
-                WeightsLayer { name: "scalar".into(), kind: "Parameter".into(), blobs: vec![WeightBlob::new(vec![], vec![7.0])] },
+                WeightsLayer {
+                    name: "scalar".into(),
+                    kind: "Parameter".into(),
+                    blobs: vec![WeightBlob::new(vec![], vec![7.0])],
+                },
             ],
         };
         let bytes = encode(&weights);
@@ -441,7 +479,11 @@ mod tests {
         w.bytes_field(field::NET_LAYER, &layer.buf);
         let err = read_caffemodel_bytes(&w.buf, Path::new("x.caffemodel")).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("layer 'ip' blob 0") && text.contains("needs 6 values but the file stores 1"), "{text}");
+        assert!(
+            text.contains("layer 'ip' blob 0")
+                && text.contains("needs 6 values but the file stores 1"),
+            "{text}"
+        );
     }
 
     #[test]

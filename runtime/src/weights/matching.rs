@@ -38,7 +38,11 @@ pub fn targets_from_graph(net: &NetDef, graph: &NetGraph) -> Vec<TargetLayer> {
         .map(|node| TargetLayer {
             name: node.name.clone(),
             kind: node.kind.clone(),
-            span: Some(node.def_index.and_then(|i| net.layers.get(i)).map_or(node.span, |def| def.name.span)),
+            span: Some(
+                node.def_index
+                    .and_then(|i| net.layers.get(i))
+                    .map_or(node.span, |def| def.name.span),
+            ),
             params: node.params.clone(),
         })
         .collect()
@@ -145,7 +149,12 @@ pub fn match_weights(targets: &[TargetLayer], file: &WeightsFile) -> WeightsRepo
         // Every source layer with this name is copied, in file order, into
         // the first net layer with the name.
         let sources: Vec<usize> = if first_with_name {
-            file.layers.iter().enumerate().filter(|(_, l)| l.name == target.name).map(|(i, _)| i).collect()
+            file.layers
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.name == target.name)
+                .map(|(i, _)| i)
+                .collect()
         } else {
             Vec::new()
         };
@@ -155,7 +164,11 @@ pub fn match_weights(targets: &[TargetLayer], file: &WeightsFile) -> WeightsRepo
         if target.params.is_empty() && sources.iter().all(|&i| file.layers[i].blobs.is_empty()) {
             continue;
         }
-        let mut report = match sources.iter().map(|&i| compare(target, &file.layers[i], i)).find(|r| r.status != LayerStatus::Ok) {
+        let mut report = match sources
+            .iter()
+            .map(|&i| compare(target, &file.layers[i], i))
+            .find(|r| r.status != LayerStatus::Ok)
+        {
             Some(bad) => bad,
             None => match sources.last() {
                 Some(&i) => compare(target, &file.layers[i], i),
@@ -176,7 +189,16 @@ pub fn match_weights(targets: &[TargetLayer], file: &WeightsFile) -> WeightsRepo
                 layer: source.name.clone(),
                 kind: source.kind.clone(),
                 status: LayerStatus::UnusedInFile,
-                params: source.blobs.iter().enumerate().map(|(index, b)| ParamReport { index, expected: None, found: Some(b.shape.clone()) }).collect(),
+                params: source
+                    .blobs
+                    .iter()
+                    .enumerate()
+                    .map(|(index, b)| ParamReport {
+                        index,
+                        expected: None,
+                        found: Some(b.shape.clone()),
+                    })
+                    .collect(),
                 span: None,
                 fix: None,
                 adapted: None,
@@ -193,7 +215,12 @@ fn missing(target: &TargetLayer) -> LayerReport {
         layer: target.name.clone(),
         kind: target.kind.clone(),
         status: LayerStatus::MissingInFile,
-        params: target.params.iter().enumerate().map(|(index, p)| ParamReport { index, expected: Some(p.shape.0.clone()), found: None }).collect(),
+        params: target
+            .params
+            .iter()
+            .enumerate()
+            .map(|(index, p)| ParamReport { index, expected: Some(p.shape.0.clone()), found: None })
+            .collect(),
         span: target.span,
         fix: None,
         adapted: None,
@@ -236,7 +263,11 @@ fn compare(target: &TargetLayer, source: &WeightsLayer, source_index: usize) -> 
         .zip(&source.blobs)
         .enumerate()
         .filter(|(_, (p, b))| !shape_equals(b, p.shape.dims()))
-        .map(|(index, (p, b))| ParamReport { index, expected: Some(p.shape.0.clone()), found: Some(b.shape.clone()) })
+        .map(|(index, (p, b))| ParamReport {
+            index,
+            expected: Some(p.shape.0.clone()),
+            found: Some(b.shape.clone()),
+        })
         .collect();
     if !report.params.is_empty() {
         report.status = LayerStatus::ShapeMismatch;
@@ -249,7 +280,12 @@ fn compare(target: &TargetLayer, source: &WeightsLayer, source_index: usize) -> 
 fn suggest_shape_fix(target: &TargetLayer, source: &WeightsLayer) -> String {
     let expected = target.params.first().map(|p| p.shape.dims()).unwrap_or(&[]);
     let found = source.blobs.first().map(|b| b.shape.as_slice()).unwrap_or(&[]);
-    let rest_match = target.params.iter().zip(&source.blobs).skip(1).all(|(p, b)| shape_equals(b, p.shape.dims()));
+    let rest_match = target
+        .params
+        .iter()
+        .zip(&source.blobs)
+        .skip(1)
+        .all(|(p, b)| shape_equals(b, p.shape.dims()));
     if target.kind == "Convolution" && rest_match {
         if let Some((from, to)) = input_channel_change(found, expected) {
             return if to == 1 {
@@ -272,9 +308,10 @@ fn suggest_shape_fix(target: &TargetLayer, source: &WeightsLayer) -> String {
             );
         }
     }
-    let outputs_differ = matches!(target.kind.as_str(), "Convolution" | "InnerProduct" | "Deconvolution")
-        && found.first() != expected.first()
-        && found.len() == expected.len();
+    let outputs_differ =
+        matches!(target.kind.as_str(), "Convolution" | "InnerProduct" | "Deconvolution")
+            && found.first() != expected.first()
+            && found.len() == expected.len();
     let why = if outputs_differ {
         "the output (class) count differs from the file's"
     } else {
@@ -314,7 +351,12 @@ pub(crate) fn convolutionalizable(target: &TargetLayer, source: &WeightsLayer) -
         && out == Some(expected[0])
         && blob.count() as i64 == weight.shape.count()
         && source.blobs.len() == target.params.len()
-        && target.params.iter().zip(&source.blobs).skip(1).all(|(p, b)| b.count() as i64 == p.shape.count())
+        && target
+            .params
+            .iter()
+            .zip(&source.blobs)
+            .skip(1)
+            .all(|(p, b)| b.count() as i64 == p.shape.count())
 }
 
 /// A missing net layer and an unused file layer of the same type with the
@@ -332,7 +374,8 @@ fn detect_renames(targets: &[TargetLayer], file: &WeightsFile, layers: &mut [Lay
                 && !taken[u]
                 && report.source.is_some_and(|s| {
                     let source = &file.layers[s];
-                    (source.kind == target.kind || source.kind.is_empty()) && blobs_match(target, source)
+                    (source.kind == target.kind || source.kind.is_empty())
+                        && blobs_match(target, source)
                 })
         });
         if let Some(u) = candidate {
@@ -367,7 +410,10 @@ mod tests {
         WeightsLayer {
             name: name.into(),
             kind: kind.into(),
-            blobs: shapes.iter().map(|s| WeightBlob::new(s.to_vec(), vec![0.0; s.iter().product::<i64>() as usize])).collect(),
+            blobs: shapes
+                .iter()
+                .map(|s| WeightBlob::new(s.to_vec(), vec![0.0; s.iter().product::<i64>() as usize]))
+                .collect(),
         }
     }
     fn legacy(mut layer: WeightsLayer) -> WeightsLayer {
@@ -425,14 +471,20 @@ mod tests {
         assert!(fc6.fix.as_deref().unwrap().contains("class) count"));
         assert!(report.layers[0].fix.as_deref().unwrap().contains("--adapt conv1=sum"));
         assert!(report.layers[2].fix.as_deref().unwrap().contains("--adapt reinit=upscore"));
-        assert_eq!(report.layers[2].params[1], ParamReport { index: 1, expected: Some(vec![2]), found: None });
+        assert_eq!(
+            report.layers[2].params[1],
+            ParamReport { index: 1, expected: Some(vec![2]), found: None }
+        );
         assert!(report.layers[3].fix.is_none(), "a different type with other shapes is no rename");
     }
 
     #[test]
     fn gray_filters_into_rgb_net_suggest_replicate() {
         let targets = vec![target("conv1", "Convolution", &[&[96, 3, 11, 11], &[96]])];
-        let file = WeightsFile { name: None, layers: vec![source("conv1", "Convolution", &[&[96, 1, 11, 11], &[96]])] };
+        let file = WeightsFile {
+            name: None,
+            layers: vec![source("conv1", "Convolution", &[&[96, 1, 11, 11], &[96]])],
+        };
         let fix = match_weights(&targets, &file).layers[0].fix.clone().unwrap();
         assert!(fix.contains("--adapt conv1=replicate"), "{fix}");
     }
@@ -440,7 +492,10 @@ mod tests {
     #[test]
     fn renamed_layer_is_reported_not_used() {
         let targets = vec![target("score_fr_2classes", "Convolution", &[&[2, 512, 1, 1], &[2]])];
-        let file = WeightsFile { name: None, layers: vec![source("score_fr", "Convolution", &[&[2, 512, 1, 1], &[2]])] };
+        let file = WeightsFile {
+            name: None,
+            layers: vec![source("score_fr", "Convolution", &[&[2, 512, 1, 1], &[2]])],
+        };
         let report = match_weights(&targets, &file);
         assert_eq!(report.layers[0].status, LayerStatus::MissingInFile);
         assert!(report.layers[0].fix.as_deref().unwrap().contains("looks renamed from 'score_fr'"));
@@ -451,7 +506,10 @@ mod tests {
     #[test]
     fn inner_product_weights_in_a_convolution_suggest_convolutionalize() {
         let targets = vec![target("fc6", "Convolution", &[&[16, 4, 2, 2], &[16]])];
-        let file = WeightsFile { name: None, layers: vec![legacy(source("fc6", "InnerProduct", &[&[1, 1, 16, 16], &[1, 1, 1, 16]]))] };
+        let file = WeightsFile {
+            name: None,
+            layers: vec![legacy(source("fc6", "InnerProduct", &[&[1, 1, 16, 16], &[1, 1, 1, 16]]))],
+        };
         let report = match_weights(&targets, &file);
         assert_eq!(report.layers[0].status, LayerStatus::ShapeMismatch);
         assert_eq!(report.layers[0].params.len(), 1, "the legacy bias matches right-aligned");
@@ -460,8 +518,12 @@ mod tests {
 
     #[test]
     fn only_the_first_net_layer_with_a_name_gets_weights() {
-        let targets = vec![target("ip", "InnerProduct", &[&[2, 2]]), target("ip", "InnerProduct", &[&[2, 2]])];
-        let file = WeightsFile { name: None, layers: vec![source("ip", "InnerProduct", &[&[2, 2]])] };
+        let targets = vec![
+            target("ip", "InnerProduct", &[&[2, 2]]),
+            target("ip", "InnerProduct", &[&[2, 2]]),
+        ];
+        let file =
+            WeightsFile { name: None, layers: vec![source("ip", "InnerProduct", &[&[2, 2]])] };
         let report = match_weights(&targets, &file);
         assert_eq!(report.layers[0].status, LayerStatus::Ok);
         assert_eq!(report.layers[0].source, Some(0));

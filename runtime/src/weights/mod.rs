@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 pub use adapt::{apply_adaptations, AdaptError, AdaptMode, Adaptation, AppliedAdaptation};
 pub use caffemodel::{read_caffemodel, read_caffemodel_bytes, write_caffemodel};
-pub use matching::{match_weights, shape_equals, targets_from_graph, LayerReport, LayerStatus, ParamReport, TargetLayer, WeightsReport};
+pub use matching::{
+    match_weights, shape_equals, targets_from_graph, LayerReport, LayerStatus, ParamReport,
+    TargetLayer, WeightsReport,
+};
 pub use safetensors::{read_safetensors, read_safetensors_bytes, write_safetensors};
 
 /// All layers of a weights file, in file order, including layers without
@@ -68,7 +71,12 @@ impl WeightsFile {
             for (blob, values) in layer.blobs.iter().enumerate() {
                 let count = values.data.iter().filter(|v| !v.is_finite()).count();
                 if count > 0 {
-                    found.push(NonFinite { layer: layer.name.clone(), blob, count, of: values.data.len() });
+                    found.push(NonFinite {
+                        layer: layer.name.clone(),
+                        blob,
+                        count,
+                        of: values.data.len(),
+                    });
                 }
             }
         }
@@ -92,7 +100,11 @@ pub struct NonFinite {
 
 impl fmt::Display for NonFinite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "layer '{}' blob {} holds {} NaN or infinite value(s) of {}", self.layer, self.blob, self.count, self.of)
+        write!(
+            f,
+            "layer '{}' blob {} holds {} NaN or infinite value(s) of {}",
+            self.layer, self.blob, self.count, self.of
+        )
     }
 }
 
@@ -112,7 +124,10 @@ impl fmt::Display for CaffeShape<'_> {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WeightsError {
     #[error("cannot access weights file {}: {source}", path.display())]
-    #[diagnostic(code(lvc::weights::io), help("check that the path exists and is readable (or its folder writable)"))]
+    #[diagnostic(
+        code(lvc::weights::io),
+        help("check that the path exists and is readable (or its folder writable)")
+    )]
     Io {
         path: PathBuf,
         #[source]
@@ -138,7 +153,10 @@ pub enum WeightsError {
     MixedFormat { path: PathBuf },
 
     #[error("{} is empty", path.display())]
-    #[diagnostic(code(lvc::weights::empty), help("an empty file holds no weights; the download or the save was probably interrupted"))]
+    #[diagnostic(
+        code(lvc::weights::empty),
+        help("an empty file holds no weights; the download or the save was probably interrupted")
+    )]
     Empty { path: PathBuf },
 
     #[error("{}: {what}", path.display())]
@@ -146,7 +164,10 @@ pub enum WeightsError {
     Safetensors { path: PathBuf, what: String },
 
     #[error("{}: cannot tell the weights format from the extension `{ext}`", path.display())]
-    #[diagnostic(code(lvc::weights::format), help("use a file ending in .caffemodel or .safetensors"))]
+    #[diagnostic(
+        code(lvc::weights::format),
+        help("use a file ending in .caffemodel or .safetensors")
+    )]
     UnknownFormat { path: PathBuf, ext: String },
 }
 
@@ -186,7 +207,11 @@ pub fn read_weights(path: &Path) -> Result<WeightsFile, WeightsError> {
 /// Writes a `.caffemodel` or `.safetensors` file (by extension), atomically.
 /// `roles` (per layer, per blob: `weight`, `bias`, …) go into the safetensors
 /// metadata when known.
-pub fn write_weights(path: &Path, weights: &WeightsFile, roles: &safetensors::ParamRoles) -> Result<(), WeightsError> {
+pub fn write_weights(
+    path: &Path,
+    weights: &WeightsFile,
+    roles: &safetensors::ParamRoles,
+) -> Result<(), WeightsError> {
     match WeightsFormat::of_path(path)? {
         WeightsFormat::Caffemodel => write_caffemodel(path, weights),
         WeightsFormat::Safetensors => write_safetensors(path, weights, roles),
@@ -217,8 +242,14 @@ mod tests {
 
     #[test]
     fn format_comes_from_the_extension() {
-        assert_eq!(WeightsFormat::of_path(Path::new("a/b.caffemodel")).unwrap(), WeightsFormat::Caffemodel);
-        assert_eq!(WeightsFormat::of_path(Path::new("b.SafeTensors")).unwrap(), WeightsFormat::Safetensors);
+        assert_eq!(
+            WeightsFormat::of_path(Path::new("a/b.caffemodel")).unwrap(),
+            WeightsFormat::Caffemodel
+        );
+        assert_eq!(
+            WeightsFormat::of_path(Path::new("b.SafeTensors")).unwrap(),
+            WeightsFormat::Safetensors
+        );
         let err = WeightsFormat::of_path(Path::new("b.h5")).unwrap_err();
         assert!(err.to_string().contains("`h5`"), "{err}");
     }

@@ -70,14 +70,21 @@ fn tensor_name(layer: &str, index: usize) -> String {
 }
 
 /// Writes `weights` as safetensors, atomically.
-pub fn write_safetensors(path: &Path, weights: &WeightsFile, roles: &ParamRoles) -> Result<(), WeightsError> {
+pub fn write_safetensors(
+    path: &Path,
+    weights: &WeightsFile,
+    roles: &ParamRoles,
+) -> Result<(), WeightsError> {
     let bad = |what: String| WeightsError::Safetensors { path: path.to_path_buf(), what };
     let mut seen = HashSet::new();
     let mut tensors = Vec::new();
     let mut layers = Vec::new();
     for layer in &weights.layers {
         if !seen.insert(layer.name.as_str()) {
-            return Err(bad(format!("layer name '{}' appears twice; tensor names must be unique", layer.name)));
+            return Err(bad(format!(
+                "layer name '{}' appears twice; tensor names must be unique",
+                layer.name
+            )));
         }
         for (i, blob) in layer.blobs.iter().enumerate() {
             let shape = blob
@@ -85,9 +92,19 @@ pub fn write_safetensors(path: &Path, weights: &WeightsFile, roles: &ParamRoles)
                 .iter()
                 .map(|&d| usize::try_from(d))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| bad(format!("layer '{}' blob {i} has a negative dimension {:?}", layer.name, blob.shape)))?;
+                .map_err(|_| {
+                    bad(format!(
+                        "layer '{}' blob {i} has a negative dimension {:?}",
+                        layer.name, blob.shape
+                    ))
+                })?;
             if shape.iter().product::<usize>() != blob.data.len() {
-                return Err(bad(format!("layer '{}' blob {i}: shape {:?} does not match {} values", layer.name, blob.shape, blob.data.len())));
+                return Err(bad(format!(
+                    "layer '{}' blob {i}: shape {:?} does not match {} values",
+                    layer.name,
+                    blob.shape,
+                    blob.data.len()
+                )));
             }
             tensors.push((tensor_name(&layer.name, i), BlobView { shape, data: &blob.data }));
         }
@@ -95,7 +112,13 @@ pub fn write_safetensors(path: &Path, weights: &WeightsFile, roles: &ParamRoles)
             name: layer.name.clone(),
             kind: layer.kind.clone(),
             blobs: layer.blobs.len(),
-            legacy_4d: layer.blobs.iter().enumerate().filter(|(_, b)| b.legacy_4d).map(|(i, _)| i).collect(),
+            legacy_4d: layer
+                .blobs
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.legacy_4d)
+                .map(|(i, _)| i)
+                .collect(),
             roles: roles.get(&layer.name).cloned().unwrap_or_default(),
         });
     }
@@ -110,7 +133,8 @@ pub fn write_safetensors(path: &Path, weights: &WeightsFile, roles: &ParamRoles)
     // Streamed to the file by the safetensors crate: no second copy of the
     // weights in memory.
     lvc_fsio::write_atomic_via_temp_path(path, |tmp| {
-        safetensors::tensor::serialize_to_file(tensors, &Some(metadata), tmp).map_err(|e| std::io::Error::other(format!("{e:?}")))
+        safetensors::tensor::serialize_to_file(tensors, &Some(metadata), tmp)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
     })
     .map_err(|e| WeightsError::io(path, e))
 }
@@ -126,10 +150,13 @@ pub fn read_safetensors(path: &Path) -> Result<SafetensorsWeights, WeightsError>
 /// errors.
 pub fn read_safetensors_bytes(map: &[u8], path: &Path) -> Result<SafetensorsWeights, WeightsError> {
     let bad = |what: String| WeightsError::Safetensors { path: path.to_path_buf(), what };
-    let (_, header) = SafeTensors::read_metadata(map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
-    let file = SafeTensors::deserialize(map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let (_, header) = SafeTensors::read_metadata(map)
+        .map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let file =
+        SafeTensors::deserialize(map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    if metadata.get("format").is_some_and(|tag| tag.starts_with(crate::solver::state::STATE_FORMAT)) {
+    if metadata.get("format").is_some_and(|tag| tag.starts_with(crate::solver::state::STATE_FORMAT))
+    {
         return Err(bad("this is a solver state (optimizer history), not weights: resume from it with `lvc train --snapshot`, or pass the weights file next to it".to_string()));
     }
 
@@ -144,22 +171,26 @@ pub fn read_safetensors_bytes(map: &[u8], path: &Path) -> Result<SafetensorsWeig
         match view.dtype() {
             Dtype::F32 => wire::extend_f32_le(&mut data, view.data()),
             Dtype::F64 => wire::extend_f64_le_as_f32(&mut data, view.data()),
-            other => return Err(bad(format!("tensor '{name}' has dtype {other:?}; only F32 and F64 are read"))),
+            other => {
+                return Err(bad(format!(
+                    "tensor '{name}' has dtype {other:?}; only F32 and F64 are read"
+                )))
+            }
         }
         let shape = view.shape().iter().map(|&d| d as i64).collect();
         groups.entry(layer.to_string()).or_default().insert(index, WeightBlob::new(shape, data));
     }
 
     let listed: Vec<LayerMeta> = match (metadata.get("format"), metadata.get("layers")) {
-        (Some(tag), Some(json)) if tag == FORMAT_TAG => {
-            serde_json::from_str(json).map_err(|e| bad(format!("__metadata__.layers is not valid: {e}")))?
-        }
+        (Some(tag), Some(json)) if tag == FORMAT_TAG => serde_json::from_str(json)
+            .map_err(|e| bad(format!("__metadata__.layers is not valid: {e}")))?,
         _ => Vec::new(),
     };
     let mut roles = ParamRoles::new();
     let mut layers = Vec::new();
     for meta in &listed {
-        let blobs = take_blobs(&mut groups, &meta.name, Some(meta.blobs), &meta.legacy_4d).map_err(bad)?;
+        let blobs =
+            take_blobs(&mut groups, &meta.name, Some(meta.blobs), &meta.legacy_4d).map_err(bad)?;
         layers.push(WeightsLayer { name: meta.name.clone(), kind: meta.kind.clone(), blobs });
         if !meta.roles.is_empty() {
             roles.insert(meta.name.clone(), meta.roles.clone());
@@ -190,12 +221,22 @@ fn take_blobs(
     let mut blobs = Vec::with_capacity(count);
     for (position, (index, blob)) in blobs_by_index.into_iter().enumerate() {
         if index != position {
-            return Err(format!("layer '{name}' has tensor {} but no {}", tensor_name(name, index), tensor_name(name, position)));
+            return Err(format!(
+                "layer '{name}' has tensor {} but no {}",
+                tensor_name(name, index),
+                tensor_name(name, position)
+            ));
         }
-        blobs.push(WeightBlob { legacy_4d: legacy.contains(&index) && blob.shape.len() == 4, ..blob });
+        blobs.push(WeightBlob {
+            legacy_4d: legacy.contains(&index) && blob.shape.len() == 4,
+            ..blob
+        });
     }
     if blobs.len() != count {
-        return Err(format!("layer '{name}' should have {count} tensors but the file has {}", blobs.len()));
+        return Err(format!(
+            "layer '{name}' should have {count} tensors but the file has {}",
+            blobs.len()
+        ));
     }
     Ok(blobs)
 }
@@ -212,12 +253,19 @@ mod tests {
                 WeightsLayer {
                     name: "conv.a".into(),
                     kind: "Convolution".into(),
-                    blobs: vec![WeightBlob::new(vec![2, 1, 1, 1], vec![1.0, 2.0]), WeightBlob::new(vec![2], vec![3.0, 4.0])],
+                    blobs: vec![
+                        WeightBlob::new(vec![2, 1, 1, 1], vec![1.0, 2.0]),
+                        WeightBlob::new(vec![2], vec![3.0, 4.0]),
+                    ],
                 },
                 WeightsLayer {
                     name: "fc".into(),
                     kind: "InnerProduct".into(),
-                    blobs: vec![WeightBlob { shape: vec![1, 1, 1, 3], legacy_4d: true, data: vec![5.0, 6.0, 7.0] }],
+                    blobs: vec![WeightBlob {
+                        shape: vec![1, 1, 1, 3],
+                        legacy_4d: true,
+                        data: vec![5.0, 6.0, 7.0],
+                    }],
                 },
             ],
         }
@@ -257,7 +305,10 @@ mod tests {
     fn badly_named_or_gapped_tensors_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let v = [1.0f32];
-        for (name, expected) in [("weights", "not named <layer>.<index>"), ("conv1.1", "has tensor conv1.1 but no conv1.0")] {
+        for (name, expected) in [
+            ("weights", "not named <layer>.<index>"),
+            ("conv1.1", "has tensor conv1.1 but no conv1.0"),
+        ] {
             let path = dir.path().join("bad.safetensors");
             let tensors = vec![(name.to_string(), BlobView { shape: vec![1], data: &v })];
             std::fs::write(&path, safetensors::tensor::serialize(tensors, &None).unwrap()).unwrap();
@@ -272,7 +323,10 @@ mod tests {
         let path = dir.path().join("junk.safetensors");
         std::fs::write(&path, b"\xff\xff\xff\xff\xff\xff\xff\x7fjunk").unwrap();
         let err = read_safetensors(&path).unwrap_err().to_string();
-        assert!(err.contains("junk.safetensors") && err.contains("not a safetensors file"), "{err}");
+        assert!(
+            err.contains("junk.safetensors") && err.contains("not a safetensors file"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -280,7 +334,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = sample();
         w.layers.push(w.layers[1].clone());
-        let err = write_safetensors(&dir.path().join("d.safetensors"), &w, &ParamRoles::new()).unwrap_err();
+        let err = write_safetensors(&dir.path().join("d.safetensors"), &w, &ParamRoles::new())
+            .unwrap_err();
         assert!(err.to_string().contains("appears twice"), "{err}");
     }
 }

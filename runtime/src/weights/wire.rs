@@ -134,7 +134,8 @@ impl<'a> Reader<'a> {
     pub fn len_bytes(&mut self) -> WireResult<(&'a [u8], usize)> {
         let at = self.offset();
         let len = self.varint()?;
-        let len = usize::try_from(len).map_err(|_| self.error(at, format!("length {len} does not fit in memory")))?;
+        let len = usize::try_from(len)
+            .map_err(|_| self.error(at, format!("length {len} does not fit in memory")))?;
         let payload_at = self.offset();
         let bytes = self.take(len, "length-delimited field")?;
         Ok((bytes, payload_at))
@@ -190,16 +191,25 @@ impl<'a> Reader<'a> {
                 let start = self.offset();
                 loop {
                     match self.key()? {
-                        None => return Err(self.error(start, format!("group {field} is not closed"))),
+                        None => {
+                            return Err(self.error(start, format!("group {field} is not closed")))
+                        }
                         Some((inner, WireType::EndGroup)) if inner == field => return Ok(()),
                         Some((inner, WireType::EndGroup)) => {
-                            return Err(self.error(self.offset(), format!("end of group {inner} inside group {field}")))
+                            return Err(self.error(
+                                self.offset(),
+                                format!("end of group {inner} inside group {field}"),
+                            ))
                         }
-                        Some((inner, inner_wire)) => self.skip_at_depth(inner, inner_wire, depth + 1)?,
+                        Some((inner, inner_wire)) => {
+                            self.skip_at_depth(inner, inner_wire, depth + 1)?
+                        }
                     }
                 }
             }
-            WireType::EndGroup => Err(self.error(self.offset(), format!("end of group {field} without a start"))),
+            WireType::EndGroup => {
+                Err(self.error(self.offset(), format!("end of group {field} without a start")))
+            }
         }
     }
 }
@@ -215,7 +225,11 @@ pub fn extend_f32_le(out: &mut Vec<f32>, bytes: &[u8]) {
 /// casts `double_data` the same way).
 pub fn extend_f64_le_as_f32(out: &mut Vec<f32>, bytes: &[u8]) {
     out.reserve(bytes.len() / 8);
-    out.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32));
+    out.extend(
+        bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32),
+    );
 }
 
 /// Encoding side: a growable buffer with protobuf primitives.

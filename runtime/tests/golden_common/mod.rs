@@ -29,7 +29,8 @@ pub fn manifest(case: &str) -> serde_json::Value {
 /// A raw little-endian float32 file as a tensor of `shape`.
 pub fn read_f32(rel: &str, shape: &[i64]) -> Tensor {
     let bytes = std::fs::read(golden(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let values: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     assert_eq!(values.len() as i64, shape.iter().product::<i64>(), "{rel}: size");
     Tensor::from_slice(&values).reshape(shape)
 }

@@ -10,8 +10,10 @@ use lvc_runtime::tch::Device;
 pub fn test_device() -> Device {
     match std::env::var("LVC_TEST_DEVICE") {
         Ok(name) => {
-            let choice: DeviceChoice = name.parse().unwrap_or_else(|e| panic!("LVC_TEST_DEVICE={name}: {e}"));
-            select(choice, CudaFloat32::Ieee).unwrap_or_else(|e| panic!("LVC_TEST_DEVICE={name}: {e}"))
+            let choice: DeviceChoice =
+                name.parse().unwrap_or_else(|e| panic!("LVC_TEST_DEVICE={name}: {e}"));
+            select(choice, CudaFloat32::Ieee)
+                .unwrap_or_else(|e| panic!("LVC_TEST_DEVICE={name}: {e}"))
         }
         Err(_) => Device::Cpu,
     }

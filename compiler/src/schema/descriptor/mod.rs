@@ -133,16 +133,10 @@ pub struct EnumDesc {
 
 impl EnumDesc {
     pub fn value(&self, name: &str) -> Option<i32> {
-        self.values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, v)| v)
+        self.values.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
     }
     pub fn name_of(&self, number: i32) -> Option<&'static str> {
-        self.values
-            .iter()
-            .find(|&&(_, v)| v == number)
-            .map(|&(n, _)| n)
+        self.values.iter().find(|&&(_, v)| v == number).map(|&(n, _)| n)
     }
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
         self.values.iter().map(|&(n, _)| n)
@@ -157,14 +151,7 @@ pub(crate) const fn opt(
     ty: FieldType,
     default: DefaultValue,
 ) -> FieldDesc {
-    FieldDesc {
-        name,
-        number,
-        ty,
-        label: Label::Optional,
-        default,
-        origin: Origin::Caffe,
-    }
+    FieldDesc { name, number, ty, label: Label::Optional, default, origin: Origin::Caffe }
 }
 
 pub(crate) const fn req(number: u32, name: &'static str, ty: FieldType) -> FieldDesc {
@@ -191,10 +178,7 @@ pub(crate) const fn rep(number: u32, name: &'static str, ty: FieldType) -> Field
 
 /// Marks a field as an lvc extension.
 pub(crate) const fn lvc_ext(field: FieldDesc) -> FieldDesc {
-    FieldDesc {
-        origin: Origin::Lvc,
-        ..field
-    }
+    FieldDesc { origin: Origin::Lvc, ..field }
 }
 
 pub(crate) const fn msg(desc: &'static MessageDesc) -> FieldType {
@@ -314,12 +298,8 @@ mod tests {
 
     fn reachable() -> Vec<&'static MessageDesc> {
         let mut seen: Vec<&'static MessageDesc> = Vec::new();
-        let mut stack: Vec<&'static MessageDesc> = vec![
-            &NET_PARAMETER,
-            &SOLVER_PARAMETER,
-            &SOLVER_STATE,
-            &BLOB_PROTO_VECTOR,
-        ];
+        let mut stack: Vec<&'static MessageDesc> =
+            vec![&NET_PARAMETER, &SOLVER_PARAMETER, &SOLVER_STATE, &BLOB_PROTO_VECTOR];
         while let Some(m) = stack.pop() {
             if seen.iter().any(|s| std::ptr::eq(*s, m)) {
                 continue;
@@ -338,11 +318,7 @@ mod tests {
         let reachable: HashSet<&str> = reachable().iter().map(|m| m.name).collect();
         let listed: HashSet<&str> = all_messages().iter().map(|m| m.name).collect();
         assert_eq!(reachable, listed);
-        assert_eq!(
-            listed.len(),
-            all_messages().len(),
-            "no message listed twice"
-        );
+        assert_eq!(listed.len(), all_messages().len(), "no message listed twice");
         assert!(listed.len() >= 60, "{}", listed.len());
     }
 
@@ -372,11 +348,7 @@ mod tests {
                     (FieldType::Enum(e), DefaultValue::Enum(name)) => e.value(name).is_some(),
                     _ => false,
                 };
-                assert!(
-                    fits,
-                    "{}.{}: {:?} default {:?}",
-                    m.name, f.name, f.ty, f.default
-                );
+                assert!(fits, "{}.{}: {:?} default {:?}", m.name, f.name, f.ty, f.default);
                 assert!(
                     !(f.is_repeated() && f.default != DefaultValue::None),
                     "{}.{}",
@@ -431,14 +403,8 @@ mod tests {
         assert_eq!(number(&V0_LAYER_PARAMETER, "hdf5_output_param"), Some(1001));
         assert_eq!(number(&SOLVER_PARAMETER, "weights"), Some(42));
         assert_eq!(V1_LAYER_TYPE.value("DECONVOLUTION"), Some(39));
-        assert_eq!(
-            NET_STATE.field("phase").map(|f| f.default),
-            Some(DefaultValue::Enum("TEST"))
-        );
-        assert_eq!(
-            LRN_PARAMETER.field("alpha").map(|f| f.default),
-            Some(DefaultValue::Float(1.0))
-        );
+        assert_eq!(NET_STATE.field("phase").map(|f| f.default), Some(DefaultValue::Enum("TEST")));
+        assert_eq!(LRN_PARAMETER.field("alpha").map(|f| f.default), Some(DefaultValue::Float(1.0)));
         assert!(matches!(
             SOLVER_PARAMETER.field("lr_policy").map(|f| f.ty),
             Some(FieldType::String)

@@ -20,9 +20,14 @@ impl ImageLoader for TextLoader {
     fn decode(&self, path: &Path, bytes: &[u8]) -> Result<LoadedImage, Problem> {
         let bad = || Problem::new(path, NotATestImage { path: path.to_path_buf() });
         let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
-        let v: Vec<i64> = text.split_whitespace().map(|t| t.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let v: Vec<i64> = text
+            .split_whitespace()
+            .map(|t| t.parse().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
         let &[rows, columns, value] = v.as_slice() else { return Err(bad()) };
-        let (Ok(rows), Ok(columns)) = (usize::try_from(rows), usize::try_from(columns)) else { return Err(bad()) };
+        let (Ok(rows), Ok(columns)) = (usize::try_from(rows), usize::try_from(columns)) else {
+            return Err(bad());
+        };
         let pixels = match (u16::try_from(value), i16::try_from(value)) {
             (Ok(v), _) => StoredPixels::U16(vec![v; rows * columns]),
             (_, Ok(v)) => StoredPixels::I16(vec![v; rows * columns]),
@@ -47,10 +52,14 @@ impl Tree {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let images = dir.path().join("challenge training");
-        let contours = dir.path().join("Sunnybrook Cardiac MR Database ContoursPart3").join("TrainingDataContours");
+        let contours = dir
+            .path()
+            .join("Sunnybrook Cardiac MR Database ContoursPart3")
+            .join("TrainingDataContours");
         fs::create_dir_all(&images).unwrap();
         fs::create_dir_all(contours.join("file-listings")).unwrap();
-        fs::write(contours.join("file-listings").join("IM-0001-0001-icontour-manual.txt"), "junk").unwrap();
+        fs::write(contours.join("file-listings").join("IM-0001-0001-icontour-manual.txt"), "junk")
+            .unwrap();
         Tree { _dir: dir, images, contours }
     }
 
@@ -124,7 +133,11 @@ fn pairs_padded_contours_with_unpadded_image_folders_via_the_builtin_map() {
     for s in &got.slices {
         assert_eq!(s.case, "SC-HF-I-1");
         assert_eq!(s.series, 4);
-        assert_eq!(s.pixels, StoredPixels::U16(vec![7; 16 * 16]), "stored values in their stored type");
+        assert_eq!(
+            s.pixels,
+            StoredPixels::U16(vec![7; 16 * 16]),
+            "stored values in their stored type"
+        );
         assert_eq!(s.label.iter().filter(|&&v| v == 1).count(), 25);
         assert_eq!(s.dicom.sha256.len(), 64);
     }
@@ -202,7 +215,11 @@ fn rgb_keeps_one_plane_per_slice_and_the_dataset_has_three_equal_channels() {
     opts.channels = Channels::RGB;
     opts.val_pct = 0;
     let got = import(&opts, &TextLoader).unwrap();
-    assert_eq!(got.slices[0].pixels.len(), 16 * 16, "the store repeats the plane, the import does not");
+    assert_eq!(
+        got.slices[0].pixels.len(),
+        16 * 16,
+        "the store repeats the plane, the import does not"
+    );
     let out = t.images.parent().unwrap().join("rgb-ds");
     crate::store::write_dataset(&out, &got, false).unwrap();
     let ds = crate::store::Dataset::open(&out).unwrap();
@@ -224,7 +241,10 @@ fn source_files_are_checksummed_from_the_bytes_that_were_decoded() {
 #[test]
 fn sha256_hex_is_the_lowercase_hex_digest() {
     // FIPS 180-2's "abc" example.
-    assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
 }
 
 #[test]
@@ -245,7 +265,8 @@ fn broken_tree_reports_every_problem_and_skip_bad_keeps_the_rest() {
     t.contour("SC-N-40", 10, "i", SQUARE);
     fs::create_dir_all(t.images.join("SC-N-40")).unwrap();
     // case folder with no i-contours
-    fs::create_dir_all(t.contours.join("SC-HYP-3").join("contours-manual").join("IRCCI-expert")).unwrap();
+    fs::create_dir_all(t.contours.join("SC-HYP-3").join("contours-manual").join("IRCCI-expert"))
+        .unwrap();
     // unknown case whose folder has no series with its images
     t.contour("SC-Q-1", 10, "i", SQUARE);
     t.image("SC-Q-1", 2, 11, "16 16 1");
@@ -273,7 +294,10 @@ fn broken_tree_reports_every_problem_and_skip_bad_keeps_the_rest() {
     assert_eq!(got.slices.len(), 1);
     assert_eq!(got.slices[0].image, 10);
     assert_eq!(got.skipped.len(), 8);
-    assert!(got.skipped.iter().any(|s| s.path == junk.to_string_lossy() && s.reason.contains("expected 2 numbers")));
+    assert!(got
+        .skipped
+        .iter()
+        .any(|s| s.path == junk.to_string_lossy() && s.reason.contains("expected 2 numbers")));
 }
 
 #[test]
@@ -295,7 +319,10 @@ fn odd_sized_images_are_named() {
     t.image("SC-N-2", 898, 20, "12 16 7");
     let problems = problems_of(import(&t.options(), &TextLoader).unwrap_err());
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].contains("IM-0898-0020.dcm: image is 12x16, the dataset's images are 16x16"), "{problems:?}");
+    assert!(
+        problems[0].contains("IM-0898-0020.dcm: image is 12x16, the dataset's images are 16x16"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -358,7 +385,9 @@ fn image_split_takes_floor_of_pct_and_is_seeded() {
     assert_eq!(a.iter().filter(|s| s.split == Split::Val).count(), 26);
     let mut b = slices(&[("B", 130), ("A", 130)]);
     assign_splits(&mut b, SplitKind::Image, 10, 7);
-    let key = |s: &[ImportedSlice]| s.iter().map(|s| (s.case.clone(), s.image, s.split)).collect::<Vec<_>>();
+    let key = |s: &[ImportedSlice]| {
+        s.iter().map(|s| (s.case.clone(), s.image, s.split)).collect::<Vec<_>>()
+    };
     assert_eq!(key(&a), key(&b), "input order must not matter");
     let mut c = slices(&[("A", 130), ("B", 130)]);
     assign_splits(&mut c, SplitKind::Image, 10, 8);
@@ -410,7 +439,8 @@ fn import_within_10_s(opts: ImportOptions, fifos: &[PathBuf]) -> Result<Imported
         Err(_) => {
             use std::os::unix::fs::OpenOptionsExt;
             for fifo in fifos {
-                let _writer = fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
+                let _writer =
+                    fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
             }
             panic!("the import blocked for 10 s on {fifos:?}");
         }
@@ -436,8 +466,20 @@ fn fifos_among_the_sources_are_problems_and_contour_named_folders_are_warned_abo
     let problems = problems_of(import_within_10_s(t.options(), &fifos).unwrap_err());
     let joined = problems.join("\n");
     assert_eq!(problems.len(), 2, "{joined}");
-    assert!(joined.contains(&format!("cannot read {}: it is a FIFO (named pipe), not a regular file", image.display())), "{joined}");
-    assert!(joined.contains(&format!("cannot read contour file {}: it is a FIFO (named pipe)", contour.display())), "{joined}");
+    assert!(
+        joined.contains(&format!(
+            "cannot read {}: it is a FIFO (named pipe), not a regular file",
+            image.display()
+        )),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(&format!(
+            "cannot read contour file {}: it is a FIFO (named pipe)",
+            contour.display()
+        )),
+        "{joined}"
+    );
 
     let mut opts = t.options();
     opts.skip_bad = true;
@@ -445,5 +487,11 @@ fn fifos_among_the_sources_are_problems_and_contour_named_folders_are_warned_abo
     assert_eq!(got.slices.iter().map(|s| s.image).collect::<Vec<_>>(), [10]);
     let skipped: Vec<&str> = got.skipped.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(skipped, [image.to_str().unwrap(), contour.to_str().unwrap()]);
-    assert_eq!(got.warnings, [format!("{} is a folder, not a contour file; it is not read as a contour", folder.display())]);
+    assert_eq!(
+        got.warnings,
+        [format!(
+            "{} is a folder, not a contour file; it is not read as a contour",
+            folder.display()
+        )]
+    );
 }
