@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
+.PHONY: all build test lint venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
 
 all: build
 
@@ -36,8 +36,14 @@ venv: $(LIBTORCH) $(VENV)/bin/cmake openblas
 build: venv
 	$(CARGO) build --release --locked --bins
 
-test: venv
+# The formatter and the linter first (rustfmt.toml, clippy.toml and the
+# workspace lints in Cargo.toml), then every test.
+test: venv lint
 	$(CARGO) test --release --locked --workspace
+
+lint: venv
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 # Headless Chromium for the report rendering test (tests/cli_report.rs skips,
 # saying so, where it is missing). Debian's package; apt-get needs root.

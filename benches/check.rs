@@ -10,6 +10,7 @@
 //! check` does and the JSON report, against rendering with miette's own
 //! reader of the whole text (what lvc did before; quadratic, so only up to
 //! 4k) in the same run. Goal: linear, 8k errors well under a second.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

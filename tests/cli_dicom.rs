@@ -1,4 +1,5 @@
 //! `lvc phantom` and `lvc dicom info|export` end to end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_data::dicom::{read_image, StoredPixels};
 use lvc_data::npy::{read_npy, NpyData};

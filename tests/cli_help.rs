@@ -1,4 +1,5 @@
 //! `--help` of the net and run subcommands, snapshotted (flags and examples).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod common;
 

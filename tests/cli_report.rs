@@ -1,6 +1,7 @@
 //! `lvc report`: curves.png and report.html from a synthetic run folder
 //! (tests/fixtures/report_run: metrics, run record, evaluation, overlays —
 //! no training), and the page as headless Chromium renders it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,5 +1,6 @@
 //! `lvc dataset create|inspect|export` end to end on small DICOM trees
 //! written with lvc-data's DICOM writer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_data::dicom::write::{write_mr_slice, MrSlice, WriteSyntax};
 use lvc_data::dicom::StoredPixels;

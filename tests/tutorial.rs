@@ -1,6 +1,7 @@
 //! `make tutorial` (docs/tutorial/run.sh): its solvers train the tutorial's
 //! nets, and its table (docs/tutorial/table.py) reads the run folders. The
 //! full script takes minutes of CPU, so it is not run here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod common;
 

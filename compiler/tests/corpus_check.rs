@@ -1,6 +1,7 @@
 //! The FCN nets of the corpus (shelhamer/fcn.berkeleyvision.org and DIGITS'
 //! FCN-AlexNet) check clean at 500×500 in both phases, with every written
 //! crop offset agreeing with the graph.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod ir_support;
 

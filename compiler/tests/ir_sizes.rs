@@ -3,6 +3,7 @@
 //! the layer, never a wrapped shape, a negative parameter count or (in this
 //! test profile, which checks overflow) a panic. Plus the memory estimate,
 //! and the linear work of reporting many errors (class 5).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod common;
 mod ir_support;

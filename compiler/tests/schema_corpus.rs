@@ -2,6 +2,7 @@
 //! (by the manifest's kind). Lenient mode accepts all of them; strict mode
 //! rejects exactly the files protobuf's strict parse rejected (forked-Caffe
 //! fields, the SSD label map).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod common;
 

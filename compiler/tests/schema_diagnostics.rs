@@ -1,5 +1,6 @@
 //! What schema problems look like to a user: rendered miette reports
 //! (snapshots) for each diagnostic code, plus the golden Caffe typo case.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod common;
 

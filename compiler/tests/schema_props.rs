@@ -2,6 +2,7 @@
 //! solver never panics, and a result comes back exactly when no error was
 //! reported. Trees are drawn from the field names and values that steer the
 //! validator and the V0/V1/input/BatchNorm upgrades.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_compiler::schema::print::to_prototxt;
 use lvc_compiler::schema::{load_net, load_solver, LoadOptions};

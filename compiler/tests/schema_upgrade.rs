@@ -2,6 +2,7 @@
 //! upgraded trees of a V0 and a V1 corpus net are snapshotted in text format
 //! (hand-checked against upgrade_proto.cpp), and every corpus net yields the
 //! layer count its manifest implies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod common;
 

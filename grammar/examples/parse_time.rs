@@ -2,6 +2,7 @@
 //!
 //! Run: `cargo run --release -p lvc-grammar --example parse_time [FILE…]`
 //! (without arguments: FCN-8s and ResNet-152 from the shared corpus).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
 //! Every prototxt in the shared corpus and the Caffe golden set parses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::path::{Path, PathBuf};
 

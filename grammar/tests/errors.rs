@@ -1,5 +1,6 @@
 //! Syntax errors: code, exact span of the offending token, and the rendered
 //! report (insta snapshots).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_grammar::{parse, ParseError, ParseErrorKind, Span, MAX_DEPTH};
 

@@ -1,4 +1,5 @@
 //! One test per syntax feature, with exact spans and decoded values.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_grammar::{parse, Field, Message, ScalarKind, Span, Value};
 

@@ -8,6 +8,7 @@
 //! The `*` marks the kernel `gemm::choose` picks.
 //!
 //! Run: `cargo bench -p lvc-runtime --bench gemm` (or `make bench-gemm`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::time::Instant;
 

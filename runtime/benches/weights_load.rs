@@ -9,6 +9,7 @@
 //! "mmap + copy" row is the floor for `read_caffemodel`.
 //!
 //! Run: `cargo bench -p lvc-runtime --bench weights_load`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::path::Path;
 use std::process::Command;

@@ -3,6 +3,7 @@
 //! against central finite differences, smoothing, class weights, ignored
 //! pixels, DiceLoss + SoftmaxWithLoss summed through loss_weight, and the
 //! Dice metric on empty masks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_compiler::ir::{compile, CompileOptions};
 use lvc_compiler::schema::Phase;
@@ -154,8 +155,8 @@ fn smoothing_and_class_weights_change_the_loss_as_defined() {
     // (0 + 1)/(0 + 1) = 1: confident background everywhere on an all-0 label
     // gives a loss near 0 even with foreground classes weighted.
     let background: Vec<f32> =
-        (0..N * C * S).map(|i| if (i / S) % C == 0 { 20.0 } else { -20.0 }).collect();
-    let (loss, _) = run(&net(DICE_LOSS), &background, &vec![0.0; N * S]);
+        (0..N * C * S).map(|i| if (i / S).is_multiple_of(C) { 20.0 } else { -20.0 }).collect();
+    let (loss, _) = run(&net(DICE_LOSS), &background, &[0.0; N * S]);
     assert!(loss.abs() < 1e-6, "empty classes with smoothing: {loss}");
 }
 
@@ -198,7 +199,7 @@ fn dice_metric_scores_empty_masks_with_empty_score() {
     // Everything predicted and labelled background: classes 1 and 2 are
     // empty in both, so they score empty_score (default 1).
     let background: Vec<f32> =
-        (0..N * C * S).map(|i| if (i / S) % C == 0 { 1.0 } else { 0.0 }).collect();
+        (0..N * C * S).map(|i| if (i / S).is_multiple_of(C) { 1.0 } else { 0.0 }).collect();
     let zeros = vec![0.0; N * S];
     assert_eq!(value(metric, &background, &zeros), (1.0, vec![1.0, 1.0, 1.0]));
     let strict =

@@ -3,6 +3,7 @@
 //! every (c_in, c_out) slice, so both class scores are identical and no
 //! gradient reaches the layers below. The filled kernels and the forward
 //! statistics match Caffe's counter-example run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod golden_common;
 

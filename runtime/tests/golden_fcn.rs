@@ -1,6 +1,7 @@
 //! FCN goldens: the blobs Caffe wrote during a deploy forward of
 //! FCN-AlexNet (slim, gray and rgb) and FCN-8s (slim), reproduced from the
 //! golden caffemodels within max|Δ|/max|ref| ≤ 1e-4.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod golden_common;
 

@@ -2,6 +2,7 @@
 //! each top's runtime shape equals the shape the compiler inferred, the
 //! forward is finite, and backward reaches the parameters. Unsupported
 //! types are reported at lowering with their layer and span.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use lvc_compiler::ir::{compile, CompileOptions};
 use lvc_compiler::schema::Phase;

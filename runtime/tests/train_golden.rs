@@ -5,6 +5,7 @@
 //! reports the loss as Caffe accumulates it, sequentially in float32: see
 //! the golden README's surprise 2), the first gradients, and the weight
 //! deltas after five updates.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 mod golden_common;
 

@@ -3,6 +3,7 @@
 //! double_data, unknown fields of every wire type) and the damage it must
 //! reject with the byte offset. The encoder here is written independently of
 //! the crate's writer, from caffe.proto field numbers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::path::Path;
 

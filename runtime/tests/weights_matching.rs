@@ -1,5 +1,6 @@
 //! Golden caffemodels against golden prototxts compiled by lvc's IR: Caffe's
 //! `CopyTrainedLayersFrom` outcome, every mismatch listed, and `--adapt`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation panics
 
 use std::path::{Path, PathBuf};
 

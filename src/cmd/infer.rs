@@ -105,7 +105,7 @@ pub fn contour(mask: &[u8], width: usize, height: usize, class: u8, inside: bool
             edge[y as usize * width + x as usize] = if inside {
                 here && neighbours.iter().any(|n| *n != Some(true))
             } else {
-                !here && neighbours.iter().any(|n| *n == Some(true))
+                !here && neighbours.contains(&Some(true))
             };
         }
     }

@@ -110,6 +110,7 @@ mod ffi {
     /// # Safety
     /// The pointers must address row-major matrices of the given sizes and
     /// leading dimensions; `c` must not alias `a` or `b`.
+    #[allow(clippy::too_many_arguments)] // cblas_sgemm's own, paired where they belong together
     pub unsafe fn sgemm(
         transpose_a: bool,
         transpose_b: bool,

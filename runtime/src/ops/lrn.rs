@@ -189,7 +189,7 @@ impl Lrn {
         let shape = x.size();
         let images = usize::try_from(shape[0]).unwrap_or(0);
         let channels = usize::try_from(shape[1]).unwrap_or(0);
-        let plane = if images * channels == 0 { 0 } else { x.numel() / (images * channels) };
+        let plane = x.numel().checked_div(images * channels).unwrap_or(0);
         (images, channels, plane)
     }
 

@@ -431,6 +431,7 @@ fn make_fifo(path: &Path) {
 /// within 10 s (a FIFO opened for reading blocks until a writer comes); the
 /// `fifos` then get a writer each, which lets it return.
 #[cfg(unix)]
+#[allow(clippy::result_large_err)] // the importer's own result, passed through
 fn import_within_10_s(opts: ImportOptions, fifos: &[PathBuf]) -> Result<Imported, ImportError> {
     let (send, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || send.send(import(&opts, &TextLoader)));
