@@ -235,7 +235,12 @@ impl ElementType {
     fn to_f32(self, b: &[u8]) -> f32 {
         macro_rules! num {
             ($t:ty) => {{
-                let a = b.try_into().expect("chunk of the element width");
+                // `b` is one `chunks_exact(width)` chunk and `width` is this
+                // type's size (`from_descr`), so it fills `a` exactly; were it
+                // ever shorter, the rest would read as zeros, not panic.
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                let n = a.len().min(b.len());
+                a[..n].copy_from_slice(&b[..n]);
                 if self.big_endian {
                     <$t>::from_be_bytes(a)
                 } else {

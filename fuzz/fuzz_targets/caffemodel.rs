@@ -12,6 +12,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = file.non_finite();
         let _ = file.param_count();
     }
+    // The harness's own scratch files: only a broken machine fails to write
+    // them, and the panic stops the run there.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fuzz.solverstate");
     std::fs::write(&path, data).unwrap();

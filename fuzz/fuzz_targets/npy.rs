@@ -15,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // The file readers check the header against the file's length, not
     // the bytes in memory: both must agree.
+    // The harness's own scratch files: only a broken machine fails to write
+    // them, and the panic stops the run there.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.npy");
     std::fs::write(&path, data).unwrap();

@@ -14,6 +14,8 @@ fuzz_target!(|data: &[u8]| {
     let evaluation = parts.next().unwrap_or_default();
     let result = parts.next().unwrap_or_default();
     let _ = lvc::cmd::segment::RunConfig::from_json(run_json, Path::new("run.json"));
+    // The harness's own scratch files: only a broken machine fails to write
+    // them, and the panic stops the run there.
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path();
     std::fs::write(run.join("run.json"), run_json).unwrap();

@@ -11,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
     {
         let _ = file.weights.non_finite();
     }
+    // The harness's own scratch files: only a broken machine fails to write
+    // them, and the panic stops the run there.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fuzz.state.safetensors");
     std::fs::write(&path, data).unwrap();
