@@ -204,6 +204,19 @@ fn names_in_a_manifest_cannot_reach_outside_the_output_folder() {
     assert_clean_failure(&lvc(&d, &["dataset", "inspect", "ds"]), "split train's images_file");
 }
 
+/// `dataset create --force` over the dataset of [`phantom_dataset`].
+const REPLACE_DATASET: [&str; 9] = [
+    "dataset",
+    "create",
+    "--images",
+    "P/challenge_training",
+    "--contours",
+    "P/Sunnybrook Cardiac MR Database ContoursPart3",
+    "--out",
+    "ds",
+    "--force",
+];
+
 /// Class 7 (datasets): `dataset create --force` holds the folder's lock; a
 /// second writer is refused with the holder's PID instead of racing it.
 #[test]
@@ -213,20 +226,7 @@ fn a_dataset_being_replaced_has_one_writer() {
     phantom_dataset(d);
     let manifest = std::fs::read(d.join("ds/manifest.json")).unwrap();
     let held = lvc_fsio::FolderLock::acquire(&d.join(".ds.lock")).unwrap();
-    let run = lvc(
-        d,
-        &[
-            "dataset",
-            "create",
-            "--images",
-            "P/challenge_training",
-            "--contours",
-            "P/Sunnybrook Cardiac MR Database ContoursPart3",
-            "--out",
-            "ds",
-            "--force",
-        ],
-    );
+    let run = lvc(d, &REPLACE_DATASET);
     assert_clean_failure(
         &run,
         &format!("is held by another lvc process (PID {})", std::process::id()),
@@ -237,20 +237,7 @@ fn a_dataset_being_replaced_has_one_writer() {
         "the dataset is untouched"
     );
     drop(held);
-    let run = lvc(
-        d,
-        &[
-            "dataset",
-            "create",
-            "--images",
-            "P/challenge_training",
-            "--contours",
-            "P/Sunnybrook Cardiac MR Database ContoursPart3",
-            "--out",
-            "ds",
-            "--force",
-        ],
-    );
+    let run = lvc(d, &REPLACE_DATASET);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
 
