@@ -16,30 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use lvc_grammar::Span;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::ir::{compile, BlobId, CompileOptions, NetGraph};
-use crate::ops::MAX_BLOB_COUNT;
+use crate::ir::{compile, BlobId, CompileOptions, LayerNode, NetGraph};
+use crate::ops::{ClassRole, OpKind, MAX_BLOB_COUNT};
 use crate::schema::{LayerDef, NetDef, Phase};
 use crate::source::SourceFile;
-
-/// Layer types whose bottom 0 carries one channel per class.
-const CLASS_CONSUMERS: [&str; 6] =
-    ["SoftmaxWithLoss", "Softmax", "Accuracy", "Dice", "DiceLoss", "ArgMax"];
-
-/// Layer types that pass the channel axis through unchanged (bottom 0 → top 0).
-const CHANNEL_PRESERVING: [&str; 12] = [
-    "Crop",
-    "ReLU",
-    "Dropout",
-    "Split",
-    "Power",
-    "Sigmoid",
-    "TanH",
-    "AbsVal",
-    "ELU",
-    "BatchNorm",
-    "Scale",
-    "Bias",
-];
 
 /// One replacement in the file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,7 +127,7 @@ fn states_mentioned(source: &SourceFile) -> Vec<CompileOptions> {
 fn find_class_producers(graph: &NetGraph, net: &NetDef, producers: &mut BTreeMap<usize, bool>) {
     let mut stack: Vec<BlobId> = graph
         .nodes()
-        .filter(|(_, node)| CLASS_CONSUMERS.contains(&node.kind.as_str()))
+        .filter(|(_, node)| role(node) == ClassRole::Consumes)
         .filter_map(|(_, node)| node.bottoms.first().copied().flatten())
         .collect();
     let mut visited: BTreeSet<BlobId> = BTreeSet::new();
@@ -157,13 +137,13 @@ fn find_class_producers(graph: &NetGraph, net: &NetDef, producers: &mut BTreeMap
         }
         let node = graph.node(graph.blob(blob).producer);
         let def = node.def_index.map(|i| &net.layers[i]);
-        match node.kind.as_str() {
-            "Convolution" | "InnerProduct" => {
+        match role(node) {
+            ClassRole::Chooses => {
                 if let Some(i) = node.def_index {
                     producers.entry(i).or_insert(false);
                 }
             }
-            "Deconvolution" => {
+            ClassRole::ChoosesOrKeepsPerGroup => {
                 let Some(def) = def else { continue };
                 let conv = def.param_block("convolution_param");
                 let num_output = conv.int("num_output").map(|s| s.value);
@@ -176,12 +156,20 @@ fn find_class_producers(graph: &NetGraph, net: &NetDef, producers: &mut BTreeMap
                     stack.extend(node.bottoms.first().copied().flatten());
                 }
             }
-            "Eltwise" => stack.extend(node.bottoms.iter().copied().flatten()),
-            kind if CHANNEL_PRESERVING.contains(&kind) || node.inserted_split => {
-                stack.extend(node.bottoms.first().copied().flatten());
-            }
-            _ => {}
+            ClassRole::Joins => stack.extend(node.bottoms.iter().copied().flatten()),
+            ClassRole::Keeps => stack.extend(node.bottoms.first().copied().flatten()),
+            ClassRole::Consumes | ClassRole::Unrelated => {}
         }
+    }
+}
+
+/// A node's class role: its type's (the table in [`crate::ops`]), `Keeps`
+/// for an inserted split, `Unrelated` for a type lvc does not know.
+fn role(node: &LayerNode) -> ClassRole {
+    match &node.op {
+        _ if node.inserted_split => ClassRole::Keeps,
+        Some(op) => op.kind().class_role(),
+        None => OpKind::from_name(&node.kind).map_or(ClassRole::Unrelated, OpKind::class_role),
     }
 }
 

@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use crate::ir::NetGraph;
 use crate::ops::common::bytes_text;
-use crate::ops::conv::ConvOp;
+use crate::ops::Op;
 use crate::schema::solver::SolverType;
 use crate::schema::NetDef;
 
@@ -146,7 +146,7 @@ impl NetMemory {
             for (i, p) in node.params.iter().enumerate() {
                 let size = bytes(p.shape.count());
                 m.parameters = m.parameters.saturating_add(size);
-                let statistic = matches!(p.role, "mean" | "variance" | "moving_average_factor");
+                let statistic = p.role.is_statistic();
                 let lr_mult = def.and_then(|d| d.params.get(i)).map_or(1.0, |s| s.lr_mult);
                 if !statistic && (net.force_backward || lr_mult != 0.0) {
                     m.learnable = m.learnable.saturating_add(size);
@@ -191,7 +191,7 @@ pub fn estimate(net: &NetDef, graph: &NetGraph, mode: Mode) -> MemoryEstimate {
 /// kernel slides over (the bottom's channels and the top's positions for a
 /// convolution, the other way round for a deconvolution).
 fn columns(graph: &NetGraph, node: &crate::ir::LayerNode) -> Option<i64> {
-    let op = node.op.as_ref()?.as_any().downcast_ref::<ConvOp>()?;
+    let Some(Op::Convolution(op) | Op::Deconvolution(op)) = &node.op else { return None };
     let bottom = graph.blob(node.bottoms.first().copied().flatten()?).shape.clone()?;
     let top = graph.blob(*node.tops.first()?).shape.clone()?;
     let geo = op.geometry(&bottom)?;

@@ -6,7 +6,7 @@
 
 use lvc_compiler::ir::NetGraph;
 use lvc_compiler::memory::{Mode, NetMemory};
-use lvc_compiler::ops::FillerDef;
+use lvc_compiler::ops::{FillerDef, ParamRole};
 use lvc_compiler::schema::{NetDef, Phase};
 use lvc_compiler::Diagnostic;
 use rand::SeedableRng;
@@ -20,7 +20,7 @@ use crate::weights::{match_weights, TargetLayer, WeightsFile, WeightsReport};
 /// One learnable (or stored-statistics) blob of a step.
 #[derive(Debug, Clone)]
 pub struct ParamInfo {
-    pub role: &'static str,
+    pub role: ParamRole,
     pub shape: Vec<i64>,
     pub filler: Option<FillerDef>,
     pub lr_mult: f64,
@@ -30,7 +30,7 @@ pub struct ParamInfo {
 impl ParamInfo {
     /// BatchNorm's statistics are blobs but never learnt.
     pub fn is_statistic(&self) -> bool {
-        matches!(self.role, "mean" | "variance" | "moving_average_factor")
+        self.role.is_statistic()
     }
 }
 
@@ -94,9 +94,7 @@ impl Plan {
             };
             // Data sources (Input, Data, Python data layers, …) are fed from
             // outside: their tops are `Net::forward`'s inputs.
-            if node.bottoms.is_empty()
-                && lvc_compiler::ops::data::TYPES.contains(&node.kind.as_str())
-            {
+            if crate::ops::is_fed(node) {
                 plan.inputs.extend(node.tops.iter().copied());
                 continue;
             }
@@ -735,14 +733,14 @@ mod tests {
         );
         conv.params = vec![
             ParamInfo {
-                role: "weight",
+                role: ParamRole::Weight,
                 shape: vec![1, 1, 1, 1],
                 filler: constant(2.0),
                 lr_mult: 1.0,
                 decay_mult: 1.0,
             },
             ParamInfo {
-                role: "bias",
+                role: ParamRole::Bias,
                 shape: vec![1],
                 filler: constant(0.5),
                 lr_mult: 0.0,
@@ -903,14 +901,14 @@ mod tests {
         let params = |outputs: i64, inputs: i64, kernel: i64, bias_lr: f64| {
             vec![
                 ParamInfo {
-                    role: "weight",
+                    role: ParamRole::Weight,
                     shape: vec![outputs, inputs, kernel, kernel],
                     filler: gaussian.clone(),
                     lr_mult: 1.0,
                     decay_mult: 1.0,
                 },
                 ParamInfo {
-                    role: "bias",
+                    role: ParamRole::Bias,
                     shape: vec![outputs],
                     filler: gaussian.clone(),
                     lr_mult: bias_lr,

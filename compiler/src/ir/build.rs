@@ -9,13 +9,13 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use super::suggest::{did_you_mean, name_list, name_list_of};
 use super::{Blob, BlobEdge, BlobId, CompileOptions, LayerNode, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::ops::{self, LayerOp};
+use crate::ops::{self, Op, OpKind};
 use crate::schema::{LayerDef, NetDef, NetState, NetStateRule, Phase};
 
 /// A filtered layer with its blobs resolved, before splits are inserted.
 struct Draft<'a> {
     def: &'a LayerDef,
-    op: Option<Box<dyn LayerOp>>,
+    op: Option<Op>,
     bottoms: Vec<Option<BlobId>>,
     tops: Vec<BlobId>,
     /// Written `loss_weight`s, when there is one per top.
@@ -203,13 +203,13 @@ fn resolve_blobs<'a>(
 }
 
 /// The op for a layer, or the reason there is none.
-fn build_op(def: &LayerDef, diags: &mut Diagnostics) -> Option<Box<dyn LayerOp>> {
-    let Some(builder) = ops::builder_for(&def.kind.value) else {
+fn build_op(def: &LayerDef, diags: &mut Diagnostics) -> Option<Op> {
+    let Some(kind) = OpKind::from_name(&def.kind.value) else {
         diags.push(unknown_type(def));
         return None;
     };
     let mut found = Vec::new();
-    let op = builder(def, &mut found);
+    let op = kind.build(def, &mut found);
     for d in found {
         diags.push(if d.layer.is_none() { d.in_layer(def.name.value.clone()) } else { d });
     }

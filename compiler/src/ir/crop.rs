@@ -12,7 +12,7 @@ use petgraph::stable_graph::NodeIndex;
 use super::{BlobId, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::crop::CropOp;
-use crate::ops::{AxisMap, BlobShape};
+use crate::ops::{AxisMap, BlobShape, Op};
 use crate::schema::LayerDef;
 
 /// Per-spatial-axis maps: empty = identity on every axis, one entry =
@@ -190,7 +190,7 @@ pub(super) fn resolve(
         return CropOffsets::default();
     };
     // Without an op the parameters were rejected (and reported).
-    let Some(op) = node.op.as_ref().and_then(|op| op.as_any().downcast_ref::<CropOp>()) else {
+    let Some(Op::Crop(op)) = &node.op else {
         return CropOffsets::default();
     };
     let written = WrittenCrop::of(def, op);

@@ -8,8 +8,7 @@ use super::suggest::did_you_mean;
 use super::{crop, BlobId, CompileOptions, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::common::{check_sizes, check_top};
-use crate::ops::crop::CropOp;
-use crate::ops::{BlobShape, ShapeCtx};
+use crate::ops::{BlobShape, Op, ShapeCtx};
 use crate::schema::{LayerDef, NetDef};
 
 pub(super) fn infer(
@@ -50,8 +49,8 @@ pub(super) fn infer(
         let mut found = Vec::new();
         let mut ctx = ShapeCtx { layer: def, bottoms: &bottoms, diags: &mut found };
         // A Crop's out-of-bounds message names the offset the graph implies.
-        let tops = match (op.as_any().downcast_ref::<CropOp>(), &crop) {
-            (Some(crop_op), Some(c)) => {
+        let tops = match (op, &crop) {
+            (Op::Crop(crop_op), Some(c)) => {
                 crop_op.infer_with_graph_offset(&mut ctx, c.graph.as_deref())
             }
             _ => op.infer_shapes(&mut ctx),

@@ -20,7 +20,7 @@ use lvc_grammar::Span;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
 use crate::diag::Diagnostics;
-use crate::ops::{BlobShape, LayerOp, ParamShape};
+use crate::ops::{BlobShape, Op, ParamShape};
 use crate::schema::{self, LoadOptions, NetDef, NetState, Phase};
 use crate::source::SourceFile;
 
@@ -103,7 +103,7 @@ pub struct LayerNode {
     pub kind: String,
     /// The typed op; `None` when the type is unknown or its parameters were
     /// rejected (the error is in the diagnostics).
-    pub op: Option<Box<dyn LayerOp>>,
+    pub op: Option<Op>,
     /// Index into `NetDef::layers`; `None` for inserted splits.
     pub def_index: Option<usize>,
     /// The layer block (for splits: the producing layer's block).

@@ -2,10 +2,8 @@
 //! Sigmoid, TanH, Power, Dropout, AbsVal, BNLL, ELU, Exp, Log, Threshold,
 //! PReLU, Swish, Clip (`neuron_layer.cpp` and its subclasses).
 
-use std::any::Any;
-
 use super::common::{error_count, filler, identity_map, range_error, same_shape, LayerRef};
-use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::{AxisMap, BlobShape, FillerDef, LayerOp, OpKind, ParamRole, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView};
 
@@ -74,38 +72,21 @@ pub struct ActivationOp {
     pub function: Activation,
 }
 
-/// The Caffe type names this module builds.
-pub const TYPES: &[&str] = &[
-    "ReLU",
-    "Sigmoid",
-    "TanH",
-    "Power",
-    "Dropout",
-    "AbsVal",
-    "BNLL",
-    "ELU",
-    "Exp",
-    "Log",
-    "Threshold",
-    "PReLU",
-    "Swish",
-    "Clip",
-];
-
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+/// Builds the activation `kind` (one of this family's kinds) from `def`.
+pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<ActivationOp> {
     let op = LayerRef::of(def);
-    let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
+    let type_name = kind.name();
     let errors_before = error_count(diags);
     let num = |view: ParamView<'_>, name: &str, default: f64| {
         view.float(name).map_or(default, |v| v.value)
     };
-    let function = match type_name {
-        "ReLU" => Activation::ReLU {
+    let function = match kind {
+        OpKind::ReLU => Activation::ReLU {
             negative_slope: num(def.param_block("relu_param"), "negative_slope", 0.0),
         },
-        "Sigmoid" => Activation::Sigmoid,
-        "TanH" => Activation::TanH,
-        "Power" => {
+        OpKind::Sigmoid => Activation::Sigmoid,
+        OpKind::TanH => Activation::TanH,
+        OpKind::Power => {
             let v = def.param_block("power_param");
             Activation::Power {
                 power: num(v, "power", 1.0),
@@ -113,7 +94,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 shift: num(v, "shift", 0.0),
             }
         }
-        "Dropout" => {
+        OpKind::Dropout => {
             let v = def.param_block("dropout_param");
             let ratio = num(v, "dropout_ratio", 0.5);
             if !(ratio > 0.0 && ratio < 1.0) {
@@ -126,11 +107,11 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             }
             Activation::Dropout { ratio }
         }
-        "AbsVal" => Activation::AbsVal,
-        "BNLL" => Activation::BNLL,
-        "ELU" => Activation::ELU { alpha: num(def.param_block("elu_param"), "alpha", 1.0) },
-        "Exp" | "Log" => {
-            let field = if type_name == "Exp" { "exp_param" } else { "log_param" };
+        OpKind::AbsVal => Activation::AbsVal,
+        OpKind::BNLL => Activation::BNLL,
+        OpKind::ELU => Activation::ELU { alpha: num(def.param_block("elu_param"), "alpha", 1.0) },
+        OpKind::Exp | OpKind::Log => {
+            let field = if kind == OpKind::Exp { "exp_param" } else { "log_param" };
             let v = def.param_block(field);
             let (base, scale, shift) =
                 (num(v, "base", -1.0), num(v, "scale", 1.0), num(v, "shift", 0.0));
@@ -142,16 +123,16 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                     "use a positive base, or −1 for the natural base e",
                 ));
             }
-            if type_name == "Exp" {
+            if kind == OpKind::Exp {
                 Activation::Exp { base, scale, shift }
             } else {
                 Activation::Log { base, scale, shift }
             }
         }
-        "Threshold" => Activation::Threshold {
+        OpKind::Threshold => Activation::Threshold {
             threshold: num(def.param_block("threshold_param"), "threshold", 0.0),
         },
-        "PReLU" => {
+        OpKind::PReLU => {
             let v = def.param_block("prelu_param");
             let mut f = filler(&op, v.sub("filler"), diags);
             if !v.sub("filler").is_present() {
@@ -162,16 +143,18 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 filler: f,
             }
         }
-        "Swish" => Activation::Swish { beta: num(def.param_block("swish_param"), "beta", 1.0) },
-        _ => {
+        OpKind::Swish => {
+            Activation::Swish { beta: num(def.param_block("swish_param"), "beta", 1.0) }
+        }
+        OpKind::Clip => {
             // Both are `required` in caffe.proto: the schema rejects a Clip without them.
             let v = def.param_block("clip_param");
             let bound = |name: &str| v.float(name).map_or(0.0, |x| x.value);
             Activation::Clip { min: bound("min"), max: bound("max") }
         }
+        _ => return None,
     };
-    (error_count(diags) == errors_before)
-        .then(|| Box::new(ActivationOp { layer: op, type_name, function }) as Box<dyn LayerOp>)
+    (error_count(diags) == errors_before).then_some(ActivationOp { layer: op, type_name, function })
 }
 
 impl LayerOp for ActivationOp {
@@ -206,7 +189,7 @@ impl LayerOp for ActivationOp {
             (false, _) => return Vec::new(),
         };
         vec![ParamShape {
-            role: "slope",
+            role: ParamRole::Slope,
             shape: BlobShape(vec![channels]),
             filler: Some(filler.clone()),
         }]
@@ -215,27 +198,40 @@ impl LayerOp for ActivationOp {
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         Some(identity_map(2))
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Activation, ActivationOp, TYPES};
+    use super::{Activation, OpKind};
     use crate::ops::testing::{layer, run_layer};
 
     fn function(body: &str) -> Activation {
         let (_, def) = layer(body);
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
-        op.as_any().downcast_ref::<ActivationOp>().expect("an ActivationOp").function.clone()
+        let kind = OpKind::from_name(&def.kind.value).expect("a layer type");
+        super::build(kind, &def, &mut Vec::new()).expect("builds").function
     }
+
+    const TYPES: [&str; 14] = [
+        "ReLU",
+        "Sigmoid",
+        "TanH",
+        "Power",
+        "Dropout",
+        "AbsVal",
+        "BNLL",
+        "ELU",
+        "Exp",
+        "Log",
+        "Threshold",
+        "PReLU",
+        "Swish",
+        "Clip",
+    ];
 
     #[test]
     fn every_type_keeps_the_shape() {
         for t in TYPES {
-            let extra = if *t == "Clip" { "clip_param { min: -1 max: 1 }" } else { "" };
+            let extra = if t == "Clip" { "clip_param { min: -1 max: 1 }" } else { "" };
             let r = run_layer(
                 &format!("name: \"a\" type: \"{t}\" bottom: \"x\" top: \"x\" {extra}"),
                 &[&[2, 3, 5, 7]],

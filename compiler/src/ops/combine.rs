@@ -2,8 +2,6 @@
 //! Eltwise, Concat, Split, Slice, Silence, Flatten, Reshape, ArgMax, Tile,
 //! Reduction, and Embed (a lookup table).
 
-use std::any::Any;
-
 use super::common::{
     canonical_axis, filler, identity_map, overflow, plural, range_error, Arity, LayerRef,
 };
@@ -11,6 +9,7 @@ use super::{
     checked_product, saturating_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape,
     ShapeCtx,
 };
+use super::{OpKind, ParamRole};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -104,46 +103,33 @@ pub struct CombineOp {
     pub op: Combine,
 }
 
-pub const TYPES: &[&str] = &[
-    "Eltwise",
-    "Concat",
-    "Split",
-    "Slice",
-    "Silence",
-    "Flatten",
-    "Reshape",
-    "ArgMax",
-    "Tile",
-    "Reduction",
-    "Embed",
-];
-
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+/// Builds `kind` (one of this family's kinds) from `def`.
+pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<CombineOp> {
     let layer = LayerRef::of(def);
-    let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
-    let op = match type_name {
-        "Eltwise" => eltwise(&layer, def, diags)?,
-        "Concat" => Combine::Concat {
+    let type_name = kind.name();
+    let op = match kind {
+        OpKind::Eltwise => eltwise(&layer, def, diags)?,
+        OpKind::Concat => Combine::Concat {
             axis: legacy_axis(&layer, def.param_block("concat_param"), "concat_dim", diags)?,
         },
-        "Split" => Combine::Split,
-        "Slice" => {
+        OpKind::Split => Combine::Split,
+        OpKind::Slice => {
             let v = def.param_block("slice_param");
             Combine::Slice {
                 axis: legacy_axis(&layer, v, "slice_dim", diags)?,
                 points: v.ints("slice_point"),
             }
         }
-        "Silence" => Combine::Silence,
-        "Flatten" => {
+        OpKind::Silence => Combine::Silence,
+        OpKind::Flatten => {
             let v = def.param_block("flatten_param");
             Combine::Flatten {
                 axis: layer.or_default(v.int("axis"), 1),
                 end_axis: layer.or_default(v.int("end_axis"), -1),
             }
         }
-        "Reshape" => reshape(&layer, def.param_block("reshape_param"), diags)?,
-        "ArgMax" => {
+        OpKind::Reshape => reshape(&layer, def.param_block("reshape_param"), diags)?,
+        OpKind::ArgMax => {
             let v = def.param_block("argmax_param");
             let top_k = layer.or_default(v.int("top_k"), 1);
             if top_k.value < 1 {
@@ -161,7 +147,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 axis: v.int("axis"),
             }
         }
-        "Tile" => {
+        OpKind::Tile => {
             let v = def.param_block("tile_param");
             let tiles = match v.int("tiles") {
                 Some(t) if t.value > 0 => t.value,
@@ -181,7 +167,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             };
             Combine::Tile { axis: layer.or_default(v.int("axis"), 1), tiles }
         }
-        "Reduction" => {
+        OpKind::Reduction => {
             let v = def.param_block("reduction_param");
             Combine::Reduction {
                 // The schema admits only ReductionOp's four names.
@@ -197,7 +183,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         }
         _ => embed(&layer, def.param_block("embed_param"), diags)?,
     };
-    Some(Box::new(CombineOp { layer, type_name, op }))
+    Some(CombineOp { layer, type_name, op })
 }
 
 fn eltwise(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Combine> {
@@ -710,13 +696,13 @@ impl LayerOp for CombineOp {
             return Vec::new();
         };
         let mut blobs = vec![ParamShape {
-            role: "weight",
+            role: ParamRole::Weight,
             shape: BlobShape(vec![*input_dim, *num_output]),
             filler: Some(weight_filler.clone()),
         }];
         if *bias_term {
             blobs.push(ParamShape {
-                role: "bias",
+                role: ParamRole::Bias,
                 shape: BlobShape(vec![*num_output]),
                 filler: Some(bias_filler.clone()),
             });
@@ -737,10 +723,6 @@ impl LayerOp for CombineOp {
             _ => None,
         }
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `BatchReindex`: picks items of bottom 0 by the indices in bottom 1 (1-D).
@@ -749,11 +731,8 @@ pub struct BatchReindexOp {
     pub layer: LayerRef,
 }
 
-pub fn build_batch_reindex(
-    def: &LayerDef,
-    _diags: &mut Vec<Diagnostic>,
-) -> Option<Box<dyn LayerOp>> {
-    Some(Box::new(BatchReindexOp { layer: LayerRef::of(def) }))
+pub fn build_batch_reindex(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<BatchReindexOp> {
+    Some(BatchReindexOp { layer: LayerRef::of(def) })
 }
 
 impl LayerOp for BatchReindexOp {
@@ -782,15 +761,11 @@ impl LayerOp for BatchReindexOp {
         dims.extend(&data.dims()[1..]);
         Some(vec![BlobShape(dims)])
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Combine, CombineOp, ReductionOp};
+    use super::{Combine, OpKind, ReductionOp};
     use crate::ops::testing::run_layer;
 
     fn layer(kind: &str, bottoms: usize, tops: usize, params: &str) -> String {
@@ -944,8 +919,8 @@ mod tests {
             ("reduction_param { operation: MEAN }", ReductionOp::Mean),
         ] {
             let (_, def) = crate::ops::testing::layer(&layer("Reduction", 1, 1, text));
-            let op = super::build(&def, &mut Vec::new()).expect("builds");
-            let built = op.as_any().downcast_ref::<CombineOp>().map(|o| &o.op);
+            let op = super::build(OpKind::Reduction, &def, &mut Vec::new());
+            let built = op.as_ref().map(|o| &o.op);
             assert!(
                 matches!(built, Some(Combine::Reduction { operation, .. }) if *operation == want),
                 "{text}: {built:?}"

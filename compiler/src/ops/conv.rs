@@ -3,13 +3,12 @@
 //! `_h`/`_w` forms), grouping, weight layouts and the output-size formulas of
 //! `conv_layer.cpp` / `deconv_layer.cpp`.
 
-use std::any::Any;
-
 use super::common::{
     axis_name, bottoms_agree, canonical_axis, error_count, filler, overflow, plural,
     report_windows, Arity, LayerRef, Window, WindowIssue,
 };
 use super::{checked_product, AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::{OpKind, ParamRole};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -195,22 +194,9 @@ pub struct ConvOp {
     pub params: ConvParams,
 }
 
-pub fn build_convolution(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
-    build(def, false, diags)
-}
-
-pub fn build_deconvolution(
-    def: &LayerDef,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Box<dyn LayerOp>> {
-    build(def, true, diags)
-}
-
-fn build(
-    def: &LayerDef,
-    transposed: bool,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Box<dyn LayerOp>> {
+/// Builds a Convolution or (for `OpKind::Deconvolution`) a Deconvolution.
+pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<ConvOp> {
+    let transposed = kind == OpKind::Deconvolution;
     let op = LayerRef::of(def);
     let view = def.param_block("convolution_param");
     let errors_before = error_count(diags);
@@ -267,8 +253,7 @@ fn build(
         warn_groupless_bilinear(&op, view, &params, diags);
     }
     let errors_after = error_count(diags);
-    (errors_after == errors_before)
-        .then(|| Box::new(ConvOp { layer: op, transposed, params }) as Box<dyn LayerOp>)
+    (errors_after == errors_before).then_some(ConvOp { layer: op, transposed, params })
 }
 
 /// kernel, stride, pad and dilation of a `convolution_param`, checked.
@@ -634,6 +619,24 @@ fn group_suggestion(group: i64, channels_in: i64, num_output: i64, otherwise: &s
 }
 
 impl LayerOp for ConvOp {
+    /// Each output value of a convolution is a dot product over
+    /// C_in/g·∏k weights; each input value of a deconvolution is scattered
+    /// through C_out/g·∏k weights (the weight's per-row size either way).
+    fn forward_flops(
+        &self,
+        bottoms: &[BlobShape],
+        tops: &[BlobShape],
+        params: &[ParamShape],
+    ) -> f64 {
+        let Some(weight) = params.first() else { return 0.0 };
+        let per_row = match weight.shape.dims().first() {
+            Some(&rows) if rows > 0 => weight.shape.count() as f64 / rows as f64,
+            _ => return 0.0,
+        };
+        let slid = if self.transposed { bottoms.first() } else { tops.first() };
+        2.0 * slid.map_or(0.0, |s| s.count() as f64) * per_row
+    }
+
     fn type_name(&self) -> &'static str {
         if self.transposed {
             "Deconvolution"
@@ -707,13 +710,13 @@ impl LayerOp for ConvOp {
         };
         weight.extend(&geo.kernel);
         let mut blobs = vec![ParamShape {
-            role: "weight",
+            role: ParamRole::Weight,
             shape: BlobShape(weight),
             filler: Some(p.weight_filler.clone()),
         }];
         if p.bias_term {
             blobs.push(ParamShape {
-                role: "bias",
+                role: ParamRole::Bias,
                 shape: BlobShape(vec![n]),
                 filler: Some(p.bias_filler.clone()),
             });
@@ -723,10 +726,6 @@ impl LayerOp for ConvOp {
 
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         window_maps(&self.layer, self.window(), self.transposed)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -743,14 +742,19 @@ pub struct Im2colOp {
     pub axis: Spanned<i64>,
 }
 
-pub fn build_im2col(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_im2col(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Im2colOp> {
     let layer = LayerRef::of(def);
     let view = def.param_block("convolution_param");
     let errors_before = error_count(diags);
     let [kernel, stride, pad, dilation] = read_window(&layer, view, diags);
     let axis = layer.or_default(view.int("axis"), 1);
-    (error_count(diags) == errors_before).then(|| {
-        Box::new(Im2colOp { layer, kernel, stride, pad, dilation, axis }) as Box<dyn LayerOp>
+    (error_count(diags) == errors_before).then_some(Im2colOp {
+        layer,
+        kernel,
+        stride,
+        pad,
+        dilation,
+        axis,
     })
 }
 
@@ -807,10 +811,6 @@ impl LayerOp for Im2colOp {
 
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         window_maps(&self.layer, self.window(), false)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -927,15 +927,14 @@ mod tests {
 
     #[test]
     fn coord_maps_follow_fcn() {
-        use crate::ops::{builder_for, AxisMap};
+        use crate::ops::{AxisMap, LayerOp, OpKind};
         let (_, def) =
             crate::ops::testing::layer(&conv("num_output: 1 kernel_size: 11 stride: 4 pad: 100"));
-        let op = builder_for("Convolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
+        let op = super::build(OpKind::Convolution, &def, &mut Vec::new()).expect("builds");
         assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 0.25, shift: 23.75 }; 2]));
         let (_, def) =
             crate::ops::testing::layer(&deconv("num_output: 1 kernel_size: 63 stride: 32"));
-        let op =
-            builder_for("Deconvolution").and_then(|b| b(&def, &mut Vec::new())).expect("builds");
+        let op = super::build(OpKind::Deconvolution, &def, &mut Vec::new()).expect("builds");
         assert_eq!(op.coord_map(), Some(vec![AxisMap { scale: 32.0, shift: 31.0 }; 2]));
     }
 

@@ -7,8 +7,6 @@
 //! [`LayerOp::coord_map`]s and passes it to
 //! [`CropOp::infer_with_graph_offset`] so diagnostics can name it.
 
-use std::any::Any;
-
 use lvc_grammar::Span;
 
 use super::common::{axis_name, canonical_axis, Arity, LayerRef};
@@ -48,7 +46,7 @@ pub struct CropOp {
     pub params: CropParams,
 }
 
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<CropOp> {
     let op = LayerRef::of(def);
     let v = def.param_block("crop_param");
     let offsets = v.ints("offset");
@@ -65,7 +63,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         return None;
     }
     let params = CropParams { axis: op.or_default(v.int("axis"), 2), offsets };
-    Some(Box::new(CropOp { layer: op, params }))
+    Some(CropOp { layer: op, params })
 }
 
 impl CropOp {
@@ -246,16 +244,12 @@ impl LayerOp for CropOp {
         let offsets = self.offsets_for(rank, start);
         Some(offsets[2..].iter().map(|&o| AxisMap { scale: 1.0, shift: -(o as f64) }).collect())
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::CropOp;
     use crate::ops::testing::{layer, run_layer};
+    use crate::ops::LayerOp;
     use crate::ops::{AxisMap, BlobShape, ShapeCtx};
 
     fn crop(params: &str) -> String {
@@ -302,8 +296,7 @@ mod tests {
     #[test]
     fn out_of_bounds_help_names_the_graph_offset() {
         let (source, def) = layer(&crop("crop_param { axis: 2 offset: 100 }"));
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
-        let crop = op.as_any().downcast_ref::<CropOp>().expect("a CropOp");
+        let crop = super::build(&def, &mut Vec::new()).expect("builds");
         assert_eq!(crop.written_offsets().iter().map(|o| o.value).collect::<Vec<_>>(), [100]);
         let bottoms = [BlobShape(vec![1, 2, 319, 319]), BlobShape(vec![1, 1, 256, 256])];
         let mut diags = Vec::new();

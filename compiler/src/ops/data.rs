@@ -8,10 +8,9 @@
 //! `--input-shape NAME=…` and otherwise reports the `lvc::shape::unknown_input`
 //! error that `infer_shapes` gives.
 
-use std::any::Any;
-
 use super::common::{constant_filler, identity_map, plural, range_error, Arity, LayerRef};
 use super::{AxisMap, BlobShape, LayerOp, ParamShape, ShapeCtx};
+use super::{OpKind, ParamRole};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
@@ -47,22 +46,20 @@ pub struct DataOp {
     pub shapes: Vec<Option<BlobShape>>,
 }
 
-pub const TYPES: &[&str] =
-    &["Input", "DummyData", "Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "Python"];
-
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+/// Builds `kind` (one of this family's kinds) from `def`.
+pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<DataOp> {
     let layer = LayerRef::of(def);
-    let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
+    let type_name = kind.name();
     let tops: Vec<String> = def.tops.iter().map(|t| t.value.clone()).collect();
     let n = tops.len();
     let batch = |v: ParamView<'_>| v.int("batch_size").map(|b| b.value);
     let source = |v: ParamView<'_>| v.string("source").map(|s| s.value.to_string());
     let transform = def.param_block("transform_param");
     let crop = transform.int("crop_size").map(|c| c.value).filter(|&c| c > 0);
-    let (src, shapes) = match type_name {
-        "Input" => (Source::Input, input_shapes(&layer, def, diags)?),
-        "DummyData" => (Source::DummyData, dummy_shapes(&layer, def, diags)?),
-        "Data" => {
+    let (src, shapes) = match kind {
+        OpKind::Input => (Source::Input, input_shapes(&layer, def, diags)?),
+        OpKind::DummyData => (Source::DummyData, dummy_shapes(&layer, def, diags)?),
+        OpKind::Data => {
             let v = def.param_block("data_param");
             let channels = if transform.bool("force_gray").is_some_and(|b| b.value) {
                 Some(1)
@@ -77,7 +74,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             };
             (Source::Database { source: source(v) }, reader_shapes(n, data, batch(v)))
         }
-        "ImageData" => {
+        OpKind::ImageData => {
             let v = def.param_block("image_data_param");
             let channels = if v.bool("is_color").is_none_or(|b| b.value) { 3 } else { 1 };
             let size = match (crop, v.int("new_height"), v.int("new_width")) {
@@ -88,15 +85,15 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             let data = batch(v).zip(size).map(|(b, (h, w))| BlobShape(vec![b, channels, h, w]));
             (Source::ImageList { source: source(v) }, reader_shapes(n, data, batch(v)))
         }
-        "HDF5Data" => {
+        OpKind::HDF5Data => {
             (Source::Hdf5 { source: source(def.param_block("hdf5_data_param")) }, vec![None; n])
         }
-        "WindowData" => {
+        OpKind::WindowData => {
             let v = def.param_block("window_data_param");
             let data = batch(v).zip(crop).map(|(b, k)| BlobShape(vec![b, 3, k, k]));
             (Source::Windows { source: source(v) }, reader_shapes(n, data, batch(v)))
         }
-        "MemoryData" => {
+        OpKind::MemoryData => {
             let v = def.param_block("memory_data_param");
             let dims: Option<Vec<i64>> = ["batch_size", "channels", "height", "width"]
                 .iter()
@@ -125,7 +122,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
             (Source::Python { module, layer: class, param_str }, vec![None; n])
         }
     };
-    Some(Box::new(DataOp { layer, type_name, source: src, tops, shapes }))
+    Some(DataOp { layer, type_name, source: src, tops, shapes })
 }
 
 /// Reader layers: top 0 is the data, top 1 (if listed) the label `[batch]`.
@@ -313,10 +310,6 @@ impl LayerOp for DataOp {
     fn input_shapes(&self) -> Option<Vec<Option<BlobShape>>> {
         Some(self.shapes.clone())
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `augment_param` (lvc extension): every probability in [0, 1] (default 0,
@@ -376,7 +369,7 @@ pub struct AugmentOp {
     pub params: AugmentParams,
 }
 
-pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<AugmentOp> {
     let layer = LayerRef::of(def);
     let v = def.param_block("augment_param");
     let errors_before = super::common::error_count(diags);
@@ -427,7 +420,7 @@ pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<
         noise_prob: f("noise_prob"),
         noise_std: f("noise_std"),
     };
-    Some(Box::new(AugmentOp { layer, params }))
+    Some(AugmentOp { layer, params })
 }
 
 impl LayerOp for AugmentOp {
@@ -460,10 +453,6 @@ impl LayerOp for AugmentOp {
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         Some(identity_map(2))
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `Parameter`: no bottoms, one top that is itself a learnable blob of
@@ -474,13 +463,12 @@ pub struct ParameterOp {
     pub shape: BlobShape,
 }
 
-pub fn build_parameter(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_parameter(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<ParameterOp> {
     let layer = LayerRef::of(def);
     let v = def.param_block("parameter_param");
     let errors_before = super::common::error_count(diags);
     let shape = blob_shapes(&layer, v, diags).pop().unwrap_or(BlobShape(Vec::new()));
-    (super::common::error_count(diags) == errors_before)
-        .then(|| Box::new(ParameterOp { layer, shape }) as Box<dyn LayerOp>)
+    (super::common::error_count(diags) == errors_before).then_some(ParameterOp { layer, shape })
 }
 
 impl LayerOp for ParameterOp {
@@ -494,14 +482,10 @@ impl LayerOp for ParameterOp {
 
     fn param_shapes(&self, _bottoms: &[BlobShape]) -> Vec<ParamShape> {
         vec![ParamShape {
-            role: "parameter",
+            role: ParamRole::Parameter,
             shape: self.shape.clone(),
             filler: Some(constant_filler(0.0)),
         }]
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -513,10 +497,10 @@ pub struct Hdf5OutputOp {
     pub file_name: Option<String>,
 }
 
-pub fn build_hdf5_output(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_hdf5_output(def: &LayerDef, _diags: &mut Vec<Diagnostic>) -> Option<Hdf5OutputOp> {
     let file_name =
         def.param_block("hdf5_output_param").string("file_name").map(|f| f.value.to_string());
-    Some(Box::new(Hdf5OutputOp { layer: LayerRef::of(def), file_name }))
+    Some(Hdf5OutputOp { layer: LayerRef::of(def), file_name })
 }
 
 impl LayerOp for Hdf5OutputOp {
@@ -527,22 +511,19 @@ impl LayerOp for Hdf5OutputOp {
     fn infer_shapes(&self, ctx: &mut ShapeCtx<'_>) -> Option<Vec<BlobShape>> {
         Arity::exact(2, 0).check(&self.layer, "HDF5Output", ctx).then(Vec::new)
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{AugmentOp, DataOp, Source};
+    use super::{DataOp, Source};
     use crate::ops::testing::{layer, run_layer};
     use crate::ops::BlobShape;
+    use crate::ops::LayerOp;
 
     fn data_op(body: &str) -> DataOp {
         let (_, def) = layer(body);
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
-        op.as_any().downcast_ref::<DataOp>().expect("a DataOp").clone()
+        let kind = crate::ops::OpKind::from_name(&def.kind.value).expect("a layer type");
+        super::build(kind, &def, &mut Vec::new()).expect("builds")
     }
 
     fn shapes(body: &str) -> Vec<Option<Vec<i64>>> {
@@ -627,7 +608,7 @@ mod tests {
         assert_eq!((r.top(0), r.top(1)), (vec![1, 1, 256, 256], vec![1, 1, 256, 256]));
         let (_, def) = layer(body);
         let op = super::build_augment(&def, &mut Vec::new()).expect("builds");
-        let p = &op.as_any().downcast_ref::<AugmentOp>().expect("an AugmentOp").params;
+        let p = &op.params;
         assert_eq!((p.flip_prob, p.max_rotation_deg, p.noise_prob), (0.5, 15.0, 0.0));
         assert_eq!(op.coord_map(), Some(vec![crate::ops::AxisMap::IDENTITY; 2]));
         let bad = body.replace("flip_prob: 0.5", "flip_prob: 1.5 max_scale: 2");

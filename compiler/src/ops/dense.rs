@@ -1,9 +1,8 @@
 //! InnerProduct (`inner_product_param`, `inner_product_layer.cpp`): flattens
 //! the axes from `axis` on into K and maps them to `num_output`.
 
-use std::any::Any;
-
 use super::common::{canonical_axis, filler, overflow, Arity, LayerRef};
+use super::ParamRole;
 use super::{checked_product, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, Spanned};
@@ -28,7 +27,7 @@ pub struct InnerProductOp {
     pub params: InnerProductParams,
 }
 
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<InnerProductOp> {
     let layer = LayerRef::of(def);
     let v = def.param_block("inner_product_param");
     let num_output = match v.int("num_output") {
@@ -56,7 +55,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         weight_filler,
         bias_filler,
     };
-    Some(Box::new(InnerProductOp { layer, params }))
+    Some(InnerProductOp { layer, params })
 }
 
 impl InnerProductOp {
@@ -69,6 +68,20 @@ impl InnerProductOp {
 }
 
 impl LayerOp for InnerProductOp {
+    /// M·N·K multiply-adds, M the bottom's items (its axes before `axis`).
+    fn forward_flops(
+        &self,
+        bottoms: &[BlobShape],
+        _tops: &[BlobShape],
+        params: &[ParamShape],
+    ) -> f64 {
+        let (Some(bottom), Some(weight)) = (bottoms.first(), params.first()) else { return 0.0 };
+        let items = bottom
+            .canonical_axis(self.params.axis.value)
+            .map_or(1, |axis| super::saturating_product(&bottom.dims()[..axis]));
+        2.0 * items as f64 * weight.shape.count() as f64
+    }
+
     fn type_name(&self) -> &'static str {
         "InnerProduct"
     }
@@ -99,22 +112,18 @@ impl LayerOp for InnerProductOp {
         let n = p.num_output.value;
         let weight = if p.transpose { vec![k, n] } else { vec![n, k] };
         let mut blobs = vec![ParamShape {
-            role: "weight",
+            role: ParamRole::Weight,
             shape: BlobShape(weight),
             filler: Some(p.weight_filler.clone()),
         }];
         if p.bias_term {
             blobs.push(ParamShape {
-                role: "bias",
+                role: ParamRole::Bias,
                 shape: BlobShape(vec![n]),
                 filler: Some(p.bias_filler.clone()),
             });
         }
         blobs
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

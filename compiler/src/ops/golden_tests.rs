@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::testing::{render, run_net_file, NetRun};
-use super::{builder_for, AxisMap, BlobShape};
+use super::{AxisMap, BlobShape};
 use crate::schema::{NetDef, NetState, Phase};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/caffe");
@@ -112,8 +112,7 @@ fn map_from_input(net: &NetDef, blob: &str, before: usize) -> AxisMap {
         .find(|(_, l)| l.tops.iter().any(|t| t.value == blob))
         .unwrap_or_else(|| panic!("no producer of {blob}"));
     let Some(bottom) = def.bottoms.first() else { return AxisMap::IDENTITY };
-    let builder = builder_for(&def.kind.value).expect("known type");
-    let op = builder(def, &mut Vec::new()).expect("layer builds");
+    let op = super::testing::build(def, &mut Vec::new()).expect("layer builds");
     let map = op.coord_map().unwrap_or_else(|| panic!("{} has no coord map", def.name.value))[0];
     map.after(map_from_input(net, &bottom.value, index))
 }

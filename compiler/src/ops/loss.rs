@@ -3,9 +3,8 @@
 //! InfogainLoss, MultinomialLogisticLoss, SmoothL1Loss (Faster R-CNN fork),
 //! and lvc's native Dice metric / DiceLoss (DIGITS' Python Dice layer).
 
-use std::any::Any;
-
 use super::common::{canonical_axis, identity_map, plural, range_error, Arity, LayerRef};
+use super::OpKind;
 use super::{checked_product, saturating_product, AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, ParamView, Spanned};
@@ -100,21 +99,6 @@ pub struct LossOp {
     pub loss: Loss,
 }
 
-pub const TYPES: &[&str] = &[
-    "Softmax",
-    "SoftmaxWithLoss",
-    "Accuracy",
-    "SigmoidCrossEntropyLoss",
-    "EuclideanLoss",
-    "ContrastiveLoss",
-    "HingeLoss",
-    "InfogainLoss",
-    "MultinomialLogisticLoss",
-    "SmoothL1Loss",
-    "Dice",
-    "DiceLoss",
-];
-
 fn loss_params(
     layer: &LayerRef,
     v: ParamView<'_>,
@@ -175,19 +159,20 @@ fn dice_params(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) ->
     }
 }
 
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+/// Builds `kind` (one of this family's kinds) from `def`.
+pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<LossOp> {
     let layer = LayerRef::of(def);
-    let type_name = TYPES.iter().copied().find(|t| *t == def.kind.value)?;
+    let type_name = kind.name();
     let errors_before = super::common::error_count(diags);
     let softmax_axis = || layer.or_default(def.param_block("softmax_param").int("axis"), 1);
     let lp = def.param_block("loss_param");
-    let loss = match type_name {
-        "Softmax" => Loss::Softmax { axis: softmax_axis() },
-        "SoftmaxWithLoss" => Loss::SoftmaxWithLoss {
+    let loss = match kind {
+        OpKind::Softmax => Loss::Softmax { axis: softmax_axis() },
+        OpKind::SoftmaxWithLoss => Loss::SoftmaxWithLoss {
             axis: softmax_axis(),
             loss: loss_params(&layer, lp, Normalization::Valid, diags),
         },
-        "Accuracy" => {
+        OpKind::Accuracy => {
             let v = def.param_block("accuracy_param");
             let top_k = layer.or_default(v.int("top_k"), 1);
             if top_k.value < 1 {
@@ -204,40 +189,43 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 ignore_label: v.int("ignore_label"),
             }
         }
-        "SigmoidCrossEntropyLoss" => {
+        OpKind::SigmoidCrossEntropyLoss => {
             // "for historical reasons" this loss defaults to BATCH_SIZE.
             Loss::SigmoidCrossEntropyLoss {
                 loss: loss_params(&layer, lp, Normalization::BatchSize, diags),
             }
         }
-        "EuclideanLoss" => Loss::EuclideanLoss,
-        "ContrastiveLoss" => {
+        OpKind::EuclideanLoss => Loss::EuclideanLoss,
+        OpKind::ContrastiveLoss => {
             let v = def.param_block("contrastive_loss_param");
             Loss::ContrastiveLoss {
                 margin: v.float("margin").map_or(1.0, |m| m.value),
                 legacy_version: v.bool("legacy_version").is_some_and(|b| b.value),
             }
         }
-        "HingeLoss" => Loss::HingeLoss {
+        OpKind::HingeLoss => Loss::HingeLoss {
             norm: def
                 .param_block("hinge_loss_param")
                 .ident("norm")
                 .map_or("L1", |n| n.value)
                 .to_string(),
         },
-        "InfogainLoss" => Loss::InfogainLoss {
+        OpKind::InfogainLoss => Loss::InfogainLoss {
             axis: layer.or_default(def.param_block("infogain_loss_param").int("axis"), 1),
             loss: loss_params(&layer, lp, Normalization::Valid, diags),
         },
-        "MultinomialLogisticLoss" => Loss::MultinomialLogisticLoss,
-        "SmoothL1Loss" => Loss::SmoothL1Loss {
+        OpKind::MultinomialLogisticLoss => Loss::MultinomialLogisticLoss,
+        OpKind::SmoothL1Loss => Loss::SmoothL1Loss {
             sigma: def.param_block("smooth_l1_loss_param").float("sigma").map_or(1.0, |s| s.value),
         },
-        "Dice" => Loss::Dice(dice_params(&layer, def, diags)),
+        OpKind::Dice => Loss::Dice(dice_params(&layer, def, diags)),
         _ => Loss::DiceLoss(dice_params(&layer, def, diags)),
     };
-    (super::common::error_count(diags) == errors_before)
-        .then(|| Box::new(LossOp { layer, type_name, loss }) as Box<dyn LayerOp>)
+    (super::common::error_count(diags) == errors_before).then_some(LossOp {
+        layer,
+        type_name,
+        loss,
+    })
 }
 
 /// `(outer, classes, inner)` of a score blob around its class axis.
@@ -480,21 +468,18 @@ impl LayerOp for LossOp {
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         matches!(self.loss, Loss::Softmax { .. }).then(|| identity_map(2))
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Loss, LossOp, Normalization};
+    use super::{Loss, Normalization};
     use crate::ops::testing::{layer, run_layer};
+    use crate::ops::{LayerOp, OpKind};
 
     fn loss_of(body: &str) -> Loss {
         let (_, def) = layer(body);
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
-        op.as_any().downcast_ref::<LossOp>().expect("a LossOp").loss.clone()
+        let kind = crate::ops::OpKind::from_name(&def.kind.value).expect("a layer type");
+        super::build(kind, &def, &mut Vec::new()).expect("builds").loss
     }
 
     fn normalization(body: &str) -> Normalization {
@@ -513,7 +498,8 @@ mod tests {
         let r = run_layer(SWL, &[&[1, 2, 256, 256], &[1, 1, 256, 256]]);
         assert_eq!(r.tops, Some(vec![crate::ops::BlobShape(vec![])]));
         let (_, def) = layer(SWL);
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        let kind = OpKind::from_name(&def.kind.value).expect("a layer type");
+        let op = super::build(kind, &def, &mut Vec::new()).expect("builds");
         assert_eq!((op.default_loss_weight(0), op.default_loss_weight(1)), (1.0, 0.0));
         // No top listed: Caffe creates one.
         let r = run_layer(&SWL.replace("top: \"loss\"", ""), &[&[1, 2, 4, 4], &[1, 1, 4, 4]]);
@@ -591,7 +577,7 @@ mod tests {
         );
         assert_eq!(r.codes(), ["lvc::param::range"]);
         let (_, def) = layer(body);
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        let op = crate::ops::testing::build(&def, &mut Vec::new()).expect("builds");
         assert_eq!(op.default_loss_weight(0), 0.0);
     }
 
@@ -628,11 +614,13 @@ mod tests {
         assert_eq!((r.top(0), r.top(1)), (vec![], vec![2]));
         let loss = "name: \"loss\" type: \"DiceLoss\" bottom: \"score\" bottom: \"label\" top: \"loss\" dice_param { smooth: 1 }";
         let (_, def) = layer(loss);
-        let op = super::build(&def, &mut Vec::new()).expect("builds");
+        let op = crate::ops::testing::build(&def, &mut Vec::new()).expect("builds");
         assert_eq!(op.default_loss_weight(0), 1.0);
         let (_, def) = layer(metric);
         assert_eq!(
-            super::build(&def, &mut Vec::new()).expect("builds").default_loss_weight(0),
+            crate::ops::testing::build(&def, &mut Vec::new())
+                .expect("builds")
+                .default_loss_weight(0),
             0.0
         );
         let r = run_layer(loss, &[&[1, 2, 319, 319], &[1, 1, 256, 256]]);

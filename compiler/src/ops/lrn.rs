@@ -1,8 +1,6 @@
 //! LRN (`lrn_param`): local response normalisation across channels or
 //! within a channel (`lrn_layer.cpp`). The top has the bottom's shape.
 
-use std::any::Any;
-
 use super::common::{check_rank4, identity_map, range_error, same_shape, LayerRef};
 use super::{AxisMap, BlobShape, LayerOp, ShapeCtx};
 use crate::diag::Diagnostic;
@@ -33,7 +31,7 @@ pub struct LrnOp {
     pub params: LrnParams,
 }
 
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<LrnOp> {
     let op = LayerRef::of(def);
     let v = def.param_block("lrn_param");
     let local_size = op.or_default(v.int("local_size"), 5);
@@ -65,7 +63,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         k: num("k", 1.0),
         region,
     };
-    Some(Box::new(LrnOp { layer: op, params }))
+    Some(LrnOp { layer: op, params })
 }
 
 impl LayerOp for LrnOp {
@@ -81,15 +79,11 @@ impl LayerOp for LrnOp {
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         Some(identity_map(2))
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{LrnOp, NormRegion};
+    use super::NormRegion;
     use crate::ops::testing::{layer, run_layer};
 
     #[test]
@@ -98,7 +92,7 @@ mod tests {
         assert_eq!(run_layer(body, &[&[1, 96, 56, 56]]).top(0), [1, 96, 56, 56]);
         let (_, def) = layer(body);
         let op = super::build(&def, &mut Vec::new()).expect("builds");
-        let p = &op.as_any().downcast_ref::<LrnOp>().expect("an LrnOp").params;
+        let p = &op.params;
         assert_eq!(
             (p.local_size, p.alpha, p.beta, p.k, p.region),
             (5, 1.0, 0.75, 1.0, NormRegion::AcrossChannels)
@@ -111,10 +105,7 @@ mod tests {
             "name: \"n\" type: \"LRN\" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }",
         );
         let op = super::build(&def, &mut Vec::new()).expect("builds");
-        assert_eq!(
-            op.as_any().downcast_ref::<LrnOp>().map(|o| o.params.region),
-            Some(NormRegion::WithinChannel)
-        );
+        assert_eq!(op.params.region, NormRegion::WithinChannel);
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! Normalisation and affine layers: BatchNorm (stored statistics, no affine),
 //! Scale and Bias (learned or from a second bottom), MVN.
 
-use std::any::Any;
-
 use super::common::{
     canonical_axis, constant_filler, filler, identity_map, range_error, same_shape, Arity, LayerRef,
 };
 use super::{AxisMap, BlobShape, FillerDef, LayerOp, ParamShape, ShapeCtx};
+use super::{OpKind, ParamRole};
 use crate::diag::Diagnostic;
 use crate::schema::{LayerDef, Spanned};
 
@@ -61,12 +60,11 @@ pub struct NormOp {
     pub norm: Norm,
 }
 
-pub const TYPES: &[&str] = &["BatchNorm", "Scale", "Bias", "MVN"];
-
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+/// Builds `kind` (one of this family's kinds) from `def`.
+pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<NormOp> {
     let layer = LayerRef::of(def);
-    let norm = match def.kind.value.as_str() {
-        "BatchNorm" => {
+    let norm = match kind {
+        OpKind::BatchNorm => {
             let v = def.param_block("batch_norm_param");
             Norm::BatchNorm(BatchNormParams {
                 use_global_stats: v.bool("use_global_stats").map(|b| b.value),
@@ -76,7 +74,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 eps: v.float("eps").map_or(1e-5, |x| x.value),
             })
         }
-        "Scale" | "Bias" => {
+        OpKind::Scale | OpKind::Bias => {
             let is_scale = def.kind.value == "Scale";
             let v = def.param_block(if is_scale { "scale_param" } else { "bias_param" });
             let num_axes = layer.or_default(v.int("num_axes"), 1);
@@ -107,7 +105,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
                 Norm::Bias(params)
             }
         }
-        "MVN" => {
+        OpKind::MVN => {
             let v = def.param_block("mvn_param");
             Norm::Mvn(MvnParams {
                 normalize_variance: v.bool("normalize_variance").is_none_or(|b| b.value),
@@ -117,7 +115,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         }
         _ => return None,
     };
-    Some(Box::new(NormOp { layer, norm }))
+    Some(NormOp { layer, norm })
 }
 
 impl NormOp {
@@ -213,14 +211,18 @@ impl LayerOp for NormOp {
                     Some([_, c, ..]) => *c,
                     _ => 1,
                 };
-                [("mean", channels), ("variance", channels), ("moving_average_factor", 1)]
-                    .into_iter()
-                    .map(|(role, n)| ParamShape {
-                        role,
-                        shape: BlobShape(vec![n]),
-                        filler: Some(constant_filler(0.0)),
-                    })
-                    .collect()
+                [
+                    (ParamRole::Mean, channels),
+                    (ParamRole::Variance, channels),
+                    (ParamRole::MovingAverageFactor, 1),
+                ]
+                .into_iter()
+                .map(|(role, n)| ParamShape {
+                    role,
+                    shape: BlobShape(vec![n]),
+                    filler: Some(constant_filler(0.0)),
+                })
+                .collect()
             }
             Norm::Scale(p) | Norm::Bias(p) => {
                 let Some(shape) = self.factor_shape(p, bottoms, &mut Vec::new()) else {
@@ -229,7 +231,7 @@ impl LayerOp for NormOp {
                 let is_scale = matches!(self.norm, Norm::Scale(_));
                 let mut blobs = Vec::new();
                 if bottoms.len() == 1 {
-                    let role = if is_scale { "scale" } else { "bias" };
+                    let role = if is_scale { ParamRole::Scale } else { ParamRole::Bias };
                     blobs.push(ParamShape {
                         role,
                         shape: shape.clone(),
@@ -238,7 +240,7 @@ impl LayerOp for NormOp {
                 }
                 if p.bias_term {
                     blobs.push(ParamShape {
-                        role: "bias",
+                        role: ParamRole::Bias,
                         shape,
                         filler: Some(p.bias_filler.clone()),
                     });
@@ -251,10 +253,6 @@ impl LayerOp for NormOp {
 
     fn coord_map(&self) -> Option<Vec<AxisMap>> {
         Some(identity_map(2))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

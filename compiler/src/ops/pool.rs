@@ -2,8 +2,6 @@
 //! rounding with Caffe's pad-clipping rule, FLOOR rounding
 //! (`pooling_layer.cpp`).
 
-use std::any::Any;
-
 use super::common::{
     axis_name, check_rank4, error_count, overflow, report_windows, Arity, LayerRef, Window,
     WindowIssue,
@@ -62,7 +60,7 @@ fn pair(p: AxisParam, default: Spanned<i64>) -> [Spanned<i64>; 2] {
     }
 }
 
-pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<PoolOp> {
     let op = LayerRef::of(def);
     let view = def.param_block("pooling_param");
     let errors_before = error_count(diags);
@@ -186,33 +184,38 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn Laye
         return None;
     }
     let params = PoolParams { method, global, kernel, stride, pad, round_mode };
-    Some(Box::new(PoolOp { layer: op, params }))
+    Some(PoolOp { layer: op, params })
+}
+
+/// Caffe's pooled size along one axis (`stride` ≥ 1), before the
+/// kernel-fit check; `any_pad`: a pad is set on some axis (Caffe applies
+/// its clipping rule to both axes then). The one definition: the compiler's
+/// shape rule and the runtime's kernels both use it. Integer maths, exact
+/// for every size a blob can have (Caffe divides in `float`, which agrees
+/// below 2^24).
+pub fn pooled_size(
+    input: i64,
+    kernel: i64,
+    stride: i64,
+    pad: i64,
+    any_pad: bool,
+    round_mode: RoundMode,
+) -> i64 {
+    let span = input + 2 * pad - kernel;
+    let steps = match round_mode {
+        RoundMode::Ceil => -(-span).div_euclid(stride),
+        RoundMode::Floor => span.div_euclid(stride),
+    };
+    let mut out = steps + 1;
+    // The last window must start strictly inside the image plus the
+    // leading pad; Caffe checks this whenever either axis is padded.
+    if any_pad && (out - 1) * stride >= input + pad {
+        out -= 1;
+    }
+    out
 }
 
 impl PoolOp {
-    /// Caffe's pooled size along one axis, before the kernel-fit check.
-    pub fn pooled_size(
-        &self,
-        input: i64,
-        kernel: i64,
-        stride: i64,
-        pad: i64,
-        any_pad: bool,
-    ) -> i64 {
-        let span = input + 2 * pad - kernel;
-        let steps = match self.params.round_mode {
-            RoundMode::Ceil => -(-span).div_euclid(stride),
-            RoundMode::Floor => span.div_euclid(stride),
-        };
-        let mut out = steps + 1;
-        // The last window must start strictly inside the image plus the
-        // leading pad; Caffe checks this whenever either axis is padded.
-        if any_pad && (out - 1) * stride >= input + pad {
-            out -= 1;
-        }
-        out
-    }
-
     /// Kernel `[h, w]` for a bottom of this shape (the whole H×W when global).
     pub fn kernel_for(&self, bottom: &BlobShape) -> Option<[i64; 2]> {
         match (&self.params.kernel, bottom.dims()) {
@@ -245,7 +248,7 @@ impl LayerOp for PoolOp {
         for i in 0..2 {
             let input = bottom.dims()[2 + i];
             let (s, pad) = (p.stride[i].value, p.pad[i].value);
-            let out = self.pooled_size(input, kernel[i], s, pad, any_pad);
+            let out = pooled_size(input, kernel[i], s, pad, any_pad, self.params.round_mode);
             let window =
                 Window { input, pad, extent: kernel[i], out, kernel: kernel[i], dilated: false };
             if !window.fits() {
@@ -274,10 +277,6 @@ impl LayerOp for PoolOp {
                 .collect(),
         )
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `roi_pooling_param` of the Faster R-CNN fork (`caffe-fast-rcnn`).
@@ -297,7 +296,7 @@ pub struct RoiPoolOp {
     pub params: RoiPoolParams,
 }
 
-pub fn build_roi(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_roi(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<RoiPoolOp> {
     let op = LayerRef::of(def);
     let v = def.param_block("roi_pooling_param");
     let mut size = |name: &str| match v.int(name) {
@@ -319,7 +318,7 @@ pub fn build_roi(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn 
         pooled_w: pooled_w?,
         spatial_scale: v.float("spatial_scale").map_or(1.0, |s| s.value),
     };
-    Some(Box::new(RoiPoolOp { layer: op, params }))
+    Some(RoiPoolOp { layer: op, params })
 }
 
 impl LayerOp for RoiPoolOp {
@@ -350,10 +349,6 @@ impl LayerOp for RoiPoolOp {
         let channels = ctx.bottoms[0].dims()[1];
         Some(vec![BlobShape(vec![regions, channels, self.params.pooled_h, self.params.pooled_w])])
     }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// SPP (`spp_param`): spatial pyramid pooling of an N×C×H×W blob into
@@ -366,7 +361,7 @@ pub struct SppOp {
     pub method: PoolMethod,
 }
 
-pub fn build_spp(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn LayerOp>> {
+pub fn build_spp(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<SppOp> {
     let op = LayerRef::of(def);
     let v = def.param_block("spp_param");
     let pyramid_height = match v.int("pyramid_height") {
@@ -388,7 +383,7 @@ pub fn build_spp(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Box<dyn 
         Some("STOCHASTIC") => PoolMethod::Stochastic,
         _ => PoolMethod::Max,
     };
-    Some(Box::new(SppOp { layer: op, pyramid_height, method }))
+    Some(SppOp { layer: op, pyramid_height, method })
 }
 
 impl LayerOp for SppOp {
@@ -421,10 +416,6 @@ impl LayerOp for SppOp {
             return None;
         };
         Some(vec![BlobShape(vec![d[0], channels])])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

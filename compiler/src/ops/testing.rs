@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{builder_for, BlobShape, ParamShape, ShapeCtx};
+use super::{BlobShape, Op, OpKind, ParamShape, ShapeCtx};
 use crate::diag::Diagnostic;
 use crate::schema::{load_net, LayerDef, LoadOptions, NetDef, NetState};
 use crate::source::SourceFile;
@@ -23,6 +23,12 @@ pub fn layer(body: &str) -> (SourceFile, LayerDef) {
     let (source, net) = net("layer.prototxt", &format!("layer {{\n{body}\n}}\n"));
     let layer = net.layers.into_iter().next().expect("the text holds one layer");
     (source, layer)
+}
+
+/// The op of a layer (`None` for an unknown type, or when its parameters
+/// were rejected, with the reasons in `diags`).
+pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Op> {
+    OpKind::from_name(&def.kind.value)?.build(def, diags)
 }
 
 /// What one layer makes of bottoms of the given shapes.
@@ -47,7 +53,7 @@ impl Outcome {
         render(&self.source, &self.diags)
     }
     pub fn param_dims(&self) -> Vec<(&'static str, Vec<i64>)> {
-        self.params.iter().map(|p| (p.role, p.shape.0.clone())).collect()
+        self.params.iter().map(|p| (p.role.name(), p.shape.0.clone())).collect()
     }
 }
 
@@ -71,10 +77,10 @@ pub fn run_fork_layer(body: &str, bottoms: &[&[i64]]) -> Outcome {
 
 fn outcome(source: SourceFile, def: &LayerDef, bottoms: &[&[i64]]) -> Outcome {
     let mut diags = Vec::new();
-    let Some(builder) = builder_for(&def.kind.value) else {
+    let Some(kind) = OpKind::from_name(&def.kind.value) else {
         panic!("unknown type {}", def.kind.value)
     };
-    let Some(op) = builder(def, &mut diags) else {
+    let Some(op) = kind.build(def, &mut diags) else {
         return Outcome { source, tops: None, params: Vec::new(), diags };
     };
     let bottoms: Vec<BlobShape> = bottoms.iter().map(|b| BlobShape(b.to_vec())).collect();
@@ -104,8 +110,7 @@ pub fn run_net_file(path: &str, state: &NetState) -> NetRun {
     let mut params = HashMap::new();
     let mut diags = Vec::new();
     for def in net.layers.iter().filter(|l| l.is_included_in(state)) {
-        let Some(builder) = builder_for(&def.kind.value) else { continue };
-        let Some(op) = builder(def, &mut diags) else { continue };
+        let Some(op) = build(def, &mut diags) else { continue };
         let tops = match op.input_shapes() {
             Some(given) => given.into_iter().collect::<Option<Vec<_>>>(),
             None => {

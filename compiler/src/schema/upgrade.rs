@@ -505,6 +505,20 @@ pub fn v1_type_string(v1: &str) -> Option<&'static str> {
     V1_LAYER_TYPES.iter().find(|(name, _)| *name == v1).map(|&(_, s)| s)
 }
 
+/// The current type string for a V1 enum number, as a binary V1
+/// `.caffemodel` stores it (the numbers are caffe.proto's, in the schema's
+/// `LayerType` descriptor).
+pub fn v1_type_string_of_number(number: u64) -> Option<&'static str> {
+    let number = i32::try_from(number).ok()?;
+    v1_type_string(super::descriptor::V1_LAYER_TYPE.name_of(number)?)
+}
+
+/// The current type string for a V0 type string (`conv` → `Convolution`).
+pub fn v0_type_string(v0: &str) -> Option<&'static str> {
+    let (_, v1) = V0_LAYER_TYPES.iter().find(|(name, _)| *name == v0)?;
+    v1_type_string(v1)
+}
+
 fn upgrade_v1_net(root: &mut Message, diags: &mut Diagnostics) {
     for f in root.fields.iter_mut().filter(|f| f.name == "layers") {
         f.name = "layer".to_string();

@@ -5,7 +5,7 @@
 
 use tch::Tensor;
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{LowerResult, Lowered};
 use lvc_compiler::ops::activation::{Activation, ActivationOp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,9 +197,8 @@ impl Lowered for Dropout {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<ActivationOp>()?;
-    Some(match &op.function {
+pub(crate) fn lower(op: &ActivationOp) -> LowerResult {
+    match &op.function {
         Activation::ReLU { negative_slope } => {
             Ok(Box::new(Relu { negative_slope: *negative_slope }))
         }
@@ -216,7 +215,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
         Activation::PReLU { .. } => Ok(Box::new(Prelu)),
         &Activation::Swish { beta } => Ok(Box::new(Pointwise::Swish { beta })),
         &Activation::Clip { min, max } => Ok(Box::new(Pointwise::Clip { min, max })),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
-use super::{LowerCtx, Lowered, Lowering, StreamPosition};
+use super::{LowerCtx, LowerResult, Lowered, StreamPosition};
 
 /// `grid_sample` interpolation modes (ATen's `GridSamplerInterpolation`).
 const BILINEAR: i64 = 0;
@@ -36,28 +36,24 @@ const ZEROS_PADDING: i64 = 0;
 /// Pixel coordinates convention shared by `affine_grid` and `grid_sample`.
 const ALIGN_CORNERS: bool = false;
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<AugmentOp>()?;
+pub(crate) fn lower(op: &AugmentOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let Some(image) = ctx.bottoms.first() else {
-        return Some(Err("Augment needs a data bottom".to_string()));
+        return Err("Augment needs a data bottom".to_string());
     };
     if image.0.len() != 4 {
-        return Some(Err(format!(
-            "Augment needs N×C×H×W bottoms, the data bottom is {:?}",
-            image.0
-        )));
+        return Err(format!("Augment needs N×C×H×W bottoms, the data bottom is {:?}", image.0));
     }
     if let Some(label) = ctx.bottoms.get(1) {
         let same_grid =
             label.0.len() == 4 && label.0[0] == image.0[0] && label.0[2..] == image.0[2..];
         if !same_grid {
-            return Some(Err(format!(
+            return Err(format!(
                 "Augment transforms the label on the image's pixel grid: the label {:?} must be N×C×H×W with the data's N, H and W {:?}",
                 label.0, image.0
-            )));
+            ));
         }
     }
-    Some(Ok(Box::new(Augment::new(op.params.clone(), ctx.train))))
+    Ok(Box::new(Augment::new(op.params.clone(), ctx.train)))
 }
 
 /// The lowered layer: its parameters and the position in its random stream.

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{LowerCtx, LowerResult, Lowered};
 use lvc_compiler::ops::combine::{Combine, CombineOp, EltwiseOp, ReductionOp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -232,22 +232,18 @@ impl Lowered for Reduction {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    if ctx.node.inserted_split {
-        return Some(Ok(Box::new(Split { tops: ctx.node.tops.len() })));
-    }
-    let op = ctx.op::<CombineOp>()?;
+pub(crate) fn lower(op: &CombineOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let Some(bottom) = ctx.bottoms.first() else {
-        return Some(match op.op {
+        return match op.op {
             Combine::Silence => Ok(Box::new(Silence)),
             _ => Err("a combining layer without bottoms".to_string()),
-        });
+        };
     };
     let axis_of = |a: i64| {
         bottom.canonical_axis(a).map(|a| a as i64).ok_or_else(|| format!("axis {a} out of range"))
     };
     let tops = ctx.node.tops.len();
-    Some(match &op.op {
+    match &op.op {
         Combine::Eltwise(p) => Ok(Box::new(match p.operation {
             EltwiseOp::Sum if p.coeff.is_empty() => Eltwise::Sum(vec![1.0; ctx.bottoms.len()]),
             EltwiseOp::Sum => Eltwise::Sum(p.coeff.clone()),
@@ -284,11 +280,8 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             Box::new(Reduction { kind: *operation, axis: axis as usize, coeff: *coeff })
                 as Box<dyn Lowered>
         }),
-        Combine::Embed { .. } => Err(format!(
-            "{} is parsed and shape-checked but has no runtime implementation",
-            op.type_name
-        )),
-    })
+        Combine::Embed { .. } => Err(super::not_run(op.type_name)),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{accumulate, LowerCtx, Lowered, Lowering, OwnBackward, OwnGradients};
+use super::{accumulate, LowerCtx, LowerResult, Lowered, OwnBackward, OwnGradients};
 use lvc_compiler::ops::conv::ConvOp;
 
 /// Both directions of Caffe's `convolution_param` over N spatial axes
@@ -320,24 +320,23 @@ fn gemm_deconv_lowering(
 
 /// Convolution / Deconvolution over the channel axis 1 (Caffe's `axis`
 /// may move it; only 1 is lowered).
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<ConvOp>()?;
+pub(crate) fn lower(op: &ConvOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let Some(geometry) = ctx.bottoms.first().and_then(|b| op.geometry(b)) else {
-        return Some(Err("the bottom's shape does not fit the convolution".to_string()));
+        return Err("the bottom's shape does not fit the convolution".to_string());
     };
     if geometry.axis != 1 {
-        return Some(Err(format!(
+        return Err(format!(
             "convolution over axis {} (only the channel axis 1 is supported)",
             geometry.axis
-        )));
+        ));
     }
     let bottom = ctx.bottoms.first().map_or(&[][..], |b| b.dims());
     if gemm_lowering(&geometry, op.params.group.value, op.transposed, bottom) {
-        return Some(Ok(Box::new(GemmConv {
+        return Ok(Box::new(GemmConv {
             kernel: geometry.kernel,
             pad: geometry.pad,
             bias_term: op.params.bias_term,
-        })));
+        }));
     }
     if gemm_deconv_lowering(
         &geometry,
@@ -345,21 +344,21 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
         op.transposed,
         op.params.num_output.value,
     ) {
-        return Some(Ok(Box::new(GemmDeconv {
+        return Ok(Box::new(GemmDeconv {
             kernel: geometry.kernel,
             stride: geometry.stride,
             pad: geometry.pad,
             bias_term: op.params.bias_term,
-        })));
+        }));
     }
-    Some(Ok(Box::new(Conv {
+    Ok(Box::new(Conv {
         stride: geometry.stride,
         pad: geometry.pad,
         dilation: geometry.dilation,
         group: op.params.group.value,
         transposed: op.transposed,
         bias_term: op.params.bias_term,
-    })))
+    }))
 }
 
 #[cfg(test)]

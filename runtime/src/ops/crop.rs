@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{LowerCtx, LowerResult, Lowered};
 use lvc_compiler::ops::crop::CropOp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,19 +30,18 @@ impl Lowered for Crop {
 /// Offsets come from the compiler (written or, for old parameterless
 /// crops, computed from the graph): `crop_offsets` has one per axis of
 /// bottom 0 (0 before the start axis).
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<CropOp>()?;
+pub(crate) fn lower(op: &CropOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let rank = ctx.bottoms.first().map_or(0, |b| b.rank());
     let Some(axis) = ctx.bottoms.first().and_then(|b| b.canonical_axis(op.params.axis.value))
     else {
-        return Some(Err(format!("crop axis {} out of range", op.params.axis.value)));
+        return Err(format!("crop axis {} out of range", op.params.axis.value));
     };
-    Some(match ctx.node.crop_offsets.as_deref() {
+    match ctx.node.crop_offsets.as_deref() {
         Some(all) if all.len() == rank => {
             Ok(Box::new(Crop { axis, offsets: all[axis..].to_vec() }))
         }
         _ => Err("the crop offsets could not be determined".to_string()),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{LowerCtx, LowerResult, Lowered};
 use lvc_compiler::ops::dense::InnerProductOp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,12 +28,12 @@ impl Lowered for InnerProduct {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let p = &ctx.op::<InnerProductOp>()?.params;
+pub(crate) fn lower(op: &InnerProductOp, ctx: &LowerCtx<'_>) -> LowerResult {
+    let p = &op.params;
     let Some(axis) = ctx.bottoms.first().and_then(|b| b.canonical_axis(p.axis.value)) else {
-        return Some(Err(format!("axis {} out of range", p.axis.value)));
+        return Err(format!("axis {} out of range", p.axis.value));
     };
-    Some(Ok(Box::new(InnerProduct { axis, bias_term: p.bias_term, transpose: p.transpose })))
+    Ok(Box::new(InnerProduct { axis, bias_term: p.bias_term, transpose: p.transpose }))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 
 use lvc_compiler::ops::loss::{Loss, LossOp, Normalization};
 
-use super::{scalar, DeviceConst, LowerCtx, Lowered, Lowering};
+use super::{scalar, DeviceConst, LowerCtx, LowerResult, Lowered};
 
 /// `[outer, C, inner]` view of a blob whose class axis is `axis`.
 fn class_view(x: &Tensor, axis: usize) -> Tensor {
@@ -360,8 +360,7 @@ impl Lowered for DiceLoss {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<LossOp>()?;
+pub(crate) fn lower(op: &LossOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let tops = ctx.node.tops.len();
     let axis = |a: i64| {
         ctx.bottoms
@@ -373,7 +372,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
     let weights =
         |w: &[lvc_compiler::schema::Spanned<f64>]| w.iter().map(|w| w.value).collect::<Vec<_>>();
     let classes = ctx.bottoms.first().and_then(|b| b.dims().get(1).copied()).unwrap_or(1);
-    Some(match &op.loss {
+    match &op.loss {
         Loss::Softmax { axis: a } => {
             axis(a.value).map(|a| Box::new(Softmax { axis: a as i64 }) as Box<dyn Lowered>)
         }
@@ -413,11 +412,8 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             normalization: loss.normalization,
         })),
         Loss::EuclideanLoss => Ok(Box::new(EuclideanLoss)),
-        _ => Err(format!(
-            "{} is parsed and shape-checked but has no runtime implementation",
-            op.type_name
-        )),
-    })
+        _ => Err(super::not_run(op.type_name)),
+    }
 }
 
 #[cfg(test)]

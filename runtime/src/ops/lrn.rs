@@ -6,8 +6,8 @@
 use tch::{Kind, Tensor};
 
 use super::{
-    backward_on_memory, cpu_f32, cpu_f32_mut, forward_on_memory, LowerCtx, Lowered, Lowering,
-    OwnBackward, OwnGradients,
+    backward_on_memory, cpu_f32, cpu_f32_mut, forward_on_memory, LowerResult, Lowered, OwnBackward,
+    OwnGradients,
 };
 use lvc_compiler::ops::lrn::{LrnOp, NormRegion};
 
@@ -248,9 +248,9 @@ fn add_plane(sum: &mut [f32], plane: &[f32], sign: f32) {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let p = &ctx.op::<LrnOp>()?.params;
-    Some(Ok(Box::new(Lrn {
+pub(crate) fn lower(op: &LrnOp) -> LowerResult {
+    let p = &op.params;
+    Ok(Box::new(Lrn {
         region: match p.region {
             NormRegion::AcrossChannels => LrnRegion::AcrossChannels,
             NormRegion::WithinChannel => LrnRegion::WithinChannel,
@@ -259,7 +259,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
         alpha: p.alpha,
         beta: p.beta,
         k: p.k,
-    })))
+    }))
 }
 
 #[cfg(test)]

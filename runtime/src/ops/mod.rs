@@ -4,11 +4,10 @@
 //! comes from libtorch's autograd, except where Caffe's gradient differs from
 //! the derivative of the forward formula (noted in each op).
 
-use std::any::Any;
 use std::fmt;
 
 use lvc_compiler::ir::LayerNode;
-use lvc_compiler::ops::BlobShape;
+use lvc_compiler::ops::{BlobShape, Op};
 use tch::Tensor;
 
 pub mod activation;
@@ -277,35 +276,109 @@ pub struct LowerCtx<'a> {
     pub train: bool,
 }
 
-impl LowerCtx<'_> {
-    /// The node's typed op as `T`, if it is one.
-    pub fn op<T: Any>(&self) -> Option<&T> {
-        self.node.op.as_ref().and_then(|op| op.as_any().downcast_ref::<T>())
+/// What lowering one node gives: the op ready to run, or what the runtime
+/// does not implement (reported as `lvc::runtime::unsupported`).
+pub type LowerResult = Result<Box<dyn Lowered>, String>;
+
+/// Lowers one node (not a data source: the executor feeds those). One arm
+/// per layer type: a type added to `lvc_compiler::ops`'s table does not
+/// build here until it is lowered or refused.
+pub fn lower(ctx: &LowerCtx<'_>) -> LowerResult {
+    if ctx.node.inserted_split {
+        return Ok(Box::new(combine::Split { tops: ctx.node.tops.len() }));
+    }
+    let Some(op) = &ctx.node.op else { return Err(no_runtime(&ctx.node.kind)) };
+    match op {
+        Op::Convolution(p) | Op::Deconvolution(p) => conv::lower(p, ctx),
+        Op::Pooling(p) => pool::lower(p, ctx),
+        Op::LRN(p) => lrn::lower(p),
+        Op::ReLU(p)
+        | Op::Sigmoid(p)
+        | Op::TanH(p)
+        | Op::Power(p)
+        | Op::Dropout(p)
+        | Op::AbsVal(p)
+        | Op::BNLL(p)
+        | Op::ELU(p)
+        | Op::Exp(p)
+        | Op::Log(p)
+        | Op::Threshold(p)
+        | Op::PReLU(p)
+        | Op::Swish(p)
+        | Op::Clip(p) => activation::lower(p),
+        Op::BatchNorm(p) | Op::Scale(p) | Op::Bias(p) | Op::MVN(p) => norm::lower(p, ctx),
+        Op::Crop(p) => crop::lower(p, ctx),
+        Op::Eltwise(p)
+        | Op::Concat(p)
+        | Op::Split(p)
+        | Op::Slice(p)
+        | Op::Silence(p)
+        | Op::Flatten(p)
+        | Op::Reshape(p)
+        | Op::ArgMax(p)
+        | Op::Tile(p)
+        | Op::Reduction(p) => combine::lower(p, ctx),
+        Op::InnerProduct(p) => dense::lower(p, ctx),
+        Op::Softmax(p)
+        | Op::SoftmaxWithLoss(p)
+        | Op::Accuracy(p)
+        | Op::SigmoidCrossEntropyLoss(p)
+        | Op::EuclideanLoss(p)
+        | Op::Dice(p)
+        | Op::DiceLoss(p) => loss::lower(p, ctx),
+        Op::Augment(p) => augment::lower(p, ctx),
+        // Shape-checked by the compiler, not run.
+        Op::Embed(_)
+        | Op::ContrastiveLoss(_)
+        | Op::HingeLoss(_)
+        | Op::InfogainLoss(_)
+        | Op::MultinomialLogisticLoss(_)
+        | Op::SmoothL1Loss(_) => Err(not_run(op.kind().name())),
+        // A data layer with bottoms (a Python layer computing from blobs)
+        // or a layer with no lowering at all.
+        Op::Input(_)
+        | Op::DummyData(_)
+        | Op::Data(_)
+        | Op::ImageData(_)
+        | Op::HDF5Data(_)
+        | Op::WindowData(_)
+        | Op::MemoryData(_)
+        | Op::Python(_)
+        | Op::Im2col(_)
+        | Op::ROIPooling(_)
+        | Op::SPP(_)
+        | Op::BatchReindex(_)
+        | Op::Parameter(_)
+        | Op::HDF5Output(_) => Err(no_runtime(op.kind().name())),
     }
 }
 
-/// A family's answer: `None` — not mine; `Some(Err(what))` — mine, but
-/// `what` is not implemented.
-pub(crate) type Lowering = Option<Result<Box<dyn Lowered>, String>>;
+/// Whether a node is a data source the executor feeds (its tops are
+/// `Net::forward`'s inputs): a data layer without bottoms.
+pub fn is_fed(node: &LayerNode) -> bool {
+    node.bottoms.is_empty()
+        && matches!(
+            node.op,
+            Some(
+                Op::Input(_)
+                    | Op::DummyData(_)
+                    | Op::Data(_)
+                    | Op::ImageData(_)
+                    | Op::HDF5Data(_)
+                    | Op::WindowData(_)
+                    | Op::MemoryData(_)
+                    | Op::Python(_)
+            )
+        )
+}
 
-/// Lowers one node (not Input: the executor feeds inputs). `Err` says what
-/// is unsupported.
-pub fn lower(ctx: &LowerCtx<'_>) -> Result<Box<dyn Lowered>, String> {
-    let families: [fn(&LowerCtx<'_>) -> Lowering; 10] = [
-        augment::lower,
-        conv::lower,
-        pool::lower,
-        lrn::lower,
-        activation::lower,
-        crop::lower,
-        combine::lower,
-        dense::lower,
-        norm::lower,
-        loss::lower,
-    ];
-    families.iter().find_map(|lower| lower(ctx)).unwrap_or_else(|| {
-        Err(format!("layer type '{}' has no runtime implementation", ctx.node.kind))
-    })
+/// The refusal of a type the compiler checks and the runtime does not run.
+pub(crate) fn not_run(type_name: &str) -> String {
+    format!("{type_name} is parsed and shape-checked but has no runtime implementation")
+}
+
+fn no_runtime(kind: &str) -> String {
+    format!("layer type '{kind}' has no runtime implementation")
 }
 
 #[cfg(test)]
@@ -349,5 +422,182 @@ pub(crate) mod testing {
             .sin();
         (y * w).sum(Kind::Float).backward();
         x.grad()
+    }
+}
+
+#[cfg(test)]
+mod lowering_tests {
+    use lvc_compiler::ir::LayerNode;
+    use lvc_compiler::ops::{BlobShape, OpKind};
+    use lvc_compiler::schema::{load_net, LoadOptions, Phase};
+    use lvc_compiler::SourceFile;
+
+    use super::{is_fed, lower, LowerCtx};
+
+    /// What the runtime does with a layer of this kind: "fed" (a data
+    /// source without bottoms, its tops are the net's inputs), "lowered",
+    /// or the refusal's reason.
+    fn status(kind: OpKind) -> String {
+        let t = kind.name();
+        let (params, bottoms): (&str, &[&[i64]]) = match kind {
+            OpKind::Convolution | OpKind::Deconvolution => {
+                ("convolution_param { num_output: 2 kernel_size: 1 }", &[&[1, 2, 4, 4]])
+            }
+            OpKind::Im2col => ("convolution_param { kernel_size: 1 }", &[&[1, 2, 4, 4]]),
+            OpKind::Pooling => ("pooling_param { kernel_size: 2 stride: 2 }", &[&[1, 2, 4, 4]]),
+            OpKind::ROIPooling => {
+                ("roi_pooling_param { pooled_h: 2 pooled_w: 2 }", &[&[1, 2, 4, 4], &[1, 5]])
+            }
+            OpKind::InnerProduct => ("inner_product_param { num_output: 2 }", &[&[1, 2, 4, 4]]),
+            OpKind::Clip => ("clip_param { min: 0 max: 1 }", &[&[1, 2, 4, 4]]),
+            OpKind::Tile => ("tile_param { tiles: 2 }", &[&[1, 2, 4, 4]]),
+            OpKind::Embed => ("embed_param { num_output: 2 input_dim: 4 }", &[&[1, 4]]),
+            OpKind::SPP => ("spp_param { pyramid_height: 1 }", &[&[1, 2, 4, 4]]),
+            OpKind::Crop => ("", &[&[1, 2, 4, 4], &[1, 2, 2, 2]]),
+            OpKind::Input
+            | OpKind::DummyData
+            | OpKind::Data
+            | OpKind::ImageData
+            | OpKind::HDF5Data
+            | OpKind::WindowData
+            | OpKind::MemoryData
+            | OpKind::Python
+            | OpKind::Parameter => ("", &[]),
+            OpKind::Eltwise
+            | OpKind::Concat
+            | OpKind::BatchReindex
+            | OpKind::HDF5Output
+            | OpKind::SoftmaxWithLoss
+            | OpKind::Accuracy
+            | OpKind::SigmoidCrossEntropyLoss
+            | OpKind::EuclideanLoss
+            | OpKind::ContrastiveLoss
+            | OpKind::HingeLoss
+            | OpKind::InfogainLoss
+            | OpKind::MultinomialLogisticLoss
+            | OpKind::SmoothL1Loss
+            | OpKind::Dice
+            | OpKind::DiceLoss => ("", &[&[1, 2, 4, 4], &[1, 2, 4, 4]]),
+            _ => ("", &[&[1, 2, 4, 4]]),
+        };
+        let text = format!("layer {{ name: \"x\" type: \"{t}\" top: \"y\" {params} }}");
+        let source = SourceFile::new("status.prototxt", text);
+        let def = load_net(&source, &LoadOptions { lenient: true })
+            .0
+            .and_then(|net| net.layers.into_iter().next())
+            .unwrap_or_else(|| panic!("{t} loads"));
+        let op = kind.build(&def, &mut Vec::new()).unwrap_or_else(|| panic!("{t} builds"));
+        let node = LayerNode {
+            name: "x".into(),
+            kind: t.into(),
+            op: Some(op),
+            def_index: Some(0),
+            span: def.span,
+            phase: Phase::Test,
+            bottoms: (0..bottoms.len()).map(Some).collect(),
+            tops: vec![bottoms.len()],
+            loss_weights: vec![0.0],
+            params: Vec::new(),
+            inserted_split: false,
+            crop_offsets: (kind == OpKind::Crop).then(|| vec![0, 0, 1, 1]),
+        };
+        if is_fed(&node) {
+            return "fed".into();
+        }
+        let shapes: Vec<BlobShape> = bottoms.iter().map(|b| BlobShape(b.to_vec())).collect();
+        match lower(&LowerCtx { node: &node, bottoms: &shapes, train: false }) {
+            Ok(_) => "lowered".into(),
+            Err(why) => why,
+        }
+    }
+
+    /// Every layer type the compiler knows and what the runtime does with it.
+    #[test]
+    fn every_layer_type_is_lowered_fed_or_refused() {
+        let table: Vec<String> =
+            OpKind::ALL.iter().map(|&k| format!("{}: {}", k.name(), status(k))).collect();
+        let refused = |t: &str| format!("{t}: layer type '{t}' has no runtime implementation");
+        let not_run = |t: &str| {
+            format!("{t}: {t} is parsed and shape-checked but has no runtime implementation")
+        };
+        let mut want: Vec<String> = [
+            "Convolution",
+            "Deconvolution",
+            "Pooling",
+            "LRN",
+            "ReLU",
+            "Sigmoid",
+            "TanH",
+            "Power",
+            "Dropout",
+            "AbsVal",
+            "BNLL",
+            "ELU",
+            "Exp",
+            "Log",
+            "Threshold",
+            "PReLU",
+            "Swish",
+            "Clip",
+            "BatchNorm",
+            "Scale",
+            "Bias",
+            "MVN",
+            "Crop",
+            "Eltwise",
+            "Concat",
+            "Split",
+            "Slice",
+            "Silence",
+            "Flatten",
+            "Reshape",
+            "ArgMax",
+            "Tile",
+            "Reduction",
+            "InnerProduct",
+            "Softmax",
+            "SoftmaxWithLoss",
+            "Accuracy",
+            "SigmoidCrossEntropyLoss",
+            "EuclideanLoss",
+            "Dice",
+            "DiceLoss",
+            "Augment",
+        ]
+        .iter()
+        .map(|t| format!("{t}: lowered"))
+        .collect();
+        want.extend(
+            [
+                "Input",
+                "DummyData",
+                "Data",
+                "ImageData",
+                "HDF5Data",
+                "WindowData",
+                "MemoryData",
+                "Python",
+            ]
+            .iter()
+            .map(|t| format!("{t}: fed")),
+        );
+        want.extend(
+            ["Im2col", "ROIPooling", "SPP", "BatchReindex", "Parameter", "HDF5Output"].map(refused),
+        );
+        want.extend(
+            [
+                "Embed",
+                "ContrastiveLoss",
+                "HingeLoss",
+                "InfogainLoss",
+                "MultinomialLogisticLoss",
+                "SmoothL1Loss",
+            ]
+            .map(not_run),
+        );
+        let mut got = table.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{table:#?}");
     }
 }

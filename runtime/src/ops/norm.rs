@@ -3,7 +3,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::{LowerCtx, Lowered, Lowering};
+use super::{LowerCtx, LowerResult, Lowered};
 use lvc_compiler::ops::norm::{Norm, NormOp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,15 +143,14 @@ impl Lowered for Mvn {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<NormOp>()?;
+pub(crate) fn lower(op: &NormOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let axis_of = |axis: i64| {
         ctx.bottoms
             .first()
             .and_then(|b| b.canonical_axis(axis))
             .ok_or_else(|| format!("axis {axis} out of range"))
     };
-    Some(match &op.norm {
+    match &op.norm {
         Norm::BatchNorm(p) => Ok(Box::new(BatchNorm {
             use_global_stats: p.use_global_stats.unwrap_or(!ctx.train),
             moving_average_fraction: p.moving_average_fraction,
@@ -167,7 +166,7 @@ pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
             across_channels: p.across_channels,
             eps: p.eps,
         })),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@
 use tch::{Kind, Tensor};
 
 use super::{
-    backward_on_memory, cpu_f32, cpu_f32_mut, for_each_plane, forward_on_memory, LowerCtx, Lowered,
-    Lowering, OwnBackward, OwnGradients,
+    backward_on_memory, cpu_f32, cpu_f32_mut, for_each_plane, forward_on_memory, LowerCtx,
+    LowerResult, Lowered, OwnBackward, OwnGradients,
 };
-use lvc_compiler::ops::pool::{PoolMethod as CaffeMethod, PoolOp, RoundMode};
+use lvc_compiler::ops::pool::{pooled_size, PoolMethod as CaffeMethod, PoolOp, RoundMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolMethod {
@@ -33,24 +33,6 @@ pub struct Pool {
     pub ceil: bool,
 }
 
-/// Caffe's pooled size along one axis. `any_pad`: a pad is set on some axis
-/// (Caffe applies the clipping rule to both axes then).
-pub fn pooled_size(
-    input: i64,
-    kernel: i64,
-    stride: i64,
-    pad: i64,
-    any_pad: bool,
-    ceil: bool,
-) -> i64 {
-    let span = (input + 2 * pad - kernel) as f32 / stride as f32;
-    let mut out = if ceil { span.ceil() } else { span.floor() } as i64 + 1;
-    if any_pad && (out - 1) * stride >= input + pad {
-        out -= 1;
-    }
-    out
-}
-
 impl Pool {
     /// Kernel, stride, pad and Caffe's output size for an input of spatial
     /// size `size` (h, w).
@@ -58,8 +40,9 @@ impl Pool {
         let (kernel, stride, pad) =
             if self.global { (size, [1, 1], [0, 0]) } else { (self.kernel, self.stride, self.pad) };
         let any_pad = pad.iter().any(|&p| p > 0);
+        let round = if self.ceil { RoundMode::Ceil } else { RoundMode::Floor };
         let out =
-            [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, self.ceil));
+            [0, 1].map(|a| pooled_size(size[a], kernel[a], stride[a], pad[a], any_pad, round));
         (kernel, stride, pad, out)
     }
 
@@ -284,27 +267,24 @@ impl MaxWindows {
     }
 }
 
-pub(crate) fn lower(ctx: &LowerCtx<'_>) -> Lowering {
-    let op = ctx.op::<PoolOp>()?;
+pub(crate) fn lower(op: &PoolOp, ctx: &LowerCtx<'_>) -> LowerResult {
     let p = &op.params;
     let method = match p.method {
         CaffeMethod::Max => PoolMethod::Max,
         CaffeMethod::Ave => PoolMethod::Ave,
-        CaffeMethod::Stochastic => {
-            return Some(Err("STOCHASTIC pooling (GPU-only in Caffe)".to_string()))
-        }
+        CaffeMethod::Stochastic => return Err("STOCHASTIC pooling (GPU-only in Caffe)".to_string()),
     };
     if ctx.node.tops.len() > 1 {
-        return Some(Err("the MAX pooling mask top".to_string()));
+        return Err("the MAX pooling mask top".to_string());
     }
-    Some(Ok(Box::new(Pool {
+    Ok(Box::new(Pool {
         method,
         kernel: p.kernel.as_ref().map_or([1, 1], |k| [k[0].value, k[1].value]),
         stride: [p.stride[0].value, p.stride[1].value],
         pad: [p.pad[0].value, p.pad[1].value],
         global: p.global,
         ceil: p.round_mode == RoundMode::Ceil,
-    })))
+    }))
 }
 
 #[cfg(test)]
@@ -318,14 +298,14 @@ mod tests {
 
     #[test]
     fn sizes_round_up_and_clip_windows_starting_in_the_padding() {
-        assert_eq!(pooled_size(112, 3, 2, 0, false, true), 56);
-        assert_eq!(pooled_size(112, 3, 2, 0, false, false), 55);
-        assert_eq!(pooled_size(55, 3, 2, 0, false, true), 27);
-        assert_eq!(pooled_size(454, 2, 2, 0, false, true), 227);
-        assert_eq!(pooled_size(227, 2, 2, 0, false, true), 114);
+        assert_eq!(pooled_size(112, 3, 2, 0, false, RoundMode::Ceil), 56);
+        assert_eq!(pooled_size(112, 3, 2, 0, false, RoundMode::Floor), 55);
+        assert_eq!(pooled_size(55, 3, 2, 0, false, RoundMode::Ceil), 27);
+        assert_eq!(pooled_size(454, 2, 2, 0, false, RoundMode::Ceil), 227);
+        assert_eq!(pooled_size(227, 2, 2, 0, false, RoundMode::Ceil), 114);
         // k2 s2 p1 on 11: ceil(11/2)+1 = 7, (7−1)·2 = 12 ≥ 11+1 → 6.
-        assert_eq!(pooled_size(11, 2, 2, 1, true, true), 6);
-        assert_eq!(pooled_size(14, 2, 2, 1, true, true), 8);
+        assert_eq!(pooled_size(11, 2, 2, 1, true, RoundMode::Ceil), 6);
+        assert_eq!(pooled_size(14, 2, 2, 1, true, RoundMode::Ceil), 8);
     }
 
     #[test]

@@ -270,6 +270,7 @@ mod tests {
     use super::*;
     use crate::exec::{ParamInfo, Plan, Step};
     use crate::ops::activation::Relu;
+    use lvc_compiler::ops::ParamRole;
     use tch::Device;
 
     /// A net with one step holding blobs of the given initial values and
@@ -278,7 +279,7 @@ mod tests {
         let params: Vec<ParamInfo> = blobs
             .iter()
             .map(|(v, lr, decay)| ParamInfo {
-                role: "weight",
+                role: ParamRole::Weight,
                 shape: vec![v.len() as i64],
                 filler: None,
                 lr_mult: *lr,

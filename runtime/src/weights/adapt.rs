@@ -297,7 +297,7 @@ fn replicate_input_channel(weight: &WeightBlob, channels: i64) -> WeightBlob {
 mod tests {
     use super::*;
     use crate::weights::{match_weights, LayerStatus, WeightsLayer};
-    use lvc_compiler::ops::{BlobShape, FillerDef, ParamShape};
+    use lvc_compiler::ops::{BlobShape, FillerDef, ParamRole, ParamShape};
 
     fn conv_target(name: &str, weight: &[i64], bias: i64) -> TargetLayer {
         let filler = FillerDef {
@@ -316,11 +316,11 @@ mod tests {
             span: None,
             params: vec![
                 ParamShape {
-                    role: "weight",
+                    role: ParamRole::Weight,
                     shape: BlobShape(weight.to_vec()),
                     filler: Some(filler),
                 },
-                ParamShape { role: "bias", shape: BlobShape(vec![bias]), filler: None },
+                ParamShape { role: ParamRole::Bias, shape: BlobShape(vec![bias]), filler: None },
             ],
         }
     }

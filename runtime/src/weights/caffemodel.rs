@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::wire::{self, len_field_size, varint_len, Reader, WireError, WireType, Writer};
 use super::{map_file, WeightBlob, WeightsError, WeightsFile, WeightsLayer};
+use lvc_compiler::schema::upgrade::{v0_type_string, v1_type_string_of_number};
 
 /// Field numbers of the caffe.proto messages read here.
 mod field {
@@ -257,87 +258,21 @@ impl RawBlob {
     }
 }
 
-/// Caffe's `UpgradeV1LayerType`: V1 enum number → today's type string.
+/// Caffe's `UpgradeV1LayerType`: V1 enum number → today's type string
+/// (the compiler's table, which upgrades V1 prototxt).
 fn v1_type_name(value: u64) -> String {
-    let name = match value {
-        0 => "",
-        1 => "Accuracy",
-        2 => "BNLL",
-        3 => "Concat",
-        4 => "Convolution",
-        5 => "Data",
-        6 => "Dropout",
-        7 => "EuclideanLoss",
-        8 => "Flatten",
-        9 => "HDF5Data",
-        10 => "HDF5Output",
-        11 => "Im2col",
-        12 => "ImageData",
-        13 => "InfogainLoss",
-        14 => "InnerProduct",
-        15 => "LRN",
-        16 => "MultinomialLogisticLoss",
-        17 => "Pooling",
-        18 => "ReLU",
-        19 => "Sigmoid",
-        20 => "Softmax",
-        21 => "SoftmaxWithLoss",
-        22 => "Split",
-        23 => "TanH",
-        24 => "WindowData",
-        25 => "Eltwise",
-        26 => "Power",
-        27 => "SigmoidCrossEntropyLoss",
-        28 => "HingeLoss",
-        29 => "MemoryData",
-        30 => "ArgMax",
-        31 => "Threshold",
-        32 => "DummyData",
-        33 => "Slice",
-        34 => "MVN",
-        35 => "AbsVal",
-        36 => "Silence",
-        37 => "ContrastiveLoss",
-        38 => "Exp",
-        39 => "Deconvolution",
+    match v1_type_string_of_number(value) {
+        Some(name) => name.to_string(),
         // Matching is by name only, so an enum value from a forked Caffe
         // must not stop the load; the type is kept recognisable.
-        other => return format!("V1LayerType({other})"),
-    };
-    name.to_string()
+        None => format!("V1LayerType({value})"),
+    }
 }
 
 /// Caffe's `UpgradeV0LayerType`: V0 type string → today's type string.
 /// Unknown V0 types are kept as written (matching is by name only).
 fn v0_type_name(v0: &str) -> String {
-    let name = match v0 {
-        "accuracy" => "Accuracy",
-        "bnll" => "BNLL",
-        "concat" => "Concat",
-        "conv" => "Convolution",
-        "data" => "Data",
-        "dropout" => "Dropout",
-        "euclidean_loss" => "EuclideanLoss",
-        "flatten" => "Flatten",
-        "hdf5_data" => "HDF5Data",
-        "hdf5_output" => "HDF5Output",
-        "im2col" => "Im2col",
-        "images" => "ImageData",
-        "infogain_loss" => "InfogainLoss",
-        "innerproduct" => "InnerProduct",
-        "lrn" => "LRN",
-        "multinomial_logistic_loss" => "MultinomialLogisticLoss",
-        "pool" => "Pooling",
-        "relu" => "ReLU",
-        "sigmoid" => "Sigmoid",
-        "softmax" => "Softmax",
-        "softmax_loss" => "SoftmaxWithLoss",
-        "split" => "Split",
-        "tanh" => "TanH",
-        "window_data" => "WindowData",
-        other => other,
-    };
-    name.to_string()
+    v0_type_string(v0).unwrap_or(v0).to_string()
 }
 
 /// Writes `weights` as a current-format `NetParameter` (layer name, type and

@@ -392,13 +392,13 @@ fn detect_renames(targets: &[TargetLayer], file: &WeightsFile, layers: &mut [Lay
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lvc_compiler::ops::BlobShape;
+    use lvc_compiler::ops::{BlobShape, ParamRole};
 
-    fn param(role: &'static str, dims: &[i64]) -> ParamShape {
+    fn param(role: ParamRole, dims: &[i64]) -> ParamShape {
         ParamShape { role, shape: BlobShape(dims.to_vec()), filler: None }
     }
     fn target(name: &str, kind: &str, shapes: &[&[i64]]) -> TargetLayer {
-        let roles = ["weight", "bias"];
+        let roles = [ParamRole::Weight, ParamRole::Bias];
         TargetLayer {
             name: name.into(),
             kind: kind.into(),
