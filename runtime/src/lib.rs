@@ -6,6 +6,7 @@ pub mod exec;
 pub mod fill;
 pub mod gemm;
 pub mod guard;
+mod host;
 pub mod memory;
 pub mod ops;
 mod parallel;

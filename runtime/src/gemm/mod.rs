@@ -217,8 +217,10 @@ fn avx2_product(
     let (Ok(m), Ok(n), Ok(k)) = (usize::try_from(m), usize::try_from(n), usize::try_from(k)) else {
         return false;
     };
-    let (Some(a), Some(b)) = (crate::ops::cpu_f32(a), crate::ops::cpu_f32(b)) else { return false };
-    let Some(c) = crate::ops::cpu_f32_mut(c) else { return false };
+    let (Some(a), Some(b)) = (crate::host::cpu_f32(a), crate::host::cpu_f32(b)) else {
+        return false;
+    };
+    let Some(c) = crate::host::cpu_f32_mut(c) else { return false };
     if a.len() != m * k || b.len() != k * n || c.len() != m * n {
         return false;
     }

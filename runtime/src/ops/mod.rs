@@ -10,6 +10,8 @@ use lvc_compiler::ir::LayerNode;
 use lvc_compiler::ops::{BlobShape, Op};
 use tch::Tensor;
 
+pub(crate) use crate::host::{cpu_f32, cpu_f32_mut};
+
 pub mod activation;
 pub mod augment;
 pub mod combine;
@@ -165,33 +167,6 @@ pub(crate) fn host_f32(t: &Tensor) -> Vec<f32> {
     .unwrap_or_default()
 }
 
-/// The elements of a contiguous float32 CPU tensor, for layers that compute
-/// on memory directly (`None` for any other tensor).
-pub(crate) fn cpu_f32(t: &Tensor) -> Option<&[f32]> {
-    if !is_cpu_f32(t) {
-        return None;
-    }
-    if t.numel() == 0 {
-        return Some(&[]);
-    }
-    // SAFETY: a contiguous float32 CPU tensor holds numel() f32s from
-    // data_ptr(); the slice borrows `t`, which keeps the storage alive.
-    Some(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) })
-}
-
-/// As [`cpu_f32`], writable: for a tensor the caller just allocated (no
-/// other tensor shares its storage while the slice lives).
-pub(crate) fn cpu_f32_mut(t: &mut Tensor) -> Option<&mut [f32]> {
-    if !is_cpu_f32(t) {
-        return None;
-    }
-    if t.numel() == 0 {
-        return Some(&mut []);
-    }
-    // SAFETY: as in `cpu_f32`; `t` is borrowed mutably for the slice's life.
-    Some(unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel()) })
-}
-
 /// [`OwnBackward::forward_untracked`] of a one-bottom layer whose CPU path
 /// computes on memory: `compute` gets the bottom as a contiguous float32
 /// tensor and returns the top, or `None` for a layout it does not handle,
@@ -256,10 +231,6 @@ pub(crate) fn for_each_plane(
             work(first + offset, plane);
         }
     });
-}
-
-fn is_cpu_f32(t: &Tensor) -> bool {
-    t.device() == tch::Device::Cpu && t.kind() == tch::Kind::Float && t.is_contiguous()
 }
 
 /// A 0-dim float tensor made on `device` (no host copy).

@@ -7,15 +7,18 @@
 
 pub mod caffe_state;
 pub mod lr;
+mod resume;
+mod smoothed;
 pub mod state;
 pub mod train;
 pub mod update;
 
 pub use caffe_state::{caffe_learned_net, is_caffe_state, read_caffe_state, CaffeSolverState};
 pub use lr::LrSchedule;
+pub use smoothed::SmoothedLoss;
 pub use state::{read_state, state_path_for, write_state, ParamHistory, SolverState, StateError};
 pub use train::{
-    net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings,
-    SmoothedLoss, TestNet, TrainError, Trainer,
+    net_weights, share_weights, solver_seed, DataSource, Event, FedTensors, LoopSettings, TestNet,
+    TrainError, Trainer,
 };
 pub use update::{Optimizer, ParamGrads, UpdateSettings};

@@ -146,6 +146,11 @@ pub fn read_safetensors(path: &Path) -> Result<SafetensorsWeights, WeightsError>
     read_safetensors_bytes(&map, path)
 }
 
+/// `__metadata__.format` of lvc's solver states (`lvc-solverstate/<version>`,
+/// written by `crate::solver::state`): safetensors files too, but never
+/// weights.
+pub const STATE_FORMAT: &str = "lvc-solverstate";
+
 /// Decodes the bytes of a safetensors file; `path` only names the file in
 /// errors.
 pub fn read_safetensors_bytes(map: &[u8], path: &Path) -> Result<SafetensorsWeights, WeightsError> {
@@ -155,8 +160,7 @@ pub fn read_safetensors_bytes(map: &[u8], path: &Path) -> Result<SafetensorsWeig
     let file =
         SafeTensors::deserialize(map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    if metadata.get("format").is_some_and(|tag| tag.starts_with(crate::solver::state::STATE_FORMAT))
-    {
+    if metadata.get("format").is_some_and(|tag| tag.starts_with(STATE_FORMAT)) {
         return Err(bad("this is a solver state (optimizer history), not weights: resume from it with `lvc train --snapshot`, or pass the weights file next to it".to_string()));
     }
 
