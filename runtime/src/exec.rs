@@ -6,7 +6,7 @@
 
 use lvc_compiler::ir::NetGraph;
 use lvc_compiler::memory::{Mode, NetMemory};
-use lvc_compiler::ops::{FillerDef, ParamRole};
+use lvc_compiler::ops::{BlobShape, Cost, FillerDef, ParamRole};
 use lvc_compiler::schema::{NetDef, Phase};
 use lvc_compiler::Diagnostic;
 use rand::SeedableRng;
@@ -47,6 +47,9 @@ pub struct Step {
     /// The layer's resolved phase is TRAIN.
     pub train: bool,
     pub params: Vec<ParamInfo>,
+    /// The work of one forward pass (the compiler's `Op::cost`; zero for an
+    /// inserted split).
+    pub cost: Cost,
 }
 
 /// A net ready to instantiate: blob names/shapes (by blob id), the input
@@ -120,7 +123,16 @@ impl Plan {
                 }
             };
             let specs = def.map_or(&[][..], |d| d.params.as_slice());
+            let top_shapes: Vec<BlobShape> = node
+                .tops
+                .iter()
+                .filter_map(|&t| blobs.get(t).and_then(|b| b.shape.clone()))
+                .collect();
+            let cost = node.op.as_ref().map_or_else(Cost::default, |op| {
+                op.cost(&bottom_shapes, &top_shapes, &node.params)
+            });
             plan.steps.push(Step {
+                cost,
                 layer: node.name.clone(),
                 kind: node.kind.clone(),
                 op,
@@ -712,6 +724,7 @@ mod tests {
             tops,
             train: false,
             params: Vec::new(),
+            cost: Default::default(),
         }
     }
 

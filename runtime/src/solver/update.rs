@@ -298,6 +298,7 @@ mod tests {
                 tops: vec![1],
                 loss_weights: vec![0.0],
                 train: true,
+                cost: Default::default(),
                 params,
             }],
             force_backward: false,
