@@ -257,3 +257,57 @@ fn as_str(v: &Value) -> Option<Spanned<&str>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::layer;
+
+    #[test]
+    fn defaults_come_from_the_descriptor_anchored_on_the_type() {
+        let (_, def) = layer(
+            "name: \"c\" type: \"Convolution\" top: \"y\" \
+             convolution_param { num_output: 2 group: 2 weight_filler { type: \"xavier\" } }",
+        );
+        let v = def.param_block("convolution_param");
+        assert_eq!(v.descriptor().map(|m| m.name), Some("ConvolutionParameter"));
+        // Written: the written value and its span.
+        let group = v.int_or_default("group");
+        assert_eq!(group.value, 2);
+        assert_ne!(group.span, def.kind.span);
+        // Not written: caffe.proto's default, with the layer's `type:` span.
+        let axis = v.int_or_default("axis");
+        assert_eq!((axis.value, axis.span), (1, def.kind.span));
+        assert!(v.bool_or_default("bias_term").value);
+        assert_eq!(v.ident_or_default("engine").value, "DEFAULT");
+        // A sub-message knows its type, written or not.
+        let w = v.sub("weight_filler");
+        assert_eq!(w.descriptor().map(|m| m.name), Some("FillerParameter"));
+        assert_eq!(w.string_or_default("type").value, "xavier");
+        assert_eq!(w.float_or_default("std").value, 1.0);
+        assert_eq!(v.sub("bias_filler").string_or_default("type").value, "constant");
+        assert_eq!(v.sub("bias_filler").ident_or_default("variance_norm").value, "FAN_IN");
+        // A field without a declared default has none to offer.
+        assert_eq!(v.declared_default("num_output"), None);
+    }
+
+    #[test]
+    fn an_absent_block_reads_as_all_defaults() {
+        let (_, def) = layer("name: \"l\" type: \"LRN\" top: \"y\"");
+        let v = def.param_block("lrn_param");
+        assert!(!v.is_present());
+        assert_eq!(v.int_or_default("local_size").value, 5);
+        assert_eq!(v.float_or_default("beta").value, 0.75);
+        assert_eq!(v.ident_or_default("norm_region").value, "ACROSS_CHANNELS");
+        // lvc's own messages are described too (descriptor/lvc.rs).
+        assert_eq!(def.param_block("dice_param").float_or_default("smooth").value, 1.0);
+        // A forked block (not in caffe.proto) has no descriptor.
+        assert!(def.param_block("roi_pooling_param").descriptor().is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "ConvolutionParameter.num_output has no declared default")]
+    fn reading_a_field_without_a_default_as_defaulted_is_caught_in_tests() {
+        let (_, def) = layer("name: \"c\" type: \"Convolution\" top: \"y\"");
+        def.param_block("convolution_param").int_or_default("num_output");
+    }
+}
