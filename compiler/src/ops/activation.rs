@@ -77,26 +77,25 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
     let op = LayerRef::of(def);
     let type_name = kind.name();
     let errors_before = error_count(diags);
-    let num = |view: ParamView<'_>, name: &str, default: f64| {
-        view.float(name).map_or(default, |v| v.value)
-    };
+    // Caffe's defaults come from the descriptor (`schema::descriptor`).
+    let num = |view: ParamView<'_>, name: &str| view.float_or_default(name).value;
     let function = match kind {
         OpKind::ReLU => Activation::ReLU {
-            negative_slope: num(def.param_block("relu_param"), "negative_slope", 0.0),
+            negative_slope: num(def.param_block("relu_param"), "negative_slope"),
         },
         OpKind::Sigmoid => Activation::Sigmoid,
         OpKind::TanH => Activation::TanH,
         OpKind::Power => {
             let v = def.param_block("power_param");
             Activation::Power {
-                power: num(v, "power", 1.0),
-                scale: num(v, "scale", 1.0),
-                shift: num(v, "shift", 0.0),
+                power: num(v, "power"),
+                scale: num(v, "scale"),
+                shift: num(v, "shift"),
             }
         }
         OpKind::Dropout => {
             let v = def.param_block("dropout_param");
-            let ratio = num(v, "dropout_ratio", 0.5);
+            let ratio = num(v, "dropout_ratio");
             if !(ratio > 0.0 && ratio < 1.0) {
                 diags.push(range_error(
                     &op,
@@ -109,12 +108,11 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         }
         OpKind::AbsVal => Activation::AbsVal,
         OpKind::BNLL => Activation::BNLL,
-        OpKind::ELU => Activation::ELU { alpha: num(def.param_block("elu_param"), "alpha", 1.0) },
+        OpKind::ELU => Activation::ELU { alpha: num(def.param_block("elu_param"), "alpha") },
         OpKind::Exp | OpKind::Log => {
             let field = if kind == OpKind::Exp { "exp_param" } else { "log_param" };
             let v = def.param_block(field);
-            let (base, scale, shift) =
-                (num(v, "base", -1.0), num(v, "scale", 1.0), num(v, "shift", 0.0));
+            let (base, scale, shift) = (num(v, "base"), num(v, "scale"), num(v, "shift"));
             if base != -1.0 && base <= 0.0 {
                 diags.push(range_error(
                     &op,
@@ -130,22 +128,22 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
             }
         }
         OpKind::Threshold => Activation::Threshold {
-            threshold: num(def.param_block("threshold_param"), "threshold", 0.0),
+            threshold: num(def.param_block("threshold_param"), "threshold"),
         },
         OpKind::PReLU => {
             let v = def.param_block("prelu_param");
             let mut f = filler(&op, v.sub("filler"), diags);
             if !v.sub("filler").is_present() {
+                // Not a descriptor default: PReLU's layer code (prelu_layer.cpp)
+                // fills with constant 0.25 when no filler is written.
                 f.value = 0.25;
             }
             Activation::PReLU {
-                channel_shared: v.bool("channel_shared").is_some_and(|b| b.value),
+                channel_shared: v.bool_or_default("channel_shared").value,
                 filler: f,
             }
         }
-        OpKind::Swish => {
-            Activation::Swish { beta: num(def.param_block("swish_param"), "beta", 1.0) }
-        }
+        OpKind::Swish => Activation::Swish { beta: num(def.param_block("swish_param"), "beta") },
         OpKind::Clip => {
             // Both are `required` in caffe.proto: the schema rejects a Clip without them.
             let v = def.param_block("clip_param");

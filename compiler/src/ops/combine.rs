@@ -124,14 +124,14 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         OpKind::Flatten => {
             let v = def.param_block("flatten_param");
             Combine::Flatten {
-                axis: layer.or_default(v.int("axis"), 1),
-                end_axis: layer.or_default(v.int("end_axis"), -1),
+                axis: v.int_or_default("axis"),
+                end_axis: v.int_or_default("end_axis"),
             }
         }
         OpKind::Reshape => reshape(&layer, def.param_block("reshape_param"), diags)?,
         OpKind::ArgMax => {
             let v = def.param_block("argmax_param");
-            let top_k = layer.or_default(v.int("top_k"), 1);
+            let top_k = v.int_or_default("top_k");
             if top_k.value < 1 {
                 diags.push(range_error(
                     &layer,
@@ -142,7 +142,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
                 return None;
             }
             Combine::ArgMax {
-                out_max_val: v.bool("out_max_val").is_some_and(|b| b.value),
+                out_max_val: v.bool_or_default("out_max_val").value,
                 top_k,
                 axis: v.int("axis"),
             }
@@ -165,20 +165,20 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
                     return None;
                 }
             };
-            Combine::Tile { axis: layer.or_default(v.int("axis"), 1), tiles }
+            Combine::Tile { axis: v.int_or_default("axis"), tiles }
         }
         OpKind::Reduction => {
             let v = def.param_block("reduction_param");
             Combine::Reduction {
                 // The schema admits only ReductionOp's four names.
-                operation: match v.ident("operation").map(|o| o.value) {
-                    Some("ASUM") => ReductionOp::Asum,
-                    Some("SUMSQ") => ReductionOp::SumSq,
-                    Some("MEAN") => ReductionOp::Mean,
+                operation: match v.ident_or_default("operation").value {
+                    "ASUM" => ReductionOp::Asum,
+                    "SUMSQ" => ReductionOp::SumSq,
+                    "MEAN" => ReductionOp::Mean,
                     _ => ReductionOp::Sum,
                 },
-                axis: layer.or_default(v.int("axis"), 0),
-                coeff: v.float("coeff").map_or(1.0, |c| c.value),
+                axis: v.int_or_default("axis"),
+                coeff: v.float_or_default("coeff").value,
             }
         }
         _ => embed(&layer, def.param_block("embed_param"), diags)?,
@@ -188,9 +188,9 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
 
 fn eltwise(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Combine> {
     let v = def.param_block("eltwise_param");
-    let operation = match v.ident("operation").map(|o| o.value) {
-        Some("PROD") => EltwiseOp::Prod,
-        Some("MAX") => EltwiseOp::Max,
+    let operation = match v.ident_or_default("operation").value {
+        "PROD" => EltwiseOp::Prod,
+        "MAX" => EltwiseOp::Max,
         _ => EltwiseOp::Sum,
     };
     let coeff = v.floats("coeff");
@@ -223,7 +223,7 @@ fn eltwise(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Opt
         Combine::Eltwise(EltwiseParams {
             operation,
             coeff: coeff.iter().map(|c| c.value).collect(),
-            stable_prod_grad: v.bool("stable_prod_grad").is_none_or(|b| b.value),
+            stable_prod_grad: v.bool_or_default("stable_prod_grad").value,
         })
     })
 }
@@ -248,7 +248,7 @@ fn legacy_axis(
         }
         (Some(a), None) => Some(a),
         (None, Some(l)) => Some(l),
-        (None, None) => Some(layer.or_default(None, 1)),
+        (None, None) => Some(v.int_or_default("axis")),
     }
 }
 
@@ -273,7 +273,7 @@ fn reshape(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> O
         }
         diags.push(d.with_help("at most one dim can be inferred; give the others explicitly"));
     }
-    let num_axes = layer.or_default(v.int("num_axes"), -1);
+    let num_axes = v.int_or_default("num_axes");
     if num_axes.value < -1 {
         ok = false;
         diags.push(range_error(
@@ -283,7 +283,7 @@ fn reshape(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> O
             "use −1 (all remaining axes) or a count",
         ));
     }
-    ok.then(|| Combine::Reshape { dims, axis: layer.or_default(v.int("axis"), 0), num_axes })
+    ok.then(|| Combine::Reshape { dims, axis: v.int_or_default("axis"), num_axes })
 }
 
 fn embed(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> Option<Combine> {
@@ -308,7 +308,7 @@ fn embed(layer: &LayerRef, v: ParamView<'_>, diags: &mut Vec<Diagnostic>) -> Opt
     Some(Combine::Embed {
         num_output: num_output?,
         input_dim: input_dim?,
-        bias_term: v.bool("bias_term").is_none_or(|b| b.value),
+        bias_term: v.bool_or_default("bias_term").value,
         weight_filler,
         bias_filler,
     })

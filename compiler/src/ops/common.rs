@@ -6,6 +6,7 @@ use lvc_grammar::Span;
 
 use super::{BlobShape, FillerDef, ShapeCtx, MAX_BLOB_COUNT};
 use crate::diag::Diagnostic;
+use crate::schema::descriptor::FILLER_PARAMETER;
 use crate::schema::{LayerDef, ParamView, Spanned};
 
 /// Who a diagnostic is about: the layer's name and the span of its `type:`
@@ -185,31 +186,28 @@ pub fn filler(op: &LayerRef, view: ParamView<'_>, diags: &mut Vec<Diagnostic>) -
             );
         }
     }
-    let num = |name: &str, default: f64| view.float(name).map_or(default, |v| v.value);
+    filler_fields(view)
+}
+
+/// A filler's fields, each the written value or else caffe.proto's default.
+fn filler_fields(view: ParamView<'_>) -> FillerDef {
+    let view = view.described(&FILLER_PARAMETER);
+    let num = |name: &str| view.float_or_default(name).value;
     FillerDef {
-        kind: kind.map_or("constant", |k| k.value).to_string(),
-        value: num("value", 0.0),
-        min: num("min", 0.0),
-        max: num("max", 1.0),
-        mean: num("mean", 0.0),
-        std: num("std", 1.0),
-        sparse: view.int("sparse").map_or(-1, |v| v.value),
-        variance_norm: view.ident("variance_norm").map_or("FAN_IN", |v| v.value).to_string(),
+        kind: view.string_or_default("type").value.to_string(),
+        value: num("value"),
+        min: num("min"),
+        max: num("max"),
+        mean: num("mean"),
+        std: num("std"),
+        sparse: view.int_or_default("sparse").value,
+        variance_norm: view.ident_or_default("variance_norm").value.to_string(),
     }
 }
 
 /// A constant filler (for blobs Caffe initialises to a fixed value).
 pub fn constant_filler(value: f64) -> FillerDef {
-    FillerDef {
-        kind: "constant".to_string(),
-        value,
-        min: 0.0,
-        max: 1.0,
-        mean: 0.0,
-        std: 1.0,
-        sparse: -1,
-        variance_norm: "FAN_IN".to_string(),
-    }
+    FillerDef { value, ..filler_fields(ParamView::new(None)) }
 }
 
 /// Reports a value outside an allowed range (`lvc::param::range`).

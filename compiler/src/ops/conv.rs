@@ -227,7 +227,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         }
     };
     let [kernel, stride, pad, dilation] = read_window(&op, view, diags);
-    let group = op.or_default(view.int("group"), 1);
+    let group = view.int_or_default("group");
     if group.value < 1 {
         diags.push(
             op.error("lvc::param::range", format!("group must be at least 1, got {}", group.value))
@@ -239,13 +239,13 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
     let bias_filler = filler(&op, view.sub("bias_filler"), diags);
     let params = ConvParams {
         num_output: num_output?,
-        bias_term: view.bool("bias_term").is_none_or(|b| b.value),
+        bias_term: view.bool_or_default("bias_term").value,
         kernel,
         stride,
         pad,
         dilation,
         group,
-        axis: op.or_default(view.int("axis"), 1),
+        axis: view.int_or_default("axis"),
         weight_filler,
         bias_filler,
     };
@@ -303,6 +303,8 @@ fn resolve_geometry(
 ) -> Option<ConvGeometry> {
     let axis = canonical_axis(op, axis, bottom, "axis", diags)?;
     let n = bottom.rank() - axis - 1;
+    // Not descriptor defaults: these fields are repeated (no `[default]`);
+    // 1/0/1 are base_conv_layer.cpp's kDefaultStride/kDefaultPad/kDefaultDilation.
     let kernel = kernel.resolve(op, "kernel_size", n, 1, diags);
     let stride = stride.resolve(op, "stride", n, 1, diags);
     let pad = pad.resolve(op, "pad", n, 0, diags);
@@ -324,6 +326,7 @@ fn window_maps(op: &LayerRef, window: [&AxisParam; 4], transposed: bool) -> Opti
     let n = window.iter().filter_map(|a| a.implied_axes()).max().unwrap_or(2);
     let mut sink = Vec::new();
     let [kernel, stride, pad, dilation] = window;
+    // Repeated fields: Caffe's code defaults, as in `resolve_geometry`.
     let kernel = kernel.resolve(op, "kernel_size", n, 1, &mut sink)?;
     let stride = stride.resolve(op, "stride", n, 1, &mut sink)?;
     let pad = pad.resolve(op, "pad", n, 0, &mut sink)?;
@@ -747,7 +750,7 @@ pub fn build_im2col(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Im2co
     let view = def.param_block("convolution_param");
     let errors_before = error_count(diags);
     let [kernel, stride, pad, dilation] = read_window(&layer, view, diags);
-    let axis = layer.or_default(view.int("axis"), 1);
+    let axis = view.int_or_default("axis");
     (error_count(diags) == errors_before).then_some(Im2colOp {
         layer,
         kernel,

@@ -62,7 +62,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<CropOp> {
     if !negative.is_empty() {
         return None;
     }
-    let params = CropParams { axis: op.or_default(v.int("axis"), 2), offsets };
+    let params = CropParams { axis: v.int_or_default("axis"), offsets };
     Some(CropOp { layer: op, params })
 }
 

@@ -52,18 +52,20 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
     let type_name = kind.name();
     let tops: Vec<String> = def.tops.iter().map(|t| t.value.clone()).collect();
     let n = tops.len();
+    // Presence, not the default: an unwritten batch_size leaves the shape
+    // unknown (even ImageDataParameter's, whose caffe.proto default is 1).
     let batch = |v: ParamView<'_>| v.int("batch_size").map(|b| b.value);
     let source = |v: ParamView<'_>| v.string("source").map(|s| s.value.to_string());
     let transform = def.param_block("transform_param");
-    let crop = transform.int("crop_size").map(|c| c.value).filter(|&c| c > 0);
+    let crop = Some(transform.int_or_default("crop_size").value).filter(|&c| c > 0);
     let (src, shapes) = match kind {
         OpKind::Input => (Source::Input, input_shapes(&layer, def, diags)?),
         OpKind::DummyData => (Source::DummyData, dummy_shapes(&layer, def, diags)?),
         OpKind::Data => {
             let v = def.param_block("data_param");
-            let channels = if transform.bool("force_gray").is_some_and(|b| b.value) {
+            let channels = if transform.bool_or_default("force_gray").value {
                 Some(1)
-            } else if transform.bool("force_color").is_some_and(|b| b.value) {
+            } else if transform.bool_or_default("force_color").value {
                 Some(3)
             } else {
                 None
@@ -76,7 +78,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         }
         OpKind::ImageData => {
             let v = def.param_block("image_data_param");
-            let channels = if v.bool("is_color").is_none_or(|b| b.value) { 3 } else { 1 };
+            let channels = if v.bool_or_default("is_color").value { 3 } else { 1 };
             let size = match (crop, v.int("new_height"), v.int("new_width")) {
                 (Some(k), _, _) => Some((k, k)),
                 (None, Some(h), Some(w)) if h.value > 0 && w.value > 0 => Some((h.value, w.value)),
@@ -118,7 +120,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
                 );
                 return None;
             }
-            let param_str = v.string("param_str").map_or(String::new(), |p| p.value.to_string());
+            let param_str = v.string_or_default("param_str").value.to_string();
             (Source::Python { module, layer: class, param_str }, vec![None; n])
         }
     };
@@ -398,9 +400,10 @@ pub fn build_augment(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<Augm
     if super::common::error_count(diags) != errors_before {
         return None;
     }
-    let f = |name: &str| v.float(name).map_or(0.0, |x| x.value);
+    // lvc's AugmentParameter (descriptor/lvc.rs): every default is 0 (off).
+    let f = |name: &str| v.float_or_default(name).value;
     let params = AugmentParams {
-        seed: v.int("seed").map_or(0, |s| s.value),
+        seed: v.int_or_default("seed").value,
         flip_prob: f("flip_prob"),
         rot90_prob: f("rot90_prob"),
         affine_prob: f("affine_prob"),

@@ -49,9 +49,9 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<InnerProduct
     let bias_filler = filler(&layer, v.sub("bias_filler"), diags);
     let params = InnerProductParams {
         num_output: num_output?,
-        bias_term: v.bool("bias_term").is_none_or(|b| b.value),
-        axis: layer.or_default(v.int("axis"), 1),
-        transpose: v.bool("transpose").is_some_and(|b| b.value),
+        bias_term: v.bool_or_default("bias_term").value,
+        axis: v.int_or_default("axis"),
+        transpose: v.bool_or_default("transpose").value,
         weight_filler,
         bias_filler,
     };

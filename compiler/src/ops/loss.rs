@@ -114,6 +114,8 @@ fn loss_params(
         },
         (None, Some(b)) if b.value => Normalization::Valid,
         (None, Some(_)) => Normalization::BatchSize,
+        // Not the descriptor's VALID: the default depends on the layer
+        // (SigmoidCrossEntropyLoss keeps BATCH_SIZE) and on `normalize`.
         (None, None) => default,
     };
     LossParams {
@@ -142,7 +144,7 @@ fn class_weights(
 
 fn dice_params(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> DiceParams {
     let v = def.param_block("dice_param");
-    let smooth = layer.or_default(v.float("smooth"), 1.0);
+    let smooth = v.float_or_default("smooth");
     if smooth.value < 0.0 {
         diags.push(range_error(
             layer,
@@ -155,7 +157,7 @@ fn dice_params(layer: &LayerRef, def: &LayerDef, diags: &mut Vec<Diagnostic>) ->
         smooth: smooth.value,
         ignore_label: v.int("ignore_label"),
         class_weight: class_weights(layer, v, diags),
-        empty_score: v.float("empty_score").map_or(1.0, |x| x.value),
+        empty_score: v.float_or_default("empty_score").value,
     }
 }
 
@@ -164,7 +166,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
     let layer = LayerRef::of(def);
     let type_name = kind.name();
     let errors_before = super::common::error_count(diags);
-    let softmax_axis = || layer.or_default(def.param_block("softmax_param").int("axis"), 1);
+    let softmax_axis = || def.param_block("softmax_param").int_or_default("axis");
     let lp = def.param_block("loss_param");
     let loss = match kind {
         OpKind::Softmax => Loss::Softmax { axis: softmax_axis() },
@@ -174,7 +176,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         },
         OpKind::Accuracy => {
             let v = def.param_block("accuracy_param");
-            let top_k = layer.or_default(v.int("top_k"), 1);
+            let top_k = v.int_or_default("top_k");
             if top_k.value < 1 {
                 diags.push(range_error(
                     &layer,
@@ -185,7 +187,7 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
             }
             Loss::Accuracy {
                 top_k,
-                axis: layer.or_default(v.int("axis"), 1),
+                axis: v.int_or_default("axis"),
                 ignore_label: v.int("ignore_label"),
             }
         }
@@ -199,23 +201,21 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         OpKind::ContrastiveLoss => {
             let v = def.param_block("contrastive_loss_param");
             Loss::ContrastiveLoss {
-                margin: v.float("margin").map_or(1.0, |m| m.value),
-                legacy_version: v.bool("legacy_version").is_some_and(|b| b.value),
+                margin: v.float_or_default("margin").value,
+                legacy_version: v.bool_or_default("legacy_version").value,
             }
         }
         OpKind::HingeLoss => Loss::HingeLoss {
-            norm: def
-                .param_block("hinge_loss_param")
-                .ident("norm")
-                .map_or("L1", |n| n.value)
-                .to_string(),
+            norm: def.param_block("hinge_loss_param").ident_or_default("norm").value.to_string(),
         },
         OpKind::InfogainLoss => Loss::InfogainLoss {
-            axis: layer.or_default(def.param_block("infogain_loss_param").int("axis"), 1),
+            axis: def.param_block("infogain_loss_param").int_or_default("axis"),
             loss: loss_params(&layer, lp, Normalization::Valid, diags),
         },
         OpKind::MultinomialLogisticLoss => Loss::MultinomialLogisticLoss,
         OpKind::SmoothL1Loss => Loss::SmoothL1Loss {
+            // Not in the descriptor: `smooth_l1_loss_param` is the Fast R-CNN
+            // fork's; its caffe.proto declares sigma [default = 1].
             sigma: def.param_block("smooth_l1_loss_param").float("sigma").map_or(1.0, |s| s.value),
         },
         OpKind::Dice => Loss::Dice(dice_params(&layer, def, diags)),

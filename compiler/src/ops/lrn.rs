@@ -34,7 +34,7 @@ pub struct LrnOp {
 pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<LrnOp> {
     let op = LayerRef::of(def);
     let v = def.param_block("lrn_param");
-    let local_size = op.or_default(v.int("local_size"), 5);
+    let local_size = v.int_or_default("local_size");
     if local_size.value < 1 || local_size.value % 2 == 0 {
         diags.push(range_error(
             &op,
@@ -51,16 +51,16 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<LrnOp> {
         ));
         return None;
     }
-    let num = |name: &str, default: f64| v.float(name).map_or(default, |x| x.value);
-    let region = match v.ident("norm_region").map(|r| r.value) {
-        Some("WITHIN_CHANNEL") => NormRegion::WithinChannel,
+    let num = |name: &str| v.float_or_default(name).value;
+    let region = match v.ident_or_default("norm_region").value {
+        "WITHIN_CHANNEL" => NormRegion::WithinChannel,
         _ => NormRegion::AcrossChannels,
     };
     let params = LrnParams {
         local_size: local_size.value,
-        alpha: num("alpha", 1.0),
-        beta: num("beta", 0.75),
-        k: num("k", 1.0),
+        alpha: num("alpha"),
+        beta: num("beta"),
+        k: num("k"),
         region,
     };
     Some(LrnOp { layer: op, params })

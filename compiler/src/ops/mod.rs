@@ -548,6 +548,8 @@ mod tests {
             let t = kind.name();
             let text = format!("name: \"x\" type: \"{t}\" top: \"y\" {body}");
             let (_, def) = super::testing::layer(&text);
+            // Built from (nearly) empty blocks: under test, a `*_or_default`
+            // read of a field without a declared default fails here.
             let op =
                 kind.build(&def, &mut Vec::new()).unwrap_or_else(|| panic!("{t} does not build"));
             assert_eq!(op.kind(), kind);

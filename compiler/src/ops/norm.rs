@@ -68,16 +68,14 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
             let v = def.param_block("batch_norm_param");
             Norm::BatchNorm(BatchNormParams {
                 use_global_stats: v.bool("use_global_stats").map(|b| b.value),
-                moving_average_fraction: v
-                    .float("moving_average_fraction")
-                    .map_or(0.999, |x| x.value),
-                eps: v.float("eps").map_or(1e-5, |x| x.value),
+                moving_average_fraction: v.float_or_default("moving_average_fraction").value,
+                eps: v.float_or_default("eps").value,
             })
         }
         OpKind::Scale | OpKind::Bias => {
             let is_scale = def.kind.value == "Scale";
             let v = def.param_block(if is_scale { "scale_param" } else { "bias_param" });
-            let num_axes = layer.or_default(v.int("num_axes"), 1);
+            let num_axes = v.int_or_default("num_axes");
             if num_axes.value < -1 {
                 diags.push(range_error(
                     &layer,
@@ -89,14 +87,15 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
             }
             let mut f = filler(&layer, v.sub("filler"), diags);
             if is_scale && !v.sub("filler").is_present() {
-                // Caffe's Scale defaults to an identity (constant 1) factor.
+                // Not a descriptor default: scale_layer.cpp fills an unwritten
+                // filler with constant 1 (an identity factor).
                 f = constant_filler(1.0);
             }
             let params = AffineParams {
-                axis: layer.or_default(v.int("axis"), 1),
+                axis: v.int_or_default("axis"),
                 num_axes,
                 filler: f,
-                bias_term: is_scale && v.bool("bias_term").is_some_and(|b| b.value),
+                bias_term: is_scale && v.bool_or_default("bias_term").value,
                 bias_filler: filler(&layer, v.sub("bias_filler"), diags),
             };
             if is_scale {
@@ -108,9 +107,9 @@ pub fn build(kind: OpKind, def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Optio
         OpKind::MVN => {
             let v = def.param_block("mvn_param");
             Norm::Mvn(MvnParams {
-                normalize_variance: v.bool("normalize_variance").is_none_or(|b| b.value),
-                across_channels: v.bool("across_channels").is_some_and(|b| b.value),
-                eps: v.float("eps").map_or(1e-9, |x| x.value),
+                normalize_variance: v.bool_or_default("normalize_variance").value,
+                across_channels: v.bool_or_default("across_channels").value,
+                eps: v.float_or_default("eps").value,
             })
         }
         _ => return None,

@@ -64,12 +64,12 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<PoolOp> {
     let op = LayerRef::of(def);
     let view = def.param_block("pooling_param");
     let errors_before = error_count(diags);
-    let method = match view.ident("pool").map(|p| p.value) {
-        None | Some("MAX") => PoolMethod::Max,
-        Some("AVE") => PoolMethod::Ave,
-        Some(_) => PoolMethod::Stochastic,
+    let method = match view.ident_or_default("pool").value {
+        "MAX" => PoolMethod::Max,
+        "AVE" => PoolMethod::Ave,
+        _ => PoolMethod::Stochastic,
     };
-    let global = view.bool("global_pooling").is_some_and(|g| g.value);
+    let global = view.bool_or_default("global_pooling").value;
     let kernel =
         AxisParam::read(&op, view, ["kernel_size", "kernel_h", "kernel_w"], true, true, diags);
     let stride = AxisParam::read(&op, view, ["stride", "stride_h", "stride_w"], true, true, diags);
@@ -89,6 +89,7 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<PoolOp> {
             );
         }
     }
+    // The descriptor's stride 1 / pad 0, for an axis left unwritten.
     let stride = pair(stride, Spanned::new(1, op.type_span));
     let pad = pair(pad, Spanned::new(0, op.type_span));
     let kernel = if global {
@@ -175,8 +176,8 @@ pub fn build(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<PoolOp> {
             }
         }
     }
-    let round_mode = match view.ident("round_mode").map(|r| r.value) {
-        Some("FLOOR") => RoundMode::Floor,
+    let round_mode = match view.ident_or_default("round_mode").value {
+        "FLOOR" => RoundMode::Floor,
         _ => RoundMode::Ceil,
     };
     let errors_after = error_count(diags);
@@ -316,6 +317,8 @@ pub fn build_roi(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<RoiPoolO
     let params = RoiPoolParams {
         pooled_h: pooled_h?,
         pooled_w: pooled_w?,
+        // Not in the descriptor: `roi_pooling_param` is the Fast R-CNN fork's
+        // (its caffe.proto declares spatial_scale [default = 1]).
         spatial_scale: v.float("spatial_scale").map_or(1.0, |s| s.value),
     };
     Some(RoiPoolOp { layer: op, params })
@@ -378,9 +381,9 @@ pub fn build_spp(def: &LayerDef, diags: &mut Vec<Diagnostic>) -> Option<SppOp> {
             return None;
         }
     };
-    let method = match v.ident("pool").map(|p| p.value) {
-        Some("AVE") => PoolMethod::Ave,
-        Some("STOCHASTIC") => PoolMethod::Stochastic,
+    let method = match v.ident_or_default("pool").value {
+        "AVE" => PoolMethod::Ave,
+        "STOCHASTIC" => PoolMethod::Stochastic,
         _ => PoolMethod::Max,
     };
     Some(SppOp { layer: op, pyramid_height, method })

@@ -5,6 +5,7 @@
 use lvc_grammar::{Message, Span};
 use serde::Serialize;
 
+use super::descriptor::LAYER_PARAMETER;
 use super::view::{ParamView, Spanned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -87,12 +88,15 @@ pub struct LayerDef {
 
 impl LayerDef {
     /// A parameter block of this layer, e.g. `layer.param_block("convolution_param")`.
+    /// It knows its descriptor (the `LayerParameter` field's message type),
+    /// so its `*_or_default` accessors apply caffe.proto's defaults, anchored
+    /// on the layer's `type:` value.
     pub fn param_block(&self, field: &str) -> ParamView<'_> {
-        ParamView::of(&self.body).sub(field)
+        self.view().sub(field)
     }
-    /// The layer message itself.
+    /// The layer message itself (a `LayerParameter`; V0/V1 are upgraded).
     pub fn view(&self) -> ParamView<'_> {
-        ParamView::of(&self.body)
+        ParamView::of(&self.body).described(&LAYER_PARAMETER).anchored(self.kind.span)
     }
     /// Caffe's include/exclude filtering.
     pub fn is_included_in(&self, state: &NetState) -> bool {
