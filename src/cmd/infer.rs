@@ -9,7 +9,6 @@ use image::{GrayImage, ImageEncoder, Rgb, RgbImage};
 use lvc_data::atomic::write_atomic;
 use lvc_data::store::{Dataset, SplitData};
 use lvc_data::sunnybrook::import::{DicomLoader, ImageLoader};
-use serde::Serialize;
 
 use super::device_args::DeviceArgs;
 use super::segment::{open_run, Overlap, RunConfig, Segmenter};
@@ -162,15 +161,7 @@ fn write_png(path: &Path, bytes: Result<Vec<u8>, String>) -> Result<(), Failed> 
     write_atomic(path, &bytes).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))
 }
 
-/// What `result.json` (and each entry of index.json) holds.
-#[derive(Debug, Serialize)]
-pub struct InferResult {
-    pub source: String,
-    pub folder: String,
-    pub predicted_pixels: Vec<u64>,
-    pub dice: Option<f64>,
-    pub jaccard: Option<f64>,
-}
+pub use lvc_workflow::run_folder::InferResult;
 
 /// One image to segment: its values (C·H·W), size and optional ground truth.
 struct Subject<'a> {

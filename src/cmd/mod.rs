@@ -20,10 +20,12 @@ pub mod phantom;
 pub mod print;
 pub mod report;
 pub mod resume;
-pub mod run_lock;
 pub mod segment;
 pub mod set_classes;
 pub mod time;
 pub mod train;
 pub mod train_dataset;
 pub mod weights;
+
+/// One writer per run folder (moved into the workflow; named here for the commands).
+pub use lvc_workflow::run_lock;

@@ -82,18 +82,7 @@ pub struct TrainArgs {
     pub dataset: super::train_dataset::DatasetArgs,
 }
 
-/// A failure already reported to stderr, with its exit code.
-pub(super) struct Failed(pub(super) u8);
-
-pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> Failed {
-    errln!("error: {message}");
-    Failed(code)
-}
-
-pub(super) fn report(code: u8, err: impl miette::Diagnostic + Send + Sync + 'static) -> Failed {
-    errln!("{:?}", miette::Report::new(err));
-    Failed(code)
-}
+pub(super) use lvc_workflow::failure::{fail, report, Failed};
 
 /// Reports why the net of `file` was not instantiated; a memory refusal
 /// also names the file (the estimate is about the net as a whole).

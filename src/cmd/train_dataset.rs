@@ -20,7 +20,6 @@ use lvc_compiler::memory::Mode;
 use lvc_compiler::schema::solver::{NetSource, SolverDef};
 use lvc_compiler::schema::{NetState, Phase};
 use lvc_compiler::SourceFile;
-use lvc_data::atomic::write_atomic;
 use lvc_data::store::{Dataset, SplitData};
 use lvc_runtime::error::RuntimeError;
 use lvc_runtime::exec::Net;
@@ -32,13 +31,12 @@ use lvc_runtime::weights::{apply_adaptations, write_weights, Adaptation};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use super::resume::{check_resume, record_change};
 use super::run_lock::lock_run;
 use super::segment::{
     mean, one_image_shape, sha256_file, Overlap, RunConfig, Segmenter, TorchVersion, BEST_WEIGHTS,
-    EMPTY_RULE, METRICS_JSON, RUN_JSON, SNAPSHOTS,
+    METRICS_JSON, RUN_JSON, SNAPSHOTS,
 };
 use super::train::{build_net, build_plan, fail, report, Failed, TrainArgs};
 use super::weights::read_weights_checked;
@@ -74,75 +72,7 @@ pub struct DatasetArgs {
     pub resume: Option<PathBuf>,
 }
 
-/// One epoch in `metrics.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: u32,
-    /// Iterations done after this epoch.
-    pub iterations: i64,
-    /// Mean training loss over the epoch's iterations.
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    /// Mean over val images of the foreground-class Dice.
-    pub val_dice: f64,
-    /// The same Dice on a fixed sample of training images (no
-    /// augmentation), so the gap to `val_dice` shows overfitting; absent in
-    /// runs written before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_dice: Option<f64>,
-    /// Mean over val images of each class's Dice, by label value.
-    pub val_class_dice: Vec<f64>,
-    /// The learning rate of the epoch's last iteration.
-    pub lr: f64,
-    pub seconds: f64,
-}
-
-/// `RUN/metrics.json`: the final epoch's figures at the top, every epoch in `history`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    pub epochs_done: u32,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub val_dice: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_dice: Option<f64>,
-    pub best_epoch: u32,
-    pub best_val_dice: f64,
-    pub classes: Vec<String>,
-    pub empty_rule: String,
-    pub history: Vec<EpochRecord>,
-}
-
-impl Metrics {
-    fn new(classes: Vec<String>, history: Vec<EpochRecord>) -> Metrics {
-        let last = history.last();
-        let best = history.iter().fold(None::<&EpochRecord>, |best, e| match best {
-            Some(b) if b.val_dice >= e.val_dice => Some(b),
-            _ => Some(e),
-        });
-        Metrics {
-            epochs_done: last.map_or(0, |e| e.epoch),
-            train_loss: last.map_or(f64::NAN, |e| e.train_loss),
-            val_loss: last.map_or(f64::NAN, |e| e.val_loss),
-            val_accuracy: last.map_or(0.0, |e| e.val_accuracy),
-            val_dice: last.map_or(0.0, |e| e.val_dice),
-            train_dice: last.and_then(|e| e.train_dice),
-            best_epoch: best.map_or(0, |e| e.epoch),
-            best_val_dice: best.map_or(0.0, |e| e.val_dice),
-            classes,
-            empty_rule: EMPTY_RULE.to_string(),
-            history,
-        }
-    }
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Failed> {
-    let text = serde_json::to_vec_pretty(value)
-        .map_err(|e| fail(1, format!("cannot encode {}: {e}", path.display())))?;
-    write_atomic(path, &text).map_err(|e| fail(1, format!("cannot write {}: {e}", path.display())))
-}
+pub use lvc_workflow::run_folder::{write_json, EpochRecord, Metrics};
 
 /// The train split in a per-epoch shuffled order, one batch per call.
 struct EpochBatches<'a> {
@@ -458,8 +388,7 @@ pub(super) fn train(
             let metrics_path = run.join(METRICS_JSON);
             if metrics_path.is_file() {
                 let text = super::segment::read_run_json(&metrics_path)?;
-                let metrics: Metrics = serde_json::from_slice(&text)
-                    .map_err(|e| fail(2, format!("{} is damaged: {e}", metrics_path.display())))?;
+                let metrics = Metrics::from_json(&text, &metrics_path).map_err(|m| fail(2, m))?;
                 history = metrics.history;
             }
             // The changes apply from the first epoch this resume trains.
@@ -687,45 +616,6 @@ pub(super) fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(epoch: u32, val_dice: f64) -> EpochRecord {
-        EpochRecord {
-            epoch,
-            iterations: i64::from(epoch) * 10,
-            train_loss: 1.0 / f64::from(epoch),
-            val_loss: 0.5,
-            val_accuracy: 0.9,
-            val_dice,
-            train_dice: Some(val_dice + 0.05),
-            val_class_dice: vec![0.99, val_dice],
-            lr: 0.01,
-            seconds: 1.0,
-        }
-    }
-
-    #[test]
-    fn metrics_report_the_last_epoch_and_the_best_one() {
-        let m = Metrics::new(
-            vec!["background".into(), "left ventricle".into()],
-            vec![record(1, 0.5), record(2, 0.8), record(3, 0.7)],
-        );
-        assert_eq!((m.epochs_done, m.val_dice, m.best_epoch, m.best_val_dice), (3, 0.7, 2, 0.8));
-        assert!((m.train_loss - 1.0 / 3.0).abs() < 1e-12);
-        let json = serde_json::to_value(&m).unwrap_or_default();
-        for key in ["val_dice", "val_accuracy", "train_loss", "history"] {
-            assert!(json.get(key).is_some(), "metrics.json lacks {key}");
-        }
-        assert_eq!(json["history"][1]["val_class_dice"][1].as_f64(), Some(0.8));
-        assert_eq!(json["train_dice"].as_f64(), Some(0.75));
-        // metrics.json of a run from before the train Dice still reads.
-        let mut old = json.clone();
-        old.as_object_mut().map(|o| o.remove("train_dice"));
-        old["history"].as_array_mut().into_iter().flatten().for_each(|e| {
-            e.as_object_mut().map(|o| o.remove("train_dice"));
-        });
-        let read: Metrics = serde_json::from_value(old).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(read.history[0].train_dice, None);
-    }
 
     #[test]
     fn train_sample_spans_the_split_at_the_size_of_val() {
