@@ -1,14 +1,13 @@
 //! `lvc evaluate`: scores a trained run on a dataset split with the deploy
-//! net — per image, per patient, and mean ± sd.
+//! net — per image, per patient, and mean ± sd (`lvc_workflow::evaluate`;
+//! this file parses the arguments and prints).
 
 use std::path::PathBuf;
 
-use lvc_data::atomic::write_atomic;
-use lvc_data::store::Dataset;
+use lvc_workflow::evaluate::{evaluate_run, write_evaluation, EvaluateRequest, Evaluated};
+use lvc_workflow::failure::{fail, Failed};
 
 use super::device_args::DeviceArgs;
-use super::segment::{open_run, Overlap};
-use super::train::{fail, report, Failed};
 
 pub use super::OutputFormat as Format;
 
@@ -53,53 +52,27 @@ pub struct EvaluateArgs {
 pub use lvc_workflow::run_folder::{Evaluation, ImageScore, PatientScore};
 
 pub fn run(args: EvaluateArgs) -> u8 {
-    match evaluate(&args) {
+    match evaluate(args) {
         Ok(()) => 0,
         Err(Failed(code)) => code,
     }
 }
 
-fn evaluate(args: &EvaluateArgs) -> Result<(), Failed> {
-    let recorded = super::segment::RunConfig::read(&args.run)?;
-    // Writing into the run makes this a writer of it (cmd::run_lock);
-    // scoring alone reads whole files and waits for no one.
-    let _lock = match &args.out {
-        Some(out) => super::run_lock::lock_run_if_inside(&args.run, out).map_err(|m| fail(2, m))?,
-        None => None,
+fn evaluate(args: EvaluateArgs) -> Result<(), Failed> {
+    let request = EvaluateRequest {
+        run: args.run,
+        dataset: args.dataset,
+        split: args.split,
+        weights: args.weights,
+        out: args.out,
+        device: args.device.spec(),
     };
-    let dataset_path = args.dataset.clone().unwrap_or(recorded.dataset);
-    let dataset = Dataset::open(&dataset_path).map_err(|e| report(2, e))?;
-    let split = dataset.split(&args.split).map_err(|e| report(2, e))?;
-    let (_, segmenter) =
-        open_run(&args.run, args.weights.as_deref(), dataset.manifest.image_shape, &args.device)?;
-    if segmenter.classes != dataset.manifest.classes.len() {
-        return Err(fail(
-            2,
-            format!(
-                "the net scores {} classes, {} has {}",
-                segmenter.classes,
-                dataset_path.display(),
-                dataset.manifest.classes.len()
-            ),
-        ));
-    }
-    let mut scored = Vec::with_capacity(split.len());
-    for (i, record) in split.records.iter().enumerate() {
-        let (predicted, _) = segmenter.segment(split.image(i), None).map_err(|e| report(1, e))?;
-        scored.push((
-            record.case.clone(),
-            record.image,
-            Overlap::of(&predicted, split.label(i), segmenter.classes),
-        ));
-    }
-    let weights =
-        args.weights.clone().unwrap_or_else(|| args.run.join(super::segment::BEST_WEIGHTS));
-    let evaluation = Evaluation::from_overlaps(&args.split, weights.display().to_string(), &scored);
+    // The lock (when --out lies in the run) is held until the file is written.
+    let Evaluated { evaluation, lock: _lock } = evaluate_run(&request)?;
     let json = serde_json::to_string_pretty(&evaluation)
         .map_err(|e| fail(1, format!("cannot encode the report: {e}")))?;
-    if let Some(out) = &args.out {
-        write_atomic(out, json.as_bytes())
-            .map_err(|e| fail(1, format!("cannot write {}: {e}", out.display())))?;
+    if let Some(out) = &request.out {
+        write_evaluation(out, &json)?;
     }
     match args.format {
         Format::Json => outln!("{json}"),

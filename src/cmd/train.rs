@@ -5,12 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lvc_compiler::ir::{compile, CompileOptions, NetGraph};
 use lvc_compiler::memory::Mode;
-use lvc_compiler::schema::solver::NetSource;
-use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
+use lvc_compiler::schema::{load_solver, LoadOptions};
 use lvc_compiler::SourceFile;
-use lvc_runtime::exec::{Net, Plan};
 use lvc_runtime::solver::{
     caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState,
     Event, FedTensors, SolverState, TestNet, Trainer,
@@ -84,16 +81,7 @@ pub struct TrainArgs {
 
 pub(super) use lvc_workflow::failure::{fail, report, Failed};
 
-/// Reports why the net of `file` was not instantiated; a memory refusal
-/// also names the file (the estimate is about the net as a whole).
-pub(super) fn not_instantiated(file: &str, err: lvc_runtime::error::RuntimeError) -> Failed {
-    let refused = matches!(err, lvc_runtime::error::RuntimeError::Memory { .. });
-    let failed = report(2, err);
-    if refused {
-        errln!("error: {file} does not fit in memory; nothing was allocated (see `lvc check --memory {file}`)");
-    }
-    failed
-}
+pub(super) use lvc_workflow::net::{build_net, build_plan, not_instantiated};
 
 pub fn run(args: TrainArgs) -> u8 {
     match train(&args) {
@@ -246,92 +234,6 @@ fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
             );
         }
     }
-}
-
-/// Compiles a solver's net for `state`, with `input_shapes` overriding the
-/// Input layers' shapes, and instantiates it for `mode` (fillers seeded with
-/// `seed`; a net the device cannot hold for that use is refused before
-/// anything is allocated).
-pub(super) fn build_net(
-    net_source: &NetSource,
-    state: &NetState,
-    solver_source: &SourceFile,
-    input_shapes: &[(String, Vec<i64>)],
-    device: tch::Device,
-    seed: u64,
-    mode: Mode,
-) -> Result<Net, Failed> {
-    let plan = build_plan(net_source, state, solver_source, input_shapes)?;
-    Net::with_mode(plan, device, seed, mode)
-        .map_err(|e| not_instantiated(&net_file_name(net_source, solver_source), e))
-}
-
-/// The file a solver's net comes from, for messages.
-fn net_file_name(net_source: &NetSource, solver_source: &SourceFile) -> String {
-    match net_source {
-        NetSource::File(file) => file
-            .candidates
-            .iter()
-            .find(|p| p.is_file())
-            .map_or_else(|| file.written.value.clone(), |p| p.display().to_string()),
-        NetSource::Inline(_) => solver_source.name(),
-    }
-}
-
-/// [`build_net`] up to the plan: nothing allocated.
-pub(super) fn build_plan(
-    net_source: &NetSource,
-    state: &NetState,
-    solver_source: &SourceFile,
-    input_shapes: &[(String, Vec<i64>)],
-) -> Result<Plan, Failed> {
-    let opts = CompileOptions {
-        phase: state.phase,
-        stages: state.stages.clone(),
-        level: state.level,
-        input_shapes: input_shapes.to_vec(),
-        lenient: false,
-    };
-    let (file_source, net_def, graph, diags) = match net_source {
-        NetSource::File(file) => {
-            let Some(path) = file.candidates.iter().find(|p| p.is_file()) else {
-                let tried: Vec<String> =
-                    file.candidates.iter().map(|p| p.display().to_string()).collect();
-                return Err(fail(
-                    2,
-                    format!(
-                        "net file '{}' not found (tried {})",
-                        file.written.value,
-                        tried.join(", ")
-                    ),
-                ));
-            };
-            let net_source = SourceFile::read(path)
-                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-            let compiled = compile(&net_source, &opts);
-            (net_source, compiled.net, compiled.graph, compiled.diags)
-        }
-        NetSource::Inline(net) => {
-            let mut diags = lvc_compiler::diag::Diagnostics::new();
-            let graph = NetGraph::build(net, &opts, &mut diags);
-            (solver_source.clone(), Some((**net).clone()), Some(graph), diags)
-        }
-    };
-    let shown = file_source.name();
-    diags.iter().for_each(|d| err!("{}", render(d, &file_source)));
-    let (Some(net_def), Some(graph)) = (net_def, graph) else {
-        return Err(fail(2, format!("{shown} could not be read as a net")));
-    };
-    if diags.has_errors() {
-        return Err(fail(
-            2,
-            format!("{shown} has errors; fix them before training (see `lvc check`)"),
-        ));
-    }
-    Plan::from_graph(&graph, &net_def).map_err(|errors| {
-        errors.iter().for_each(|d| err!("{}", render(d, &file_source)));
-        fail(2, format!("{shown} uses layers the runtime cannot run"))
-    })
 }
 
 fn print_event(event: &Event, format: LogFormat) {

@@ -8,7 +8,7 @@ use lvc_compiler::ir::Compiled;
 use lvc_compiler::{Diagnostic, SourceFile};
 use lvc_runtime::weights::safetensors::ParamRoles;
 use lvc_runtime::weights::{
-    apply_adaptations, match_weights, read_weights, targets_from_graph, write_weights, Adaptation,
+    apply_adaptations, match_weights, targets_from_graph, write_weights, Adaptation,
     AppliedAdaptation, CaffeShape, LayerReport, LayerStatus, TargetLayer, WeightsFile,
     WeightsReport,
 };
@@ -16,19 +16,7 @@ use serde::Serialize;
 
 use super::netargs::{compile_file, render, NetArgs};
 
-/// Reads a weights file as `read_weights` does, and warns (naming the
-/// layer) about blobs holding NaN or ±inf: they load, but every output
-/// through that layer is NaN. Every command that reads weights reads them
-/// through here.
-pub(crate) fn read_weights_checked(
-    path: &Path,
-) -> Result<WeightsFile, lvc_runtime::weights::WeightsError> {
-    let file = read_weights(path)?;
-    for bad in file.non_finite() {
-        errln!("warning: {}: {bad}; outputs through this layer will be NaN", path.display());
-    }
-    Ok(file)
-}
+pub(crate) use lvc_workflow::net::read_weights_checked;
 
 #[derive(clap::Args, Debug)]
 pub struct WeightsArgs {

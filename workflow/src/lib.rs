@@ -20,7 +20,14 @@
 pub mod term;
 pub mod diagnostics;
 pub mod failure;
+pub mod overlay;
 pub mod run_folder;
 pub mod run_lock;
 pub mod scores;
 pub mod solver;
+
+pub mod device;
+pub mod evaluate;
+pub mod infer;
+pub mod net;
+pub mod segmenter;
