@@ -19,8 +19,6 @@ pub mod netargs;
 pub mod phantom;
 pub mod print;
 pub mod report;
-pub mod resume;
-pub mod segment;
 pub mod set_classes;
 pub mod time;
 pub mod train;

@@ -123,7 +123,9 @@ pub fn run(args: TimeArgs) -> u8 {
     let mode = if has_loss { Mode::Training { history_blobs: 0 } } else { Mode::Inference };
     let net = match Net::with_mode(plan, device, 1234, mode) {
         Ok(n) => n,
-        Err(e) => return super::train::not_instantiated(&args.model.display().to_string(), e).0,
+        Err(e) => {
+            return lvc_workflow::net::not_instantiated(&args.model.display().to_string(), e).0
+        }
     };
     let timed = lvc_runtime::guard::catch_torch(
         || "timing the net".into(),

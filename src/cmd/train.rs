@@ -1,23 +1,17 @@
-//! `lvc train`: Caffe's `caffe train --solver` on fed tensors. The same
-//! input tensors feed every iteration (and every test pass); a dataset
-//! reader plugs in through `lvc_runtime::solver::DataSource`. `--snapshot`
-//! resumes from a solver state as `caffe train --snapshot` does.
+//! `lvc train`: Caffe's `caffe train --solver` on fed tensors
+//! (`lvc_workflow::train::fed`), or on a dataset with `--dataset`
+//! (`super::train_dataset`). This file holds the arguments and prints the
+//! solver loop's events, for people or as JSON lines.
 
 use std::path::{Path, PathBuf};
 
-use lvc_compiler::memory::Mode;
-use lvc_compiler::schema::{load_solver, LoadOptions};
-use lvc_compiler::SourceFile;
-use lvc_runtime::solver::{
-    caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState,
-    Event, FedTensors, SolverState, TestNet, Trainer,
-};
-use lvc_runtime::tch;
+use lvc_runtime::solver::Event;
+use lvc_workflow::failure::{report, Failed};
+use lvc_workflow::solver::read_solver;
+use lvc_workflow::train::fed::{train_on_feeds, FedEvent, FedTraining};
 
 use super::device_args::DeviceArgs;
-use super::forward::{parse_input, read_input, InputArg};
-use super::netargs::render;
-use super::weights::read_weights_checked;
+use super::forward::{parse_input, InputArg};
 
 pub use super::OutputFormat as LogFormat;
 
@@ -79,10 +73,6 @@ pub struct TrainArgs {
     pub dataset: super::train_dataset::DatasetArgs,
 }
 
-pub(super) use lvc_workflow::failure::{fail, report, Failed};
-
-pub(super) use lvc_workflow::net::{build_net, build_plan, not_instantiated};
-
 pub fn run(args: TrainArgs) -> u8 {
     match train(&args) {
         Ok(()) => 0,
@@ -92,132 +82,27 @@ pub fn run(args: TrainArgs) -> u8 {
 
 fn train(args: &TrainArgs) -> Result<(), Failed> {
     let device = args.device.select().map_err(|e| report(2, e))?;
-    let source = SourceFile::read(&args.solver)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
-    let (def, diags) = load_solver(&source, &LoadOptions::default());
-    diags.iter().for_each(|d| err!("{}", render(d, &source)));
-    let Some(mut def) = def.filter(|_| !diags.has_errors()) else {
-        return Err(fail(
-            2,
-            format!("{} is not a usable solver (see the errors above)", args.solver.display()),
-        ));
-    };
+    let (source, mut def) = read_solver(&args.solver)?;
     if let Some(n) = args.max_iter {
         def.max_iter = n;
     }
     if let Some(dataset) = &args.dataset.dataset {
-        return super::train_dataset::train(args, dataset, &source, def, device);
+        return super::train_dataset::train(args, dataset, source, def, device);
     }
-    // --out is a run folder with one writer (cmd::run_lock), held to the end.
-    let _lock = match &args.out {
-        Some(out) => {
-            std::fs::create_dir_all(out)
-                .map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
-            let lock = super::run_lock::lock_run(out).map_err(|m| fail(2, m))?;
-            let name = Path::new(&def.snapshot_prefix)
-                .file_name()
-                .map_or_else(|| "snapshot".into(), |n| n.to_os_string());
-            def.snapshot_prefix = out.join(name).to_string_lossy().into_owned();
-            Some(lock)
-        }
-        None => None,
-    };
-
-    let mut feeds = Vec::new();
-    for feed in &args.feeds {
-        let tensor = read_input(feed).map_err(|m| fail(2, format!("feed '{}': {m}", feed.name)))?;
-        feeds.push((feed.name.clone(), tensor));
-    }
-    let resume = match &args.snapshot {
-        Some(path) if is_caffe_state(path) => {
-            Some((path, Resume::Caffe(read_caffe_state(path).map_err(|e| report(2, e))?)))
-        }
-        Some(path) => Some((path, Resume::Lvc(read_state(path).map_err(|e| report(2, e))?))),
-        None => None,
-    };
-    // A resumed run keeps the seed it started with (a negative random_seed
-    // took the clock's); Caffe's state records none, so its run uses the
-    // solver's, as Caffe does.
-    let seed = match &resume {
-        Some((_, Resume::Lvc(state))) => state.seed,
-        _ => solver_seed(&def),
-    };
-    tch::manual_seed(seed as i64);
-    let shapes: Vec<(String, Vec<i64>)> =
-        feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
-    let mut net = build_net(
-        &def.train_net,
-        &def.train_state,
-        &source,
-        &shapes,
+    let request = FedTraining {
+        solver: source,
+        def,
         device,
-        seed,
-        Mode::training_with(def.solver_type),
-    )?;
-    let weights: Vec<PathBuf> = match (&resume, &args.weights) {
-        (Some((path, Resume::Lvc(state))), _) => vec![state_weights(path, state)?],
-        (Some((path, Resume::Caffe(state))), _) => {
-            vec![caffe_learned_net(path, state).map_err(|e| report(2, e))?]
-        }
-        (None, Some(w)) => vec![w.clone()],
-        (None, None) => def.weights.iter().map(PathBuf::from).collect(),
+        feeds: args.feeds.clone(),
+        out: args.out.clone(),
+        snapshot: args.snapshot.clone(),
+        weights: args.weights.clone(),
     };
-    for path in &weights {
-        let file = read_weights_checked(path).map_err(|e| report(2, e))?;
-        let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
-        if !loaded.loads() {
-            for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {
-                errln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
-            }
-            return Err(fail(
-                2,
-                format!(
-                    "{} does not load into the train net (see `lvc weights check`)",
-                    path.display()
-                ),
-            ));
-        }
-    }
-    let mut test_nets = Vec::new();
-    for test in &def.test_nets {
-        let net =
-            build_net(&test.source, &test.state, &source, &shapes, device, seed, Mode::Inference)?;
-        test_nets.push(TestNet { net, test_iter: test.test_iter });
-    }
-
-    let mut trainer = Trainer::new(&def, seed, net, test_nets);
     let format = args.log_format;
-    if let Some((path, state)) = &resume {
-        let restored = match state {
-            Resume::Lvc(state) => trainer.restore(state, path),
-            Resume::Caffe(state) => trainer.restore_caffe(state, path),
-        };
-        restored.map_err(|e| report(2, e))?;
-        print_resume(path, &weights[0], trainer.iter, format);
-    }
-    let mut data = FedTensors { tensors: feeds };
-    trainer.solve(&mut data, &mut |event| print_event(event, format)).map_err(|e| report(1, e))
-}
-
-/// The solver state `--snapshot` names: lvc's own, or Caffe's binary one.
-enum Resume {
-    Lvc(SolverState),
-    Caffe(CaffeSolverState),
-}
-
-/// The weights snapshot a solver state was written with (Caffe's
-/// `learned_net`), in the state's folder.
-fn state_weights(path: &Path, state: &SolverState) -> Result<PathBuf, Failed> {
-    match &state.weights {
-        Some(name) => Ok(path.parent().unwrap_or(Path::new("")).join(name)),
-        None => Err(fail(
-            2,
-            format!(
-                "{} names no weights snapshot; resume needs the weights written with it",
-                path.display()
-            ),
-        )),
-    }
+    train_on_feeds(&request, &mut |event| match event {
+        FedEvent::Resumed { state, weights, iter } => print_resume(state, weights, iter, format),
+        FedEvent::Solver(event) => print_event(event, format),
+    })
 }
 
 fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {

@@ -21,6 +21,7 @@ pub mod term;
 pub mod diagnostics;
 pub mod failure;
 pub mod overlay;
+pub mod resume;
 pub mod run_folder;
 pub mod run_lock;
 pub mod scores;
@@ -28,6 +29,8 @@ pub mod solver;
 
 pub mod device;
 pub mod evaluate;
+pub mod feeds;
 pub mod infer;
 pub mod net;
 pub mod segmenter;
+pub mod train;
