@@ -9,6 +9,7 @@ pub enum OutputFormat {
 
 pub mod check;
 pub mod dataset;
+mod dataset_inspect;
 pub mod device_args;
 pub mod dicom;
 pub mod dot;
@@ -24,6 +25,7 @@ pub mod time;
 pub mod train;
 pub mod train_dataset;
 pub mod weights;
+mod weights_report;
 
 /// One writer per run folder (moved into the workflow; named here for the commands).
 pub use lvc_workflow::run_lock;

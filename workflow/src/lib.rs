@@ -33,4 +33,5 @@ pub mod feeds;
 pub mod infer;
 pub mod net;
 pub mod segmenter;
+pub mod timing;
 pub mod train;
