@@ -131,7 +131,7 @@ pub fn run(args: DatasetArgs) -> u8 {
     }
 }
 
-pub(super) fn fail(err: impl miette::Diagnostic + Send + Sync + 'static) -> u8 {
+fn fail(err: impl miette::Diagnostic + Send + Sync + 'static) -> u8 {
     errln!("{:?}", Report::new(err));
     1
 }

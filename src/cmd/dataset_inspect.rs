@@ -7,8 +7,6 @@ use lvc_data::store::{Dataset, Manifest};
 use lvc_data::sunnybrook::import::{Channels, Split};
 use serde::Serialize;
 
-use super::dataset::fail;
-
 /// Below this foreground fraction inspect warns that pixel accuracy says
 /// nothing (the LV is < 2% of a Sunnybrook slice).
 const LOW_FOREGROUND: f64 = 0.05;
@@ -55,7 +53,10 @@ fn low_foreground_warnings(m: &Manifest) -> Vec<String> {
 pub(super) fn inspect(dataset: &Path, json: bool) -> u8 {
     let ds = match Dataset::open(dataset) {
         Ok(d) => d,
-        Err(e) => return fail(e),
+        Err(e) => {
+            errln!("{:?}", miette::Report::new(e));
+            return 1;
+        }
     };
     let m = &ds.manifest;
     let warnings = low_foreground_warnings(m);

@@ -26,6 +26,3 @@ pub mod train;
 pub mod train_dataset;
 pub mod weights;
 mod weights_report;
-
-/// One writer per run folder (moved into the workflow; named here for the commands).
-pub use lvc_workflow::run_lock;

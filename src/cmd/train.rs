@@ -12,6 +12,7 @@ use lvc_workflow::train::fed::{train_on_feeds, FedEvent, FedTraining};
 
 use super::device_args::DeviceArgs;
 use super::forward::{parse_input, InputArg};
+use super::train_dataset::{DatasetArgs, Solver};
 
 pub use super::OutputFormat as LogFormat;
 
@@ -70,7 +71,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub max_iter: Option<i64>,
     #[command(flatten)]
-    pub dataset: super::train_dataset::DatasetArgs,
+    pub dataset: DatasetArgs,
 }
 
 pub fn run(args: TrainArgs) -> u8 {
@@ -87,7 +88,16 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
         def.max_iter = n;
     }
     if let Some(dataset) = &args.dataset.dataset {
-        return super::train_dataset::train(args, dataset, source, def, device);
+        let solver = Solver {
+            path: args.solver.clone(),
+            source,
+            def,
+            device,
+            device_label: args.device.describe(),
+            out: args.out.clone(),
+            weights: args.weights.clone(),
+        };
+        return super::train_dataset::train(solver, dataset, &args.dataset);
     }
     let request = FedTraining {
         solver: source,

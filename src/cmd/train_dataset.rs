@@ -14,8 +14,6 @@ use lvc_runtime::weights::Adaptation;
 use lvc_workflow::failure::Failed;
 use lvc_workflow::train::{train_on_dataset, DatasetTraining, TrainEvent};
 
-use super::train::TrainArgs;
-
 /// The dataset options of `lvc train` (used with `--dataset`).
 #[derive(clap::Args, Debug)]
 pub struct DatasetArgs {
@@ -47,24 +45,30 @@ pub struct DatasetArgs {
     pub resume: Option<PathBuf>,
 }
 
-pub(super) fn train(
-    args: &TrainArgs,
-    dataset: &Path,
-    solver: SourceFile,
-    def: SolverDef,
-    device: tch::Device,
-) -> Result<(), Failed> {
-    let opts = &args.dataset;
+/// What `lvc train` passes on besides the dataset options: the solver as
+/// read, where it came from, and the options shared with fed training.
+pub(super) struct Solver {
+    pub path: PathBuf,
+    pub source: SourceFile,
+    pub def: SolverDef,
+    pub device: tch::Device,
+    pub device_label: String,
+    pub out: Option<PathBuf>,
+    pub weights: Option<PathBuf>,
+}
+
+/// Trains on `dataset` and prints the progress, then writes the report.
+pub(super) fn train(solver: Solver, dataset: &Path, opts: &DatasetArgs) -> Result<(), Failed> {
     let request = DatasetTraining {
-        solver_path: args.solver.clone(),
-        solver,
-        def,
-        device,
-        device_label: args.device.describe(),
+        solver_path: solver.path,
+        solver: solver.source,
+        def: solver.def,
+        device: solver.device,
+        device_label: solver.device_label,
         dataset: dataset.to_path_buf(),
-        out: args.out.clone(),
+        out: solver.out,
         resume: opts.resume.clone(),
-        weights: args.weights.clone(),
+        weights: solver.weights,
         epochs: opts.epochs,
         batch_size: opts.batch_size,
         adapt: opts.adapt.clone(),

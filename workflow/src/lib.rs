@@ -7,10 +7,12 @@
 //! show the same run.
 //!
 //! The modules split by whether they touch libtorch. [`run_folder`],
-//! [`scores`], [`overlay`], [`resume`], [`run_lock`], [`diagnostics`],
-//! [`failure`] and [`term`] do not: the light `lvc` binary (which must not
-//! load libtorch) reads run folders through them. [`net`], [`segmenter`],
-//! [`feeds`], [`evaluate`], [`infer`], [`train`] and [`timing`] run nets.
+//! [`scores`], [`overlay`], [`resume`], [`run_lock`], [`solver`],
+//! [`diagnostics`], [`failure`] and [`term`] do not: the light `lvc` binary
+//! (which must not load libtorch) reads run folders through them. [`device`],
+//! [`net`], [`segmenter`], [`feeds`], [`evaluate`], [`infer`], [`train`] and
+//! [`timing`] run nets. Dependencies point one way, from the steps
+//! ([`train`], [`evaluate`], [`infer`]) down to the nets and the run folder.
 //!
 //! Errors follow the command line's contract: a [`failure::Failed`] has
 //! already been reported on stderr (with miette for diagnostics) and carries

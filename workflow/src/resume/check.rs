@@ -8,7 +8,7 @@ use lvc_compiler::schema::{load_solver, LoadOptions};
 use lvc_compiler::SourceFile;
 use serde_json::{json, Value};
 
-use super::{solver_changes, Change, FieldClass};
+use super::fields::{solver_changes, Change, FieldClass};
 use crate::failure::{fail, Failed};
 use crate::run_folder::{RunConfig, SettingChange, BEST_WEIGHTS, RUN_JSON};
 

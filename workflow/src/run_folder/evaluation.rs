@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{figure, no_figure};
+use super::json::{figure, no_figure};
 use crate::scores::{mean, sd, Overlap, EMPTY_RULE};
 
 /// One image's scores in `evaluation.json` (`per_image`).

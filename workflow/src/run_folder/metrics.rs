@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{figure, no_figure, require_fields};
+use super::json::{figure, no_figure, present, require_fields};
 use crate::scores::EMPTY_RULE;
 
 /// One epoch in `metrics.json`.
@@ -171,8 +171,7 @@ impl Metrics {
 
     /// Wall time of the finished epochs (`None` when no epoch records one).
     pub fn seconds(&self) -> Option<f64> {
-        let times: Vec<f64> =
-            self.history.iter().filter_map(|e| super::present(e.seconds)).collect();
+        let times: Vec<f64> = self.history.iter().filter_map(|e| present(e.seconds)).collect();
         (!times.is_empty()).then(|| times.iter().sum())
     }
 }

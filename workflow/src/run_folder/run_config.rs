@@ -6,7 +6,8 @@ use lvc_compiler::schema::solver::SolverDef;
 use lvc_compiler::SourceFile;
 use serde::{Deserialize, Serialize};
 
-use super::{read_run_file, require_fields, sha256_file, RUN_JSON};
+use super::json::{read_run_file, require_fields, sha256_file};
+use super::names::RUN_JSON;
 use crate::failure::{fail, Failed};
 
 /// `RUN/run.json`: what a run was trained from, so that evaluation and

@@ -20,99 +20,25 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use lvc_compiler::schema::solver::SolverDef;
-use lvc_compiler::SourceFile;
 use lvc_fsio::FolderLock;
 use lvc_runtime::solver::Event;
-use lvc_runtime::tch;
-use lvc_runtime::weights::Adaptation;
-use serde::Serialize;
 
 use crate::failure::{fail, report, Failed};
 use crate::net::save_weights;
 use crate::run_folder::{
-    snapshot_path, write_json, EpochRecord, Metrics, SettingChange, BEST_WEIGHTS, METRICS_JSON,
+    snapshot_path, write_json, EpochRecord, Metrics, BEST_WEIGHTS, METRICS_JSON,
 };
 
 mod batches;
+mod events;
 pub mod fed;
+mod request;
 mod setup;
 
+pub use events::TrainEvent;
+pub use request::DatasetTraining;
+
 use batches::{score, train_sample, EpochBatches};
-
-/// What to train: a checked solver (its `max_iter` as the caller wants it),
-/// a dataset and the run folder, with `lvc train --dataset`'s options.
-#[derive(Debug, Clone)]
-pub struct DatasetTraining {
-    /// The solver file as given (recorded in run.json, named in messages).
-    pub solver_path: PathBuf,
-    pub solver: SourceFile,
-    pub def: SolverDef,
-    pub device: tch::Device,
-    /// The device as run.json records it (`DeviceSpec::describe`).
-    pub device_label: String,
-    /// The dataset folder (`lvc dataset create`).
-    pub dataset: PathBuf,
-    /// A new run's folder.
-    pub out: Option<PathBuf>,
-    /// A run to continue after its last finished epoch.
-    pub resume: Option<PathBuf>,
-    /// Start weights, overriding the solver's `weights`.
-    pub weights: Option<PathBuf>,
-    /// Epochs to train (default: the recorded run's, else enough for max_iter).
-    pub epochs: Option<u32>,
-    /// Images per iteration (default: N of the `data` Input).
-    pub batch_size: Option<i64>,
-    /// Fixes applied to the start weights before loading.
-    pub adapt: Vec<Adaptation>,
-}
-
-/// What a dataset training reports, in the order it happens.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum TrainEvent {
-    /// A resume changed tunable solver settings (recorded in run.json).
-    SettingsChanged { from_epoch: u32, changes: Vec<SettingChange> },
-    /// A resume continues after `after_epoch` from its snapshot.
-    Resuming { run: PathBuf, after_epoch: u32, snapshot: PathBuf },
-    /// An `--adapt` fix was applied to the start weights.
-    WeightsAdapted { layer: String, what: String },
-    /// The epochs `first_epoch..=epochs` are about to be trained.
-    Started {
-        dataset: PathBuf,
-        run: PathBuf,
-        train_images: usize,
-        val_images: usize,
-        batch_size: i64,
-        iterations_per_epoch: i64,
-        first_epoch: u32,
-        epochs: u32,
-        seed: u64,
-        /// The solver's `display` interval (0: none).
-        display: i64,
-    },
-    /// One solver iteration: batch `batch` of `batches` in `epoch`.
-    Iteration { epoch: u32, epochs: u32, batch: i64, batches: i64, iter: i64, loss: f64, lr: f64 },
-    /// The loss stopped being finite; training stops with an error next.
-    Diverged { epoch: u32, batch: i64, iter: i64, loss: f64 },
-    /// The epoch's val split (and train sample) were scored.
-    Validated { epoch: u32, val_dice: f64, train_dice: f64 },
-    /// The epoch's weights and solver state were written.
-    SnapshotWritten { epoch: u32, weights: PathBuf, state: PathBuf },
-    /// The epoch improved the best val Dice; its weights were written.
-    BestWeights { epoch: u32, val_dice: f64, path: PathBuf },
-    /// The epoch is done (metrics.json is written next).
-    EpochFinished { epochs: u32, record: EpochRecord },
-    /// Every epoch is done.
-    Finished {
-        val_dice: f64,
-        best_val_dice: f64,
-        best_epoch: u32,
-        val_accuracy: f64,
-        metrics: PathBuf,
-        best_weights: PathBuf,
-    },
-}
 
 /// A finished training: its run folder, and the run's lock, held until the
 /// caller is done writing into it (the report).

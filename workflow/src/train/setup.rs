@@ -15,7 +15,8 @@ use lvc_runtime::solver::{read_state, share_weights, solver_seed, state_path_for
 use lvc_runtime::tch;
 use lvc_runtime::weights::{apply_adaptations, Adaptation};
 
-use super::{DatasetTraining, TrainEvent};
+use super::events::TrainEvent;
+use super::request::DatasetTraining;
 use crate::failure::{fail, report, Failed};
 use crate::net::{build_net, build_plan, one_image_shape, read_weights_checked};
 use crate::resume::{check_resume, record_change};
