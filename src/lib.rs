@@ -4,7 +4,12 @@
 //! printing and importing do not pay libtorch's start-up (~0.8 s, ~470 MB).
 
 #[macro_use]
-pub mod term;
+extern crate lvc_workflow;
+
 pub mod cli;
 pub mod cmd;
 pub mod report;
+
+/// Printing through `term::shown` (the workflow's, shared with the CLI).
+pub use lvc_workflow::term;
+pub use lvc_workflow::{err, errln, out, outln};

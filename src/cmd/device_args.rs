@@ -1,8 +1,8 @@
 //! `--device` and `--tf32`, shared by every command that runs a net.
 
-use lvc_runtime::device::{self, CudaFloat32, DeviceChoice};
 use lvc_runtime::error::RuntimeError;
 use lvc_runtime::tch;
+use lvc_workflow::device::DeviceSpec;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeviceArgs {
@@ -19,45 +19,18 @@ pub struct DeviceArgs {
 }
 
 impl DeviceArgs {
-    pub fn cuda_float32(&self) -> CudaFloat32 {
-        if self.tf32 {
-            CudaFloat32::Tf32
-        } else {
-            CudaFloat32::Ieee
-        }
+    /// The choice as the workflow takes it.
+    pub fn spec(&self) -> DeviceSpec {
+        DeviceSpec { device: self.device.clone(), tf32: self.tf32 }
     }
 
     /// The device on this machine, with libtorch set up for it.
     pub fn select(&self) -> Result<tch::Device, RuntimeError> {
-        let choice: DeviceChoice = self.device.parse()?;
-        device::select(choice, self.cuda_float32())
+        self.spec().select()
     }
 
-    /// As a run records it: `cuda`, or `cuda, tf32` where CUDA was allowed
-    /// TF32 (the flag changes nothing on the CPU).
+    /// As a run records it (see [`DeviceSpec::describe`]).
     pub fn describe(&self) -> String {
-        match (self.device.parse::<DeviceChoice>(), self.cuda_float32()) {
-            (Ok(DeviceChoice::Cuda(_)), CudaFloat32::Tf32) => format!("{}, tf32", self.device),
-            _ => self.device.clone(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(device: &str, tf32: bool) -> DeviceArgs {
-        DeviceArgs { device: device.to_string(), tf32 }
-    }
-
-    #[test]
-    fn a_run_records_tf32_only_where_cuda_was_allowed_it() {
-        assert_eq!(args("cuda", true).describe(), "cuda, tf32");
-        assert_eq!(args("cuda:1", true).describe(), "cuda:1, tf32");
-        assert_eq!(args("cuda", false).describe(), "cuda");
-        assert_eq!(args("cpu", true).describe(), "cpu");
-        assert_eq!(args("cuda", true).cuda_float32(), CudaFloat32::Tf32);
-        assert_eq!(args("cuda", false).cuda_float32(), CudaFloat32::Ieee);
+        self.spec().describe()
     }
 }

@@ -9,6 +9,7 @@ pub enum OutputFormat {
 
 pub mod check;
 pub mod dataset;
+mod dataset_inspect;
 pub mod device_args;
 pub mod dicom;
 pub mod dot;
@@ -19,11 +20,9 @@ pub mod netargs;
 pub mod phantom;
 pub mod print;
 pub mod report;
-pub mod resume;
-pub mod run_lock;
-pub mod segment;
 pub mod set_classes;
 pub mod time;
 pub mod train;
 pub mod train_dataset;
 pub mod weights;
+mod weights_report;

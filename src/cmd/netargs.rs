@@ -2,12 +2,11 @@
 //! input-shape flags, reading and compiling a file, and rendering
 //! diagnostics for people.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use lvc_compiler::ir::{compile, CompileOptions, Compiled};
 use lvc_compiler::schema::Phase;
-use lvc_compiler::{Diagnostic, SourceFile};
+use lvc_compiler::SourceFile;
 
 /// `--phase`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,24 +102,7 @@ pub fn compile_and_report(path: &Path, opts: &CompileOptions) -> Result<Compiled
     Ok(compiled)
 }
 
-/// miette's graphical rendering of one diagnostic; plain (no colours) when
-/// stdout is not a terminal, so that files and tests get stable text.
-pub fn render(diag: &Diagnostic, source: &SourceFile) -> String {
-    let theme = if std::io::stdout().is_terminal() {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler =
-        miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
-    let mut out = String::new();
-    let rendered = diag.render(source);
-    if handler.render_report(&mut out, &rendered).is_err() {
-        // Rendering only fails on a formatter error; fall back to one line.
-        out = format!("{}: {}\n", diag.code, diag.message);
-    }
-    out
-}
+pub use lvc_workflow::diagnostics::render;
 
 /// Writes to stdout; `false` when stdout is gone (a closed pipe, as in
 /// `lvc print … | head`), so the caller can stop instead of panicking.

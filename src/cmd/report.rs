@@ -32,12 +32,12 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> u8 {
     // report.html and curves.png go into the run: one writer at a time
-    // (cmd::run_lock). A folder with neither record is no run; the report's
+    // (lvc_workflow::run_lock). A folder with neither record is no run; the report's
     // own error says so, without a lock file left in it.
     let is_run = [crate::report::RUN_JSON, crate::report::METRICS_JSON]
         .iter()
         .any(|f| args.run.join(f).is_file());
-    let _lock = match is_run.then(|| super::run_lock::lock_run(&args.run)).transpose() {
+    let _lock = match is_run.then(|| lvc_workflow::run_lock::lock_run(&args.run)).transpose() {
         Ok(lock) => lock,
         Err(message) => {
             errln!("error: {message}");

@@ -1,26 +1,18 @@
-//! `lvc train`: Caffe's `caffe train --solver` on fed tensors. The same
-//! input tensors feed every iteration (and every test pass); a dataset
-//! reader plugs in through `lvc_runtime::solver::DataSource`. `--snapshot`
-//! resumes from a solver state as `caffe train --snapshot` does.
+//! `lvc train`: Caffe's `caffe train --solver` on fed tensors
+//! (`lvc_workflow::train::fed`), or on a dataset with `--dataset`
+//! (`super::train_dataset`). This file holds the arguments and prints the
+//! solver loop's events, for people or as JSON lines.
 
 use std::path::{Path, PathBuf};
 
-use lvc_compiler::ir::{compile, CompileOptions, NetGraph};
-use lvc_compiler::memory::Mode;
-use lvc_compiler::schema::solver::NetSource;
-use lvc_compiler::schema::{load_solver, LoadOptions, NetState};
-use lvc_compiler::SourceFile;
-use lvc_runtime::exec::{Net, Plan};
-use lvc_runtime::solver::{
-    caffe_learned_net, is_caffe_state, read_caffe_state, read_state, solver_seed, CaffeSolverState,
-    Event, FedTensors, SolverState, TestNet, Trainer,
-};
-use lvc_runtime::tch;
+use lvc_runtime::solver::Event;
+use lvc_workflow::failure::{report, Failed};
+use lvc_workflow::solver::read_solver;
+use lvc_workflow::train::fed::{train_on_feeds, FedEvent, FedTraining};
 
 use super::device_args::DeviceArgs;
-use super::forward::{parse_input, read_input, InputArg};
-use super::netargs::render;
-use super::weights::read_weights_checked;
+use super::forward::{parse_input, InputArg};
+use super::train_dataset::{DatasetArgs, Solver};
 
 pub use super::OutputFormat as LogFormat;
 
@@ -79,31 +71,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub max_iter: Option<i64>,
     #[command(flatten)]
-    pub dataset: super::train_dataset::DatasetArgs,
-}
-
-/// A failure already reported to stderr, with its exit code.
-pub(super) struct Failed(pub(super) u8);
-
-pub(super) fn fail(code: u8, message: impl std::fmt::Display) -> Failed {
-    errln!("error: {message}");
-    Failed(code)
-}
-
-pub(super) fn report(code: u8, err: impl miette::Diagnostic + Send + Sync + 'static) -> Failed {
-    errln!("{:?}", miette::Report::new(err));
-    Failed(code)
-}
-
-/// Reports why the net of `file` was not instantiated; a memory refusal
-/// also names the file (the estimate is about the net as a whole).
-pub(super) fn not_instantiated(file: &str, err: lvc_runtime::error::RuntimeError) -> Failed {
-    let refused = matches!(err, lvc_runtime::error::RuntimeError::Memory { .. });
-    let failed = report(2, err);
-    if refused {
-        errln!("error: {file} does not fit in memory; nothing was allocated (see `lvc check --memory {file}`)");
-    }
-    failed
+    pub dataset: DatasetArgs,
 }
 
 pub fn run(args: TrainArgs) -> u8 {
@@ -115,132 +83,36 @@ pub fn run(args: TrainArgs) -> u8 {
 
 fn train(args: &TrainArgs) -> Result<(), Failed> {
     let device = args.device.select().map_err(|e| report(2, e))?;
-    let source = SourceFile::read(&args.solver)
-        .map_err(|e| fail(2, format!("cannot read {}: {e}", args.solver.display())))?;
-    let (def, diags) = load_solver(&source, &LoadOptions::default());
-    diags.iter().for_each(|d| err!("{}", render(d, &source)));
-    let Some(mut def) = def.filter(|_| !diags.has_errors()) else {
-        return Err(fail(
-            2,
-            format!("{} is not a usable solver (see the errors above)", args.solver.display()),
-        ));
-    };
+    let (source, mut def) = read_solver(&args.solver)?;
     if let Some(n) = args.max_iter {
         def.max_iter = n;
     }
     if let Some(dataset) = &args.dataset.dataset {
-        return super::train_dataset::train(args, dataset, &source, def, device);
-    }
-    // --out is a run folder with one writer (cmd::run_lock), held to the end.
-    let _lock = match &args.out {
-        Some(out) => {
-            std::fs::create_dir_all(out)
-                .map_err(|e| fail(2, format!("cannot create {}: {e}", out.display())))?;
-            let lock = super::run_lock::lock_run(out).map_err(|m| fail(2, m))?;
-            let name = Path::new(&def.snapshot_prefix)
-                .file_name()
-                .map_or_else(|| "snapshot".into(), |n| n.to_os_string());
-            def.snapshot_prefix = out.join(name).to_string_lossy().into_owned();
-            Some(lock)
-        }
-        None => None,
-    };
-
-    let mut feeds = Vec::new();
-    for feed in &args.feeds {
-        let tensor = read_input(feed).map_err(|m| fail(2, format!("feed '{}': {m}", feed.name)))?;
-        feeds.push((feed.name.clone(), tensor));
-    }
-    let resume = match &args.snapshot {
-        Some(path) if is_caffe_state(path) => {
-            Some((path, Resume::Caffe(read_caffe_state(path).map_err(|e| report(2, e))?)))
-        }
-        Some(path) => Some((path, Resume::Lvc(read_state(path).map_err(|e| report(2, e))?))),
-        None => None,
-    };
-    // A resumed run keeps the seed it started with (a negative random_seed
-    // took the clock's); Caffe's state records none, so its run uses the
-    // solver's, as Caffe does.
-    let seed = match &resume {
-        Some((_, Resume::Lvc(state))) => state.seed,
-        _ => solver_seed(&def),
-    };
-    tch::manual_seed(seed as i64);
-    let shapes: Vec<(String, Vec<i64>)> =
-        feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
-    let mut net = build_net(
-        &def.train_net,
-        &def.train_state,
-        &source,
-        &shapes,
-        device,
-        seed,
-        Mode::training_with(def.solver_type),
-    )?;
-    let weights: Vec<PathBuf> = match (&resume, &args.weights) {
-        (Some((path, Resume::Lvc(state))), _) => vec![state_weights(path, state)?],
-        (Some((path, Resume::Caffe(state))), _) => {
-            vec![caffe_learned_net(path, state).map_err(|e| report(2, e))?]
-        }
-        (None, Some(w)) => vec![w.clone()],
-        (None, None) => def.weights.iter().map(PathBuf::from).collect(),
-    };
-    for path in &weights {
-        let file = read_weights_checked(path).map_err(|e| report(2, e))?;
-        let loaded = net.load_weights(&file).map_err(|e| report(2, e))?;
-        if !loaded.loads() {
-            for layer in loaded.layers.iter().filter(|l| l.status.is_fatal()) {
-                errln!("error: layer '{}': {}", layer.layer, layer.status.as_str());
-            }
-            return Err(fail(
-                2,
-                format!(
-                    "{} does not load into the train net (see `lvc weights check`)",
-                    path.display()
-                ),
-            ));
-        }
-    }
-    let mut test_nets = Vec::new();
-    for test in &def.test_nets {
-        let net =
-            build_net(&test.source, &test.state, &source, &shapes, device, seed, Mode::Inference)?;
-        test_nets.push(TestNet { net, test_iter: test.test_iter });
-    }
-
-    let mut trainer = Trainer::new(&def, seed, net, test_nets);
-    let format = args.log_format;
-    if let Some((path, state)) = &resume {
-        let restored = match state {
-            Resume::Lvc(state) => trainer.restore(state, path),
-            Resume::Caffe(state) => trainer.restore_caffe(state, path),
+        let solver = Solver {
+            path: args.solver.clone(),
+            source,
+            def,
+            device,
+            device_label: args.device.describe(),
+            out: args.out.clone(),
+            weights: args.weights.clone(),
         };
-        restored.map_err(|e| report(2, e))?;
-        print_resume(path, &weights[0], trainer.iter, format);
+        return super::train_dataset::train(solver, dataset, &args.dataset);
     }
-    let mut data = FedTensors { tensors: feeds };
-    trainer.solve(&mut data, &mut |event| print_event(event, format)).map_err(|e| report(1, e))
-}
-
-/// The solver state `--snapshot` names: lvc's own, or Caffe's binary one.
-enum Resume {
-    Lvc(SolverState),
-    Caffe(CaffeSolverState),
-}
-
-/// The weights snapshot a solver state was written with (Caffe's
-/// `learned_net`), in the state's folder.
-fn state_weights(path: &Path, state: &SolverState) -> Result<PathBuf, Failed> {
-    match &state.weights {
-        Some(name) => Ok(path.parent().unwrap_or(Path::new("")).join(name)),
-        None => Err(fail(
-            2,
-            format!(
-                "{} names no weights snapshot; resume needs the weights written with it",
-                path.display()
-            ),
-        )),
-    }
+    let request = FedTraining {
+        solver: source,
+        def,
+        device,
+        feeds: args.feeds.clone(),
+        out: args.out.clone(),
+        snapshot: args.snapshot.clone(),
+        weights: args.weights.clone(),
+    };
+    let format = args.log_format;
+    train_on_feeds(&request, &mut |event| match event {
+        FedEvent::Resumed { state, weights, iter } => print_resume(state, weights, iter, format),
+        FedEvent::Solver(event) => print_event(event, format),
+    })
 }
 
 fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
@@ -257,92 +129,6 @@ fn print_resume(state: &Path, weights: &Path, iter: i64, format: LogFormat) {
             );
         }
     }
-}
-
-/// Compiles a solver's net for `state`, with `input_shapes` overriding the
-/// Input layers' shapes, and instantiates it for `mode` (fillers seeded with
-/// `seed`; a net the device cannot hold for that use is refused before
-/// anything is allocated).
-pub(super) fn build_net(
-    net_source: &NetSource,
-    state: &NetState,
-    solver_source: &SourceFile,
-    input_shapes: &[(String, Vec<i64>)],
-    device: tch::Device,
-    seed: u64,
-    mode: Mode,
-) -> Result<Net, Failed> {
-    let plan = build_plan(net_source, state, solver_source, input_shapes)?;
-    Net::with_mode(plan, device, seed, mode)
-        .map_err(|e| not_instantiated(&net_file_name(net_source, solver_source), e))
-}
-
-/// The file a solver's net comes from, for messages.
-fn net_file_name(net_source: &NetSource, solver_source: &SourceFile) -> String {
-    match net_source {
-        NetSource::File(file) => file
-            .candidates
-            .iter()
-            .find(|p| p.is_file())
-            .map_or_else(|| file.written.value.clone(), |p| p.display().to_string()),
-        NetSource::Inline(_) => solver_source.name(),
-    }
-}
-
-/// [`build_net`] up to the plan: nothing allocated.
-pub(super) fn build_plan(
-    net_source: &NetSource,
-    state: &NetState,
-    solver_source: &SourceFile,
-    input_shapes: &[(String, Vec<i64>)],
-) -> Result<Plan, Failed> {
-    let opts = CompileOptions {
-        phase: state.phase,
-        stages: state.stages.clone(),
-        level: state.level,
-        input_shapes: input_shapes.to_vec(),
-        lenient: false,
-    };
-    let (file_source, net_def, graph, diags) = match net_source {
-        NetSource::File(file) => {
-            let Some(path) = file.candidates.iter().find(|p| p.is_file()) else {
-                let tried: Vec<String> =
-                    file.candidates.iter().map(|p| p.display().to_string()).collect();
-                return Err(fail(
-                    2,
-                    format!(
-                        "net file '{}' not found (tried {})",
-                        file.written.value,
-                        tried.join(", ")
-                    ),
-                ));
-            };
-            let net_source = SourceFile::read(path)
-                .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;
-            let compiled = compile(&net_source, &opts);
-            (net_source, compiled.net, compiled.graph, compiled.diags)
-        }
-        NetSource::Inline(net) => {
-            let mut diags = lvc_compiler::diag::Diagnostics::new();
-            let graph = NetGraph::build(net, &opts, &mut diags);
-            (solver_source.clone(), Some((**net).clone()), Some(graph), diags)
-        }
-    };
-    let shown = file_source.name();
-    diags.iter().for_each(|d| err!("{}", render(d, &file_source)));
-    let (Some(net_def), Some(graph)) = (net_def, graph) else {
-        return Err(fail(2, format!("{shown} could not be read as a net")));
-    };
-    if diags.has_errors() {
-        return Err(fail(
-            2,
-            format!("{shown} has errors; fix them before training (see `lvc check`)"),
-        ));
-    }
-    Plan::from_graph(&graph, &net_def).map_err(|errors| {
-        errors.iter().for_each(|d| err!("{}", render(d, &file_source)));
-        fail(2, format!("{shown} uses layers the runtime cannot run"))
-    })
 }
 
 fn print_event(event: &Event, format: LogFormat) {

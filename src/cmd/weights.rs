@@ -5,30 +5,17 @@
 use std::path::{Path, PathBuf};
 
 use lvc_compiler::ir::Compiled;
-use lvc_compiler::{Diagnostic, SourceFile};
+use lvc_compiler::SourceFile;
 use lvc_runtime::weights::safetensors::ParamRoles;
 use lvc_runtime::weights::{
-    apply_adaptations, match_weights, read_weights, targets_from_graph, write_weights, Adaptation,
-    AppliedAdaptation, CaffeShape, LayerReport, LayerStatus, TargetLayer, WeightsFile,
-    WeightsReport,
+    apply_adaptations, match_weights, targets_from_graph, write_weights, Adaptation,
+    AppliedAdaptation, TargetLayer, WeightsFile, WeightsReport,
 };
-use serde::Serialize;
 
 use super::netargs::{compile_file, render, NetArgs};
+use super::weights_report::{human_report, JsonReport};
 
-/// Reads a weights file as `read_weights` does, and warns (naming the
-/// layer) about blobs holding NaN or ±inf: they load, but every output
-/// through that layer is NaN. Every command that reads weights reads them
-/// through here.
-pub(crate) fn read_weights_checked(
-    path: &Path,
-) -> Result<WeightsFile, lvc_runtime::weights::WeightsError> {
-    let file = read_weights(path)?;
-    for bad in file.non_finite() {
-        errln!("warning: {}: {bad}; outputs through this layer will be NaN", path.display());
-    }
-    Ok(file)
-}
+pub(crate) use lvc_workflow::net::read_weights_checked;
 
 #[derive(clap::Args, Debug)]
 pub struct WeightsArgs {
@@ -182,7 +169,12 @@ fn check(args: CheckArgs) -> u8 {
     match args.format {
         Format::Human => out!("{}", human_report(&report, &source, &args.weights)),
         Format::Json => {
-            match serde_json::to_string_pretty(&JsonReport::new(&report, &source, &args)) {
+            match serde_json::to_string_pretty(&JsonReport::new(
+                &report,
+                &source,
+                &args.model,
+                &args.weights,
+            )) {
                 Ok(text) => outln!("{text}"),
                 Err(e) => {
                     errln!("error: cannot encode the report as JSON: {e}");
@@ -192,184 +184,6 @@ fn check(args: CheckArgs) -> u8 {
         }
     }
     u8::from(!report.loads())
-}
-
-fn shape_text(shape: &Option<Vec<i64>>) -> String {
-    shape.as_deref().map_or_else(|| "-".to_string(), |s| CaffeShape(s).to_string())
-}
-
-fn line_of(layer: &LayerReport, source: &SourceFile) -> Option<usize> {
-    layer.span.map(|s| source.line_col(s.start).0)
-}
-
-/// The table of every layer, then one diagnostic (with the prototxt line)
-/// per layer that needs attention, then a summary.
-fn human_report(report: &WeightsReport, source: &SourceFile, weights: &Path) -> String {
-    let mut rows = vec![[
-        "layer".to_string(),
-        "type".into(),
-        "status".into(),
-        "param".into(),
-        "expected (net)".into(),
-        "found (file)".into(),
-        "line".into(),
-    ]];
-    for layer in &report.layers {
-        let line = line_of(layer, source).map_or_else(String::new, |l| l.to_string());
-        let status = layer.status.as_str().to_string();
-        if layer.status == LayerStatus::Ok || layer.params.is_empty() {
-            rows.push([
-                layer.layer.clone(),
-                layer.kind.clone(),
-                status,
-                String::new(),
-                String::new(),
-                String::new(),
-                line,
-            ]);
-            continue;
-        }
-        for (i, p) in layer.params.iter().enumerate() {
-            let (name, kind, status, line) = if i == 0 {
-                (layer.layer.clone(), layer.kind.clone(), status.clone(), line.clone())
-            } else {
-                Default::default()
-            };
-            rows.push([
-                name,
-                kind,
-                status,
-                p.index.to_string(),
-                shape_text(&p.expected),
-                shape_text(&p.found),
-                line,
-            ]);
-        }
-    }
-    let widths: Vec<usize> =
-        (0..7).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> =
-            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    for layer in &report.layers {
-        if let Some(adapted) = &layer.adapted {
-            out.push_str(&format!("adapted {}: {adapted}\n", layer.layer));
-        }
-    }
-    for layer in report.layers.iter().filter(|l| l.status != LayerStatus::Ok) {
-        out.push('\n');
-        out.push_str(&render(&layer_diagnostic(layer), source));
-    }
-    let count = |s| report.count(s);
-    out.push_str(&format!(
-        "\n{}: {} ok, {} shape-mismatch, {} blob-count-mismatch, {} missing-in-file, {} unused-in-file — {}\n",
-        weights.display(),
-        count(LayerStatus::Ok),
-        count(LayerStatus::ShapeMismatch),
-        count(LayerStatus::BlobCountMismatch),
-        count(LayerStatus::MissingInFile),
-        count(LayerStatus::UnusedInFile),
-        if report.loads() { "loads" } else { "does NOT load (Caffe would abort)" }
-    ));
-    out
-}
-
-fn layer_diagnostic(layer: &LayerReport) -> Diagnostic {
-    let (code, message, severity_error) = match layer.status {
-        LayerStatus::ShapeMismatch => {
-            let params: Vec<String> = layer
-                .params
-                .iter()
-                .map(|p| {
-                    format!(
-                        "param {}: file {} vs net {}",
-                        p.index,
-                        shape_text(&p.found),
-                        shape_text(&p.expected)
-                    )
-                })
-                .collect();
-            (
-                "lvc::weights::shape_mismatch",
-                format!("cannot copy weights: {}", params.join("; ")),
-                true,
-            )
-        }
-        LayerStatus::BlobCountMismatch => {
-            let count = |f: fn(&lvc_runtime::weights::ParamReport) -> bool| {
-                layer.params.iter().filter(|p| f(p)).count()
-            };
-            (
-                "lvc::weights::blob_count",
-                format!(
-                    "the file has {} blob(s), the net expects {}",
-                    count(|p| p.found.is_some()),
-                    count(|p| p.expected.is_some())
-                ),
-                true,
-            )
-        }
-        LayerStatus::MissingInFile => (
-            "lvc::weights::missing",
-            "not in the weights file: keeps its filler values".to_string(),
-            false,
-        ),
-        LayerStatus::UnusedInFile => (
-            "lvc::weights::unused",
-            "in the weights file but not in the net: ignored".to_string(),
-            false,
-        ),
-        LayerStatus::Ok => ("lvc::weights::ok", String::new(), false),
-    };
-    let mut diag = if severity_error {
-        Diagnostic::error(code, message)
-    } else {
-        Diagnostic::warning(code, message)
-    };
-    diag = diag.in_layer(layer.layer.clone());
-    if let Some(span) = layer.span {
-        diag = diag.with_label(span, layer.status.as_str());
-    }
-    if let Some(fix) = &layer.fix {
-        diag = diag.with_help(fix.clone());
-    }
-    diag
-}
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    model: String,
-    weights: String,
-    loads: bool,
-    layers: Vec<JsonLayer<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonLayer<'a> {
-    #[serde(flatten)]
-    report: &'a LayerReport,
-    /// 1-based prototxt line of the layer's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line: Option<usize>,
-}
-
-impl<'a> JsonReport<'a> {
-    fn new(report: &'a WeightsReport, source: &SourceFile, args: &CheckArgs) -> Self {
-        JsonReport {
-            model: args.model.display().to_string(),
-            weights: args.weights.display().to_string(),
-            loads: report.loads(),
-            layers: report
-                .layers
-                .iter()
-                .map(|l| JsonLayer { report: l, line: line_of(l, source) })
-                .collect(),
-        }
-    }
 }
 
 fn convert(args: ConvertArgs) -> u8 {

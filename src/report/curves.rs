@@ -13,7 +13,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::{write_file, EpochPoint, MetricsFile, ReportError};
+use lvc_workflow::run_folder::{present, EpochRecord, Metrics};
+
+use super::{read_metrics, write_file, ReportError};
 
 pub const WIDTH: u32 = 1200;
 pub const HEIGHT: u32 = 600;
@@ -49,8 +51,8 @@ impl Series {
     fn of(
         name: &'static str,
         colour: RGBColor,
-        history: &[EpochPoint],
-        value: fn(&EpochPoint) -> Option<f64>,
+        history: &[EpochRecord],
+        value: fn(&EpochRecord) -> Option<f64>,
     ) -> Series {
         let points = history
             .iter()
@@ -62,7 +64,7 @@ impl Series {
 
 /// Reads `metrics_json` and writes the curves PNG to `out_png` (atomically).
 pub fn write_curves(metrics_json: &Path, out_png: &Path) -> Result<(), ReportError> {
-    let metrics = MetricsFile::read(metrics_json)?;
+    let metrics = read_metrics(metrics_json)?;
     if metrics.history.is_empty() {
         return Err(ReportError::NoEpochs { path: metrics_json.to_path_buf() });
     }
@@ -70,18 +72,18 @@ pub fn write_curves(metrics_json: &Path, out_png: &Path) -> Result<(), ReportErr
 }
 
 /// The curves as PNG bytes (`target` only names the picture in errors).
-pub fn render_curves(metrics: &MetricsFile, target: &Path) -> Result<Vec<u8>, ReportError> {
+pub fn render_curves(metrics: &Metrics, target: &Path) -> Result<Vec<u8>, ReportError> {
     let draw_error = |reason: String| ReportError::Draw { path: target.to_path_buf(), reason };
     font_ready().map_err(draw_error)?;
     let history = &metrics.history;
     let losses = [
-        Series::of("train loss", TRAIN, history, |e| e.train_loss),
-        Series::of("val loss", VAL, history, |e| e.val_loss),
+        Series::of("train loss", TRAIN, history, |e| present(e.train_loss)),
+        Series::of("val loss", VAL, history, |e| present(e.val_loss)),
     ];
     let scores = [
         Series::of("train Dice", TRAIN, history, |e| e.train_dice),
-        Series::of("val Dice", VAL, history, |e| e.val_dice),
-        Series::of("val pixel accuracy", ACCURACY, history, |e| e.val_accuracy),
+        Series::of("val Dice", VAL, history, |e| present(e.val_dice)),
+        Series::of("val pixel accuracy", ACCURACY, history, |e| present(e.val_accuracy)),
     ];
     let first = history.iter().map(|e| e.epoch).min().unwrap_or(0);
     let last = history.iter().map(|e| e.epoch).max().unwrap_or(0);
@@ -220,22 +222,22 @@ mod tests {
     fn one_epoch_and_gaps_still_draw() {
         let picture = render(1);
         assert!(count(&picture, VAL) > 20, "the single epoch shows as points");
-        let metrics = MetricsFile {
+        let metrics = Metrics {
             history: vec![
-                EpochPoint {
+                EpochRecord {
                     epoch: 1,
-                    train_loss: Some(f64::NAN),
-                    val_dice: Some(0.4),
-                    ..EpochPoint::default()
+                    train_loss: f64::NAN,
+                    val_dice: 0.4,
+                    ..EpochRecord::default()
                 },
-                EpochPoint {
+                EpochRecord {
                     epoch: 2,
-                    train_loss: Some(0.5),
+                    train_loss: 0.5,
                     train_dice: Some(0.6),
-                    ..EpochPoint::default()
+                    ..EpochRecord::default()
                 },
             ],
-            ..MetricsFile::default()
+            ..Metrics::default()
         };
         let png = render_curves(&metrics, Path::new("curves.png")).unwrap();
         let picture = image::load_from_memory(&png).unwrap().to_rgb8();

@@ -5,40 +5,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use serde::Deserialize;
+use lvc_workflow::run_folder::{
+    present, Evaluation, InferResult, Metrics, RunConfig, OVERLAY_PNG, RESULT_JSON,
+};
 
-use super::{read_bytes, read_json, MetricsFile, ReportError, RUN_JSON};
-
-/// `lvc evaluate --out FILE.json`, the parts shown.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Evaluation {
-    pub mean_dice: Option<f64>,
-    pub sd_dice: Option<f64>,
-    pub mean_jaccard: Option<f64>,
-    pub pixel_accuracy: Option<f64>,
-    pub split: Option<String>,
-    pub images: Option<u64>,
-    pub weights: Option<String>,
-    pub empty_rule: Option<String>,
-    pub per_patient: Vec<PatientRow>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct PatientRow {
-    pub case: String,
-    pub dice: Option<f64>,
-    pub images: Option<u64>,
-}
-
-/// `result.json` beside each `overlay.png` of `lvc infer --all-val`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct InferResult {
-    source: Option<String>,
-    dice: Option<f64>,
-}
+use super::{read_bytes, read_json, ReportError, RUN_JSON};
 
 /// One validation overlay: its folder name, Dice and PNG bytes.
 #[derive(Debug, Clone)]
@@ -53,9 +24,9 @@ pub struct Overlay {
 #[derive(Debug)]
 pub struct RunPage {
     pub run: PathBuf,
-    pub metrics: MetricsFile,
-    /// `run.json` as written (fields are read by name, so newer ones pass).
-    pub config: Option<serde_json::Value>,
+    pub metrics: Metrics,
+    /// `run.json`, read leniently (a field it lacks is shown as `—`).
+    pub config: Option<RunConfig>,
     pub curves: Option<Vec<u8>>,
     pub evaluation: Option<Evaluation>,
     pub evaluation_path: PathBuf,
@@ -69,7 +40,7 @@ impl RunPage {
     /// file that exists but does not parse is an error naming it.
     pub fn gather(
         run: &Path,
-        metrics: MetricsFile,
+        metrics: Metrics,
         curves: Option<Vec<u8>>,
         evaluation: &Path,
         overlays: &Path,
@@ -142,53 +113,51 @@ impl RunPage {
         let mut rows: Vec<(&str, String)> = Vec::new();
         match &self.config {
             Some(config) => {
-                let field = |name: &str| config.get(name).filter(|v| !v.is_null()).map(json_text);
-                for (label, name) in [
-                    ("Model", "model"),
-                    ("Solver", "solver"),
-                    ("Dataset", "dataset"),
-                    ("Initial weights", "weights"),
-                    ("Seed", "seed"),
-                    ("Batch size", "batch_size"),
-                    ("Device", "device"),
-                ] {
-                    rows.push((label, field(name).unwrap_or_else(|| "—".to_string())));
-                }
+                let path = |p: &Path| {
+                    let text = p.display().to_string();
+                    if text.is_empty() {
+                        "—".to_string()
+                    } else {
+                        text
+                    }
+                };
+                let text = |t: &str| if t.is_empty() { "—".to_string() } else { t.to_string() };
+                rows.push(("Model", config.model.as_deref().map_or_else(|| "—".to_string(), path)));
+                rows.push(("Solver", path(&config.solver)));
+                rows.push(("Dataset", path(&config.dataset)));
+                rows.push((
+                    "Initial weights",
+                    config.weights.as_deref().map_or_else(|| "—".to_string(), path),
+                ));
+                rows.push(("Seed", config.seed.to_string()));
+                rows.push(("Batch size", config.batch_size.to_string()));
+                rows.push(("Device", text(&config.device)));
                 let versions = [
-                    field("lvc_version").map(|v| format!("lvc {v}")),
-                    config
-                        .pointer("/torch/libtorch")
-                        .filter(|v| !v.is_null())
-                        .map(|v| format!("libtorch {}", json_text(v))),
+                    (!config.lvc_version.is_empty()).then(|| format!("lvc {}", config.lvc_version)),
+                    config.torch.libtorch.as_ref().map(|v| format!("libtorch {v}")),
                 ];
                 rows.push((
                     "Software",
                     versions.into_iter().flatten().collect::<Vec<_>>().join(", "),
                 ));
-                let planned = field("epochs").map_or_else(String::new, |e| format!(" of {e}"));
-                rows.push((
-                    "Epochs",
-                    format!("{}{planned}", self.metrics.epochs_done.unwrap_or(0)),
-                ));
+                let planned = if config.epochs == 0 {
+                    String::new()
+                } else {
+                    format!(" of {}", config.epochs)
+                };
+                rows.push(("Epochs", format!("{}{planned}", self.metrics.epochs_done)));
                 // Settings a resume changed (run.json `changes`; absent in
                 // runs that were never resumed with another solver).
                 let changes: Vec<String> = config
-                    .get("changes")
-                    .and_then(|c| c.as_array())
-                    .into_iter()
-                    .flatten()
+                    .changes
+                    .iter()
                     .map(|c| {
-                        let part = |name: &str| {
-                            c.get(name)
-                                .filter(|v| !v.is_null())
-                                .map_or_else(|| "?".to_string(), json_text)
-                        };
                         format!(
                             "from epoch {}: {} {} → {}",
-                            part("epoch"),
-                            part("field"),
-                            part("from"),
-                            part("to")
+                            c.epoch,
+                            text(&c.field),
+                            json_text(&c.from),
+                            json_text(&c.to)
                         )
                     })
                     .collect();
@@ -196,16 +165,17 @@ impl RunPage {
                     rows.push(("Changed on resume", changes.join("; ")));
                 }
             }
-            None => rows.push(("Epochs", self.metrics.epochs_done.unwrap_or(0).to_string())),
+            None => rows.push(("Epochs", self.metrics.epochs_done.to_string())),
         }
         rows.push((
             "Training time",
             self.metrics.seconds().map_or_else(|| "—".to_string(), duration),
         ));
-        rows.push(("Final val Dice", number(self.metrics.val_dice)));
-        rows.push(("Final val pixel accuracy", number(self.metrics.val_accuracy)));
-        let best = match (self.metrics.best_val_dice, self.metrics.best_epoch) {
-            (Some(dice), Some(epoch)) => format!("{} (epoch {epoch})", number(Some(dice))),
+        rows.push(("Final val Dice", number(present(self.metrics.val_dice))));
+        rows.push(("Final val pixel accuracy", number(present(self.metrics.val_accuracy))));
+        // Epochs count from 1: best_epoch 0 is a metrics.json without one.
+        let best = match (present(self.metrics.best_val_dice), self.metrics.best_epoch) {
+            (Some(dice), epoch) if epoch > 0 => format!("{} (epoch {epoch})", number(Some(dice))),
             (dice, _) => number(dice),
         };
         rows.push(("Best val Dice", best));
@@ -246,17 +216,18 @@ impl RunPage {
             );
             return;
         };
-        let split = e.split.as_deref().unwrap_or("?");
+        let known = |t: &str| if t.is_empty() { "?".to_string() } else { t.to_string() };
+        let split = known(&e.split);
         let _ = writeln!(
             page,
             "<p>Split <b>{}</b>, {} images, weights <code>{}</code>: mean Dice <b>{}</b> ± {}, mean Jaccard {}, pixel accuracy {}.</p>",
-            escape(split),
-            e.images.map_or_else(|| "?".to_string(), |n| n.to_string()),
-            escape(e.weights.as_deref().unwrap_or("?")),
-            number(e.mean_dice),
-            number(e.sd_dice),
-            number(e.mean_jaccard),
-            number(e.pixel_accuracy)
+            escape(&split),
+            e.images,
+            escape(&known(&e.weights)),
+            number(present(e.mean_dice)),
+            number(present(e.sd_dice)),
+            number(present(e.mean_jaccard)),
+            number(present(e.pixel_accuracy))
         );
         if e.per_patient.is_empty() {
             page.push_str("<p class=\"missing\">The evaluation lists no patients.</p>\n");
@@ -267,14 +238,14 @@ impl RunPage {
                     page,
                     "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                     escape(&row.case),
-                    row.images.map_or_else(|| "—".to_string(), |n| n.to_string()),
-                    number(row.dice)
+                    row.images,
+                    number(present(row.dice))
                 );
             }
             page.push_str("</tbody>\n</table>\n");
         }
-        if let Some(rule) = &e.empty_rule {
-            let _ = writeln!(page, "<p class=\"note\">Empty masks: {}</p>", escape(rule));
+        if !e.empty_rule.is_empty() {
+            let _ = writeln!(page, "<p class=\"note\">Empty masks: {}</p>", escape(&e.empty_rule));
         }
         page.push_str("</section>\n");
     }
@@ -319,7 +290,7 @@ fn read_overlays(folder: &Path) -> Result<Vec<Overlay>, ReportError> {
     let mut overlays = Vec::new();
     for entry in entries.flatten() {
         let dir = entry.path();
-        let (result_path, png_path) = (dir.join("result.json"), dir.join("overlay.png"));
+        let (result_path, png_path) = (dir.join(RESULT_JSON), dir.join(OVERLAY_PNG));
         if !result_path.is_file() || !png_path.is_file() {
             continue;
         }
@@ -328,7 +299,8 @@ fn read_overlays(folder: &Path) -> Result<Vec<Overlay>, ReportError> {
         let Some(dice) = result.dice.filter(|d| d.is_finite()) else { continue };
         let png = read_bytes(&png_path, "it is written by `lvc infer`")?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        overlays.push(Overlay { name, source: result.source, dice, png });
+        let source = (!result.source.is_empty()).then_some(result.source);
+        overlays.push(Overlay { name, source, dice, png });
     }
     overlays.sort_by(|a, b| b.dice.total_cmp(&a.dice).then_with(|| a.name.cmp(&b.name)));
     Ok(overlays)
@@ -390,7 +362,7 @@ mod tests {
     use crate::report::testing;
 
     fn page_of(run: &Path) -> RunPage {
-        let metrics = MetricsFile::read(&run.join(super::super::METRICS_JSON)).unwrap();
+        let metrics = super::super::read_metrics(&run.join(super::super::METRICS_JSON)).unwrap();
         RunPage::gather(
             run,
             metrics,
@@ -465,7 +437,7 @@ mod tests {
         testing::write_run(dir.path());
         let evaluation = std::fs::read(dir.path().join("evaluation.json")).unwrap();
         std::fs::write(dir.path().join("evaluation.json"), "[1,").unwrap();
-        let metrics = MetricsFile::read(&dir.path().join("metrics.json")).unwrap();
+        let metrics = super::super::read_metrics(&dir.path().join("metrics.json")).unwrap();
         let err = RunPage::gather(
             dir.path(),
             metrics.clone(),

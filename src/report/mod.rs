@@ -10,18 +10,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use lvc_workflow::run_folder::{read_run_file, Metrics};
 
 pub mod curves;
 pub mod html;
 
-/// `RUN/metrics.json`, `RUN/run.json`, … (the names the workflow writes).
-pub const METRICS_JSON: &str = "metrics.json";
-pub const RUN_JSON: &str = "run.json";
-pub const EVALUATION_JSON: &str = "evaluation.json";
-pub const OVERLAYS_DIR: &str = "overlays";
-pub const CURVES_PNG: &str = "curves.png";
-pub const REPORT_HTML: &str = "report.html";
+pub use lvc_workflow::run_folder::{
+    CURVES_PNG, EVALUATION_JSON, METRICS_JSON, OVERLAYS_DIR, REPORT_HTML, RUN_JSON,
+};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ReportError {
@@ -48,41 +44,9 @@ pub enum ReportError {
     Write { path: PathBuf, reason: String },
 }
 
-/// One epoch of `metrics.json`'s `history`; any figure may be missing.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct EpochPoint {
-    pub epoch: u32,
-    pub train_loss: Option<f64>,
-    pub val_loss: Option<f64>,
-    pub val_dice: Option<f64>,
-    /// On a fixed sample of training images; runs written before lvc
-    /// measured it lack it, and the curve is then left out.
-    pub train_dice: Option<f64>,
-    pub val_accuracy: Option<f64>,
-    pub seconds: Option<f64>,
-}
-
-/// The parts of `metrics.json` the report shows.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct MetricsFile {
-    pub epochs_done: Option<u32>,
-    pub val_dice: Option<f64>,
-    pub val_accuracy: Option<f64>,
-    pub best_epoch: Option<u32>,
-    pub best_val_dice: Option<f64>,
-    pub history: Vec<EpochPoint>,
-}
-
-/// The largest run file read (run.json, metrics.json, evaluation.json, an
-/// overlay): far above what a run writes, far below what would exhaust
-/// memory.
-const MAX_RUN_FILE_BYTES: u64 = 1 << 30;
-
 /// Reads a file of a run folder: a regular file only, bounded.
 fn read_bytes(path: &Path, help: &str) -> Result<Vec<u8>, ReportError> {
-    lvc_fsio::read_regular(path, MAX_RUN_FILE_BYTES).map_err(|e| ReportError::Read {
+    read_run_file(path).map_err(|e| ReportError::Read {
         path: path.to_path_buf(),
         reason: e.to_string(),
         help: help.to_string(),
@@ -104,16 +68,9 @@ fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-impl MetricsFile {
-    pub fn read(path: &Path) -> Result<MetricsFile, ReportError> {
-        read_json(path, "metrics file", "lvc train --dataset DS --out RUN")
-    }
-
-    /// Wall time of the finished epochs.
-    pub fn seconds(&self) -> Option<f64> {
-        let times: Vec<f64> = self.history.iter().filter_map(|e| e.seconds).collect();
-        (!times.is_empty()).then(|| times.iter().sum())
-    }
+/// Reads `RUN/metrics.json` leniently (any figure may be missing or null).
+pub fn read_metrics(path: &Path) -> Result<Metrics, ReportError> {
+    read_json(path, "metrics file", "lvc train --dataset DS --out RUN")
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -141,7 +98,7 @@ pub fn write_run_report(
     overlays: Option<&Path>,
 ) -> Result<Written, ReportError> {
     let metrics_path = run.join(METRICS_JSON);
-    let metrics = MetricsFile::read(&metrics_path)?;
+    let metrics = read_metrics(&metrics_path)?;
     let curves_path = run.join(CURVES_PNG);
     let curves = match curves::write_curves(&metrics_path, &curves_path) {
         Ok(()) => Some(read_bytes(&curves_path, "it was written a moment ago; check the disk")?),
@@ -219,10 +176,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(METRICS_JSON);
         std::fs::write(&path, r#"{"val_dice": null, "future_field": 3, "history": [{"epoch": 1, "train_loss": null, "seconds": 2.5}, {"epoch": 2, "seconds": 3}]}"#).unwrap();
-        let m = MetricsFile::read(&path).unwrap();
-        assert_eq!(m.val_dice, None);
+        let m = read_metrics(&path).unwrap();
+        assert!(m.val_dice.is_nan(), "null reads as no figure");
         assert_eq!(m.history.len(), 2);
-        assert_eq!(m.history[0].train_loss, None);
+        assert!(m.history[0].train_loss.is_nan());
         assert_eq!(m.seconds(), Some(5.5));
     }
 
