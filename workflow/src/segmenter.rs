@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use lvc_compiler::ops::OpKind;
 use lvc_runtime::error::RuntimeError;
-use lvc_runtime::exec::Net;
+use lvc_runtime::exec::{Net, Step};
 use lvc_runtime::tch::{self, Kind, Tensor};
 
 use crate::device::DeviceSpec;
@@ -58,9 +59,16 @@ pub struct Segmenter {
     pub classes: usize,
 }
 
-/// Layer types that compare a score blob (bottom 0) with the label (bottom 1).
-const SCORING_LAYERS: [&str; 6] =
-    ["SoftmaxWithLoss", "DiceLoss", "Dice", "Accuracy", "Python", "SigmoidCrossEntropyLoss"];
+/// A step of this type (a Caffe type name).
+fn is(step: &Step, kind: OpKind) -> bool {
+    OpKind::from_name(&step.kind) == Some(kind)
+}
+
+/// A step that compares a score blob (bottom 0) with the label (bottom 1):
+/// its type scores labels (the compiler's op table).
+fn scores_labels(step: &Step) -> bool {
+    OpKind::from_name(&step.kind).is_some_and(OpKind::scores_labels)
+}
 
 impl Segmenter {
     /// Finds the blobs: with a `label` input, the score is the first bottom
@@ -75,7 +83,7 @@ impl Segmenter {
         // Caffe inserts Split layers where a blob has several readers; look through them.
         let origin = |mut id: usize| {
             while let Some(split) =
-                plan.steps.iter().find(|s| s.kind == "Split" && s.tops.contains(&id))
+                plan.steps.iter().find(|s| is(s, OpKind::Split) && s.tops.contains(&id))
             {
                 id = split.bottoms[0];
             }
@@ -85,10 +93,7 @@ impl Segmenter {
             Some(label) => plan
                 .steps
                 .iter()
-                .find(|s| {
-                    SCORING_LAYERS.contains(&s.kind.as_str())
-                        && s.bottoms.get(1).map(|&b| origin(b)) == Some(label)
-                })
+                .find(|s| scores_labels(s) && s.bottoms.get(1).map(|&b| origin(b)) == Some(label))
                 .map(|s| origin(s.bottoms[0]))
                 .ok_or("no loss or metric layer compares a score blob with `label`")?,
             None => {

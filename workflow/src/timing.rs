@@ -149,7 +149,7 @@ fn time_layer(
         .chain(params.iter())
         .filter(|t| has_loss && t.requires_grad() && t.is_floating_point())
         .collect();
-    let (forward_flops, input_grad_flops, weight_grad_flops) = flops(net, step, params);
+    let (forward_flops, input_grad_flops, weight_grad_flops) = flops(step);
     let mut forward = 0.0;
     let mut backward = 0.0;
     // Round 0 is the warm-up; with 0 iterations only FLOPs are counted.
@@ -243,35 +243,11 @@ fn autograd_round(
     (forward, elapsed_ms(net.device, started))
 }
 
-/// (forward, input-gradient, weight-gradient) FLOPs of a layer: 2 × the
-/// multiply-adds of Convolution, Deconvolution and InnerProduct; 0 for the
-/// rest (element-wise and pooling work is memory-bound and small).
-fn flops(net: &Net, step: &Step, params: &[Tensor]) -> (f64, f64, f64) {
-    let Some(weight) = params.first() else { return (0.0, 0.0, 0.0) };
-    let count = |id: Option<&usize>| {
-        id.and_then(|&i| net.plan.blob_shapes.get(i))
-            .map_or(0.0, |s| s.iter().product::<i64>() as f64)
-    };
-    let w = weight.size();
-    let per = |axis: usize| {
-        w.get(axis).map_or(0.0, |&d| if d > 0 { weight.numel() as f64 / d as f64 } else { 0.0 })
-    };
-    let f = match step.kind.as_str() {
-        // Each output value is a dot product over C_in/g·k… weights.
-        "Convolution" => 2.0 * count(step.tops.first()) * per(0),
-        // Each input value is scattered through C_out/g·k… weights.
-        "Deconvolution" => 2.0 * count(step.bottoms.first()) * per(0),
-        "InnerProduct" => {
-            let batch = step
-                .bottoms
-                .first()
-                .and_then(|&i| net.plan.blob_shapes.get(i))
-                .and_then(|s| s.first())
-                .copied()
-                .unwrap_or(1);
-            2.0 * batch as f64 * weight.numel() as f64
-        }
-        _ => return (0.0, 0.0, 0.0),
-    };
+/// (forward, input-gradient, weight-gradient) FLOPs of a layer: its op's
+/// forward FLOPs (`Op::cost`: 2 × the multiply-adds of Convolution,
+/// Deconvolution and InnerProduct, 0 for the memory-bound rest), each
+/// gradient costing as much again.
+fn flops(step: &Step) -> (f64, f64, f64) {
+    let f = step.cost.forward_flops;
     (f, f, f)
 }
