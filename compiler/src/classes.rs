@@ -179,7 +179,7 @@ fn plan_layer_edits(
     per_class_groups: bool,
     change: &mut ClassChange,
 ) {
-    let block = if layer.kind.value == "InnerProduct" {
+    let block = if layer.kind.value == OpKind::InnerProduct.name() {
         "inner_product_param"
     } else {
         "convolution_param"

@@ -407,7 +407,7 @@ fn split_node(
     let loss_weights = (0..count).map(|k| if k == 0 { loss } else { 0.0 }).collect();
     let node = LayerNode {
         name,
-        kind: "Split".to_string(),
+        kind: OpKind::Split.name().to_string(),
         op: None,
         def_index: None,
         span: def.span,

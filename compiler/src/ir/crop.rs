@@ -12,7 +12,7 @@ use petgraph::stable_graph::NodeIndex;
 use super::{BlobId, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::crop::CropOp;
-use crate::ops::{AxisMap, BlobShape, Op};
+use crate::ops::{AxisMap, BlobShape, Op, OpKind};
 use crate::schema::LayerDef;
 
 /// Per-spatial-axis maps: empty = identity on every axis, one entry =
@@ -76,7 +76,7 @@ fn node_map(g: &NetGraph, index: NodeIndex) -> Option<Maps> {
     if node.inserted_split {
         return Some(Vec::new());
     }
-    if node.kind == "Crop" {
+    if node.kind == OpKind::Crop.name() {
         let offsets = node.crop_offsets.as_ref()?;
         return Some(
             offsets.iter().skip(2).map(|&o| AxisMap { scale: 1.0, shift: -(o as f64) }).collect(),
@@ -89,7 +89,7 @@ fn node_map(g: &NetGraph, index: NodeIndex) -> Option<Maps> {
 /// reference bottom carries no coordinates.
 fn walk_bottoms(g: &NetGraph, index: NodeIndex) -> Vec<BlobId> {
     let node = g.node(index);
-    let take = if node.kind == "Crop" { 1 } else { node.bottoms.len() };
+    let take = if node.kind == OpKind::Crop.name() { 1 } else { node.bottoms.len() };
     node.bottoms.iter().take(take).flatten().copied().collect()
 }
 

@@ -8,7 +8,7 @@ use super::suggest::did_you_mean;
 use super::{crop, BlobId, CompileOptions, NetGraph};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ops::common::{check_sizes, check_top};
-use crate::ops::{BlobShape, Op, ShapeCtx};
+use crate::ops::{BlobShape, Op, OpKind, ShapeCtx};
 use crate::schema::{LayerDef, NetDef};
 
 pub(super) fn infer(
@@ -40,7 +40,8 @@ pub(super) fn infer(
             continue;
         }
         let Some(bottoms) = g.bottoms_known(node) else { continue };
-        let crop = (node.kind == "Crop").then(|| crop::resolve(g, index, def, &bottoms, diags));
+        let crop = (node.kind == OpKind::Crop.name())
+            .then(|| crop::resolve(g, index, def, &bottoms, diags));
         if let Some(c) = &crop {
             g.graph[index].crop_offsets = c.applied.clone();
         }

@@ -16,6 +16,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use lvc_compiler::ops::OpKind;
+
 use super::matching::{convolutionalizable, input_channel_change, TargetLayer};
 use super::{CaffeShape, WeightBlob, WeightsFile};
 
@@ -143,7 +145,7 @@ pub fn apply_adaptations(
             }
             Adaptation::Convolutionalize => {
                 let before = applied.len();
-                for target in targets.iter().filter(|t| t.kind == "Convolution") {
+                for target in targets.iter().filter(|t| t.kind == OpKind::Convolution.name()) {
                     for source in file.layers.iter_mut().filter(|l| l.name == target.name) {
                         if !convolutionalizable(target, source) {
                             continue;

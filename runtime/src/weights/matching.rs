@@ -8,7 +8,7 @@
 //! applies to each.
 
 use lvc_compiler::ir::NetGraph;
-use lvc_compiler::ops::ParamShape;
+use lvc_compiler::ops::{OpKind, ParamShape};
 use lvc_compiler::schema::NetDef;
 use lvc_grammar::Span;
 use serde::Serialize;
@@ -286,7 +286,7 @@ fn suggest_shape_fix(target: &TargetLayer, source: &WeightsLayer) -> String {
         .zip(&source.blobs)
         .skip(1)
         .all(|(p, b)| shape_equals(b, p.shape.dims()));
-    if target.kind == "Convolution" && rest_match {
+    if target.kind == OpKind::Convolution.name() && rest_match {
         if let Some((from, to)) = input_channel_change(found, expected) {
             return if to == 1 {
                 format!(
@@ -308,10 +308,11 @@ fn suggest_shape_fix(target: &TargetLayer, source: &WeightsLayer) -> String {
             );
         }
     }
-    let outputs_differ =
-        matches!(target.kind.as_str(), "Convolution" | "InnerProduct" | "Deconvolution")
-            && found.first() != expected.first()
-            && found.len() == expected.len();
+    let outputs_differ = matches!(
+        OpKind::from_name(&target.kind),
+        Some(OpKind::Convolution | OpKind::InnerProduct | OpKind::Deconvolution)
+    ) && found.first() != expected.first()
+        && found.len() == expected.len();
     let why = if outputs_differ {
         "the output (class) count differs from the file's"
     } else {
