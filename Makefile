@@ -101,7 +101,12 @@ crosscheck-fillpoly: build
 # FCN-AlexNet and FCN-8s (slim) at batch 1 and 4, against the sgemm floor
 # measured in the same run and a PyTorch eager version of the same nets.
 # BENCH_TRAIN_ARGS=--full-fcn8s adds the full VGG16 FCN-8s (slow).
+# numpy for the OpenBLAS sgemm floor (benches/train/sgemm_floor.py); the torch
+# wheel does not bring it.
+NUMPY_VERSION := 2.3.5
 bench-train: build
+	$(VENV)/bin/python -c 'import numpy, sys; sys.exit(numpy.__version__ != "$(NUMPY_VERSION)")' 2>/dev/null \
+	  || $(VENV)/bin/pip install --no-input --disable-pip-version-check numpy==$(NUMPY_VERSION)
 	$(VENV)/bin/python benches/train/bench.py $(LVC) $(BENCH_TRAIN_ARGS)
 
 # GEMM benchmark (not a test): fc6/fc7's products on libtorch's MKL, OpenBLAS
