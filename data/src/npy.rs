@@ -384,21 +384,21 @@ enum Value {
 /// string can never be taken for a key.
 fn parse_dict(text: &str) -> Result<Vec<(String, Value)>, String> {
     let mut p = Lexer { rest: text.trim_end_matches(['\n', ' ', '\0']).trim_start() };
-    p.expect('{')?;
+    p.require('{')?;
     let mut out = Vec::new();
     loop {
         if p.eat('}') {
             break;
         }
         let Value::Str(key) = p.value()? else { return Err("a header key is not a string".into()) };
-        p.expect(':')?;
+        p.require(':')?;
         let value = p.value()?;
         if out.iter().any(|(k, _)| *k == key) {
             return Err(format!("the header names '{key}' twice"));
         }
         out.push((key, value));
         if !p.eat(',') {
-            p.expect('}')?;
+            p.require('}')?;
             break;
         }
     }
@@ -424,7 +424,9 @@ impl Lexer<'_> {
         }
     }
 
-    fn expect(&mut self, c: char) -> Result<(), String> {
+    /// Consumes `c` or reports a header that is not a dict literal (a
+    /// `Result`, not `Option::expect`: bad input is an error, never a panic).
+    fn require(&mut self, c: char) -> Result<(), String> {
         if self.eat(c) {
             Ok(())
         } else {
@@ -462,7 +464,7 @@ impl Lexer<'_> {
                     let _ = self.eat('L');
                     dims.push(dim);
                     if !self.eat(',') {
-                        self.expect(')')?;
+                        self.require(')')?;
                         return Ok(Value::Tuple(dims));
                     }
                 }
