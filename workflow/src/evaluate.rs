@@ -46,11 +46,12 @@ pub fn evaluate_run(request: &EvaluateRequest) -> Result<Evaluated, Failed> {
         Some(out) => lock_run_if_inside(&request.run, out).map_err(|m| fail(2, m))?,
         None => None,
     };
-    let dataset_path = request.dataset.clone().unwrap_or(recorded.dataset);
+    let dataset_path = request.dataset.clone().unwrap_or_else(|| recorded.dataset.clone());
     let dataset = Dataset::open(&dataset_path).map_err(|e| report(2, e))?;
     let split = dataset.split(&request.split).map_err(|e| report(2, e))?;
-    let (_, segmenter) = open_run(
+    let segmenter = open_run(
         &request.run,
+        &recorded,
         request.weights.as_deref(),
         dataset.manifest.image_shape,
         &request.device,

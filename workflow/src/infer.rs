@@ -79,8 +79,9 @@ pub fn infer(request: &InferRequest, on_event: &mut dyn FnMut(&InferEvent)) -> R
         let loaded = DicomLoader.load(path).map_err(|e| report(2, e))?;
         let channels = recorded.image_shape[0];
         let pixels = loaded.pixels.to_f32().repeat(channels);
-        let (_, segmenter) = open_run(
+        let segmenter = open_run(
             &request.run,
+            &recorded,
             request.weights.as_deref(),
             [channels, loaded.rows, loaded.columns],
             &request.device,
@@ -95,10 +96,11 @@ pub fn infer(request: &InferRequest, on_event: &mut dyn FnMut(&InferEvent)) -> R
         on_event(&InferEvent::Image(draw(&segmenter, &subject, &request.out)?));
         return Ok(());
     }
-    let dataset_path = request.dataset.clone().unwrap_or(recorded.dataset);
+    let dataset_path = request.dataset.clone().unwrap_or_else(|| recorded.dataset.clone());
     let dataset = Dataset::open(&dataset_path).map_err(|e| report(2, e))?;
-    let (_, segmenter) = open_run(
+    let segmenter = open_run(
         &request.run,
+        &recorded,
         request.weights.as_deref(),
         dataset.manifest.image_shape,
         &request.device,

@@ -47,6 +47,19 @@ pub fn not_instantiated(file: &str, err: RuntimeError) -> Failed {
     failed
 }
 
+/// The solver's train net (its TRAIN state) for inputs of `input_shapes`,
+/// instantiated for training with the solver's update rule.
+pub fn build_train_net(
+    def: &SolverDef,
+    solver_source: &SourceFile,
+    input_shapes: &[(String, Vec<i64>)],
+    device: tch::Device,
+    seed: u64,
+) -> Result<Net, Failed> {
+    let mode = Mode::training_with(def.solver_type);
+    build_net(&def.train_net, &def.train_state, solver_source, input_shapes, device, seed, mode)
+}
+
 /// Compiles a solver's net for `state`, with `input_shapes` overriding the
 /// Input layers' shapes, and instantiates it for `mode` (fillers seeded with
 /// `seed`; a net the device cannot hold for that use is refused before

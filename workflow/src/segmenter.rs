@@ -13,17 +13,18 @@ use crate::failure::{fail, report, Failed};
 use crate::net::{deploy_net, read_weights_checked};
 use crate::run_folder::{RunConfig, BEST_WEIGHTS};
 
-/// Opens a trained run for prediction: the recorded solver's net in the
-/// deploy stage for images of `image_shape`, with `weights` (default
+/// Opens a trained run for prediction: the solver `config` (the run's
+/// run.json, which the caller has read) records, its net in the deploy
+/// stage for images of `image_shape`, with `weights` (default
 /// `RUN/best.safetensors`) loaded.
 pub fn open_run(
     run: &Path,
+    config: &RunConfig,
     weights: Option<&Path>,
     image_shape: [usize; 3],
     device: &DeviceSpec,
-) -> Result<(RunConfig, Segmenter), Failed> {
+) -> Result<Segmenter, Failed> {
     let device = device.select().map_err(|e| report(2, e))?;
-    let config = RunConfig::read(run)?;
     let (solver, def) = config.load_solver()?;
     let mut net = deploy_net(&solver, &def, image_shape, device)?;
     let weights = weights.map_or_else(|| run.join(BEST_WEIGHTS), Path::to_path_buf);
@@ -44,7 +45,7 @@ pub fn open_run(
     }
     let segmenter = Segmenter::new(net)
         .map_err(|m| fail(2, format!("the deploy net of {}: {m}", config.solver.display())))?;
-    Ok((config, segmenter))
+    Ok(segmenter)
 }
 
 /// A net that maps one image to class scores: its `data` input, its

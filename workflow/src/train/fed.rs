@@ -16,7 +16,7 @@ use lvc_runtime::tch;
 
 use crate::failure::{fail, report, Failed};
 use crate::feeds::{read_input, InputArg};
-use crate::net::{build_net, read_weights_checked};
+use crate::net::{build_net, build_train_net, read_weights_checked};
 use crate::run_lock::lock_run;
 
 /// What to train: a checked solver (its `max_iter` as the caller wants it)
@@ -89,15 +89,7 @@ pub fn train_on_feeds(
     tch::manual_seed(seed as i64);
     let shapes: Vec<(String, Vec<i64>)> =
         feeds.iter().map(|(n, t)| (n.clone(), t.size())).collect();
-    let mut net = build_net(
-        &def.train_net,
-        &def.train_state,
-        source,
-        &shapes,
-        device,
-        seed,
-        Mode::training_with(def.solver_type),
-    )?;
+    let mut net = build_train_net(&def, source, &shapes, device, seed)?;
     let weights: Vec<PathBuf> = match (&resume, &request.weights) {
         (Some((path, Resume::Lvc(state))), _) => vec![state_weights(path, state)?],
         (Some((path, Resume::Caffe(state))), _) => {

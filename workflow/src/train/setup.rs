@@ -18,7 +18,7 @@ use lvc_runtime::weights::{apply_adaptations, Adaptation};
 use super::events::TrainEvent;
 use super::request::DatasetTraining;
 use crate::failure::{fail, report, Failed};
-use crate::net::{build_net, build_plan, one_image_shape, read_weights_checked};
+use crate::net::{build_net, build_plan, build_train_net, one_image_shape, read_weights_checked};
 use crate::resume::{check_resume, record_change};
 use crate::run_folder::{
     read_run_json, sha256_file, snapshot_path, write_json, EpochRecord, Metrics, RunConfig,
@@ -100,15 +100,7 @@ pub(super) fn prepare(
         ("data".to_string(), vec![batch, c as i64, h as i64, w as i64]),
         ("label".to_string(), vec![batch, 1, h as i64, w as i64]),
     ];
-    let mut net = build_net(
-        &def.train_net,
-        &def.train_state,
-        source,
-        &shapes,
-        device,
-        seed,
-        Mode::training_with(def.solver_type),
-    )?;
+    let mut net = build_train_net(&def, source, &shapes, device, seed)?;
     let passes = def.iter_size.max(1) * batch;
     let per_epoch = train_split.len() as i64 / passes;
     if per_epoch == 0 {
