@@ -47,6 +47,8 @@ pub enum Command {
     Time(cmd::time::TimeArgs),
     /// Draw a run's training curves (curves.png) and its self-contained report.html.
     Report(cmd::report::ReportArgs),
+    /// Serve the workflow in the browser: datasets, runs, live training, the net editor, inference.
+    Serve(cmd::serve::ServeArgs),
 }
 
 /// Runs `command` if it needs no libtorch (nothing it calls reaches
@@ -63,6 +65,7 @@ pub fn run_light(command: Command) -> Result<u8, Command> {
         Command::Dot(a) => cmd::dot::run(a),
         Command::SetClasses(a) => cmd::set_classes::run(a),
         Command::Report(a) => cmd::report::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         torch @ (Command::Weights(_)
         | Command::Forward(_)
         | Command::Train(_)

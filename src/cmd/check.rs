@@ -4,13 +4,8 @@
 
 use std::path::PathBuf;
 
-use lvc_compiler::diag::JsonDiagnostic;
-use lvc_compiler::ir::{compile, CompileOptions, Compiled, NetGraph};
-use lvc_compiler::memory::{self, MemoryEstimate, Mode};
-use lvc_compiler::schema::solver::SolverType;
-use lvc_compiler::schema::Phase;
-use lvc_compiler::{Diagnostic, SourceFile};
-use serde::Serialize;
+use lvc_compiler::memory::MemoryEstimate;
+use lvc_workflow::check::{check_compiled, unreadable_file, CheckReport, PhaseMemory, Summary};
 
 use super::netargs::{compile_file, render, write_stdout, NetArgs};
 
@@ -47,70 +42,6 @@ pub struct CheckArgs {
     pub files: Vec<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct JsonReport {
-    files: Vec<JsonFile>,
-}
-
-#[derive(Serialize)]
-struct JsonFile {
-    path: String,
-    ok: bool,
-    diagnostics: Vec<JsonDiagnostic>,
-    summary: Summary,
-    /// With `--memory`: per phase, `null` where that phase has errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    memory: Option<JsonMemory>,
-}
-
-#[derive(Serialize)]
-struct JsonMemory {
-    train: Option<MemoryEstimate>,
-    test: Option<MemoryEstimate>,
-}
-
-#[derive(Serialize)]
-struct Summary {
-    errors: usize,
-    warnings: usize,
-    layers: usize,
-    inputs: Vec<JsonBlob>,
-    outputs: Vec<JsonBlob>,
-}
-
-#[derive(Serialize)]
-struct JsonBlob {
-    name: String,
-    /// `null` when the shape could not be inferred.
-    shape: Option<Vec<i64>>,
-}
-
-fn blobs(graph: Option<&NetGraph>, pick: fn(&NetGraph) -> &[usize]) -> Vec<JsonBlob> {
-    graph.map_or_else(Vec::new, |g| {
-        pick(g)
-            .iter()
-            .map(|&b| {
-                let blob = g.blob(b);
-                JsonBlob {
-                    name: blob.name.clone(),
-                    shape: blob.shape.as_ref().map(|s| s.0.clone()),
-                }
-            })
-            .collect()
-    })
-}
-
-fn summary(compiled: &Compiled) -> Summary {
-    let graph = compiled.graph.as_ref();
-    Summary {
-        errors: compiled.diags.error_count(),
-        warnings: compiled.diags.warning_count(),
-        layers: graph.map_or(0, NetGraph::file_layer_count),
-        inputs: blobs(graph, NetGraph::inputs),
-        outputs: blobs(graph, NetGraph::outputs),
-    }
-}
-
 fn plural(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
@@ -132,7 +63,7 @@ pub fn run(args: CheckArgs) -> u8 {
     let opts = args.net.options();
     let mut unreadable = false;
     let mut errors = false;
-    let mut report = JsonReport { files: Vec::new() };
+    let mut report = CheckReport { files: Vec::new() };
     for path in &args.files {
         let shown = path.display().to_string();
         let (source, compiled) = match compile_file(path, &opts) {
@@ -147,27 +78,20 @@ pub fn run(args: CheckArgs) -> u8 {
             }
         };
         errors |= !compiled.is_ok();
-        let summary = summary(&compiled);
-        let memory = args.memory.then(|| phase_memory(&source, &opts));
+        let checked = check_compiled(&shown, &source, &compiled, &opts, args.memory);
         match args.format {
             Format::Human => {
                 let mut text: String = compiled.diags.iter().map(|d| render(d, &source)).collect();
-                text.push_str(&summary_line(&shown, &summary));
+                text.push_str(&summary_line(&shown, &checked.summary));
                 text.push('\n');
-                if let Some(m) = &memory {
+                if let Some(m) = &checked.memory {
                     text.push_str(&memory_lines(m));
                 }
                 if !write_stdout(&text) {
                     return 2;
                 }
             }
-            Format::Json => report.files.push(JsonFile {
-                path: shown,
-                ok: compiled.is_ok(),
-                diagnostics: compiled.diags.iter().map(|d| d.to_json(&source)).collect(),
-                summary,
-                memory,
-            }),
+            Format::Json => report.files.push(checked),
         }
     }
     if args.format == Format::Json {
@@ -192,25 +116,8 @@ pub fn run(args: CheckArgs) -> u8 {
     }
 }
 
-/// The estimate of each phase: TRAIN as trained by SGD (one history blob
-/// per learnable parameter, Caffe's default solver), TEST for inference;
-/// `None` for a phase whose net has errors.
-fn phase_memory(source: &SourceFile, opts: &CompileOptions) -> JsonMemory {
-    let estimate = |phase: Phase, mode: Mode| {
-        let compiled = compile(source, &CompileOptions { phase, ..opts.clone() });
-        match (&compiled.net, &compiled.graph, compiled.is_ok()) {
-            (Some(net), Some(graph), true) => Some(memory::estimate(net, graph, mode)),
-            _ => None,
-        }
-    };
-    JsonMemory {
-        train: estimate(Phase::Train, Mode::training_with(SolverType::Sgd)),
-        test: estimate(Phase::Test, Mode::Inference),
-    }
-}
-
 /// `  memory, TRAIN (training, SGD): 1.2 GB (parameters …)` per phase.
-fn memory_lines(m: &JsonMemory) -> String {
+fn memory_lines(m: &PhaseMemory) -> String {
     let line = |phase: &str, how: &str, e: &Option<MemoryEstimate>| {
         match e {
         Some(e) => format!("  memory, {phase} ({how}): {e}\n"),
@@ -218,24 +125,4 @@ fn memory_lines(m: &JsonMemory) -> String {
     }
     };
     line("TRAIN", "training with SGD", &m.train) + &line("TEST", "inference", &m.test)
-}
-
-/// A JSON entry for a file that could not be read.
-fn unreadable_file(path: &str, message: String) -> JsonFile {
-    let diag = Diagnostic::error("lvc::io::read", message)
-        .with_help("check the path and the file's permissions");
-    let empty = SourceFile::new(path, "");
-    JsonFile {
-        path: path.to_string(),
-        ok: false,
-        diagnostics: vec![diag.to_json(&empty)],
-        summary: Summary {
-            errors: 1,
-            warnings: 0,
-            layers: 0,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-        },
-        memory: None,
-    }
 }

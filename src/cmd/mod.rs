@@ -20,6 +20,7 @@ pub mod netargs;
 pub mod phantom;
 pub mod print;
 pub mod report;
+pub mod serve;
 pub mod set_classes;
 pub mod time;
 pub mod train;

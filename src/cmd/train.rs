@@ -63,6 +63,8 @@ pub struct TrainArgs {
     /// Folder for snapshots (created if missing); replaces the folder of `snapshot_prefix`.
     #[arg(long, value_name = "RUN")]
     pub out: Option<PathBuf>,
+    /// Progress for people, or `json`: one JSON object per line on stdout
+    /// (with --dataset: one per training event, as `lvc serve` reads it).
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormat,
     #[command(flatten)]
@@ -96,6 +98,7 @@ fn train(args: &TrainArgs) -> Result<(), Failed> {
             device_label: args.device.describe(),
             out: args.out.clone(),
             weights: args.weights.clone(),
+            json: args.log_format == LogFormat::Json,
         };
         return super::train_dataset::train(solver, dataset, &args.dataset);
     }

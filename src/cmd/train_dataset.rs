@@ -55,6 +55,9 @@ pub(super) struct Solver {
     pub device_label: String,
     pub out: Option<PathBuf>,
     pub weights: Option<PathBuf>,
+    /// `--log-format json`: one JSON object per training event on stdout
+    /// (`{"event": "iteration", "epoch": 1, …}`), as `lvc serve` reads it.
+    pub json: bool,
 }
 
 /// Trains on `dataset` and prints the progress, then writes the report.
@@ -74,16 +77,35 @@ pub(super) fn train(solver: Solver, dataset: &Path, opts: &DatasetArgs) -> Resul
         adapt: opts.adapt.clone(),
     };
     let mut terminal = Terminal { tty: std::io::stderr().is_terminal(), progress: None };
+    let json = solver.json;
     // The lock stays held while the report is written into the run.
-    let trained = train_on_dataset(&request, &mut |event| terminal.show(event))?;
+    let trained = train_on_dataset(&request, &mut |event| {
+        if json {
+            json_line(event)
+        } else {
+            terminal.show(event)
+        }
+    })?;
     // curves.png and report.html for people (`lvc report --run RUN` redraws
     // them after `lvc evaluate`/`lvc infer`); the training stands either way.
     match crate::report::write_run_report(&trained.run, None, None) {
+        // stdout holds only events in JSON mode.
+        Ok(written) if json => errln!("report: {}", written.report.display()),
         Ok(written) => outln!("report: {}", written.report.display()),
         Err(err) => errln!("warning: {:?}", miette::Report::new(err)),
     }
     drop(trained.lock);
     Ok(())
+}
+
+/// One event as a line of JSON on stdout, flushed at once (a reader such as
+/// `lvc serve` sees each iteration as it happens). A closed stdout loses the
+/// progress, not the training.
+fn json_line(event: &TrainEvent) {
+    if let Ok(line) = serde_json::to_string(event) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    }
 }
 
 /// The terminal's view of a training.

@@ -20,8 +20,10 @@
 
 #[macro_use]
 pub mod term;
+pub mod check;
 pub mod diagnostics;
 pub mod failure;
+pub mod inspect;
 pub mod overlay;
 pub mod resume;
 pub mod run_folder;
