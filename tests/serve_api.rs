@@ -5,6 +5,8 @@
 
 mod serve_support;
 
+use serve_support::events;
+
 use serde_json::json;
 use serve_support::{
     get, get_with, post_json, post_with, shared, start, wait_for, workspace, Answer,
@@ -251,38 +253,6 @@ fn a_token_guards_every_route_and_cookie_posts_need_the_csrf_token() {
             .status,
         200
     );
-}
-
-/// Reads a run's event stream to its end: (event name, data) pairs.
-fn events(base: &str, run: &str) -> Vec<(String, serde_json::Value)> {
-    use std::io::BufRead;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(300)))
-        .build()
-        .into();
-    let response = agent.get(&format!("{base}/api/runs/{run}/events")).call().unwrap();
-    assert!(response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    let reader = std::io::BufReader::new(response.into_body().into_reader());
-    let mut out = Vec::new();
-    let mut name = String::new();
-    for line in reader.lines() {
-        let line = line.unwrap();
-        if let Some(n) = line.strip_prefix("event: ") {
-            name = n.to_string();
-        } else if let Some(d) = line.strip_prefix("data: ") {
-            out.push((name.clone(), serde_json::from_str(d).unwrap()));
-            if matches!(name.as_str(), "done" | "failed" | "cancelled") {
-                break;
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -428,11 +428,11 @@ fn bundle(state: &State, id: &str, path: &Path) -> ApiResult<Response> {
         "attachment; filename=\"{}.tar\"",
         stem.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_")
     );
-    Ok(Response::builder()
+    Response::builder()
         .header(header::CONTENT_TYPE, "application/x-tar")
         .header(header::CONTENT_DISPOSITION, disposition)
         .body(Body::from(tar))
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// The event stream of a run: `progress` at each iteration tick, `epoch`

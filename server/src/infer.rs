@@ -22,8 +22,11 @@ use crate::jobs::STATE_DIR;
 /// thumbnails reads the split once.
 #[derive(Default)]
 pub struct SplitCache {
-    entries: Mutex<VecDeque<((PathBuf, String), Arc<SplitData>)>>,
+    entries: Mutex<VecDeque<(SplitKey, Arc<SplitData>)>>,
 }
+
+/// (dataset folder, split name).
+type SplitKey = (PathBuf, String);
 
 /// Splits kept in memory.
 const SPLITS_KEPT: usize = 2;

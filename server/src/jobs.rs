@@ -558,7 +558,17 @@ mod tests {
         std::fs::write(dir.path().join("runs/a/run.json"), "{}").unwrap();
         let resumed = command_args(&root, "runs/a", &spec, true).unwrap();
         assert!(resumed.iter().any(|a| a.to_string_lossy().starts_with("--resume=")));
-        let bad = JobSpec::Train { solver: "../s.prototxt".into(), ..spec };
+        let JobSpec::Train { dataset, epochs, weights, adapt, device, .. } = spec else {
+            unreachable!()
+        };
+        let bad = JobSpec::Train {
+            solver: "../s.prototxt".into(),
+            dataset,
+            epochs,
+            weights,
+            adapt,
+            device,
+        };
         assert!(command_args(&root, "runs/a", &bad, false).is_err());
     }
 }

@@ -135,9 +135,14 @@ pub fn read_metrics(run: &Path) -> Option<Metrics> {
 /// The summaries, cached per folder by modification times.
 #[derive(Default)]
 pub struct SummaryCache {
-    datasets: Mutex<HashMap<PathBuf, (Option<SystemTime>, Option<DatasetSummary>)>>,
-    runs: Mutex<HashMap<PathBuf, ((Option<SystemTime>, Option<SystemTime>), Option<RunSummary>)>>,
+    datasets: Mutex<HashMap<PathBuf, Cached<Option<SystemTime>, DatasetSummary>>>,
+    runs: Mutex<HashMap<PathBuf, Cached<RunStamp, RunSummary>>>,
 }
+
+/// A summary and the modification times it was read at (`None`: unreadable).
+type Cached<Stamp, Summary> = (Stamp, Option<Summary>);
+/// run.json's and metrics.json's modification times.
+type RunStamp = (Option<SystemTime>, Option<SystemTime>);
 
 impl SummaryCache {
     pub fn dataset(&self, root: &Root, dir: &Path) -> Option<DatasetSummary> {

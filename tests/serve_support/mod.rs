@@ -2,7 +2,7 @@
 //! a trained run, a server on a random loopback port (it dies with the test
 //! process), a plain HTTP client, and a headless Chromium driven over CDP.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cdp;
 
@@ -217,4 +217,36 @@ pub fn chromium() -> Option<PathBuf> {
         .iter()
         .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
         .find(|candidate| candidate.is_file())
+}
+
+/// Reads a run's event stream to its end: (event name, data) pairs.
+pub fn events(base: &str, run: &str) -> Vec<(String, serde_json::Value)> {
+    use std::io::BufRead;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(300)))
+        .build()
+        .into();
+    let response = agent.get(&format!("{base}/api/runs/{run}/events")).call().unwrap();
+    assert!(response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let reader = std::io::BufReader::new(response.into_body().into_reader());
+    let mut out = Vec::new();
+    let mut name = String::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            out.push((name.clone(), serde_json::from_str(d).unwrap()));
+            if matches!(name.as_str(), "done" | "failed" | "cancelled") {
+                break;
+            }
+        }
+    }
+    out
 }
