@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test lint venv openblas demo tutorial clean-venv chromium bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
+.PHONY: all build test lint venv openblas demo tutorial clean-venv chromium bench-serve vendor-assets serve bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
 
 all: build
 
@@ -89,6 +89,18 @@ tutorial: build
 # in Python (pydicom + cv2.fillPoly) on a 300-image phantom, one table.
 BENCH_PY := $(VENV)/bin/python -c 'import numpy, cv2, pydicom' 2>/dev/null \
 	  || $(VENV)/bin/pip install --no-input --disable-pip-version-check numpy opencv-python-headless pydicom
+# lvc serve: its start, page renders with 200 runs, epoch latency and idle
+# CPU, each against a floor measured in the same run (benches/serve/bench.py).
+bench-serve: build
+	python3 benches/serve/bench.py $(LVC)
+
+# lvc serve's vendored assets (committed under server/assets/vendor, embedded
+# in the binary): re-fetched from npm at the versions package-lock.json pins.
+vendor-assets:
+	cd server/assets && npm ci --no-audit --no-fund
+	cp server/assets/node_modules/uplot/dist/uPlot.iife.min.js server/assets/node_modules/uplot/dist/uPlot.min.css server/assets/node_modules/uplot/LICENSE server/assets/vendor/uplot/
+	rm -rf server/assets/node_modules
+
 bench-import: build
 	bash benches/import/run.sh 300
 

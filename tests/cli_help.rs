@@ -50,3 +50,8 @@ fn evaluate_help() {
 fn infer_help() {
     insta::assert_snapshot!(help("infer"));
 }
+
+#[test]
+fn serve_help() {
+    insta::assert_snapshot!(help("serve"));
+}

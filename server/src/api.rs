@@ -437,7 +437,8 @@ fn bundle(state: &State, id: &str, path: &Path) -> ApiResult<Response> {
 
 /// The event stream of a run: `progress` at each iteration tick, `epoch`
 /// for each epoch in metrics.json (all of them first), then `done`,
-/// `failed` or `cancelled`. Polls the in-memory job and metrics.json's
+/// `failed` or `cancelled` (a run trained from the command line ends with
+/// `done` once its last epoch is written). Polls the in-memory job and metrics.json's
 /// modification time every 200 ms while a client listens; nothing runs for
 /// a run nobody watches.
 fn events(
@@ -501,14 +502,12 @@ fn events(
             }
             let summary = w.state.summaries.run(&w.state.root, &path);
             let row = run_row(&w.state, &w.id, summary);
-            if matches!(row.status.as_str(), "done" | "failed" | "cancelled" | "incomplete")
+            // An incomplete run no job of ours writes may be training from
+            // the command line: its stream stays open for its epochs.
+            if matches!(row.status.as_str(), "done" | "failed" | "cancelled")
                 && w.pending.is_empty()
             {
-                let name = if row.status == "incomplete" {
-                    "done".to_string()
-                } else {
-                    row.status.clone()
-                };
+                let name = row.status.clone();
                 let detail = serde_json::json!({ "status": row.status, "error": row.job.as_ref().and_then(|j| j.error.clone()) });
                 if let Ok(e) = Event::default().event(name).json_data(detail) {
                     w.pending.push_back(e);

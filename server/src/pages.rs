@@ -29,9 +29,18 @@ fn status_badge(status: &str) -> String {
     format!("<span class=\"status status-{0}\" data-status=\"{0}\">{0}</span>", attr(status))
 }
 
+/// `Server-Timing: render;dur=MS`: what the page took to build here (read
+/// by `make bench-serve`, shown in a browser's network panel).
+fn timed(started: std::time::Instant, response: Response) -> Response {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    ([("server-timing", format!("render;dur={ms:.3}"))], response).into_response()
+}
+
 pub async fn home(Extract(state): Extract<State>) -> Response {
+    let started = std::time::Instant::now();
     let body = tokio::task::block_in_place(|| home_body(&state));
-    Html(page("Home", "home", &state.auth.csrf, &body, &serde_json::Value::Null)).into_response()
+    let html = page("Home", "home", &state.auth.csrf, &body, &serde_json::Value::Null);
+    timed(started, Html(html).into_response())
 }
 
 /// The home page's body (also what the render benchmark times).
@@ -115,9 +124,11 @@ pub async fn dataset(Extract(state): Extract<State>, UrlPath(id): UrlPath<String
 }
 
 pub async fn run(Extract(state): Extract<State>, UrlPath(id): UrlPath<String>) -> Response {
+    let started = std::time::Instant::now();
     match tokio::task::block_in_place(|| run_body(&state, &id)) {
         Ok((body, data)) => {
-            Html(page(&format!("Run {id}"), "run", &state.auth.csrf, &body, &data)).into_response()
+            let html = page(&format!("Run {id}"), "run", &state.auth.csrf, &body, &data);
+            timed(started, Html(html).into_response())
         }
         Err(e) => error_page(&state, e),
     }
