@@ -431,3 +431,90 @@ fn queued_runs_cancel_and_a_killed_server_resumes_its_training() {
 fn show(a: &Answer) -> String {
     format!("{} {}", a.status, a.body)
 }
+
+#[test]
+fn a_dataset_import_runs_as_a_job_and_appears_on_the_list() {
+    let base = &shared().1.base;
+    let body = json!({
+        "images": "phantom/challenge_training",
+        "contours": "phantom/Sunnybrook Cardiac MR Database ContoursPart3",
+        "out": "datasets/rgb", "channels": "RGB", "split": "image", "val_pct": 20, "seed": 7
+    });
+    let a = post_json(&format!("{base}/api/datasets"), &body);
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()["id"], "datasets/rgb");
+    let again = post_json(&format!("{base}/api/datasets"), &body);
+    assert!(
+        (400..500).contains(&again.status),
+        "a second import into the same folder: {}",
+        again.body
+    );
+    let listed = wait_for(60, "the imported dataset", || {
+        let list = get(&format!("{base}/api/datasets")).json();
+        list["datasets"].as_array().unwrap().iter().find(|d| d["id"] == "datasets/rgb").cloned()
+    });
+    assert_eq!(listed["image_shape"], json!([3, 256, 256]));
+    let jobs = get(&format!("{base}/api/jobs")).json();
+    let job = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["target"] == "datasets/rgb")
+        .unwrap()
+        .clone();
+    let job = if job["state"] == "done" {
+        job
+    } else {
+        wait_for(30, "the import job to end", || {
+            let jobs = get(&format!("{base}/api/jobs")).json();
+            jobs["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["target"] == "datasets/rgb" && j["state"] != "running")
+                .cloned()
+        })
+    };
+    assert_eq!(job["state"], "done", "{job}");
+    let inspect = get(&format!("{base}/api/datasets/datasets/rgb")).json();
+    assert_eq!(inspect["inspection"]["split"]["seed"], 7);
+    for bad in [
+        json!({"images": "phantom", "contours": "phantom", "out": "datasets/y", "channels": "CMYK"}),
+        json!({"images": "phantom", "contours": "phantom", "out": "datasets/y", "val_pct": 101}),
+    ] {
+        assert_eq!(post_json(&format!("{base}/api/datasets"), &bad).status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn weights_check_reports_every_layer_and_offers_the_adapt_fixes() {
+    let base = &shared().1.base;
+    let fits = post_json(
+        &format!("{base}/api/weights/check"),
+        &json!({"net": "models/demo.prototxt", "weights": "runs/trained/best.safetensors"}),
+    );
+    assert_eq!(fits.status, 200, "{}", fits.body);
+    let fits = fits.json();
+    assert_eq!(fits["report"]["loads"], true, "{fits}");
+    assert!(fits["choices"].as_array().unwrap().is_empty());
+    // The same net for RGB input: conv1's filters no longer fit.
+    let net = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo.prototxt"))
+        .unwrap();
+    let rgb = net.replacen("dim: 4 dim: 1 dim: 256 dim: 256", "dim: 4 dim: 3 dim: 256 dim: 256", 1);
+    assert_ne!(rgb, net);
+    let misfit = post_json(
+        &format!("{base}/api/weights/check"),
+        &json!({"net_text": rgb, "weights": "runs/trained/best.safetensors"}),
+    )
+    .json();
+    assert_eq!(misfit["report"]["loads"], false, "{misfit}");
+    let choices: Vec<String> = misfit["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(choices.iter().any(|c| c.ends_with("=replicate")), "{choices:?}");
+    let fixed = post_json(&format!("{base}/api/weights/check"), &json!({"net_text": rgb, "weights": "runs/trained/best.safetensors", "adapt": [choices[0]]})).json();
+    assert_eq!(fixed["report"]["loads"], true, "{fixed}");
+}

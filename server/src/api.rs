@@ -403,12 +403,10 @@ async fn run_action(
 fn bundle(state: &State, id: &str, path: &Path) -> ApiResult<Response> {
     let config = read_config(path).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let stem = id.rsplit('/').next().unwrap_or("run").to_string();
-    let solver = state.root.existing(&state.root.id_of(&config.solver).unwrap_or_default()).ok();
-    let model = config
-        .model
-        .as_ref()
-        .and_then(|m| state.root.id_of(m))
-        .and_then(|m| state.root.existing(&m).ok());
+    // run.json is a file like any other: its paths count only where they
+    // lead to a file under the root.
+    let solver = state.root.recorded(&config.solver);
+    let model = config.model.as_deref().and_then(|m| state.root.recorded(m));
     let mut files: Vec<(String, PathBuf)> = vec![
         (format!("{stem}/best.safetensors"), path.join(lvc_workflow::run_folder::BEST_WEIGHTS)),
         (format!("{stem}/run.json"), path.join(lvc_workflow::run_folder::RUN_JSON)),
@@ -1001,11 +999,9 @@ async fn infer_route(
         read_config(&run_dir).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let (case, number) = req.record.split_once('/').ok_or_else(|| bad("record is CASE/NNNN"))?;
     let number: u32 = number.parse().map_err(|_| bad("record is CASE/NNNN"))?;
-    let dataset = config
-        .dataset
-        .canonicalize()
-        .ok()
-        .filter(|d| d.starts_with(state.root.dir()))
+    let dataset = state
+        .root
+        .recorded(&config.dataset)
         .ok_or_else(|| bad("the run's dataset is not under the workspace root"))?;
     let manifest =
         read_manifest(&dataset).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;

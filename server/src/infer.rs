@@ -125,10 +125,29 @@ impl InferCache {
             let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
             let dir = base.join(n.to_string());
             match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok((n, dir)),
+                Ok(()) => {
+                    forget_old(&base, n);
+                    return Ok((n, dir));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
             }
+        }
+    }
+}
+
+/// Inference folders kept (the newest): a page shows one at a time.
+pub const INFERENCES_KEPT: u64 = 100;
+
+/// Removes the inference folders numbered `INFERENCES_KEPT` or more before `n`.
+fn forget_old(base: &Path, n: u64) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let old = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok());
+        if old.is_some_and(|old| old + INFERENCES_KEPT <= n)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -265,6 +284,20 @@ pub fn write_layers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_inference_folders_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = InferCache::default();
+        let first = cache.new_folder(root.path()).unwrap().1;
+        for _ in 0..INFERENCES_KEPT {
+            cache.new_folder(root.path()).unwrap();
+        }
+        assert!(!first.exists());
+        let kept =
+            std::fs::read_dir(root.path().join(STATE_DIR).join("infer")).unwrap().count() as u64;
+        assert_eq!(kept, INFERENCES_KEPT);
+    }
 
     #[test]
     fn layers_are_transparent_outside_the_prediction() {

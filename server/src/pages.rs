@@ -290,9 +290,7 @@ pub async fn new_run(Extract(state): Extract<State>, Query(q): Query<NewRunQuery
                 read_config(&dir).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
             // Only files under the root are read: a run trained from a net
             // elsewhere clones without its text.
-            let inside = |p: &std::path::Path| {
-                state.root.id_of(p).and_then(|id| state.root.existing(&id).ok())
-            };
+            let inside = |p: &std::path::Path| state.root.recorded(p);
             let net_text = config
                 .model
                 .as_deref()
@@ -304,11 +302,11 @@ pub async fn new_run(Extract(state): Extract<State>, Query(q): Query<NewRunQuery
             });
             prefill = serde_json::json!({
                 "clone": clone,
-                "dataset": state.root.id_of(&config.dataset).or_else(|| config.dataset.canonicalize().ok().and_then(|d| state.root.id_of(&d))),
+                "dataset": state.root.recorded_id(&config.dataset),
                 "net_text": net_text,
                 "solver": solver_text.as_deref().map(solver_fields),
                 "epochs": config.epochs,
-                "weights": config.weights.as_deref().and_then(|w| state.root.id_of(w)),
+                "weights": config.weights.as_deref().and_then(|w| state.root.recorded_id(w)),
                 "adapt": config.adapt,
                 "device": config.device,
             });
@@ -374,15 +372,7 @@ pub async fn new_dataset(Extract(state): Extract<State>, Query(q): Query<CloneQu
         });
         match found {
             Ok(m) => {
-                let id_of = |p: &str| {
-                    let path = std::path::Path::new(p);
-                    let abs = if path.is_absolute() {
-                        path.to_path_buf()
-                    } else {
-                        state.root.dir().join(path)
-                    };
-                    abs.canonicalize().ok().and_then(|a| state.root.id_of(&a))
-                };
+                let id_of = |p: &str| state.root.recorded_id(std::path::Path::new(p));
                 data = serde_json::json!({
                     "clone": clone,
                     "images": id_of(&m.source.images),

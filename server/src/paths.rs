@@ -128,6 +128,20 @@ impl Root {
         Err(PathRefusal::Outside(id.to_string()))
     }
 
+    /// A path recorded in a file (run.json, a manifest): relative ones are
+    /// taken from the root (where the server runs its jobs); answered only
+    /// when it exists and its real location lies under the root.
+    pub fn recorded(&self, path: &Path) -> Option<PathBuf> {
+        let joined = if path.is_absolute() { path.to_path_buf() } else { self.dir.join(path) };
+        let real = joined.canonicalize().ok()?;
+        real.starts_with(&self.dir).then_some(real)
+    }
+
+    /// The id of a [`Root::recorded`] path.
+    pub fn recorded_id(&self, path: &Path) -> Option<String> {
+        self.recorded(path).and_then(|p| self.id_of(&p))
+    }
+
     /// The id of a path under the root (`/`-separated), `None` outside it.
     pub fn id_of(&self, path: &Path) -> Option<String> {
         let rel = path.strip_prefix(&self.dir).ok()?;
@@ -164,5 +178,9 @@ mod tests {
         assert!(root.new_path("runs/b/c").is_ok());
         assert!(root.new_path("runs/a").is_err());
         assert_eq!(root.id_of(&root.dir().join("runs/a")).as_deref(), Some("runs/a"));
+        assert_eq!(root.recorded_id(Path::new("runs/a")).as_deref(), Some("runs/a"));
+        assert_eq!(root.recorded_id(&root.dir().join("runs/../runs/a")).as_deref(), Some("runs/a"));
+        assert_eq!(root.recorded(Path::new("out")), None);
+        assert_eq!(root.recorded(Path::new("/etc")), None);
     }
 }

@@ -184,7 +184,7 @@ impl SummaryCache {
             Some(RunSummary {
                 id: root.id_of(dir)?,
                 dataset: root
-                    .id_of(&config.dataset)
+                    .recorded_id(&config.dataset)
                     .unwrap_or_else(|| config.dataset.display().to_string()),
                 model: config
                     .model
