@@ -371,6 +371,9 @@ async fn run_route(
             return Ok(events(state, run.to_string()).into_response());
         }
     }
+    if let Some((run, folder)) = id.rsplit_once("/overlay/") {
+        return tokio::task::block_in_place(|| overlay(&state, run, folder));
+    }
     if let Some(run) = id.strip_suffix("/bundle") {
         if let Ok(path) = state.root.existing(run) {
             if path.join(lvc_workflow::run_folder::RUN_JSON).is_file() {
@@ -398,6 +401,30 @@ async fn run_action(
             format!("the job of `{run}` has already ended ({})", job.state.name()),
         ))
     }
+}
+
+/// `GET /api/runs/{id}/overlay/CASE-NNNN`: the overlay `lvc infer
+/// --all-val --out RUN/overlays` drew (the run page's best and worst images).
+fn overlay(state: &State, run: &str, folder: &str) -> ApiResult<Response> {
+    let dir = state.root.existing(run)?;
+    let name = lvc_fsio::check_component(folder).map_err(|e| bad(e.to_string()))?;
+    if name.starts_with('.') {
+        return Err(bad("not an overlay folder"));
+    }
+    let path = dir
+        .join(lvc_workflow::run_folder::OVERLAYS_DIR)
+        .join(name)
+        .join(lvc_workflow::run_folder::OVERLAY_PNG);
+    let real = path.canonicalize().map_err(|_| not_found("no such overlay"))?;
+    if !real.starts_with(state.root.dir()) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the overlay leads outside the workspace root".into(),
+        ));
+    }
+    let bytes =
+        lvc_fsio::read_regular(&real, 64 << 20).map_err(|_| not_found("no such overlay"))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], bytes).into_response())
 }
 
 fn bundle(state: &State, id: &str, path: &Path) -> ApiResult<Response> {

@@ -186,6 +186,7 @@ pub fn run_body(state: &State, id: &str) -> Result<(String, serde_json::Value), 
         }
         body.push_str("</table></section>");
     }
+    let dataset = detail["summary"]["dataset"].as_str().map(str::to_string);
     match detail["evaluation"].as_object() {
         Some(ev) => {
             let _ = write!(body, "<section><h2>Evaluation</h2><p>{} split, {} images: mean Dice <b>{}</b> ± {}, Jaccard {}, weights {}</p>",
@@ -214,22 +215,53 @@ pub fn run_body(state: &State, id: &str) -> Result<(String, serde_json::Value), 
             for (title, list) in
                 [("Worst images", &images[..n]), ("Best images", &images[images.len() - n..])]
             {
-                let _ = write!(body, "<h3>{title}</h3><ul class=\"extremes\">");
+                let _ = write!(body, "<h3>{title}</h3><div class=\"grid extremes\">");
                 for i in list {
                     let record = format!(
                         "{}/{:04}",
                         i["case"].as_str().unwrap_or(""),
                         i["image"].as_u64().unwrap_or(0)
                     );
+                    // `lvc infer --all-val --out RUN/overlays` drew the
+                    // prediction; without it, the image with its label.
+                    let folder = format!(
+                        "{}-{:04}",
+                        i["case"].as_str().unwrap_or(""),
+                        i["image"].as_u64().unwrap_or(0)
+                    );
+                    let overlay = state.root.join(id).ok().map(|run| {
+                        run.join(lvc_workflow::run_folder::OVERLAYS_DIR)
+                            .join(&folder)
+                            .join(lvc_workflow::run_folder::OVERLAY_PNG)
+                    });
+                    let src = if overlay.is_some_and(|o| o.is_file()) {
+                        Some(format!("/api/runs/{}/overlay/{}", url_path(id), url_query(&folder)))
+                    } else {
+                        dataset.as_ref().map(|ds| {
+                            format!(
+                                "/api/datasets/{}/image?split={}&index={}",
+                                url_path(ds),
+                                url_query(ev["split"].as_str().unwrap_or("val")),
+                                i["index"]
+                            )
+                        })
+                    };
+                    let img = src.map_or(String::new(), |s| {
+                        format!(
+                            "<img src=\"{}\" alt=\"{}\" loading=\"lazy\">",
+                            attr(&s),
+                            attr(&record)
+                        )
+                    });
                     let _ = write!(
                         body,
-                        "<li><a href=\"/infer?run={q}&amp;record={r}\">{rh}</a> Dice {}</li>",
+                        "<figure>{img}<figcaption><a href=\"/infer?run={q}&amp;record={r}\">{rh}</a> Dice {}</figcaption></figure>",
                         figure(i["dice"].as_f64(), 4),
                         r = url_query(&record),
                         rh = esc(&record)
                     );
                 }
-                body.push_str("</ul>");
+                body.push_str("</div>");
             }
             body.push_str("</section>");
         }

@@ -22,7 +22,8 @@ fn run(args: &[&str], dir: &Path) {
 }
 
 /// A workspace: `datasets/ph` (2 phantom patients, one per split),
-/// `models/` (the demo net and its solver), `runs/trained` (1 epoch).
+/// `models/` (the demo net and its solver), `runs/trained` (1 epoch,
+/// evaluated, with the overlays of every val image).
 pub fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -63,6 +64,8 @@ pub fn workspace() -> tempfile::TempDir {
         ],
         root,
     );
+    run(&["evaluate", "--run", "runs/trained", "--out", "runs/trained/evaluation.json"], root);
+    run(&["infer", "--run", "runs/trained", "--all-val", "--out", "runs/trained/overlays"], root);
     dir
 }
 
@@ -142,9 +145,18 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub content_type: String,
+    pub server_timing: Option<String>,
 }
 
 impl Answer {
+    /// A `Server-Timing: render;dur=MS` header with a number.
+    pub fn headers_timing_ok(&self) -> bool {
+        self.server_timing
+            .as_deref()
+            .and_then(|t| t.strip_prefix("render;dur="))
+            .is_some_and(|ms| ms.parse::<f64>().is_ok())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -167,8 +179,15 @@ fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answ
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let server_timing =
+        response.headers().get("server-timing").and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap_or_default();
-    Answer { status, body: String::from_utf8_lossy(&body).into_owned(), content_type }
+    Answer {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        content_type,
+        server_timing,
+    }
 }
 
 pub fn get(url: &str) -> Answer {
