@@ -4,26 +4,8 @@
 
 use std::fmt::Write;
 
-/// `text` safe inside an element.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `text` safe inside a quoted attribute (the same escapes).
-pub fn attr(text: &str) -> String {
-    esc(text)
-}
+/// `text` safe inside an element or a quoted attribute.
+pub use lvc_workflow::html::escape as esc;
 
 /// A path component of a URL (ids keep their `/`).
 pub fn url_path(id: &str) -> String {
@@ -86,9 +68,9 @@ pub fn page(title: &str, page: &str, csrf: &str, body: &str, data: &serde_json::
 <script src="/assets/app.js"></script>
 </body></html>
 "#,
-        csrf = attr(csrf),
+        csrf = esc(csrf),
         title = esc(title),
-        page = attr(page),
+        page = esc(page),
     )
 }
 

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use image::{ImageEncoder, Rgba, RgbaImage};
 use lvc_data::store::{Dataset, SplitData};
-use lvc_workflow::overlay::{contour, overlay, png_bytes, window, CLASS_COLOURS, TRUTH_COLOUR};
+use lvc_workflow::overlay::{
+    contour, overlay, png_bytes, rgb_png, window, CLASS_COLOURS, TRUTH_COLOUR,
+};
 use lvc_workflow::run_folder::{InferResult, MASK_PNG, RESULT_JSON};
 use serde::Serialize;
 
@@ -70,14 +72,7 @@ pub fn record_png(split: &SplitData, index: usize, with_label: bool) -> Result<V
     let label = split.label(index);
     let none = vec![0u8; w * h];
     let picture = overlay(&gray, w, h, if with_label { label } else { &none }, None, 0.35, 1);
-    png_bytes(|e| {
-        e.write_image(
-            picture.as_raw(),
-            picture.width(),
-            picture.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-    })
+    rgb_png(&picture)
 }
 
 /// The layers of one inference, as written for the page.

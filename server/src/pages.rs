@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::api::{self, ApiError};
-use crate::html::{attr, clock, esc, figure, page, url_path, url_query};
+use crate::html::{clock, esc, figure, page, url_path, url_query};
 use crate::workspace::{read_config, read_manifest};
 use crate::State;
 
@@ -26,7 +26,7 @@ fn error_page(state: &State, err: ApiError) -> Response {
 }
 
 fn status_badge(status: &str) -> String {
-    format!("<span class=\"status status-{0}\" data-status=\"{0}\">{0}</span>", attr(status))
+    format!("<span class=\"status status-{0}\" data-status=\"{0}\">{0}</span>", esc(status))
 }
 
 /// `Server-Timing: render;dur=MS`: what the page took to build here (read
@@ -57,7 +57,7 @@ pub fn home_body(state: &State) -> String {
         let _ = write!(
             body,
             "<tr data-id=\"{id}\" data-count=\"{n}\" data-patients=\"{p}\" data-modified=\"{m}\"><td><a href=\"/datasets/{url}\">{idh}</a></td><td>{c}×{h}×{w} {ch}</td><td>{n}</td><td>{splits}</td><td>{p}</td><td class=\"time\" data-unix=\"{m}\"></td><td><a class=\"button\" href=\"/new/dataset?clone={q}\">Clone</a> <a class=\"button\" href=\"/new/run?dataset={q}\">New run</a></td></tr>",
-            id = attr(&d.id),
+            id = esc(&d.id),
             idh = esc(&d.id),
             url = url_path(&d.id),
             q = url_query(&d.id),
@@ -80,18 +80,18 @@ pub fn home_body(state: &State) -> String {
         let _ = write!(
             body,
             "<tr data-id=\"{id}\" data-status=\"{st}\" data-dice=\"{dv}\" data-epochs=\"{ed}\" data-seconds=\"{sec}\" data-dataset=\"{ds}\" data-modified=\"{m}\"><td><a href=\"/runs/{url}\">{idh}</a></td><td>{badge}</td><td>{dice}</td><td>{epochs}</td><td>{dur}</td><td>{dsh}</td><td class=\"time\" data-unix=\"{m}\"></td><td><a class=\"button\" href=\"/new/run?clone={q}\">Clone</a></td></tr>",
-            id = attr(&r.id),
+            id = esc(&r.id),
             idh = esc(&r.id),
             url = url_path(&r.id),
             q = url_query(&r.id),
-            st = attr(&r.status),
+            st = esc(&r.status),
             badge = status_badge(&r.status),
             dv = dice.unwrap_or(-1.0),
             dice = figure(dice, 4),
             ed = s.map_or(0, |s| s.epochs_done),
             sec = s.and_then(|s| s.seconds).unwrap_or(0.0),
             dur = clock(s.and_then(|s| s.seconds)),
-            ds = attr(s.map_or("", |s| s.dataset.as_str())),
+            ds = esc(s.map_or("", |s| s.dataset.as_str())),
             dsh = esc(s.map_or("", |s| s.dataset.as_str())),
             m = s.map_or(0.0, |s| s.modified),
         );
@@ -141,7 +141,7 @@ pub fn run_body(state: &State, id: &str) -> Result<(String, serde_json::Value), 
     let q = url_query(id);
     let mut body = format!("<h1>Run <code>{}</code> {}</h1>", esc(id), status_badge(status));
     let _ = write!(body, "<p class=\"actions\"><a class=\"button\" href=\"/new/run?clone={q}\">Clone</a> <a class=\"button\" href=\"/infer?run={q}\">Test a record</a> <a class=\"button\" href=\"/api/runs/{u}/bundle\" download>Download weights + prototxt</a> <button id=\"cancel\" data-run=\"{a}\"{hide}>Cancel</button></p>",
-        u = url_path(id), a = attr(id), hide = if matches!(status, "queued" | "running") { "" } else { " hidden" });
+        u = url_path(id), a = esc(id), hide = if matches!(status, "queued" | "running") { "" } else { " hidden" });
     if let Some(err) = detail["job"]["error"].as_str() {
         let _ = write!(body, "<pre class=\"error\" id=\"job-error\">{}</pre>", esc(err));
     } else {
@@ -249,8 +249,8 @@ pub fn run_body(state: &State, id: &str) -> Result<(String, serde_json::Value), 
                     let img = src.map_or(String::new(), |s| {
                         format!(
                             "<img src=\"{}\" alt=\"{}\" loading=\"lazy\">",
-                            attr(&s),
-                            attr(&record)
+                            esc(&s),
+                            esc(&record)
                         )
                     });
                     let _ = write!(
@@ -495,9 +495,9 @@ pub async fn jobs_page(Extract(state): Extract<State>) -> Response {
         let cancel = if j.state.is_final() {
             String::new()
         } else {
-            format!("<button class=\"cancel-job\" data-run=\"{}\">Cancel</button>", attr(&j.target))
+            format!("<button class=\"cancel-job\" data-run=\"{}\">Cancel</button>", esc(&j.target))
         };
-        let _ = write!(body, "<tr><td>{}</td><td>{kind}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td class=\"time\" data-unix=\"{}\"></td><td>{cancel}</td></tr>", j.id, attr(&link), esc(&j.target), status_badge(j.state.name()), j.created);
+        let _ = write!(body, "<tr><td>{}</td><td>{kind}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td class=\"time\" data-unix=\"{}\"></td><td>{cancel}</td></tr>", j.id, esc(&link), esc(&j.target), status_badge(j.state.name()), j.created);
         if let Some(e) = &j.error {
             let _ = write!(body, "<tr class=\"job-error\"><td></td><td colspan=\"5\"><pre class=\"error\">{}</pre></td></tr>", esc(e));
         }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use lvc_workflow::html::escape;
 use lvc_workflow::run_folder::{
     present, Evaluation, InferResult, Metrics, RunConfig, OVERLAY_PNG, RESULT_JSON,
 };
@@ -317,22 +318,6 @@ figcaption{margin-top:4px}.missing{color:#a33;background:#fff4f4;padding:8px 12p
 
 fn data_uri(png: &[u8]) -> String {
     format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))
-}
-
-/// HTML text and attribute escaping.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn number(value: Option<f64>) -> String {

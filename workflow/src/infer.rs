@@ -11,7 +11,7 @@ use lvc_data::sunnybrook::import::{DicomLoader, ImageLoader};
 
 use crate::device::DeviceSpec;
 use crate::failure::{fail, report, Failed};
-use crate::overlay::{overlay, png_bytes, window, write_png};
+use crate::overlay::{overlay, png_bytes, rgb_png, window, write_png};
 use crate::run_folder::{InferResult, RunConfig, INDEX_JSON, MASK_PNG, OVERLAY_PNG, RESULT_JSON};
 use crate::run_lock::lock_run_if_inside;
 use crate::scores::{mean, Overlap};
@@ -162,17 +162,7 @@ fn infer_one(
     )?;
     let gray = window(&subject.pixels[..w * h]);
     let picture = overlay(&gray, w, h, &predicted, subject.truth, opacity, scale);
-    write_png(
-        &out.join(OVERLAY_PNG),
-        png_bytes(|e| {
-            e.write_image(
-                picture.as_raw(),
-                picture.width(),
-                picture.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-        }),
-    )?;
+    write_png(&out.join(OVERLAY_PNG), rgb_png(&picture))?;
     let overlap = subject.truth.map(|t| Overlap::of(&predicted, t, segmenter.classes));
     let result = InferResult {
         source: subject.source.clone(),

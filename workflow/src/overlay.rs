@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use image::{Rgb, RgbImage};
+use image::{ImageEncoder, Rgb, RgbImage};
 use lvc_data::atomic::write_atomic;
 
 use crate::failure::{fail, Failed};
@@ -96,6 +96,18 @@ pub fn png_bytes(
     let mut bytes = Vec::new();
     encode(image::codecs::png::PngEncoder::new(&mut bytes)).map_err(|e| e.to_string())?;
     Ok(bytes)
+}
+
+/// An RGB picture as PNG bytes.
+pub fn rgb_png(picture: &RgbImage) -> Result<Vec<u8>, String> {
+    png_bytes(|e| {
+        e.write_image(
+            picture.as_raw(),
+            picture.width(),
+            picture.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+    })
 }
 
 /// Writes encoded PNG bytes to `path` atomically (exit code 1 on failure).
