@@ -552,3 +552,41 @@ fn the_run_page_shows_the_evaluation_and_its_best_and_worst_images() {
         assert!((400..500).contains(&a.status), "{bad}: {}", a.status);
     }
 }
+
+#[test]
+fn a_run_trained_from_the_command_line_shows_running_and_streams_to_done() {
+    let (_, server) = shared();
+    let base = &server.base;
+    let mut train = std::process::Command::new(serve_support::lvc());
+    train.current_dir(&server.root).args([
+        "train",
+        "--solver",
+        "models/demo_solver.prototxt",
+        "--dataset",
+        "datasets/ph",
+        "--out",
+        "runs/cli",
+        "--epochs",
+        "3",
+    ]);
+    train.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = serve_support::spawn_from_a_lasting_thread(train);
+    // No job of the server's writes it; the folder's lock says it is training.
+    wait_for(120, "runs/cli running", || {
+        let a = get(&url("/api/runs/runs/cli"));
+        (a.status == 200 && a.json()["status"] == "running").then_some(())
+    });
+    let listed = get(&url("/api/runs")).json();
+    let row = listed["runs"].as_array().unwrap().iter().find(|r| r["id"] == "runs/cli").cloned();
+    assert_eq!(row.map(|r| r["status"].clone()), Some(json!("running")));
+    let seen = events(base, "runs/cli");
+    let epochs: Vec<u64> = seen
+        .iter()
+        .filter(|(n, _)| n == "epoch")
+        .map(|(_, d)| d["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3], "{seen:?}");
+    assert_eq!(seen.last().unwrap().0, "done", "{seen:?}");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(get(&url("/api/runs/runs/cli")).json()["status"], "done");
+}

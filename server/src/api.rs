@@ -277,8 +277,10 @@ async fn create_dataset(
 #[derive(Serialize, Clone, Debug)]
 pub struct RunRow {
     pub id: String,
-    /// queued, running, done, failed, cancelled; `incomplete` for a run no
-    /// job of this server wrote that stopped before its last epoch.
+    /// queued, running, done, failed, cancelled; for a run no job of this
+    /// server writes, `running` while a command-line `lvc train` holds its
+    /// folder's lock, else `done` or `incomplete` (stopped before its last
+    /// epoch).
     pub status: String,
     #[serde(flatten)]
     pub summary: Option<RunSummary>,
@@ -287,11 +289,18 @@ pub struct RunRow {
     pub queue_position: Option<usize>,
 }
 
+fn writing_from_the_command_line(state: &State, id: &str) -> bool {
+    state.root.join(id).ok().and_then(|run| lvc_workflow::run_lock::run_writer(&run)).is_some()
+}
+
 pub fn run_row(state: &State, id: &str, summary: Option<RunSummary>) -> RunRow {
     let job = state.jobs.for_target(id).filter(|(j, _)| matches!(j.spec, JobSpec::Train { .. }));
     let status = match (&job, &summary) {
         (Some((j, _)), _) => j.state.name().to_string(),
         (None, Some(s)) if s.epochs > 0 && s.epochs_done >= s.epochs => "done".into(),
+        // Not ours, not finished, and its folder's writer lock is held: an
+        // `lvc train` from the command line is training it now.
+        (None, _) if writing_from_the_command_line(state, id) => "running".into(),
         (None, _) => "incomplete".into(),
     };
     let queue_position = job.as_ref().and_then(|(j, _)| {

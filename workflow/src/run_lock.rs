@@ -19,6 +19,12 @@ use lvc_fsio::{FolderLock, LockError};
 /// The lock file in a run folder.
 pub const LOCK_FILE: &str = ".lock";
 
+/// The PID of the process writing into `run` now (training, resuming,
+/// reporting), when one is; found without taking the lock.
+pub fn run_writer(run: &Path) -> Option<u32> {
+    FolderLock::holder(&run.join(LOCK_FILE))
+}
+
 /// Takes `run`'s lock (the folder must exist), or says who holds it: the
 /// message for `error: …`, exit 2.
 pub fn lock_run(run: &Path) -> Result<FolderLock, String> {
