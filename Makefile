@@ -8,7 +8,7 @@ LIBTORCH := $(VENV)/libtorch
 CARGO ?= cargo
 LVC := target/release/lvc
 
-.PHONY: all build test lint venv openblas demo tutorial clean-venv chromium bench-serve vendor-assets serve bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
+.PHONY: all build test lint venv openblas demo tutorial clean-venv chromium bench-serve bench-fmt vendor-assets serve bench-import crosscheck-fillpoly bench-train bench-gemm bench-check fuzz
 
 all: build
 
@@ -93,6 +93,11 @@ BENCH_PY := $(VENV)/bin/python -c 'import numpy, cv2, pydicom' 2>/dev/null \
 # CPU, each against a floor measured in the same run (benches/serve/bench.py).
 bench-serve: build
 	python3 benches/serve/bench.py $(LVC)
+
+# lvc fmt over the whole shared corpus against a process start and
+# `lvc check` of the same files (benches/fmt/bench.py).
+bench-fmt: build
+	python3 benches/fmt/bench.py $(LVC)
 
 # lvc serve's vendored assets (committed under server/assets/vendor, embedded
 # in the binary): re-fetched from npm at the versions package-lock.json pins.

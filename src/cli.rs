@@ -27,6 +27,8 @@ pub enum Command {
     Dataset(cmd::dataset::DatasetArgs),
     /// Check nets: parse, validate, wire and shape-check; report every problem at once.
     Check(cmd::check::CheckArgs),
+    /// Rewrite prototxt files in the canonical layout, keeping every comment (--check: only list them).
+    Fmt(cmd::fmt::FmtArgs),
     /// Print a net's checked graph: every layer with blob and parameter shapes.
     Print(cmd::print::PrintArgs),
     /// Write a net's checked graph as Graphviz dot.
@@ -61,6 +63,7 @@ pub fn run_light(command: Command) -> Result<u8, Command> {
         Command::Dicom(a) => cmd::dicom::run(a),
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Check(a) => cmd::check::run(a),
+        Command::Fmt(a) => cmd::fmt::run(a),
         Command::Print(a) => cmd::print::run(a),
         Command::Dot(a) => cmd::dot::run(a),
         Command::SetClasses(a) => cmd::set_classes::run(a),

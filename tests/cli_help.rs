@@ -55,3 +55,8 @@ fn infer_help() {
 fn serve_help() {
     insta::assert_snapshot!(help("serve"));
 }
+
+#[test]
+fn fmt_help() {
+    insta::assert_snapshot!(help("fmt"));
+}

@@ -21,10 +21,12 @@ extern crate alloc;
 mod delimiters;
 mod error;
 mod escape;
+mod format;
 mod parser;
 mod tree;
 
 pub use delimiters::MAX_DEPTH;
 pub use error::{ParseError, ParseErrorKind, ParseLabel};
+pub use format::{format, format_tree, FormatOptions};
 pub use parser::parse;
 pub use tree::{Field, Message, Scalar, ScalarKind, Span, Value};

@@ -14,6 +14,7 @@ pub mod device_args;
 pub mod dicom;
 pub mod dot;
 pub mod evaluate;
+pub mod fmt;
 pub mod forward;
 pub mod infer;
 pub mod netargs;

@@ -23,6 +23,7 @@ pub mod term;
 pub mod check;
 pub mod diagnostics;
 pub mod failure;
+pub mod fmt;
 pub mod html;
 pub mod inspect;
 pub mod overlay;
