@@ -8,7 +8,7 @@ mod common;
 
 use common::{codes, corpus_manifest, read_corpus_file, CorpusEntry};
 use lvc_compiler::schema::solver::NetSource;
-use lvc_compiler::schema::{load_net, load_solver, LoadOptions, NetFormat};
+use lvc_compiler::schema::{load_net, load_solver, load_solver_nets, LoadOptions, NetFormat};
 
 fn nets() -> Vec<CorpusEntry> {
     corpus_manifest().into_iter().filter(|e| e.kind == "net").collect()
@@ -181,6 +181,31 @@ fn all_solvers_load() {
     assert!(failures.is_empty(), "{failures:#?}");
     // Two copies of lenet_consolidated_solver (HEAD and rc), each loaded twice.
     assert_eq!(inline_warnings, 4);
+}
+
+/// `load_solver_nets` (what `lvc check` checks a solver's nets from) gives
+/// every solver's train net first, in TRAIN, then its test-net instances in
+/// TEST (unless a `test_state` says otherwise).
+#[test]
+fn every_solver_names_its_nets() {
+    let mut test_instances = 0;
+    for entry in corpus_manifest().into_iter().filter(|e| e.kind == "solver") {
+        let source = read_corpus_file(&entry.path);
+        let (solver, nets, _) = load_solver_nets(&source, &LoadOptions::default());
+        let solver = solver.expect("every corpus solver loads");
+        let (train, tests) =
+            nets.split_first().unwrap_or_else(|| panic!("{}: no nets", entry.path));
+        assert!(
+            ["net", "net_param", "train_net", "train_net_param"].contains(&train.field),
+            "{}: {}",
+            entry.path,
+            train.field
+        );
+        assert_eq!(train.state, solver.train_state, "{}", entry.path);
+        assert_eq!(tests.len(), solver.test_nets.len(), "{}", entry.path);
+        test_instances += tests.len();
+    }
+    assert!(test_instances > 40, "{test_instances} test-net instances");
 }
 
 #[test]

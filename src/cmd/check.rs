@@ -1,13 +1,15 @@
-//! `lvc check`: parse, validate, wire and shape-check nets; report every
-//! problem at once. Exit 0 clean (warnings allowed), 1 model errors, 2 could
+//! `lvc check`: parse, validate, wire and shape-check nets, and check
+//! solvers with the nets they name; report every problem at once. Exit 0 clean (warnings allowed), 1 model errors, 2 could
 //! not run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lvc_compiler::memory::MemoryEstimate;
-use lvc_workflow::check::{check_compiled, unreadable_file, CheckReport, PhaseMemory, Summary};
+use lvc_workflow::check::{
+    check_path, unreadable_file, CheckReport, CheckedFile, FileCheck, PhaseMemory,
+};
 
-use super::netargs::{compile_file, render, write_stdout, NetArgs};
+use super::netargs::{render, write_stdout, NetArgs};
 
 pub use super::OutputFormat as Format;
 
@@ -17,6 +19,8 @@ pub use super::OutputFormat as Format;
   lvc check --phase train --input-shape data=1,3,500,500 train.prototxt
   lvc check --stage deploy deploy.prototxt
   lvc check --format json nets/*.prototxt
+  lvc check models/demo_solver.prototxt      (the solver, then each net it names)
+  lvc check models/                          (every .prototxt under the folder)
   lvc check --memory --input-shape data=8,1,256,256 \\
       --input-shape label=8,1,256,256 models/demo.prototxt
 
@@ -27,7 +31,13 @@ AdaDelta keep two), TEST as run for inference. It is what lvc's runtime checks a
 memory available before it allocates a net: an approximation meant to catch the impossible,
 a lower bound rather than a profile.
 
-Exit status: 0 no errors (warnings allowed), 1 a net has errors, 2 a file could not be read or a flag is invalid.")]
+A solver file is checked as a SolverParameter (fields, type, lr_policy and the settings the
+policy needs), then each net it names is checked in the state the solver builds it in (the
+train net in TRAIN with train_state, each test net in TEST with its test_state; --phase,
+--stage and --level do not apply to them). Net paths resolve as `lvc train` resolves them:
+next to the solver file first, then from the current directory.
+
+Exit status: 0 no errors (warnings allowed), 1 a net or solver has errors, 2 a file could not be read or a flag is invalid.")]
 pub struct CheckArgs {
     #[command(flatten)]
     pub net: NetArgs,
@@ -37,7 +47,8 @@ pub struct CheckArgs {
     /// Also estimate the memory each phase needs (TRAIN training, TEST inference).
     #[arg(long)]
     pub memory: bool,
-    /// Net prototxt files.
+    /// Net or solver prototxt files, or folders (every `.prototxt` under
+    /// them, sorted; symbolic links are not followed).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -50,13 +61,27 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
-fn summary_line(path: &str, s: &Summary) -> String {
-    format!(
-        "{path}: {}, {}, {}",
-        plural(s.errors, "error"),
-        plural(s.warnings, "warning"),
-        plural(s.layers, "layer")
-    )
+/// `net.prototxt: 0 errors, 1 warning, 12 layers`; a solver says so, and a
+/// net checked for a solver says for which and in what state.
+fn summary_line(entry: &CheckedFile) -> String {
+    let s = &entry.summary;
+    let counts = format!("{}, {}", plural(s.errors, "error"), plural(s.warnings, "warning"));
+    let path = &entry.path;
+    if entry.kind == Some("solver") {
+        return format!("{path}: {counts} (solver)");
+    }
+    let layers = plural(s.layers, "layer");
+    match &entry.checked_for {
+        None => format!("{path}: {counts}, {layers}"),
+        Some(u) => {
+            let stages: String = u.stages.iter().map(|st| format!(", stage {st}")).collect();
+            let level = if u.level == 0 { String::new() } else { format!(", level {}", u.level) };
+            format!(
+                "{path}: {counts}, {layers} (`{}` of {}, {}{stages}{level})",
+                u.field, u.solver, u.phase
+            )
+        }
+    }
 }
 
 pub fn run(args: CheckArgs) -> u8 {
@@ -64,11 +89,13 @@ pub fn run(args: CheckArgs) -> u8 {
     let mut unreadable = false;
     let mut errors = false;
     let mut report = CheckReport { files: Vec::new() };
-    for path in &args.files {
-        let shown = path.display().to_string();
-        let (source, compiled) = match compile_file(path, &opts) {
-            Ok(done) => done,
-            Err(message) => {
+    for path in expand(&args.files) {
+        let checked = path.and_then(|p| {
+            check_path(&p, &opts, args.memory).map_err(|m| (p.display().to_string(), m))
+        });
+        let checks = match checked {
+            Ok(checks) => checks,
+            Err((shown, message)) => {
                 unreadable = true;
                 match args.format {
                     Format::Human => errln!("error[lvc::io::read]: {message}"),
@@ -77,21 +104,22 @@ pub fn run(args: CheckArgs) -> u8 {
                 continue;
             }
         };
-        errors |= !compiled.is_ok();
-        let checked = check_compiled(&shown, &source, &compiled, &opts, args.memory);
-        match args.format {
-            Format::Human => {
-                let mut text: String = compiled.diags.iter().map(|d| render(d, &source)).collect();
-                text.push_str(&summary_line(&shown, &checked.summary));
-                text.push('\n');
-                if let Some(m) = &checked.memory {
-                    text.push_str(&memory_lines(m));
+        for FileCheck { source, diags, entry } in checks {
+            errors |= !entry.ok;
+            match args.format {
+                Format::Human => {
+                    let mut text: String = diags.iter().map(|d| render(d, &source)).collect();
+                    text.push_str(&summary_line(&entry));
+                    text.push('\n');
+                    if let Some(m) = &entry.memory {
+                        text.push_str(&memory_lines(m));
+                    }
+                    if !write_stdout(&text) {
+                        return 2;
+                    }
                 }
-                if !write_stdout(&text) {
-                    return 2;
-                }
+                Format::Json => report.files.push(entry),
             }
-            Format::Json => report.files.push(checked),
         }
     }
     if args.format == Format::Json {
@@ -116,6 +144,48 @@ pub fn run(args: CheckArgs) -> u8 {
     }
 }
 
+/// The files to check, in order: each file argument as given, each folder
+/// as every `.prototxt` under it (recursively, sorted by path, symbolic
+/// links not followed). `Err` for a folder that cannot be listed.
+fn expand(args: &[PathBuf]) -> Vec<Listed> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg.is_dir() {
+            let mut found = Vec::new();
+            walk(arg, &mut found, &mut out);
+            found.sort();
+            out.extend(found.into_iter().map(Ok));
+        } else {
+            out.push(Ok(arg.clone()));
+        }
+    }
+    out
+}
+
+/// A file to check, or a folder that could not be listed (shown, why).
+type Listed = Result<PathBuf, (String, String)>;
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<Listed>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let shown = dir.display().to_string();
+            errors.push(Err((shown.clone(), format!("cannot list {shown}: {e}"))));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // `file_type` does not follow symbolic links: a link is skipped.
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, found, errors),
+            Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "prototxt") => {
+                found.push(path);
+            }
+            _ => {}
+        }
+    }
+}
 /// `  memory, TRAIN (training, SGD): 1.2 GB (parameters …)` per phase.
 fn memory_lines(m: &PhaseMemory) -> String {
     let line = |phase: &str, how: &str, e: &Option<MemoryEstimate>| {

@@ -81,11 +81,9 @@ pub fn build_net(
 /// The file a solver's net comes from, for messages.
 fn net_file_name(net_source: &NetSource, solver_source: &SourceFile) -> String {
     match net_source {
-        NetSource::File(file) => file
-            .candidates
-            .iter()
-            .find(|p| p.is_file())
-            .map_or_else(|| file.written.value.clone(), |p| p.display().to_string()),
+        NetSource::File(file) => {
+            file.found().map_or_else(|| file.written.value.clone(), |p| p.display().to_string())
+        }
         NetSource::Inline(_) => solver_source.name(),
     }
 }
@@ -106,17 +104,8 @@ pub fn build_plan(
     };
     let (file_source, net_def, graph, diags) = match net_source {
         NetSource::File(file) => {
-            let Some(path) = file.candidates.iter().find(|p| p.is_file()) else {
-                let tried: Vec<String> =
-                    file.candidates.iter().map(|p| p.display().to_string()).collect();
-                return Err(fail(
-                    2,
-                    format!(
-                        "net file '{}' not found (tried {})",
-                        file.written.value,
-                        tried.join(", ")
-                    ),
-                ));
+            let Some(path) = file.found() else {
+                return Err(fail(2, file.not_found("net").message));
             };
             let net_source = SourceFile::read(path)
                 .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))?;

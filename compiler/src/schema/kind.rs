@@ -47,6 +47,11 @@ pub fn classify(root: &Message) -> DocumentKind {
     }
 }
 
+/// What `text` holds; `None` when it is not protobuf text format at all.
+pub fn classify_text(text: &str) -> Option<DocumentKind> {
+    lvc_grammar::parse(text).ok().map(|root| classify(&root))
+}
+
 /// `lvc::schema::not_a_net` when the document is clearly not a net.
 pub fn not_a_net(root: &Message) -> Option<Diagnostic> {
     let (what, help) = match classify(root) {

@@ -26,6 +26,7 @@
 //! | `lvc::schema::inline_v1` | warning | solver's inline net needed an upgrade Caffe would not do |
 //! | `lvc::schema::solver_type` / `solver_type_conflict` / `lr_policy` / `regularization` | error | solver settings Caffe rejects |
 //! | `lvc::schema::solver_net` / `solver_test_nets` | error | train/test net fields as `Solver::Init` checks them |
+//! | `lvc::solver::net_not_found` | error | a net file the solver names is not there (from `lvc check`) |
 
 pub mod descriptor;
 pub mod extract;
@@ -42,7 +43,7 @@ use lvc_grammar::{Message, ParseError};
 
 pub use extract::extract_net;
 pub use net::{LayerDef, NetDef, NetFormat, NetState, NetStateRule, ParamSpec, Phase};
-pub use solver::{load_solver, SolverDef};
+pub use solver::{load_solver, load_solver_nets, SolverDef, SolverNet};
 pub use upgrade::UpgradeReport;
 pub use view::{ParamView, Spanned};
 

@@ -39,6 +39,30 @@ impl LrPolicy {
     ];
 }
 
+impl LrPolicy {
+    /// The settings the policy's formula reads, each with why and an
+    /// example line.
+    pub fn needs(self) -> &'static [(&'static str, &'static str, &'static str)] {
+        const STEPSIZE: (&str, &str, &str) =
+            ("stepsize", "Caffe checks stepsize > 0", "stepsize: 10000");
+        const GAMMA: (&str, &str, &str) =
+            ("gamma", "unset it is 0 and the formula degenerates", "gamma: 0.1");
+        const POWER: (&str, &str, &str) =
+            ("power", "unset it is 0 and the rate never changes", "power: 0.75");
+        match self {
+            LrPolicy::Fixed => &[],
+            LrPolicy::Step => &[STEPSIZE],
+            LrPolicy::Exp => &[GAMMA],
+            LrPolicy::Inv => &[GAMMA, POWER],
+            LrPolicy::Multistep => {
+                &[("stepvalue", "without any the rate never changes", "stepvalue: 10000")]
+            }
+            LrPolicy::Poly => &[POWER],
+            LrPolicy::Sigmoid => &[GAMMA, STEPSIZE],
+        }
+    }
+}
+
 /// The solver `type` string (or the deprecated `solver_type` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SolverType {
@@ -92,6 +116,28 @@ pub struct NetFile {
     pub candidates: Vec<PathBuf>,
 }
 
+impl NetFile {
+    /// The first candidate that is a file: where `lvc train` and `lvc check`
+    /// read the net from.
+    pub fn found(&self) -> Option<&Path> {
+        self.candidates.iter().find(|p| p.is_file()).map(PathBuf::as_path)
+    }
+
+    /// `lvc::solver::net_not_found` at the path as written, saying where it
+    /// was looked for.
+    pub fn not_found(&self, field: &str) -> Diagnostic {
+        let tried: Vec<String> = self.candidates.iter().map(|p| p.display().to_string()).collect();
+        Diagnostic::error(
+            "lvc::solver::net_not_found",
+            format!("net file '{}' not found (tried {})", self.written.value, tried.join(", ")),
+        )
+        .with_label(self.written.span, format!("`{field}` names no file"))
+        .with_help(
+            "give the net's path relative to the solver's folder (or to the current directory), or an absolute path",
+        )
+    }
+}
+
 /// Where a net comes from.
 #[derive(Debug, Clone)]
 pub enum NetSource {
@@ -135,6 +181,16 @@ impl StateOverride {
 pub struct TestNet {
     pub source: NetSource,
     pub test_iter: i64,
+    pub state: NetState,
+}
+
+/// A net the solver builds, with the field that names it and the state
+/// Caffe builds it in: the train net, then each test-net instance.
+#[derive(Debug, Clone)]
+pub struct SolverNet {
+    /// `net`, `train_net_param`, `test_net`, …
+    pub field: &'static str,
+    pub source: NetSource,
     pub state: NetState,
 }
 
@@ -192,22 +248,40 @@ impl SolverDef {
 /// does, and upgrade inline nets. Net files are not read here: their
 /// candidate paths are returned for the caller to load.
 pub fn load_solver(source: &SourceFile, opts: &LoadOptions) -> (Option<SolverDef>, Diagnostics) {
+    let (def, _, diags) = load_solver_nets(source, opts);
+    (def, diags)
+}
+
+/// [`load_solver`], also giving the nets the solver names: every one that
+/// could be read even when some other setting is wrong (what `lvc check`
+/// checks next).
+pub fn load_solver_nets(
+    source: &SourceFile,
+    opts: &LoadOptions,
+) -> (Option<SolverDef>, Vec<SolverNet>, Diagnostics) {
     let mut tree = match lvc_grammar::parse(&source.text) {
         Ok(tree) => tree,
-        Err(err) => return (None, parse_error_diagnostics(&err)),
+        Err(err) => return (None, Vec::new(), parse_error_diagnostics(&err)),
     };
     let mut diags = Diagnostics::new();
     if let Some(diag) = kind::not_a_solver(&tree) {
         diags.push(diag);
-        return (None, diags);
+        return (None, Vec::new(), diags);
     }
     validate::validate(&mut tree, &SOLVER_PARAMETER, opts, &mut diags);
-    let solver = SolverReader { source, opts, diags: &mut diags }.read(tree);
+    let mut nets = Vec::new();
+    let solver = SolverReader { source, opts, diags: &mut diags }.read(tree, &mut nets);
     match solver {
-        Some(solver) => finish(solver, diags),
-        None => (None, diags),
+        Some(solver) => {
+            let (def, diags) = finish(solver, diags);
+            (def, nets, diags)
+        }
+        None => (None, nets, diags),
     }
 }
+
+/// The fields that can name the train net (exactly one of them is given).
+const TRAIN_NET_FIELDS: [&str; 4] = ["net", "net_param", "train_net", "train_net_param"];
 
 struct SolverReader<'a> {
     source: &'a SourceFile,
@@ -216,7 +290,8 @@ struct SolverReader<'a> {
 }
 
 impl SolverReader<'_> {
-    fn read(mut self, body: Message) -> Option<SolverDef> {
+    /// The solver, and into `nets` every net it names that could be read.
+    fn read(mut self, body: Message, nets: &mut Vec<SolverNet>) -> Option<SolverDef> {
         let v = ParamView::of(&body);
         let solver_type = self.solver_type(v);
         let lr_policy = self.lr_policy(v);
@@ -227,6 +302,22 @@ impl SolverReader<'_> {
         let generic = generic_field.and_then(|f| self.net_source(v, f));
         let train_net = self.train_net(v, generic.as_ref());
         let test_nets = self.test_nets(v, generic_field.map(|_| generic));
+        let train_state = StateOverride::of(v.sub("train_state")).state_for(Phase::Train);
+        if let Some(source) = &train_net {
+            let field = TRAIN_NET_FIELDS.into_iter().find(|f| v.has(f)).unwrap_or("net");
+            nets.push(SolverNet { field, source: source.clone(), state: train_state.clone() });
+        }
+        // Caffe's order (see `test_nets`): inline, files, then the generic net.
+        let inline = v.subs("test_net_param").len();
+        let files = v.strings("test_net").len();
+        for (i, test) in test_nets.iter().flatten().enumerate() {
+            let field = match i {
+                i if i < inline => "test_net_param",
+                i if i < inline + files => "test_net",
+                _ => generic_field.unwrap_or("net"),
+            };
+            nets.push(SolverNet { field, source: test.source.clone(), state: test.state.clone() });
+        }
         let int = |name: &str, default: i64| v.int(name).map_or(default, |x| x.value);
         let float = |name: &str, default: f64| v.float(name).map_or(default, |x| x.value);
         let flag = |name: &str, default: bool| v.bool(name).map_or(default, |x| x.value);
@@ -235,7 +326,7 @@ impl SolverReader<'_> {
         self.check_policy_settings(v, lr_policy, &stepvalue);
         Some(SolverDef {
             train_net: train_net?,
-            train_state: StateOverride::of(v.sub("train_state")).state_for(Phase::Train),
+            train_state,
             test_nets: test_nets?,
             test_interval: int("test_interval", 0),
             test_initialization: flag("test_initialization", true),
@@ -350,39 +441,31 @@ impl SolverReader<'_> {
         None
     }
 
-    /// Settings each policy reads (`SGDSolver::GetLearningRate`).
+    /// Settings each policy reads (`SGDSolver::GetLearningRate`). Caffe
+    /// checks only `stepsize > 0`; an unset `gamma`/`power` is 0 there and
+    /// silently makes the schedule something else (exp drops to 0, inv and
+    /// poly stay fixed), so each is an error here too.
     fn check_policy_settings(&mut self, v: ParamView<'_>, policy: LrPolicy, stepvalue: &[i64]) {
         let policy_span = v.value_span("lr_policy");
-        let needs = |field: &str, why: &str| {
+        let name = LrPolicy::NAMES.iter().find(|(_, p)| *p == policy).map_or("", |(n, _)| n);
+        for &(field, why, example) in policy.needs() {
+            let missing = match field {
+                "stepsize" => v.int("stepsize").is_none_or(|s| s.value <= 0),
+                "stepvalue" => stepvalue.is_empty(),
+                _ => !v.has(field),
+            };
+            if !missing {
+                continue;
+            }
             let d = Diagnostic::error(
                 "lvc::schema::lr_policy",
-                format!("lr_policy needs `{field}`: {why}"),
+                format!("lr_policy \"{name}\" needs `{field}`: {why}"),
             )
-            .with_help(format!("add `{field}:` to the solver"));
-            match policy_span {
+            .with_help(format!("add `{example}` to the solver"));
+            self.diags.push(match policy_span {
                 Some(span) => d.with_label(span, "this policy"),
                 None => d,
-            }
-        };
-        match policy {
-            LrPolicy::Step | LrPolicy::Sigmoid
-                if v.int("stepsize").is_none_or(|s| s.value <= 0) =>
-            {
-                self.diags.push(needs("stepsize", "Caffe checks stepsize > 0"));
-            }
-            LrPolicy::Multistep if stepvalue.is_empty() => {
-                // Caffe simply never steps; worth a warning, not an error.
-                let d = Diagnostic::warning(
-                    "lvc::schema::lr_policy",
-                    "lr_policy \"multistep\" without any `stepvalue`: the rate never changes",
-                )
-                .with_help("add `stepvalue:` lines (iterations at which to multiply by gamma)");
-                self.diags.push(match policy_span {
-                    Some(span) => d.with_label(span, "this policy"),
-                    None => d,
-                });
-            }
-            _ => {}
+            });
         }
     }
 
@@ -411,8 +494,7 @@ impl SolverReader<'_> {
 
     /// Exactly one of `net`, `net_param`, `train_net`, `train_net_param`.
     fn train_net(&mut self, v: ParamView<'_>, generic: Option<&NetSource>) -> Option<NetSource> {
-        const FIELDS: [&str; 4] = ["net", "net_param", "train_net", "train_net_param"];
-        let given: Vec<&str> = FIELDS.into_iter().filter(|f| v.has(f)).collect();
+        let given: Vec<&str> = TRAIN_NET_FIELDS.into_iter().filter(|f| v.has(f)).collect();
         match given.as_slice() {
             [] => {
                 self.diags.push(
@@ -636,7 +718,7 @@ mod tests {
     #[test]
     fn legacy_solver_type_upgrades() {
         let (s, diags) =
-            solver("net: \"n\"\nlr_policy: \"inv\"\nsolver_type: NESTEROV\nsolver_mode: CPU\n");
+            solver("net: \"n\"\nlr_policy: \"fixed\"\nsolver_type: NESTEROV\nsolver_mode: CPU\n");
         assert!(diags.is_empty());
         let s = s.expect("valid solver");
         assert_eq!((s.solver_type, s.solver_mode), (SolverType::Nesterov, SolverMode::Cpu));
@@ -708,9 +790,37 @@ mod tests {
     }
 
     #[test]
-    fn multistep_without_stepvalue_warns() {
-        let (s, diags) = solver("net: \"n\"\nlr_policy: \"multistep\"\n");
-        assert!(s.is_some());
-        assert_eq!(diags.warning_count(), 1);
+    fn each_policy_needs_its_settings() {
+        let missing = |text: &str| -> Vec<String> {
+            let (_, diags) = solver(&format!("net: \"n\"\n{text}"));
+            diags.iter().map(|d| d.message.clone()).collect()
+        };
+        assert_eq!(
+            missing("lr_policy: \"multistep\"\n"),
+            ["lr_policy \"multistep\" needs `stepvalue`: without any the rate never changes"]
+        );
+        assert_eq!(missing("lr_policy: \"inv\"\ngamma: 0.1\n").len(), 1);
+        assert_eq!(missing("lr_policy: \"inv\"\n").len(), 2);
+        assert_eq!(missing("lr_policy: \"sigmoid\"\ngamma: 0.1\nstepsize: 0\n").len(), 1);
+        assert_eq!(missing("lr_policy: \"exp\"\ngamma: 0.99\n").len(), 0);
+        assert_eq!(missing("lr_policy: \"poly\"\npower: 1\n").len(), 0);
+        assert_eq!(missing("lr_policy: \"step\"\nstepsize: 5\n").len(), 0);
+    }
+
+    #[test]
+    fn nets_come_back_even_when_a_setting_is_wrong() {
+        let (def, nets, _) = load_solver_nets(
+            &SourceFile::new(
+                "s/solver.prototxt",
+                "net: \"n.prototxt\"\nlr_policy: \"stpe\"\ntest_iter: 2\ntest_interval: 5\n",
+            ),
+            &LoadOptions::default(),
+        );
+        assert!(def.is_none());
+        let found: Vec<(&str, Phase)> = nets.iter().map(|n| (n.field, n.state.phase)).collect();
+        assert_eq!(found, [("net", Phase::Train), ("net", Phase::Test)]);
+        let NetSource::File(file) = &nets[0].source else { panic!("a file net") };
+        assert!(file.found().is_none());
+        assert_eq!(file.not_found("net").code, "lvc::solver::net_not_found");
     }
 }

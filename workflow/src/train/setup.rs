@@ -284,7 +284,7 @@ pub(super) fn prepare(
 /// Where the run's solver net is, when it is a file.
 fn model_file(net: &NetSource) -> Option<PathBuf> {
     match net {
-        NetSource::File(file) => file.candidates.iter().find(|p| p.is_file()).map(|p| absolute(p)),
+        NetSource::File(file) => file.found().map(absolute),
         NetSource::Inline(_) => None,
     }
 }
