@@ -29,6 +29,8 @@ pub enum Command {
     Check(cmd::check::CheckArgs),
     /// Rewrite prototxt files in the canonical layout, keeping every comment (--check: only list them).
     Fmt(cmd::fmt::FmtArgs),
+    /// A language server over stdio: diagnostics, shapes on hover, navigation, rename, formatting.
+    Lsp(cmd::lsp::LspArgs),
     /// Print a net's checked graph: every layer with blob and parameter shapes.
     Print(cmd::print::PrintArgs),
     /// Write a net's checked graph as Graphviz dot.
@@ -64,6 +66,7 @@ pub fn run_light(command: Command) -> Result<u8, Command> {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Fmt(a) => cmd::fmt::run(a),
+        Command::Lsp(a) => cmd::lsp::run(a),
         Command::Print(a) => cmd::print::run(a),
         Command::Dot(a) => cmd::dot::run(a),
         Command::SetClasses(a) => cmd::set_classes::run(a),

@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod fmt;
 pub mod forward;
 pub mod infer;
+pub mod lsp;
 pub mod netargs;
 pub mod phantom;
 pub mod print;
