@@ -657,6 +657,14 @@ impl SolverSettings {
         if let Some(s) = self.random_seed {
             text.push_str(&format!("random_seed: {s}\n"));
         }
+        // The rules `lvc train` applies (a policy's required settings, say)
+        // refuse here, before a job starts only to fail.
+        let written = lvc_compiler::SourceFile::new("solver.prototxt", text.as_str());
+        let (_, diags) = lvc_compiler::load_solver(&written, &Default::default());
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            let help = d.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(bad(format!("{}{help}", d.message)));
+        }
         Ok(text)
     }
 }
@@ -1127,6 +1135,9 @@ mod tests {
         );
         let bad_type = SolverSettings { kind: "Adam\"\nnet: \"/etc".into(), ..s.clone() };
         assert!(bad_type.text("net.prototxt").is_err());
+        let exp_without_gamma =
+            SolverSettings { lr_policy: "exp".into(), power: None, ..s.clone() };
+        assert!(exp_without_gamma.text("net.prototxt").is_err());
         let nan = SolverSettings { base_lr: f64::NAN, ..s };
         assert!(nan.text("net.prototxt").is_err());
         assert!(plain_token("device", "--force").is_err());
