@@ -305,24 +305,31 @@ fn push_value(out: &mut String, kind: &ScalarKind) {
             let _ = write!(out, "{f:?}");
         }
         ScalarKind::Ident(name) => out.push_str(name),
-        ScalarKind::Str(text) => {
-            out.push('"');
-            for c in text.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                        let _ = write!(out, "\\{:03o}", c as u32);
-                    }
-                    c => out.push(c),
-                }
+        ScalarKind::Str(text) => out.push_str(&quote(text)),
+    }
+}
+
+/// A double-quoted text-format string literal of `text`: `"` and `\\`
+/// escaped, control characters as `\n`, `\r`, `\t` or octal escapes.
+pub fn quote(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\{:03o}", c as u32);
             }
-            out.push('"');
+            c => out.push(c),
         }
     }
+    out.push('"');
+    out
 }
 
 /// The body of a single-quoted literal as a double-quoted one: `"` gets a

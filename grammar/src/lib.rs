@@ -27,6 +27,6 @@ mod tree;
 
 pub use delimiters::MAX_DEPTH;
 pub use error::{ParseError, ParseErrorKind, ParseLabel};
-pub use format::{format, format_tree, FormatOptions};
+pub use format::{format, format_tree, quote, FormatOptions};
 pub use parser::parse;
 pub use tree::{Field, Message, Scalar, ScalarKind, Span, Value};

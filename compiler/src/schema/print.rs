@@ -43,26 +43,8 @@ fn scalar_text(kind: &ScalarKind) -> String {
     }
 }
 
-/// A double-quoted text-format string literal.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\{:03o}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// A double-quoted text-format string literal (written once, in the grammar).
+pub use lvc_grammar::quote;
 
 #[cfg(test)]
 mod tests {
