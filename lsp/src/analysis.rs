@@ -167,6 +167,16 @@ impl Analysis {
             .filter(|o| o.role == Role::Top)
             .filter_map(|o| o.blob.map(|b| (b, o.span)))
             .collect();
+        // Readers of each file blob, in execution order, in one pass.
+        let mut consumers_of: HashMap<BlobId, Vec<String>> = HashMap::new();
+        for (_, n) in graph.nodes().filter(|(_, n)| !n.inserted_split) {
+            for &b in n.bottoms.iter().flatten() {
+                let readers = consumers_of.entry(file_layer(b)).or_default();
+                if readers.last() != Some(&n.name) {
+                    readers.push(n.name.clone());
+                }
+            }
+        }
         for o in &analysis.occurrences {
             let Some(id) = o.blob else { continue };
             if analysis.blobs.contains_key(&id) {
@@ -174,12 +184,7 @@ impl Analysis {
             }
             let blob = graph.blob(id);
             let producer = graph.node(blob.producer);
-            let consumers = graph
-                .nodes()
-                .filter(|(_, n)| !n.inserted_split)
-                .filter(|(_, n)| n.bottoms.iter().flatten().any(|&b| file_layer(b) == id))
-                .map(|(_, n)| n.name.clone())
-                .collect();
+            let consumers = consumers_of.get(&id).cloned().unwrap_or_default();
             analysis.blobs.insert(
                 id,
                 BlobFacts {
